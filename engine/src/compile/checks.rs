@@ -1,0 +1,123 @@
+//! Checks on compiled goals: smoke evaluation of every expression against a sample event of
+//! the goal's kind, and goals that can never complete.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rhai::Engine;
+
+use super::{Context, Site};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::event::{Event, EventData};
+use crate::ids::UserId;
+use crate::model::{CountMode, EventKind};
+use crate::rhai_env::{self, EvalError, ExprScope};
+use crate::ruleset::CompiledGoal;
+use crate::source::child;
+
+/// A plausible event of the goal's kind: its first stat code, value 1, inc 1, no payload.
+pub(crate) fn sample_event(goal: &CompiledGoal) -> Event {
+    Event::new(EventData {
+        id: "lint-sample".into(),
+        kind: goal.on,
+        user_id: UserId::new("lint-user"),
+        namespace: "lint".into(),
+        timestamp: DateTime::<Utc>::UNIX_EPOCH,
+        stat_code: match goal.on {
+            EventKind::Stat => goal.stats.first().cloned(),
+            EventKind::Login => None,
+        },
+        value: 1,
+        inc: 1,
+        additional: rhai::Map::new(),
+    })
+}
+
+pub(super) fn smoke_evaluate(ctx: &mut Context, engine: &Engine, goals: &[CompiledGoal], sites: &[Site]) {
+    for (goal, site) in goals.iter().zip(sites) {
+        let event = sample_event(goal);
+        if let Some(expr) = &goal.when {
+            if let Err(err) = rhai_env::eval_bool(engine, &expr.ast, &event) {
+                report(ctx, goal, site, "when", &err);
+            }
+        }
+        if let Some(expr) = &goal.amount {
+            if let Err(err) = rhai_env::eval_int(engine, &expr.ast, ExprScope::Event, &event, 0) {
+                report(ctx, goal, site, "amount", &err);
+            }
+        }
+        if let Some(expr) = &goal.progress {
+            if let Err(err) = rhai_env::eval_int(engine, &expr.ast, ExprScope::EventAndProgress, &event, 0) {
+                report(ctx, goal, site, "progress", &err);
+            }
+        }
+    }
+}
+
+fn report(ctx: &mut Context, goal: &CompiledGoal, site: &Site, field: &str, err: &EvalError) {
+    let pointer = child(&site.pointer, field);
+    let pos = ctx.expr_pos(site.doc, &pointer, err.position);
+    let code = if err.position.is_none() {
+        Code::RhaiResultType
+    } else {
+        Code::RhaiEvaluation
+    };
+    let d = Diagnostic::new(
+        code,
+        format!("`{field}` fails on a sample {} event: {}", goal.on.as_str(), err.message),
+    )
+    .at(ctx.path_of(site.doc).to_path_buf(), pos)
+    .with_hint("the sample event has value 1, inc 1 and an empty `additional` map");
+    ctx.report(d);
+}
+
+/// Warns about goals that can never complete, and goals whose prerequisites never complete.
+pub(super) fn never_completes(ctx: &mut Context, goals: &[CompiledGoal], sites: &[Site]) {
+    let mut hopeless: HashSet<&str> = HashSet::new();
+    for (goal, site) in goals.iter().zip(sites) {
+        if let Some(reason) = never_completes_reason(goal) {
+            hopeless.insert(goal.id.as_str());
+            let d = ctx.at_key(site.doc, &site.pointer, Code::NeverCompletes, format!("goal `{}` can never complete: {reason}", goal.id));
+            ctx.report(d);
+        }
+    }
+    for (goal, site) in goals.iter().zip(sites) {
+        if let Some(required) = goal.requires.iter().find(|r| hopeless.contains(r.as_str())) {
+            let d = ctx.at_key(
+                site.doc,
+                &child(&site.pointer, "requires"),
+                Code::PrerequisiteNeverCompletes,
+                format!("goal `{}` can never be claimed: its prerequisite `{required}` can never complete", goal.id),
+            );
+            ctx.report(d);
+        }
+    }
+}
+
+fn never_completes_reason(goal: &CompiledGoal) -> Option<String> {
+    if let Some(when) = &goal.when {
+        let mentions_event = when.text.contains("event");
+        if !mentions_event && when.text.trim() == "false" {
+            return Some("its `when` is always false".to_string());
+        }
+    }
+    if goal.count == CountMode::Days {
+        if let Some(rotation) = goal.rotation.filter(|r| r.reset_progress) {
+            if goal.target > rotation.every.max_days() {
+                return Some(format!(
+                    "it counts days toward {} but its {} rotation resets after at most {} day(s)",
+                    goal.target,
+                    rotation.every.as_str(),
+                    rotation.every.max_days()
+                ));
+            }
+        }
+        if let (Some(start), Some(end)) = (goal.schedule.start, goal.schedule.end) {
+            let days = (end.date_naive() - start.date_naive()).num_days() + 1;
+            if goal.target > days {
+                return Some(format!("it counts days toward {} but its schedule spans {days} day(s)", goal.target));
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,269 @@
+//! Validating and compiling one goal: target, reward, stat codes, counting mode, expressions.
+
+use rhai::Engine;
+
+use super::{Context, Site};
+use crate::diagnostic::{Code, did_you_mean};
+use crate::event::EVENT_PROPERTIES;
+use crate::ids::{ChallengeId, GoalId};
+use crate::model::{CountMode, EventKind, GoalDef, RewardDef, RotationDef, ScheduleDef};
+use crate::rhai_env::{self, ExprScope};
+use crate::ruleset::{CompiledExpr, CompiledGoal, Reward, Rotation, Schedule};
+use crate::source::child;
+
+pub(super) fn schedule(
+    ctx: &mut Context,
+    doc: usize,
+    challenge_pointer: &str,
+    def: Option<&ScheduleDef>,
+) -> Schedule {
+    let Some(def) = def else {
+        return Schedule::default();
+    };
+    if let (Some(start), Some(end)) = (def.start, def.end) {
+        if end <= start {
+            let d = ctx.at_value(
+                doc,
+                &child(&child(challenge_pointer, "schedule"), "end"),
+                Code::ScheduleOrder,
+                format!("schedule ends ({end}) before it starts ({start})"),
+            );
+            ctx.report(d);
+        }
+    }
+    Schedule {
+        start: def.start,
+        end: def.end,
+    }
+}
+
+pub(super) fn rotation(def: &RotationDef) -> Rotation {
+    Rotation {
+        every: def.every,
+        reset_progress: def.reset_progress,
+        allow_reselection: def.allow_reselection,
+    }
+}
+
+pub(super) fn check_rotation(ctx: &mut Context, doc: usize, pointer: &str, def: &RotationDef) {
+    if def.allow_reselection && !def.reset_progress {
+        let d = ctx
+            .at_value(
+                doc,
+                &child(pointer, "allow_reselection"),
+                Code::RotationInconsistent,
+                "`allow_reselection` has no effect without `reset_progress`: a claimed goal keeps its progress and stays claimed".to_string(),
+            )
+            .with_hint("set `reset_progress: true`, or drop `allow_reselection`");
+        ctx.report(d);
+    }
+}
+
+/// Validates and compiles a goal; `None` when it has errors (all of them reported).
+pub(super) fn compile_goal(
+    ctx: &mut Context,
+    engine: &Engine,
+    site: &Site,
+    def: &GoalDef,
+    challenge_id: &ChallengeId,
+    schedule: Schedule,
+    challenge_rotation: Option<Rotation>,
+) -> Option<CompiledGoal> {
+    let errors_before = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
+    let doc = site.doc;
+    let at = |field: &str| child(&site.pointer, field);
+
+    if def.target < 1 {
+        let d = ctx
+            .at_value(doc, &at("target"), Code::InvalidTarget, format!("target must be at least 1, not {}", def.target));
+        ctx.report(d);
+    }
+    let reward = def.reward.as_ref().and_then(|r| reward(ctx, doc, &at("reward"), r));
+
+    let stats = def.stat.as_ref().map(|s| s.to_vec()).unwrap_or_default();
+    if def.on == EventKind::Stat && stats.is_empty() {
+        let d = ctx
+            .at_key(doc, &site.pointer, Code::MissingStat, format!("goal `{}` listens to stat events but names no `stat`", def.id))
+            .with_hint("add `stat: <stat code>` (or a list of codes)");
+        ctx.report(d);
+    }
+    if stats.iter().any(|s| s.trim().is_empty()) {
+        let d = ctx.at_value(doc, &at("stat"), Code::MissingStat, "stat codes cannot be empty".to_string());
+        ctx.report(d);
+    }
+
+    let count = def.count.unwrap_or(match def.on {
+        EventKind::Stat => CountMode::Value,
+        EventKind::Login => CountMode::Events,
+    });
+    if def.on == EventKind::Login && matches!(count, CountMode::Value) {
+        let d = ctx
+            .at_value(doc, &at("count"), Code::CountModeMismatch, "`count: value` needs stat events; a login carries no value".to_string())
+            .with_hint("use `count: events` (every login) or `count: days` (once per day)");
+        ctx.report(d);
+    }
+    if def.relative.is_some() && count != CountMode::Value {
+        let d = ctx.at_key(doc, &at("relative"), Code::CountModeMismatch, format!("`relative` applies to `count: value` only, this goal counts `{}`", count.as_str()));
+        ctx.report(d);
+    }
+    if def.amount.is_some() && !matches!(count, CountMode::Sum | CountMode::Max) {
+        let d = ctx.at_key(doc, &at("amount"), Code::ExpressionNotAllowed, format!("`amount` applies to `count: sum` or `count: max`, this goal counts `{}`", count.as_str()));
+        ctx.report(d);
+    }
+    match (count, &def.progress) {
+        (CountMode::Expr, None) => {
+            let d = ctx
+                .at_key(doc, &site.pointer, Code::MissingField, "`count: expr` needs a `progress:` expression".to_string())
+                .with_hint("e.g. `progress: progress + event.inc * 2`");
+            ctx.report(d);
+        }
+        (mode, Some(_)) if mode != CountMode::Expr => {
+            let d = ctx.at_key(doc, &at("progress"), Code::ExpressionNotAllowed, format!("`progress:` applies to `count: expr`, this goal counts `{}`", mode.as_str()));
+            ctx.report(d);
+        }
+        _ => {}
+    }
+
+    let goal_rotation = def.rotation.as_ref().map(rotation);
+    if let Some(r) = &def.rotation {
+        check_rotation(ctx, doc, &at("rotation"), r);
+    }
+    let rotation = goal_rotation.or(challenge_rotation);
+    if count == CountMode::Value && def.relative == Some(false) && rotation.is_some() {
+        let d = ctx
+            .at_value(doc, &at("relative"), Code::RotationInconsistent, "absolute counting in a rotating goal: every period starts from the stat's lifetime value, so a goal completed once completes again at the first event".to_string())
+            .with_hint("drop `relative: false` to count the increase within each period");
+        ctx.report(d);
+    }
+
+    let when = expression(ctx, engine, site, "when", def.when.as_deref(), ExprScope::Event);
+    let amount = expression(ctx, engine, site, "amount", def.amount.as_deref(), ExprScope::Event);
+    let progress = expression(ctx, engine, site, "progress", def.progress.as_deref(), ExprScope::EventAndProgress);
+
+    let mut requires = Vec::new();
+    for required in &def.requires {
+        requires.push(GoalId::new(required));
+    }
+
+    let errors_after = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
+    if errors_after > errors_before {
+        return None;
+    }
+    Some(CompiledGoal {
+        id: GoalId::new(&def.id),
+        challenge_id: challenge_id.clone(),
+        name: def.name.clone(),
+        description: def.description.clone(),
+        on: def.on,
+        stats,
+        when,
+        count,
+        relative: count == CountMode::Value && def.relative.unwrap_or(rotation.is_some()),
+        amount,
+        progress,
+        target: def.target,
+        assign: def.assign,
+        reward,
+        requires,
+        rotation,
+        schedule,
+    })
+}
+
+fn reward(ctx: &mut Context, doc: usize, pointer: &str, def: &RewardDef) -> Option<Reward> {
+    let problem = match (def.wallet.as_deref(), def.item.as_deref()) {
+        (Some(_), Some(_)) => Some("a reward is either `{wallet, amount}` or `{item, quantity}`, not both".to_string()),
+        (None, None) => Some("a reward needs `wallet` (with `amount`) or `item` (with `quantity`)".to_string()),
+        (Some(wallet), None) => {
+            if def.quantity.is_some() {
+                Some("a wallet reward takes `amount`, not `quantity`".to_string())
+            } else if wallet.trim().is_empty() {
+                Some("the wallet currency code is empty".to_string())
+            } else {
+                match def.amount {
+                    Some(amount) if amount > 0 => {
+                        return Some(Reward::Wallet {
+                            currency: wallet.to_string(),
+                            amount,
+                        });
+                    }
+                    Some(amount) => Some(format!("a wallet reward's amount must be at least 1, not {amount}")),
+                    None => Some("a wallet reward needs `amount`".to_string()),
+                }
+            }
+        }
+        (None, Some(item)) => {
+            if def.amount.is_some() {
+                Some("an item reward takes `quantity`, not `amount`".to_string())
+            } else if item.trim().is_empty() {
+                Some("the item id is empty".to_string())
+            } else {
+                match def.quantity.unwrap_or(1) {
+                    quantity if quantity > 0 => {
+                        return Some(Reward::Item {
+                            item_id: item.to_string(),
+                            quantity,
+                        });
+                    }
+                    quantity => Some(format!("an item reward's quantity must be at least 1, not {quantity}")),
+                }
+            }
+        }
+    };
+    if let Some(message) = problem {
+        let d = ctx
+            .at_value(doc, pointer, Code::InvalidReward, message)
+            .with_hint("write `reward: { wallet: GOLD, amount: 100 }` or `reward: { item: <item id>, quantity: 1 }`");
+        ctx.report(d);
+    }
+    None
+}
+
+/// Compiles one expression field, reporting compile errors and misspelt `event` properties at
+/// their position in the YAML.
+fn expression(
+    ctx: &mut Context,
+    engine: &Engine,
+    site: &Site,
+    field: &str,
+    text: Option<&str>,
+    scope: ExprScope,
+) -> Option<CompiledExpr> {
+    let text = text?;
+    let pointer = child(&site.pointer, field);
+    let mut ok = true;
+    for unknown in rhai_env::unknown_event_properties(text) {
+        let pos = ctx.expr_pos(site.doc, &pointer, Some((unknown.line, unknown.column)));
+        let mut d = crate::diagnostic::Diagnostic::new(
+            Code::UnknownEventProperty,
+            format!("`event` has no property `{}`", unknown.name),
+        )
+        .at(ctx.path_of(site.doc).to_path_buf(), pos);
+        d = match did_you_mean(&unknown.name, EVENT_PROPERTIES) {
+            Some(suggestion) => d.with_hint(format!("did you mean `event.{suggestion}`? (payload fields are read as `event.additional.{}`)", unknown.name)),
+            None => d.with_hint(format!("`event` has: {}; payload fields are `event.additional.<name>`", EVENT_PROPERTIES.join(", "))),
+        };
+        ctx.report(d);
+        ok = false;
+    }
+    match rhai_env::compile(engine, text, scope) {
+        Ok(ast) => ok.then(|| CompiledExpr {
+            text: text.to_string(),
+            ast,
+        }),
+        Err(err) => {
+            let inner = rhai_env::rhai_position(err.position());
+            let pos = ctx.expr_pos(site.doc, &pointer, inner);
+            let message = err.err_type().to_string();
+            let hint = match scope {
+                ExprScope::Event => "expressions see `event` (and nothing else); write one expression, no statements",
+                ExprScope::EventAndProgress => "`progress:` sees `event` and `progress` (the previous progress); write one expression",
+            };
+            let d = crate::diagnostic::Diagnostic::new(Code::RhaiCompile, format!("`{field}` does not compile: {message}"))
+                .at(ctx.path_of(site.doc).to_path_buf(), pos)
+                .with_hint(hint);
+            ctx.report(d);
+            None
+        }
+    }
+}

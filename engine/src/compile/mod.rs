@@ -1,0 +1,270 @@
+//! From source files to a `RuleSet`: decode, validate, compile every Rhai expression once,
+//! check the prerequisite graph, smoke-evaluate, run the embedded tests. Collects ALL
+//! diagnostics; the rule set exists only when none of them is an error.
+
+mod checks;
+mod goal;
+mod graph;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::diagnostic::{Code, Diagnostic, Pos};
+use crate::ids::{ChallengeId, is_valid_id};
+use crate::rhai_env;
+use crate::ruleset::{CompiledChallenge, CompiledGoal, RuleSet, RuleSetInfo};
+use crate::source::{Document, NodePos, ScalarLayout, Sources, child, parse_file};
+use crate::testing;
+
+/// The outcome of compiling a folder: the rule set when there was no error, and every
+/// diagnostic (warnings included) either way.
+#[derive(Debug)]
+pub struct Compiled {
+    pub rules: Option<RuleSet>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Compiled {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+}
+
+/// Where a compiled goal was written: its document and JSON pointer.
+#[derive(Debug, Clone)]
+pub(crate) struct Site {
+    pub doc: usize,
+    pub pointer: String,
+}
+
+/// Everything the later stages need to point back into the files.
+pub(crate) struct Context {
+    pub docs: Vec<Document>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Context {
+    pub fn report(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// A diagnostic at the value of `pointer` in `site`'s document.
+    pub fn at_value(&self, doc: usize, pointer: &str, code: Code, message: String) -> Diagnostic {
+        let document = &self.docs[doc];
+        Diagnostic::new(code, message).at(document.path(), document.value_pos(pointer))
+    }
+
+    /// A diagnostic at the key of `pointer`.
+    pub fn at_key(&self, doc: usize, pointer: &str, code: Code, message: String) -> Diagnostic {
+        let document = &self.docs[doc];
+        Diagnostic::new(code, message).at(document.path(), document.key_pos(pointer))
+    }
+
+    /// Maps a (line, column) inside the expression at `pointer` to the file position.
+    pub fn expr_pos(&self, doc: usize, pointer: &str, inner: Option<(usize, usize)>) -> Option<Pos> {
+        let document = &self.docs[doc];
+        let node = document.node(pointer)?;
+        Some(map_expr_position(node, inner))
+    }
+
+    pub fn path_of(&self, doc: usize) -> &std::path::Path {
+        self.docs[doc].path()
+    }
+}
+
+fn map_expr_position(node: &NodePos, inner: Option<(usize, usize)>) -> Pos {
+    let Some((line, column)) = inner else {
+        return node.value;
+    };
+    match node.layout {
+        ScalarLayout::Block {
+            first_line,
+            column: indent,
+        } => Pos::new(first_line + line - 1, indent + column - 1),
+        ScalarLayout::Quoted if line == 1 => Pos::new(node.value.line, node.value.column + column),
+        ScalarLayout::Plain if line == 1 => Pos::new(node.value.line, node.value.column + column - 1),
+        _ => Pos::new(node.value.line + line - 1, column),
+    }
+}
+
+/// Compiles a set of source files into a rule set.
+pub fn compile(sources: &Sources) -> Compiled {
+    let mut ctx = Context {
+        docs: Vec::new(),
+        diagnostics: sources.unreadable.clone(),
+    };
+    if sources.files.is_empty() && sources.unreadable.is_empty() {
+        ctx.report(
+            Diagnostic::new(Code::NoChallengeFiles, "no challenge files found (*.yaml, *.yml, *.json)")
+                .with_hint("point CHALLENGE_CONFIG_PATH or the lint path at the challenges folder"),
+        );
+    }
+
+    let mut parsed = Vec::new();
+    for file in &sources.files {
+        if let Some(file) = parse_file(Arc::new(file.clone()), &mut ctx.diagnostics) {
+            parsed.push(file);
+        }
+    }
+
+    let engine = Arc::new(rhai_env::build_engine());
+    let mut challenges = Vec::new();
+    let mut goals: Vec<CompiledGoal> = Vec::new();
+    let mut sites: Vec<Site> = Vec::new();
+    let mut test_defs = Vec::new();
+    let mut challenge_seen: HashMap<String, (usize, String)> = HashMap::new();
+    let mut goal_seen: HashMap<String, (usize, String)> = HashMap::new();
+
+    for file in parsed {
+        let doc = ctx.docs.len();
+        ctx.docs.push(file.document);
+        for (challenge, origin) in file.model.challenges.into_iter().zip(file.origins) {
+            let pointer = origin.pointer.clone();
+            check_id(&mut ctx, doc, &child(&pointer, "id"), &challenge.id, "challenge");
+            if let Some((first_doc, first_ptr)) = challenge_seen.get(&challenge.id) {
+                let first = describe_site(&ctx, *first_doc, first_ptr);
+                let d = ctx
+                    .at_value(
+                        doc,
+                        &child(&pointer, "id"),
+                        Code::DuplicateChallengeId,
+                        format!("challenge id `{}` is already used", challenge.id),
+                    )
+                    .with_hint(format!("first defined at {first}"));
+                ctx.report(d);
+                continue;
+            }
+            challenge_seen.insert(challenge.id.clone(), (doc, child(&pointer, "id")));
+
+            let schedule = goal::schedule(&mut ctx, doc, &pointer, challenge.schedule.as_ref());
+            let rotation = challenge.rotation.as_ref().map(goal::rotation);
+            if let Some(def) = &challenge.rotation {
+                goal::check_rotation(&mut ctx, doc, &child(&pointer, "rotation"), def);
+            }
+            if challenge.goals.is_empty() {
+                let d = ctx.at_key(
+                    doc,
+                    &pointer,
+                    Code::EmptyChallenge,
+                    format!("challenge `{}` has no goals", challenge.id),
+                );
+                ctx.report(d);
+            }
+            let challenge_id = ChallengeId::new(&challenge.id);
+            let mut compiled = CompiledChallenge {
+                id: challenge_id.clone(),
+                name: challenge.name.clone(),
+                description: challenge.description.clone(),
+                schedule,
+                rotation,
+                goals: Vec::new(),
+            };
+            for (def, goal_pointer) in challenge.goals.iter().zip(&origin.goals) {
+                check_id(&mut ctx, doc, &child(goal_pointer, "id"), &def.id, "goal");
+                if let Some((first_doc, first_ptr)) = goal_seen.get(&def.id) {
+                    let first = describe_site(&ctx, *first_doc, first_ptr);
+                    let d = ctx
+                        .at_value(
+                            doc,
+                            &child(goal_pointer, "id"),
+                            Code::DuplicateGoalId,
+                            format!("goal id `{}` is already used (goal ids are unique across all challenges)", def.id),
+                        )
+                        .with_hint(format!("first defined at {first}"));
+                    ctx.report(d);
+                    continue;
+                }
+                goal_seen.insert(def.id.clone(), (doc, child(goal_pointer, "id")));
+                let site = Site {
+                    doc,
+                    pointer: goal_pointer.clone(),
+                };
+                if let Some(goal) = goal::compile_goal(&mut ctx, &engine, &site, def, &challenge_id, schedule, rotation) {
+                    compiled.goals.push(goals.len());
+                    goals.push(goal);
+                    sites.push(site);
+                }
+            }
+            for (test, test_pointer) in challenge.tests.into_iter().zip(origin.tests) {
+                test_defs.push((test, Site { doc, pointer: test_pointer }, schedule));
+            }
+            challenges.push(compiled);
+        }
+    }
+
+    let declared: std::collections::HashSet<String> = goal_seen.into_keys().collect();
+    graph::check_prerequisites(&mut ctx, &goals, &sites, &declared);
+    checks::smoke_evaluate(&mut ctx, &engine, &goals, &sites);
+    checks::never_completes(&mut ctx, &goals, &sites);
+
+    let info = RuleSetInfo {
+        content_hash: sources.content_hash(),
+        loaded_at: Utc::now(),
+        files: sources.files.iter().map(|f| f.path.clone()).collect(),
+    };
+    let mut rules = RuleSet::new(engine, challenges, goals, info);
+    let tests = testing::compile_tests(&mut ctx, &rules, test_defs);
+    testing::run_tests(&mut ctx, &rules, &tests);
+    rules.tests = tests;
+
+    let mut diagnostics = ctx.diagnostics;
+    diagnostics.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    diagnostics.dedup();
+    let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+    Compiled {
+        rules: (!has_errors).then_some(rules),
+        diagnostics,
+    }
+}
+
+fn check_id(ctx: &mut Context, doc: usize, pointer: &str, id: &str, what: &str) {
+    if !is_valid_id(id) {
+        let d = ctx
+            .at_value(doc, pointer, Code::InvalidId, format!("{what} id `{id}` is not a valid id"))
+            .with_hint("ids are 1-100 characters: lowercase letters, digits, `_` and `-`, starting with a letter or digit");
+        ctx.report(d);
+    }
+}
+
+fn describe_site(ctx: &Context, doc: usize, pointer: &str) -> String {
+    let document = &ctx.docs[doc];
+    match document.value_pos(pointer) {
+        Some(pos) => format!("{}:{}:{}", document.path().display(), pos.line, pos.column),
+        None => document.path().display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expression_positions_map_into_the_file() {
+        let plain = NodePos {
+            key: None,
+            value: Pos::new(7, 15),
+            layout: ScalarLayout::Plain,
+        };
+        assert_eq!(map_expr_position(&plain, Some((1, 1))), Pos::new(7, 15));
+        assert_eq!(map_expr_position(&plain, Some((1, 7))), Pos::new(7, 21));
+        let quoted = NodePos {
+            layout: ScalarLayout::Quoted,
+            ..plain
+        };
+        assert_eq!(map_expr_position(&quoted, Some((1, 1))), Pos::new(7, 16));
+        let block = NodePos {
+            layout: ScalarLayout::Block {
+                first_line: 8,
+                column: 11,
+            },
+            ..plain
+        };
+        assert_eq!(map_expr_position(&block, Some((2, 3))), Pos::new(9, 13));
+    }
+}

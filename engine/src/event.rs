@@ -1,0 +1,102 @@
+//! The engine's event: what a login or statistic update looks like once the transport (gRPC,
+//! REST, a rule test) has validated it. Built once per event, read by every matching goal.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rhai::{Dynamic, ImmutableString};
+
+use crate::ids::UserId;
+pub use crate::model::EventKind;
+
+/// The fields of an event.
+#[derive(Debug, Clone)]
+pub struct EventData {
+    /// The producer's event id; redelivery of the same id must not count twice.
+    pub id: String,
+    pub kind: EventKind,
+    pub user_id: UserId,
+    pub namespace: String,
+    pub timestamp: DateTime<Utc>,
+    /// Stat code (stat events only).
+    pub stat_code: Option<String>,
+    /// The stat's latest value, truncated toward zero.
+    pub value: i64,
+    /// The increase this update made, truncated toward zero.
+    pub inc: i64,
+    /// Free-form payload (the statistic's `additional_data`).
+    pub additional: rhai::Map,
+}
+
+/// An event ready for evaluation: its fields plus the view Rhai expressions read, built once.
+#[derive(Debug, Clone)]
+pub struct Event {
+    data: Arc<EventData>,
+    pub(crate) rhai: Dynamic,
+}
+
+impl Event {
+    pub fn new(data: EventData) -> Self {
+        let view = RhaiEvent {
+            kind: data.kind.as_str().into(),
+            id: data.id.as_str().into(),
+            user_id: data.user_id.as_str().into(),
+            namespace: data.namespace.as_str().into(),
+            timestamp: data.timestamp.timestamp(),
+            stat_code: data
+                .stat_code
+                .as_deref()
+                .map_or(Dynamic::UNIT, |code| Dynamic::from(ImmutableString::from(code))),
+            value: data.value,
+            inc: data.inc,
+            // Shared, so reading `event.additional` hands out a reference, not a deep copy.
+            additional: Dynamic::from_map(data.additional.clone()).into_shared(),
+        };
+        Self {
+            data: Arc::new(data),
+            rhai: Dynamic::from(view),
+        }
+    }
+
+    /// The UTC day the event happened on, for `count: days`.
+    pub fn day(&self) -> chrono::NaiveDate {
+        self.timestamp.date_naive()
+    }
+}
+
+impl Deref for Event {
+    type Target = EventData;
+
+    fn deref(&self) -> &EventData {
+        &self.data
+    }
+}
+
+/// What `event` is inside a Rhai expression. Its properties are fixed: reading one that does
+/// not exist is an error, not a silent `()`.
+#[derive(Debug, Clone)]
+pub(crate) struct RhaiEvent {
+    pub kind: ImmutableString,
+    pub id: ImmutableString,
+    pub user_id: ImmutableString,
+    pub namespace: ImmutableString,
+    pub timestamp: i64,
+    pub stat_code: Dynamic,
+    pub value: i64,
+    pub inc: i64,
+    pub additional: Dynamic,
+}
+
+/// The properties of `event` in Rhai, as designers read them in the DSL reference.
+pub const EVENT_PROPERTIES: [&str; 9] = [
+    "kind",
+    "id",
+    "user_id",
+    "namespace",
+    "timestamp",
+    "stat_code",
+    "value",
+    "inc",
+    "additional",
+];

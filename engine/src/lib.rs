@@ -1,0 +1,33 @@
+//! Challenge Engine's rule engine: the challenge DSL (YAML and the reference implementation's
+//! legacy JSON), compiled once into an immutable [`RuleSet`]; event routing; the progress state
+//! machine ([`RuleSet::apply`], the single implementation of progress semantics); rule tests;
+//! lint diagnostics; and hot reload. Pure on the evaluation path: no database, no network.
+
+pub mod compile;
+pub mod diagnostic;
+pub mod event;
+pub mod ids;
+pub mod model;
+pub mod period;
+pub mod progress;
+pub mod reload;
+mod rhai_env;
+pub mod ruleset;
+pub mod source;
+pub mod testing;
+
+pub use compile::{Compiled, compile};
+pub use diagnostic::{Code, Diagnostic, Pos, Severity};
+pub use event::{Event, EventData, EventKind};
+pub use ids::{ChallengeId, GoalId, UserId};
+pub use progress::{Applied, ClaimRefusal, GoalView, ProgressState, Skip, Status};
+pub use reload::RuleSetHandle;
+pub use rhai_env::EvalError;
+pub use ruleset::{CompiledChallenge, CompiledGoal, Reward, Rotation, RuleSet, Schedule};
+pub use source::{SourceFile, Sources, read_sources};
+
+/// Reads and compiles the challenge files at `paths` (folders or files).
+pub fn load(paths: &[std::path::PathBuf]) -> Result<Compiled, source::SourceError> {
+    let sources = read_sources(paths)?;
+    Ok(compile(&sources))
+}

@@ -1,0 +1,216 @@
+//! Hot reload: the current rule set behind an atomic pointer, rebuilt off the request path
+//! when the challenge files change. A broken edit never replaces a working rule set.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use notify_debouncer_full::notify::{self, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+
+use crate::compile::compile;
+use crate::diagnostic::Diagnostic;
+use crate::ruleset::RuleSet;
+use crate::source::{SourceError, read_sources};
+
+/// Why the first load failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("the challenge files have {} error(s)", .0.iter().filter(|d| d.is_error()).count())]
+    Invalid(Vec<Diagnostic>),
+}
+
+/// What operators see about the loaded rules (status endpoint, metrics, logs).
+#[derive(Debug, Clone)]
+pub struct ReloadStatus {
+    pub content_hash: String,
+    pub loaded_at: DateTime<Utc>,
+    pub files: Vec<PathBuf>,
+    pub challenges: usize,
+    pub goals: usize,
+    /// Successful swaps since start (the first load not counted).
+    pub reloads: u64,
+    /// Failed reload attempts since start.
+    pub failures: u64,
+    /// The latest failure, cleared by the next successful load.
+    pub last_error: Option<ReloadFailure>,
+}
+
+/// A failed reload: when, and the diagnostics that kept the old rule set in place.
+#[derive(Debug, Clone)]
+pub struct ReloadFailure {
+    pub at: DateTime<Utc>,
+    pub message: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// What a reload attempt did.
+#[derive(Debug)]
+pub enum ReloadOutcome {
+    /// Same content hash as the rule set in use: nothing to do.
+    Unchanged,
+    /// A new rule set is in use.
+    Swapped,
+    /// The files are broken; the old rule set stays.
+    Failed(ReloadFailure),
+}
+
+/// The rule set in use, shared by every request; swapped atomically on reload.
+pub struct RuleSetHandle {
+    paths: Vec<PathBuf>,
+    current: ArcSwap<RuleSet>,
+    status: Mutex<ReloadStatus>,
+}
+
+impl std::fmt::Debug for RuleSetHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleSetHandle").field("paths", &self.paths).finish()
+    }
+}
+
+impl RuleSetHandle {
+    /// Loads the rule set at `paths`; fails when any file has an error.
+    pub fn load(paths: Vec<PathBuf>) -> Result<Self, LoadError> {
+        let sources = read_sources(&paths)?;
+        let compiled = compile(&sources);
+        for warning in compiled.diagnostics.iter().filter(|d| !d.is_error()) {
+            tracing::warn!(diagnostic = %warning, "challenge rules warning");
+        }
+        let Some(rules) = compiled.rules else {
+            return Err(LoadError::Invalid(compiled.diagnostics));
+        };
+        let status = status_of(&rules, 0, 0, None);
+        Ok(Self {
+            paths,
+            current: ArcSwap::from_pointee(rules),
+            status: Mutex::new(status),
+        })
+    }
+
+    /// Wraps an already compiled rule set (tests, benchmarks).
+    pub fn from_rules(paths: Vec<PathBuf>, rules: RuleSet) -> Self {
+        let status = status_of(&rules, 0, 0, None);
+        Self {
+            paths,
+            current: ArcSwap::from_pointee(rules),
+            status: Mutex::new(status),
+        }
+    }
+
+    /// The rule set in use. Cheap; hold the `Arc` for the duration of one request or event.
+    pub fn current(&self) -> Arc<RuleSet> {
+        self.current.load_full()
+    }
+
+    pub fn status(&self) -> ReloadStatus {
+        self.status.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// Re-reads the files; swaps in the new rule set only when it compiles and its tests pass.
+    pub fn reload(&self) -> ReloadOutcome {
+        let sources = match read_sources(&self.paths) {
+            Ok(sources) => sources,
+            Err(err) => return self.fail(err.to_string(), Vec::new()),
+        };
+        if sources.unreadable.is_empty() && sources.content_hash() == self.current.load().info.content_hash {
+            return ReloadOutcome::Unchanged;
+        }
+        let compiled = compile(&sources);
+        let Some(rules) = compiled.rules else {
+            let errors = compiled.errors();
+            return self.fail(format!("{errors} error(s) in the challenge files"), compiled.diagnostics);
+        };
+        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        *status = status_of(&rules, status.reloads + 1, status.failures, None);
+        tracing::info!(
+            content_hash = %rules.info.content_hash,
+            goals = rules.goals().len(),
+            warnings = compiled.diagnostics.len(),
+            "challenge rules reloaded"
+        );
+        self.current.store(Arc::new(rules));
+        ReloadOutcome::Swapped
+    }
+
+    fn fail(&self, message: String, diagnostics: Vec<Diagnostic>) -> ReloadOutcome {
+        for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {
+            tracing::error!(diagnostic = %diagnostic, "challenge rules reload rejected");
+        }
+        let failure = ReloadFailure {
+            at: Utc::now(),
+            message,
+            diagnostics,
+        };
+        tracing::error!(error = %failure.message, "challenge rules reload failed; keeping the rules in use");
+        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        status.failures += 1;
+        status.last_error = Some(failure.clone());
+        ReloadOutcome::Failed(failure)
+    }
+
+    /// Watches the files and reloads after changes settle for `debounce`. Works for folders
+    /// whose files are swapped through symlinks (Kubernetes ConfigMap mounts): the folder itself
+    /// is watched, and every change re-reads it. Dropping the watcher stops watching.
+    pub fn watch(self: &Arc<Self>, debounce: Duration) -> Result<RuleWatcher, notify::Error> {
+        let handle = Arc::clone(self);
+        let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
+            match result {
+                Ok(events) if events.is_empty() => {}
+                Ok(_) => {
+                    handle.reload();
+                }
+                Err(errors) => {
+                    for error in errors {
+                        tracing::warn!(%error, "watching the challenge files");
+                    }
+                }
+            }
+        })?;
+        for path in &self.paths {
+            let (target, mode) = watch_target(path);
+            debouncer.watch(&target, mode)?;
+        }
+        Ok(RuleWatcher { _debouncer: debouncer })
+    }
+}
+
+fn watch_target(path: &Path) -> (PathBuf, RecursiveMode) {
+    if path.is_dir() {
+        (path.to_path_buf(), RecursiveMode::Recursive)
+    } else {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        (parent.to_path_buf(), RecursiveMode::NonRecursive)
+    }
+}
+
+fn status_of(rules: &RuleSet, reloads: u64, failures: u64, last_error: Option<ReloadFailure>) -> ReloadStatus {
+    ReloadStatus {
+        content_hash: rules.info.content_hash.clone(),
+        loaded_at: rules.info.loaded_at,
+        files: rules.info.files.clone(),
+        challenges: rules.challenges().len(),
+        goals: rules.goals().len(),
+        reloads,
+        failures,
+        last_error,
+    }
+}
+
+/// Keeps the file watch alive; drop it to stop.
+pub struct RuleWatcher {
+    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+}
+
+impl std::fmt::Debug for RuleWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RuleWatcher")
+    }
+}

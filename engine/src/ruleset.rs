@@ -1,0 +1,249 @@
+//! The compiled, immutable rule set: goals with their compiled expressions, and the routing
+//! index from (event kind, stat code) to the goals that listen.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rhai::{AST, Engine};
+
+use crate::event::Event;
+use crate::ids::{ChallengeId, GoalId};
+use crate::model::{Assign, CountMode, EventKind, Period};
+use crate::rhai_env::{self, EvalError, ExprScope};
+use crate::testing::CompiledTest;
+
+/// A Rhai expression compiled once at load, with its source text for display.
+#[derive(Debug, Clone)]
+pub struct CompiledExpr {
+    pub text: String,
+    pub(crate) ast: AST,
+}
+
+/// A reward as AGS Platform grants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reward {
+    /// Credit `amount` of virtual currency `currency` to the player's wallet.
+    Wallet { currency: String, amount: i64 },
+    /// Grant `quantity` of the item `item_id` as an entitlement.
+    Item { item_id: String, quantity: i64 },
+}
+
+/// Rotation of a goal (global periods).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub every: Period,
+    pub reset_progress: bool,
+    pub allow_reselection: bool,
+}
+
+/// A time window; either end may be open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Schedule {
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+}
+
+impl Schedule {
+    /// Whether `at` is inside the window (start inclusive, end exclusive).
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.start.is_none_or(|start| at >= start) && self.end.is_none_or(|end| at < end)
+    }
+}
+
+/// A goal ready to evaluate.
+#[derive(Debug, Clone)]
+pub struct CompiledGoal {
+    pub id: GoalId,
+    pub challenge_id: ChallengeId,
+    pub name: String,
+    pub description: String,
+    pub on: EventKind,
+    /// Stat codes listened to (empty for login goals that name none).
+    pub stats: Vec<String>,
+    pub when: Option<CompiledExpr>,
+    pub count: CountMode,
+    /// `count: value` shows the increase since the period's baseline rather than the value.
+    pub relative: bool,
+    pub amount: Option<CompiledExpr>,
+    pub progress: Option<CompiledExpr>,
+    pub target: i64,
+    pub assign: Assign,
+    pub reward: Option<Reward>,
+    pub requires: Vec<GoalId>,
+    pub rotation: Option<Rotation>,
+    /// The challenge's schedule.
+    pub schedule: Schedule,
+}
+
+/// A challenge and its goals (indices into the rule set's goal list, in file order).
+#[derive(Debug, Clone)]
+pub struct CompiledChallenge {
+    pub id: ChallengeId,
+    pub name: String,
+    pub description: String,
+    pub schedule: Schedule,
+    pub rotation: Option<Rotation>,
+    pub goals: Vec<usize>,
+}
+
+/// Where a rule set came from and when it was built.
+#[derive(Debug, Clone)]
+pub struct RuleSetInfo {
+    /// SHA-256 of the files' names and contents.
+    pub content_hash: String,
+    pub loaded_at: DateTime<Utc>,
+    pub files: Vec<PathBuf>,
+}
+
+/// The result of routing one event: goals whose `when` held, and evaluation errors (which
+/// count as "no match" for that goal only).
+#[derive(Debug, Default)]
+pub struct Routed<'a> {
+    pub matched: Vec<&'a CompiledGoal>,
+    pub errors: Vec<(&'a CompiledGoal, EvalError)>,
+}
+
+/// An immutable, compiled rule set. Hot reload builds a new one and swaps it in whole.
+pub struct RuleSet {
+    pub(crate) engine: Arc<Engine>,
+    challenges: Vec<CompiledChallenge>,
+    goals: Vec<CompiledGoal>,
+    goal_index: HashMap<GoalId, usize>,
+    challenge_index: HashMap<ChallengeId, usize>,
+    /// Per event kind: stat code (empty for login) → goal indices.
+    routes: [HashMap<Box<str>, Vec<usize>>; 2],
+    pub(crate) tests: Vec<CompiledTest>,
+    pub info: RuleSetInfo,
+}
+
+impl std::fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleSet")
+            .field("challenges", &self.challenges.len())
+            .field("goals", &self.goals.len())
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl RuleSet {
+    pub(crate) fn new(
+        engine: Arc<Engine>,
+        challenges: Vec<CompiledChallenge>,
+        goals: Vec<CompiledGoal>,
+        info: RuleSetInfo,
+    ) -> Self {
+        let goal_index = goals
+            .iter()
+            .enumerate()
+            .map(|(index, goal)| (goal.id.clone(), index))
+            .collect();
+        let challenge_index = challenges
+            .iter()
+            .enumerate()
+            .map(|(index, challenge)| (challenge.id.clone(), index))
+            .collect();
+        let mut routes: [HashMap<Box<str>, Vec<usize>>; 2] = Default::default();
+        for (index, goal) in goals.iter().enumerate() {
+            let table = &mut routes[goal.on.index()];
+            match goal.on {
+                EventKind::Login => table.entry("".into()).or_default().push(index),
+                EventKind::Stat => {
+                    for stat in &goal.stats {
+                        let entry = table.entry(stat.as_str().into()).or_default();
+                        if entry.last() != Some(&index) {
+                            entry.push(index);
+                        }
+                    }
+                }
+            }
+        }
+        Self {
+            engine,
+            challenges,
+            goals,
+            goal_index,
+            challenge_index,
+            routes,
+            tests: Vec::new(),
+            info,
+        }
+    }
+
+    /// Every challenge, in file order.
+    pub fn challenges(&self) -> &[CompiledChallenge] {
+        &self.challenges
+    }
+
+    /// Every goal, in file order.
+    pub fn goals(&self) -> &[CompiledGoal] {
+        &self.goals
+    }
+
+    pub fn goal(&self, id: &str) -> Option<&CompiledGoal> {
+        self.goal_index.get(id).map(|&index| &self.goals[index])
+    }
+
+    pub fn challenge(&self, id: &str) -> Option<&CompiledChallenge> {
+        self.challenge_index.get(id).map(|&index| &self.challenges[index])
+    }
+
+    /// The goals of a challenge, in file order.
+    pub fn goals_of<'a>(&'a self, challenge: &'a CompiledChallenge) -> impl Iterator<Item = &'a CompiledGoal> {
+        challenge.goals.iter().map(|&index| &self.goals[index])
+    }
+
+    /// Goals listening to this event's kind and stat code, before any predicate runs. The cost
+    /// depends on the number of listeners, not on the size of the rule set.
+    pub fn candidates<'a>(&'a self, event: &Event) -> impl Iterator<Item = &'a CompiledGoal> {
+        let key = match event.kind {
+            EventKind::Login => "",
+            EventKind::Stat => event.stat_code.as_deref().unwrap_or(""),
+        };
+        self.routes[event.kind.index()]
+            .get(key)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|&index| &self.goals[index])
+    }
+
+    /// Routes an event: candidates whose `when` predicate holds. A predicate that fails to
+    /// evaluate is reported in `errors` and does not match; it never fails the event.
+    pub fn route(&self, event: &Event) -> Routed<'_> {
+        let mut routed = Routed::default();
+        for goal in self.candidates(event) {
+            match self.matches(goal, event) {
+                Ok(true) => routed.matched.push(goal),
+                Ok(false) => {}
+                Err(err) => routed.errors.push((goal, err)),
+            }
+        }
+        routed
+    }
+
+    /// Whether `goal`'s predicate holds for `event` (true when it has none).
+    pub fn matches(&self, goal: &CompiledGoal, event: &Event) -> Result<bool, EvalError> {
+        match &goal.when {
+            None => Ok(true),
+            Some(expr) => rhai_env::eval_bool(&self.engine, &expr.ast, event),
+        }
+    }
+
+    pub(crate) fn eval_number(
+        &self,
+        expr: &CompiledExpr,
+        scope: ExprScope,
+        event: &Event,
+        progress: i64,
+    ) -> Result<i64, EvalError> {
+        rhai_env::eval_int(&self.engine, &expr.ast, scope, event, progress)
+    }
+
+    /// Number of embedded rule tests.
+    pub fn test_count(&self) -> usize {
+        self.tests.len()
+    }
+}

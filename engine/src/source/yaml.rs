@@ -1,0 +1,221 @@
+//! YAML (and JSON, a YAML subset) to a JSON value tree, remembering where every node is.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+use serde_json::Value;
+
+use super::{Document, NodePos, ScalarLayout, SourceFile, child};
+use crate::diagnostic::{Code, Diagnostic, Pos};
+
+/// Parses `file`; `None` (with a diagnostic) when the YAML itself is broken.
+pub(super) fn parse(
+    file: Arc<SourceFile>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(Value, Document)> {
+    let docs = match MarkedYaml::load_from_str(&file.text) {
+        Ok(docs) => docs,
+        Err(err) => {
+            let marker = err.marker();
+            diagnostics.push(
+                Diagnostic::new(Code::YamlSyntax, format!("YAML syntax error: {}", err.info()))
+                    .at(
+                        file.path.clone(),
+                        Some(Pos::new(marker.line().max(1), marker.col() + 1)),
+                    ),
+            );
+            return None;
+        }
+    };
+    let lines: Vec<&str> = file.text.lines().collect();
+    let mut converter = Converter {
+        lines: &lines,
+        positions: HashMap::new(),
+        problems: Vec::new(),
+    };
+    let value = match docs.as_slice() {
+        [] => Value::Object(Default::default()),
+        [doc] => converter.convert(doc, String::new(), None),
+        [first, second, ..] => {
+            converter.problem(
+                second,
+                "a challenge file holds one YAML document; split the others into their own files",
+            );
+            converter.convert(first, String::new(), None)
+        }
+    };
+    let Converter {
+        positions,
+        problems,
+        ..
+    } = converter;
+    for (pos, message) in problems {
+        diagnostics.push(Diagnostic::new(Code::InvalidValue, message).at(file.path.clone(), Some(pos)));
+    }
+    Some((value, Document { file, positions }))
+}
+
+struct Converter<'a> {
+    lines: &'a [&'a str],
+    positions: HashMap<String, NodePos>,
+    problems: Vec<(Pos, String)>,
+}
+
+impl Converter<'_> {
+    fn convert(&mut self, node: &MarkedYaml<'_>, pointer: String, key: Option<Pos>) -> Value {
+        let pos = position(node);
+        let layout = match &node.data {
+            YamlData::Value(_) | YamlData::Representation(..) => self.layout(node, key),
+            _ => ScalarLayout::NotScalar,
+        };
+        self.positions.insert(
+            pointer.clone(),
+            NodePos {
+                key,
+                value: pos,
+                layout,
+            },
+        );
+        match &node.data {
+            YamlData::Value(scalar) => scalar_value(scalar),
+            YamlData::Representation(text, ..) => Value::String(text.to_string()),
+            YamlData::Sequence(items) => Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| self.convert(item, child(&pointer, &index.to_string()), None))
+                    .collect(),
+            ),
+            YamlData::Mapping(entries) => {
+                let mut object = serde_json::Map::new();
+                for (key_node, value_node) in entries {
+                    let Some(key_text) = key_text(key_node) else {
+                        self.problem(key_node, "mapping keys must be plain text");
+                        continue;
+                    };
+                    let child_pointer = child(&pointer, &key_text);
+                    let value = self.convert(value_node, child_pointer, Some(position(key_node)));
+                    object.insert(key_text, value);
+                }
+                Value::Object(object)
+            }
+            YamlData::Tagged(_, inner) => self.convert(inner, pointer, key),
+            YamlData::Alias(_) => {
+                self.problem(node, "YAML aliases (*name) are not supported in challenge files");
+                Value::Null
+            }
+            YamlData::BadValue => {
+                self.problem(node, "this value cannot be read");
+                Value::Null
+            }
+        }
+    }
+
+    fn problem(&mut self, node: &MarkedYaml<'_>, message: &str) {
+        self.problems.push((position(node), message.to_string()));
+    }
+
+    /// Tells quoted scalars (text starts after the quote) from block scalars and other values
+    /// that start on a line after their key (text starts where the span starts).
+    fn layout(&self, node: &MarkedYaml<'_>, key: Option<Pos>) -> ScalarLayout {
+        let start = position(node);
+        let first_char = self
+            .lines
+            .get(start.line - 1)
+            .and_then(|line| line.chars().nth(start.column - 1));
+        if matches!(first_char, Some('"' | '\'')) {
+            return ScalarLayout::Quoted;
+        }
+        match key {
+            Some(key) if start.line > key.line => ScalarLayout::Block {
+                first_line: start.line,
+                column: start.column,
+            },
+            _ => ScalarLayout::Plain,
+        }
+    }
+}
+
+fn position(node: &MarkedYaml<'_>) -> Pos {
+    Pos::new(node.span.start.line().max(1), node.span.start.col() + 1)
+}
+
+fn key_text(node: &MarkedYaml<'_>) -> Option<String> {
+    match &node.data {
+        YamlData::Value(Scalar::String(text)) => Some(text.to_string()),
+        YamlData::Value(Scalar::Integer(number)) => Some(number.to_string()),
+        YamlData::Value(Scalar::Boolean(flag)) => Some(flag.to_string()),
+        YamlData::Value(Scalar::FloatingPoint(number)) => Some(number.to_string()),
+        YamlData::Value(Scalar::Null) => Some("null".to_string()),
+        YamlData::Representation(text, ..) => Some(text.to_string()),
+        YamlData::Tagged(_, inner) => key_text(inner),
+        _ => None,
+    }
+}
+
+fn scalar_value(scalar: &Scalar<'_>) -> Value {
+    match scalar {
+        Scalar::Null => Value::Null,
+        Scalar::Boolean(flag) => Value::Bool(*flag),
+        Scalar::Integer(number) => Value::from(*number),
+        Scalar::FloatingPoint(number) => serde_json::Number::from_f64(number.into_inner())
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::String(number.to_string())),
+        Scalar::String(text) => Value::String(text.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> (Value, Document, Vec<Diagnostic>) {
+        let mut diagnostics = Vec::new();
+        let (value, doc) = parse(Arc::new(SourceFile::new("t.yaml", text)), &mut diagnostics)
+            .expect("parses");
+        (value, doc, diagnostics)
+    }
+
+    #[test]
+    fn positions_of_keys_and_values() {
+        let (value, doc, diags) = parse_str("a:\n  - x: 1\n    y: \"q\"\n");
+        assert!(diags.is_empty());
+        assert_eq!(value["a"][0]["y"], "q");
+        let node = doc.node("/a/0/y").expect("node");
+        assert_eq!(node.key, Some(Pos::new(3, 5)));
+        assert_eq!(node.value, Pos::new(3, 8));
+        assert_eq!(node.layout, ScalarLayout::Quoted);
+    }
+
+    #[test]
+    fn block_scalar_layout() {
+        let (_, doc, _) = parse_str("when: |\n  event.value > 1\n");
+        assert_eq!(
+            doc.node("/when").map(|n| n.layout),
+            Some(ScalarLayout::Block {
+                first_line: 2,
+                column: 3
+            })
+        );
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let mut diagnostics = Vec::new();
+        let parsed = parse(
+            Arc::new(SourceFile::new("t.yaml", "a: [1, 2\nb: 3\n")),
+            &mut diagnostics,
+        );
+        assert!(parsed.is_none());
+        assert_eq!(diagnostics[0].code, Code::YamlSyntax);
+        assert!(diagnostics[0].pos.is_some());
+    }
+
+    #[test]
+    fn on_is_a_string_key() {
+        // YAML 1.1 would read `on` as `true`; the 1.2 core schema keeps it a string.
+        let (value, _, _) = parse_str("on: login\n");
+        assert_eq!(value["on"], "login");
+    }
+}

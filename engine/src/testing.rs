@@ -1,0 +1,367 @@
+//! Rule tests written inside challenge files: start from `given`, feed events through the
+//! same routing and `apply` production uses, on a fake clock, and compare with `expect`.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use crate::compile::{Context, Site};
+use crate::diagnostic::{Code, Diagnostic, Pos};
+use crate::event::{Event, EventData};
+use crate::ids::{GoalId, UserId};
+use crate::model::{Assign, EventKind, Expectation, GivenState, TestDef, TestStep};
+use crate::progress::{Applied, ProgressState, Status, view};
+use crate::ruleset::{CompiledGoal, RuleSet, Schedule};
+use crate::source::child;
+
+/// The clock a test starts at when its challenge has no schedule start: a fixed Monday noon,
+/// so tests give the same answer every day.
+pub fn default_test_start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 12, 0, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+/// A test ready to run.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledTest {
+    name: String,
+    file: std::path::PathBuf,
+    pos: Option<Pos>,
+    start: DateTime<Utc>,
+    given: Vec<(GoalId, GivenState)>,
+    steps: Vec<Step>,
+    expect: Vec<(GoalId, Expectation, Option<Pos>)>,
+}
+
+#[derive(Debug, Clone)]
+struct Step {
+    at: Option<DateTime<Utc>>,
+    advance: Duration,
+    event: Option<StepEvent>,
+}
+
+#[derive(Debug, Clone)]
+struct StepEvent {
+    kind: EventKind,
+    stat: Option<String>,
+    value: i64,
+    inc: i64,
+    additional: rhai::Map,
+}
+
+pub(crate) fn compile_tests(
+    ctx: &mut Context,
+    rules: &RuleSet,
+    defs: Vec<(TestDef, Site, Schedule)>,
+) -> Vec<CompiledTest> {
+    let mut tests = Vec::new();
+    for (def, site, schedule) in defs {
+        let errors_before = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
+        let known_goal = |ctx: &mut Context, field: &str, goal: &str| -> Option<GoalId> {
+            match rules.goal(goal) {
+                Some(found) => Some(found.id.clone()),
+                None => {
+                    let pointer = child(&child(&site.pointer, field), goal);
+                    let d = ctx.at_key(site.doc, &pointer, Code::TestUnknownGoal, format!("test `{}` names goal `{goal}`, which is not defined (or did not compile)", def.name));
+                    ctx.report(d);
+                    None
+                }
+            }
+        };
+        let mut given = Vec::new();
+        for (goal, state) in &def.given {
+            if let Some(id) = known_goal(ctx, "given", goal) {
+                given.push((id, state.clone()));
+            }
+        }
+        let mut expect = Vec::new();
+        for (goal, expectation) in &def.expect {
+            if let Some(id) = known_goal(ctx, "expect", goal) {
+                let pos = ctx.docs[site.doc].key_pos(&child(&child(&site.pointer, "expect"), goal));
+                expect.push((id, expectation.clone(), pos));
+            }
+        }
+        let mut steps = Vec::new();
+        let mut last_values: HashMap<String, i64> = HashMap::new();
+        for (index, step) in def.events.iter().enumerate() {
+            let pointer = child(&child(&site.pointer, "events"), &index.to_string());
+            match compile_step(step, &mut last_values) {
+                Ok(step) => steps.push(step),
+                Err(message) => {
+                    let d = ctx.at_value(site.doc, &pointer, Code::TestInvalidStep, format!("test `{}`: {message}", def.name));
+                    ctx.report(d);
+                }
+            }
+        }
+        let errors_after = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
+        if errors_after > errors_before {
+            continue;
+        }
+        tests.push(CompiledTest {
+            name: def.name,
+            file: ctx.path_of(site.doc).to_path_buf(),
+            pos: ctx.docs[site.doc].value_pos(&site.pointer),
+            start: schedule.start.unwrap_or_else(default_test_start),
+            given,
+            steps,
+            expect,
+        });
+    }
+    tests
+}
+
+fn compile_step(step: &TestStep, last_values: &mut HashMap<String, i64>) -> Result<Step, String> {
+    let advance = match &step.advance {
+        Some(text) => parse_duration(text)?,
+        None => Duration::zero(),
+    };
+    let has_event_fields = step.stat.is_some() || step.value.is_some() || step.inc.is_some() || step.additional.is_some();
+    let kind = match (step.kind, &step.stat) {
+        (Some(kind), _) => Some(kind),
+        (None, Some(_)) => Some(EventKind::Stat),
+        (None, None) if has_event_fields => {
+            return Err("an event with `value`, `inc` or `additional` needs `stat` (or `kind`)".into());
+        }
+        (None, None) => None,
+    };
+    let event = match kind {
+        None => None,
+        Some(EventKind::Login) => Some(StepEvent {
+            kind: EventKind::Login,
+            stat: step.stat.clone(),
+            value: step.value.map(truncate).transpose()?.unwrap_or(0),
+            inc: step.inc.map(truncate).transpose()?.unwrap_or(0),
+            additional: to_rhai_map(step.additional.as_ref()),
+        }),
+        Some(EventKind::Stat) => {
+            let Some(stat) = step.stat.clone() else {
+                return Err("a stat event needs `stat`".into());
+            };
+            let last = last_values.get(&stat).copied().unwrap_or(0);
+            let (value, inc) = match (step.value.map(truncate).transpose()?, step.inc.map(truncate).transpose()?) {
+                (Some(value), Some(inc)) => (value, inc),
+                (Some(value), None) => (value, value - last),
+                (None, Some(inc)) => (last + inc, inc),
+                (None, None) => return Err("a stat event needs `value` or `inc`".into()),
+            };
+            last_values.insert(stat.clone(), value);
+            Some(StepEvent {
+                kind: EventKind::Stat,
+                stat: Some(stat),
+                value,
+                inc,
+                additional: to_rhai_map(step.additional.as_ref()),
+            })
+        }
+    };
+    Ok(Step {
+        at: step.at,
+        advance,
+        event,
+    })
+}
+
+fn truncate(number: f64) -> Result<i64, String> {
+    if number.is_finite() {
+        Ok(number.trunc() as i64)
+    } else {
+        Err(format!("{number} is not a finite number"))
+    }
+}
+
+/// Parses `30s`, `15m`, `12h`, `1d`, `2w`, or a sum like `1d12h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let mut total = Duration::zero();
+    let mut digits = String::new();
+    let bad = || format!("`{text}` is not a duration; write e.g. `30m`, `12h`, `1d` or `1w`");
+    for ch in text.trim().chars() {
+        if ch.is_ascii_digit() {
+            digits.push(ch);
+            continue;
+        }
+        let amount: i64 = digits.parse().map_err(|_| bad())?;
+        digits.clear();
+        total += match ch {
+            's' => Duration::seconds(amount),
+            'm' => Duration::minutes(amount),
+            'h' => Duration::hours(amount),
+            'd' => Duration::days(amount),
+            'w' => Duration::weeks(amount),
+            _ => return Err(bad()),
+        };
+    }
+    if !digits.is_empty() || total.is_zero() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+/// Converts a JSON payload into the Rhai map events carry.
+pub fn to_rhai_map(map: Option<&serde_json::Map<String, serde_json::Value>>) -> rhai::Map {
+    map.map(|m| {
+        m.iter()
+            .map(|(key, value)| (key.as_str().into(), json_to_dynamic(value)))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn json_to_dynamic(value: &serde_json::Value) -> rhai::Dynamic {
+    use serde_json::Value;
+    match value {
+        Value::Null => rhai::Dynamic::UNIT,
+        Value::Bool(flag) => (*flag).into(),
+        Value::Number(number) => match number.as_i64() {
+            Some(int) => int.into(),
+            None => number.as_f64().unwrap_or(0.0).into(),
+        },
+        Value::String(text) => text.as_str().into(),
+        Value::Array(items) => rhai::Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
+        Value::Object(map) => rhai::Dynamic::from_map(to_rhai_map(Some(map))),
+    }
+}
+
+fn given_state(goal: &CompiledGoal, given: &GivenState, start: DateTime<Utc>) -> ProgressState {
+    let (status, progress, active) = match given {
+        GivenState::Status(status) => (Some(*status), None, None),
+        GivenState::Detailed(detail) => (detail.status, detail.progress, detail.active),
+    };
+    let mut state = ProgressState::assigned(goal, start);
+    let status = status.unwrap_or(match progress {
+        Some(p) if p >= goal.target => Status::Completed,
+        Some(p) if p > 0 => Status::InProgress,
+        _ => Status::NotStarted,
+    });
+    state.status = status;
+    state.progress = progress.unwrap_or(if status.is_done() { goal.target } else { 0 });
+    // Relative counting: a goal with progress has a baseline (the stat stood at `progress`
+    // above 0); one without has not seen this period's first event yet.
+    if goal.relative && state.progress > 0 {
+        state.baseline = Some(0);
+    }
+    state.is_active = active.unwrap_or(true);
+    if status.is_done() {
+        state.completed_at = Some(start);
+    }
+    if status == Status::Claimed {
+        state.claimed_at = Some(start);
+    }
+    state
+}
+
+/// Runs every test, reporting each failed expectation at its line.
+pub(crate) fn run_tests(ctx: &mut Context, rules: &RuleSet, tests: &[CompiledTest]) {
+    for test in tests {
+        ctx.diagnostics.extend(run_test(rules, test));
+    }
+}
+
+fn run_test(rules: &RuleSet, test: &CompiledTest) -> Vec<Diagnostic> {
+    let user = UserId::new("test-user");
+    let mut clock = test.start;
+    let mut states: HashMap<GoalId, ProgressState> = HashMap::new();
+    for goal in rules.goals() {
+        if goal.assign == Assign::Default {
+            states.insert(goal.id.clone(), ProgressState::assigned(goal, clock));
+        }
+    }
+    for (id, given) in &test.given {
+        if let Some(goal) = rules.goal(id.as_str()) {
+            states.insert(id.clone(), given_state(goal, given, clock));
+        }
+    }
+    for (index, step) in test.steps.iter().enumerate() {
+        if let Some(at) = step.at {
+            clock = at;
+        }
+        clock += step.advance;
+        let Some(spec) = &step.event else {
+            continue;
+        };
+        let event = Event::new(EventData {
+            id: format!("test-event-{index}"),
+            kind: spec.kind,
+            user_id: user.clone(),
+            namespace: "test".into(),
+            timestamp: clock,
+            stat_code: spec.stat.clone(),
+            value: spec.value,
+            inc: spec.inc,
+            additional: spec.additional.clone(),
+        });
+        let routed = rules.route(&event);
+        for goal in routed.matched {
+            if let Applied::Changed(next) = rules.apply(goal, states.get(&goal.id), &event, clock) {
+                states.insert(goal.id.clone(), next);
+            }
+        }
+    }
+
+    let status_of = |id: &GoalId| -> Option<Status> {
+        let goal = rules.goal(id.as_str())?;
+        let state = states.get(id)?;
+        Some(view(goal, Some(state), clock).status)
+    };
+    let mut failures = Vec::new();
+    for (id, expected, pos) in &test.expect {
+        let Some(goal) = rules.goal(id.as_str()) else {
+            continue;
+        };
+        let actual = view(goal, states.get(id), clock);
+        let locked = rules.is_locked(goal, status_of);
+        let mut problems = Vec::new();
+        if let Some(status) = expected.status {
+            if status != actual.status {
+                problems.push(format!("status {} expected, got {}", status.as_str(), actual.status.as_str()));
+            }
+        }
+        if let Some(progress) = expected.progress {
+            if progress != actual.progress {
+                problems.push(format!("progress {progress} expected, got {}", actual.progress));
+            }
+        }
+        if let Some(active) = expected.active {
+            if active != actual.is_active {
+                problems.push(format!("active {active} expected, got {}", actual.is_active));
+            }
+        }
+        if let Some(expected_locked) = expected.locked {
+            if expected_locked != locked {
+                problems.push(format!("locked {expected_locked} expected, got {locked}"));
+            }
+        }
+        if !problems.is_empty() {
+            failures.push(
+                Diagnostic::new(
+                    Code::TestFailed,
+                    format!(
+                        "test `{}` failed for goal `{id}`: {} (now {}/{} {})",
+                        test.name,
+                        problems.join("; "),
+                        actual.progress,
+                        goal.target,
+                        actual.status.as_str()
+                    ),
+                )
+                .at(test.file.clone(), pos.or(test.pos)),
+            );
+        }
+    }
+    failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1d"), Ok(Duration::days(1)));
+        assert_eq!(parse_duration("1d12h"), Ok(Duration::hours(36)));
+        assert_eq!(parse_duration("2w"), Ok(Duration::days(14)));
+        assert!(parse_duration("1x").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("12").is_err());
+    }
+}
