@@ -245,7 +245,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("valeu", ["value", "inc", "kind"]), Some("value"));
+        assert_eq!(
+            did_you_mean("valeu", ["value", "inc", "kind"]),
+            Some("value")
+        );
         assert_eq!(did_you_mean("zzz", ["value", "inc"]), None);
     }
 }

@@ -44,10 +44,9 @@ impl Event {
             user_id: data.user_id.as_str().into(),
             namespace: data.namespace.as_str().into(),
             timestamp: data.timestamp.timestamp(),
-            stat_code: data
-                .stat_code
-                .as_deref()
-                .map_or(Dynamic::UNIT, |code| Dynamic::from(ImmutableString::from(code))),
+            stat_code: data.stat_code.as_deref().map_or(Dynamic::UNIT, |code| {
+                Dynamic::from(ImmutableString::from(code))
+            }),
             value: data.value,
             inc: data.inc,
             // Shared, so reading `event.additional` hands out a reference, not a deep copy.

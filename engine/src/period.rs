@@ -54,22 +54,46 @@ mod tests {
 
     #[test]
     fn daily() {
-        assert_eq!(Period::Daily.start_of(t("2026-03-04T13:00:00Z")), t("2026-03-04T00:00:00Z"));
-        assert_eq!(Period::Daily.next_start(t("2026-03-04T23:59:59Z")), t("2026-03-05T00:00:00Z"));
+        assert_eq!(
+            Period::Daily.start_of(t("2026-03-04T13:00:00Z")),
+            t("2026-03-04T00:00:00Z")
+        );
+        assert_eq!(
+            Period::Daily.next_start(t("2026-03-04T23:59:59Z")),
+            t("2026-03-05T00:00:00Z")
+        );
     }
 
     #[test]
     fn weekly_starts_monday() {
         // 2026-03-04 is a Wednesday; 2026-03-02 the Monday before.
-        assert_eq!(Period::Weekly.start_of(t("2026-03-04T13:00:00Z")), t("2026-03-02T00:00:00Z"));
-        assert_eq!(Period::Weekly.start_of(t("2026-03-02T00:00:00Z")), t("2026-03-02T00:00:00Z"));
-        assert_eq!(Period::Weekly.start_of(t("2026-03-08T23:59:00Z")), t("2026-03-02T00:00:00Z"));
-        assert_eq!(Period::Weekly.next_start(t("2026-03-08T23:59:00Z")), t("2026-03-09T00:00:00Z"));
+        assert_eq!(
+            Period::Weekly.start_of(t("2026-03-04T13:00:00Z")),
+            t("2026-03-02T00:00:00Z")
+        );
+        assert_eq!(
+            Period::Weekly.start_of(t("2026-03-02T00:00:00Z")),
+            t("2026-03-02T00:00:00Z")
+        );
+        assert_eq!(
+            Period::Weekly.start_of(t("2026-03-08T23:59:00Z")),
+            t("2026-03-02T00:00:00Z")
+        );
+        assert_eq!(
+            Period::Weekly.next_start(t("2026-03-08T23:59:00Z")),
+            t("2026-03-09T00:00:00Z")
+        );
     }
 
     #[test]
     fn monthly() {
-        assert_eq!(Period::Monthly.start_of(t("2026-02-28T10:00:00Z")), t("2026-02-01T00:00:00Z"));
-        assert_eq!(Period::Monthly.next_start(t("2026-12-31T10:00:00Z")), t("2027-01-01T00:00:00Z"));
+        assert_eq!(
+            Period::Monthly.start_of(t("2026-02-28T10:00:00Z")),
+            t("2026-02-01T00:00:00Z")
+        );
+        assert_eq!(
+            Period::Monthly.next_start(t("2026-12-31T10:00:00Z")),
+            t("2027-01-01T00:00:00Z")
+        );
     }
 }

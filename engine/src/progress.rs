@@ -265,20 +265,24 @@ impl RuleSet {
             CountMode::Events => next.progress = next.progress.saturating_add(1),
             CountMode::Sum => {
                 let amount = match &goal.amount {
-                    Some(expr) => match self.eval_number(expr, ExprScope::Event, event, next.progress) {
-                        Ok(amount) => amount,
-                        Err(err) => return Applied::Unchanged(Skip::Evaluation(err)),
-                    },
+                    Some(expr) => {
+                        match self.eval_number(expr, ExprScope::Event, event, next.progress) {
+                            Ok(amount) => amount,
+                            Err(err) => return Applied::Unchanged(Skip::Evaluation(err)),
+                        }
+                    }
                     None => event.inc,
                 };
                 next.progress = next.progress.saturating_add(amount).max(0);
             }
             CountMode::Max => {
                 let amount = match &goal.amount {
-                    Some(expr) => match self.eval_number(expr, ExprScope::Event, event, next.progress) {
-                        Ok(amount) => amount,
-                        Err(err) => return Applied::Unchanged(Skip::Evaluation(err)),
-                    },
+                    Some(expr) => {
+                        match self.eval_number(expr, ExprScope::Event, event, next.progress) {
+                            Ok(amount) => amount,
+                            Err(err) => return Applied::Unchanged(Skip::Evaluation(err)),
+                        }
+                    }
                     None => event.value,
                 };
                 next.progress = next.progress.max(amount);
@@ -319,7 +323,11 @@ impl RuleSet {
 
     /// Whether a player's prerequisites for `goal` are not yet all completed or claimed.
     /// `status_of` gives the current-period status of another goal (None: no row).
-    pub fn is_locked(&self, goal: &CompiledGoal, status_of: impl Fn(&GoalId) -> Option<Status>) -> bool {
+    pub fn is_locked(
+        &self,
+        goal: &CompiledGoal,
+        status_of: impl Fn(&GoalId) -> Option<Status>,
+    ) -> bool {
         goal.requires
             .iter()
             .any(|required| !status_of(required).is_some_and(Status::is_done))

@@ -68,7 +68,9 @@ pub struct RuleSetHandle {
 
 impl std::fmt::Debug for RuleSetHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuleSetHandle").field("paths", &self.paths).finish()
+        f.debug_struct("RuleSetHandle")
+            .field("paths", &self.paths)
+            .finish()
     }
 }
 
@@ -107,7 +109,10 @@ impl RuleSetHandle {
     }
 
     pub fn status(&self) -> ReloadStatus {
-        self.status.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn paths(&self) -> &[PathBuf] {
@@ -120,13 +125,18 @@ impl RuleSetHandle {
             Ok(sources) => sources,
             Err(err) => return self.fail(err.to_string(), Vec::new()),
         };
-        if sources.unreadable.is_empty() && sources.content_hash() == self.current.load().info.content_hash {
+        if sources.unreadable.is_empty()
+            && sources.content_hash() == self.current.load().info.content_hash
+        {
             return ReloadOutcome::Unchanged;
         }
         let compiled = compile(&sources);
         let Some(rules) = compiled.rules else {
             let errors = compiled.errors();
-            return self.fail(format!("{errors} error(s) in the challenge files"), compiled.diagnostics);
+            return self.fail(
+                format!("{errors} error(s) in the challenge files"),
+                compiled.diagnostics,
+            );
         };
         let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
         *status = status_of(&rules, status.reloads + 1, status.failures, None);
@@ -161,24 +171,29 @@ impl RuleSetHandle {
     /// is watched, and every change re-reads it. Dropping the watcher stops watching.
     pub fn watch(self: &Arc<Self>, debounce: Duration) -> Result<RuleWatcher, notify::Error> {
         let handle = Arc::clone(self);
-        let mut debouncer = new_debouncer(debounce, None, move |result: DebounceEventResult| {
-            match result {
-                Ok(events) if events.is_empty() => {}
-                Ok(_) => {
-                    handle.reload();
-                }
-                Err(errors) => {
-                    for error in errors {
-                        tracing::warn!(%error, "watching the challenge files");
+        let mut debouncer =
+            new_debouncer(
+                debounce,
+                None,
+                move |result: DebounceEventResult| match result {
+                    Ok(events) if events.is_empty() => {}
+                    Ok(_) => {
+                        handle.reload();
                     }
-                }
-            }
-        })?;
+                    Err(errors) => {
+                        for error in errors {
+                            tracing::warn!(%error, "watching the challenge files");
+                        }
+                    }
+                },
+            )?;
         for path in &self.paths {
             let (target, mode) = watch_target(path);
             debouncer.watch(&target, mode)?;
         }
-        Ok(RuleWatcher { _debouncer: debouncer })
+        Ok(RuleWatcher {
+            _debouncer: debouncer,
+        })
     }
 }
 
@@ -186,12 +201,20 @@ fn watch_target(path: &Path) -> (PathBuf, RecursiveMode) {
     if path.is_dir() {
         (path.to_path_buf(), RecursiveMode::Recursive)
     } else {
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         (parent.to_path_buf(), RecursiveMode::NonRecursive)
     }
 }
 
-fn status_of(rules: &RuleSet, reloads: u64, failures: u64, last_error: Option<ReloadFailure>) -> ReloadStatus {
+fn status_of(
+    rules: &RuleSet,
+    reloads: u64,
+    failures: u64,
+    last_error: Option<ReloadFailure>,
+) -> ReloadStatus {
     ReloadStatus {
         content_hash: rules.info.content_hash.clone(),
         loaded_at: rules.info.loaded_at,

@@ -127,7 +127,10 @@ pub(crate) fn eval_bool(engine: &Engine, ast: &AST, event: &Event) -> Result<boo
         .eval_ast_with_scope(&mut scope, ast)
         .map_err(EvalError::from_rhai)?;
     value.as_bool().map_err(|type_name| EvalError {
-        message: format!("a `when` predicate must be true or false, this one gave a {type_name}"),
+        message: format!(
+            "a `when` predicate must be true or false, this one gave {}",
+            friendly_type(type_name)
+        ),
         position: None,
     })
 }
@@ -147,16 +150,33 @@ pub(crate) fn eval_int(
     if let Ok(int) = value.as_int() {
         return Ok(int);
     }
-    if let Ok(float) = value.as_float() {
-        if float.is_finite() {
-            // Truncation toward zero is the documented rule for fractional amounts.
-            return Ok(float.trunc() as i64);
-        }
+    if let Ok(float) = value.as_float()
+        && float.is_finite()
+    {
+        // Truncation toward zero is the documented rule for fractional amounts.
+        return Ok(float.trunc() as i64);
     }
     Err(EvalError {
-        message: format!("expected a number, got a {}", value.type_name()),
+        message: format!(
+            "expected a number, got {}",
+            friendly_type(value.type_name())
+        ),
         position: None,
     })
+}
+
+/// Rhai's type names in designer words.
+fn friendly_type(type_name: &str) -> String {
+    match type_name {
+        "i64" | "i32" => "a whole number".to_string(),
+        "f64" | "f32" => "a decimal number".to_string(),
+        "string" | "ImmutableString" => "a string".to_string(),
+        "bool" => "true/false".to_string(),
+        "()" => "nothing (a missing value)".to_string(),
+        "map" => "a map".to_string(),
+        "array" => "a list".to_string(),
+        other => format!("a {other}"),
+    }
 }
 
 /// A property read on `event` that `event` does not have, found by scanning the expression
@@ -205,7 +225,9 @@ pub(crate) fn unknown_event_properties(text: &str) -> Vec<UnknownProperty> {
             continue;
         }
         if ch == '/' && chars.get(index + 1) == Some(&'*') {
-            while index < chars.len() && !(chars[index] == '*' && chars.get(index + 1) == Some(&'/')) {
+            while index < chars.len()
+                && !(chars[index] == '*' && chars.get(index + 1) == Some(&'/'))
+            {
                 advance(&mut index, &mut line, &mut column);
             }
             index = (index + 2).min(chars.len());
@@ -223,12 +245,14 @@ pub(crate) fn unknown_event_properties(text: &str) -> Vec<UnknownProperty> {
                 let (prop_line, prop_column) = (line, column + 1);
                 advance(&mut index, &mut line, &mut column);
                 let prop_start = index;
-                while index < chars.len() && (chars[index].is_alphanumeric() || chars[index] == '_') {
+                while index < chars.len() && (chars[index].is_alphanumeric() || chars[index] == '_')
+                {
                     advance(&mut index, &mut line, &mut column);
                 }
                 let name: String = chars[prop_start..index].iter().collect();
                 let is_method_call = chars.get(index) == Some(&'(');
-                if !name.is_empty() && !is_method_call && !EVENT_PROPERTIES.contains(&name.as_str()) {
+                if !name.is_empty() && !is_method_call && !EVENT_PROPERTIES.contains(&name.as_str())
+                {
                     found.push(UnknownProperty {
                         name,
                         line: prop_line,
@@ -288,9 +312,13 @@ mod tests {
             "5 == event.additional.level",
         ] {
             let ast = compile(&engine, text, ExprScope::Event).expect("compiles");
-            assert!(!eval_bool(&engine, &ast, &event(1, None)).expect(text), "{text}");
+            assert!(
+                !eval_bool(&engine, &ast, &event(1, None)).expect(text),
+                "{text}"
+            );
         }
-        let ast = compile(&engine, "event.additional.flag != true", ExprScope::Event).expect("compiles");
+        let ast =
+            compile(&engine, "event.additional.flag != true", ExprScope::Event).expect("compiles");
         assert!(eval_bool(&engine, &ast, &event(1, None)).expect("evaluates"));
     }
 
@@ -328,9 +356,13 @@ mod tests {
     #[test]
     fn progress_is_not_folded_into_the_compiled_expression() {
         let engine = build_engine();
-        let ast = compile(&engine, "progress + event.inc", ExprScope::EventAndProgress).expect("compiles");
+        let ast = compile(&engine, "progress + event.inc", ExprScope::EventAndProgress)
+            .expect("compiles");
         let ev = event(1, None);
-        assert_eq!(eval_int(&engine, &ast, ExprScope::EventAndProgress, &ev, 41).expect("number"), 42);
+        assert_eq!(
+            eval_int(&engine, &ast, ExprScope::EventAndProgress, &ev, 41).expect("number"),
+            42
+        );
     }
 
     #[test]
@@ -345,7 +377,9 @@ mod tests {
 
     #[test]
     fn scanner_finds_misspelt_properties_outside_strings() {
-        let found = unknown_event_properties("event.value > 0 && event.valeu < 3 && \"event.nope\" != \"\"");
+        let found = unknown_event_properties(
+            "event.value > 0 && event.valeu < 3 && \"event.nope\" != \"\"",
+        );
         assert_eq!(
             found,
             vec![UnknownProperty {

@@ -187,11 +187,16 @@ impl RuleSet {
     }
 
     pub fn challenge(&self, id: &str) -> Option<&CompiledChallenge> {
-        self.challenge_index.get(id).map(|&index| &self.challenges[index])
+        self.challenge_index
+            .get(id)
+            .map(|&index| &self.challenges[index])
     }
 
     /// The goals of a challenge, in file order.
-    pub fn goals_of<'a>(&'a self, challenge: &'a CompiledChallenge) -> impl Iterator<Item = &'a CompiledGoal> {
+    pub fn goals_of<'a>(
+        &'a self,
+        challenge: &'a CompiledChallenge,
+    ) -> impl Iterator<Item = &'a CompiledGoal> {
         challenge.goals.iter().map(|&index| &self.goals[index])
     }
 

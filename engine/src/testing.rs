@@ -89,7 +89,12 @@ pub(crate) fn compile_tests(
             match compile_step(step, &mut last_values) {
                 Ok(step) => steps.push(step),
                 Err(message) => {
-                    let d = ctx.at_value(site.doc, &pointer, Code::TestInvalidStep, format!("test `{}`: {message}", def.name));
+                    let d = ctx.at_value(
+                        site.doc,
+                        &pointer,
+                        Code::TestInvalidStep,
+                        format!("test `{}`: {message}", def.name),
+                    );
                     ctx.report(d);
                 }
             }
@@ -116,12 +121,17 @@ fn compile_step(step: &TestStep, last_values: &mut HashMap<String, i64>) -> Resu
         Some(text) => parse_duration(text)?,
         None => Duration::zero(),
     };
-    let has_event_fields = step.stat.is_some() || step.value.is_some() || step.inc.is_some() || step.additional.is_some();
+    let has_event_fields = step.stat.is_some()
+        || step.value.is_some()
+        || step.inc.is_some()
+        || step.additional.is_some();
     let kind = match (step.kind, &step.stat) {
         (Some(kind), _) => Some(kind),
         (None, Some(_)) => Some(EventKind::Stat),
         (None, None) if has_event_fields => {
-            return Err("an event with `value`, `inc` or `additional` needs `stat` (or `kind`)".into());
+            return Err(
+                "an event with `value`, `inc` or `additional` needs `stat` (or `kind`)".into(),
+            );
         }
         (None, None) => None,
     };
@@ -139,7 +149,10 @@ fn compile_step(step: &TestStep, last_values: &mut HashMap<String, i64>) -> Resu
                 return Err("a stat event needs `stat`".into());
             };
             let last = last_values.get(&stat).copied().unwrap_or(0);
-            let (value, inc) = match (step.value.map(truncate).transpose()?, step.inc.map(truncate).transpose()?) {
+            let (value, inc) = match (
+                step.value.map(truncate).transpose()?,
+                step.inc.map(truncate).transpose()?,
+            ) {
                 (Some(value), Some(inc)) => (value, inc),
                 (Some(value), None) => (value, value - last),
                 (None, Some(inc)) => (last + inc, inc),
@@ -217,7 +230,9 @@ fn json_to_dynamic(value: &serde_json::Value) -> rhai::Dynamic {
             None => number.as_f64().unwrap_or(0.0).into(),
         },
         Value::String(text) => text.as_str().into(),
-        Value::Array(items) => rhai::Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
+        Value::Array(items) => {
+            rhai::Dynamic::from_array(items.iter().map(json_to_dynamic).collect())
+        }
         Value::Object(map) => rhai::Dynamic::from_map(to_rhai_map(Some(map))),
     }
 }
@@ -311,25 +326,35 @@ fn run_test(rules: &RuleSet, test: &CompiledTest) -> Vec<Diagnostic> {
         let actual = view(goal, states.get(id), clock);
         let locked = rules.is_locked(goal, status_of);
         let mut problems = Vec::new();
-        if let Some(status) = expected.status {
-            if status != actual.status {
-                problems.push(format!("status {} expected, got {}", status.as_str(), actual.status.as_str()));
-            }
+        if let Some(status) = expected.status
+            && status != actual.status
+        {
+            problems.push(format!(
+                "status {} expected, got {}",
+                status.as_str(),
+                actual.status.as_str()
+            ));
         }
-        if let Some(progress) = expected.progress {
-            if progress != actual.progress {
-                problems.push(format!("progress {progress} expected, got {}", actual.progress));
-            }
+        if let Some(progress) = expected.progress
+            && progress != actual.progress
+        {
+            problems.push(format!(
+                "progress {progress} expected, got {}",
+                actual.progress
+            ));
         }
-        if let Some(active) = expected.active {
-            if active != actual.is_active {
-                problems.push(format!("active {active} expected, got {}", actual.is_active));
-            }
+        if let Some(active) = expected.active
+            && active != actual.is_active
+        {
+            problems.push(format!(
+                "active {active} expected, got {}",
+                actual.is_active
+            ));
         }
-        if let Some(expected_locked) = expected.locked {
-            if expected_locked != locked {
-                problems.push(format!("locked {expected_locked} expected, got {locked}"));
-            }
+        if let Some(expected_locked) = expected.locked
+            && expected_locked != locked
+        {
+            problems.push(format!("locked {expected_locked} expected, got {locked}"));
         }
         if !problems.is_empty() {
             failures.push(

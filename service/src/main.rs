@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use service::lint::{LintArgs, run_lint};
 
 #[derive(Parser)]
-#[command(name = "service", version, about = "Challenge Engine: player REST service and challenge tools")]
+#[command(
+    name = "service",
+    version,
+    about = "Challenge Engine: player REST service and challenge tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -33,23 +33,29 @@ pub(crate) fn sample_event(goal: &CompiledGoal) -> Event {
     })
 }
 
-pub(super) fn smoke_evaluate(ctx: &mut Context, engine: &Engine, goals: &[CompiledGoal], sites: &[Site]) {
+pub(super) fn smoke_evaluate(
+    ctx: &mut Context,
+    engine: &Engine,
+    goals: &[CompiledGoal],
+    sites: &[Site],
+) {
     for (goal, site) in goals.iter().zip(sites) {
         let event = sample_event(goal);
-        if let Some(expr) = &goal.when {
-            if let Err(err) = rhai_env::eval_bool(engine, &expr.ast, &event) {
-                report(ctx, goal, site, "when", &err);
-            }
+        if let Some(expr) = &goal.when
+            && let Err(err) = rhai_env::eval_bool(engine, &expr.ast, &event)
+        {
+            report(ctx, goal, site, "when", &err);
         }
-        if let Some(expr) = &goal.amount {
-            if let Err(err) = rhai_env::eval_int(engine, &expr.ast, ExprScope::Event, &event, 0) {
-                report(ctx, goal, site, "amount", &err);
-            }
+        if let Some(expr) = &goal.amount
+            && let Err(err) = rhai_env::eval_int(engine, &expr.ast, ExprScope::Event, &event, 0)
+        {
+            report(ctx, goal, site, "amount", &err);
         }
-        if let Some(expr) = &goal.progress {
-            if let Err(err) = rhai_env::eval_int(engine, &expr.ast, ExprScope::EventAndProgress, &event, 0) {
-                report(ctx, goal, site, "progress", &err);
-            }
+        if let Some(expr) = &goal.progress
+            && let Err(err) =
+                rhai_env::eval_int(engine, &expr.ast, ExprScope::EventAndProgress, &event, 0)
+        {
+            report(ctx, goal, site, "progress", &err);
         }
     }
 }
@@ -64,7 +70,11 @@ fn report(ctx: &mut Context, goal: &CompiledGoal, site: &Site, field: &str, err:
     };
     let d = Diagnostic::new(
         code,
-        format!("`{field}` fails on a sample {} event: {}", goal.on.as_str(), err.message),
+        format!(
+            "`{field}` fails on a sample {} event: {}",
+            goal.on.as_str(),
+            err.message
+        ),
     )
     .at(ctx.path_of(site.doc).to_path_buf(), pos)
     .with_hint("the sample event has value 1, inc 1 and an empty `additional` map");
@@ -77,7 +87,12 @@ pub(super) fn never_completes(ctx: &mut Context, goals: &[CompiledGoal], sites: 
     for (goal, site) in goals.iter().zip(sites) {
         if let Some(reason) = never_completes_reason(goal) {
             hopeless.insert(goal.id.as_str());
-            let d = ctx.at_key(site.doc, &site.pointer, Code::NeverCompletes, format!("goal `{}` can never complete: {reason}", goal.id));
+            let d = ctx.at_key(
+                site.doc,
+                &site.pointer,
+                Code::NeverCompletes,
+                format!("goal `{}` can never complete: {reason}", goal.id),
+            );
             ctx.report(d);
         }
     }
@@ -102,20 +117,23 @@ fn never_completes_reason(goal: &CompiledGoal) -> Option<String> {
         }
     }
     if goal.count == CountMode::Days {
-        if let Some(rotation) = goal.rotation.filter(|r| r.reset_progress) {
-            if goal.target > rotation.every.max_days() {
-                return Some(format!(
-                    "it counts days toward {} but its {} rotation resets after at most {} day(s)",
-                    goal.target,
-                    rotation.every.as_str(),
-                    rotation.every.max_days()
-                ));
-            }
+        if let Some(rotation) = goal.rotation.filter(|r| r.reset_progress)
+            && goal.target > rotation.every.max_days()
+        {
+            return Some(format!(
+                "it counts days toward {} but its {} rotation resets after at most {} day(s)",
+                goal.target,
+                rotation.every.as_str(),
+                rotation.every.max_days()
+            ));
         }
         if let (Some(start), Some(end)) = (goal.schedule.start, goal.schedule.end) {
             let days = (end.date_naive() - start.date_naive()).num_days() + 1;
             if goal.target > days {
-                return Some(format!("it counts days toward {} but its schedule spans {days} day(s)", goal.target));
+                return Some(format!(
+                    "it counts days toward {} but its schedule spans {days} day(s)",
+                    goal.target
+                ));
             }
         }
     }

@@ -20,16 +20,16 @@ pub(super) fn schedule(
     let Some(def) = def else {
         return Schedule::default();
     };
-    if let (Some(start), Some(end)) = (def.start, def.end) {
-        if end <= start {
-            let d = ctx.at_value(
-                doc,
-                &child(&child(challenge_pointer, "schedule"), "end"),
-                Code::ScheduleOrder,
-                format!("schedule ends ({end}) before it starts ({start})"),
-            );
-            ctx.report(d);
-        }
+    if let (Some(start), Some(end)) = (def.start, def.end)
+        && end <= start
+    {
+        let d = ctx.at_value(
+            doc,
+            &child(&child(challenge_pointer, "schedule"), "end"),
+            Code::ScheduleOrder,
+            format!("schedule ends ({end}) before it starts ({start})"),
+        );
+        ctx.report(d);
     }
     Schedule {
         start: def.start,
@@ -74,21 +74,41 @@ pub(super) fn compile_goal(
     let at = |field: &str| child(&site.pointer, field);
 
     if def.target < 1 {
-        let d = ctx
-            .at_value(doc, &at("target"), Code::InvalidTarget, format!("target must be at least 1, not {}", def.target));
+        let d = ctx.at_value(
+            doc,
+            &at("target"),
+            Code::InvalidTarget,
+            format!("target must be at least 1, not {}", def.target),
+        );
         ctx.report(d);
     }
-    let reward = def.reward.as_ref().and_then(|r| reward(ctx, doc, &at("reward"), r));
+    let reward = def
+        .reward
+        .as_ref()
+        .and_then(|r| reward(ctx, doc, &at("reward"), r));
 
     let stats = def.stat.as_ref().map(|s| s.to_vec()).unwrap_or_default();
     if def.on == EventKind::Stat && stats.is_empty() {
         let d = ctx
-            .at_key(doc, &site.pointer, Code::MissingStat, format!("goal `{}` listens to stat events but names no `stat`", def.id))
+            .at_key(
+                doc,
+                &site.pointer,
+                Code::MissingStat,
+                format!(
+                    "goal `{}` listens to stat events but names no `stat`",
+                    def.id
+                ),
+            )
             .with_hint("add `stat: <stat code>` (or a list of codes)");
         ctx.report(d);
     }
     if stats.iter().any(|s| s.trim().is_empty()) {
-        let d = ctx.at_value(doc, &at("stat"), Code::MissingStat, "stat codes cannot be empty".to_string());
+        let d = ctx.at_value(
+            doc,
+            &at("stat"),
+            Code::MissingStat,
+            "stat codes cannot be empty".to_string(),
+        );
         ctx.report(d);
     }
 
@@ -98,27 +118,61 @@ pub(super) fn compile_goal(
     });
     if def.on == EventKind::Login && matches!(count, CountMode::Value) {
         let d = ctx
-            .at_value(doc, &at("count"), Code::CountModeMismatch, "`count: value` needs stat events; a login carries no value".to_string())
+            .at_value(
+                doc,
+                &at("count"),
+                Code::CountModeMismatch,
+                "`count: value` needs stat events; a login carries no value".to_string(),
+            )
             .with_hint("use `count: events` (every login) or `count: days` (once per day)");
         ctx.report(d);
     }
     if def.relative.is_some() && count != CountMode::Value {
-        let d = ctx.at_key(doc, &at("relative"), Code::CountModeMismatch, format!("`relative` applies to `count: value` only, this goal counts `{}`", count.as_str()));
+        let d = ctx.at_key(
+            doc,
+            &at("relative"),
+            Code::CountModeMismatch,
+            format!(
+                "`relative` applies to `count: value` only, this goal counts `{}`",
+                count.as_str()
+            ),
+        );
         ctx.report(d);
     }
     if def.amount.is_some() && !matches!(count, CountMode::Sum | CountMode::Max) {
-        let d = ctx.at_key(doc, &at("amount"), Code::ExpressionNotAllowed, format!("`amount` applies to `count: sum` or `count: max`, this goal counts `{}`", count.as_str()));
+        let d = ctx.at_key(
+            doc,
+            &at("amount"),
+            Code::ExpressionNotAllowed,
+            format!(
+                "`amount` applies to `count: sum` or `count: max`, this goal counts `{}`",
+                count.as_str()
+            ),
+        );
         ctx.report(d);
     }
     match (count, &def.progress) {
         (CountMode::Expr, None) => {
             let d = ctx
-                .at_key(doc, &site.pointer, Code::MissingField, "`count: expr` needs a `progress:` expression".to_string())
+                .at_key(
+                    doc,
+                    &site.pointer,
+                    Code::MissingField,
+                    "`count: expr` needs a `progress:` expression".to_string(),
+                )
                 .with_hint("e.g. `progress: progress + event.inc * 2`");
             ctx.report(d);
         }
         (mode, Some(_)) if mode != CountMode::Expr => {
-            let d = ctx.at_key(doc, &at("progress"), Code::ExpressionNotAllowed, format!("`progress:` applies to `count: expr`, this goal counts `{}`", mode.as_str()));
+            let d = ctx.at_key(
+                doc,
+                &at("progress"),
+                Code::ExpressionNotAllowed,
+                format!(
+                    "`progress:` applies to `count: expr`, this goal counts `{}`",
+                    mode.as_str()
+                ),
+            );
             ctx.report(d);
         }
         _ => {}
@@ -136,9 +190,30 @@ pub(super) fn compile_goal(
         ctx.report(d);
     }
 
-    let when = expression(ctx, engine, site, "when", def.when.as_deref(), ExprScope::Event);
-    let amount = expression(ctx, engine, site, "amount", def.amount.as_deref(), ExprScope::Event);
-    let progress = expression(ctx, engine, site, "progress", def.progress.as_deref(), ExprScope::EventAndProgress);
+    let when = expression(
+        ctx,
+        engine,
+        site,
+        "when",
+        def.when.as_deref(),
+        ExprScope::Event,
+    );
+    let amount = expression(
+        ctx,
+        engine,
+        site,
+        "amount",
+        def.amount.as_deref(),
+        ExprScope::Event,
+    );
+    let progress = expression(
+        ctx,
+        engine,
+        site,
+        "progress",
+        def.progress.as_deref(),
+        ExprScope::EventAndProgress,
+    );
 
     let mut requires = Vec::new();
     for required in &def.requires {
@@ -172,8 +247,12 @@ pub(super) fn compile_goal(
 
 fn reward(ctx: &mut Context, doc: usize, pointer: &str, def: &RewardDef) -> Option<Reward> {
     let problem = match (def.wallet.as_deref(), def.item.as_deref()) {
-        (Some(_), Some(_)) => Some("a reward is either `{wallet, amount}` or `{item, quantity}`, not both".to_string()),
-        (None, None) => Some("a reward needs `wallet` (with `amount`) or `item` (with `quantity`)".to_string()),
+        (Some(_), Some(_)) => Some(
+            "a reward is either `{wallet, amount}` or `{item, quantity}`, not both".to_string(),
+        ),
+        (None, None) => {
+            Some("a reward needs `wallet` (with `amount`) or `item` (with `quantity`)".to_string())
+        }
         (Some(wallet), None) => {
             if def.quantity.is_some() {
                 Some("a wallet reward takes `amount`, not `quantity`".to_string())
@@ -187,7 +266,9 @@ fn reward(ctx: &mut Context, doc: usize, pointer: &str, def: &RewardDef) -> Opti
                             amount,
                         });
                     }
-                    Some(amount) => Some(format!("a wallet reward's amount must be at least 1, not {amount}")),
+                    Some(amount) => Some(format!(
+                        "a wallet reward's amount must be at least 1, not {amount}"
+                    )),
                     None => Some("a wallet reward needs `amount`".to_string()),
                 }
             }
@@ -205,7 +286,9 @@ fn reward(ctx: &mut Context, doc: usize, pointer: &str, def: &RewardDef) -> Opti
                             quantity,
                         });
                     }
-                    quantity => Some(format!("an item reward's quantity must be at least 1, not {quantity}")),
+                    quantity => Some(format!(
+                        "an item reward's quantity must be at least 1, not {quantity}"
+                    )),
                 }
             }
         }
@@ -256,12 +339,19 @@ fn expression(
             let pos = ctx.expr_pos(site.doc, &pointer, inner);
             let message = err.err_type().to_string();
             let hint = match scope {
-                ExprScope::Event => "expressions see `event` (and nothing else); write one expression, no statements",
-                ExprScope::EventAndProgress => "`progress:` sees `event` and `progress` (the previous progress); write one expression",
+                ExprScope::Event => {
+                    "expressions see `event` (and nothing else); write one expression, no statements"
+                }
+                ExprScope::EventAndProgress => {
+                    "`progress:` sees `event` and `progress` (the previous progress); write one expression"
+                }
             };
-            let d = crate::diagnostic::Diagnostic::new(Code::RhaiCompile, format!("`{field}` does not compile: {message}"))
-                .at(ctx.path_of(site.doc).to_path_buf(), pos)
-                .with_hint(hint);
+            let d = crate::diagnostic::Diagnostic::new(
+                Code::RhaiCompile,
+                format!("`{field}` does not compile: {message}"),
+            )
+            .at(ctx.path_of(site.doc).to_path_buf(), pos)
+            .with_hint(hint);
             ctx.report(d);
             None
         }

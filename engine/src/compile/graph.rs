@@ -22,16 +22,26 @@ pub(super) fn check_prerequisites(
         for (position, required) in goal.requires.iter().enumerate() {
             let pointer = child(&child(&site.pointer, "requires"), &position.to_string());
             if required == &goal.id {
-                let d = ctx.at_value(site.doc, &pointer, Code::PrerequisiteCycle, format!("goal `{}` requires itself", goal.id));
+                let d = ctx.at_value(
+                    site.doc,
+                    &pointer,
+                    Code::PrerequisiteCycle,
+                    format!("goal `{}` requires itself", goal.id),
+                );
                 ctx.report(d);
             } else if !declared.contains(required.as_str()) {
                 let mut d = ctx.at_value(
                     site.doc,
                     &pointer,
                     Code::UnknownPrerequisite,
-                    format!("goal `{}` requires `{required}`, which no challenge defines", goal.id),
+                    format!(
+                        "goal `{}` requires `{required}`, which no challenge defines",
+                        goal.id
+                    ),
                 );
-                if let Some(suggestion) = did_you_mean(required.as_str(), declared.iter().map(String::as_str)) {
+                if let Some(suggestion) =
+                    did_you_mean(required.as_str(), declared.iter().map(String::as_str))
+                {
                     d = d.with_hint(format!("did you mean `{suggestion}`?"));
                 }
                 ctx.report(d);

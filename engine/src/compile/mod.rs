@@ -67,7 +67,12 @@ impl Context {
     }
 
     /// Maps a (line, column) inside the expression at `pointer` to the file position.
-    pub fn expr_pos(&self, doc: usize, pointer: &str, inner: Option<(usize, usize)>) -> Option<Pos> {
+    pub fn expr_pos(
+        &self,
+        doc: usize,
+        pointer: &str,
+        inner: Option<(usize, usize)>,
+    ) -> Option<Pos> {
         let document = &self.docs[doc];
         let node = document.node(pointer)?;
         Some(map_expr_position(node, inner))
@@ -88,7 +93,9 @@ fn map_expr_position(node: &NodePos, inner: Option<(usize, usize)>) -> Pos {
             column: indent,
         } => Pos::new(first_line + line - 1, indent + column - 1),
         ScalarLayout::Quoted if line == 1 => Pos::new(node.value.line, node.value.column + column),
-        ScalarLayout::Plain if line == 1 => Pos::new(node.value.line, node.value.column + column - 1),
+        ScalarLayout::Plain if line == 1 => {
+            Pos::new(node.value.line, node.value.column + column - 1)
+        }
         _ => Pos::new(node.value.line + line - 1, column),
     }
 }
@@ -101,8 +108,11 @@ pub fn compile(sources: &Sources) -> Compiled {
     };
     if sources.files.is_empty() && sources.unreadable.is_empty() {
         ctx.report(
-            Diagnostic::new(Code::NoChallengeFiles, "no challenge files found (*.yaml, *.yml, *.json)")
-                .with_hint("point CHALLENGE_CONFIG_PATH or the lint path at the challenges folder"),
+            Diagnostic::new(
+                Code::NoChallengeFiles,
+                "no challenge files found (*.yaml, *.yml, *.json)",
+            )
+            .with_hint("point CHALLENGE_CONFIG_PATH or the lint path at the challenges folder"),
         );
     }
 
@@ -126,7 +136,13 @@ pub fn compile(sources: &Sources) -> Compiled {
         ctx.docs.push(file.document);
         for (challenge, origin) in file.model.challenges.into_iter().zip(file.origins) {
             let pointer = origin.pointer.clone();
-            check_id(&mut ctx, doc, &child(&pointer, "id"), &challenge.id, "challenge");
+            check_id(
+                &mut ctx,
+                doc,
+                &child(&pointer, "id"),
+                &challenge.id,
+                "challenge",
+            );
             if let Some((first_doc, first_ptr)) = challenge_seen.get(&challenge.id) {
                 let first = describe_site(&ctx, *first_doc, first_ptr);
                 let d = ctx
@@ -147,7 +163,7 @@ pub fn compile(sources: &Sources) -> Compiled {
             if let Some(def) = &challenge.rotation {
                 goal::check_rotation(&mut ctx, doc, &child(&pointer, "rotation"), def);
             }
-            if challenge.goals.is_empty() {
+            if origin.declared_goals == 0 {
                 let d = ctx.at_key(
                     doc,
                     &pointer,
@@ -185,14 +201,29 @@ pub fn compile(sources: &Sources) -> Compiled {
                     doc,
                     pointer: goal_pointer.clone(),
                 };
-                if let Some(goal) = goal::compile_goal(&mut ctx, &engine, &site, def, &challenge_id, schedule, rotation) {
+                if let Some(goal) = goal::compile_goal(
+                    &mut ctx,
+                    &engine,
+                    &site,
+                    def,
+                    &challenge_id,
+                    schedule,
+                    rotation,
+                ) {
                     compiled.goals.push(goals.len());
                     goals.push(goal);
                     sites.push(site);
                 }
             }
             for (test, test_pointer) in challenge.tests.into_iter().zip(origin.tests) {
-                test_defs.push((test, Site { doc, pointer: test_pointer }, schedule));
+                test_defs.push((
+                    test,
+                    Site {
+                        doc,
+                        pointer: test_pointer,
+                    },
+                    schedule,
+                ));
             }
             challenges.push(compiled);
         }

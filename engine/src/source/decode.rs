@@ -107,11 +107,32 @@ fn decode_challenge(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(ChallengeDef, ChallengeOrigin)> {
     let k = keys();
-    if !strip_unknown(challenge, pointer, &k.challenge, "challenge", doc, diagnostics) {
+    if !strip_unknown(
+        challenge,
+        pointer,
+        &k.challenge,
+        "challenge",
+        doc,
+        diagnostics,
+    ) {
         return None;
     }
-    strip_nested(challenge, pointer, "schedule", &k.schedule, doc, diagnostics);
-    strip_nested(challenge, pointer, "rotation", &k.rotation, doc, diagnostics);
+    strip_nested(
+        challenge,
+        pointer,
+        "schedule",
+        &k.schedule,
+        doc,
+        diagnostics,
+    );
+    strip_nested(
+        challenge,
+        pointer,
+        "rotation",
+        &k.rotation,
+        doc,
+        diagnostics,
+    );
     let goals = take_list(challenge, pointer, "goals", doc, diagnostics);
     let tests = take_list(challenge, pointer, "tests", doc, diagnostics);
 
@@ -119,6 +140,7 @@ fn decode_challenge(
         pointer: pointer.to_string(),
         goals: Vec::new(),
         tests: Vec::new(),
+        declared_goals: goals.len(),
     };
     let mut decoded_goals = Vec::new();
     for (index, mut goal) in goals.into_iter().enumerate() {
@@ -126,8 +148,22 @@ fn decode_challenge(
         if !strip_unknown(&mut goal, &goal_pointer, &k.goal, "goal", doc, diagnostics) {
             continue;
         }
-        strip_nested(&mut goal, &goal_pointer, "reward", &k.reward, doc, diagnostics);
-        strip_nested(&mut goal, &goal_pointer, "rotation", &k.rotation, doc, diagnostics);
+        strip_nested(
+            &mut goal,
+            &goal_pointer,
+            "reward",
+            &k.reward,
+            doc,
+            diagnostics,
+        );
+        strip_nested(
+            &mut goal,
+            &goal_pointer,
+            "rotation",
+            &k.rotation,
+            doc,
+            diagnostics,
+        );
         if let Some(goal) = deserialize::<GoalDef>(goal, &goal_pointer, doc, diagnostics) {
             decoded_goals.push(goal);
             origin.goals.push(goal_pointer);
@@ -214,10 +250,17 @@ fn strip_nested(
     doc: &Document,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    if let Some(nested) = parent.get_mut(field) {
-        if nested.is_object() {
-            strip_unknown(nested, &child(pointer, field), known, field, doc, diagnostics);
-        }
+    if let Some(nested) = parent.get_mut(field)
+        && nested.is_object()
+    {
+        strip_unknown(
+            nested,
+            &child(pointer, field),
+            known,
+            field,
+            doc,
+            diagnostics,
+        );
     }
 }
 
@@ -245,11 +288,9 @@ fn strip_unknown(
         .collect();
     for key in unknown {
         object.remove(&key);
-        let mut diagnostic = Diagnostic::new(
-            Code::UnknownKey,
-            format!("unknown key `{key}` in {what}"),
-        )
-        .at(doc.path(), doc.key_pos(&child(pointer, &key)));
+        let mut diagnostic =
+            Diagnostic::new(Code::UnknownKey, format!("unknown key `{key}` in {what}"))
+                .at(doc.path(), doc.key_pos(&child(pointer, &key)));
         diagnostic = match did_you_mean(&key, known.iter().map(String::as_str)) {
             Some(suggestion) => diagnostic.with_hint(format!("did you mean `{suggestion}`?")),
             None => diagnostic.with_hint(format!("known keys: {}", known.join(", "))),
@@ -272,9 +313,12 @@ pub(super) fn deserialize<T: DeserializeOwned>(
             let mut at = pointer.to_string();
             for segment in err.path().iter() {
                 match segment {
-                    serde_path_to_error::Segment::Seq { index } => at = child(&at, &index.to_string()),
+                    serde_path_to_error::Segment::Seq { index } => {
+                        at = child(&at, &index.to_string())
+                    }
                     serde_path_to_error::Segment::Map { key } => at = child(&at, key),
-                    serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {}
+                    serde_path_to_error::Segment::Enum { .. }
+                    | serde_path_to_error::Segment::Unknown => {}
                 }
             }
             diagnostics.push(describe_serde_error(&err.inner().to_string(), &at, doc));
@@ -328,7 +372,9 @@ fn describe_serde_error(message: &str, pointer: &str, doc: &Document) -> Diagnos
         || message.starts_with("input contains invalid characters")
         || message.starts_with("trailing input")
     {
-        format!("`{field}` is not a valid RFC 3339 time (write e.g. 2026-12-01T00:00:00Z): {message}")
+        format!(
+            "`{field}` is not a valid RFC 3339 time (write e.g. 2026-12-01T00:00:00Z): {message}"
+        )
     } else {
         format!("`{field}`: {message}")
     };

@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ChallengeOrigin, Document};
 use super::decode::deserialize;
+use super::{ChallengeOrigin, Document};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{
     Assign, ChallengeDef, ChallengeFile, CountMode, EventKind, GoalDef, OneOrMany, Period,
@@ -151,13 +151,15 @@ pub(super) fn decode(
             .as_object_mut()
             .and_then(|object| object.remove("goals"))
             .unwrap_or(Value::Array(Vec::new()));
-        let Some(legacy) = deserialize::<LegacyChallenge>(header, &pointer, doc, diagnostics) else {
+        let Some(legacy) = deserialize::<LegacyChallenge>(header, &pointer, doc, diagnostics)
+        else {
             continue;
         };
         let mut origin = ChallengeOrigin {
             pointer: pointer.clone(),
             goals: Vec::new(),
             tests: Vec::new(),
+            declared_goals: goals.as_array().map_or(0, Vec::len),
         };
         let mut converted = ChallengeDef {
             id: legacy.challenge_id,
@@ -280,7 +282,10 @@ pub fn convert_to_yaml(file: super::SourceFile) -> Result<String, Vec<Diagnostic
         return Err(diagnostics);
     };
     let yaml = yaml_serde::to_string(&parsed.model).map_err(|err| {
-        vec![Diagnostic::new(Code::InvalidValue, format!("cannot write YAML: {err}"))]
+        vec![Diagnostic::new(
+            Code::InvalidValue,
+            format!("cannot write YAML: {err}"),
+        )]
     })?;
     Ok(format!(
         "# Converted from the reference implementation's challenges.json by `service lint --convert`.\n{yaml}"

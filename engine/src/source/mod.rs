@@ -172,7 +172,8 @@ impl Document {
 
     /// The position of the key of the entry at `pointer` (falls back to the value's).
     pub fn key_pos(&self, pointer: &str) -> Option<Pos> {
-        self.closest(pointer).map(|node| node.key.unwrap_or(node.value))
+        self.closest(pointer)
+            .map(|node| node.key.unwrap_or(node.value))
     }
 
     pub fn node(&self, pointer: &str) -> Option<&NodePos> {
@@ -208,6 +209,8 @@ pub(crate) struct ChallengeOrigin {
     pub pointer: String,
     pub goals: Vec<String>,
     pub tests: Vec<String>,
+    /// Goals written in the file, decoded or not.
+    pub declared_goals: usize,
 }
 
 /// A decoded file: the model, where each part came from, and the positions.

@@ -19,11 +19,14 @@ pub(super) fn parse(
         Err(err) => {
             let marker = err.marker();
             diagnostics.push(
-                Diagnostic::new(Code::YamlSyntax, format!("YAML syntax error: {}", err.info()))
-                    .at(
-                        file.path.clone(),
-                        Some(Pos::new(marker.line().max(1), marker.col() + 1)),
-                    ),
+                Diagnostic::new(
+                    Code::YamlSyntax,
+                    format!("YAML syntax error: {}", err.info()),
+                )
+                .at(
+                    file.path.clone(),
+                    Some(Pos::new(marker.line().max(1), marker.col() + 1)),
+                ),
             );
             return None;
         }
@@ -51,7 +54,8 @@ pub(super) fn parse(
         ..
     } = converter;
     for (pos, message) in problems {
-        diagnostics.push(Diagnostic::new(Code::InvalidValue, message).at(file.path.clone(), Some(pos)));
+        diagnostics
+            .push(Diagnostic::new(Code::InvalidValue, message).at(file.path.clone(), Some(pos)));
     }
     Some((value, Document { file, positions }))
 }
@@ -84,7 +88,9 @@ impl Converter<'_> {
                 items
                     .iter()
                     .enumerate()
-                    .map(|(index, item)| self.convert(item, child(&pointer, &index.to_string()), None))
+                    .map(|(index, item)| {
+                        self.convert(item, child(&pointer, &index.to_string()), None)
+                    })
                     .collect(),
             ),
             YamlData::Mapping(entries) => {
@@ -102,7 +108,10 @@ impl Converter<'_> {
             }
             YamlData::Tagged(_, inner) => self.convert(inner, pointer, key),
             YamlData::Alias(_) => {
-                self.problem(node, "YAML aliases (*name) are not supported in challenge files");
+                self.problem(
+                    node,
+                    "YAML aliases (*name) are not supported in challenge files",
+                );
                 Value::Null
             }
             YamlData::BadValue => {
@@ -172,8 +181,8 @@ mod tests {
 
     fn parse_str(text: &str) -> (Value, Document, Vec<Diagnostic>) {
         let mut diagnostics = Vec::new();
-        let (value, doc) = parse(Arc::new(SourceFile::new("t.yaml", text)), &mut diagnostics)
-            .expect("parses");
+        let (value, doc) =
+            parse(Arc::new(SourceFile::new("t.yaml", text)), &mut diagnostics).expect("parses");
         (value, doc, diagnostics)
     }
 

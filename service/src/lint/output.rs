@@ -45,7 +45,11 @@ fn plural(count: usize, word: &str) -> String {
 }
 
 /// People: each diagnostic with the offending line quoted and a caret under the column.
-pub fn human(diagnostics: &[Diagnostic], summary: &Summary, out: &mut impl Write) -> io::Result<()> {
+pub fn human(
+    diagnostics: &[Diagnostic],
+    summary: &Summary,
+    out: &mut impl Write,
+) -> io::Result<()> {
     let mut files: HashMap<PathBuf, Option<String>> = HashMap::new();
     for diagnostic in diagnostics {
         let severity = match diagnostic.severity {
@@ -59,16 +63,23 @@ pub fn human(diagnostics: &[Diagnostic], summary: &Summary, out: &mut impl Write
             diagnostic.code.name(),
             diagnostic.message
         )?;
+        // The gutter is as wide as the line number, as rustc prints it.
+        let gutter = " ".repeat(diagnostic.pos.map_or(1, |p| p.line.to_string().len()));
         if let Some(file) = &diagnostic.file {
             match diagnostic.pos {
                 Some(pos) => {
-                    writeln!(out, "  --> {}:{}:{}", file.display(), pos.line, pos.column)?;
+                    writeln!(
+                        out,
+                        "{gutter}--> {}:{}:{}",
+                        file.display(),
+                        pos.line,
+                        pos.column
+                    )?;
                     let text = files
                         .entry(file.clone())
                         .or_insert_with(|| std::fs::read_to_string(file).ok());
                     if let Some(line) = text.as_deref().and_then(|t| t.lines().nth(pos.line - 1)) {
                         let number = pos.line.to_string();
-                        let gutter = " ".repeat(number.len());
                         let caret_pad: String = line
                             .chars()
                             .take(pos.column.saturating_sub(1))
@@ -79,11 +90,11 @@ pub fn human(diagnostics: &[Diagnostic], summary: &Summary, out: &mut impl Write
                         writeln!(out, "{gutter} | {caret_pad}^")?;
                     }
                 }
-                None => writeln!(out, "  --> {}", file.display())?,
+                None => writeln!(out, "{gutter}--> {}", file.display())?,
             }
         }
         if let Some(hint) = &diagnostic.hint {
-            writeln!(out, "  = hint: {hint}")?;
+            writeln!(out, "{gutter} = hint: {hint}")?;
         }
         writeln!(out)?;
     }
@@ -155,7 +166,11 @@ pub fn json(diagnostics: &[Diagnostic], summary: &Summary, out: &mut impl Write)
 }
 
 /// GitHub Actions workflow commands: annotations on the pull request's files.
-pub fn github(diagnostics: &[Diagnostic], summary: &Summary, out: &mut impl Write) -> io::Result<()> {
+pub fn github(
+    diagnostics: &[Diagnostic],
+    summary: &Summary,
+    out: &mut impl Write,
+) -> io::Result<()> {
     for d in diagnostics {
         let level = match d.severity {
             Severity::Error => "error",
@@ -163,18 +178,29 @@ pub fn github(diagnostics: &[Diagnostic], summary: &Summary, out: &mut impl Writ
         };
         let mut properties = Vec::new();
         if let Some(file) = &d.file {
-            properties.push(format!("file={}", escape_property(&file.display().to_string())));
+            properties.push(format!(
+                "file={}",
+                escape_property(&file.display().to_string())
+            ));
         }
         if let Some(pos) = d.pos {
             properties.push(format!("line={}", pos.line));
             properties.push(format!("col={}", pos.column));
         }
-        properties.push(format!("title={}", escape_property(&format!("{} {}", d.code.id(), d.code.name()))));
+        properties.push(format!(
+            "title={}",
+            escape_property(&format!("{} {}", d.code.id(), d.code.name()))
+        ));
         let mut message = d.message.clone();
         if let Some(hint) = &d.hint {
             message.push_str(&format!(" (hint: {hint})"));
         }
-        writeln!(out, "::{level} {}::{}", properties.join(","), escape_data(&message))?;
+        writeln!(
+            out,
+            "::{level} {}::{}",
+            properties.join(","),
+            escape_data(&message)
+        )?;
     }
     writeln!(
         out,
@@ -185,7 +211,9 @@ pub fn github(diagnostics: &[Diagnostic], summary: &Summary, out: &mut impl Writ
 }
 
 fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(text: &str) -> String {

@@ -1,0 +1,10 @@
+//! Engine integration tests: one binary, one module per area.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers fail loudly by design
+
+mod corpus;
+mod legacy;
+mod progress;
+mod reload;
+mod routing;
+mod schema;
+mod support;

@@ -1,0 +1,4 @@
+//! `service` integration tests: one binary, one module per area.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers fail loudly by design
+
+mod lint;
