@@ -20,6 +20,7 @@ pub use compile::{Compiled, compile};
 pub use diagnostic::{Code, Diagnostic, Pos, Severity};
 pub use event::{Event, EventData, EventKind};
 pub use ids::{ChallengeId, GoalId, UserId};
+pub use model::Assign;
 pub use progress::{Applied, ClaimRefusal, GoalView, ProgressState, Skip, Status};
 pub use reload::RuleSetHandle;
 pub use rhai_env::EvalError;

@@ -1,3 +1,156 @@
-//! Persistence of per-player progress (PostgreSQL in production, SQLite embedded) and the
-//! group-commit writer. Not built yet: see issue #3. It will persist what
-//! `engine::RuleSet::apply` computes and never re-implement progress rules in SQL.
+//! Persistence of per-player goal progress behind one trait, [`ProgressStore`], with a
+//! PostgreSQL implementation (production) and a SQLite one (the embedded default), and the
+//! group-commit [`Writer`] that turns concurrent events into few transactions.
+//!
+//! The store persists what `engine::RuleSet::apply` computes: it reads rows, folds events
+//! with `apply` in arrival order, and writes the changed rows, all in one transaction. It never
+//! re-implements progress rules in SQL.
+
+mod error;
+mod fold;
+mod postgres;
+mod row;
+mod sqlite;
+mod writer;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use engine::{ChallengeId, CompiledGoal, Event, GoalId, RuleSet, UserId};
+
+pub use error::StoreError;
+pub use postgres::PgStore;
+pub use row::ProgressRow;
+pub use sqlite::SqliteStore;
+pub use writer::{WriteError, Writer, WriterConfig};
+
+/// An event routed to the goals it matched, waiting to be folded into progress.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    /// The rule set the event was routed with; it is applied with the same one.
+    pub rules: Arc<RuleSet>,
+    pub event: Event,
+    /// Goals whose `when` held for this event.
+    pub goals: Vec<GoalId>,
+}
+
+/// What an event did once committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Committed; `changed` progress rows were written.
+    Applied { changed: usize },
+    /// This event id was already applied: nothing changed.
+    Duplicate,
+    /// No goal listened to the event, or none matched its predicate.
+    NoMatch,
+}
+
+/// Persistence of per-player progress. User-scoped operations say so by taking the user id.
+#[async_trait]
+pub trait ProgressStore: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Reverts the last `steps` migrations.
+    async fn migrate_down(&self, steps: usize) -> Result<(), StoreError>;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Every row of a user (or only active ones), ordered by goal id.
+    async fn progress_for_user(
+        &self,
+        user_id: &UserId,
+        active_only: bool,
+    ) -> Result<Vec<ProgressRow>, StoreError>;
+
+    /// One row of a user.
+    async fn progress_for_user_goal(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+    ) -> Result<Option<ProgressRow>, StoreError>;
+
+    /// The rows of a user for the given goals.
+    async fn progress_for_user_goals(
+        &self,
+        user_id: &UserId,
+        goal_ids: &[GoalId],
+    ) -> Result<Vec<ProgressRow>, StoreError>;
+
+    /// Number of active rows of a user, in one challenge or in all.
+    async fn count_active_for_user(
+        &self,
+        user_id: &UserId,
+        challenge_id: Option<&ChallengeId>,
+    ) -> Result<i64, StoreError>;
+
+    /// Inserts an active, not-started row for each goal the user has no row for. Returns the
+    /// rows it inserted (existing rows are left as they are).
+    async fn initialize_for_user(
+        &self,
+        user_id: &UserId,
+        namespace: &str,
+        goals: &[&CompiledGoal],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ProgressRow>, StoreError>;
+
+    /// Activates or deactivates one goal for a user, creating its row when needed. Progress is kept.
+    async fn set_active_for_user(
+        &self,
+        user_id: &UserId,
+        namespace: &str,
+        goal: &CompiledGoal,
+        active: bool,
+        now: DateTime<Utc>,
+    ) -> Result<ProgressRow, StoreError>;
+
+    /// In one transaction (all or nothing): deactivates `deactivate`, then activates `activate`
+    /// (creating rows as needed). Returns the activated rows.
+    async fn activate_batch_for_user(
+        &self,
+        user_id: &UserId,
+        namespace: &str,
+        activate: &[&CompiledGoal],
+        deactivate: &[GoalId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ProgressRow>, StoreError>;
+
+    /// GDPR: deletes every row of a user. Returns how many rows went.
+    async fn delete_user(&self, user_id: &UserId) -> Result<u64, StoreError>;
+
+    /// Deletes at most `limit` rows whose `expires_at` is before `before`. Returns how many.
+    async fn delete_expired(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, StoreError>;
+
+    /// Forgets applied event ids older than `before` (the dedup window). Returns how many.
+    async fn prune_processed_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError>;
+
+    /// Applies a batch of events in ONE transaction: records their ids (a redelivered id is
+    /// skipped), locks the touched rows in key order, folds the events with `apply` in order,
+    /// writes the changed rows and commits. On a failure that concerns single events rather
+    /// than the database, the batch is retried event by event so only the bad ones fail.
+    async fn apply_events(
+        &self,
+        batch: &[PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError>;
+}
+
+/// Opens the store a database URL names: `postgres://…` or `sqlite:…`.
+pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn ProgressStore>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url, max_connections).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL `{}`: use postgres://… or sqlite:…",
+            url.split('@').next_back().unwrap_or(url)
+        )))
+    }
+}

@@ -1,0 +1,163 @@
+//! Folding a batch of events into rows with `engine::RuleSet::apply`, in arrival order. Pure:
+//! both stores call it between "lock the rows" and "write the changed rows".
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use engine::{Applied, Assign, GoalId, UserId};
+
+use crate::row::ProgressRow;
+use crate::{EventOutcome, PendingEvent, StoreError};
+
+/// The (user, goal) keys a batch touches, sorted: rows are locked in this order so two
+/// replicas never wait on each other in a cycle.
+pub(crate) fn touched_keys<'a>(
+    batch: impl IntoIterator<Item = &'a PendingEvent>,
+) -> Vec<(UserId, GoalId)> {
+    let keys: BTreeSet<(UserId, GoalId)> = batch
+        .into_iter()
+        .flat_map(|pending| {
+            pending
+                .goals
+                .iter()
+                .map(|goal| (pending.event.user_id.clone(), goal.clone()))
+        })
+        .collect();
+    keys.into_iter().collect()
+}
+
+/// Keys of `assign: auto` goals: their rows may not exist yet.
+pub(crate) fn auto_keys<'a>(
+    batch: impl IntoIterator<Item = &'a PendingEvent>,
+) -> Vec<(UserId, GoalId, &'a PendingEvent)> {
+    let mut seen = BTreeSet::new();
+    let mut keys = Vec::new();
+    for pending in batch {
+        for goal_id in &pending.goals {
+            let Some(goal) = pending.rules.goal(goal_id.as_str()) else {
+                continue;
+            };
+            if goal.assign == Assign::Auto
+                && seen.insert((pending.event.user_id.clone(), goal_id.clone()))
+            {
+                keys.push((pending.event.user_id.clone(), goal_id.clone(), pending));
+            }
+        }
+    }
+    keys.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    keys
+}
+
+/// The result of a fold: rows to write and each event's outcome (in batch order).
+pub(crate) struct Folded {
+    pub changed: Vec<ProgressRow>,
+    pub outcomes: Vec<EventOutcome>,
+}
+
+/// Applies `events` (already deduplicated: `fresh[i]` is false for a redelivery) to `rows`.
+pub(crate) fn fold(
+    batch: &[&PendingEvent],
+    fresh: &[bool],
+    rows: Vec<ProgressRow>,
+    now: DateTime<Utc>,
+) -> Folded {
+    let mut current: BTreeMap<(UserId, GoalId), ProgressRow> =
+        rows.into_iter().map(|row| (row.key(), row)).collect();
+    let mut dirty: BTreeSet<(UserId, GoalId)> = BTreeSet::new();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (pending, is_fresh) in batch.iter().zip(fresh) {
+        if !is_fresh {
+            outcomes.push(EventOutcome::Duplicate);
+            continue;
+        }
+        let mut changed = 0;
+        for goal_id in &pending.goals {
+            let Some(goal) = pending.rules.goal(goal_id.as_str()) else {
+                continue;
+            };
+            let key = (pending.event.user_id.clone(), goal_id.clone());
+            let state = current.get(&key).map(|row| &row.state);
+            match pending.rules.apply(goal, state, &pending.event, now) {
+                Applied::Changed(next) => {
+                    changed += 1;
+                    dirty.insert(key.clone());
+                    match current.get_mut(&key) {
+                        Some(row) => row.state = next,
+                        None => {
+                            current.insert(
+                                key,
+                                ProgressRow {
+                                    user_id: pending.event.user_id.clone(),
+                                    goal_id: goal_id.clone(),
+                                    challenge_id: goal.challenge_id.clone(),
+                                    namespace: pending.event.namespace.clone(),
+                                    state: next,
+                                },
+                            );
+                        }
+                    }
+                }
+                Applied::Unchanged(engine::Skip::Evaluation(err)) => {
+                    tracing::warn!(goal_id = %goal_id, event_id = %pending.event.id, error = %err, "goal expression failed; event does not count for this goal");
+                }
+                Applied::Unchanged(_) => {}
+            }
+        }
+        outcomes.push(EventOutcome::Applied { changed });
+    }
+    let changed = dirty
+        .into_iter()
+        .filter_map(|key| current.remove(&key))
+        .collect();
+    Folded { changed, outcomes }
+}
+
+/// Marks the first occurrence of each event id in the batch; later ones are redeliveries.
+/// Events without an id are always fresh.
+pub(crate) fn first_occurrences(batch: &[&PendingEvent]) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::new();
+    batch
+        .iter()
+        .map(|pending| pending.event.id.is_empty() || seen.insert(pending.event.id.as_str()))
+        .collect()
+}
+
+/// One transaction over a batch, as each store implements it.
+#[async_trait::async_trait]
+pub(crate) trait ApplyBatch: Sync {
+    async fn apply_batch(
+        &self,
+        batch: &[&PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventOutcome>, StoreError>;
+}
+
+/// Applies a batch in one go; when the database refuses it for a reason other than being
+/// unavailable (a constraint on one event's data), retries its events one by one so only the
+/// bad ones fail and their neighbours still commit.
+pub(crate) async fn isolate_failures(
+    store: &impl ApplyBatch,
+    batch: &[PendingEvent],
+    now: DateTime<Utc>,
+) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
+    let all: Vec<&PendingEvent> = batch.iter().collect();
+    match store.apply_batch(&all, now).await {
+        Ok(outcomes) => Ok(outcomes.into_iter().map(Ok).collect()),
+        Err(err) if err.is_unavailable() => Err(err),
+        Err(err) if batch.len() == 1 => Ok(vec![Err(err)]),
+        Err(err) => {
+            tracing::warn!(error = %err, size = batch.len(), "batch rejected; retrying its events one by one");
+            let mut results = Vec::with_capacity(batch.len());
+            for pending in all {
+                match store.apply_batch(&[pending], now).await {
+                    Ok(outcomes) => results.push(outcomes.into_iter().next().ok_or_else(|| {
+                        StoreError::Rejected("the store returned no outcome for an event".into())
+                    })),
+                    Err(err) if err.is_unavailable() => return Err(err),
+                    Err(err) => results.push(Err(err)),
+                }
+            }
+            Ok(results)
+        }
+    }
+}

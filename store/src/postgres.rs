@@ -1,0 +1,572 @@
+//! PostgreSQL store: bulk statements over `UNNEST` arrays, rows locked with
+//! `SELECT … ORDER BY key FOR UPDATE` so concurrent replicas never deadlock.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use engine::{ChallengeId, CompiledGoal, GoalId, ProgressState, Status, UserId};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+
+use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
+use crate::row::{ProgressRow, to_db_int};
+use crate::{EventOutcome, PendingEvent, ProgressStore, StoreError};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+const COLUMNS: &str = "user_id, goal_id, challenge_id, namespace, progress, status, completed_at, claimed_at, \
+     created_at, updated_at, is_active, assigned_at, expires_at, baseline_value, last_counted_day";
+
+/// The production store.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects a pool of at most `max_connections`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|err| StoreError::Config(format!("bad DATABASE_URL: {err}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Wraps an existing pool.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn apply_in_one_transaction(
+        &self,
+        batch: &[&PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventOutcome>, StoreError> {
+        let mut fresh = first_occurrences(batch);
+        self.insert_auto_placeholders(batch, &fresh, now).await?;
+
+        let mut tx = self.pool.begin().await?;
+        let candidates: Vec<&PendingEvent> = batch
+            .iter()
+            .zip(&fresh)
+            .filter(|(p, is_fresh)| **is_fresh && !p.event.id.is_empty())
+            .map(|(p, _)| *p)
+            .collect();
+        if !candidates.is_empty() {
+            let ids: Vec<&str> = candidates.iter().map(|p| p.event.id.as_str()).collect();
+            let users: Vec<&str> = candidates
+                .iter()
+                .map(|p| p.event.user_id.as_str())
+                .collect();
+            let recorded: HashSet<String> = sqlx::query_scalar(
+                "INSERT INTO processed_events (event_id, user_id, processed_at) \
+                 SELECT id, uid, $3 FROM UNNEST($1::varchar[], $2::varchar[]) AS t(id, uid) \
+                 ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            )
+            .bind(&ids)
+            .bind(&users)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+            for (pending, is_fresh) in batch.iter().zip(fresh.iter_mut()) {
+                if *is_fresh
+                    && !pending.event.id.is_empty()
+                    && !recorded.contains(&pending.event.id)
+                {
+                    *is_fresh = false;
+                }
+            }
+        }
+
+        let keys = touched_keys(
+            batch
+                .iter()
+                .zip(&fresh)
+                .filter(|(_, f)| **f)
+                .map(|(p, _)| *p),
+        );
+        let rows = lock_rows(&mut tx, &keys).await?;
+        let folded = fold(batch, &fresh, rows, now);
+        upsert(&mut tx, &folded.changed).await?;
+        tx.commit().await?;
+        Ok(folded.outcomes)
+    }
+
+    /// `assign: auto` goals have no row until their first event. Their rows are created (empty)
+    /// in a statement of their own before the batch transaction, so the batch can lock every
+    /// row it touches in key order; two replicas creating the same row cannot lose an update.
+    async fn insert_auto_placeholders(
+        &self,
+        batch: &[&PendingEvent],
+        fresh: &[bool],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let wanted: Vec<&PendingEvent> = batch
+            .iter()
+            .zip(fresh)
+            .filter(|(_, f)| **f)
+            .map(|(p, _)| *p)
+            .collect();
+        let keys = auto_keys(wanted);
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<ProgressRow> = keys
+            .into_iter()
+            .filter_map(|(user_id, goal_id, pending)| {
+                let goal = pending.rules.goal(goal_id.as_str())?;
+                Some(ProgressRow {
+                    user_id,
+                    goal_id,
+                    challenge_id: goal.challenge_id.clone(),
+                    namespace: pending.event.namespace.clone(),
+                    state: ProgressState::assigned(goal, now),
+                })
+            })
+            .collect();
+        insert_missing(&self.pool, &rows).await
+    }
+}
+
+fn decode(row: &PgRow) -> Result<ProgressRow, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    let status = Status::parse(&status)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown status `{status}`").into()))?;
+    Ok(ProgressRow {
+        user_id: UserId::new(row.try_get::<String, _>("user_id")?),
+        goal_id: GoalId::new(row.try_get::<String, _>("goal_id")?),
+        challenge_id: ChallengeId::new(row.try_get::<String, _>("challenge_id")?),
+        namespace: row.try_get("namespace")?,
+        state: ProgressState {
+            progress: i64::from(row.try_get::<i32, _>("progress")?),
+            baseline: row
+                .try_get::<Option<i32>, _>("baseline_value")?
+                .map(i64::from),
+            status,
+            is_active: row.try_get("is_active")?,
+            assigned_at: row.try_get("assigned_at")?,
+            completed_at: row.try_get("completed_at")?,
+            claimed_at: row.try_get("claimed_at")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            expires_at: row.try_get("expires_at")?,
+            last_counted_day: row.try_get("last_counted_day")?,
+        },
+    })
+}
+
+async fn lock_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    keys: &[(UserId, GoalId)],
+) -> Result<Vec<ProgressRow>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let users: Vec<&str> = keys.iter().map(|(u, _)| u.as_str()).collect();
+    let goals: Vec<&str> = keys.iter().map(|(_, g)| g.as_str()).collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM user_goal_progress \
+         WHERE (user_id, goal_id) IN (SELECT * FROM UNNEST($1::varchar[], $2::varchar[])) \
+         ORDER BY user_id, goal_id FOR UPDATE"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&users)
+        .bind(&goals)
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter()
+        .map(decode)
+        .collect::<Result<_, _>>()
+        .map_err(StoreError::from)
+}
+
+/// Column arrays for a bulk statement over `UNNEST`.
+struct Columns<'a> {
+    user_id: Vec<&'a str>,
+    goal_id: Vec<&'a str>,
+    challenge_id: Vec<&'a str>,
+    namespace: Vec<&'a str>,
+    progress: Vec<i32>,
+    status: Vec<&'static str>,
+    completed_at: Vec<Option<DateTime<Utc>>>,
+    claimed_at: Vec<Option<DateTime<Utc>>>,
+    created_at: Vec<DateTime<Utc>>,
+    updated_at: Vec<DateTime<Utc>>,
+    is_active: Vec<bool>,
+    assigned_at: Vec<Option<DateTime<Utc>>>,
+    expires_at: Vec<Option<DateTime<Utc>>>,
+    baseline: Vec<Option<i32>>,
+    last_counted_day: Vec<Option<NaiveDate>>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(rows: &'a [ProgressRow]) -> Self {
+        Self {
+            user_id: rows.iter().map(|r| r.user_id.as_str()).collect(),
+            goal_id: rows.iter().map(|r| r.goal_id.as_str()).collect(),
+            challenge_id: rows.iter().map(|r| r.challenge_id.as_str()).collect(),
+            namespace: rows.iter().map(|r| r.namespace.as_str()).collect(),
+            progress: rows
+                .iter()
+                .map(|r| to_db_int(r.state.progress).max(0))
+                .collect(),
+            status: rows.iter().map(|r| r.state.status.as_str()).collect(),
+            completed_at: rows.iter().map(|r| r.state.completed_at).collect(),
+            claimed_at: rows.iter().map(|r| r.state.claimed_at).collect(),
+            created_at: rows.iter().map(|r| r.state.created_at).collect(),
+            updated_at: rows.iter().map(|r| r.state.updated_at).collect(),
+            is_active: rows.iter().map(|r| r.state.is_active).collect(),
+            assigned_at: rows.iter().map(|r| r.state.assigned_at).collect(),
+            expires_at: rows.iter().map(|r| r.state.expires_at).collect(),
+            baseline: rows
+                .iter()
+                .map(|r| r.state.baseline.map(to_db_int))
+                .collect(),
+            last_counted_day: rows.iter().map(|r| r.state.last_counted_day).collect(),
+        }
+    }
+
+    fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.user_id)
+            .bind(&self.goal_id)
+            .bind(&self.challenge_id)
+            .bind(&self.namespace)
+            .bind(&self.progress)
+            .bind(&self.status)
+            .bind(&self.completed_at)
+            .bind(&self.claimed_at)
+            .bind(&self.created_at)
+            .bind(&self.updated_at)
+            .bind(&self.is_active)
+            .bind(&self.assigned_at)
+            .bind(&self.expires_at)
+            .bind(&self.baseline)
+            .bind(&self.last_counted_day)
+    }
+}
+
+const UNNEST_ROWS: &str = "SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], \
+     $5::int[], $6::varchar[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], \
+     $11::bool[], $12::timestamptz[], $13::timestamptz[], $14::int[], $15::date[])";
+
+/// Writes rows (insert or full update of the mutable columns).
+async fn upsert(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: &[ProgressRow],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
+         ON CONFLICT (user_id, goal_id) DO UPDATE SET \
+           progress = EXCLUDED.progress, status = EXCLUDED.status, completed_at = EXCLUDED.completed_at, \
+           claimed_at = EXCLUDED.claimed_at, updated_at = EXCLUDED.updated_at, is_active = EXCLUDED.is_active, \
+           assigned_at = EXCLUDED.assigned_at, expires_at = EXCLUDED.expires_at, \
+           baseline_value = EXCLUDED.baseline_value, last_counted_day = EXCLUDED.last_counted_day"
+    );
+    let columns = Columns::of(rows);
+    columns
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Inserts rows that do not exist yet; existing rows are left alone.
+async fn insert_missing<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    rows: &[ProgressRow],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} ON CONFLICT (user_id, goal_id) DO NOTHING"
+    );
+    let columns = Columns::of(rows);
+    columns
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+fn fresh_row(
+    user_id: &UserId,
+    namespace: &str,
+    goal: &CompiledGoal,
+    now: DateTime<Utc>,
+) -> ProgressRow {
+    ProgressRow {
+        user_id: user_id.clone(),
+        goal_id: goal.id.clone(),
+        challenge_id: goal.challenge_id.clone(),
+        namespace: namespace.to_string(),
+        state: ProgressState::assigned(goal, now),
+    }
+}
+
+#[async_trait]
+impl ProgressStore for PgStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn migrate_down(&self, steps: usize) -> Result<(), StoreError> {
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        // `undo` reverts every migration newer than the target version.
+        let target = applied.get(steps).copied().unwrap_or(0);
+        MIGRATOR.undo(&self.pool, target).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn progress_for_user(
+        &self,
+        user_id: &UserId,
+        active_only: bool,
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM user_goal_progress WHERE user_id = $1 AND ($2 = false OR is_active) ORDER BY goal_id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id.as_str())
+            .bind(active_only)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+    }
+
+    async fn progress_for_user_goal(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+    ) -> Result<Option<ProgressRow>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id.as_str())
+            .bind(goal_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(decode).transpose()?)
+    }
+
+    async fn progress_for_user_goals(
+        &self,
+        user_id: &UserId,
+        goal_ids: &[GoalId],
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        let ids: Vec<&str> = goal_ids.iter().map(GoalId::as_str).collect();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM user_goal_progress WHERE user_id = $1 AND goal_id = ANY($2) ORDER BY goal_id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id.as_str())
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+    }
+
+    async fn count_active_for_user(
+        &self,
+        user_id: &UserId,
+        challenge_id: Option<&ChallengeId>,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM user_goal_progress WHERE user_id = $1 AND is_active AND ($2::varchar IS NULL OR challenge_id = $2)",
+        )
+        .bind(user_id.as_str())
+        .bind(challenge_id.map(ChallengeId::as_str))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn initialize_for_user(
+        &self,
+        user_id: &UserId,
+        namespace: &str,
+        goals: &[&CompiledGoal],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        let rows: Vec<ProgressRow> = goals
+            .iter()
+            .map(|g| fresh_row(user_id, namespace, g, now))
+            .collect();
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} ON CONFLICT (user_id, goal_id) DO NOTHING RETURNING {COLUMNS}"
+        );
+        let columns = Columns::of(&rows);
+        let inserted = columns
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(inserted.iter().map(decode).collect::<Result<_, _>>()?)
+    }
+
+    async fn set_active_for_user(
+        &self,
+        user_id: &UserId,
+        namespace: &str,
+        goal: &CompiledGoal,
+        active: bool,
+        now: DateTime<Utc>,
+    ) -> Result<ProgressRow, StoreError> {
+        let mut row = fresh_row(user_id, namespace, goal, now);
+        row.state.is_active = active;
+        let sql = format!(
+            "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
+             ON CONFLICT (user_id, goal_id) DO UPDATE SET is_active = EXCLUDED.is_active, \
+               assigned_at = CASE WHEN EXCLUDED.is_active AND NOT user_goal_progress.is_active \
+                                  THEN EXCLUDED.assigned_at ELSE user_goal_progress.assigned_at END \
+             RETURNING {COLUMNS}"
+        );
+        let rows = [row];
+        let columns = Columns::of(&rows);
+        let stored = columns
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(decode(&stored)?)
+    }
+
+    async fn activate_batch_for_user(
+        &self,
+        user_id: &UserId,
+        namespace: &str,
+        activate: &[&CompiledGoal],
+        deactivate: &[GoalId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !deactivate.is_empty() {
+            let ids: Vec<&str> = deactivate.iter().map(GoalId::as_str).collect();
+            sqlx::query("UPDATE user_goal_progress SET is_active = false WHERE user_id = $1 AND goal_id = ANY($2)")
+                .bind(user_id.as_str())
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut result = Vec::new();
+        if !activate.is_empty() {
+            let rows: Vec<ProgressRow> = activate
+                .iter()
+                .map(|g| fresh_row(user_id, namespace, g, now))
+                .collect();
+            let sql = format!(
+                "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
+                 ON CONFLICT (user_id, goal_id) DO UPDATE SET is_active = true, \
+                   assigned_at = CASE WHEN user_goal_progress.is_active THEN user_goal_progress.assigned_at \
+                                      ELSE EXCLUDED.assigned_at END \
+                 RETURNING {COLUMNS}"
+            );
+            let columns = Columns::of(&rows);
+            let stored = columns
+                .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .fetch_all(&mut *tx)
+                .await?;
+            result = stored.iter().map(decode).collect::<Result<_, _>>()?;
+        }
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    async fn delete_user(&self, user_id: &UserId) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("DELETE FROM user_goal_progress WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM reward_grants WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM processed_events WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn delete_expired(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM user_goal_progress WHERE (user_id, goal_id) IN ( \
+               SELECT user_id, goal_id FROM user_goal_progress \
+               WHERE expires_at IS NOT NULL AND expires_at < $1 ORDER BY expires_at LIMIT $2 \
+               FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn prune_processed_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM processed_events WHERE event_id IN ( \
+               SELECT event_id FROM processed_events WHERE processed_at < $1 ORDER BY processed_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn apply_events(
+        &self,
+        batch: &[PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
+        isolate_failures(self, batch, now).await
+    }
+}
+
+#[async_trait]
+impl ApplyBatch for PgStore {
+    async fn apply_batch(
+        &self,
+        batch: &[&PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventOutcome>, StoreError> {
+        self.apply_in_one_transaction(batch, now).await
+    }
+}

@@ -1,0 +1,427 @@
+//! SQLite store: the embedded default for a first run. One writer at a time (`BEGIN
+//! IMMEDIATE`), WAL journal so reads go on during writes.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use engine::{ChallengeId, CompiledGoal, GoalId, ProgressState, Status, UserId};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, SqliteConnection};
+
+use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
+use crate::row::{ProgressRow, to_db_int};
+use crate::{EventOutcome, PendingEvent, ProgressStore, StoreError};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+const COLUMNS: &str = "user_id, goal_id, challenge_id, namespace, progress, status, completed_at, claimed_at, \
+     created_at, updated_at, is_active, assigned_at, expires_at, baseline_value, last_counted_day";
+
+const INSERT: &str = "INSERT INTO user_goal_progress (user_id, goal_id, challenge_id, namespace, progress, status, \
+     completed_at, claimed_at, created_at, updated_at, is_active, assigned_at, expires_at, baseline_value, last_counted_day) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// The embedded store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file a `sqlite:` URL names.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|err| StoreError::Config(format!("bad SQLite URL `{url}`: {err}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    async fn apply_in_one_transaction(
+        &self,
+        batch: &[&PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventOutcome>, StoreError> {
+        let mut fresh = first_occurrences(batch);
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (pending, is_fresh) in batch.iter().zip(fresh.iter_mut()) {
+            if !*is_fresh || pending.event.id.is_empty() {
+                continue;
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO processed_events (event_id, user_id, processed_at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+            )
+            .bind(&pending.event.id)
+            .bind(pending.event.user_id.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            *is_fresh = inserted == 1;
+        }
+        let wanted: Vec<&PendingEvent> = batch
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, f)| **f)
+            .map(|(p, _)| *p)
+            .collect();
+        for (user_id, goal_id, pending) in auto_keys(wanted.iter().copied()) {
+            if let Some(goal) = pending.rules.goal(goal_id.as_str()) {
+                let row = fresh_row(&user_id, &pending.event.namespace, goal, now);
+                insert_row(&mut tx, &row, " ON CONFLICT (user_id, goal_id) DO NOTHING").await?;
+            }
+        }
+        let mut rows = Vec::new();
+        for (user_id, goal_id) in touched_keys(wanted.iter().copied()) {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM user_goal_progress WHERE user_id = ? AND goal_id = ?"
+            );
+            if let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(user_id.as_str())
+                .bind(goal_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+            {
+                rows.push(decode(&row)?);
+            }
+        }
+        let folded = fold(batch, &fresh, rows, now);
+        for row in &folded.changed {
+            insert_row(
+                &mut tx,
+                row,
+                " ON CONFLICT (user_id, goal_id) DO UPDATE SET progress = excluded.progress, status = excluded.status, \
+                 completed_at = excluded.completed_at, claimed_at = excluded.claimed_at, updated_at = excluded.updated_at, \
+                 is_active = excluded.is_active, assigned_at = excluded.assigned_at, expires_at = excluded.expires_at, \
+                 baseline_value = excluded.baseline_value, last_counted_day = excluded.last_counted_day",
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(folded.outcomes)
+    }
+}
+
+fn decode(row: &SqliteRow) -> Result<ProgressRow, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    let status = Status::parse(&status)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown status `{status}`").into()))?;
+    Ok(ProgressRow {
+        user_id: UserId::new(row.try_get::<String, _>("user_id")?),
+        goal_id: GoalId::new(row.try_get::<String, _>("goal_id")?),
+        challenge_id: ChallengeId::new(row.try_get::<String, _>("challenge_id")?),
+        namespace: row.try_get("namespace")?,
+        state: ProgressState {
+            progress: row.try_get("progress")?,
+            baseline: row.try_get("baseline_value")?,
+            status,
+            is_active: row.try_get("is_active")?,
+            assigned_at: row.try_get("assigned_at")?,
+            completed_at: row.try_get("completed_at")?,
+            claimed_at: row.try_get("claimed_at")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            expires_at: row.try_get("expires_at")?,
+            last_counted_day: row.try_get("last_counted_day")?,
+        },
+    })
+}
+
+async fn insert_row(
+    conn: &mut SqliteConnection,
+    row: &ProgressRow,
+    on_conflict: &str,
+) -> Result<u64, StoreError> {
+    let sql = format!("{INSERT}{on_conflict}");
+    let s = &row.state;
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(row.user_id.as_str())
+        .bind(row.goal_id.as_str())
+        .bind(row.challenge_id.as_str())
+        .bind(&row.namespace)
+        .bind(i64::from(to_db_int(s.progress)))
+        .bind(s.status.as_str())
+        .bind(s.completed_at)
+        .bind(s.claimed_at)
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .bind(s.is_active)
+        .bind(s.assigned_at)
+        .bind(s.expires_at)
+        .bind(s.baseline.map(|b| i64::from(to_db_int(b))))
+        .bind(s.last_counted_day)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+fn fresh_row(
+    user_id: &UserId,
+    namespace: &str,
+    goal: &CompiledGoal,
+    now: DateTime<Utc>,
+) -> ProgressRow {
+    ProgressRow {
+        user_id: user_id.clone(),
+        goal_id: goal.id.clone(),
+        challenge_id: goal.challenge_id.clone(),
+        namespace: namespace.to_string(),
+        state: ProgressState::assigned(goal, now),
+    }
+}
+
+async fn select_user_goal(
+    conn: &mut SqliteConnection,
+    user_id: &UserId,
+    goal_id: &GoalId,
+) -> Result<Option<ProgressRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM user_goal_progress WHERE user_id = ? AND goal_id = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(user_id.as_str())
+        .bind(goal_id.as_str())
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.as_ref().map(decode).transpose()?)
+}
+
+/// Activates one goal inside a transaction: creates the row or flips `is_active`.
+async fn activate(
+    conn: &mut SqliteConnection,
+    user_id: &UserId,
+    namespace: &str,
+    goal: &CompiledGoal,
+    active: bool,
+    now: DateTime<Utc>,
+) -> Result<ProgressRow, StoreError> {
+    let mut row = fresh_row(user_id, namespace, goal, now);
+    row.state.is_active = active;
+    insert_row(
+        conn,
+        &row,
+        " ON CONFLICT (user_id, goal_id) DO UPDATE SET is_active = excluded.is_active, \
+         assigned_at = CASE WHEN excluded.is_active AND NOT user_goal_progress.is_active \
+                            THEN excluded.assigned_at ELSE user_goal_progress.assigned_at END",
+    )
+    .await?;
+    select_user_goal(conn, user_id, &goal.id)
+        .await?
+        .ok_or_else(|| StoreError::Rejected(format!("row of goal `{}` vanished", goal.id)))
+}
+
+#[async_trait]
+impl ProgressStore for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn migrate_down(&self, steps: usize) -> Result<(), StoreError> {
+        let applied: Vec<i64> = sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let target = applied.get(steps).copied().unwrap_or(0);
+        MIGRATOR.undo(&self.pool, target).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn progress_for_user(
+        &self,
+        user_id: &UserId,
+        active_only: bool,
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM user_goal_progress WHERE user_id = ? AND (? = 0 OR is_active) ORDER BY goal_id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id.as_str())
+            .bind(active_only)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+    }
+
+    async fn progress_for_user_goal(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+    ) -> Result<Option<ProgressRow>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        select_user_goal(&mut conn, user_id, goal_id).await
+    }
+
+    async fn progress_for_user_goals(
+        &self,
+        user_id: &UserId,
+        goal_ids: &[GoalId],
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        let mut rows: Vec<ProgressRow> = self
+            .progress_for_user(user_id, false)
+            .await?
+            .into_iter()
+            .filter(|row| goal_ids.contains(&row.goal_id))
+            .collect();
+        rows.sort_by(|a, b| a.goal_id.cmp(&b.goal_id));
+        Ok(rows)
+    }
+
+    async fn count_active_for_user(
+        &self,
+        user_id: &UserId,
+        challenge_id: Option<&ChallengeId>,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM user_goal_progress WHERE user_id = ? AND is_active AND (? IS NULL OR challenge_id = ?)",
+        )
+        .bind(user_id.as_str())
+        .bind(challenge_id.map(ChallengeId::as_str))
+        .bind(challenge_id.map(ChallengeId::as_str))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn initialize_for_user(
+        &self,
+        user_id: &UserId,
+        namespace: &str,
+        goals: &[&CompiledGoal],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut inserted = Vec::new();
+        for goal in goals {
+            let row = fresh_row(user_id, namespace, goal, now);
+            if insert_row(&mut tx, &row, " ON CONFLICT (user_id, goal_id) DO NOTHING").await? == 1 {
+                inserted.push(row);
+            }
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn set_active_for_user(
+        &self,
+        user_id: &UserId,
+        namespace: &str,
+        goal: &CompiledGoal,
+        active: bool,
+        now: DateTime<Utc>,
+    ) -> Result<ProgressRow, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = activate(&mut tx, user_id, namespace, goal, active, now).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn activate_batch_for_user(
+        &self,
+        user_id: &UserId,
+        namespace: &str,
+        activate_goals: &[&CompiledGoal],
+        deactivate: &[GoalId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for goal_id in deactivate {
+            sqlx::query(
+                "UPDATE user_goal_progress SET is_active = 0 WHERE user_id = ? AND goal_id = ?",
+            )
+            .bind(user_id.as_str())
+            .bind(goal_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut rows = Vec::new();
+        for goal in activate_goals {
+            rows.push(activate(&mut tx, user_id, namespace, goal, true, now).await?);
+        }
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn delete_user(&self, user_id: &UserId) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let rows = sqlx::query("DELETE FROM user_goal_progress WHERE user_id = ?")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM reward_grants WHERE user_id = ?")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM processed_events WHERE user_id = ?")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn delete_expired(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM user_goal_progress WHERE (user_id, goal_id) IN ( \
+               SELECT user_id, goal_id FROM user_goal_progress \
+               WHERE expires_at IS NOT NULL AND expires_at < ? ORDER BY expires_at LIMIT ?)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn prune_processed_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM processed_events WHERE event_id IN ( \
+               SELECT event_id FROM processed_events WHERE processed_at < ? ORDER BY processed_at LIMIT ?)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn apply_events(
+        &self,
+        batch: &[PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
+        isolate_failures(self, batch, now).await
+    }
+}
+
+#[async_trait]
+impl ApplyBatch for SqliteStore {
+    async fn apply_batch(
+        &self,
+        batch: &[&PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventOutcome>, StoreError> {
+        self.apply_in_one_transaction(batch, now).await
+    }
+}

@@ -1,0 +1,241 @@
+//! The group-commit writer. Events wait in a bounded queue; a flusher takes what arrived (up to
+//! `batch_size`, or whatever came within `window`), applies it in ONE transaction, and only
+//! after COMMIT answers every waiting caller. No caller hears OK for an uncommitted event.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use engine::{Event, RuleSet};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::{EventOutcome, PendingEvent, ProgressStore, StoreError};
+
+/// Writer knobs.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Most events per transaction.
+    pub batch_size: usize,
+    /// How long a flusher waits for more events after the first one of a batch.
+    pub window: Duration,
+    /// Events waiting beyond this are refused at once (overload), never buffered without bound.
+    pub queue_capacity: usize,
+    /// Transactions in flight at once.
+    pub flushers: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            window: Duration::from_millis(2),
+            queue_capacity: 20_000,
+            flushers: 2,
+        }
+    }
+}
+
+/// Why an event was not committed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    /// The queue is full: shed load now (gRPC UNAVAILABLE, the platform retries).
+    #[error("the event queue is full ({0} events waiting)")]
+    Overloaded(usize),
+    /// The writer is shutting down.
+    #[error("the writer is shutting down")]
+    ShuttingDown,
+    /// The store failed; `StoreError::is_unavailable` says whether a retry can help.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl WriteError {
+    /// Whether the caller should answer "try again later" (UNAVAILABLE).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            WriteError::Overloaded(_) | WriteError::ShuttingDown => true,
+            WriteError::Store(err) => err.is_unavailable(),
+        }
+    }
+}
+
+struct Job {
+    pending: PendingEvent,
+    reply: oneshot::Sender<Result<EventOutcome, WriteError>>,
+}
+
+/// Submits events and waits for their commit.
+pub struct Writer {
+    sender: mpsc::Sender<Job>,
+    stopping: watch::Sender<bool>,
+    depth: Arc<AtomicUsize>,
+    flushers: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    last_batch: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("queue_depth", &self.queue_depth())
+            .finish()
+    }
+}
+
+impl Writer {
+    /// Starts the flusher tasks on the current Tokio runtime.
+    pub fn start(store: Arc<dyn ProgressStore>, config: WriterConfig) -> Self {
+        let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
+        let receiver = Arc::new(Mutex::new(receiver));
+        let depth = Arc::new(AtomicUsize::new(0));
+        let last_batch = Arc::new(AtomicUsize::new(0));
+        let (stopping, stop_signal) = watch::channel(false);
+        let flushers = (0..config.flushers.max(1))
+            .map(|_| {
+                tokio::spawn(flush_loop(
+                    store.clone(),
+                    receiver.clone(),
+                    stop_signal.clone(),
+                    depth.clone(),
+                    last_batch.clone(),
+                    config.clone(),
+                ))
+            })
+            .collect();
+        Self {
+            sender,
+            stopping,
+            depth,
+            flushers: std::sync::Mutex::new(flushers),
+            last_batch,
+        }
+    }
+
+    /// Routes `event` with `rules` and, if any goal matched, waits until its progress is
+    /// committed. Returns `NoMatch` at once when nothing listens.
+    pub async fn submit(
+        &self,
+        rules: Arc<RuleSet>,
+        event: Event,
+    ) -> Result<EventOutcome, WriteError> {
+        let routed = rules.route(&event);
+        for (goal, err) in &routed.errors {
+            tracing::warn!(goal_id = %goal.id, event_id = %event.id, error = %err, "goal predicate failed; event does not count for this goal");
+        }
+        if routed.matched.is_empty() {
+            return Ok(EventOutcome::NoMatch);
+        }
+        let goals = routed.matched.iter().map(|goal| goal.id.clone()).collect();
+        let pending = PendingEvent {
+            rules: rules.clone(),
+            event,
+            goals,
+        };
+        self.submit_routed(pending).await
+    }
+
+    /// Queues an already routed event and waits for its commit.
+    pub async fn submit_routed(&self, pending: PendingEvent) -> Result<EventOutcome, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        match self.sender.try_send(Job { pending, reply }) {
+            Ok(()) => {
+                self.depth.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return Err(WriteError::Overloaded(self.queue_depth()));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(WriteError::ShuttingDown),
+        }
+        answer.await.unwrap_or(Err(WriteError::ShuttingDown))
+    }
+
+    /// Events waiting for a flusher.
+    pub fn queue_depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
+    }
+
+    /// Size of the most recent batch (for metrics).
+    pub fn last_batch_size(&self) -> usize {
+        self.last_batch.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting events, commits everything already queued, and waits for the flushers.
+    pub async fn shutdown(&self) {
+        let _ = self.stopping.send(true);
+        let handles = std::mem::take(
+            &mut *self
+                .flushers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for handle in handles {
+            let _ = handle.await;
+        }
+    }
+}
+
+async fn flush_loop(
+    store: Arc<dyn ProgressStore>,
+    receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
+    mut stop_signal: watch::Receiver<bool>,
+    depth: Arc<AtomicUsize>,
+    last_batch: Arc<AtomicUsize>,
+    config: WriterConfig,
+) {
+    loop {
+        let jobs = {
+            let mut receiver = receiver.lock().await;
+            let first = tokio::select! {
+                job = receiver.recv() => job,
+                _ = async { stop_signal.wait_for(|stop| *stop).await.map(|_| ()) } => {
+                    // Refuse new events; what is queued is still received below and committed.
+                    receiver.close();
+                    receiver.recv().await
+                }
+            };
+            let Some(first) = first else {
+                return; // closed and drained
+            };
+            let mut jobs = vec![first];
+            let deadline = tokio::time::Instant::now() + config.window;
+            while jobs.len() < config.batch_size {
+                match receiver.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                            Ok(Some(job)) => jobs.push(job),
+                            Ok(None) | Err(_) => break,
+                        }
+                    }
+                }
+            }
+            jobs
+        };
+        depth.fetch_sub(jobs.len(), Ordering::Relaxed);
+        last_batch.store(jobs.len(), Ordering::Relaxed);
+        let (pending, replies): (Vec<PendingEvent>, Vec<_>) =
+            jobs.into_iter().map(|job| (job.pending, job.reply)).unzip();
+        let started = std::time::Instant::now();
+        let result = store.apply_events(&pending, Utc::now()).await;
+        tracing::debug!(
+            size = pending.len(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "flushed"
+        );
+        match result {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome.map_err(WriteError::from));
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, size = pending.len(), "flush failed; no event of the batch was committed");
+                for reply in replies {
+                    let _ = reply.send(Err(WriteError::Store(err.clone())));
+                }
+            }
+        }
+    }
+}

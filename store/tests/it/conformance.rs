@@ -1,0 +1,464 @@
+//! The conformance suite: every case runs against PostgreSQL and SQLite with the same
+//! expectations.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use engine::{GoalId, Status, UserId};
+use store::{EventOutcome, PendingEvent, ProgressStore, Writer, WriterConfig};
+
+use crate::support::{TestDb, init_user, rules, stat_event};
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = crate::support::TestDb::postgres().await;
+                    super::$case(&db).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = crate::support::TestDb::sqlite().await;
+                    super::$case(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    thousand_concurrent_events_for_one_goal_give_the_exact_progress,
+    a_redelivered_event_changes_nothing,
+    two_writers_on_the_same_users_lose_no_update,
+    a_bad_event_fails_alone,
+    inactive_and_unassigned_goals_do_not_move,
+    reads_and_assignment,
+    batch_activation_is_all_or_nothing,
+    gdpr_delete_and_expired_cleanup,
+    migrations_go_down_and_up,
+);
+
+async fn progress_of(store: &dyn ProgressStore, user: &str, goal: &str) -> Option<(i64, Status)> {
+    store
+        .progress_for_user_goal(&UserId::new(user), &GoalId::new(goal))
+        .await
+        .expect("read")
+        .map(|row| (row.state.progress, row.state.status))
+}
+
+async fn thousand_concurrent_events_for_one_goal_give_the_exact_progress(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    init_user(store.as_ref(), &rules, "u1").await;
+    let writer = Arc::new(Writer::start(store.clone(), WriterConfig::default()));
+    let now = Utc::now();
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            let writer = writer.clone();
+            let rules = rules.clone();
+            tokio::spawn(async move {
+                writer
+                    .submit(rules, stat_event(&format!("e{i}"), "u1", "kills", i, now))
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let outcome = task.await.expect("task").expect("committed");
+        assert!(
+            matches!(outcome, EventOutcome::Applied { .. }),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(
+        progress_of(store.as_ref(), "u1", "counter").await,
+        Some((1000, Status::InProgress))
+    );
+    assert_eq!(
+        progress_of(store.as_ref(), "u1", "auto-counter").await,
+        Some((1000, Status::InProgress))
+    );
+    writer.shutdown().await;
+}
+
+async fn a_redelivered_event_changes_nothing(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    init_user(store.as_ref(), &rules, "u1").await;
+    let writer = Writer::start(store.clone(), WriterConfig::default());
+    let now = Utc::now();
+    let first = writer
+        .submit(rules.clone(), stat_event("same-id", "u1", "kills", 1, now))
+        .await
+        .expect("first");
+    assert_eq!(first, EventOutcome::Applied { changed: 2 });
+    let again = writer
+        .submit(rules.clone(), stat_event("same-id", "u1", "kills", 1, now))
+        .await
+        .expect("again");
+    assert_eq!(again, EventOutcome::Duplicate);
+    // Two copies in one batch: the second is a duplicate of the first.
+    let batch = [
+        PendingEvent {
+            rules: rules.clone(),
+            event: stat_event("twin", "u1", "kills", 2, now),
+            goals: vec![GoalId::new("counter")],
+        },
+        PendingEvent {
+            rules: rules.clone(),
+            event: stat_event("twin", "u1", "kills", 2, now),
+            goals: vec![GoalId::new("counter")],
+        },
+    ];
+    let outcomes = store.apply_events(&batch, now).await.expect("batch");
+    assert_eq!(
+        outcomes[0].as_ref().ok(),
+        Some(&EventOutcome::Applied { changed: 1 })
+    );
+    assert_eq!(outcomes[1].as_ref().ok(), Some(&EventOutcome::Duplicate));
+    assert_eq!(
+        progress_of(store.as_ref(), "u1", "counter").await,
+        Some((2, Status::InProgress))
+    );
+    writer.shutdown().await;
+}
+
+async fn two_writers_on_the_same_users_lose_no_update(db: &TestDb) {
+    // Two pools, two writers: as two replicas of the handler.
+    let (store_a, store_b) = (db.store().await, db.store().await);
+    let rules = rules();
+    for user in ["u1", "u2"] {
+        init_user(store_a.as_ref(), &rules, user).await;
+    }
+    let config = WriterConfig {
+        batch_size: 64,
+        ..WriterConfig::default()
+    };
+    let writers = [
+        Arc::new(Writer::start(store_a.clone(), config.clone())),
+        Arc::new(Writer::start(store_b.clone(), config)),
+    ];
+    let now = Utc::now();
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let writer = writers[i % 2].clone();
+        let rules = rules.clone();
+        let user = if i % 3 == 0 { "u2" } else { "u1" };
+        tasks.push(tokio::spawn(async move {
+            writer
+                .submit(
+                    rules,
+                    stat_event(&format!("e{i}"), user, "kills", i as i64, now),
+                )
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("committed");
+    }
+    let u2_events = (0..400).filter(|i| i % 3 == 0).count() as i64;
+    for (user, expected) in [("u1", 400 - u2_events), ("u2", u2_events)] {
+        assert_eq!(
+            progress_of(store_a.as_ref(), user, "counter")
+                .await
+                .map(|p| p.0),
+            Some(expected),
+            "{user}"
+        );
+        assert_eq!(
+            progress_of(store_b.as_ref(), user, "auto-counter")
+                .await
+                .map(|p| p.0),
+            Some(expected),
+            "{user} auto"
+        );
+    }
+    for writer in writers {
+        writer.shutdown().await;
+    }
+}
+
+async fn a_bad_event_fails_alone(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    let now = Utc::now();
+    let too_long = "x".repeat(200); // breaks the user id length constraint
+    let event = |id: &str, user: &str| PendingEvent {
+        rules: rules.clone(),
+        event: stat_event(id, user, "kills", 1, now),
+        goals: vec![GoalId::new("auto-counter")],
+    };
+    let batch = [
+        event("ok-1", "u1"),
+        event("bad", &too_long),
+        event("ok-2", "u2"),
+    ];
+    let outcomes = store
+        .apply_events(&batch, now)
+        .await
+        .expect("the database is up");
+    assert_eq!(
+        outcomes[0].as_ref().ok(),
+        Some(&EventOutcome::Applied { changed: 1 })
+    );
+    assert!(
+        matches!(&outcomes[1], Err(store::StoreError::Rejected(_))),
+        "{:?}",
+        outcomes[1]
+    );
+    assert_eq!(
+        outcomes[2].as_ref().ok(),
+        Some(&EventOutcome::Applied { changed: 1 })
+    );
+    assert_eq!(
+        progress_of(store.as_ref(), "u1", "auto-counter")
+            .await
+            .map(|p| p.0),
+        Some(1)
+    );
+    assert_eq!(
+        progress_of(store.as_ref(), "u2", "auto-counter")
+            .await
+            .map(|p| p.0),
+        Some(1)
+    );
+}
+
+async fn inactive_and_unassigned_goals_do_not_move(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    let user = UserId::new("u1");
+    init_user(store.as_ref(), &rules, "u1").await;
+    let manual = rules.goal("manual").expect("goal");
+    let writer = Writer::start(store.clone(), WriterConfig::default());
+    let now = Utc::now();
+    writer
+        .submit(rules.clone(), stat_event("e1", "u1", "kills", 1, now))
+        .await
+        .expect("e1");
+    assert_eq!(
+        progress_of(store.as_ref(), "u1", "manual").await,
+        None,
+        "not selected: no row"
+    );
+    store
+        .set_active_for_user(&user, "test", manual, true, now)
+        .await
+        .expect("activate");
+    writer
+        .submit(rules.clone(), stat_event("e2", "u1", "kills", 2, now))
+        .await
+        .expect("e2");
+    assert_eq!(
+        progress_of(store.as_ref(), "u1", "manual").await,
+        Some((1, Status::InProgress))
+    );
+    let row = store
+        .set_active_for_user(&user, "test", manual, false, now)
+        .await
+        .expect("deactivate");
+    assert!(!row.state.is_active);
+    assert_eq!(row.state.progress, 1, "deactivating keeps progress");
+    writer
+        .submit(rules.clone(), stat_event("e3", "u1", "kills", 3, now))
+        .await
+        .expect("e3");
+    assert_eq!(
+        progress_of(store.as_ref(), "u1", "manual").await,
+        Some((1, Status::InProgress))
+    );
+    writer.shutdown().await;
+}
+
+async fn reads_and_assignment(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    let user = UserId::new("u1");
+    let now = Utc::now();
+    let defaults: Vec<_> = rules
+        .goals()
+        .iter()
+        .filter(|g| g.assign == engine::Assign::Default)
+        .collect();
+    let first = store
+        .initialize_for_user(&user, "test", &defaults, now)
+        .await
+        .expect("init");
+    assert_eq!(first.len(), 3, "counter, level, daily");
+    let daily = first
+        .iter()
+        .find(|r| r.goal_id.as_str() == "daily")
+        .expect("daily row");
+    assert_eq!(
+        daily.state.expires_at,
+        Some(engine::period::Period::Daily.next_start(now))
+    );
+    let again = store
+        .initialize_for_user(&user, "test", &defaults, now)
+        .await
+        .expect("init again");
+    assert!(again.is_empty(), "initialize only inserts missing rows");
+    assert_eq!(
+        store
+            .count_active_for_user(&user, None)
+            .await
+            .expect("count"),
+        3
+    );
+    assert_eq!(
+        store
+            .count_active_for_user(&user, Some(&engine::ChallengeId::new("d")))
+            .await
+            .expect("count"),
+        1
+    );
+    let all = store.progress_for_user(&user, false).await.expect("all");
+    assert_eq!(
+        all.iter().map(|r| r.goal_id.as_str()).collect::<Vec<_>>(),
+        ["counter", "daily", "level"]
+    );
+    let some = store
+        .progress_for_user_goals(&user, &[GoalId::new("level"), GoalId::new("nope")])
+        .await
+        .expect("some");
+    assert_eq!(some.len(), 1);
+    store
+        .set_active_for_user(
+            &user,
+            "test",
+            rules.goal("level").expect("goal"),
+            false,
+            now,
+        )
+        .await
+        .expect("off");
+    assert_eq!(
+        store
+            .progress_for_user(&user, true)
+            .await
+            .expect("active")
+            .len(),
+        2
+    );
+    assert!(
+        store
+            .progress_for_user(&UserId::new("nobody"), false)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    store.ping().await.expect("ping");
+}
+
+async fn batch_activation_is_all_or_nothing(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    let user = UserId::new("u1");
+    let now = Utc::now();
+    let level = rules.goal("level").expect("goal");
+    let manual = rules.goal("manual").expect("goal");
+    store
+        .set_active_for_user(&user, "test", level, true, now)
+        .await
+        .expect("level on");
+    let mut broken = manual.clone();
+    broken.id = GoalId::new("y".repeat(150)); // longer than the goal id column allows
+    let result = store
+        .activate_batch_for_user(
+            &user,
+            "test",
+            &[manual, &broken],
+            std::slice::from_ref(&level.id),
+            now,
+        )
+        .await;
+    assert!(result.is_err(), "the broken goal must fail the batch");
+    let rows = store.progress_for_user(&user, false).await.expect("rows");
+    assert_eq!(rows.len(), 1, "nothing was activated: {rows:?}");
+    assert!(rows[0].state.is_active, "nothing was deactivated");
+    let activated = store
+        .activate_batch_for_user(
+            &user,
+            "test",
+            &[manual],
+            std::slice::from_ref(&level.id),
+            now,
+        )
+        .await
+        .expect("batch");
+    assert_eq!(activated.len(), 1);
+    assert_eq!(
+        store
+            .progress_for_user(&user, true)
+            .await
+            .expect("active")
+            .iter()
+            .map(|r| r.goal_id.to_string())
+            .collect::<Vec<_>>(),
+        ["manual"]
+    );
+}
+
+async fn gdpr_delete_and_expired_cleanup(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    init_user(store.as_ref(), &rules, "u1").await;
+    init_user(store.as_ref(), &rules, "u2").await;
+    assert_eq!(
+        store.delete_user(&UserId::new("u1")).await.expect("delete"),
+        3
+    );
+    assert!(
+        store
+            .progress_for_user(&UserId::new("u1"), false)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    // u2's daily row expires at the next midnight; clean up "as of" two days later, one per call.
+    let later = Utc::now() + Duration::days(2);
+    assert_eq!(store.delete_expired(later, 1).await.expect("cleanup"), 1);
+    assert_eq!(store.delete_expired(later, 1).await.expect("cleanup"), 0);
+    assert_eq!(
+        store
+            .progress_for_user(&UserId::new("u2"), false)
+            .await
+            .expect("read")
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .prune_processed_events(later, 100)
+            .await
+            .expect("prune"),
+        0
+    );
+}
+
+async fn migrations_go_down_and_up(db: &TestDb) {
+    let store = db.store().await;
+    store.migrate_down(1).await.expect("down");
+    assert!(store.ping().await.is_ok());
+    assert!(
+        store
+            .progress_for_user(&UserId::new("u"), false)
+            .await
+            .is_err(),
+        "the table is gone"
+    );
+    store.migrate().await.expect("up again");
+    assert!(
+        store
+            .progress_for_user(&UserId::new("u"), false)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}

@@ -1,0 +1,240 @@
+//! The database going away mid-flush: no caller hears OK for an event that was not committed,
+//! and once the database is reachable again a retry succeeds (without counting twice).
+//!
+//! The outage is a TCP proxy between the store and PostgreSQL that the test cuts: from the
+//! store's side that is exactly a database that died (connections reset mid-transaction,
+//! new connections refused), without stopping the PostgreSQL other tests share.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::Utc;
+use engine::{GoalId, UserId};
+use store::{PgStore, ProgressStore, WriteError, Writer, WriterConfig};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::support::{TestDb, init_user, rules, stat_event};
+
+/// A TCP forwarder that can be cut (every connection reset, new ones refused) and restored.
+struct Proxy {
+    port: u16,
+    up: watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (up, watch_up) = watch::channel(true);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut state = watch_up.clone();
+                if !*state.borrow() {
+                    drop(client); // refused while down
+                    continue;
+                }
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = state.wait_for(|up| !*up) => {} // both ends close on drop
+
+                    }
+                });
+            }
+        });
+        Self { port, up }
+    }
+
+    fn cut(&self) {
+        let _ = self.up.send(false);
+    }
+
+    fn restore(&self) {
+        let _ = self.up.send(true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_database_mid_flush_acknowledges_only_committed_events() {
+    let db = TestDb::postgres().await;
+    let direct = db.store().await;
+    let rules = rules();
+    init_user(direct.as_ref(), &rules, "u1").await;
+
+    let proxy = Proxy::start("127.0.0.1:5432".into()).await;
+    let via_proxy = db
+        .url
+        .replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
+    assert_ne!(
+        via_proxy, db.url,
+        "the test database URL must point at 127.0.0.1:5432"
+    );
+    let store: Arc<dyn ProgressStore> = Arc::new(
+        PgStore::connect(&via_proxy, 4)
+            .await
+            .expect("connect via proxy"),
+    );
+    let writer = Arc::new(Writer::start(
+        store.clone(),
+        WriterConfig {
+            batch_size: 20,
+            ..WriterConfig::default()
+        },
+    ));
+
+    let total = 400;
+    let cut_done = Arc::new(AtomicBool::new(false));
+    let now = Utc::now();
+    let mut tasks = Vec::new();
+    for i in 0..total {
+        let writer = writer.clone();
+        let rules = rules.clone();
+        let cut_done = cut_done.clone();
+        tasks.push(tokio::spawn(async move {
+            if i > total / 4 {
+                tokio::time::sleep(std::time::Duration::from_millis((i % 50) as u64)).await;
+            }
+            let id = format!("e{i}");
+            let result = writer
+                .submit(rules, stat_event(&id, "u1", "kills", i as i64, now))
+                .await;
+            (id, result, cut_done.load(Ordering::SeqCst))
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    proxy.cut();
+    cut_done.store(true, Ordering::SeqCst);
+
+    let mut acknowledged = HashSet::new();
+    let mut failed = Vec::new();
+    for task in tasks {
+        let (id, result, _) = task.await.expect("task");
+        match result {
+            Ok(_) => {
+                acknowledged.insert(id);
+            }
+            Err(err) => {
+                assert!(
+                    err.is_retryable(),
+                    "an outage must map to a retryable error, got {err}"
+                );
+                assert!(
+                    matches!(err, WriteError::Store(ref e) if e.is_unavailable()),
+                    "{err}"
+                );
+                failed.push(id);
+            }
+        }
+    }
+    assert!(
+        !failed.is_empty(),
+        "the cut must have failed some events (all {total} committed first)"
+    );
+
+    // Every acknowledged event is committed: its id is recorded with its progress.
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("direct");
+    let recorded: HashSet<String> = sqlx::query_scalar("SELECT event_id FROM processed_events")
+        .fetch_all(&pool)
+        .await
+        .expect("ids")
+        .into_iter()
+        .collect();
+    let missing: Vec<_> = acknowledged.difference(&recorded).collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not committed: {missing:?}"
+    );
+    let progress = |store: Arc<dyn ProgressStore>| async move {
+        store
+            .progress_for_user_goal(&UserId::new("u1"), &GoalId::new("counter"))
+            .await
+            .expect("read")
+            .map(|r| r.state.progress)
+    };
+    assert_eq!(
+        progress(direct.clone()).await,
+        Some(recorded.len() as i64),
+        "progress matches the committed events"
+    );
+
+    // The database is back: retrying the failed events succeeds, and nothing counts twice.
+    proxy.restore();
+    for id in &failed {
+        let i: i64 = id.trim_start_matches('e').parse().expect("number");
+        let mut attempts = 0;
+        loop {
+            match writer
+                .submit(rules.clone(), stat_event(id, "u1", "kills", i, now))
+                .await
+            {
+                Ok(_) => break,
+                Err(err) if err.is_retryable() && attempts < 50 => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(err) => panic!("retry of {id} failed: {err}"),
+            }
+        }
+    }
+    assert_eq!(progress(direct).await, Some(total as i64));
+    writer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_at_once() {
+    let db = TestDb::postgres().await;
+    db.store().await;
+    let proxy = Proxy::start("127.0.0.1:5432".into()).await;
+    let via_proxy = db
+        .url
+        .replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
+    let store: Arc<dyn ProgressStore> = Arc::new(
+        PgStore::connect(&via_proxy, 1)
+            .await
+            .expect("connect via proxy"),
+    );
+    // The database hangs: the one flusher is stuck, so the queue fills.
+    proxy.cut();
+    let config = WriterConfig {
+        queue_capacity: 4,
+        flushers: 1,
+        batch_size: 1,
+        ..WriterConfig::default()
+    };
+    let writer = Arc::new(Writer::start(store, config));
+    let rules = rules();
+    let now = Utc::now();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let writer = writer.clone();
+            let rules = rules.clone();
+            tokio::spawn(async move {
+                writer
+                    .submit(rules, stat_event(&format!("e{i}"), "u1", "kills", i, now))
+                    .await
+            })
+        })
+        .collect();
+    let mut overloaded = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Err(WriteError::Overloaded(_)) => overloaded += 1,
+            Err(err) => assert!(err.is_retryable(), "{err}"),
+            Ok(outcome) => panic!("nothing can commit while the database is away: {outcome:?}"),
+        }
+    }
+    assert!(
+        overloaded >= 30,
+        "only {overloaded} of 40 were refused as overload"
+    );
+    assert!(writer.queue_depth() <= 4);
+}
