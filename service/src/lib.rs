@@ -1,3 +1,5 @@
 //! The `service` binary's library: the player REST service (to come) and the `lint` command.
 
+pub mod database;
 pub mod lint;
+pub mod migrate;

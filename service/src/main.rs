@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use service::lint::{LintArgs, run_lint};
+use service::migrate::MigrateArgs;
 
 #[derive(Parser)]
 #[command(
@@ -23,12 +24,33 @@ enum Command {
     Lint(LintArgs),
     /// Print the JSON Schema of challenge files (for editor autocompletion).
     Schema,
+    /// Apply the database migrations (or revert the last N with --down N).
+    Migrate(MigrateArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Lint(args) => run_lint(&args, &mut std::io::stdout().lock()),
+        Command::Migrate(args) => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    eprintln!("error: cannot start the async runtime: {err}");
+                    return ExitCode::from(2);
+                }
+            };
+            match runtime.block_on(service::migrate::run(&args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Schema => match serde_json::to_string_pretty(&engine::model::json_schema()) {
             Ok(schema) => {
                 println!("{schema}");

@@ -177,10 +177,17 @@ async fn lock_rows(
     }
     let users: Vec<&str> = keys.iter().map(|(u, _)| u.as_str()).collect();
     let goals: Vec<&str> = keys.iter().map(|(_, g)| g.as_str()).collect();
+    // A join on the key list (not `IN (…)`), so the planner probes the primary key per key
+    // instead of scanning the table; ORDER BY below FOR UPDATE locks in key order.
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("p.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
-        "SELECT {COLUMNS} FROM user_goal_progress \
-         WHERE (user_id, goal_id) IN (SELECT * FROM UNNEST($1::varchar[], $2::varchar[])) \
-         ORDER BY user_id, goal_id FOR UPDATE"
+        "SELECT {columns} FROM UNNEST($1::varchar[], $2::varchar[]) AS k(user_id, goal_id) \
+         JOIN user_goal_progress p ON p.user_id = k.user_id AND p.goal_id = k.goal_id \
+         ORDER BY p.user_id, p.goal_id FOR UPDATE OF p"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&users)

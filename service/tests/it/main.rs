@@ -2,3 +2,4 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers fail loudly by design
 
 mod lint;
+mod migrate;

@@ -1,0 +1,41 @@
+//! `service migrate [--down N]`: applies (or reverts) the schema migrations of the configured
+//! database. The server never migrates silently; this command, or `--migrate` at start-up, does.
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::database::{database_url, redacted};
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Database URL (default: $DATABASE_URL, the DB_* variables, else the embedded SQLite file).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Revert the last N migrations instead of applying pending ones.
+    #[arg(long, value_name = "N")]
+    pub down: Option<usize>,
+}
+
+pub async fn run(args: &MigrateArgs) -> Result<()> {
+    let url = database_url(args.database_url.as_deref())?;
+    let store = store::open(&url, 2)
+        .await
+        .with_context(|| format!("cannot open the database {}", redacted(&url)))?;
+    match args.down {
+        Some(steps) => {
+            store
+                .migrate_down(steps)
+                .await
+                .context("reverting migrations")?;
+            println!(
+                "reverted the last {steps} migration(s) of {}",
+                redacted(&url)
+            );
+        }
+        None => {
+            store.migrate().await.context("applying migrations")?;
+            println!("{} is up to date", redacted(&url));
+        }
+    }
+    Ok(())
+}
