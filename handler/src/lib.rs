@@ -1,2 +1,14 @@
-//! The Extend gRPC event handler (login, statistic update, GDPR deletion). Not built yet:
-//! see issue #4.
+//! The AccelByte Extend event handler: gRPC `OnMessage` services for logins, statistic updates
+//! and GDPR deletions, feeding the challenge engine and the store's group-commit writer. Also
+//! embeddable (the `service` binary serves the same gRPC services in its embedded mode).
+
+pub mod config;
+pub mod events;
+pub mod grpc;
+pub mod metrics;
+pub mod proto;
+pub mod server;
+
+pub use config::Config;
+pub use events::{EventContext, EventError, Processed};
+pub use server::{Listeners, run};

@@ -1,5 +1,4 @@
 //! The `service` binary's library: the player REST service (to come) and the `lint` command.
 
-pub mod database;
 pub mod lint;
 pub mod migrate;

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::database::{database_url, redacted};
+use store::{database_url, redacted};
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {

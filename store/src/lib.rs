@@ -11,6 +11,7 @@ mod fold;
 mod postgres;
 mod row;
 mod sqlite;
+mod url;
 mod writer;
 
 use std::sync::Arc;
@@ -23,7 +24,8 @@ pub use error::StoreError;
 pub use postgres::PgStore;
 pub use row::ProgressRow;
 pub use sqlite::SqliteStore;
-pub use writer::{WriteError, Writer, WriterConfig};
+pub use url::{DEFAULT_SQLITE_URL, database_url, redacted};
+pub use writer::{WriteError, Writer, WriterConfig, WriterObserver};
 
 /// An event routed to the goals it matched, waiting to be folded into progress.
 #[derive(Debug, Clone)]
@@ -57,6 +59,9 @@ pub trait ProgressStore: Send + Sync + 'static {
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Connections of the pool: (open, idle).
+    fn pool_connections(&self) -> (u32, usize);
 
     /// Every row of a user (or only active ones), ordered by goal id.
     async fn progress_for_user(

@@ -355,6 +355,10 @@ impl ProgressStore for PgStore {
         Ok(())
     }
 
+    fn pool_connections(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     async fn progress_for_user(
         &self,
         user_id: &UserId,

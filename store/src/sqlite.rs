@@ -244,6 +244,10 @@ impl ProgressStore for SqliteStore {
         Ok(())
     }
 
+    fn pool_connections(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     async fn progress_for_user(
         &self,
         user_id: &UserId,

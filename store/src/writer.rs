@@ -90,6 +90,20 @@ impl WriteError {
     }
 }
 
+/// Told about every flush and every failed predicate, for metrics.
+pub trait WriterObserver: Send + Sync + 'static {
+    /// A batch of `size` events was applied (`committed`) or failed, taking `elapsed`.
+    fn flushed(&self, size: usize, elapsed: Duration, committed: bool);
+    /// A goal's `when` failed to evaluate (the event does not count for that goal).
+    fn predicate_failed(&self) {}
+}
+
+struct NoObserver;
+
+impl WriterObserver for NoObserver {
+    fn flushed(&self, _: usize, _: Duration, _: bool) {}
+}
+
 struct Job {
     pending: PendingEvent,
     reply: oneshot::Sender<Result<EventOutcome, WriteError>>,
@@ -102,6 +116,7 @@ pub struct Writer {
     depth: Arc<AtomicUsize>,
     flushers: std::sync::Mutex<Vec<JoinHandle<()>>>,
     last_batch: Arc<AtomicUsize>,
+    observer: Arc<dyn WriterObserver>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -115,6 +130,15 @@ impl std::fmt::Debug for Writer {
 impl Writer {
     /// Starts the flusher tasks on the current Tokio runtime.
     pub fn start(store: Arc<dyn ProgressStore>, config: WriterConfig) -> Self {
+        Self::start_observed(store, config, Arc::new(NoObserver))
+    }
+
+    /// Starts the flusher tasks, reporting flushes to `observer`.
+    pub fn start_observed(
+        store: Arc<dyn ProgressStore>,
+        config: WriterConfig,
+        observer: Arc<dyn WriterObserver>,
+    ) -> Self {
         let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
         let depth = Arc::new(AtomicUsize::new(0));
@@ -129,6 +153,7 @@ impl Writer {
                     depth.clone(),
                     last_batch.clone(),
                     config.clone(),
+                    observer.clone(),
                 ))
             })
             .collect();
@@ -138,6 +163,7 @@ impl Writer {
             depth,
             flushers: std::sync::Mutex::new(flushers),
             last_batch,
+            observer,
         }
     }
 
@@ -150,6 +176,7 @@ impl Writer {
     ) -> Result<EventOutcome, WriteError> {
         let routed = rules.route(&event);
         for (goal, err) in &routed.errors {
+            self.observer.predicate_failed();
             tracing::warn!(goal_id = %goal.id, event_id = %event.id, error = %err, "goal predicate failed; event does not count for this goal");
         }
         if routed.matched.is_empty() {
@@ -211,6 +238,7 @@ async fn flush_loop(
     depth: Arc<AtomicUsize>,
     last_batch: Arc<AtomicUsize>,
     config: WriterConfig,
+    observer: Arc<dyn WriterObserver>,
 ) {
     loop {
         let jobs = {
@@ -248,6 +276,7 @@ async fn flush_loop(
             jobs.into_iter().map(|job| (job.pending, job.reply)).unzip();
         let started = std::time::Instant::now();
         let result = store.apply_events(&pending, Utc::now()).await;
+        observer.flushed(pending.len(), started.elapsed(), result.is_ok());
         tracing::debug!(
             size = pending.len(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,

@@ -1,20 +1,20 @@
 //! Which database the binaries use: `DATABASE_URL`, else the `DB_*` variables of the reference
 //! deployment, else the embedded SQLite file (so a first run needs nothing installed).
 
-use anyhow::{Context, Result, bail};
+use crate::StoreError;
 
 /// The embedded default: a SQLite file in the working directory.
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://challenge.db";
 
 /// Resolves the database URL from an explicit value or the environment.
-pub fn database_url(explicit: Option<&str>) -> Result<String> {
+pub fn database_url(explicit: Option<&str>) -> Result<String, StoreError> {
     database_url_from(explicit, |name| std::env::var(name).ok())
 }
 
 fn database_url_from(
     explicit: Option<&str>,
     env: impl Fn(&str) -> Option<String>,
-) -> Result<String> {
+) -> Result<String, StoreError> {
     if let Some(url) = explicit.filter(|u| !u.is_empty()) {
         return Ok(url.to_string());
     }
@@ -25,15 +25,17 @@ fn database_url_from(
         return Ok(DEFAULT_SQLITE_URL.to_string());
     };
     let port = match env("DB_PORT") {
-        Some(port) => port
-            .parse::<u16>()
-            .with_context(|| format!("DB_PORT must be a port number, not `{port}`"))?,
+        Some(port) => port.parse::<u16>().map_err(|_| {
+            StoreError::Config(format!("DB_PORT must be a port number, not `{port}`"))
+        })?,
         None => 5432,
     };
     let name = env("DB_NAME").unwrap_or_else(|| "challenge_db".into());
     let user = env("DB_USER").unwrap_or_else(|| "postgres".into());
     if name.contains('/') || user.contains('@') {
-        bail!("DB_NAME and DB_USER must be plain names");
+        return Err(StoreError::Config(
+            "DB_NAME and DB_USER must be plain names".into(),
+        ));
     }
     let password = env("DB_PASSWORD").filter(|p| !p.is_empty());
     let auth = match password {

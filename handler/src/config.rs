@@ -1,0 +1,81 @@
+//! The handler's configuration: defaults, then the environment (names of the reference
+//! deployment), then flags. Validated at start-up with messages naming the variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use store::WriterConfig;
+
+/// Configuration of the `handler` binary.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "handler",
+    version,
+    about = "Challenge Engine event handler (AccelByte Extend gRPC events)"
+)]
+pub struct Config {
+    /// Deployment namespace; events of other namespaces are skipped (OK, counted).
+    #[arg(long, env = "AB_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Database URL (default: the DB_* variables, else the embedded SQLite file).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The challenges folder (or one file).
+    #[arg(long, env = "CHALLENGE_CONFIG_PATH", default_value = "challenges")]
+    pub challenges: PathBuf,
+    /// gRPC port of the event services.
+    #[arg(long, env = "GRPC_PORT", default_value_t = 6565)]
+    pub grpc_port: u16,
+    /// Port of /metrics and /healthz.
+    #[arg(long, env = "METRICS_PORT", default_value_t = 8080)]
+    pub metrics_port: u16,
+    /// Largest number of database connections.
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 10)]
+    pub pool_size: u32,
+    /// Apply database migrations before serving.
+    #[arg(long, env = "MIGRATE_ON_START", default_value_t = false)]
+    pub migrate: bool,
+    /// Log filter: error, warn, info, debug, trace (or a tracing directive).
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Most events per transaction.
+    #[arg(long, env = "WRITER_BATCH_SIZE", default_value_t = WriterConfig::default().batch_size)]
+    pub writer_batch_size: usize,
+    /// How long a flush waits for more events, in milliseconds.
+    #[arg(long, env = "WRITER_WINDOW_MS", default_value_t = 2)]
+    pub writer_window_ms: u64,
+    /// Events waiting beyond this are refused with UNAVAILABLE.
+    #[arg(long, env = "WRITER_QUEUE_CAPACITY", default_value_t = WriterConfig::default().queue_capacity)]
+    pub writer_queue_capacity: usize,
+    /// Transactions in flight at once.
+    #[arg(long, env = "WRITER_FLUSHERS", default_value_t = WriterConfig::default().flushers)]
+    pub writer_flushers: usize,
+    /// Quiet time before a change of the challenge files is reloaded, in milliseconds.
+    #[arg(long, env = "RELOAD_DEBOUNCE_MS", default_value_t = 300)]
+    pub reload_debounce_ms: u64,
+}
+
+impl Config {
+    /// The writer's knobs, checked.
+    pub fn writer(&self) -> Result<WriterConfig, String> {
+        let positive = |name: &str, value: usize| {
+            if value == 0 {
+                Err(format!("{name} must be at least 1"))
+            } else {
+                Ok(value)
+            }
+        };
+        Ok(WriterConfig {
+            batch_size: positive("WRITER_BATCH_SIZE", self.writer_batch_size)?,
+            window: Duration::from_millis(self.writer_window_ms),
+            queue_capacity: positive("WRITER_QUEUE_CAPACITY", self.writer_queue_capacity)?,
+            flushers: positive("WRITER_FLUSHERS", self.writer_flushers)?,
+        })
+    }
+
+    /// The namespace filter: an empty AB_NAMESPACE means "no filter".
+    pub fn namespace_filter(&self) -> Option<String> {
+        self.namespace.clone().filter(|ns| !ns.trim().is_empty())
+    }
+}

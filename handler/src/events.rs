@@ -1,0 +1,226 @@
+//! The event use-cases, free of gRPC types: validate, map to an engine event, route, write,
+//! answer after commit. gRPC (and REST, and tests) call these.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use engine::{Event, EventData, EventKind, RuleSetHandle, UserId};
+use store::{EventOutcome, ProgressStore, WriteError, Writer};
+
+use crate::metrics::Metrics;
+
+/// Longest ids the store keeps (column sizes).
+const MAX_USER_ID: usize = 128;
+const MAX_EVENT_ID: usize = 256;
+const MAX_STAT_CODE: usize = 256;
+
+/// What the event use-cases need.
+#[derive(Clone)]
+pub struct EventContext {
+    pub rules: Arc<RuleSetHandle>,
+    pub writer: Arc<Writer>,
+    pub store: Arc<dyn ProgressStore>,
+    /// Events of other namespaces are skipped; `None` accepts all.
+    pub namespace: Option<String>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// A login as the transport received it.
+#[derive(Debug, Clone, Default)]
+pub struct LoginInput {
+    pub id: String,
+    pub user_id: String,
+    pub namespace: String,
+    pub timestamp: String,
+}
+
+/// A statistic update as the transport received it.
+#[derive(Debug, Clone, Default)]
+pub struct StatInput {
+    pub id: String,
+    pub user_id: String,
+    pub namespace: String,
+    pub timestamp: String,
+    pub stat_code: String,
+    pub latest_value: f64,
+    pub inc: f64,
+    pub additional: rhai::Map,
+}
+
+/// What happened to an accepted event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processed {
+    /// Committed (or nothing to commit): safe to acknowledge.
+    Done(EventOutcome),
+    /// Another namespace's event: acknowledged and ignored.
+    SkippedNamespace,
+}
+
+/// Why an event was not accepted; each maps to one gRPC status.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EventError {
+    /// Malformed: never retry (INVALID_ARGUMENT).
+    #[error("{0}")]
+    Invalid(String),
+    /// Storage down or overloaded: retry later (UNAVAILABLE).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else (INTERNAL); the cause is logged.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl EventError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            EventError::Invalid(_) => "invalid",
+            EventError::Unavailable(_) => "unavailable",
+            EventError::Internal(_) => "internal",
+        }
+    }
+}
+
+fn required<'a>(value: &'a str, what: &str, max: usize) -> Result<&'a str, EventError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(EventError::Invalid(format!("{what} is missing")));
+    }
+    if value.len() > max {
+        return Err(EventError::Invalid(format!(
+            "{what} is longer than {max} bytes"
+        )));
+    }
+    Ok(value)
+}
+
+fn timestamp(text: &str) -> Result<DateTime<Utc>, EventError> {
+    if text.trim().is_empty() {
+        return Ok(Utc::now());
+    }
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|err| EventError::Invalid(format!("timestamp `{text}` is not RFC 3339: {err}")))
+}
+
+/// Stat values arrive as doubles; goals count in integers (truncated toward zero).
+fn integer(value: f64, what: &str) -> Result<i64, EventError> {
+    if !value.is_finite() {
+        return Err(EventError::Invalid(format!(
+            "{what} is not a finite number"
+        )));
+    }
+    let truncated = value.trunc();
+    if truncated < i64::MIN as f64 || truncated > i64::MAX as f64 {
+        return Err(EventError::Invalid(format!(
+            "{what} {value} is out of range"
+        )));
+    }
+    Ok(truncated as i64)
+}
+
+fn event_id(id: &str) -> Result<String, EventError> {
+    let id = id.trim();
+    if id.len() > MAX_EVENT_ID {
+        return Err(EventError::Invalid(format!(
+            "event id is longer than {MAX_EVENT_ID} bytes"
+        )));
+    }
+    Ok(id.to_string())
+}
+
+impl EventContext {
+    fn other_namespace(&self, namespace: &str) -> bool {
+        match &self.namespace {
+            Some(expected) => !namespace.is_empty() && namespace != expected,
+            None => false,
+        }
+    }
+
+    fn resolved_namespace(&self, namespace: &str) -> String {
+        if namespace.is_empty() {
+            self.namespace.clone().unwrap_or_default()
+        } else {
+            namespace.to_string()
+        }
+    }
+
+    /// Processes a login.
+    pub async fn login(&self, input: LoginInput) -> Result<Processed, EventError> {
+        let user_id = required(&input.user_id, "user id", MAX_USER_ID)?;
+        if self.other_namespace(&input.namespace) {
+            return Ok(Processed::SkippedNamespace);
+        }
+        let event = Event::new(EventData {
+            id: event_id(&input.id)?,
+            kind: EventKind::Login,
+            user_id: UserId::new(user_id),
+            namespace: self.resolved_namespace(&input.namespace),
+            timestamp: timestamp(&input.timestamp)?,
+            stat_code: None,
+            value: 0,
+            inc: 0,
+            additional: rhai::Map::new(),
+        });
+        self.write(event).await
+    }
+
+    /// Processes a statistic update.
+    pub async fn stat(&self, input: StatInput) -> Result<Processed, EventError> {
+        let user_id = required(&input.user_id, "user id", MAX_USER_ID)?;
+        let stat_code = required(&input.stat_code, "stat code", MAX_STAT_CODE)?;
+        let value = integer(input.latest_value, "latest_value")?;
+        let inc = integer(input.inc, "inc")?;
+        if self.other_namespace(&input.namespace) {
+            return Ok(Processed::SkippedNamespace);
+        }
+        let event = Event::new(EventData {
+            id: event_id(&input.id)?,
+            kind: EventKind::Stat,
+            user_id: UserId::new(user_id),
+            namespace: self.resolved_namespace(&input.namespace),
+            timestamp: timestamp(&input.timestamp)?,
+            stat_code: Some(stat_code.to_string()),
+            value,
+            inc,
+            additional: input.additional,
+        });
+        self.write(event).await
+    }
+
+    /// GDPR deletion: removes every progress row of the user.
+    pub async fn delete_user(
+        &self,
+        user_id: &str,
+        namespace: &str,
+    ) -> Result<Option<u64>, EventError> {
+        let user_id = required(user_id, "user id", MAX_USER_ID)?;
+        if self.other_namespace(namespace) {
+            return Ok(None);
+        }
+        self.store
+            .delete_user(&UserId::new(user_id))
+            .await
+            .map(Some)
+            .map_err(|err| {
+                if err.is_unavailable() {
+                    EventError::Unavailable(err.to_string())
+                } else {
+                    EventError::Internal(err.to_string())
+                }
+            })
+    }
+
+    async fn write(&self, event: Event) -> Result<Processed, EventError> {
+        let rules = self.rules.current();
+        match self.writer.submit(rules, event).await {
+            Ok(outcome) => Ok(Processed::Done(outcome)),
+            Err(err @ (WriteError::Overloaded(_) | WriteError::ShuttingDown)) => {
+                Err(EventError::Unavailable(err.to_string()))
+            }
+            Err(WriteError::Store(err)) if err.is_unavailable() => {
+                Err(EventError::Unavailable(err.to_string()))
+            }
+            Err(WriteError::Store(err)) => Err(EventError::Internal(err.to_string())),
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Prometheus metrics of the event path, and the `/metrics` + `/healthz` HTTP endpoints.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use engine::RuleSetHandle;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use store::{ProgressStore, Writer, WriterObserver};
+
+/// The handler's metrics, registered in their own registry.
+pub struct Metrics {
+    pub registry: Registry,
+    pub received: IntCounterVec,
+    pub processed: IntCounterVec,
+    pub skipped: IntCounterVec,
+    pub rejected: IntCounterVec,
+    pub processing: HistogramVec,
+    pub errors: IntCounterVec,
+    flush_duration: Histogram,
+    flush_size: Histogram,
+    buffer_size: IntGauge,
+    rules_info: IntGaugeVec,
+    rules_reloads: IntGauge,
+    rules_reload_failures: IntGauge,
+    db_connections_active: IntGauge,
+    rule_evaluation_errors: IntCounter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(metric.clone()))?;
+                Ok(metric)
+            };
+        let gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
+            let metric = IntGauge::new(name, help)?;
+            registry.register(Box::new(metric.clone()))?;
+            Ok(metric)
+        };
+        let latency_buckets = vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ];
+        let processing = HistogramVec::new(
+            HistogramOpts::new(
+                "challenge_event_processing_seconds",
+                "Time from receiving an event to answering it (after commit)",
+            )
+            .buckets(latency_buckets.clone()),
+            &["kind"],
+        )?;
+        registry.register(Box::new(processing.clone()))?;
+        let flush_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "challenge_flush_duration_seconds",
+                "Duration of one batch transaction",
+            )
+            .buckets(latency_buckets),
+        )?;
+        registry.register(Box::new(flush_duration.clone()))?;
+        let flush_size = Histogram::with_opts(
+            HistogramOpts::new("challenge_flush_size", "Events per batch transaction").buckets(
+                vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0],
+            ),
+        )?;
+        registry.register(Box::new(flush_size.clone()))?;
+        let rules_info = IntGaugeVec::new(
+            Opts::new(
+                "challenge_rules_info",
+                "The loaded rule set (value 1), labelled with its content hash",
+            ),
+            &["content_hash"],
+        )?;
+        registry.register(Box::new(rules_info.clone()))?;
+        let rule_evaluation_errors = IntCounter::new(
+            "challenge_rule_evaluation_errors_total",
+            "Goal predicates that failed to evaluate (counted as no match)",
+        )?;
+        registry.register(Box::new(rule_evaluation_errors.clone()))?;
+        Ok(Self {
+            received: counter(
+                "challenge_events_received_total",
+                "Events received",
+                &["kind"],
+            )?,
+            processed: counter(
+                "challenge_events_processed_total",
+                "Events committed (or with nothing to commit)",
+                &["kind", "outcome"],
+            )?,
+            skipped: counter(
+                "challenge_events_skipped_total",
+                "Events acknowledged without processing",
+                &["kind", "reason"],
+            )?,
+            rejected: counter(
+                "challenge_events_rejected_total",
+                "Events answered with an error",
+                &["kind", "reason"],
+            )?,
+            errors: counter(
+                "challenge_errors_total",
+                "Errors by component and kind",
+                &["component", "kind"],
+            )?,
+            processing,
+            flush_duration,
+            flush_size,
+            buffer_size: gauge("challenge_buffer_size", "Events waiting for a flush")?,
+            rules_info,
+            rules_reloads: gauge(
+                "challenge_rules_reloads",
+                "Successful rule reloads since start",
+            )?,
+            rules_reload_failures: gauge(
+                "challenge_rules_reload_failures",
+                "Rejected rule reloads since start",
+            )?,
+            db_connections_active: gauge(
+                "challenge_db_connections_active",
+                "Database connections in use",
+            )?,
+            rule_evaluation_errors,
+            registry,
+        })
+    }
+
+    /// Refreshes the gauges that mirror other components, then renders the text format.
+    pub fn render(
+        &self,
+        writer: &Writer,
+        rules: &RuleSetHandle,
+        store: &dyn ProgressStore,
+    ) -> String {
+        self.buffer_size.set(writer.queue_depth() as i64);
+        let status = rules.status();
+        self.rules_info.reset();
+        self.rules_info
+            .with_label_values(&[status.content_hash.as_str()])
+            .set(1);
+        self.rules_reloads.set(status.reloads as i64);
+        self.rules_reload_failures.set(status.failures as i64);
+        let (open, idle) = store.pool_connections();
+        self.db_connections_active
+            .set(i64::from(open) - idle as i64);
+        let mut buffer = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(error = %err, "encoding metrics");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl WriterObserver for Metrics {
+    fn flushed(&self, size: usize, elapsed: Duration, committed: bool) {
+        self.flush_duration.observe(elapsed.as_secs_f64());
+        self.flush_size.observe(size as f64);
+        if !committed {
+            self.errors
+                .with_label_values(&["writer", "flush_failed"])
+                .inc();
+        }
+    }
+
+    fn predicate_failed(&self) {
+        self.rule_evaluation_errors.inc();
+    }
+}
+
+/// What the metrics endpoints read.
+#[derive(Clone)]
+pub struct MetricsState {
+    pub metrics: Arc<Metrics>,
+    pub writer: Arc<Writer>,
+    pub rules: Arc<RuleSetHandle>,
+    pub store: Arc<dyn ProgressStore>,
+}
+
+/// `/metrics` (Prometheus text) and `/healthz` (200 when the database answers, else 503).
+pub fn router(state: MetricsState) -> Router {
+    Router::new()
+        .route("/metrics", get(render))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+async fn render(State(state): State<MetricsState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state
+            .metrics
+            .render(&state.writer, &state.rules, state.store.as_ref()),
+    )
+}
+
+async fn healthz(State(state): State<MetricsState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "healthy"})),
+        ),
+        Err(err) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unhealthy", "error": err.to_string()})),
+        ),
+    }
+}
