@@ -11,6 +11,7 @@ mod fold;
 mod postgres;
 mod row;
 mod sqlite;
+pub mod testing;
 mod url;
 mod writer;
 

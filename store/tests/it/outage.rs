@@ -11,57 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Utc;
 use engine::{GoalId, UserId};
+use store::testing::OutageProxy;
 use store::{PgStore, ProgressStore, WriteError, Writer, WriterConfig};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 use crate::support::{TestDb, init_user, rules, stat_event};
-
-/// A TCP forwarder that can be cut (every connection reset, new ones refused) and restored.
-struct Proxy {
-    port: u16,
-    up: watch::Sender<bool>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let (up, watch_up) = watch::channel(true);
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    return;
-                };
-                let mut state = watch_up.clone();
-                if !*state.borrow() {
-                    drop(client); // refused while down
-                    continue;
-                }
-                let upstream = upstream.clone();
-                tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = state.wait_for(|up| !*up) => {} // both ends close on drop
-
-                    }
-                });
-            }
-        });
-        Self { port, up }
-    }
-
-    fn cut(&self) {
-        let _ = self.up.send(false);
-    }
-
-    fn restore(&self) {
-        let _ = self.up.send(true);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_database_mid_flush_acknowledges_only_committed_events() {
@@ -70,7 +23,9 @@ async fn killing_the_database_mid_flush_acknowledges_only_committed_events() {
     let rules = rules();
     init_user(direct.as_ref(), &rules, "u1").await;
 
-    let proxy = Proxy::start("127.0.0.1:5432".into()).await;
+    let proxy = OutageProxy::start("127.0.0.1:5432".into())
+        .await
+        .expect("proxy");
     let via_proxy = db
         .url
         .replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
@@ -193,7 +148,9 @@ async fn killing_the_database_mid_flush_acknowledges_only_committed_events() {
 async fn a_full_queue_refuses_at_once() {
     let db = TestDb::postgres().await;
     db.store().await;
-    let proxy = Proxy::start("127.0.0.1:5432".into()).await;
+    let proxy = OutageProxy::start("127.0.0.1:5432".into())
+        .await
+        .expect("proxy");
     let via_proxy = db
         .url
         .replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);

@@ -1,69 +1,34 @@
 //! Test databases (a fresh PostgreSQL database or SQLite file per test), rules and events.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use engine::{Event, EventData, EventKind, RuleSet, SourceFile, Sources, UserId, compile};
-use sqlx::Connection;
+use store::testing::TestDatabase;
 use store::{PgStore, ProgressStore, SqliteStore};
 
-/// Where the local PostgreSQL is (CI and dev machines: trust auth on 127.0.0.1).
-pub fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn url_for(database: &str) -> String {
-    let admin = admin_url();
-    match admin.rfind('/') {
-        Some(cut) => format!("{}/{database}", &admin[..cut]),
-        None => admin,
-    }
-}
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A database of one test. PostgreSQL databases are named after the process, and databases left
-/// by processes that no longer run are dropped, so crashed runs do not pile up.
+/// A database of one test, and the store over it.
 pub struct TestDb {
     pub url: String,
-    _dir: Option<tempfile::TempDir>,
+    _db: TestDatabase,
 }
 
 impl TestDb {
     pub async fn postgres() -> Self {
-        let mut admin = sqlx::PgConnection::connect(&admin_url())
+        let db = TestDatabase::postgres()
             .await
             .expect("PostgreSQL at TEST_DATABASE_URL (default 127.0.0.1:5432)");
-        sweep_stale(&mut admin).await;
-        let name = format!(
-            "ce_test_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name}"
-        )))
-        .execute(&mut admin)
-        .await
-        .expect("drop");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
         Self {
-            url: url_for(&name),
-            _dir: None,
+            url: db.url.clone(),
+            _db: db,
         }
     }
 
     pub async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("progress.db").display());
+        let db = TestDatabase::sqlite().expect("temporary SQLite file");
         Self {
-            url,
-            _dir: Some(dir),
+            url: db.url.clone(),
+            _db: db,
         }
     }
 
@@ -75,25 +40,6 @@ impl TestDb {
         };
         store.migrate().await.expect("migrate");
         store
-    }
-}
-
-async fn sweep_stale(admin: &mut sqlx::PgConnection) {
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'ce\\_test\\_%'")
-            .fetch_all(&mut *admin)
-            .await
-            .unwrap_or_default();
-    for name in names {
-        let pid: Option<u32> = name.split('_').nth(2).and_then(|p| p.parse().ok());
-        let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
-        if !alive {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut *admin)
-            .await;
-        }
     }
 }
 

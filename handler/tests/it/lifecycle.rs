@@ -1,0 +1,222 @@
+//! The handler's life: the database going away and coming back, SIGTERM under load, and a rule
+//! edit on disk taking effect without a restart.
+
+use std::collections::HashSet;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use store::testing::{OutageProxy, TestDatabase};
+use tonic::Code;
+
+use crate::support::{RULES, TestHandler, http_get, initialize, progress, stat};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_answers_unavailable_and_a_retry_succeeds() {
+    let db = TestDatabase::postgres().await.expect("PostgreSQL");
+    let proxy = OutageProxy::start("127.0.0.1:5432".into())
+        .await
+        .expect("proxy");
+    let through_proxy = proxy.url_through(&db.url);
+    let handler = TestHandler::start_with(db, &through_proxy).await;
+    initialize(&handler.db.url, "player-1").await;
+    let pool = handler.pool().await;
+    let mut stats = handler.stats().await;
+    stats
+        .on_message(stat("before", "player-1", "kills", 1.0, None))
+        .await
+        .expect("database up");
+
+    proxy.cut();
+    let status = stats
+        .on_message(stat("during", "player-1", "kills", 2.0, None))
+        .await
+        .expect_err("database down");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let (code, _) = handler.metrics("/healthz").await.expect("healthz answers");
+    assert_eq!(code, 503);
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match stats
+            .on_message(stat("during", "player-1", "kills", 2.0, None))
+            .await
+        {
+            Ok(_) => break,
+            Err(status) if status.code() == Code::Unavailable && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(status) => panic!("retry failed: {status:?}"),
+        }
+    }
+    assert_eq!(progress(&pool, "player-1", "kills").await, Some(2));
+    handler.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_edit_on_disk_changes_behaviour_without_restart() {
+    let handler = TestHandler::start().await;
+    initialize(&handler.db.url, "player-1").await;
+    let pool = handler.pool().await;
+    let mut stats = handler.stats().await;
+    stats
+        .on_message(stat("e1", "player-1", "kills", 1.0, Some("meadow")))
+        .await
+        .expect("stat");
+    assert_eq!(progress(&pool, "player-1", "tundra-kills").await, Some(0));
+
+    // The designer widens the predicate to meadows as well.
+    let edited = RULES.replace(
+        r#"event.additional.biome == "tundra""#,
+        r#"event.additional.biome == "tundra" || event.additional.biome == "meadow""#,
+    );
+    std::fs::write(handler.rules_file(), edited).expect("edit");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut i = 2;
+    while progress(&pool, "player-1", "tundra-kills").await == Some(0) {
+        assert!(Instant::now() < deadline, "the edit was not picked up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stats
+            .on_message(stat(
+                &format!("e{i}"),
+                "player-1",
+                "kills",
+                i as f64,
+                Some("meadow"),
+            ))
+            .await
+            .expect("stat");
+        i += 1;
+    }
+
+    // A broken edit is rejected; the rules in use stay.
+    std::fs::write(handler.rules_file(), "version: 1\nchallenges: [ {").expect("break");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, metrics) = handler.metrics("/metrics").await.expect("metrics");
+        if metrics.contains("challenge_rules_reload_failures 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the broken edit was not seen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = progress(&pool, "player-1", "tundra-kills").await;
+    stats
+        .on_message(stat(
+            "after-break",
+            "player-1",
+            "kills",
+            100.0,
+            Some("meadow"),
+        ))
+        .await
+        .expect("still serving");
+    assert_eq!(
+        progress(&pool, "player-1", "tundra-kills").await,
+        before.map(|p| p + 1)
+    );
+    handler.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_load_loses_no_acknowledged_event() {
+    let db = TestDatabase::postgres().await.expect("PostgreSQL");
+    let rules_dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(rules_dir.path().join("rules.yaml"), RULES).expect("rules");
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (grpc_port, metrics_port) = (free_port(), free_port());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
+        .env("DATABASE_URL", &db.url)
+        .env("CHALLENGE_CONFIG_PATH", rules_dir.path())
+        .env("AB_NAMESPACE", "game")
+        .env("GRPC_PORT", grpc_port.to_string())
+        .env("METRICS_PORT", metrics_port.to_string())
+        .env("MIGRATE_ON_START", "true")
+        .env("LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("handler binary starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(metrics_port, "/healthz").await.map(|r| r.0) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "the handler binary did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc_port}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect");
+    let acknowledged = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let mut senders = Vec::new();
+    for t in 0..16 {
+        let channel = channel.clone();
+        let acknowledged = acknowledged.clone();
+        senders.push(tokio::spawn(async move {
+            let mut client = handler::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient::new(channel);
+            for i in 0..10_000 {
+                let id = format!("t{t}-{i}");
+                match client.on_message(stat(&id, &format!("player-{t}"), "kills", i as f64, None)).await {
+                    Ok(_) => {
+                        acknowledged.lock().unwrap().insert(id);
+                    }
+                    Err(_) => break, // the server is going away
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let pid = child.id().expect("pid").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .expect("wait");
+    assert!(exit.success(), "graceful exit, got {exit:?}");
+    for sender in senders {
+        let _ = sender.await;
+    }
+
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 100,
+        "the load ran ({} acknowledged)",
+        acknowledged.len()
+    );
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+    let committed: HashSet<String> = sqlx::query_scalar("SELECT event_id FROM processed_events")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let lost: Vec<_> = acknowledged.difference(&committed).take(5).collect();
+    assert!(lost.is_empty(), "acknowledged but not committed: {lost:?}");
+    let total: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(progress), 0)::bigint FROM user_goal_progress WHERE goal_id = 'total'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        total,
+        committed.len() as i64,
+        "every committed event counted once"
+    );
+}

@@ -1,0 +1,7 @@
+//! Handler integration tests: the real server (in-process, or the binary for signals) on free
+//! ports against real PostgreSQL, called through a real gRPC client.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers fail loudly by design
+
+mod events;
+mod lifecycle;
+mod support;

@@ -1,0 +1,238 @@
+//! A running handler for a test: fresh database, rules in a temporary folder, free ports.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use handler::proto::iam::user_authentication_user_logged_in_service_client::UserAuthenticationUserLoggedInServiceClient;
+use handler::proto::iam::{UserLoggedIn, UserLoggedInPayload};
+use handler::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient;
+use handler::proto::statistic::{StatItem, StatItemUpdated};
+use handler::{Config, Listeners};
+use store::testing::TestDatabase;
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+pub const RULES: &str = r#"
+version: 1
+challenges:
+  - id: season
+    name: Season
+    goals:
+      - { id: logins, name: Logins, on: login, count: events, target: 100 }
+      - { id: kills, name: Kills, on: stat, stat: kills, target: 10 }
+      - { id: tundra-kills, name: Tundra, on: stat, stat: kills, count: events, when: 'event.additional.biome == "tundra"', target: 100 }
+      - { id: manual-kills, name: Manual, on: stat, stat: kills, count: events, target: 100, assign: manual }
+      - { id: total, name: Total, on: stat, stat: kills, count: events, target: 1000000, assign: auto }
+"#;
+
+pub struct TestHandler {
+    pub db: TestDatabase,
+    pub grpc_port: u16,
+    pub metrics_port: u16,
+    pub rules_dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestHandler {
+    pub async fn start() -> Self {
+        let db = TestDatabase::postgres().await.expect("PostgreSQL");
+        let url = db.url.clone();
+        Self::start_with(db, &url).await
+    }
+
+    /// Starts on `db`, connecting through `url` (which may go through an outage proxy).
+    pub async fn start_with(db: TestDatabase, url: &str) -> Self {
+        let rules_dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(rules_dir.path().join("rules.yaml"), RULES).expect("rules");
+        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let (grpc_port, metrics_port) = (
+            grpc.local_addr().unwrap().port(),
+            metrics.local_addr().unwrap().port(),
+        );
+        let config = Config::parse_from([
+            "handler",
+            "--database-url",
+            url,
+            "--challenges",
+            rules_dir.path().to_str().unwrap(),
+            "--namespace",
+            "game",
+            "--migrate",
+            "--reload-debounce-ms",
+            "100",
+            "--pool-size",
+            "4",
+        ]);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(handler::run(config, Listeners { grpc, metrics }, async {
+            let _ = stopped.await;
+        }));
+        let handler = Self {
+            db,
+            grpc_port,
+            metrics_port,
+            rules_dir,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        handler.wait_ready().await;
+        handler
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.grpc_port))
+                .await
+                .is_ok()
+                && self.metrics("/healthz").await.is_some()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the handler did not start");
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://127.0.0.1:{}", self.grpc_port))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    pub async fn stats(&self) -> StatisticStatItemUpdatedServiceClient<Channel> {
+        StatisticStatItemUpdatedServiceClient::new(self.channel().await)
+    }
+
+    pub async fn logins(&self) -> UserAuthenticationUserLoggedInServiceClient<Channel> {
+        UserAuthenticationUserLoggedInServiceClient::new(self.channel().await)
+    }
+
+    /// GET on the metrics port: (status, body).
+    pub async fn metrics(&self, path: &str) -> Option<(u16, String)> {
+        http_get(self.metrics_port, path).await
+    }
+
+    pub async fn pool(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.db.url)
+            .await
+            .expect("direct pool")
+    }
+
+    pub fn rules_file(&self) -> PathBuf {
+        self.rules_dir.path().join("rules.yaml")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("join").expect("clean shutdown");
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 GET, enough for /metrics and /healthz.
+pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+pub fn stat(id: &str, user: &str, code: &str, value: f64, biome: Option<&str>) -> StatItemUpdated {
+    let additional_data = biome.map(|biome| prost_types::Struct {
+        fields: [(
+            "biome".to_string(),
+            prost_types::Value {
+                kind: Some(prost_types::value::Kind::StringValue(biome.into())),
+            },
+        )]
+        .into_iter()
+        .collect(),
+    });
+    StatItemUpdated {
+        payload: Some(StatItem {
+            namespace: "game".into(),
+            stat_code: code.into(),
+            user_id: user.into(),
+            latest_value: value,
+            inc: 1.0,
+            additional_data,
+            ..Default::default()
+        }),
+        id: id.into(),
+        namespace: "game".into(),
+        user_id: user.into(),
+        timestamp: chrono::Utc::now().to_rfc3339(),
+        ..Default::default()
+    }
+}
+
+pub fn login(id: &str, user: &str) -> UserLoggedIn {
+    UserLoggedIn {
+        payload: Some(UserLoggedInPayload::default()),
+        id: id.into(),
+        namespace: "game".into(),
+        user_id: user.into(),
+        timestamp: chrono::Utc::now().to_rfc3339(),
+        ..Default::default()
+    }
+}
+
+/// Progress of a user's goal, straight from the database.
+pub async fn progress(pool: &sqlx::PgPool, user: &str, goal: &str) -> Option<i32> {
+    sqlx::query_scalar(
+        "SELECT progress FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2",
+    )
+    .bind(user)
+    .bind(goal)
+    .fetch_optional(pool)
+    .await
+    .expect("query")
+}
+
+/// Assigns the default goals of `user`, as `initialize` will.
+pub async fn initialize(url: &str, user: &str) {
+    let store = store::open(url, 1).await.expect("store");
+    let compiled = engine::compile(&engine::Sources {
+        files: vec![engine::SourceFile::new("rules.yaml", RULES)],
+        unreadable: Vec::new(),
+    });
+    let rules = compiled.rules.expect("rules");
+    let defaults: Vec<_> = rules
+        .goals()
+        .iter()
+        .filter(|g| g.assign == engine::Assign::Default)
+        .collect();
+    store
+        .initialize_for_user(
+            &engine::UserId::new(user),
+            "game",
+            &defaults,
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("initialize");
+}
