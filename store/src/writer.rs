@@ -37,35 +37,6 @@ impl Default for WriterConfig {
     }
 }
 
-impl WriterConfig {
-    /// Reads the knobs from environment-style variables, defaulting what is unset:
-    /// `WRITER_BATCH_SIZE`, `WRITER_WINDOW_MS`, `WRITER_QUEUE_CAPACITY`, `WRITER_FLUSHERS`.
-    /// A bad value is an error naming the variable.
-    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let defaults = Self::default();
-        let number = |name: &str, default: usize| -> Result<usize, String> {
-            match lookup(name).filter(|v| !v.trim().is_empty()) {
-                None => Ok(default),
-                Some(text) => match text.trim().parse::<usize>() {
-                    Ok(value) if value >= 1 => Ok(value),
-                    _ => Err(format!(
-                        "{name} must be a whole number of at least 1, not `{text}`"
-                    )),
-                },
-            }
-        };
-        Ok(Self {
-            batch_size: number("WRITER_BATCH_SIZE", defaults.batch_size)?,
-            window: Duration::from_millis(number(
-                "WRITER_WINDOW_MS",
-                defaults.window.as_millis() as usize,
-            )? as u64),
-            queue_capacity: number("WRITER_QUEUE_CAPACITY", defaults.queue_capacity)?,
-            flushers: number("WRITER_FLUSHERS", defaults.flushers)?,
-        })
-    }
-}
-
 /// Why an event was not committed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
@@ -295,28 +266,5 @@ async fn flush_loop(
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_from_variables() {
-        let config = WriterConfig::from_vars(|name| {
-            (name == "WRITER_BATCH_SIZE").then(|| "100".to_string())
-        })
-        .unwrap();
-        assert_eq!(config.batch_size, 100);
-        assert_eq!(config.flushers, WriterConfig::default().flushers);
-        let err =
-            WriterConfig::from_vars(|name| (name == "WRITER_FLUSHERS").then(|| "zero".to_string()))
-                .unwrap_err();
-        assert!(err.contains("WRITER_FLUSHERS"), "{err}");
-        assert!(
-            WriterConfig::from_vars(|name| (name == "WRITER_WINDOW_MS").then(|| "0".to_string()))
-                .is_err()
-        );
     }
 }
