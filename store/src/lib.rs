@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use engine::{ChallengeId, CompiledGoal, Event, GoalId, RuleSet, UserId};
+use engine::{ChallengeId, CompiledGoal, Event, GoalId, ProgressState, RuleSet, UserId};
 
 pub use error::StoreError;
 pub use postgres::PgStore;
@@ -47,6 +47,30 @@ pub enum EventOutcome {
     Duplicate,
     /// No goal listened to the event, or none matched its predicate.
     NoMatch,
+}
+
+/// Where a claim stands after `begin_claim`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimStart {
+    /// The intent is recorded (pending): call the reward service now.
+    Started,
+    /// The reward of this period was granted already.
+    AlreadyClaimed,
+    /// Another claim of the same goal and period is being granted right now.
+    InProgress,
+    /// The row is not (or no longer) completed.
+    NotCompleted,
+}
+
+/// A claim intent left pending (a crash or timeout between intent and grant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingClaim {
+    pub user_id: UserId,
+    pub goal_id: GoalId,
+    pub period_start: DateTime<Utc>,
+    /// The reward as recorded with the intent (JSON).
+    pub reward: String,
+    pub attempts: i32,
 }
 
 /// Persistence of per-player progress. User-scoped operations say so by taking the user id.
@@ -135,6 +159,45 @@ pub trait ProgressStore: Send + Sync + 'static {
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<u64, StoreError>;
+
+    /// Records the durable intent to grant the reward of (user, goal, period) — in a short
+    /// transaction that also checks the row is completed. Only one concurrent caller gets
+    /// `Started`; a failed earlier attempt may be started again.
+    async fn begin_claim(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+        period_start: DateTime<Utc>,
+        reward: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimStart, StoreError>;
+
+    /// The grant succeeded: marks the intent granted and writes `claimed_state` (computed by
+    /// `engine::progress::claimed`) to the row, in one transaction. Returns the row.
+    async fn finish_claim(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+        period_start: DateTime<Utc>,
+        claimed_state: &ProgressState,
+    ) -> Result<Option<ProgressRow>, StoreError>;
+
+    /// The grant failed for good: the intent is marked failed; the row stays completed.
+    async fn fail_claim(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+        period_start: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Intents still pending whose last attempt is older than `before` (for the reconciler).
+    async fn pending_claims(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<PendingClaim>, StoreError>;
 
     /// Applies a batch of events in ONE transaction: records their ids (a redelivered id is
     /// skipped), locks the touched rows in key order, folds the events with `apply` in order,

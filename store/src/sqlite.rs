@@ -15,7 +15,7 @@ use sqlx::{Row, SqliteConnection};
 
 use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
 use crate::row::{ProgressRow, to_db_int};
-use crate::{EventOutcome, PendingEvent, ProgressStore, StoreError};
+use crate::{ClaimStart, EventOutcome, PendingClaim, PendingEvent, ProgressStore, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -408,6 +408,144 @@ impl ProgressStore for SqliteStore {
         .execute(&self.pool)
         .await?
         .rows_affected())
+    }
+
+    async fn begin_claim(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+        period_start: DateTime<Utc>,
+        reward: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimStart, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM user_goal_progress WHERE user_id = ?1 AND goal_id = ?2",
+        )
+        .bind(user_id.as_str())
+        .bind(goal_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        match status.as_deref() {
+            Some("completed") => {}
+            Some("claimed") => return Ok(ClaimStart::AlreadyClaimed),
+            _ => return Ok(ClaimStart::NotCompleted),
+        }
+        let started: Option<String> = sqlx::query_scalar(
+            "INSERT INTO reward_grants (user_id, goal_id, period_start, state, reward, attempts, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, 'pending', ?4, 1, ?5, ?5) \
+             ON CONFLICT (user_id, goal_id, period_start) DO UPDATE SET state = 'pending', \
+               attempts = reward_grants.attempts + 1, last_error = NULL, updated_at = EXCLUDED.updated_at \
+             WHERE reward_grants.state = 'failed' RETURNING state",
+        )
+        .bind(user_id.as_str())
+        .bind(goal_id.as_str())
+        .bind(period_start)
+        .bind(reward)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let outcome = if started.is_some() {
+            ClaimStart::Started
+        } else {
+            let state: Option<String> = sqlx::query_scalar(
+                "SELECT state FROM reward_grants WHERE user_id = ?1 AND goal_id = ?2 AND period_start = ?3",
+            )
+            .bind(user_id.as_str())
+            .bind(goal_id.as_str())
+            .bind(period_start)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match state.as_deref() {
+                Some("granted") => ClaimStart::AlreadyClaimed,
+                _ => ClaimStart::InProgress,
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn finish_claim(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+        period_start: DateTime<Utc>,
+        claimed_state: &ProgressState,
+    ) -> Result<Option<ProgressRow>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "UPDATE reward_grants SET state = 'granted', updated_at = ?4 \
+             WHERE user_id = ?1 AND goal_id = ?2 AND period_start = ?3",
+        )
+        .bind(user_id.as_str())
+        .bind(goal_id.as_str())
+        .bind(period_start)
+        .bind(claimed_state.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        let sql = format!(
+            "UPDATE user_goal_progress SET status = ?3, claimed_at = ?4, updated_at = ?5 \
+             WHERE user_id = ?1 AND goal_id = ?2 AND status = 'completed' RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id.as_str())
+            .bind(goal_id.as_str())
+            .bind(claimed_state.status.as_str())
+            .bind(claimed_state.claimed_at)
+            .bind(claimed_state.updated_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row.as_ref().map(decode).transpose()?)
+    }
+
+    async fn fail_claim(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+        period_start: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE reward_grants SET state = 'failed', last_error = ?4, updated_at = ?5 \
+             WHERE user_id = ?1 AND goal_id = ?2 AND period_start = ?3 AND state = 'pending'",
+        )
+        .bind(user_id.as_str())
+        .bind(goal_id.as_str())
+        .bind(period_start)
+        .bind(error)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn pending_claims(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<PendingClaim>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, goal_id, period_start, reward, attempts FROM reward_grants \
+             WHERE state = 'pending' AND updated_at < ?1 ORDER BY updated_at LIMIT ?2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PendingClaim {
+                    user_id: UserId::new(row.try_get::<String, _>("user_id")?),
+                    goal_id: GoalId::new(row.try_get::<String, _>("goal_id")?),
+                    period_start: row.try_get("period_start")?,
+                    reward: row.try_get("reward")?,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     async fn apply_events(

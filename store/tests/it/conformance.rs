@@ -42,6 +42,7 @@ conformance!(
     batch_activation_is_all_or_nothing,
     gdpr_delete_and_expired_cleanup,
     migrations_go_down_and_up,
+    claims_are_granted_once_per_period,
 );
 
 async fn progress_of(store: &dyn ProgressStore, user: &str, goal: &str) -> Option<(i64, Status)> {
@@ -460,5 +461,110 @@ async fn migrations_go_down_and_up(db: &TestDb) {
             .await
             .expect("read")
             .is_empty()
+    );
+}
+
+async fn claims_are_granted_once_per_period(db: &TestDb) {
+    use store::ClaimStart;
+    let store = db.store().await;
+    let rules = rules();
+    let user = UserId::new("u1");
+    let goal = GoalId::new("daily");
+    init_user(store.as_ref(), &rules, "u1").await;
+    let now = Utc::now();
+    let period = engine::period::Period::Daily.start_of(now);
+    assert_eq!(
+        store
+            .begin_claim(&user, &goal, period, "{}", now)
+            .await
+            .expect("begin"),
+        ClaimStart::NotCompleted
+    );
+
+    let writer = Writer::start(store.clone(), WriterConfig::default());
+    for i in 0..3 {
+        writer
+            .submit(
+                rules.clone(),
+                stat_event(&format!("w{i}"), "u1", "wins", i, now),
+            )
+            .await
+            .expect("win");
+    }
+    writer.shutdown().await;
+    assert_eq!(
+        progress_of(store.as_ref(), "u1", "daily").await,
+        Some((3, Status::Completed))
+    );
+
+    // Five concurrent claims: exactly one may call the reward service.
+    let attempts: Vec<_> = (0..5)
+        .map(|_| {
+            let (store, user, goal) = (store.clone(), user.clone(), goal.clone());
+            tokio::spawn(async move {
+                store
+                    .begin_claim(&user, &goal, period, r#"{"wallet":"GOLD"}"#, now)
+                    .await
+            })
+        })
+        .collect();
+    let mut started = 0;
+    for attempt in attempts {
+        match attempt.await.expect("task").expect("begin") {
+            ClaimStart::Started => started += 1,
+            other => assert_eq!(other, ClaimStart::InProgress),
+        }
+    }
+    assert_eq!(started, 1);
+    let pending = store
+        .pending_claims(now + Duration::seconds(1), 10)
+        .await
+        .expect("pending");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].reward, r#"{"wallet":"GOLD"}"#);
+
+    // The grant failed: the goal stays completed and can be claimed again.
+    store
+        .fail_claim(&user, &goal, period, "platform said 400", now)
+        .await
+        .expect("fail");
+    assert!(
+        store
+            .pending_claims(now + Duration::seconds(1), 10)
+            .await
+            .expect("pending")
+            .is_empty()
+    );
+    assert_eq!(
+        progress_of(store.as_ref(), "u1", "daily").await,
+        Some((3, Status::Completed))
+    );
+    assert_eq!(
+        store
+            .begin_claim(&user, &goal, period, "{}", now)
+            .await
+            .expect("again"),
+        ClaimStart::Started
+    );
+
+    let row = store
+        .progress_for_user_goal(&user, &goal)
+        .await
+        .expect("read")
+        .expect("row");
+    let claimed = engine::progress::claimed(&row.state, now);
+    let stored = store
+        .finish_claim(&user, &goal, period, &claimed)
+        .await
+        .expect("finish")
+        .expect("row");
+    assert_eq!(stored.state.status, Status::Claimed);
+    assert!(stored.state.claimed_at.is_some());
+    assert_eq!(
+        store
+            .begin_claim(&user, &goal, period, "{}", now)
+            .await
+            .expect("after"),
+        ClaimStart::AlreadyClaimed
     );
 }
