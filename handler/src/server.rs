@@ -95,8 +95,28 @@ pub async fn run(
             .await
     });
 
+    serve_grpc(EventServices { context }, listeners.grpc, shutdown).await?;
+
+    // In-flight calls have answered (each after its commit); commit anything still queued.
+    tracing::info!(
+        queued = writer.queue_depth(),
+        "shutting down: draining the writer"
+    );
+    writer.shutdown().await;
+    let _ = stop_metrics.send(());
+    let _ = metrics_server.await;
+    tracing::info!("event handler stopped");
+    Ok(())
+}
+
+/// Serves the event services (with health and reflection) on `listener` until `shutdown`.
+/// In-flight calls finish before this returns. Also used by `service` in its embedded mode.
+pub async fn serve_grpc(
+    services: EventServices,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    let services = EventServices { context };
     health_reporter
         .set_serving::<UserAuthenticationUserLoggedInServiceServer<EventServices>>()
         .await;
@@ -112,7 +132,6 @@ pub async fn run(
         .register_encoded_file_descriptor_set(crate::proto::DESCRIPTOR_SET)
         .build_v1alpha()
         .context("building gRPC reflection")?;
-
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -122,18 +141,7 @@ pub async fn run(
         ))
         .add_service(StatisticStatItemUpdatedServiceServer::new(services.clone()))
         .add_service(DeletionAccountGdprGdprRequestDataDeletionResponseServiceServer::new(services))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), shutdown)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
-        .context("gRPC server")?;
-
-    // In-flight calls have answered (each after its commit); commit anything still queued.
-    tracing::info!(
-        queued = writer.queue_depth(),
-        "shutting down: draining the writer"
-    );
-    writer.shutdown().await;
-    let _ = stop_metrics.send(());
-    let _ = metrics_server.await;
-    tracing::info!("event handler stopped");
-    Ok(())
+        .context("gRPC server")
 }

@@ -1,4 +1,13 @@
-//! The `service` binary's library: the player REST service (to come) and the `lint` command.
+//! The `service` binary's library: the player REST service (routes, use-cases, auth, rewards)
+//! and the designers' `lint` command.
 
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
 pub mod lint;
 pub mod migrate;
+pub mod rewards;
+mod routes;
+pub mod usecases;
+pub mod views;

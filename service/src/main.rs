@@ -1,9 +1,9 @@
-//! `service`: the player REST service binary, and the designers' `lint` command.
+//! `service`: the player REST service (the default command), and the designers' tools.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
+use service::config::ServeConfig;
 use service::lint::{LintArgs, run_lint};
 use service::migrate::MigrateArgs;
 
@@ -15,11 +15,15 @@ use service::migrate::MigrateArgs;
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeConfig,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the REST API (the default).
+    Serve,
     /// Check challenge files: schema, ids, prerequisites, Rhai expressions, rule tests.
     Lint(LintArgs),
     /// Print the JSON Schema of challenge files (for editor autocompletion).
@@ -31,35 +35,96 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Lint(args) => run_lint(&args, &mut std::io::stdout().lock()),
-        Command::Migrate(args) => {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(err) => {
-                    eprintln!("error: cannot start the async runtime: {err}");
-                    return ExitCode::from(2);
+        None | Some(Command::Serve) => run_async(serve(cli.serve)),
+        Some(Command::Lint(args)) => run_lint(&args, &mut std::io::stdout().lock()),
+        Some(Command::Migrate(args)) => run_async(service::migrate::run(&args)),
+        Some(Command::Schema) => {
+            match serde_json::to_string_pretty(&engine::model::json_schema()) {
+                Ok(schema) => {
+                    println!("{schema}");
+                    ExitCode::SUCCESS
                 }
-            };
-            match runtime.block_on(service::migrate::run(&args)) {
-                Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
-                    eprintln!("error: {err:#}");
-                    ExitCode::FAILURE
+                    eprintln!("error: cannot print the schema: {err}");
+                    ExitCode::from(2)
                 }
             }
         }
-        Command::Schema => match serde_json::to_string_pretty(&engine::model::json_schema()) {
-            Ok(schema) => {
-                println!("{schema}");
-                ExitCode::SUCCESS
-            }
-            Err(err) => {
-                eprintln!("error: cannot print the schema: {err}");
-                ExitCode::from(2)
-            }
-        },
     }
+}
+
+fn run_async(future: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(future) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.common.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .init();
+    let bind = |port: u16, name: &'static str| async move {
+        tokio::net::TcpListener::bind(("0.0.0.0", port))
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot listen on {name} {port}: {err}"))
+    };
+    let http = bind(config.http_port, "HTTP_PORT").await?;
+    let metrics = bind(config.common.metrics_port, "METRICS_PORT").await?;
+    let grpc = if config
+        .grpc_events
+        .unwrap_or_else(|| service::app::embedded_database(&config))
+    {
+        Some(bind(config.common.grpc_port, "GRPC_PORT").await?)
+    } else {
+        None
+    };
+    service::app::run(
+        config,
+        service::app::Listeners {
+            http,
+            metrics,
+            grpc,
+        },
+        shutdown_signal(),
+    )
+    .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
 }

@@ -1,5 +1,6 @@
 //! `service` integration tests: one binary, one module per area.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers fail loudly by design
 
+mod api;
 mod lint;
 mod migrate;

@@ -1,0 +1,188 @@
+//! Wiring of the REST service: store, rules (watched), writer, routes under BASE_PATH, metrics,
+//! and — on the embedded database — the gRPC event services in the same process.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use axum::Router;
+use engine::RuleSetHandle;
+use handler::metrics::{Metrics, MetricsState};
+use tokio::net::TcpListener;
+
+use crate::config::{RewardMode, ServeConfig};
+use crate::rewards::{MockRewards, RewardClient};
+use crate::usecases::Context;
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub context: Context,
+    pub events: handler::EventContext,
+    /// Users who deleted their data within the last minute.
+    pub gdpr_limiter: moka::sync::Cache<String, ()>,
+}
+
+/// The sockets to serve on (bound by the caller; tests use port 0). `grpc` is used only when
+/// the gRPC event services run in this process.
+#[derive(Debug)]
+pub struct Listeners {
+    pub http: TcpListener,
+    pub metrics: TcpListener,
+    pub grpc: Option<TcpListener>,
+}
+
+/// Whether no database is configured, so the embedded SQLite file is used.
+pub fn embedded_database(config: &ServeConfig) -> bool {
+    config
+        .common
+        .database_url
+        .as_deref()
+        .is_none_or(str::is_empty)
+        && std::env::var("DB_HOST").map_or(true, |h| h.is_empty())
+}
+
+/// The REST router under the base path (exposed for tests and benchmarks).
+pub fn router(state: AppState, base_path: &str) -> Router {
+    let routes = crate::routes::router().with_state(state);
+    if base_path.is_empty() {
+        routes
+    } else {
+        Router::new().nest(base_path, routes)
+    }
+}
+
+/// Runs the service until `shutdown` resolves; then stops accepting, lets requests in flight
+/// finish, commits queued events and returns.
+pub async fn run(
+    config: ServeConfig,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let rewards: Arc<dyn RewardClient> = match config.reward_mode {
+        RewardMode::Mock => Arc::new(MockRewards),
+        RewardMode::Real => bail!(
+            "REWARD_CLIENT_MODE=real needs the AGS Platform client, which this build does not have yet; \
+             set REWARD_CLIENT_MODE=mock to log rewards instead"
+        ),
+    };
+    run_with_rewards(config, listeners, rewards, shutdown).await
+}
+
+/// `run` with a given reward client (tests count grants with their own).
+pub async fn run_with_rewards(
+    config: ServeConfig,
+    listeners: Listeners,
+    rewards: Arc<dyn RewardClient>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    if config.auth_enabled {
+        bail!(
+            "PLUGIN_GRPC_SERVER_AUTH_ENABLED=true needs AGS IAM JWT verification, which this build does not have yet; \
+             set PLUGIN_GRPC_SERVER_AUTH_ENABLED=false to run with mock users (x-mock-user-id)"
+        );
+    }
+    let embedded = embedded_database(&config);
+    let url = store::database_url(config.common.database_url.as_deref())?;
+    let store = store::open(&url, config.common.pool_size)
+        .await
+        .with_context(|| format!("cannot open the database {}", store::redacted(&url)))?;
+    if config.common.migrate || embedded {
+        // The embedded file is ours alone: bring it up to date so a first run just works.
+        store.migrate().await.context("applying migrations")?;
+    }
+    let rules = match RuleSetHandle::load(vec![config.common.challenges.clone()]) {
+        Ok(rules) => Arc::new(rules),
+        Err(engine::reload::LoadError::Invalid(diagnostics)) => {
+            for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {
+                tracing::error!(diagnostic = %diagnostic, "challenge rules");
+            }
+            bail!(
+                "the challenge files in {} have errors (run `service lint` for details)",
+                config.common.challenges.display()
+            );
+        }
+        Err(err) => return Err(err).context("loading the challenge rules"),
+    };
+    let _watcher = rules
+        .watch(Duration::from_millis(config.common.reload_debounce_ms))
+        .context("watching the challenge files")?;
+    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let writer = Arc::new(store::Writer::start_observed(
+        store.clone(),
+        config.common.writer().map_err(anyhow::Error::msg)?,
+        metrics.clone(),
+    ));
+    let namespace = config.common.namespace_filter();
+    let events = handler::EventContext {
+        rules: rules.clone(),
+        writer: writer.clone(),
+        store: store.clone(),
+        namespace: namespace.clone(),
+        metrics: metrics.clone(),
+    };
+    let state = AppState {
+        context: Context {
+            rules: rules.clone(),
+            store: store.clone(),
+            rewards,
+            namespace: namespace.unwrap_or_default(),
+        },
+        events: events.clone(),
+        gdpr_limiter: moka::sync::Cache::builder()
+            .time_to_live(Duration::from_secs(60))
+            .max_capacity(1_000_000)
+            .build(),
+    };
+    let base_path = config.base_path();
+    let serve_grpc = config.grpc_events.unwrap_or(embedded);
+    tracing::info!(
+        http = %listeners.http.local_addr()?,
+        base_path = %base_path,
+        database = %store::redacted(&url),
+        rules_hash = %rules.status().content_hash,
+        grpc_events = serve_grpc,
+        "challenge service serving"
+    );
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wait = move |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = receiver.wait_for(|stop| *stop).await;
+    };
+    let metrics_app = handler::metrics::router(MetricsState {
+        metrics,
+        writer: writer.clone(),
+        rules,
+        store,
+    });
+    let metrics_server = tokio::spawn(
+        axum::serve(listeners.metrics, metrics_app)
+            .with_graceful_shutdown(wait(stopped.clone()))
+            .into_future(),
+    );
+    let grpc_server = match (serve_grpc, listeners.grpc) {
+        (true, Some(listener)) => {
+            tracing::info!(grpc = %listener.local_addr()?, "gRPC event services serving in-process");
+            Some(tokio::spawn(handler::server::serve_grpc(
+                handler::grpc::EventServices { context: events },
+                listener,
+                wait(stopped.clone()),
+            )))
+        }
+        _ => None,
+    };
+    let http = axum::serve(listeners.http, router(state, &base_path))
+        .with_graceful_shutdown(wait(stopped.clone()));
+    let http_server = tokio::spawn(http.into_future());
+    shutdown.await;
+    let _ = stop.send(true);
+    let _ = http_server.await;
+    if let Some(grpc) = grpc_server {
+        let _ = grpc.await;
+    }
+    writer.shutdown().await;
+    let _ = metrics_server.await;
+    tracing::info!("challenge service stopped");
+    Ok(())
+}

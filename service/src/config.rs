@@ -1,0 +1,52 @@
+//! The service's configuration: the event-handler settings it shares (database, rules, ports,
+//! writer) plus the REST ones, from flags or the environment names of api.md.
+
+use clap::{Parser, ValueEnum};
+
+/// How rewards are granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RewardMode {
+    /// AGS Platform (entitlements and wallets).
+    Real,
+    /// Log and succeed.
+    Mock,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "service")]
+pub struct ServeConfig {
+    #[command(flatten)]
+    pub common: handler::Config,
+    /// Path prefix of every REST route.
+    #[arg(long, env = "BASE_PATH", default_value = "/challenge")]
+    pub base_path: String,
+    /// REST port.
+    #[arg(long, env = "HTTP_PORT", default_value_t = 8000)]
+    pub http_port: u16,
+    /// Verify AGS IAM JWTs (true) or take the user from `x-mock-user-id` (false).
+    #[arg(long, env = "PLUGIN_GRPC_SERVER_AUTH_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auth_enabled: bool,
+    /// `real` grants through AGS Platform; `mock` logs and succeeds.
+    #[arg(long, env = "REWARD_CLIENT_MODE", value_enum, default_value = "real")]
+    pub reward_mode: RewardMode,
+    /// AGS base URL (IAM JWKS, Platform).
+    #[arg(long, env = "AB_BASE_URL")]
+    pub ab_base_url: Option<String>,
+    /// Also serve the gRPC event services in this process (default: when on the embedded SQLite database).
+    #[arg(long, env = "SERVE_GRPC_EVENTS")]
+    pub grpc_events: Option<bool>,
+}
+
+impl ServeConfig {
+    /// The base path normalized to `/x` (or empty for the root).
+    pub fn base_path(&self) -> String {
+        let trimmed = self.base_path.trim().trim_end_matches('/');
+        if trimmed.is_empty() {
+            String::new()
+        } else if trimmed.starts_with('/') {
+            trimmed.to_string()
+        } else {
+            format!("/{trimmed}")
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Reading challenges, initialize, rotation, explain, claim.
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::usecases::{challenges, claim};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/challenges", get(list))
+        .route("/v1/challenges/initialize", post(initialize))
+        .route("/v1/challenges/{challenge}", get(one))
+        .route("/v1/challenges/{challenge}/rotation", get(rotation))
+        .route(
+            "/v1/challenges/{challenge}/goals/{goal}/explain",
+            get(explain),
+        )
+        .route(
+            "/v1/challenges/{challenge}/goals/{goal}/claim",
+            post(claim_goal),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    active_only: bool,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let challenges = challenges::list(&state.context, &user, query.active_only, Utc::now()).await?;
+    Ok(Json(json!({ "challenges": challenges })))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(challenge): Path<String>,
+) -> Result<Json<crate::views::ChallengeJson>, ApiError> {
+    Ok(Json(
+        challenges::get(&state.context, &user, &challenge, Utc::now()).await?,
+    ))
+}
+
+async fn initialize(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> Result<Json<challenges::Initialized>, ApiError> {
+    Ok(Json(
+        challenges::initialize(&state.context, &user, Utc::now()).await?,
+    ))
+}
+
+async fn rotation(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(challenge): Path<String>,
+) -> Result<Json<challenges::RotationStatus>, ApiError> {
+    Ok(Json(challenges::rotation(
+        &state.context,
+        &challenge,
+        Utc::now(),
+    )?))
+}
+
+async fn explain(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((challenge, goal)): Path<(String, String)>,
+) -> Result<Json<challenges::Explanation>, ApiError> {
+    Ok(Json(
+        challenges::explain(&state.context, &user, &challenge, &goal, Utc::now()).await?,
+    ))
+}
+
+async fn claim_goal(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((challenge, goal)): Path<(String, String)>,
+) -> Result<Json<claim::Claimed>, ApiError> {
+    Ok(Json(
+        claim::claim(&state.context, &user, &challenge, &goal, Utc::now()).await?,
+    ))
+}

@@ -1,0 +1,183 @@
+//! GDPR self-deletion, events over REST, the loaded rule set, health.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use handler::events::{EventError, LoginInput, Processed, StatInput};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiJson;
+use crate::app::AppState;
+use crate::auth::{AuthUser, ServerCaller};
+use crate::error::{ApiError, ErrorCode};
+use crate::views::time;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/users/me/data", delete(delete_my_data))
+        .route("/v1/events", post(events))
+        .route("/v1/rules", get(rules))
+        .route("/healthz", get(healthz))
+}
+
+async fn delete_my_data(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> Result<Json<Value>, ApiError> {
+    // At most once a minute per user: the entry is fresh only for the first call in the window.
+    let entry = state.gdpr_limiter.entry(user.to_string()).or_insert(());
+    if !entry.is_fresh() {
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "data deletion is allowed once a minute; try again later",
+        ));
+    }
+    let rows = state.context.store.delete_user(&user).await?;
+    tracing::info!(user_id = %user, rows, "GDPR self-deletion");
+    Ok(Json(
+        json!({ "userId": user.as_str(), "rowsDeleted": rows }),
+    ))
+}
+
+/// An event as game servers post it: the gRPC events' fields, camelCase.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EventBody {
+    kind: String,
+    #[serde(default)]
+    id: String,
+    user_id: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    stat_code: String,
+    #[serde(default)]
+    latest_value: f64,
+    #[serde(default)]
+    inc: f64,
+    #[serde(default)]
+    timestamp: String,
+    #[serde(default)]
+    additional: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    Many(Vec<EventBody>),
+    One(Box<EventBody>),
+}
+
+/// Evaluates the events and answers 200 only after their progress is committed.
+async fn events(
+    State(state): State<AppState>,
+    _caller: ServerCaller,
+    ApiJson(body): ApiJson<OneOrMany>,
+) -> Result<Json<Value>, ApiError> {
+    let bodies = match body {
+        OneOrMany::Many(list) => list,
+        OneOrMany::One(one) => vec![*one],
+    };
+    if bodies.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::ValidationFailed,
+            "no events in the body",
+        ));
+    }
+    let mut results = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        let id = body.id.clone();
+        let result = match body.kind.as_str() {
+            "login" => {
+                state
+                    .events
+                    .login(LoginInput {
+                        id: body.id,
+                        user_id: body.user_id,
+                        namespace: body.namespace,
+                        timestamp: body.timestamp,
+                    })
+                    .await
+            }
+            "stat" => {
+                state
+                    .events
+                    .stat(StatInput {
+                        id: body.id,
+                        user_id: body.user_id,
+                        namespace: body.namespace,
+                        timestamp: body.timestamp,
+                        stat_code: body.stat_code,
+                        latest_value: body.latest_value,
+                        inc: body.inc,
+                        additional: engine::testing::to_rhai_map(body.additional.as_ref()),
+                    })
+                    .await
+            }
+            other => Err(EventError::Invalid(format!(
+                "kind must be `login` or `stat`, not `{other}`"
+            ))),
+        };
+        let outcome = match result {
+            Ok(Processed::Done(store::EventOutcome::Applied { changed })) => {
+                json!({"id": id, "outcome": "applied", "changedGoals": changed})
+            }
+            Ok(Processed::Done(store::EventOutcome::Duplicate)) => {
+                json!({"id": id, "outcome": "duplicate"})
+            }
+            Ok(Processed::Done(store::EventOutcome::NoMatch)) => {
+                json!({"id": id, "outcome": "no_match"})
+            }
+            Ok(Processed::SkippedNamespace) => json!({"id": id, "outcome": "skipped_namespace"}),
+            Err(EventError::Invalid(message)) => {
+                return Err(ApiError::new(
+                    ErrorCode::ValidationFailed,
+                    format!("event `{id}`: {message}"),
+                ));
+            }
+            Err(EventError::Unavailable(message)) => {
+                return Err(ApiError::new(ErrorCode::DatabaseUnavailable, message));
+            }
+            Err(EventError::Internal(message)) => {
+                tracing::error!(event_id = %id, error = %message, "event failed");
+                return Err(ApiError::new(ErrorCode::Internal, "internal error"));
+            }
+        };
+        results.push(outcome);
+    }
+    Ok(Json(
+        json!({ "processed": results.len(), "results": results }),
+    ))
+}
+
+async fn rules(State(state): State<AppState>, _caller: ServerCaller) -> Json<Value> {
+    let status = state.context.rules.status();
+    let rules = state.context.rules.current();
+    Json(json!({
+        "contentHash": status.content_hash,
+        "loadedAt": time(Some(status.loaded_at)),
+        "files": status.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+        "challenges": status.challenges,
+        "goals": status.goals,
+        "ruleTests": rules.test_count(),
+        "reloads": status.reloads,
+        "reloadFailures": status.failures,
+        "lastError": status.last_error.map(|failure| json!({
+            "at": time(Some(failure.at)),
+            "message": failure.message,
+            "diagnostics": failure.diagnostics.iter().filter(|d| d.is_error()).map(ToString::to_string).collect::<Vec<_>>(),
+        })),
+    }))
+}
+
+async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    match state.context.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "healthy"}))),
+        Err(err) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unhealthy", "error": err.to_string()})),
+        ),
+    }
+}

@@ -1,0 +1,272 @@
+//! Listing challenges, initializing a player, rotation status, explain.
+
+use chrono::{DateTime, Utc};
+use engine::{Assign, UserId};
+use serde::Serialize;
+
+use super::{Context, PlayerProgress, challenge, goal};
+use crate::error::ApiError;
+use crate::views::{AssignedGoalJson, ChallengeJson, GoalJson, RequirementJson, time, visible};
+
+/// Every visible challenge with the player's progress, in rule-set order.
+pub async fn list(
+    ctx: &Context,
+    user: &UserId,
+    active_only: bool,
+    now: DateTime<Utc>,
+) -> Result<Vec<ChallengeJson>, ApiError> {
+    let rules = ctx.rules.current();
+    let progress = PlayerProgress::load(ctx.store.as_ref(), user, active_only, now).await?;
+    Ok(rules
+        .challenges()
+        .iter()
+        .filter(|c| visible(c, now))
+        .map(|c| challenge_json(&rules, c, &progress, now))
+        .collect())
+}
+
+/// One visible challenge.
+pub async fn get(
+    ctx: &Context,
+    user: &UserId,
+    challenge_id: &str,
+    now: DateTime<Utc>,
+) -> Result<ChallengeJson, ApiError> {
+    let rules = ctx.rules.current();
+    let found = challenge(&rules, challenge_id, now)?;
+    let progress = PlayerProgress::load(ctx.store.as_ref(), user, false, now).await?;
+    Ok(challenge_json(&rules, found, &progress, now))
+}
+
+fn challenge_json(
+    rules: &engine::RuleSet,
+    challenge: &engine::CompiledChallenge,
+    progress: &PlayerProgress,
+    now: DateTime<Utc>,
+) -> ChallengeJson {
+    ChallengeJson {
+        challenge_id: challenge.id.to_string(),
+        name: challenge.name.clone(),
+        description: challenge.description.clone(),
+        goals: rules
+            .goals_of(challenge)
+            .map(|goal| {
+                GoalJson::of(
+                    goal,
+                    &progress.view(goal),
+                    progress.is_locked(rules, goal),
+                    now,
+                )
+            })
+            .collect(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Initialized {
+    pub assigned_goals: Vec<AssignedGoalJson>,
+    pub new_assignments: usize,
+    pub total_active: i64,
+}
+
+/// Assigns every default goal of the visible challenges the player does not have yet —
+/// including goals added to the rules since the player's last call.
+pub async fn initialize(
+    ctx: &Context,
+    user: &UserId,
+    now: DateTime<Utc>,
+) -> Result<Initialized, ApiError> {
+    let rules = ctx.rules.current();
+    let defaults: Vec<_> = rules
+        .challenges()
+        .iter()
+        .filter(|c| visible(c, now))
+        .flat_map(|c| rules.goals_of(c))
+        .filter(|g| g.assign == Assign::Default)
+        .collect();
+    let inserted = ctx
+        .store
+        .initialize_for_user(user, &ctx.namespace, &defaults, now)
+        .await?;
+    let progress = PlayerProgress::load(ctx.store.as_ref(), user, false, now).await?;
+    let total_active = ctx.store.count_active_for_user(user, None).await?;
+    Ok(Initialized {
+        assigned_goals: defaults
+            .iter()
+            .map(|g| AssignedGoalJson::of(g, &progress.view(g)))
+            .collect(),
+        new_assignments: inserted.len(),
+        total_active,
+    })
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeriodJson {
+    pub start_time: String,
+    pub end_time: String,
+    pub expires_in_seconds: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationJson {
+    pub enabled: bool,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub schedule: Option<&'static str>,
+    pub current_period: Option<PeriodJson>,
+    pub next_period: Option<PeriodJson>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationStatus {
+    pub challenge_id: String,
+    pub rotation: RotationJson,
+}
+
+/// The challenge's rotation periods (the challenge's own rotation, else its first rotating goal's).
+pub fn rotation(
+    ctx: &Context,
+    challenge_id: &str,
+    now: DateTime<Utc>,
+) -> Result<RotationStatus, ApiError> {
+    let rules = ctx.rules.current();
+    let found = challenge(&rules, challenge_id, now)?;
+    let rotation = found
+        .rotation
+        .or_else(|| rules.goals_of(found).find_map(|g| g.rotation));
+    let period = |start: DateTime<Utc>, end: DateTime<Utc>| PeriodJson {
+        start_time: time(Some(start)),
+        end_time: time(Some(end)),
+        expires_in_seconds: (end - now).num_seconds().max(0),
+    };
+    let json = match rotation {
+        Some(r) => {
+            let start = r.every.start_of(now);
+            let end = r.every.next_start(now);
+            RotationJson {
+                enabled: true,
+                kind: "global",
+                schedule: Some(r.every.as_str()),
+                current_period: Some(period(start, end)),
+                next_period: Some(period(end, r.every.next_start(end))),
+            }
+        }
+        None => RotationJson {
+            enabled: false,
+            kind: "global",
+            schedule: None,
+            current_period: None,
+            next_period: None,
+        },
+    };
+    Ok(RotationStatus {
+        challenge_id: found.id.to_string(),
+        rotation: json,
+    })
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Explanation {
+    pub challenge_id: String,
+    pub goal_id: String,
+    pub rule: RuleJson,
+    pub progress: i64,
+    pub target: i64,
+    pub status: &'static str,
+    pub is_active: bool,
+    pub assigned: bool,
+    pub locked: bool,
+    pub locked_by: Vec<String>,
+    pub last_matching_event_at: String,
+    pub rotation: Option<ExplainRotation>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleJson {
+    pub on: &'static str,
+    pub stat_codes: Vec<String>,
+    pub when: Option<String>,
+    pub count: &'static str,
+    pub relative: bool,
+    pub amount: Option<String>,
+    pub progress: Option<String>,
+    pub assign: &'static str,
+    pub requirement: RequirementJson,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExplainRotation {
+    pub every: &'static str,
+    pub reset_progress: bool,
+    pub allow_reselection: bool,
+    pub period_start: String,
+    pub period_end: String,
+    pub row_from_earlier_period: bool,
+}
+
+/// Why the player's goal is where it is.
+pub async fn explain(
+    ctx: &Context,
+    user: &UserId,
+    challenge_id: &str,
+    goal_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Explanation, ApiError> {
+    let rules = ctx.rules.current();
+    let found = goal(&rules, challenge_id, goal_id, now)?;
+    let progress = PlayerProgress::load(ctx.store.as_ref(), user, false, now).await?;
+    let view = progress.view(found);
+    let status_of = progress.status_of(&rules);
+    let locked_by: Vec<String> = found
+        .requires
+        .iter()
+        .filter(|r| !status_of(r).is_some_and(engine::Status::is_done))
+        .map(ToString::to_string)
+        .collect();
+    let row = progress.row(&found.id);
+    Ok(Explanation {
+        challenge_id: challenge_id.to_string(),
+        goal_id: goal_id.to_string(),
+        rule: RuleJson {
+            on: found.on.as_str(),
+            stat_codes: found.stats.clone(),
+            when: found.when.as_ref().map(|e| e.text.clone()),
+            count: found.count.as_str(),
+            relative: found.relative,
+            amount: found.amount.as_ref().map(|e| e.text.clone()),
+            progress: found.progress.as_ref().map(|e| e.text.clone()),
+            assign: match found.assign {
+                Assign::Default => "default",
+                Assign::Manual => "manual",
+                Assign::Auto => "auto",
+            },
+            requirement: RequirementJson::of(found),
+        },
+        progress: view.progress,
+        target: found.target,
+        status: view.status.as_str(),
+        is_active: view.is_active,
+        assigned: row.is_some(),
+        locked: !locked_by.is_empty(),
+        locked_by,
+        last_matching_event_at: time(
+            row.filter(|r| r.state.updated_at > r.state.created_at)
+                .map(|r| r.state.updated_at),
+        ),
+        rotation: found.rotation.map(|r| ExplainRotation {
+            every: r.every.as_str(),
+            reset_progress: r.reset_progress,
+            allow_reselection: r.allow_reselection,
+            period_start: time(Some(r.every.start_of(now))),
+            period_end: time(Some(r.every.next_start(now))),
+            row_from_earlier_period: view.rotated,
+        }),
+    })
+}

@@ -1,0 +1,108 @@
+//! The player use-cases: plain async functions over the rule set and the store, free of HTTP
+//! types, so REST handlers and tests call the same code.
+
+pub mod challenges;
+pub mod claim;
+pub mod selection;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use engine::progress::{GoalView, view};
+use engine::{CompiledGoal, GoalId, RuleSet, RuleSetHandle, Status, UserId};
+use store::{ProgressRow, ProgressStore};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::rewards::RewardClient;
+
+/// What the use-cases need.
+#[derive(Clone)]
+pub struct Context {
+    pub rules: Arc<RuleSetHandle>,
+    pub store: Arc<dyn ProgressStore>,
+    pub rewards: Arc<dyn RewardClient>,
+    pub namespace: String,
+}
+
+/// A player's rows, keyed by goal, as the current period sees them.
+pub struct PlayerProgress {
+    rows: HashMap<GoalId, ProgressRow>,
+    now: DateTime<Utc>,
+}
+
+impl PlayerProgress {
+    pub async fn load(
+        store: &dyn ProgressStore,
+        user: &UserId,
+        active_only: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Self, ApiError> {
+        let rows = store.progress_for_user(user, active_only).await?;
+        Ok(Self {
+            rows: rows
+                .into_iter()
+                .map(|row| (row.goal_id.clone(), row))
+                .collect(),
+            now,
+        })
+    }
+
+    pub fn row(&self, goal: &GoalId) -> Option<&ProgressRow> {
+        self.rows.get(goal)
+    }
+
+    pub fn view(&self, goal: &CompiledGoal) -> GoalView {
+        view(
+            goal,
+            self.rows.get(&goal.id).map(|row| &row.state),
+            self.now,
+        )
+    }
+
+    /// Current-period status of any goal (for prerequisites).
+    pub fn status_of<'a>(&'a self, rules: &'a RuleSet) -> impl Fn(&GoalId) -> Option<Status> + 'a {
+        move |id| {
+            let goal = rules.goal(id.as_str())?;
+            let row = self.rows.get(id)?;
+            Some(view(goal, Some(&row.state), self.now).status)
+        }
+    }
+
+    pub fn is_locked(&self, rules: &RuleSet, goal: &CompiledGoal) -> bool {
+        rules.is_locked(goal, self.status_of(rules))
+    }
+}
+
+/// The challenge a request names, if it is visible now.
+pub fn challenge<'a>(
+    rules: &'a RuleSet,
+    challenge_id: &str,
+    now: DateTime<Utc>,
+) -> Result<&'a engine::CompiledChallenge, ApiError> {
+    rules
+        .challenge(challenge_id)
+        .filter(|c| crate::views::visible(c, now))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ChallengeNotFound,
+                format!("challenge `{challenge_id}` not found"),
+            )
+        })
+}
+
+/// The goal a request names within its challenge.
+pub fn goal<'a>(
+    rules: &'a RuleSet,
+    challenge_id: &str,
+    goal_id: &str,
+    now: DateTime<Utc>,
+) -> Result<&'a CompiledGoal, ApiError> {
+    challenge(rules, challenge_id, now)?;
+    crate::views::goal_in(rules, challenge_id, goal_id).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::GoalNotFound,
+            format!("goal `{goal_id}` not found in challenge `{challenge_id}`"),
+        )
+    })
+}

@@ -1,0 +1,168 @@
+//! Choosing goals: set one active, select a batch (all or nothing), select at random.
+
+use chrono::{DateTime, Utc};
+use engine::{GoalId, UserId};
+use rand::seq::IndexedRandom;
+use serde::Serialize;
+
+use super::{Context, PlayerProgress, challenge, goal};
+use crate::error::{ApiError, ErrorCode};
+use crate::views::{GoalJson, time};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveSet {
+    pub challenge_id: String,
+    pub goal_id: String,
+    pub is_active: bool,
+    pub assigned_at: String,
+    pub message: String,
+}
+
+/// Activates or deactivates one goal; progress is kept either way.
+pub async fn set_active(
+    ctx: &Context,
+    user: &UserId,
+    challenge_id: &str,
+    goal_id: &str,
+    active: bool,
+    now: DateTime<Utc>,
+) -> Result<ActiveSet, ApiError> {
+    let rules = ctx.rules.current();
+    let found = goal(&rules, challenge_id, goal_id, now)?;
+    let row = ctx
+        .store
+        .set_active_for_user(user, &ctx.namespace, found, active, now)
+        .await?;
+    Ok(ActiveSet {
+        challenge_id: challenge_id.to_string(),
+        goal_id: goal_id.to_string(),
+        is_active: row.state.is_active,
+        assigned_at: time(row.state.assigned_at),
+        message: if active {
+            "goal activated".into()
+        } else {
+            "goal deactivated".into()
+        },
+    })
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Selection {
+    pub selected_goals: Vec<GoalJson>,
+    pub challenge_id: String,
+    pub total_active_goals: i64,
+    pub replaced_goals: Vec<String>,
+}
+
+/// Activates `goal_ids` (all or nothing); with `replace_existing`, deactivates the challenge's
+/// other active goals in the same transaction.
+pub async fn batch_select(
+    ctx: &Context,
+    user: &UserId,
+    challenge_id: &str,
+    goal_ids: &[String],
+    replace_existing: bool,
+    now: DateTime<Utc>,
+) -> Result<Selection, ApiError> {
+    if goal_ids.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::ValidationFailed,
+            "goalIds must name at least one goal",
+        ));
+    }
+    let rules = ctx.rules.current();
+    let mut chosen = Vec::new();
+    for id in goal_ids {
+        let found = goal(&rules, challenge_id, id, now)?;
+        if !chosen
+            .iter()
+            .any(|g: &&engine::CompiledGoal| g.id == found.id)
+        {
+            chosen.push(found);
+        }
+    }
+    select(ctx, user, challenge_id, &chosen, replace_existing, now).await
+}
+
+/// Picks up to `count` goals at random from those the player can still do: not completed or
+/// claimed, not locked, and (with `exclude_active` or `replace_existing`) not already active.
+pub async fn random_select(
+    ctx: &Context,
+    user: &UserId,
+    challenge_id: &str,
+    count: usize,
+    replace_existing: bool,
+    exclude_active: bool,
+    now: DateTime<Utc>,
+) -> Result<Selection, ApiError> {
+    if count == 0 {
+        return Err(ApiError::new(
+            ErrorCode::ValidationFailed,
+            "count must be at least 1",
+        ));
+    }
+    let rules = ctx.rules.current();
+    let found = challenge(&rules, challenge_id, now)?;
+    let progress = PlayerProgress::load(ctx.store.as_ref(), user, false, now).await?;
+    let pool: Vec<&engine::CompiledGoal> = rules
+        .goals_of(found)
+        .filter(|g| {
+            let view = progress.view(g);
+            !view.status.is_done()
+                && !progress.is_locked(&rules, g)
+                && !((exclude_active || replace_existing) && view.is_active && view.exists)
+        })
+        .collect();
+    if pool.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InsufficientGoals,
+            format!("no goal of `{challenge_id}` is available to select"),
+        ));
+    }
+    let chosen: Vec<&engine::CompiledGoal> = pool
+        .choose_multiple(&mut rand::rng(), count.min(pool.len()))
+        .copied()
+        .collect();
+    select(ctx, user, challenge_id, &chosen, replace_existing, now).await
+}
+
+async fn select(
+    ctx: &Context,
+    user: &UserId,
+    challenge_id: &str,
+    chosen: &[&engine::CompiledGoal],
+    replace_existing: bool,
+    now: DateTime<Utc>,
+) -> Result<Selection, ApiError> {
+    let rules = ctx.rules.current();
+    let replaced: Vec<GoalId> = if replace_existing {
+        let progress = PlayerProgress::load(ctx.store.as_ref(), user, true, now).await?;
+        let challenge = challenge(&rules, challenge_id, now)?;
+        rules
+            .goals_of(challenge)
+            .filter(|g| progress.row(&g.id).is_some() && !chosen.iter().any(|c| c.id == g.id))
+            .map(|g| g.id.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    ctx.store
+        .activate_batch_for_user(user, &ctx.namespace, chosen, &replaced, now)
+        .await?;
+    let progress = PlayerProgress::load(ctx.store.as_ref(), user, false, now).await?;
+    let total_active = ctx
+        .store
+        .count_active_for_user(user, Some(&engine::ChallengeId::new(challenge_id)))
+        .await?;
+    Ok(Selection {
+        selected_goals: chosen
+            .iter()
+            .map(|g| GoalJson::of(g, &progress.view(g), progress.is_locked(&rules, g), now))
+            .collect(),
+        challenge_id: challenge_id.to_string(),
+        total_active_goals: total_active,
+        replaced_goals: replaced.iter().map(ToString::to_string).collect(),
+    })
+}

@@ -1,0 +1,170 @@
+//! The JSON shapes of api.md (camelCase, absent times as ""), built from the engine's views.
+
+use chrono::{DateTime, Utc};
+use engine::progress::GoalView;
+use engine::{CompiledChallenge, CompiledGoal, Reward, RuleSet};
+use serde::Serialize;
+
+/// An RFC 3339 time, or "" when absent (what the reference clients expect).
+pub fn time(value: Option<DateTime<Utc>>) -> String {
+    value
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequirementJson {
+    pub stat_code: String,
+    pub operator: &'static str,
+    pub target_value: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+}
+
+impl RequirementJson {
+    pub fn of(goal: &CompiledGoal) -> Self {
+        Self {
+            stat_code: goal
+                .stats
+                .first()
+                .cloned()
+                .unwrap_or_else(|| goal.on.as_str().to_string()),
+            operator: ">=",
+            target_value: goal.target,
+            when: goal.when.as_ref().map(|w| w.text.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RewardJson {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub reward_id: String,
+    pub quantity: i64,
+}
+
+impl RewardJson {
+    pub fn of(reward: Option<&Reward>) -> Option<Self> {
+        reward.map(|reward| match reward {
+            Reward::Wallet { currency, amount } => Self {
+                kind: "WALLET",
+                reward_id: currency.clone(),
+                quantity: *amount,
+            },
+            Reward::Item { item_id, quantity } => Self {
+                kind: "ITEM",
+                reward_id: item_id.clone(),
+                quantity: *quantity,
+            },
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GoalJson {
+    pub goal_id: String,
+    pub name: String,
+    pub description: String,
+    pub requirement: RequirementJson,
+    pub reward: Option<RewardJson>,
+    pub prerequisites: Vec<String>,
+    pub progress: i64,
+    pub target: i64,
+    pub status: &'static str,
+    pub locked: bool,
+    pub completed_at: String,
+    pub claimed_at: String,
+    pub is_active: bool,
+    pub expires_at: String,
+    pub expires_in_seconds: i64,
+}
+
+impl GoalJson {
+    pub fn of(goal: &CompiledGoal, view: &GoalView, locked: bool, now: DateTime<Utc>) -> Self {
+        Self {
+            goal_id: goal.id.to_string(),
+            name: goal.name.clone(),
+            description: goal.description.clone(),
+            requirement: RequirementJson::of(goal),
+            reward: RewardJson::of(goal.reward.as_ref()),
+            prerequisites: goal.requires.iter().map(ToString::to_string).collect(),
+            progress: view.progress,
+            target: goal.target,
+            status: view.status.as_str(),
+            locked,
+            completed_at: time(view.completed_at),
+            claimed_at: time(view.claimed_at),
+            is_active: view.is_active,
+            expires_at: time(view.expires_at),
+            expires_in_seconds: view
+                .expires_at
+                .map_or(0, |t| (t - now).num_seconds().max(0)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeJson {
+    pub challenge_id: String,
+    pub name: String,
+    pub description: String,
+    pub goals: Vec<GoalJson>,
+}
+
+/// A goal as `initialize` lists it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignedGoalJson {
+    pub challenge_id: String,
+    pub goal_id: String,
+    pub name: String,
+    pub description: String,
+    pub is_active: bool,
+    pub assigned_at: String,
+    pub expires_at: String,
+    pub progress: i64,
+    pub target: i64,
+    pub status: &'static str,
+    pub requirement: RequirementJson,
+    pub reward: Option<RewardJson>,
+}
+
+impl AssignedGoalJson {
+    pub fn of(goal: &CompiledGoal, view: &GoalView) -> Self {
+        Self {
+            challenge_id: goal.challenge_id.to_string(),
+            goal_id: goal.id.to_string(),
+            name: goal.name.clone(),
+            description: goal.description.clone(),
+            is_active: view.is_active,
+            assigned_at: time(view.assigned_at),
+            expires_at: time(view.expires_at),
+            progress: view.progress,
+            target: goal.target,
+            status: view.status.as_str(),
+            requirement: RequirementJson::of(goal),
+            reward: RewardJson::of(goal.reward.as_ref()),
+        }
+    }
+}
+
+/// Whether a challenge is visible now (inside its schedule window).
+pub fn visible(challenge: &CompiledChallenge, now: DateTime<Utc>) -> bool {
+    challenge.schedule.contains(now)
+}
+
+/// The goals of a challenge that a request names, or 404.
+pub fn goal_in<'a>(
+    rules: &'a RuleSet,
+    challenge_id: &str,
+    goal_id: &str,
+) -> Option<&'a CompiledGoal> {
+    rules
+        .goal(goal_id)
+        .filter(|goal| goal.challenge_id.as_str() == challenge_id)
+}
