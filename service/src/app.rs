@@ -22,6 +22,7 @@ pub struct AppState {
     pub events: handler::EventContext,
     /// Users who deleted their data within the last minute.
     pub gdpr_limiter: moka::sync::Cache<String, ()>,
+    pub auth: crate::auth::Authenticator,
 }
 
 /// The sockets to serve on (bound by the caller; tests use port 0). `grpc` is used only when
@@ -77,12 +78,31 @@ pub async fn run_with_rewards(
     rewards: Arc<dyn RewardClient>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    if config.auth_enabled {
-        bail!(
-            "PLUGIN_GRPC_SERVER_AUTH_ENABLED=true needs AGS IAM JWT verification, which this build does not have yet; \
-             set PLUGIN_GRPC_SERVER_AUTH_ENABLED=false to run with mock users (x-mock-user-id)"
-        );
-    }
+    let auth = if config.auth_enabled {
+        let Some(base) = config
+            .ab_base_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            bail!(
+                "PLUGIN_GRPC_SERVER_AUTH_ENABLED=true needs AB_BASE_URL (the AGS base URL, for the IAM JWKS); \
+                 set PLUGIN_GRPC_SERVER_AUTH_ENABLED=false to run with mock users (x-mock-user-id)"
+            );
+        };
+        let namespace = config.common.namespace_filter().unwrap_or_default();
+        if namespace.is_empty() {
+            bail!(
+                "PLUGIN_GRPC_SERVER_AUTH_ENABLED=true needs AB_NAMESPACE: tokens are checked against it"
+            );
+        }
+        crate::auth::Authenticator::Jwt {
+            verifier: crate::auth::jwt::JwtVerifier::new(base, &namespace)
+                .map_err(anyhow::Error::msg)?,
+            namespace,
+        }
+    } else {
+        crate::auth::Authenticator::Mock
+    };
     let embedded = embedded_database(&config);
     let url = store::database_url(config.common.database_url.as_deref())?;
     let store = store::open(&url, config.common.pool_size)
@@ -130,6 +150,7 @@ pub async fn run_with_rewards(
             namespace: namespace.unwrap_or_default(),
         },
         events: events.clone(),
+        auth,
         gdpr_limiter: moka::sync::Cache::builder()
             .time_to_live(Duration::from_secs(60))
             .max_capacity(1_000_000)

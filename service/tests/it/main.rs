@@ -2,5 +2,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers fail loudly by design
 
 mod api;
+mod jwt;
 mod lint;
 mod migrate;

@@ -1,0 +1,248 @@
+//! AGS IAM access tokens: RS256 JWTs verified against the IAM JWKS
+//! (`{AB_BASE_URL}/iam/v3/oauth/jwks`), cached and refreshed — on a schedule, and at once when a
+//! token names a key id the cache does not know (IAM rotated its keys).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde::Deserialize;
+use tokio::sync::{Mutex, RwLock};
+
+/// How long fetched keys are trusted before a refresh.
+const KEYS_TTL: Duration = Duration::from_secs(600);
+/// Unknown key ids trigger at most one refresh per this interval (no refresh storms).
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why a token was refused (all answer 401, except `Unavailable`).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TokenError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("token expired")]
+    Expired,
+    #[error("token is for namespace `{0}`, not this one")]
+    WrongNamespace(String),
+    #[error("signing key `{0}` is unknown")]
+    UnknownKey(String),
+    /// The JWKS could not be fetched.
+    #[error("cannot fetch the IAM keys: {0}")]
+    Unavailable(String),
+}
+
+/// One AGS permission of the token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Permission {
+    #[serde(rename = "Resource", alias = "resource")]
+    pub resource: String,
+    #[serde(rename = "Action", alias = "action", default)]
+    pub action: i64,
+}
+
+/// The claims this service reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub permissions: Vec<Permission>,
+}
+
+#[derive(Deserialize)]
+struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    #[serde(default)]
+    kid: String,
+    #[serde(default)]
+    kty: String,
+    #[serde(default)]
+    n: String,
+    #[serde(default)]
+    e: String,
+}
+
+struct KeySet {
+    keys: HashMap<String, DecodingKey>,
+    fetched: Option<Instant>,
+}
+
+/// Verifies IAM tokens.
+pub struct JwtVerifier {
+    jwks_url: String,
+    namespace: String,
+    http: reqwest::Client,
+    keys: RwLock<KeySet>,
+    refreshing: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtVerifier")
+            .field("jwks_url", &self.jwks_url)
+            .finish()
+    }
+}
+
+impl JwtVerifier {
+    pub fn new(ab_base_url: &str, namespace: &str) -> Result<Arc<Self>, String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|err| format!("cannot build the HTTP client: {err}"))?;
+        Ok(Arc::new(Self {
+            jwks_url: format!("{}/iam/v3/oauth/jwks", ab_base_url.trim_end_matches('/')),
+            namespace: namespace.to_string(),
+            http,
+            keys: RwLock::new(KeySet {
+                keys: HashMap::new(),
+                fetched: None,
+            }),
+            refreshing: Mutex::new(None),
+        }))
+    }
+
+    /// Verifies signature, expiry and namespace; returns the claims.
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = decode_header(token).map_err(|err| TokenError::Invalid(err.to_string()))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(TokenError::Invalid(format!(
+                "algorithm {:?} is not accepted",
+                header.alg
+            )));
+        }
+        let kid = header.kid.unwrap_or_default();
+        let key = self.key(&kid).await?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_aud = false;
+        validation.leeway = 30;
+        let data = decode::<Claims>(token, &key, &validation).map_err(|err| match err.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid(err.to_string()),
+        })?;
+        let claims = data.claims;
+        if !self.namespace.is_empty() && claims.namespace != self.namespace {
+            return Err(TokenError::WrongNamespace(claims.namespace));
+        }
+        if claims.sub.is_empty() {
+            return Err(TokenError::Invalid("the token has no subject".into()));
+        }
+        Ok(claims)
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey, TokenError> {
+        {
+            let keys = self.keys.read().await;
+            let fresh = keys.fetched.is_some_and(|at| at.elapsed() < KEYS_TTL);
+            if let (true, Some(key)) = (fresh, keys.keys.get(kid)) {
+                return Ok(key.clone());
+            }
+        }
+        self.refresh().await?;
+        self.keys
+            .read()
+            .await
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| TokenError::UnknownKey(kid.to_string()))
+    }
+
+    async fn refresh(&self) -> Result<(), TokenError> {
+        let mut last = self.refreshing.lock().await;
+        if last.is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL) {
+            return Ok(()); // someone just refreshed; use what they fetched
+        }
+        let response = self
+            .http
+            .get(&self.jwks_url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|err| TokenError::Unavailable(err.to_string()))?;
+        let jwks: Jwks = response
+            .json()
+            .await
+            .map_err(|err| TokenError::Unavailable(format!("bad JWKS: {err}")))?;
+        let mut keys = HashMap::new();
+        for jwk in jwks.keys.into_iter().filter(|k| k.kty == "RSA") {
+            match DecodingKey::from_rsa_components(&jwk.n, &jwk.e) {
+                Ok(key) => {
+                    keys.insert(jwk.kid, key);
+                }
+                Err(err) => {
+                    tracing::warn!(kid = %jwk.kid, error = %err, "skipping an unreadable JWKS key")
+                }
+            }
+        }
+        tracing::info!(keys = keys.len(), "IAM signing keys refreshed");
+        *self.keys.write().await = KeySet {
+            keys,
+            fetched: Some(Instant::now()),
+        };
+        *last = Some(Instant::now());
+        Ok(())
+    }
+}
+
+/// Whether the token's permissions allow the *server* endpoints of `namespace`:
+/// resource `ADMIN:NAMESPACE:{namespace}:CHALLENGE` (segments may be `*`), any action.
+pub fn allows_server_calls(claims: &Claims, namespace: &str) -> bool {
+    let wanted = ["ADMIN", "NAMESPACE", namespace, "CHALLENGE"];
+    claims.permissions.iter().any(|permission| {
+        let parts: Vec<&str> = permission.resource.split(':').collect();
+        permission.action > 0
+            && parts.len() == wanted.len()
+            && parts
+                .iter()
+                .zip(wanted)
+                .all(|(have, want)| *have == "*" || *have == want)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(resource: &str, action: i64) -> Claims {
+        Claims {
+            sub: "u".into(),
+            namespace: "ns".into(),
+            permissions: vec![Permission {
+                resource: resource.into(),
+                action,
+            }],
+        }
+    }
+
+    #[test]
+    fn server_permission() {
+        assert!(allows_server_calls(
+            &claims("ADMIN:NAMESPACE:ns:CHALLENGE", 15),
+            "ns"
+        ));
+        assert!(allows_server_calls(
+            &claims("ADMIN:NAMESPACE:*:CHALLENGE", 2),
+            "ns"
+        ));
+        assert!(!allows_server_calls(
+            &claims("ADMIN:NAMESPACE:other:CHALLENGE", 15),
+            "ns"
+        ));
+        assert!(!allows_server_calls(
+            &claims("NAMESPACE:ns:CHALLENGE", 15),
+            "ns"
+        ));
+        assert!(!allows_server_calls(
+            &claims("ADMIN:NAMESPACE:ns:CHALLENGE", 0),
+            "ns"
+        ));
+    }
+}

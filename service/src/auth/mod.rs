@@ -1,0 +1,121 @@
+//! Who is calling. With `PLUGIN_GRPC_SERVER_AUTH_ENABLED=true` (the default) every request needs
+//! an AGS IAM bearer token (verified by `jwt`); the user is its `sub`. With `false` (local runs,
+//! the reference implementation's e2e and load scripts) the user comes from `x-mock-user-id`
+//! (default `test-user-123`) and any bearer value is ignored.
+
+pub mod jwt;
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use engine::UserId;
+
+use crate::app::AppState;
+use crate::error::{ApiError, ErrorCode};
+use jwt::{Claims, JwtVerifier, TokenError, allows_server_calls};
+
+/// The default user of mock mode, as in the reference implementation.
+pub const DEFAULT_MOCK_USER: &str = "test-user-123";
+
+/// How requests are authenticated.
+#[derive(Debug, Clone)]
+pub enum Authenticator {
+    Mock,
+    Jwt {
+        verifier: Arc<JwtVerifier>,
+        namespace: String,
+    },
+}
+
+impl Authenticator {
+    async fn claims(&self, parts: &Parts) -> Result<Option<Claims>, ApiError> {
+        let Authenticator::Jwt { verifier, .. } = self else {
+            return Ok(None);
+        };
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let Some(token) = token else {
+            return Err(unauthorized(&TokenError::Missing));
+        };
+        match verifier.verify(token).await {
+            Ok(claims) => Ok(Some(claims)),
+            Err(TokenError::Unavailable(message)) => {
+                tracing::error!(error = %message, "cannot verify tokens: IAM keys unavailable");
+                Err(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "cannot verify the token right now",
+                ))
+            }
+            Err(err) => Err(unauthorized(&err)),
+        }
+    }
+}
+
+fn unauthorized(err: &TokenError) -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, err.to_string())
+}
+
+/// The authenticated player.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub UserId);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(claims) = state.auth.claims(parts).await? {
+            return Ok(AuthUser(UserId::new(claims.sub)));
+        }
+        let user = parts
+            .headers
+            .get("x-mock-user-id")
+            .map(|value| value.to_str().map(str::trim).unwrap_or_default())
+            .unwrap_or(DEFAULT_MOCK_USER);
+        if user.is_empty() || user.len() > 128 {
+            return Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "x-mock-user-id must be 1-128 characters",
+            ));
+        }
+        Ok(AuthUser(UserId::new(user)))
+    }
+}
+
+/// A caller allowed to use the *server* endpoints (events, rules): a token with the
+/// `ADMIN:NAMESPACE:{ns}:CHALLENGE` permission, or anyone in mock mode.
+#[derive(Debug, Clone)]
+pub struct ServerCaller;
+
+impl FromRequestParts<AppState> for ServerCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match (state.auth.claims(parts).await?, &state.auth) {
+            (None, _) => Ok(ServerCaller),
+            (Some(claims), Authenticator::Jwt { namespace, .. })
+                if allows_server_calls(&claims, namespace) =>
+            {
+                Ok(ServerCaller)
+            }
+            (Some(_), _) => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "this endpoint needs the ADMIN:NAMESPACE:{namespace}:CHALLENGE permission",
+            )),
+        }
+    }
+}

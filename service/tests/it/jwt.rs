@@ -1,0 +1,183 @@
+//! AGS IAM JWT verification with locally generated RSA keys, served as the IAM JWKS by a local
+//! HTTP server: valid, expired, wrong namespace, bad signature, missing, unknown kid then
+//! rotated keys, and the permission of the server endpoints.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use clap::Parser;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use store::testing::TestDatabase;
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/data/jwt/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture")
+}
+
+fn token(key: &str, kid: &str, claims: Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.into());
+    let pem = fixture(&format!("{key}.pem"));
+    encode(
+        &header,
+        &claims,
+        &EncodingKey::from_rsa_pem(pem.as_bytes()).expect("pem"),
+    )
+    .expect("sign")
+}
+
+fn claims(sub: &str, namespace: &str, expires_in: i64) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({"sub": sub, "namespace": namespace, "exp": now + expires_in, "iat": now})
+}
+
+/// A local IAM serving the keys in `keys` at /iam/v3/oauth/jwks.
+async fn iam(keys: Arc<Mutex<Vec<Value>>>) -> String {
+    let app = Router::new().route(
+        "/iam/v3/oauth/jwks",
+        get(move || {
+            let keys = keys.clone();
+            async move { axum::Json(json!({"keys": keys.lock().unwrap().clone()})) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_verified_against_the_iam_keys() {
+    let jwk =
+        |name: &str| serde_json::from_str::<Value>(&fixture(&format!("{name}.jwk.json"))).unwrap();
+    let keys = Arc::new(Mutex::new(vec![jwk("key1")]));
+    let iam_url = iam(keys.clone()).await;
+    let db = TestDatabase::postgres().await.expect("PostgreSQL");
+    let challenges = format!("{}/../challenges", env!("CARGO_MANIFEST_DIR"));
+    let config = service::config::ServeConfig::try_parse_from([
+        "service",
+        "--database-url",
+        &db.url,
+        "--challenges",
+        &challenges,
+        "--migrate",
+        "--namespace",
+        "game",
+        "--auth-enabled",
+        "true",
+        "--ab-base-url",
+        &iam_url,
+        "--reward-mode",
+        "mock",
+    ])
+    .expect("config");
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/challenge", http.local_addr().unwrap());
+    tokio::spawn(service::app::run(
+        config,
+        service::app::Listeners {
+            http,
+            metrics,
+            grpc: None,
+        },
+        std::future::pending(),
+    ));
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the service did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let call = |method: reqwest::Method, path: &str, bearer: Option<String>| {
+        let mut request = client.request(method, format!("{base}{path}"));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        async move {
+            let response = request.send().await.expect("request");
+            let status = response.status();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+
+    // Valid: the user is the token's subject.
+    let (status, body) = call(
+        reqwest::Method::DELETE,
+        "/v1/users/me/data",
+        Some(token("key1", "key1", claims("player-7", "game", 600))),
+    )
+    .await;
+    assert_eq!(
+        (status, body["userId"].clone()),
+        (StatusCode::OK, json!("player-7")),
+        "{body}"
+    );
+
+    for (name, bearer) in [
+        ("missing", None),
+        (
+            "expired",
+            Some(token("key1", "key1", claims("p", "game", -600))),
+        ),
+        (
+            "wrong namespace",
+            Some(token("key1", "key1", claims("p", "other-game", 600))),
+        ),
+        (
+            "bad signature",
+            Some(token("other", "key1", claims("p", "game", 600))),
+        ),
+        ("garbage", Some("not.a.jwt".to_string())),
+    ] {
+        let (status, body) = call(reqwest::Method::GET, "/v1/challenges", bearer).await;
+        assert_eq!(
+            (status, body["errorCode"].clone(), body["code"].clone()),
+            (StatusCode::UNAUTHORIZED, json!("UNAUTHORIZED"), json!(16)),
+            "{name}: {body}"
+        );
+    }
+
+    // IAM rotates its keys: a token signed with the new key triggers a refresh and passes.
+    *keys.lock().unwrap() = vec![jwk("key2")];
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = call(
+        reqwest::Method::GET,
+        "/v1/challenges",
+        Some(token("key2", "key2", claims("player-8", "game", 600))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Server endpoints need the challenge admin permission.
+    let (status, body) = call(
+        reqwest::Method::GET,
+        "/v1/rules",
+        Some(token("key2", "key2", claims("player-8", "game", 600))),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errorCode"].clone()),
+        (StatusCode::FORBIDDEN, json!("FORBIDDEN"))
+    );
+    let mut admin = claims("game-server", "game", 600);
+    admin["permissions"] = json!([{"Resource": "ADMIN:NAMESPACE:game:CHALLENGE", "Action": 15}]);
+    let (status, body) = call(
+        reqwest::Method::GET,
+        "/v1/rules",
+        Some(token("key2", "key2", admin)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["contentHash"].as_str().is_some_and(|h| h.len() == 64));
+}
