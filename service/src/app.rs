@@ -63,10 +63,27 @@ pub async fn run(
 ) -> Result<()> {
     let rewards: Arc<dyn RewardClient> = match config.reward_mode {
         RewardMode::Mock => Arc::new(MockRewards),
-        RewardMode::Real => bail!(
-            "REWARD_CLIENT_MODE=real needs the AGS Platform client, which this build does not have yet; \
-             set REWARD_CLIENT_MODE=mock to log rewards instead"
-        ),
+        RewardMode::Real => {
+            let base = config.ab_base_url.as_deref().unwrap_or_default();
+            if base.trim().is_empty()
+                || config.ab_client_id.is_empty()
+                || config.ab_client_secret.is_empty()
+            {
+                bail!(
+                    "REWARD_CLIENT_MODE=real needs AB_BASE_URL, AB_CLIENT_ID and AB_CLIENT_SECRET; \
+                     set REWARD_CLIENT_MODE=mock to log rewards instead"
+                );
+            }
+            let platform = crate::rewards::platform::PlatformConfig::new(
+                base,
+                &config.ab_client_id,
+                &config.ab_client_secret,
+            );
+            Arc::new(
+                crate::rewards::platform::PlatformRewards::new(platform)
+                    .map_err(anyhow::Error::msg)?,
+            )
+        }
     };
     run_with_rewards(config, listeners, rewards, shutdown).await
 }
@@ -193,11 +210,13 @@ pub async fn run_with_rewards(
         }
         _ => None,
     };
+    let reconciler = tokio::spawn(reconcile_loop(state.context.clone(), stopped.clone()));
     let http = axum::serve(listeners.http, router(state, &base_path))
         .with_graceful_shutdown(wait(stopped.clone()));
     let http_server = tokio::spawn(http.into_future());
     shutdown.await;
     let _ = stop.send(true);
+    let _ = reconciler.await;
     let _ = http_server.await;
     if let Some(grpc) = grpc_server {
         let _ = grpc.await;
@@ -206,4 +225,22 @@ pub async fn run_with_rewards(
     let _ = metrics_server.await;
     tracing::info!("challenge service stopped");
     Ok(())
+}
+
+/// How often pending claims are reconciled, and how old an intent must be to count as stuck.
+const RECONCILE_EVERY: Duration = Duration::from_secs(30);
+const STUCK_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+async fn reconcile_loop(context: Context, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(RECONCILE_EVERY) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+        if let Err(err) =
+            crate::usecases::claim::reconcile(&context, chrono::Utc::now() - STUCK_AFTER, 100).await
+        {
+            tracing::warn!(error = %err, "reconciling pending claims");
+        }
+    }
 }

@@ -32,6 +32,17 @@ pub struct ServeConfig {
     /// AGS base URL (IAM JWKS, Platform).
     #[arg(long, env = "AB_BASE_URL")]
     pub ab_base_url: Option<String>,
+    /// IAM client id of this service (for AGS Platform calls).
+    #[arg(long, env = "AB_CLIENT_ID", default_value = "")]
+    pub ab_client_id: String,
+    /// IAM client secret of this service (never logged).
+    #[arg(
+        long,
+        env = "AB_CLIENT_SECRET",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub ab_client_secret: String,
     /// Also serve the gRPC event services in this process (default: when on the embedded SQLite database).
     #[arg(long, env = "SERVE_GRPC_EVENTS")]
     pub grpc_events: Option<bool>,

@@ -98,7 +98,7 @@ pub async fn claim(
             namespace: ctx.namespace.clone(),
             reward: reward.clone(),
             // Stable per (user, goal, period): the reward service can deduplicate retries.
-            transaction_id: format!("{}:{}:{}", user, found.id, period_start.timestamp()),
+            transaction_id: transaction_id(user, &found.id, period_start),
         };
         if let Err(err) = ctx.rewards.grant(&request).await {
             return Err(match err {
@@ -126,4 +126,113 @@ pub async fn claim(
         reward,
         claimed_at: time(stored.and_then(|r| r.state.claimed_at).or(Some(now))),
     })
+}
+
+/// The grant's transaction id: stable per (user, goal, period), so retries carry the same one.
+fn transaction_id(user: &UserId, goal: &engine::GoalId, period_start: DateTime<Utc>) -> String {
+    format!("{user}:{goal}:{}", period_start.timestamp())
+}
+
+/// What a reconciler pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reconciled {
+    pub granted: usize,
+    pub failed: usize,
+    pub still_pending: usize,
+}
+
+/// Finishes claims whose intent was recorded but whose grant never completed (a crash, a
+/// timeout): grants the reward and marks the goal claimed, or marks the intent failed on a
+/// definite refusal. Intents younger than `before` are left to the claim in flight.
+pub async fn reconcile(
+    ctx: &Context,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Reconciled, ApiError> {
+    let mut report = Reconciled::default();
+    for pending in ctx.store.pending_claims(before, limit).await? {
+        let Some(reward) = reward_from_record(&pending.reward) else {
+            // A claim of a goal without reward: only the row is left to mark.
+            finish(ctx, &pending).await?;
+            report.granted += 1;
+            continue;
+        };
+        let request = GrantRequest {
+            user_id: pending.user_id.clone(),
+            namespace: ctx.namespace.clone(),
+            reward,
+            transaction_id: transaction_id(
+                &pending.user_id,
+                &pending.goal_id,
+                pending.period_start,
+            ),
+        };
+        match ctx.rewards.grant(&request).await {
+            Ok(()) => {
+                finish(ctx, &pending).await?;
+                report.granted += 1;
+            }
+            Err(GrantError::Rejected(message)) => {
+                ctx.store
+                    .fail_claim(
+                        &pending.user_id,
+                        &pending.goal_id,
+                        pending.period_start,
+                        &message,
+                        Utc::now(),
+                    )
+                    .await?;
+                report.failed += 1;
+            }
+            Err(GrantError::Unavailable(_)) => report.still_pending += 1,
+        }
+    }
+    if report != Reconciled::default() {
+        tracing::info!(
+            granted = report.granted,
+            failed = report.failed,
+            still_pending = report.still_pending,
+            "reconciled pending claims"
+        );
+    }
+    Ok(report)
+}
+
+async fn finish(ctx: &Context, pending: &store::PendingClaim) -> Result<(), ApiError> {
+    let now = Utc::now();
+    let row = ctx
+        .store
+        .progress_for_user_goal(&pending.user_id, &pending.goal_id)
+        .await?;
+    let Some(row) = row else {
+        return Ok(());
+    };
+    let claimed_state = engine::progress::claimed(&row.state, now);
+    ctx.store
+        .finish_claim(
+            &pending.user_id,
+            &pending.goal_id,
+            pending.period_start,
+            &claimed_state,
+        )
+        .await?;
+    Ok(())
+}
+
+/// The reward as recorded with the intent (`RewardJson`), back to the engine's type.
+fn reward_from_record(record: &str) -> Option<engine::Reward> {
+    let value: serde_json::Value = serde_json::from_str(record).ok()?;
+    let id = value.get("rewardId")?.as_str()?.to_string();
+    let quantity = value.get("quantity")?.as_i64()?;
+    match value.get("type")?.as_str()? {
+        "WALLET" => Some(engine::Reward::Wallet {
+            currency: id,
+            amount: quantity,
+        }),
+        "ITEM" => Some(engine::Reward::Item {
+            item_id: id,
+            quantity,
+        }),
+        _ => None,
+    }
 }

@@ -5,3 +5,4 @@ mod api;
 mod jwt;
 mod lint;
 mod migrate;
+mod rewards;

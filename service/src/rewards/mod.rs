@@ -42,3 +42,5 @@ impl RewardClient for MockRewards {
         Ok(())
     }
 }
+
+pub mod platform;
