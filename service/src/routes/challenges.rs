@@ -5,7 +5,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
@@ -34,13 +33,19 @@ struct ListQuery {
     active_only: bool,
 }
 
+#[derive(serde::Serialize)]
+struct ChallengeList {
+    challenges: Vec<crate::views::ChallengeJson>,
+}
+
 async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChallengeList>, ApiError> {
+    // A typed body: serialized once, straight to bytes (no intermediate `Value` tree).
     let challenges = challenges::list(&state.context, &user, query.active_only, Utc::now()).await?;
-    Ok(Json(json!({ "challenges": challenges })))
+    Ok(Json(ChallengeList { challenges }))
 }
 
 async fn one(

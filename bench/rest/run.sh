@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# REST benchmark: GET /v1/challenges for players holding 50 goals each, against the release
+# service on the local PostgreSQL. Needs `wrk` (Debian package). Figures: docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PORT=${PORT:-18000}
+DB=postgres://postgres@127.0.0.1:5432/ce_rest_bench
+psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS ce_rest_bench WITH (FORCE)" -c "CREATE DATABASE ce_rest_bench"
+cargo build -q --release -p service
+DATABASE_URL=$DB CHALLENGE_CONFIG_PATH=bench/rest/challenges MIGRATE_ON_START=true \
+  PLUGIN_GRPC_SERVER_AUTH_ENABLED=false REWARD_CLIENT_MODE=mock LOG_LEVEL=warn \
+  HTTP_PORT=$PORT METRICS_PORT=$((PORT + 80)) ./target/release/service &
+SERVICE=$!
+trap 'kill $SERVICE 2>/dev/null; wait $SERVICE 2>/dev/null; psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS ce_rest_bench WITH (FORCE)"' EXIT
+for _ in $(seq 1 50); do curl -sf "localhost:$PORT/challenge/healthz" >/dev/null && break; sleep 0.2; done
+# 1,000 players, each with its 50 goals assigned and some progress.
+for u in $(seq 0 999); do
+  curl -sf -XPOST "localhost:$PORT/challenge/v1/challenges/initialize" -H "x-mock-user-id: bench-user-$u" >/dev/null
+done
+for u in $(seq 0 99); do
+  curl -sf -XPOST "localhost:$PORT/challenge/v1/events" -H 'content-type: application/json' \
+    -d "{\"kind\":\"stat\",\"id\":\"seed-$u\",\"userId\":\"bench-user-$u\",\"statCode\":\"s0-0\",\"latestValue\":5,\"inc\":5}" >/dev/null
+done
+echo "goals per player: $(curl -s "localhost:$PORT/challenge/v1/challenges" -H 'x-mock-user-id: bench-user-1' | grep -o '"goalId"' | wc -l)"
+wrk -t2 -c${CONNECTIONS:-64} -d${DURATION:-15s} --latency -s bench/rest/users.lua "http://localhost:$PORT"
