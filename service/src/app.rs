@@ -23,6 +23,8 @@ pub struct AppState {
     /// Users who deleted their data within the last minute.
     pub gdpr_limiter: moka::sync::Cache<String, ()>,
     pub auth: crate::auth::Authenticator,
+    /// BASE_PATH, normalized (for the OpenAPI document's server URL).
+    pub base_path: String,
 }
 
 /// The sockets to serve on (bound by the caller; tests use port 0). `grpc` is used only when
@@ -168,6 +170,7 @@ pub async fn run_with_rewards(
         },
         events: events.clone(),
         auth,
+        base_path: config.base_path(),
         gdpr_limiter: moka::sync::Cache::builder()
             .time_to_live(Duration::from_secs(60))
             .max_capacity(1_000_000)

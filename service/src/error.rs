@@ -100,6 +100,17 @@ impl From<store::StoreError> for ApiError {
     }
 }
 
+/// The error body every endpoint answers with (for the OpenAPI document).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorJson {
+    /// gRPC-style code number (3 invalid, 5 not found, 6 already exists, …).
+    pub code: u16,
+    /// Stable code, e.g. `GOAL_NOT_FOUND`.
+    pub error_code: String,
+    pub message: String,
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ErrorBody<'a> {

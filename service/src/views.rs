@@ -12,7 +12,7 @@ pub fn time(value: Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequirementJson {
     pub stat_code: String,
@@ -37,7 +37,7 @@ impl RequirementJson {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RewardJson {
     #[serde(rename = "type")]
@@ -63,7 +63,7 @@ impl RewardJson {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GoalJson {
     pub goal_id: String,
@@ -107,7 +107,7 @@ impl GoalJson {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChallengeJson {
     pub challenge_id: String,
@@ -117,7 +117,7 @@ pub struct ChallengeJson {
 }
 
 /// A goal as `initialize` lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssignedGoalJson {
     pub challenge_id: String,

@@ -27,18 +27,21 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(super) struct ListQuery {
     #[serde(default)]
     active_only: bool,
 }
 
-#[derive(serde::Serialize)]
-struct ChallengeList {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct ChallengeList {
     challenges: Vec<crate::views::ChallengeJson>,
 }
 
-async fn list(
+#[utoipa::path(get, path = "/v1/challenges", tag = "challenges",
+    params(("active_only" = Option<bool>, Query, description = "progress only from active rows")),
+    responses((status = 200, body = ChallengeList), (status = 401, body = crate::error::ErrorJson)))]
+pub(super) async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Query(query): Query<ListQuery>,
@@ -48,7 +51,10 @@ async fn list(
     Ok(Json(ChallengeList { challenges }))
 }
 
-async fn one(
+#[utoipa::path(get, path = "/v1/challenges/{challenge}", tag = "challenges",
+    params(("challenge" = String, Path)),
+    responses((status = 200, body = crate::views::ChallengeJson), (status = 404, body = crate::error::ErrorJson)))]
+pub(super) async fn one(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(challenge): Path<String>,
@@ -58,7 +64,9 @@ async fn one(
     ))
 }
 
-async fn initialize(
+#[utoipa::path(post, path = "/v1/challenges/initialize", tag = "challenges",
+    responses((status = 200, body = challenges::Initialized)))]
+pub(super) async fn initialize(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
 ) -> Result<Json<challenges::Initialized>, ApiError> {
@@ -67,7 +75,10 @@ async fn initialize(
     ))
 }
 
-async fn rotation(
+#[utoipa::path(get, path = "/v1/challenges/{challenge}/rotation", tag = "challenges",
+    params(("challenge" = String, Path)),
+    responses((status = 200, body = challenges::RotationStatus), (status = 404, body = crate::error::ErrorJson)))]
+pub(super) async fn rotation(
     State(state): State<AppState>,
     _user: AuthUser,
     Path(challenge): Path<String>,
@@ -79,7 +90,10 @@ async fn rotation(
     )?))
 }
 
-async fn explain(
+#[utoipa::path(get, path = "/v1/challenges/{challenge}/goals/{goal}/explain", tag = "challenges",
+    params(("challenge" = String, Path), ("goal" = String, Path)),
+    responses((status = 200, body = challenges::Explanation), (status = 404, body = crate::error::ErrorJson)))]
+pub(super) async fn explain(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path((challenge, goal)): Path<(String, String)>,
@@ -89,7 +103,12 @@ async fn explain(
     ))
 }
 
-async fn claim_goal(
+#[utoipa::path(post, path = "/v1/challenges/{challenge}/goals/{goal}/claim", tag = "goals",
+    params(("challenge" = String, Path), ("goal" = String, Path)),
+    responses((status = 200, body = claim::Claimed), (status = 400, body = crate::error::ErrorJson),
+        (status = 404, body = crate::error::ErrorJson), (status = 409, body = crate::error::ErrorJson),
+        (status = 502, body = crate::error::ErrorJson)))]
+pub(super) async fn claim_goal(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path((challenge, goal)): Path<(String, String)>,

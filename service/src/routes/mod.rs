@@ -16,6 +16,48 @@ pub fn router() -> Router<AppState> {
         .merge(challenges::router())
         .merge(selection::router())
         .merge(system::router())
+        .route("/apidocs/api.json", axum::routing::get(openapi))
+}
+
+/// The OpenAPI document of every route above.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Challenge Engine API",
+        description = "Player challenges, goals and rewards (compatible with the Extend Challenge reference clients)."
+    ),
+    paths(
+        challenges::list,
+        challenges::one,
+        challenges::initialize,
+        challenges::rotation,
+        challenges::explain,
+        challenges::claim_goal,
+        selection::set_active,
+        selection::batch_select,
+        selection::random_select,
+        system::delete_my_data,
+        system::events,
+        system::rules,
+        system::healthz,
+    ),
+    components(schemas(crate::error::ErrorJson))
+)]
+pub struct ApiDoc;
+
+async fn openapi(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::Json<utoipa::openapi::OpenApi> {
+    let mut doc = <ApiDoc as utoipa::OpenApi>::openapi();
+    // Paths are relative to BASE_PATH; say so, so generated clients call the right URLs.
+    doc.servers = Some(vec![utoipa::openapi::Server::new(
+        if state.base_path.is_empty() {
+            "/"
+        } else {
+            state.base_path.as_str()
+        },
+    )]);
+    axum::Json(doc)
 }
 
 /// `Json` whose rejections answer in the API's error shape (VALIDATION_FAILED).

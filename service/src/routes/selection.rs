@@ -28,13 +28,16 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct SetActiveBody {
+pub(super) struct SetActiveBody {
     is_active: bool,
 }
 
-async fn set_active(
+#[utoipa::path(put, path = "/v1/challenges/{challenge}/goals/{goal}/active", tag = "goals",
+    params(("challenge" = String, Path), ("goal" = String, Path)), request_body = SetActiveBody,
+    responses((status = 200, body = selection::ActiveSet), (status = 404, body = crate::error::ErrorJson)))]
+pub(super) async fn set_active(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path((challenge, goal)): Path<(String, String)>,
@@ -53,15 +56,19 @@ async fn set_active(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct BatchBody {
+pub(super) struct BatchBody {
     goal_ids: Vec<String>,
     #[serde(default)]
     replace_existing: bool,
 }
 
-async fn batch_select(
+#[utoipa::path(post, path = "/v1/challenges/{challenge}/goals/batch-select", tag = "goals",
+    params(("challenge" = String, Path)), request_body = BatchBody,
+    responses((status = 200, body = selection::Selection), (status = 400, body = crate::error::ErrorJson),
+        (status = 404, body = crate::error::ErrorJson)))]
+pub(super) async fn batch_select(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(challenge): Path<String>,
@@ -80,9 +87,9 @@ async fn batch_select(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RandomBody {
+pub(super) struct RandomBody {
     count: usize,
     #[serde(default)]
     replace_existing: bool,
@@ -90,7 +97,10 @@ struct RandomBody {
     exclude_active: bool,
 }
 
-async fn random_select(
+#[utoipa::path(post, path = "/v1/challenges/{challenge}/goals/random-select", tag = "goals",
+    params(("challenge" = String, Path)), request_body = RandomBody,
+    responses((status = 200, body = selection::Selection), (status = 400, body = crate::error::ErrorJson)))]
+pub(super) async fn random_select(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(challenge): Path<String>,

@@ -22,7 +22,9 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(healthz))
 }
 
-async fn delete_my_data(
+#[utoipa::path(delete, path = "/v1/users/me/data", tag = "users",
+    responses((status = 200, description = "`{userId, rowsDeleted}`"), (status = 429, body = crate::error::ErrorJson)))]
+pub(super) async fn delete_my_data(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
 ) -> Result<Json<Value>, ApiError> {
@@ -42,9 +44,9 @@ async fn delete_my_data(
 }
 
 /// An event as game servers post it: the gRPC events' fields, camelCase.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct EventBody {
+pub(super) struct EventBody {
     kind: String,
     #[serde(default)]
     id: String,
@@ -63,15 +65,18 @@ struct EventBody {
     additional: Option<serde_json::Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
-enum OneOrMany {
+pub(super) enum OneOrMany {
     Many(Vec<EventBody>),
     One(Box<EventBody>),
 }
 
 /// Evaluates the events and answers 200 only after their progress is committed.
-async fn events(
+#[utoipa::path(post, path = "/v1/events", tag = "server", request_body = OneOrMany,
+    responses((status = 200, description = "`{processed, results: [{id, outcome}]}`, after commit"),
+        (status = 400, body = crate::error::ErrorJson), (status = 503, body = crate::error::ErrorJson)))]
+pub(super) async fn events(
     State(state): State<AppState>,
     _caller: ServerCaller,
     ApiJson(body): ApiJson<OneOrMany>,
@@ -152,7 +157,9 @@ async fn events(
     ))
 }
 
-async fn rules(State(state): State<AppState>, _caller: ServerCaller) -> Json<Value> {
+#[utoipa::path(get, path = "/v1/rules", tag = "server",
+    responses((status = 200, description = "content hash, load time, files, counts, last reload error")))]
+pub(super) async fn rules(State(state): State<AppState>, _caller: ServerCaller) -> Json<Value> {
     let status = state.context.rules.status();
     let rules = state.context.rules.current();
     Json(json!({
@@ -172,7 +179,9 @@ async fn rules(State(state): State<AppState>, _caller: ServerCaller) -> Json<Val
     }))
 }
 
-async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "`{\"status\":\"healthy\"}`"), (status = 503, description = "the database does not answer")))]
+pub(super) async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.context.store.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "healthy"}))),
         Err(err) => (

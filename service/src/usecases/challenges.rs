@@ -62,7 +62,7 @@ fn challenge_json(
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Initialized {
     pub assigned_goals: Vec<AssignedGoalJson>,
@@ -101,7 +101,7 @@ pub async fn initialize(
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PeriodJson {
     pub start_time: String,
@@ -109,7 +109,7 @@ pub struct PeriodJson {
     pub expires_in_seconds: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RotationJson {
     pub enabled: bool,
@@ -120,7 +120,7 @@ pub struct RotationJson {
     pub next_period: Option<PeriodJson>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RotationStatus {
     pub challenge_id: String,
@@ -169,7 +169,7 @@ pub fn rotation(
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Explanation {
     pub challenge_id: String,
@@ -186,7 +186,7 @@ pub struct Explanation {
     pub rotation: Option<ExplainRotation>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleJson {
     pub on: &'static str,
@@ -200,7 +200,7 @@ pub struct RuleJson {
     pub requirement: RequirementJson,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExplainRotation {
     pub every: &'static str,

@@ -12,7 +12,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::rewards::{GrantError, GrantRequest};
 use crate::views::{RewardJson, time};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Claimed {
     pub goal_id: String,

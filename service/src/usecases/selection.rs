@@ -9,7 +9,7 @@ use super::{Context, PlayerProgress, challenge, goal};
 use crate::error::{ApiError, ErrorCode};
 use crate::views::{GoalJson, time};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveSet {
     pub challenge_id: String,
@@ -47,7 +47,7 @@ pub async fn set_active(
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Selection {
     pub selected_goals: Vec<GoalJson>,

@@ -559,3 +559,35 @@ async fn gdpr_deletion_is_rate_limited() {
     );
     api.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_every_endpoint() {
+    let api = Api::start().await;
+    let (status, doc) = api.get("p1", "/apidocs/api.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    assert_eq!(doc["servers"][0]["url"], "/challenge");
+    let paths = doc["paths"].as_object().expect("paths");
+    for path in [
+        "/v1/challenges",
+        "/v1/challenges/{challenge}",
+        "/v1/challenges/initialize",
+        "/v1/challenges/{challenge}/goals/{goal}/active",
+        "/v1/challenges/{challenge}/goals/batch-select",
+        "/v1/challenges/{challenge}/goals/random-select",
+        "/v1/challenges/{challenge}/goals/{goal}/claim",
+        "/v1/challenges/{challenge}/rotation",
+        "/v1/challenges/{challenge}/goals/{goal}/explain",
+        "/v1/users/me/data",
+        "/v1/events",
+        "/v1/rules",
+        "/healthz",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["schemas"]["GoalJson"]["properties"]["expiresInSeconds"].is_object());
+    api.stop();
+}
