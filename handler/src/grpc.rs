@@ -12,6 +12,14 @@ use crate::proto::iam::{GdprRequestDataDeletionResponse, UserLoggedIn};
 use crate::proto::statistic::StatItemUpdated;
 use crate::proto::statistic::statistic_stat_item_updated_service_server::StatisticStatItemUpdatedService;
 
+/// Who and what a call is about, for metrics and logs.
+struct Call<'a> {
+    kind: &'static str,
+    event_id: &'a str,
+    user_id: &'a str,
+    namespace: &'a str,
+}
+
 /// One implementation serves all three services.
 #[derive(Clone)]
 pub struct EventServices {
@@ -21,12 +29,16 @@ pub struct EventServices {
 impl EventServices {
     fn answer(
         &self,
-        kind: &str,
-        event_id: &str,
-        user_id: &str,
+        call: Call<'_>,
         started: Instant,
         result: Result<Processed, EventError>,
     ) -> Result<Response<()>, Status> {
+        let Call {
+            kind,
+            event_id,
+            user_id,
+            namespace,
+        } = call;
         let metrics = &self.context.metrics;
         metrics
             .processing
@@ -71,7 +83,7 @@ impl EventServices {
                     .inc();
                 match err {
                     EventError::Invalid(message) => {
-                        tracing::warn!(kind, event_id, user_id, error = %message, "malformed event rejected");
+                        tracing::warn!(kind, event_id, user_id, namespace, error = %message, "malformed event rejected");
                         Err(Status::invalid_argument(message))
                     }
                     EventError::Unavailable(message) => {
@@ -79,7 +91,7 @@ impl EventServices {
                             .errors
                             .with_label_values(&["handler", "unavailable"])
                             .inc();
-                        tracing::warn!(kind, event_id, user_id, error = %message, elapsed_ms, "event not committed; the platform will retry");
+                        tracing::warn!(kind, event_id, user_id, namespace, error = %message, elapsed_ms, "event not committed; the platform will retry");
                         Err(Status::unavailable(message))
                     }
                     EventError::Internal(message) => {
@@ -87,7 +99,7 @@ impl EventServices {
                             .errors
                             .with_label_values(&["handler", "internal"])
                             .inc();
-                        tracing::error!(kind, event_id, user_id, error = %message, "event failed");
+                        tracing::error!(kind, event_id, user_id, namespace, error = %message, "event failed");
                         Err(Status::internal("internal error"))
                     }
                 }
@@ -123,11 +135,17 @@ impl UserAuthenticationUserLoggedInService for EventServices {
         let input = LoginInput {
             id: message.id.clone(),
             user_id: user_id.clone(),
-            namespace,
+            namespace: namespace.clone(),
             timestamp: message.timestamp,
         };
         let result = self.context.login(input).await;
-        self.answer("login", &message.id, &user_id, started, result)
+        let call = Call {
+            kind: "login",
+            event_id: &message.id,
+            user_id: &user_id,
+            namespace: &namespace,
+        };
+        self.answer(call, started, result)
     }
 }
 
@@ -145,7 +163,13 @@ impl StatisticStatItemUpdatedService for EventServices {
             let result = Err(EventError::Invalid(
                 "payload (the stat item) is missing".into(),
             ));
-            return self.answer("stat", &message.id, &message.user_id, started, result);
+            let call = Call {
+                kind: "stat",
+                event_id: &message.id,
+                user_id: &message.user_id,
+                namespace: &message.namespace,
+            };
+            return self.answer(call, started, result);
         };
         let user_id = if item.user_id.is_empty() {
             message.user_id.clone()
@@ -160,7 +184,7 @@ impl StatisticStatItemUpdatedService for EventServices {
         let input = StatInput {
             id: message.id.clone(),
             user_id: user_id.clone(),
-            namespace,
+            namespace: namespace.clone(),
             timestamp: message.timestamp,
             stat_code: item.stat_code,
             latest_value: item.latest_value,
@@ -168,7 +192,13 @@ impl StatisticStatItemUpdatedService for EventServices {
             additional: item.additional_data.map(struct_to_map).unwrap_or_default(),
         };
         let result = self.context.stat(input).await;
-        self.answer("stat", &message.id, &user_id, started, result)
+        let call = Call {
+            kind: "stat",
+            event_id: &message.id,
+            user_id: &user_id,
+            namespace: &namespace,
+        };
+        self.answer(call, started, result)
     }
 }
 
@@ -208,7 +238,13 @@ impl DeletionAccountGdprGdprRequestDataDeletionResponseService for EventServices
             Ok(None) => Ok(Processed::SkippedNamespace),
             Err(err) => Err(err),
         };
-        self.answer("gdpr", &message.id, &user_id, started, result)
+        let call = Call {
+            kind: "gdpr",
+            event_id: &message.id,
+            user_id: &user_id,
+            namespace: &namespace,
+        };
+        self.answer(call, started, result)
     }
 }
 
