@@ -6,6 +6,7 @@ pub mod config;
 pub mod events;
 pub mod grpc;
 pub mod metrics;
+pub mod process;
 pub mod proto;
 pub mod server;
 

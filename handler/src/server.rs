@@ -39,19 +39,7 @@ pub async fn run(
     if config.migrate {
         store.migrate().await.context("applying migrations")?;
     }
-    let rules = match RuleSetHandle::load(vec![config.challenges.clone()]) {
-        Ok(rules) => Arc::new(rules),
-        Err(engine::reload::LoadError::Invalid(diagnostics)) => {
-            for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {
-                tracing::error!(diagnostic = %diagnostic, "challenge rules");
-            }
-            anyhow::bail!(
-                "the challenge files in {} have errors (run `service lint` for details)",
-                config.challenges.display()
-            );
-        }
-        Err(err) => return Err(err).context("loading the challenge rules"),
-    };
+    let rules = load_rules(&config.challenges)?;
     let _watcher = rules
         .watch(Duration::from_millis(config.reload_debounce_ms))
         .context("watching the challenge files")?;
@@ -144,4 +132,21 @@ pub async fn serve_grpc(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
         .context("gRPC server")
+}
+
+/// Loads the challenge rules for a server: on errors, logs every diagnostic and fails.
+pub fn load_rules(path: &std::path::Path) -> Result<Arc<RuleSetHandle>> {
+    match RuleSetHandle::load(vec![path.to_path_buf()]) {
+        Ok(rules) => Ok(Arc::new(rules)),
+        Err(engine::reload::LoadError::Invalid(diagnostics)) => {
+            for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {
+                tracing::error!(diagnostic = %diagnostic, "challenge rules");
+            }
+            anyhow::bail!(
+                "the challenge files in {} have errors (run `service lint` for details)",
+                path.display()
+            )
+        }
+        Err(err) => Err(err).context("loading the challenge rules"),
+    }
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use axum::Router;
-use engine::RuleSetHandle;
 use handler::metrics::{Metrics, MetricsState};
 use tokio::net::TcpListener;
 
@@ -131,19 +130,7 @@ pub async fn run_with_rewards(
         // The embedded file is ours alone: bring it up to date so a first run just works.
         store.migrate().await.context("applying migrations")?;
     }
-    let rules = match RuleSetHandle::load(vec![config.common.challenges.clone()]) {
-        Ok(rules) => Arc::new(rules),
-        Err(engine::reload::LoadError::Invalid(diagnostics)) => {
-            for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {
-                tracing::error!(diagnostic = %diagnostic, "challenge rules");
-            }
-            bail!(
-                "the challenge files in {} have errors (run `service lint` for details)",
-                config.common.challenges.display()
-            );
-        }
-        Err(err) => return Err(err).context("loading the challenge rules"),
-    };
+    let rules = handler::server::load_rules(&config.common.challenges)?;
     let _watcher = rules
         .watch(Duration::from_millis(config.common.reload_debounce_ms))
         .context("watching the challenge files")?;

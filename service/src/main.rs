@@ -79,12 +79,7 @@ fn run_async(future: impl std::future::Future<Output = anyhow::Result<()>>) -> E
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.common.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .init();
+    handler::process::init_logging(&config.common.log_level);
     let bind = |port: u16, name: &'static str| async move {
         tokio::net::TcpListener::bind(("0.0.0.0", port))
             .await
@@ -107,29 +102,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             metrics,
             grpc,
         },
-        shutdown_signal(),
+        handler::process::shutdown_signal(),
     )
     .await
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutdown signal received");
 }
