@@ -1,6 +1,5 @@
-//! Granting rewards through AGS Platform. `REWARD_CLIENT_MODE=mock` logs and succeeds; the
-//! real Platform client (IAM client-credentials token, entitlement and wallet calls, retries)
-//! is not built yet (issue #5).
+//! Granting rewards: the `RewardClient` trait, `MockRewards` (`REWARD_CLIENT_MODE=mock`: log
+//! and succeed) and the AGS Platform client in `platform`.
 
 use async_trait::async_trait;
 use engine::{Reward, UserId};
