@@ -128,6 +128,7 @@ pub async fn run_with_rewards(
         .with_context(|| format!("cannot open the database {}", store::redacted(&url)))?;
     if config.common.migrate || embedded {
         // The embedded file is ours alone: bring it up to date so a first run just works.
+        tracing::info!(database = %store::redacted(&url), embedded, "applying database migrations");
         store.migrate().await.context("applying migrations")?;
     }
     let rules = handler::server::load_rules(&config.common.challenges)?;

@@ -60,6 +60,14 @@ async fn openapi(
     axum::Json(doc)
 }
 
+/// Checks a request body's declared rules (`validator`), answering VALIDATION_FAILED with the
+/// fields that broke them.
+pub(crate) fn validated<T: validator::Validate>(body: T) -> Result<T, ApiError> {
+    body.validate()
+        .map_err(|errors| ApiError::new(ErrorCode::ValidationFailed, errors.to_string()))?;
+    Ok(body)
+}
+
 /// `Json` whose rejections answer in the API's error shape (VALIDATION_FAILED).
 #[derive(Debug, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]

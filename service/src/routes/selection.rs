@@ -56,9 +56,10 @@ pub(super) async fn set_active(
     ))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, validator::Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct BatchBody {
+    #[validate(length(min = 1, max = 100, message = "goalIds must name 1 to 100 goals"))]
     goal_ids: Vec<String>,
     #[serde(default)]
     replace_existing: bool,
@@ -74,6 +75,7 @@ pub(super) async fn batch_select(
     Path(challenge): Path<String>,
     ApiJson(body): ApiJson<BatchBody>,
 ) -> Result<Json<selection::Selection>, ApiError> {
+    let body = super::validated(body)?;
     Ok(Json(
         selection::batch_select(
             &state.context,
@@ -87,9 +89,10 @@ pub(super) async fn batch_select(
     ))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, validator::Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct RandomBody {
+    #[validate(range(min = 1, max = 100, message = "count must be between 1 and 100"))]
     count: usize,
     #[serde(default)]
     replace_existing: bool,
@@ -106,6 +109,7 @@ pub(super) async fn random_select(
     Path(challenge): Path<String>,
     ApiJson(body): ApiJson<RandomBody>,
 ) -> Result<Json<selection::Selection>, ApiError> {
+    let body = super::validated(body)?;
     Ok(Json(
         selection::random_select(
             &state.context,

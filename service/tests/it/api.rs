@@ -368,6 +368,25 @@ async fn selection_batch_is_all_or_nothing_and_random_skips_done_and_locked() {
         (status, body["errorCode"].clone()),
         (StatusCode::BAD_REQUEST, json!("VALIDATION_FAILED"))
     );
+    let (status, body) = api
+        .post(
+            "p1",
+            "/v1/challenges/season/goals/random-select",
+            json!({"count": 0}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["errorCode"].clone()),
+        (StatusCode::BAD_REQUEST, json!("VALIDATION_FAILED")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("count"),
+        "{body}"
+    );
     let (status, body) = api.post("p1", path, json!({"goalIds": ["pick-a"]})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["totalActiveGoals"], 1);
