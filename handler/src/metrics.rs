@@ -24,6 +24,8 @@ pub struct Metrics {
     pub rejected: IntCounterVec,
     pub processing: HistogramVec,
     pub errors: IntCounterVec,
+    /// REST request latency (the service's routes), by method, route template and status.
+    pub api_requests: HistogramVec,
     flush_duration: Histogram,
     flush_size: Histogram,
     buffer_size: IntGauge,
@@ -66,6 +68,15 @@ impl Metrics {
             &["kind"],
         )?;
         registry.register(Box::new(processing.clone()))?;
+        let api_requests = HistogramVec::new(
+            HistogramOpts::new(
+                "challenge_api_request_duration_seconds",
+                "REST request duration",
+            )
+            .buckets(latency_buckets.clone()),
+            &["method", "route", "status"],
+        )?;
+        registry.register(Box::new(api_requests.clone()))?;
         let flush_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "challenge_flush_duration_seconds",
@@ -120,6 +131,7 @@ impl Metrics {
                 &["component", "kind"],
             )?,
             processing,
+            api_requests,
             flush_duration,
             flush_size,
             buffer_size: gauge("challenge_buffer_size", "Events waiting for a flush")?,

@@ -47,7 +47,12 @@ pub fn embedded_database(config: &ServeConfig) -> bool {
 
 /// The REST router under the base path (exposed for tests and benchmarks).
 pub fn router(state: AppState, base_path: &str) -> Router {
-    let routes = crate::routes::router().with_state(state);
+    let routes = crate::routes::router()
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            record_latency,
+        ))
+        .with_state(state);
     if base_path.is_empty() {
         routes
     } else {
@@ -234,4 +239,26 @@ async fn reconcile_loop(context: Context, mut stopped: tokio::sync::watch::Recei
             tracing::warn!(error = %err, "reconciling pending claims");
         }
     }
+}
+
+/// Observes `challenge_api_request_duration_seconds` per method, route template and status.
+async fn record_latency(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = request.method().as_str().to_string();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let response = next.run(request).await;
+    state
+        .events
+        .metrics
+        .api_requests
+        .with_label_values(&[method.as_str(), route.as_str(), response.status().as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    response
 }

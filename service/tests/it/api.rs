@@ -54,6 +54,7 @@ struct Api {
     rewards: Arc<CountingRewards>,
     db: TestDatabase,
     rules_dir: tempfile::TempDir,
+    metrics_port: u16,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -80,6 +81,7 @@ impl Api {
         let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/challenge", http.local_addr().unwrap());
+        let metrics_port = metrics.local_addr().unwrap().port();
         let rewards = Arc::new(CountingRewards::default());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(service::app::run_with_rewards(
@@ -100,6 +102,7 @@ impl Api {
             rewards,
             db,
             rules_dir,
+            metrics_port,
             stop: Some(stop),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -608,5 +611,31 @@ async fn the_openapi_document_lists_every_endpoint() {
         );
     }
     assert!(doc["components"]["schemas"]["GoalJson"]["properties"]["expiresInSeconds"].is_object());
+    api.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_latency_is_measured_per_route() {
+    let api = Api::start().await;
+    let (status, _) = api.get("p1", "/v1/challenges").await;
+    assert_eq!(status, StatusCode::OK);
+    let metrics = api
+        .client
+        .get(format!("http://127.0.0.1:{}/metrics", api.metrics_port))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("challenge_api_request_duration_seconds_count")
+                && l.contains("v1/challenges\"")
+                && l.contains("status=\"200\"")
+        })
+        .unwrap_or_else(|| panic!("no latency of GET /v1/challenges in {metrics}"));
+    assert!(line.contains("method=\"GET\""), "{line}");
     api.stop();
 }
