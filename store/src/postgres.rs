@@ -128,13 +128,12 @@ impl PgStore {
             .into_iter()
             .filter_map(|(user_id, goal_id, pending)| {
                 let goal = pending.rules.goal(goal_id.as_str())?;
-                Some(ProgressRow {
-                    user_id,
-                    goal_id,
-                    challenge_id: goal.challenge_id.clone(),
-                    namespace: pending.event.namespace.clone(),
-                    state: ProgressState::assigned(goal, now),
-                })
+                Some(ProgressRow::assigned(
+                    &user_id,
+                    &pending.event.namespace,
+                    goal,
+                    now,
+                ))
             })
             .collect();
         insert_missing(&self.pool, &rows).await
@@ -316,21 +315,6 @@ async fn insert_missing<'e>(
     Ok(())
 }
 
-fn fresh_row(
-    user_id: &UserId,
-    namespace: &str,
-    goal: &CompiledGoal,
-    now: DateTime<Utc>,
-) -> ProgressRow {
-    ProgressRow {
-        user_id: user_id.clone(),
-        goal_id: goal.id.clone(),
-        challenge_id: goal.challenge_id.clone(),
-        namespace: namespace.to_string(),
-        state: ProgressState::assigned(goal, now),
-    }
-}
-
 #[async_trait]
 impl ProgressStore for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -430,7 +414,7 @@ impl ProgressStore for PgStore {
     ) -> Result<Vec<ProgressRow>, StoreError> {
         let rows: Vec<ProgressRow> = goals
             .iter()
-            .map(|g| fresh_row(user_id, namespace, g, now))
+            .map(|g| ProgressRow::assigned(user_id, namespace, g, now))
             .collect();
         if rows.is_empty() {
             return Ok(Vec::new());
@@ -454,7 +438,7 @@ impl ProgressStore for PgStore {
         active: bool,
         now: DateTime<Utc>,
     ) -> Result<ProgressRow, StoreError> {
-        let mut row = fresh_row(user_id, namespace, goal, now);
+        let mut row = ProgressRow::assigned(user_id, namespace, goal, now);
         row.state.is_active = active;
         let sql = format!(
             "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
@@ -493,7 +477,7 @@ impl ProgressStore for PgStore {
         if !activate.is_empty() {
             let rows: Vec<ProgressRow> = activate
                 .iter()
-                .map(|g| fresh_row(user_id, namespace, g, now))
+                .map(|g| ProgressRow::assigned(user_id, namespace, g, now))
                 .collect();
             let sql = format!(
                 "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \

@@ -1,6 +1,7 @@
 //! A stored progress row: the key columns plus the engine's `ProgressState`.
 
-use engine::{ChallengeId, GoalId, ProgressState, UserId};
+use chrono::{DateTime, Utc};
+use engine::{ChallengeId, CompiledGoal, GoalId, ProgressState, UserId};
 
 /// One row of `user_goal_progress`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +14,22 @@ pub struct ProgressRow {
 }
 
 impl ProgressRow {
+    /// A freshly assigned, active, not-started row of `goal` for `user_id`.
+    pub fn assigned(
+        user_id: &UserId,
+        namespace: &str,
+        goal: &CompiledGoal,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            user_id: user_id.clone(),
+            goal_id: goal.id.clone(),
+            challenge_id: goal.challenge_id.clone(),
+            namespace: namespace.to_string(),
+            state: ProgressState::assigned(goal, now),
+        }
+    }
+
     pub fn key(&self) -> (UserId, GoalId) {
         (self.user_id.clone(), self.goal_id.clone())
     }

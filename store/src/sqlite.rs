@@ -80,7 +80,7 @@ impl SqliteStore {
             .collect();
         for (user_id, goal_id, pending) in auto_keys(wanted.iter().copied()) {
             if let Some(goal) = pending.rules.goal(goal_id.as_str()) {
-                let row = fresh_row(&user_id, &pending.event.namespace, goal, now);
+                let row = ProgressRow::assigned(&user_id, &pending.event.namespace, goal, now);
                 insert_row(&mut tx, &row, " ON CONFLICT (user_id, goal_id) DO NOTHING").await?;
             }
         }
@@ -168,21 +168,6 @@ async fn insert_row(
         .rows_affected())
 }
 
-fn fresh_row(
-    user_id: &UserId,
-    namespace: &str,
-    goal: &CompiledGoal,
-    now: DateTime<Utc>,
-) -> ProgressRow {
-    ProgressRow {
-        user_id: user_id.clone(),
-        goal_id: goal.id.clone(),
-        challenge_id: goal.challenge_id.clone(),
-        namespace: namespace.to_string(),
-        state: ProgressState::assigned(goal, now),
-    }
-}
-
 async fn select_user_goal(
     conn: &mut SqliteConnection,
     user_id: &UserId,
@@ -206,7 +191,7 @@ async fn activate(
     active: bool,
     now: DateTime<Utc>,
 ) -> Result<ProgressRow, StoreError> {
-    let mut row = fresh_row(user_id, namespace, goal, now);
+    let mut row = ProgressRow::assigned(user_id, namespace, goal, now);
     row.state.is_active = active;
     insert_row(
         conn,
@@ -313,7 +298,7 @@ impl ProgressStore for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut inserted = Vec::new();
         for goal in goals {
-            let row = fresh_row(user_id, namespace, goal, now);
+            let row = ProgressRow::assigned(user_id, namespace, goal, now);
             if insert_row(&mut tx, &row, " ON CONFLICT (user_id, goal_id) DO NOTHING").await? == 1 {
                 inserted.push(row);
             }
