@@ -54,6 +54,21 @@ pub struct Config {
     /// Quiet time before a change of the challenge files is reloaded, in milliseconds.
     #[arg(long, env = "RELOAD_DEBOUNCE_MS", default_value_t = 300)]
     pub reload_debounce_ms: u64,
+    /// Seconds between two runs of the cleanup job (expired rows, dedup window); 0 turns it off.
+    #[arg(long, env = "CLEANUP_INTERVAL_SECONDS", default_value_t = 3600)]
+    pub cleanup_interval_seconds: u64,
+    /// Rows of rotating, resetting goals are deleted this many days after their period ended.
+    #[arg(long, env = "CLEANUP_RETENTION_DAYS", default_value_t = 7)]
+    pub cleanup_retention_days: u32,
+    /// Applied event ids are remembered (redeliveries ignored) for this many hours.
+    #[arg(long, env = "DEDUP_RETENTION_HOURS", default_value_t = 168)]
+    pub dedup_retention_hours: u32,
+    /// Rows deleted per statement by the cleanup job.
+    #[arg(long, env = "CLEANUP_BATCH_SIZE", default_value_t = 1000)]
+    pub cleanup_batch_size: u32,
+    /// Most rows (of each table) one cleanup run deletes; the rest waits for the next run.
+    #[arg(long, env = "CLEANUP_MAX_ROWS_PER_RUN", default_value_t = 100_000)]
+    pub cleanup_max_rows_per_run: u64,
 }
 
 impl Config {
@@ -72,6 +87,29 @@ impl Config {
             queue_capacity: positive("WRITER_QUEUE_CAPACITY", self.writer_queue_capacity)?,
             flushers: positive("WRITER_FLUSHERS", self.writer_flushers)?,
         })
+    }
+
+    /// The cleanup job's knobs, checked; `None` when it is turned off.
+    pub fn cleanup(&self) -> Result<Option<crate::maintenance::CleanupConfig>, String> {
+        if self.cleanup_interval_seconds == 0 {
+            return Ok(None);
+        }
+        if self.cleanup_batch_size == 0 {
+            return Err("CLEANUP_BATCH_SIZE must be at least 1".into());
+        }
+        if self.dedup_retention_hours == 0 {
+            return Err(
+                "DEDUP_RETENTION_HOURS must be at least 1 (a redelivered event would count twice)"
+                    .into(),
+            );
+        }
+        Ok(Some(crate::maintenance::CleanupConfig {
+            interval: Duration::from_secs(self.cleanup_interval_seconds),
+            row_retention: chrono::TimeDelta::days(i64::from(self.cleanup_retention_days)),
+            dedup_retention: chrono::TimeDelta::hours(i64::from(self.dedup_retention_hours)),
+            batch_size: self.cleanup_batch_size,
+            max_rows_per_run: self.cleanup_max_rows_per_run.max(1),
+        }))
     }
 
     /// The namespace filter: an empty AB_NAMESPACE means "no filter".

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod events;
 pub mod grpc;
+pub mod maintenance;
 pub mod metrics;
 pub mod process;
 pub mod proto;

@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Json};
 use axum::routing::get;
 use engine::RuleSetHandle;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use store::{ProgressStore, Writer, WriterObserver};
+use store::{ProgressStore, QueryObserver, Writer, WriterObserver};
 
 /// The handler's metrics, registered in their own registry.
 pub struct Metrics {
@@ -34,6 +34,11 @@ pub struct Metrics {
     rules_reload_failures: IntGauge,
     db_connections_active: IntGauge,
     rule_evaluation_errors: IntCounter,
+    db_queries: HistogramVec,
+    cleanup_deleted: IntCounterVec,
+    cleanup_runs: IntCounterVec,
+    cleanup_duration: Histogram,
+    cleanup_last_success: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -77,6 +82,28 @@ impl Metrics {
             &["method", "route", "status"],
         )?;
         registry.register(Box::new(api_requests.clone()))?;
+        let db_queries = HistogramVec::new(
+            HistogramOpts::new(
+                "challenge_db_query_duration_seconds",
+                "Duration of one store call (a query or a transaction), by operation",
+            )
+            .buckets(latency_buckets.clone()),
+            &["operation"],
+        )?;
+        registry.register(Box::new(db_queries.clone()))?;
+        let cleanup_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "challenge_cleanup_duration_seconds",
+                "Duration of one cleanup run",
+            )
+            .buckets(vec![0.01, 0.1, 1.0, 10.0, 60.0, 300.0]),
+        )?;
+        registry.register(Box::new(cleanup_duration.clone()))?;
+        let cleanup_last_success = Gauge::new(
+            "challenge_cleanup_last_success_timestamp_seconds",
+            "Unix time of the last cleanup run that succeeded",
+        )?;
+        registry.register(Box::new(cleanup_last_success.clone()))?;
         let flush_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "challenge_flush_duration_seconds",
@@ -149,6 +176,19 @@ impl Metrics {
                 "Database connections in use",
             )?,
             rule_evaluation_errors,
+            db_queries,
+            cleanup_deleted: counter(
+                "challenge_cleanup_deleted_rows_total",
+                "Rows deleted by the cleanup job, by table",
+                &["table"],
+            )?,
+            cleanup_runs: counter(
+                "challenge_cleanup_runs_total",
+                "Cleanup runs, by outcome",
+                &["outcome"],
+            )?,
+            cleanup_duration,
+            cleanup_last_success,
             registry,
         })
     }
@@ -176,6 +216,45 @@ impl Metrics {
             tracing::error!(error = %err, "encoding metrics");
         }
         String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl Metrics {
+    /// Records one run of the cleanup job.
+    pub fn cleanup_ran(
+        &self,
+        result: &Result<crate::maintenance::Cleaned, store::StoreError>,
+        elapsed: Duration,
+    ) {
+        self.cleanup_duration.observe(elapsed.as_secs_f64());
+        match result {
+            Ok(cleaned) => {
+                self.cleanup_runs.with_label_values(&["ok"]).inc();
+                self.cleanup_deleted
+                    .with_label_values(&["user_goal_progress"])
+                    .inc_by(cleaned.expired_rows);
+                self.cleanup_deleted
+                    .with_label_values(&["processed_events"])
+                    .inc_by(cleaned.event_ids);
+                self.cleanup_last_success
+                    .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
+            }
+            Err(_) => {
+                self.cleanup_runs.with_label_values(&["failed"]).inc();
+                self.errors.with_label_values(&["cleanup", "failed"]).inc();
+            }
+        }
+    }
+}
+
+impl QueryObserver for Metrics {
+    fn query(&self, operation: &'static str, elapsed: Duration, ok: bool) {
+        self.db_queries
+            .with_label_values(&[operation])
+            .observe(elapsed.as_secs_f64());
+        if !ok {
+            self.errors.with_label_values(&["db", operation]).inc();
+        }
     }
 }
 

@@ -36,6 +36,8 @@ pub async fn run(
     let store = store::open(&url, config.pool_size)
         .await
         .with_context(|| format!("cannot open the database {}", store::redacted(&url)))?;
+    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let store = store::instrument(store, metrics.clone());
     if config.migrate {
         store.migrate().await.context("applying migrations")?;
     }
@@ -43,8 +45,8 @@ pub async fn run(
     let _watcher = rules
         .watch(Duration::from_millis(config.reload_debounce_ms))
         .context("watching the challenge files")?;
-    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let writer_config = config.writer().map_err(anyhow::Error::msg)?;
+    let cleanup_config = config.cleanup().map_err(anyhow::Error::msg)?;
     let writer = Arc::new(store::Writer::start_observed(
         store.clone(),
         writer_config,
@@ -68,6 +70,16 @@ pub async fn run(
         "event handler serving"
     );
 
+    let (stop_cleanup, cleanup_stopped) = tokio::sync::watch::channel(false);
+    let cleanup = cleanup_config.map(|cleanup_config| {
+        tokio::spawn(crate::maintenance::run(
+            store.clone(),
+            rules.clone(),
+            metrics.clone(),
+            cleanup_config,
+            cleanup_stopped,
+        ))
+    });
     let metrics_app = router(MetricsState {
         metrics,
         writer: writer.clone(),
@@ -91,6 +103,10 @@ pub async fn run(
         "shutting down: draining the writer"
     );
     writer.shutdown().await;
+    let _ = stop_cleanup.send(true);
+    if let Some(cleanup) = cleanup {
+        let _ = cleanup.await;
+    }
     let _ = stop_metrics.send(());
     let _ = metrics_server.await;
     tracing::info!("event handler stopped");

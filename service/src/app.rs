@@ -131,6 +131,8 @@ pub async fn run_with_rewards(
     let store = store::open(&url, config.common.pool_size)
         .await
         .with_context(|| format!("cannot open the database {}", store::redacted(&url)))?;
+    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let store = store::instrument(store, metrics.clone());
     if config.common.migrate || embedded {
         // The embedded file is ours alone: bring it up to date so a first run just works.
         tracing::info!(database = %store::redacted(&url), embedded, "applying database migrations");
@@ -140,7 +142,7 @@ pub async fn run_with_rewards(
     let _watcher = rules
         .watch(Duration::from_millis(config.common.reload_debounce_ms))
         .context("watching the challenge files")?;
-    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+    let cleanup_config = config.common.cleanup().map_err(anyhow::Error::msg)?;
     let writer = Arc::new(store::Writer::start_observed(
         store.clone(),
         config.common.writer().map_err(anyhow::Error::msg)?,
@@ -184,6 +186,15 @@ pub async fn run_with_rewards(
     let wait = move |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
         let _ = receiver.wait_for(|stop| *stop).await;
     };
+    let cleanup = cleanup_config.map(|cleanup_config| {
+        tokio::spawn(handler::maintenance::run(
+            store.clone(),
+            rules.clone(),
+            metrics.clone(),
+            cleanup_config,
+            stopped.clone(),
+        ))
+    });
     let metrics_app = handler::metrics::router(MetricsState {
         metrics,
         writer: writer.clone(),
@@ -213,6 +224,9 @@ pub async fn run_with_rewards(
     shutdown.await;
     let _ = stop.send(true);
     let _ = reconciler.await;
+    if let Some(cleanup) = cleanup {
+        let _ = cleanup.await;
+    }
     let _ = http_server.await;
     if let Some(grpc) = grpc_server {
         let _ = grpc.await;

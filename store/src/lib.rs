@@ -8,6 +8,7 @@
 
 mod error;
 mod fold;
+mod instrument;
 mod postgres;
 mod row;
 mod sqlite;
@@ -19,9 +20,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use engine::{ChallengeId, CompiledGoal, Event, GoalId, ProgressState, RuleSet, UserId};
+use engine::{Assign, ChallengeId, CompiledGoal, Event, GoalId, ProgressState, RuleSet, UserId};
 
 pub use error::StoreError;
+pub use instrument::{QueryObserver, instrument};
 pub use postgres::PgStore;
 pub use row::ProgressRow;
 pub use sqlite::SqliteStore;
@@ -60,6 +62,42 @@ pub enum ClaimStart {
     InProgress,
     /// The row is not (or no longer) completed.
     NotCompleted,
+}
+
+/// Which expired rows of one goal the cleanup may delete: those whose deletion nobody can
+/// tell from the period reset the row would get on its next touch.
+///
+/// Only goals that rotate AND reset qualify (a row without reset carries progress over). A row
+/// goes only when it is in the assignment state a missing row comes back in (`active`: an
+/// `auto` goal's row is created active by its first event, a `default` one active by the next
+/// `initialize`; a `manual` goal's row comes back inactive, so a player's selection is kept). A
+/// claimed row goes only when the goal allows reselection; otherwise it stays claimed for good
+/// and deleting it would make the reward claimable again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiryPolicy {
+    pub goal_id: GoalId,
+    /// The `is_active` a deletable row has.
+    pub active: bool,
+    /// Whether a claimed row may go too.
+    pub claimed_too: bool,
+}
+
+impl ExpiryPolicy {
+    /// The policies of every goal of `rules` whose old rows may be deleted.
+    pub fn for_rules(rules: &RuleSet) -> Vec<ExpiryPolicy> {
+        rules
+            .goals()
+            .iter()
+            .filter_map(|goal| {
+                let rotation = goal.rotation.filter(|r| r.reset_progress)?;
+                Some(ExpiryPolicy {
+                    goal_id: goal.id.clone(),
+                    active: goal.assign != Assign::Manual,
+                    claimed_too: rotation.allow_reselection,
+                })
+            })
+            .collect()
+    }
 }
 
 /// A claim intent left pending (a crash or timeout between intent and grant).
@@ -150,8 +188,14 @@ pub trait ProgressStore: Send + Sync + 'static {
     /// GDPR: deletes every row of a user. Returns how many rows went.
     async fn delete_user(&self, user_id: &UserId) -> Result<u64, StoreError>;
 
-    /// Deletes at most `limit` rows whose `expires_at` is before `before`. Returns how many.
-    async fn delete_expired(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, StoreError>;
+    /// Deletes at most `limit` rows whose `expires_at` is before `before` and which one of
+    /// `policies` allows to go (see [`ExpiryPolicy`]). Returns how many went.
+    async fn delete_expired(
+        &self,
+        policies: &[ExpiryPolicy],
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError>;
 
     /// Forgets applied event ids older than `before` (the dedup window). Returns how many.
     async fn prune_processed_events(

@@ -12,7 +12,9 @@ use sqlx::{Postgres, Row, Transaction};
 
 use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
 use crate::row::{ProgressRow, to_db_int};
-use crate::{ClaimStart, EventOutcome, PendingClaim, PendingEvent, ProgressStore, StoreError};
+use crate::{
+    ClaimStart, EventOutcome, ExpiryPolicy, PendingClaim, PendingEvent, ProgressStore, StoreError,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
@@ -516,13 +518,34 @@ impl ProgressStore for PgStore {
         Ok(rows)
     }
 
-    async fn delete_expired(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
+    async fn delete_expired(
+        &self,
+        policies: &[ExpiryPolicy],
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        if policies.is_empty() {
+            return Ok(0);
+        }
+        let goals: Vec<&str> = policies.iter().map(|p| p.goal_id.as_str()).collect();
+        let active: Vec<bool> = policies.iter().map(|p| p.active).collect();
+        let claimed: Vec<bool> = policies.iter().map(|p| p.claimed_too).collect();
+        // Rows are locked as they are picked (rows an event is writing right now are skipped);
+        // the conditions are checked again on the locked version.
         Ok(sqlx::query(
-            "DELETE FROM user_goal_progress WHERE (user_id, goal_id) IN ( \
-               SELECT user_id, goal_id FROM user_goal_progress \
-               WHERE expires_at IS NOT NULL AND expires_at < $1 ORDER BY expires_at LIMIT $2 \
-               FOR UPDATE SKIP LOCKED)",
+            "DELETE FROM user_goal_progress p USING ( \
+               SELECT e.user_id, e.goal_id FROM user_goal_progress e \
+               JOIN UNNEST($1::varchar[], $2::bool[], $3::bool[]) AS g(goal_id, active, claimed_too) \
+                 ON g.goal_id = e.goal_id \
+               WHERE e.expires_at < $4 AND e.is_active = g.active \
+                 AND (e.status <> 'claimed' OR g.claimed_too) \
+               ORDER BY e.expires_at LIMIT $5 \
+               FOR UPDATE OF e SKIP LOCKED) d \
+             WHERE p.user_id = d.user_id AND p.goal_id = d.goal_id",
         )
+        .bind(&goals)
+        .bind(&active)
+        .bind(&claimed)
         .bind(before)
         .bind(limit)
         .execute(&self.pool)

@@ -15,7 +15,9 @@ use sqlx::{Row, SqliteConnection};
 
 use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
 use crate::row::{ProgressRow, to_db_int};
-use crate::{ClaimStart, EventOutcome, PendingClaim, PendingEvent, ProgressStore, StoreError};
+use crate::{
+    ClaimStart, EventOutcome, ExpiryPolicy, PendingClaim, PendingEvent, ProgressStore, StoreError,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -366,12 +368,37 @@ impl ProgressStore for SqliteStore {
         Ok(rows)
     }
 
-    async fn delete_expired(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
+    async fn delete_expired(
+        &self,
+        policies: &[ExpiryPolicy],
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        if policies.is_empty() {
+            return Ok(0);
+        }
+        let policies = serde_json::Value::Array(
+            policies
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "goal": p.goal_id.as_str(),
+                        "active": p.active,
+                        "claimed": p.claimed_too,
+                    })
+                })
+                .collect(),
+        );
         Ok(sqlx::query(
             "DELETE FROM user_goal_progress WHERE (user_id, goal_id) IN ( \
-               SELECT user_id, goal_id FROM user_goal_progress \
-               WHERE expires_at IS NOT NULL AND expires_at < ? ORDER BY expires_at LIMIT ?)",
+               SELECT e.user_id, e.goal_id FROM user_goal_progress e \
+               JOIN json_each(?) g ON json_extract(g.value, '$.goal') = e.goal_id \
+               WHERE e.expires_at IS NOT NULL AND e.expires_at < ? \
+                 AND e.is_active = json_extract(g.value, '$.active') \
+                 AND (e.status <> 'claimed' OR json_extract(g.value, '$.claimed')) \
+               ORDER BY e.expires_at LIMIT ?)",
         )
+        .bind(policies.to_string())
         .bind(before)
         .bind(limit)
         .execute(&self.pool)

@@ -1,0 +1,111 @@
+//! The cleanup job: deletes rows of rotating goals long after their period ended, and forgets
+//! applied event ids older than the dedup window. Bounded: each statement deletes at most
+//! `batch_size` rows, each run at most `max_rows_per_run` per table; what is left waits for the
+//! next run. Safe to run in every replica at once (rows are picked with `SKIP LOCKED`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use engine::RuleSetHandle;
+use store::{ExpiryPolicy, ProgressStore, StoreError};
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+
+/// The cleanup job's knobs (see `Config::cleanup`).
+#[derive(Debug, Clone)]
+pub struct CleanupConfig {
+    /// Time between two runs (the first run comes one interval after start).
+    pub interval: Duration,
+    /// A row goes this long after its `expires_at` (and only if its goal's policy allows).
+    pub row_retention: TimeDelta,
+    /// Applied event ids are kept this long.
+    pub dedup_retention: TimeDelta,
+    pub batch_size: u32,
+    pub max_rows_per_run: u64,
+}
+
+/// What one run deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cleaned {
+    pub expired_rows: u64,
+    pub event_ids: u64,
+}
+
+/// Pause between two statements of a run, so cleanup never hogs the database.
+const PAUSE: Duration = Duration::from_millis(20);
+
+/// One run as of `now`, with the rules loaded now.
+pub async fn clean_once(
+    store: &dyn ProgressStore,
+    rules: &RuleSetHandle,
+    config: &CleanupConfig,
+    now: DateTime<Utc>,
+) -> Result<Cleaned, StoreError> {
+    let policies = ExpiryPolicy::for_rules(&rules.current());
+    let limit = i64::from(config.batch_size);
+    let expired_rows = drain(config, || {
+        store.delete_expired(&policies, now - config.row_retention, limit)
+    })
+    .await?;
+    let event_ids = drain(config, || {
+        store.prune_processed_events(now - config.dedup_retention, limit)
+    })
+    .await?;
+    Ok(Cleaned {
+        expired_rows,
+        event_ids,
+    })
+}
+
+/// Repeats `delete` until it deletes less than a batch or the run's bound is reached.
+async fn drain<F, Fut>(config: &CleanupConfig, mut delete: F) -> Result<u64, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, StoreError>>,
+{
+    let mut total = 0;
+    while total < config.max_rows_per_run {
+        let deleted = delete().await?;
+        total += deleted;
+        if deleted < u64::from(config.batch_size) {
+            break;
+        }
+        tokio::time::sleep(PAUSE).await;
+    }
+    Ok(total)
+}
+
+/// Runs the job every `config.interval` until `stopped` turns true.
+pub async fn run(
+    store: Arc<dyn ProgressStore>,
+    rules: Arc<RuleSetHandle>,
+    metrics: Arc<Metrics>,
+    config: CleanupConfig,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(config.interval) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+        let started = Instant::now();
+        // Shutting down mid-run drops the run: each statement commits alone, nothing half-done.
+        let result = tokio::select! {
+            result = clean_once(store.as_ref(), &rules, &config, Utc::now()) => result,
+            _ = stopped.wait_for(|stop| *stop) => return,
+        };
+        metrics.cleanup_ran(&result, started.elapsed());
+        match result {
+            Ok(cleaned) if cleaned != Cleaned::default() => tracing::info!(
+                expired_rows = cleaned.expired_rows,
+                event_ids = cleaned.event_ids,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "cleanup deleted expired progress rows and old event ids"
+            ),
+            Ok(_) => tracing::debug!("cleanup found nothing to delete"),
+            Err(err) => tracing::warn!(error = %err, "cleanup failed; retrying next interval"),
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! A [`ProgressStore`] that times every call of the store it wraps and tells a
+//! [`QueryObserver`] (the binaries' `challenge_db_query_duration_seconds`).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use engine::{ChallengeId, CompiledGoal, GoalId, ProgressState, UserId};
+
+use crate::{
+    ClaimStart, EventOutcome, ExpiryPolicy, PendingClaim, PendingEvent, ProgressRow, ProgressStore,
+    StoreError,
+};
+
+/// Told about every store call: its operation name (the trait method), how long it took and
+/// whether it succeeded.
+pub trait QueryObserver: Send + Sync + 'static {
+    fn query(&self, operation: &'static str, elapsed: Duration, ok: bool);
+}
+
+/// Wraps `store` so every call is timed and reported to `observer`.
+pub fn instrument(
+    store: Arc<dyn ProgressStore>,
+    observer: Arc<dyn QueryObserver>,
+) -> Arc<dyn ProgressStore> {
+    Arc::new(Instrumented {
+        inner: store,
+        observer,
+    })
+}
+
+struct Instrumented {
+    inner: Arc<dyn ProgressStore>,
+    observer: Arc<dyn QueryObserver>,
+}
+
+impl Instrumented {
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = call.await;
+        self.observer
+            .query(operation, started.elapsed(), result.is_ok());
+        result
+    }
+}
+
+#[async_trait]
+impl ProgressStore for Instrumented {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.timed("migrate", self.inner.migrate()).await
+    }
+
+    async fn migrate_down(&self, steps: usize) -> Result<(), StoreError> {
+        self.timed("migrate_down", self.inner.migrate_down(steps))
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.timed("ping", self.inner.ping()).await
+    }
+
+    fn pool_connections(&self) -> (u32, usize) {
+        self.inner.pool_connections()
+    }
+
+    async fn progress_for_user(
+        &self,
+        user_id: &UserId,
+        active_only: bool,
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        self.timed(
+            "progress_for_user",
+            self.inner.progress_for_user(user_id, active_only),
+        )
+        .await
+    }
+
+    async fn progress_for_user_goal(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+    ) -> Result<Option<ProgressRow>, StoreError> {
+        self.timed(
+            "progress_for_user_goal",
+            self.inner.progress_for_user_goal(user_id, goal_id),
+        )
+        .await
+    }
+
+    async fn progress_for_user_goals(
+        &self,
+        user_id: &UserId,
+        goal_ids: &[GoalId],
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        self.timed(
+            "progress_for_user_goals",
+            self.inner.progress_for_user_goals(user_id, goal_ids),
+        )
+        .await
+    }
+
+    async fn count_active_for_user(
+        &self,
+        user_id: &UserId,
+        challenge_id: Option<&ChallengeId>,
+    ) -> Result<i64, StoreError> {
+        self.timed(
+            "count_active_for_user",
+            self.inner.count_active_for_user(user_id, challenge_id),
+        )
+        .await
+    }
+
+    async fn initialize_for_user(
+        &self,
+        user_id: &UserId,
+        namespace: &str,
+        goals: &[&CompiledGoal],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        self.timed(
+            "initialize_for_user",
+            self.inner
+                .initialize_for_user(user_id, namespace, goals, now),
+        )
+        .await
+    }
+
+    async fn set_active_for_user(
+        &self,
+        user_id: &UserId,
+        namespace: &str,
+        goal: &CompiledGoal,
+        active: bool,
+        now: DateTime<Utc>,
+    ) -> Result<ProgressRow, StoreError> {
+        self.timed(
+            "set_active_for_user",
+            self.inner
+                .set_active_for_user(user_id, namespace, goal, active, now),
+        )
+        .await
+    }
+
+    async fn activate_batch_for_user(
+        &self,
+        user_id: &UserId,
+        namespace: &str,
+        activate: &[&CompiledGoal],
+        deactivate: &[GoalId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        self.timed(
+            "activate_batch_for_user",
+            self.inner
+                .activate_batch_for_user(user_id, namespace, activate, deactivate, now),
+        )
+        .await
+    }
+
+    async fn delete_user(&self, user_id: &UserId) -> Result<u64, StoreError> {
+        self.timed("delete_user", self.inner.delete_user(user_id))
+            .await
+    }
+
+    async fn delete_expired(
+        &self,
+        policies: &[ExpiryPolicy],
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        self.timed(
+            "delete_expired",
+            self.inner.delete_expired(policies, before, limit),
+        )
+        .await
+    }
+
+    async fn prune_processed_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        self.timed(
+            "prune_processed_events",
+            self.inner.prune_processed_events(before, limit),
+        )
+        .await
+    }
+
+    async fn begin_claim(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+        period_start: DateTime<Utc>,
+        reward: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimStart, StoreError> {
+        self.timed(
+            "begin_claim",
+            self.inner
+                .begin_claim(user_id, goal_id, period_start, reward, now),
+        )
+        .await
+    }
+
+    async fn finish_claim(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+        period_start: DateTime<Utc>,
+        claimed_state: &ProgressState,
+    ) -> Result<Option<ProgressRow>, StoreError> {
+        self.timed(
+            "finish_claim",
+            self.inner
+                .finish_claim(user_id, goal_id, period_start, claimed_state),
+        )
+        .await
+    }
+
+    async fn fail_claim(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+        period_start: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "fail_claim",
+            self.inner
+                .fail_claim(user_id, goal_id, period_start, error, now),
+        )
+        .await
+    }
+
+    async fn pending_claims(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<PendingClaim>, StoreError> {
+        self.timed("pending_claims", self.inner.pending_claims(before, limit))
+            .await
+    }
+
+    async fn apply_events(
+        &self,
+        batch: &[PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
+        self.timed("apply_events", self.inner.apply_events(batch, now))
+            .await
+    }
+}
