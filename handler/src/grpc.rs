@@ -44,7 +44,7 @@ impl EventServices {
             .processing
             .with_label_values(&[kind])
             .observe(started.elapsed().as_secs_f64());
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        let duration_ms = started.elapsed().as_secs_f64() * 1e3;
         match result {
             Ok(Processed::Done(outcome)) => {
                 let label = match outcome {
@@ -58,7 +58,7 @@ impl EventServices {
                     event_id,
                     user_id,
                     outcome = label,
-                    elapsed_ms,
+                    duration_ms,
                     "event processed"
                 );
                 Ok(Response::new(()))
@@ -91,7 +91,7 @@ impl EventServices {
                             .errors
                             .with_label_values(&["handler", "unavailable"])
                             .inc();
-                        tracing::warn!(kind, event_id, user_id, namespace, error = %message, elapsed_ms, "event not committed; the platform will retry");
+                        tracing::warn!(kind, event_id, user_id, namespace, error = %message, duration_ms, "event not committed; the platform will retry");
                         Err(Status::unavailable(message))
                     }
                     EventError::Internal(message) => {

@@ -101,7 +101,7 @@ pub async fn run(
             Ok(cleaned) if cleaned != Cleaned::default() => tracing::info!(
                 expired_rows = cleaned.expired_rows,
                 event_ids = cleaned.event_ids,
-                elapsed_ms = started.elapsed().as_millis() as u64,
+                duration_ms = started.elapsed().as_millis() as u64,
                 "cleanup deleted expired progress rows and old event ids"
             ),
             Ok(_) => tracing::debug!("cleanup found nothing to delete"),

@@ -131,7 +131,7 @@ impl Metrics {
             "Goal predicates that failed to evaluate (counted as no match)",
         )?;
         registry.register(Box::new(rule_evaluation_errors.clone()))?;
-        Ok(Self {
+        let metrics = Self {
             received: counter(
                 "challenge_events_received_total",
                 "Events received",
@@ -190,7 +190,24 @@ impl Metrics {
             cleanup_duration,
             cleanup_last_success,
             registry,
-        })
+        };
+        // Series that exist from the start (at 0), so dashboards and alerts see them at once.
+        for labels in [
+            ["handler", "unavailable"],
+            ["handler", "internal"],
+            ["writer", "flush_failed"],
+            ["cleanup", "failed"],
+            ["api", "server_error"],
+        ] {
+            metrics.errors.with_label_values(&labels);
+        }
+        for table in ["user_goal_progress", "processed_events"] {
+            metrics.cleanup_deleted.with_label_values(&[table]);
+        }
+        for outcome in ["ok", "failed"] {
+            metrics.cleanup_runs.with_label_values(&[outcome]);
+        }
+        Ok(metrics)
     }
 
     /// Refreshes the gauges that mirror other components, then renders the text format.

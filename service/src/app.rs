@@ -268,9 +268,14 @@ async fn record_latency(
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
     let response = next.run(request).await;
-    state
-        .events
-        .metrics
+    let metrics = &state.events.metrics;
+    if response.status().is_server_error() {
+        metrics
+            .errors
+            .with_label_values(&["api", "server_error"])
+            .inc();
+    }
+    metrics
         .api_requests
         .with_label_values(&[method.as_str(), route.as_str(), response.status().as_str()])
         .observe(started.elapsed().as_secs_f64());

@@ -250,7 +250,7 @@ async fn flush_loop(
         observer.flushed(pending.len(), started.elapsed(), result.is_ok());
         tracing::debug!(
             size = pending.len(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            duration_ms = started.elapsed().as_secs_f64() * 1e3,
             "flushed"
         );
         match result {
