@@ -1,0 +1,448 @@
+#!/usr/bin/env python3
+"""End-to-end run of the real binaries, as deployed: `service migrate` (the init job), then
+`handler` and `service` against a fresh PostgreSQL database, a local HTTP server playing AGS
+IAM + Platform, game events over gRPC (grpcurl, or `buf curl`), claims over REST, a hot
+reload, the cleanup job, a GDPR deletion, both /metrics scraped and every metric checked
+present and moving, then SIGTERM and a clean exit with JSON logs.
+
+    python3 e2e/run.py                 # binaries from target/debug (built if missing)
+
+Environment: E2E_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres), E2E_BIN
+(folder of the binaries, default target/debug), E2E_GRPC_CLIENT (grpcurl or buf; default:
+whichever is on PATH, else target/e2e-tools/node_modules/.bin/buf). Only the Python standard
+library is used. Exit code 0 when every check passed.
+"""
+
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMESPACE = "e2e"
+CHECKS = []
+
+
+def check(condition, what):
+    """Records a check; stops the run at the first failure."""
+    CHECKS.append(what)
+    if not condition:
+        raise AssertionError(what)
+    print(f"  ok  {what}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- a local AGS: IAM client-credentials token and Platform grants -------------------------
+
+
+class FakeAgs(http.server.BaseHTTPRequestHandler):
+    grants = []
+    lock = threading.Lock()
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        self.handle_any()
+
+    def do_PUT(self):
+        self.handle_any()
+
+    def handle_any(self):
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path == "/iam/v3/oauth/token":
+            return self.answer(
+                200, {"access_token": "e2e-token", "token_type": "Bearer", "expires_in": 3600}
+            )
+        if not self.path.startswith("/platform/admin/namespaces/"):
+            return self.answer(404, {"errorMessage": "not found"})
+        if self.headers.get("authorization") != "Bearer e2e-token":
+            return self.answer(401, {"errorMessage": "bad token"})
+        if "/users/e2e-unlucky/" in self.path:
+            return self.answer(400, {"errorCode": 20002, "errorMessage": "wallet is locked"})
+        with FakeAgs.lock:
+            FakeAgs.grants.append((self.command, self.path, body.decode()))
+        return self.answer(200, {})
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+class Proc:
+    def __init__(self, name, args, env, logdir):
+        self.name = name
+        self.log_path = Path(logdir) / f"{name}.log"
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return None
+
+    def lines(self):
+        return self.log_path.read_text(errors="replace").splitlines()
+
+    def tail(self, n=30):
+        return "\n".join(self.lines()[-n:])
+
+
+def http_json(method, url, body=None, headers=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("content-type", "application/json")
+    for key, value in (headers or {}).items():
+        request.add_header(key, value)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read().decode()
+            return response.status, (json.loads(text) if text else None)
+    except urllib.error.HTTPError as err:
+        text = err.read().decode()
+        return err.code, (json.loads(text) if text else None)
+
+
+def wait_for(what, predicate, timeout=30.0, procs=()):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in procs:
+            if p.proc.poll() is not None:
+                raise AssertionError(f"{p.name} exited with {p.proc.returncode}:\n{p.tail()}")
+        try:
+            if predicate():
+                return
+        except (OSError, urllib.error.URLError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# --- Prometheus text -------------------------------------------------------------------------
+
+SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
+
+
+def scrape(url):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        match = SAMPLE.match(line)
+        if match:
+            samples.setdefault(match.group(1), []).append(
+                (match.group(2) or "", float(match.group(3)))
+            )
+    return samples
+
+
+def total(samples, name, label=""):
+    return sum(v for labels, v in samples.get(name, []) if label in labels)
+
+
+# --- gRPC ------------------------------------------------------------------------------------
+
+
+def grpc_client():
+    chosen = os.environ.get("E2E_GRPC_CLIENT")
+    for candidate in [chosen] if chosen else ["grpcurl", "buf"]:
+        path = shutil.which(candidate)
+        if path:
+            return path
+    local = ROOT / "target/e2e-tools/node_modules/.bin/buf"
+    if local.exists():
+        return str(local)
+    raise SystemExit(
+        "no gRPC client: install grpcurl, or buf (npm install --prefix target/e2e-tools @bufbuild/buf)"
+    )
+
+
+def grpc_call(client, port, method, message):
+    """Calls `method` with `message` (JSON) through server reflection; returns (ok, output)."""
+    body = json.dumps(message)
+    if Path(client).name == "grpcurl":
+        args = [client, "-plaintext", "-d", body, f"127.0.0.1:{port}", method]
+    else:
+        args = [client, "curl", "--protocol", "grpc", "--http2-prior-knowledge", "-d", body,
+                f"http://127.0.0.1:{port}/{method}"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    return done.returncode == 0, (done.stdout + done.stderr).strip()
+
+
+STAT = "accelbyte.social.statistic.v1.StatisticStatItemUpdatedService/OnMessage"
+LOGIN = "accelbyte.iam.account.v1.UserAuthenticationUserLoggedInService/OnMessage"
+GDPR = "accelbyte.iam.account.v1.DeletionAccountGdprGdprRequestDataDeletionResponseService/OnMessage"
+
+
+def stat_event(event_id, user, code, value, inc):
+    return {"id": event_id, "namespace": NAMESPACE, "userId": user,
+            "payload": {"statCode": code, "userId": user, "latestValue": value, "inc": inc}}
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def psql(admin_url, database, sql):
+    url = admin_url.rsplit("/", 1)[0] + "/" + database
+    done = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-tAc", sql],
+                          capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise AssertionError(f"psql: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def main():
+    admin_url = os.environ.get("E2E_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    bin_dir = Path(os.environ.get("E2E_BIN", ROOT / "target/debug"))
+    if not (bin_dir / "service").exists() or not (bin_dir / "handler").exists():
+        subprocess.run(["cargo", "build", "-q", "-p", "service", "-p", "handler"], cwd=ROOT,
+                       check=True)
+    client = grpc_client()
+    print(f"e2e: binaries in {bin_dir}, gRPC client {client}", flush=True)
+
+    database = f"challenge_e2e_{os.getpid()}"
+    admin_db = admin_url.rsplit("/", 1)[1]
+    psql(admin_url, admin_db, f"CREATE DATABASE {database}")
+    work = Path(tempfile.mkdtemp(prefix="challenge-e2e-"))
+    procs = []
+    ags = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeAgs)
+    threading.Thread(target=ags.serve_forever, daemon=True).start()
+    ok = False
+    try:
+        run(admin_url, database, bin_dir, client, work, procs, ags.server_address[1])
+        ok = True
+    finally:
+        for p in procs:
+            p.stop()
+        ags.shutdown()
+        if not ok:
+            for p in procs:
+                print(f"--- {p.name} log (last lines) ---\n{p.tail()}", file=sys.stderr)
+        psql(admin_url, admin_db, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"e2e: all {len(CHECKS)} checks passed")
+
+
+def run(admin_url, database, bin_dir, client, work, procs, ags_port):
+    db_url = admin_url.rsplit("/", 1)[0] + "/" + database
+    challenges = work / "challenges"
+    shutil.copytree(ROOT / "challenges", challenges)
+    ports = {name: free_port() for name in ["grpc", "handler_metrics", "http", "service_metrics"]}
+    base_env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "AB_NAMESPACE": NAMESPACE,
+        "CHALLENGE_CONFIG_PATH": str(challenges),
+        "LOG_LEVEL": "info",
+        "RELOAD_DEBOUNCE_MS": "100",
+    }
+
+    print("1. migrations as an init job", flush=True)
+    done = subprocess.run([bin_dir / "service", "migrate"], env=base_env, capture_output=True,
+                          text=True, timeout=120)
+    check(done.returncode == 0, f"`service migrate` succeeded ({done.stderr.strip()[-200:]})")
+
+    print("2. start the event handler and the REST service", flush=True)
+    handler = Proc("handler", [bin_dir / "handler"], {
+        **base_env,
+        "GRPC_PORT": str(ports["grpc"]),
+        "METRICS_PORT": str(ports["handler_metrics"]),
+        "LOG_LEVEL": "info,handler::grpc=debug",  # one line per event, as the specification shows
+        "CLEANUP_INTERVAL_SECONDS": "1",
+        "CLEANUP_RETENTION_DAYS": "1",
+        "DEDUP_RETENTION_HOURS": "24",
+    }, work)
+    procs.append(handler)
+    service = Proc("service", [bin_dir / "service"], {
+        **base_env,
+        "HTTP_PORT": str(ports["http"]),
+        "METRICS_PORT": str(ports["service_metrics"]),
+        "SERVE_GRPC_EVENTS": "false",
+        "PLUGIN_GRPC_SERVER_AUTH_ENABLED": "false",
+        "REWARD_CLIENT_MODE": "real",
+        "AB_BASE_URL": f"http://127.0.0.1:{ags_port}",
+        "AB_CLIENT_ID": "e2e-client",
+        "AB_CLIENT_SECRET": "e2e-secret",
+        "CLEANUP_INTERVAL_SECONDS": "0",
+    }, work)
+    procs.append(service)
+    handler_metrics = f"http://127.0.0.1:{ports['handler_metrics']}"
+    service_metrics = f"http://127.0.0.1:{ports['service_metrics']}"
+    api = f"http://127.0.0.1:{ports['http']}/challenge"
+    for url in [handler_metrics + "/healthz", service_metrics + "/healthz"]:
+        wait_for(url, lambda url=url: http_json("GET", url)[0] == 200, procs=procs)
+    check(True, "both /healthz answer 200 (database reachable)")
+    ok, out = grpc_call(client, ports["grpc"], "grpc.health.v1.Health/Check", {})
+    check(ok and "SERVING" in out, f"gRPC health check says SERVING ({out})")
+    before = {"handler": scrape(handler_metrics + "/metrics"),
+              "service": scrape(service_metrics + "/metrics")}
+
+    print("3. events over gRPC, progress and claims over REST", flush=True)
+    player = {"x-mock-user-id": "e2e-player"}
+    status, body = http_json("POST", api + "/v1/challenges/initialize", headers=player)
+    check(status == 200 and body["newAssignments"] > 0,
+          f"initialize assigned the default goals ({status}, {body and body.get('newAssignments')})")
+    ok, out = grpc_call(client, ports["grpc"], LOGIN,
+                        {"id": "login-1", "namespace": NAMESPACE, "userId": "e2e-player"})
+    check(ok and out == "{}", f"login event acknowledged ({out})")
+    ok, out = grpc_call(client, ports["grpc"], STAT,
+                        stat_event("lvl-1", "e2e-player", "player_level", 20, 20))
+    check(ok and out == "{}", f"stat event acknowledged ({out})")
+    ok, out = grpc_call(client, ports["grpc"], STAT,
+                        stat_event("lvl-1", "e2e-player", "player_level", 20, 20))
+    check(ok, "the same event redelivered is acknowledged")
+    ok, out = grpc_call(client, ports["grpc"], STAT, stat_event("bad", "", "player_level", 1, 1))
+    check(not ok and "invalid" in out.lower(),
+          f"an event without a user is refused as invalid ({out[:160]})")
+
+    def level_goal(headers):
+        status, body = http_json("GET", api + "/v1/challenges/achievements", headers=headers)
+        assert status == 200, (status, body)
+        return next(g for g in body["goals"] if g["goalId"] == "level-20")
+
+    goal = level_goal(player)
+    check(goal["status"] == "completed" and goal["progress"] == 20,
+          f"level-20 completed with progress 20, counted once ({goal['status']}, {goal['progress']})")
+    claim = api + "/v1/challenges/achievements/goals/level-20/claim"
+    status, body = http_json("POST", claim, headers=player)
+    check(status == 200 and body["status"] == "claimed", f"claim answered 200 claimed ({status})")
+    check(len(FakeAgs.grants) == 1 and "/wallets/GEMS/credit" in FakeAgs.grants[0][1],
+          f"AGS Platform credited the GEMS wallet once ({FakeAgs.grants})")
+    status, body = http_json("POST", claim, headers=player)
+    check(status == 409, f"a second claim answers 409 ({status}, {body})")
+
+    unlucky = {"x-mock-user-id": "e2e-unlucky"}
+    ok, _ = grpc_call(client, ports["grpc"], STAT,
+                      stat_event("lvl-2", "e2e-unlucky", "player_level", 25, 25))
+    check(ok, "the unlucky player's stat event acknowledged")
+    status, body = http_json("POST", claim, headers=unlucky)
+    check(status == 502, f"a grant Platform refuses answers 502 ({status}, {body})")
+    check(level_goal(unlucky)["status"] == "completed",
+          "after the failed grant the goal is still completed (claimable again)")
+
+    print("4. hot reload through the challenges folder", flush=True)
+    reloads = lambda: total(scrape(handler_metrics + "/metrics"), "challenge_rules_reloads")
+    first = reloads()
+    with open(challenges / "achievements.yaml", "a") as f:
+        f.write("\n# edited by the e2e run\n")
+    wait_for("the handler to reload the rules", lambda: reloads() > first, procs=procs)
+    check(True, "editing a challenge file reloaded the rules (challenge_rules_reloads moved)")
+
+    print("5. the cleanup job", flush=True)
+    psql(admin_url, database,
+         "INSERT INTO user_goal_progress (user_id, goal_id, challenge_id, namespace, is_active, "
+         "assigned_at, updated_at, expires_at) VALUES "
+         "('e2e-dormant', 'daily-win-3', 'daily-missions', 'e2e', false, now() - interval '31 days', "
+         " now() - interval '31 days', now() - interval '30 days'), "
+         "('e2e-dormant', 'daily-play-5', 'daily-missions', 'e2e', true, now() - interval '31 days', "
+         " now() - interval '31 days', now() - interval '30 days'); "
+         "INSERT INTO processed_events (event_id, user_id, processed_at) "
+         "VALUES ('e2e-old-event', 'e2e-dormant', now() - interval '30 days')")
+    wait_for("the cleanup job", lambda: psql(
+        admin_url, database,
+        "SELECT count(*) FROM user_goal_progress WHERE user_id = 'e2e-dormant' AND NOT is_active") == "0"
+        and psql(admin_url, database,
+                 "SELECT count(*) FROM processed_events WHERE event_id = 'e2e-old-event'") == "0",
+        procs=procs)
+    check(True, "the cleanup job deleted the dormant, unselected daily row and the old event id")
+    kept = psql(admin_url, database,
+                "SELECT goal_id FROM user_goal_progress WHERE user_id = 'e2e-dormant'")
+    check(kept == "daily-play-5", f"the dormant player's selected daily goal was kept ({kept})")
+
+    print("6. GDPR deletion over gRPC", flush=True)
+    ok, out = grpc_call(client, ports["grpc"], GDPR, {
+        "payload": {"deletionGdpr": {"userId": "e2e-player", "namespace": NAMESPACE}},
+        "namespace": NAMESPACE})
+    check(ok, f"GDPR deletion acknowledged ({out})")
+    rows = psql(admin_url, database,
+                "SELECT (SELECT count(*) FROM user_goal_progress WHERE user_id = 'e2e-player') + "
+                "(SELECT count(*) FROM processed_events WHERE user_id = 'e2e-player') + "
+                "(SELECT count(*) FROM reward_grants WHERE user_id = 'e2e-player')")
+    check(rows == "0", f"no row of the deleted player is left in any table ({rows})")
+    goal = level_goal(player)
+    check(goal["status"] == "not_started", f"REST shows the player from scratch ({goal['status']})")
+
+    print("7. metrics of both binaries present and moving", flush=True)
+    after = {"handler": scrape(handler_metrics + "/metrics"),
+             "service": scrape(service_metrics + "/metrics")}
+    moving = {
+        # metric: (binary, sample name, label filter)
+        "challenge_event_processing_seconds": ("handler", "challenge_event_processing_seconds_count", ""),
+        "challenge_api_request_duration_seconds": ("service", "challenge_api_request_duration_seconds_count", ""),
+        "challenge_db_query_duration_seconds": ("handler", "challenge_db_query_duration_seconds_count", ""),
+        "challenge_db_query_duration_seconds (service)": ("service", "challenge_db_query_duration_seconds_count", ""),
+        "challenge_flush_duration_seconds": ("handler", "challenge_flush_duration_seconds_count", ""),
+        "challenge_errors_total": ("service", "challenge_errors_total", 'component="api"'),
+        "challenge_rules_reloads": ("handler", "challenge_rules_reloads", ""),
+        "challenge_cleanup_deleted_rows_total": ("handler", "challenge_cleanup_deleted_rows_total", ""),
+        "challenge_cleanup_runs_total": ("handler", "challenge_cleanup_runs_total", 'outcome="ok"'),
+        "challenge_events_processed_total": ("handler", "challenge_events_processed_total", ""),
+        "challenge_events_rejected_total": ("handler", "challenge_events_rejected_total", ""),
+    }
+    for what, (binary, name, label) in moving.items():
+        was, now = total(before[binary], name, label), total(after[binary], name, label)
+        check(now > was, f"{binary}: {what} moved ({was:g} -> {now:g})")
+    for binary in ["handler", "service"]:
+        for name in ["challenge_db_connections_active", "challenge_buffer_size",
+                     "challenge_errors_total", "challenge_rules_reloads",
+                     "challenge_rules_reload_failures", "challenge_db_query_duration_seconds_bucket",
+                     "challenge_flush_duration_seconds_bucket",
+                     "challenge_cleanup_last_success_timestamp_seconds"]:
+            check(name in after[binary], f"{binary}: {name} present")
+        info = after[binary].get("challenge_rules_info", [])
+        check(len(info) == 1 and info[0][1] == 1 and "content_hash=" in info[0][0],
+              f"{binary}: challenge_rules_info names the loaded rule set ({info})")
+    check(total(after["handler"], "challenge_db_connections_active") >= 0
+          and total(after["handler"], "challenge_buffer_size") == 0,
+          "handler: gauges read sane values at rest (connections >= 0, buffer empty)")
+
+    print("8. SIGTERM: both stop cleanly, logs are JSON lines", flush=True)
+    for p in procs:
+        code = p.stop()
+        check(code == 0, f"{p.name} exited 0 on SIGTERM ({code})")
+        lines = [json.loads(line) for line in p.lines() if line.strip()]
+        check(all({"timestamp", "level", "message"} <= set(line) for line in lines),
+              f"{p.name}: every log line is JSON with timestamp, level, message ({len(lines)} lines)")
+        check(any("stopped" in line["message"] for line in lines),
+              f"{p.name}: logged its orderly stop")
+    processed = [json.loads(line) for line in handler.lines()
+                 if '"event processed"' in line]
+    check(processed and all({"event_id", "user_id", "duration_ms"} <= set(line)
+                            for line in processed),
+          "handler: 'event processed' lines carry event_id, user_id, duration_ms")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except AssertionError as err:
+        print(f"e2e FAILED: {err}", file=sys.stderr)
+        sys.exit(1)
