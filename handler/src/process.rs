@@ -31,7 +31,7 @@ where
         let metadata = event.metadata();
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let message = fields.message.take().unwrap_or_default();
+        let message = fields.message.take().unwrap_or_else(|| "".into());
         let mut line = String::with_capacity(256);
         let mut put = |key: &str, value: &serde_json::Value| {
             line.push(if line.is_empty() { '{' } else { ',' });
@@ -45,7 +45,7 @@ where
             "level",
             &metadata.level().as_str().to_ascii_lowercase().into(),
         );
-        put("message", &message.into());
+        put("message", &message);
         for (key, value) in &fields.values {
             put(key, value);
         }
