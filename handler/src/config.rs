@@ -112,6 +112,15 @@ impl Config {
         }))
     }
 
+    /// Fills what is unset from the names the deployment specification's Extend config uses
+    /// (`NAMESPACE` for `AB_NAMESPACE`); the AccelByte template names win when both are set.
+    pub fn with_env_aliases(mut self, env: impl Fn(&str) -> Option<String>) -> Self {
+        if self.namespace.is_none() {
+            self.namespace = env("NAMESPACE").filter(|ns| !ns.trim().is_empty());
+        }
+        self
+    }
+
     /// The namespace filter: an empty AB_NAMESPACE means "no filter".
     pub fn namespace_filter(&self) -> Option<String> {
         self.namespace.clone().filter(|ns| !ns.trim().is_empty())

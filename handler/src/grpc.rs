@@ -57,6 +57,7 @@ impl EventServices {
                     kind,
                     event_id,
                     user_id,
+                    namespace,
                     outcome = label,
                     duration_ms,
                     "event processed"

@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let config = Config::parse();
+    let config = Config::parse().with_env_aliases(|name| std::env::var(name).ok());
     handler::process::init_logging(&config.log_level);
     let grpc = TcpListener::bind(("0.0.0.0", config.grpc_port))
         .await

@@ -33,6 +33,7 @@ pub struct Metrics {
     rules_reloads: IntGauge,
     rules_reload_failures: IntGauge,
     db_connections_active: IntGauge,
+    db_connections_max: IntGauge,
     rule_evaluation_errors: IntCounter,
     db_queries: HistogramVec,
     cleanup_deleted: IntCounterVec,
@@ -175,6 +176,10 @@ impl Metrics {
                 "challenge_db_connections_active",
                 "Database connections in use",
             )?,
+            db_connections_max: gauge(
+                "challenge_db_connections_max",
+                "Most database connections the pool opens (DB_POOL_SIZE)",
+            )?,
             rule_evaluation_errors,
             db_queries,
             cleanup_deleted: counter(
@@ -201,6 +206,19 @@ impl Metrics {
         ] {
             metrics.errors.with_label_values(&labels);
         }
+        for kind in ["login", "stat", "gdpr"] {
+            metrics.received.with_label_values(&[kind]);
+            metrics.processing.with_label_values(&[kind]);
+            for outcome in ["applied", "duplicate", "no_match"] {
+                metrics.processed.with_label_values(&[kind, outcome]);
+            }
+            for reason in ["invalid", "unavailable", "internal"] {
+                metrics.rejected.with_label_values(&[kind, reason]);
+            }
+            metrics
+                .skipped
+                .with_label_values(&[kind, "other_namespace"]);
+        }
         for table in ["user_goal_progress", "processed_events"] {
             metrics.cleanup_deleted.with_label_values(&[table]);
         }
@@ -225,9 +243,10 @@ impl Metrics {
             .set(1);
         self.rules_reloads.set(status.reloads as i64);
         self.rules_reload_failures.set(status.failures as i64);
-        let (open, idle) = store.pool_connections();
+        let pool = store.pool_connections();
         self.db_connections_active
-            .set(i64::from(open) - idle as i64);
+            .set(i64::from(pool.open) - pool.idle as i64);
+        self.db_connections_max.set(i64::from(pool.max));
         let mut buffer = Vec::new();
         if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
             tracing::error!(error = %err, "encoding metrics");

@@ -49,6 +49,19 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// Fills what is unset from the names the deployment specification's Extend config uses:
+    /// `NAMESPACE`, `AGS_CLIENT_ID`, `AGS_CLIENT_SECRET` (the `AB_*` names win when both are set).
+    pub fn with_env_aliases(mut self, env: impl Fn(&str) -> Option<String>) -> Self {
+        self.common = self.common.with_env_aliases(&env);
+        if self.ab_client_id.is_empty() {
+            self.ab_client_id = env("AGS_CLIENT_ID").unwrap_or_default();
+        }
+        if self.ab_client_secret.is_empty() {
+            self.ab_client_secret = env("AGS_CLIENT_SECRET").unwrap_or_default();
+        }
+        self
+    }
+
     /// The base path normalized to `/x` (or empty for the root).
     pub fn base_path(&self) -> String {
         let trimmed = self.base_path.trim().trim_end_matches('/');
@@ -59,5 +72,49 @@ impl ServeConfig {
         } else {
             format!("/{trimmed}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::ServeConfig;
+
+    fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_string())
+        }
+    }
+
+    #[test]
+    fn the_deployment_specification_names_fill_what_is_unset() {
+        let config = ServeConfig::parse_from(["service"]).with_env_aliases(env(&[
+            ("NAMESPACE", "mygame"),
+            ("AGS_CLIENT_ID", "id"),
+            ("AGS_CLIENT_SECRET", "secret"),
+        ]));
+        assert_eq!(config.common.namespace.as_deref(), Some("mygame"));
+        assert_eq!(config.ab_client_id, "id");
+        assert_eq!(config.ab_client_secret, "secret");
+    }
+
+    #[test]
+    fn the_template_names_win_over_the_aliases() {
+        let config = ServeConfig::parse_from([
+            "service",
+            "--namespace",
+            "ours",
+            "--ab-client-id",
+            "ours-id",
+        ])
+        .with_env_aliases(env(&[
+            ("NAMESPACE", "theirs"),
+            ("AGS_CLIENT_ID", "theirs-id"),
+        ]));
+        assert_eq!(config.common.namespace.as_deref(), Some("ours"));
+        assert_eq!(config.ab_client_id, "ours-id");
     }
 }

@@ -40,7 +40,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        None | Some(Command::Serve) => run_async(serve(cli.serve)),
+        None | Some(Command::Serve) => run_async(serve(
+            cli.serve.with_env_aliases(|name| std::env::var(name).ok()),
+        )),
         Some(Command::Lint(args)) => run_lint(&args, &mut std::io::stdout().lock()),
         Some(Command::Migrate(args)) => run_async(service::migrate::run(&args)),
         Some(Command::Schema) => {

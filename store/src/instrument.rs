@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use engine::{ChallengeId, CompiledGoal, GoalId, ProgressState, UserId};
 
 use crate::{
-    ClaimStart, EventOutcome, ExpiryPolicy, PendingClaim, PendingEvent, ProgressRow, ProgressStore,
-    StoreError,
+    ClaimStart, EventOutcome, ExpiryPolicy, PendingClaim, PendingEvent, PoolStats, ProgressRow,
+    ProgressStore, StoreError,
 };
 
 /// Told about every store call: its operation name (the trait method), how long it took and
@@ -65,7 +65,7 @@ impl ProgressStore for Instrumented {
         self.timed("ping", self.inner.ping()).await
     }
 
-    fn pool_connections(&self) -> (u32, usize) {
+    fn pool_connections(&self) -> PoolStats {
         self.inner.pool_connections()
     }
 

@@ -51,6 +51,16 @@ pub enum EventOutcome {
     NoMatch,
 }
 
+/// The connection pool of a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open (in use or idle).
+    pub open: u32,
+    pub idle: usize,
+    /// The most the pool opens (`DB_POOL_SIZE`).
+    pub max: u32,
+}
+
 /// Where a claim stands after `begin_claim`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimStart {
@@ -123,8 +133,8 @@ pub trait ProgressStore: Send + Sync + 'static {
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Connections of the pool: (open, idle).
-    fn pool_connections(&self) -> (u32, usize);
+    /// The connection pool right now.
+    fn pool_connections(&self) -> PoolStats;
 
     /// Every row of a user (or only active ones), ordered by goal id.
     async fn progress_for_user(

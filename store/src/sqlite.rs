@@ -16,7 +16,8 @@ use sqlx::{Row, SqliteConnection};
 use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
 use crate::row::{ProgressRow, to_db_int};
 use crate::{
-    ClaimStart, EventOutcome, ExpiryPolicy, PendingClaim, PendingEvent, ProgressStore, StoreError,
+    ClaimStart, EventOutcome, ExpiryPolicy, PendingClaim, PendingEvent, PoolStats, ProgressStore,
+    StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -231,8 +232,12 @@ impl ProgressStore for SqliteStore {
         Ok(())
     }
 
-    fn pool_connections(&self) -> (u32, usize) {
-        (self.pool.size(), self.pool.num_idle())
+    fn pool_connections(&self) -> PoolStats {
+        PoolStats {
+            open: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     async fn progress_for_user(
