@@ -23,14 +23,21 @@ pub async fn run(args: &MigrateArgs) -> Result<()> {
         .with_context(|| format!("cannot open the database {}", redacted(&url)))?;
     match args.down {
         Some(steps) => {
-            store
+            let reverted = store
                 .migrate_down(steps)
                 .await
                 .context("reverting migrations")?;
-            println!(
-                "reverted the last {steps} migration(s) of {}",
-                redacted(&url)
-            );
+            if reverted == 0 {
+                println!(
+                    "nothing to revert: {} has no migrations applied",
+                    redacted(&url)
+                );
+            } else {
+                println!(
+                    "reverted the last {reverted} migration(s) of {}",
+                    redacted(&url)
+                );
+            }
         }
         None => {
             store.migrate().await.context("applying migrations")?;

@@ -56,7 +56,7 @@ impl ProgressStore for Instrumented {
         self.timed("migrate", self.inner.migrate()).await
     }
 
-    async fn migrate_down(&self, steps: usize) -> Result<(), StoreError> {
+    async fn migrate_down(&self, steps: usize) -> Result<usize, StoreError> {
         self.timed("migrate_down", self.inner.migrate_down(steps))
             .await
     }

@@ -127,8 +127,9 @@ pub trait ProgressStore: Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
 
-    /// Reverts the last `steps` migrations.
-    async fn migrate_down(&self, steps: usize) -> Result<(), StoreError>;
+    /// Reverts the last `steps` migrations. Returns how many it reverted (0 on a database
+    /// that was never migrated).
+    async fn migrate_down(&self, steps: usize) -> Result<usize, StoreError>;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -216,15 +216,22 @@ impl ProgressStore for SqliteStore {
         Ok(())
     }
 
-    async fn migrate_down(&self, steps: usize) -> Result<(), StoreError> {
+    async fn migrate_down(&self, steps: usize) -> Result<usize, StoreError> {
+        let migrated: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')")
+            .fetch_one(&self.pool)
+            .await?;
+        if !migrated {
+            return Ok(0);
+        }
         let applied: Vec<i64> = sqlx::query_scalar(
             "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version DESC",
         )
         .fetch_all(&self.pool)
         .await?;
+        // `undo` reverts every migration newer than the target version.
         let target = applied.get(steps).copied().unwrap_or(0);
         MIGRATOR.undo(&self.pool, target).await?;
-        Ok(())
+        Ok(steps.min(applied.len()))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

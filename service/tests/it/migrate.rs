@@ -19,6 +19,17 @@ fn migrate_applies_and_reverts_the_embedded_database() {
             .output()
             .expect("service runs")
     };
+    let never = migrate(&["--down", "1"]);
+    assert!(
+        never.status.success(),
+        "{}",
+        String::from_utf8_lossy(&never.stderr)
+    );
+    assert!(
+        stdout(&never).contains("nothing to revert"),
+        "{}",
+        stdout(&never)
+    );
     let up = migrate(&[]);
     assert!(
         up.status.success(),
@@ -32,6 +43,7 @@ fn migrate_applies_and_reverts_the_embedded_database() {
         "{}",
         String::from_utf8_lossy(&down.stderr)
     );
+    assert!(stdout(&down).contains("reverted the last 1 migration(s)"));
     assert!(migrate(&[]).status.success());
     let bad = Command::new(env!("CARGO_BIN_EXE_service"))
         .args(["migrate", "--database-url", "mysql://nowhere"])

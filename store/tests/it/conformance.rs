@@ -613,7 +613,7 @@ challenges:
 
 async fn migrations_go_down_and_up(db: &TestDb) {
     let store = db.store().await;
-    store.migrate_down(1).await.expect("down");
+    assert_eq!(store.migrate_down(1).await.expect("down"), 1);
     assert!(store.ping().await.is_ok());
     assert!(
         store
