@@ -44,12 +44,11 @@ pub async fn clean_once(
     now: DateTime<Utc>,
 ) -> Result<Cleaned, StoreError> {
     let policies = ExpiryPolicy::for_rules(&rules.current());
-    let limit = i64::from(config.batch_size);
-    let expired_rows = drain(config, || {
+    let expired_rows = drain(config, |limit| {
         store.delete_expired(&policies, now - config.row_retention, limit)
     })
     .await?;
-    let event_ids = drain(config, || {
+    let event_ids = drain(config, |limit| {
         store.prune_processed_events(now - config.dedup_retention, limit)
     })
     .await?;
@@ -59,17 +58,18 @@ pub async fn clean_once(
     })
 }
 
-/// Repeats `delete` until it deletes less than a batch or the run's bound is reached.
+/// Calls `delete(limit)` until a call deletes less than its limit or the run's bound is reached.
 async fn drain<F, Fut>(config: &CleanupConfig, mut delete: F) -> Result<u64, StoreError>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(i64) -> Fut,
     Fut: std::future::Future<Output = Result<u64, StoreError>>,
 {
     let mut total = 0;
     while total < config.max_rows_per_run {
-        let deleted = delete().await?;
+        let limit = u64::from(config.batch_size).min(config.max_rows_per_run - total);
+        let deleted = delete(i64::try_from(limit).unwrap_or(i64::MAX)).await?;
         total += deleted;
-        if deleted < u64::from(config.batch_size) {
+        if deleted < limit {
             break;
         }
         tokio::time::sleep(PAUSE).await;

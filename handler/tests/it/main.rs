@@ -4,4 +4,5 @@
 
 mod events;
 mod lifecycle;
+mod maintenance;
 mod support;

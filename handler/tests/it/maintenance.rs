@@ -1,0 +1,108 @@
+//! The cleanup job: one run deletes at most its bound, in batches, and prunes old event ids;
+//! a bad setting is refused with the variable named.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use clap::Parser;
+use engine::{Event, EventData, EventKind, RuleSetHandle, UserId};
+use handler::Config;
+use handler::maintenance::{Cleaned, CleanupConfig, clean_once};
+use store::testing::TestDatabase;
+use store::{PendingEvent, ProgressStore};
+
+const RULES: &str = r#"
+version: 1
+challenges:
+  - id: daily
+    name: Daily
+    rotation: { every: daily }
+    goals:
+      - { id: daily-wins, name: Wins, on: stat, stat: wins, count: events, target: 3 }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_deletes_at_most_its_bound_and_prunes_old_event_ids() {
+    let db = TestDatabase::postgres().await.expect("PostgreSQL");
+    let store: Arc<dyn ProgressStore> = store::open(&db.url, 4).await.expect("open");
+    store.migrate().await.expect("migrate");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("rules.yaml"), RULES).expect("rules");
+    let rules = RuleSetHandle::load(vec![dir.path().to_path_buf()]).expect("rules load");
+    let current = rules.current();
+    let goals: Vec<_> = current.goals().iter().collect();
+    let then = Utc::now() - Duration::days(30);
+    for user in 0..5 {
+        store
+            .initialize_for_user(&UserId::new(format!("u{user}")), "game", &goals, then)
+            .await
+            .expect("initialize");
+    }
+    let events: Vec<PendingEvent> = (0..3)
+        .map(|i| PendingEvent {
+            rules: current.clone(),
+            event: Event::new(EventData {
+                id: format!("old-{i}"),
+                kind: EventKind::Stat,
+                user_id: UserId::new("u0"),
+                namespace: "game".into(),
+                timestamp: then,
+                stat_code: Some("wins".into()),
+                value: 1,
+                inc: 1,
+                additional: Default::default(),
+            }),
+            goals: vec![engine::GoalId::new("daily-wins")],
+        })
+        .collect();
+    store.apply_events(&events, then).await.expect("events");
+
+    let config = CleanupConfig {
+        interval: std::time::Duration::from_secs(3600),
+        row_retention: Duration::days(7),
+        dedup_retention: Duration::days(7),
+        batch_size: 2,
+        max_rows_per_run: 3,
+    };
+    let now = Utc::now();
+    let run = |store: Arc<dyn ProgressStore>| {
+        let (rules, config) = (&rules, &config);
+        async move {
+            clean_once(store.as_ref(), rules, config, now)
+                .await
+                .expect("cleanup")
+        }
+    };
+    assert_eq!(
+        run(store.clone()).await,
+        Cleaned {
+            expired_rows: 3,
+            event_ids: 3
+        }
+    );
+    assert_eq!(
+        run(store.clone()).await,
+        Cleaned {
+            expired_rows: 2,
+            event_ids: 0
+        }
+    );
+    assert_eq!(run(store.clone()).await, Cleaned::default());
+}
+
+#[test]
+fn cleanup_settings_are_checked() {
+    let config = |args: &[&str]| {
+        Config::parse_from(std::iter::once("handler").chain(args.iter().copied())).cleanup()
+    };
+    assert!(config(&[]).expect("defaults").is_some());
+    assert!(
+        config(&["--cleanup-interval-seconds", "0"])
+            .expect("off")
+            .is_none()
+    );
+    let err = config(&["--cleanup-batch-size", "0"]).expect_err("zero batch");
+    assert!(err.contains("CLEANUP_BATCH_SIZE"), "{err}");
+    let err = config(&["--dedup-retention-hours", "0"]).expect_err("no dedup");
+    assert!(err.contains("DEDUP_RETENTION_HOURS"), "{err}");
+}
