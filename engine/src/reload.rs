@@ -176,7 +176,12 @@ impl RuleSetHandle {
                 debounce,
                 None,
                 move |result: DebounceEventResult| match result {
-                    Ok(events) if events.is_empty() => {}
+                    // Reading the files (ours included, on every reload) is not a change:
+                    // reacting to it would re-read a rejected edit forever.
+                    Ok(events)
+                        if events
+                            .iter()
+                            .all(|e| matches!(e.kind, notify::EventKind::Access(_))) => {}
                     Ok(_) => {
                         handle.reload();
                     }

@@ -136,3 +136,27 @@ fn the_watcher_reloads_edits_and_configmap_symlink_swaps() {
 fn symlink(target: &Path, link: &Path) {
     std::os::unix::fs::symlink(target, link).expect("symlink");
 }
+
+/// Reading the files on a reload must not count as a change: a rejected edit is reported once,
+/// not re-read (and re-logged, and re-counted) every debounce interval until it is fixed.
+#[test]
+fn a_rejected_edit_is_reported_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("rules.yaml");
+    std::fs::write(&file, goal_file(5)).expect("write");
+    let handle = Arc::new(RuleSetHandle::load(vec![dir.path().to_path_buf()]).expect("loads"));
+    let _watcher = handle.watch(Duration::from_millis(100)).expect("watch");
+    std::fs::write(&file, goal_file(-1)).expect("write");
+    assert!(
+        wait_until(|| handle.status().failures >= 1),
+        "the broken edit was not seen"
+    );
+    // Ten debounce intervals: a read-triggered loop would have failed again by now.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(handle.status().failures, 1, "the failed edit was re-read");
+    std::fs::write(&file, goal_file(7)).expect("write");
+    assert!(wait_until(|| target_of(&handle) == 7), "the fix was not seen");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(handle.status().reloads, 1);
+    assert_eq!(handle.status().failures, 1);
+}
