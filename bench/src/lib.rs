@@ -1,4 +1,4 @@
-//! Shared helpers of the load drivers: latency statistics.
+//! Shared helpers of the load drivers: latency statistics, a fresh database.
 
 use std::time::Duration;
 
@@ -39,4 +39,25 @@ impl std::fmt::Display for Latencies {
             ms(self.max)
         )
     }
+}
+
+/// Drops and creates the database `name` on the server of `admin_url`; returns its URL.
+pub async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
+    use anyhow::Context;
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(admin_url)
+        .await
+        .context("connecting to PostgreSQL")?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await?;
+    let cut = admin_url
+        .rfind('/')
+        .context("database URL without a database name")?;
+    Ok(format!("{}/{name}", &admin_url[..cut]))
 }

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use engine::{ChallengeId, CompiledGoal, GoalId, ProgressState, UserId};
 
 use crate::{
-    ClaimStart, EventOutcome, ExpiryPolicy, PendingClaim, PendingEvent, PoolStats, ProgressRow,
-    ProgressStore, StoreError,
+    ClaimStart, EventOutcome, ExpiredBatch, ExpiryCursor, ExpiryPolicy, PendingClaim, PendingEvent,
+    PoolStats, ProgressRow, ProgressStore, StoreError,
 };
 
 /// Told about every store call: its operation name (the trait method), how long it took and
@@ -173,11 +173,12 @@ impl ProgressStore for Instrumented {
         &self,
         policies: &[ExpiryPolicy],
         before: DateTime<Utc>,
+        after: Option<&ExpiryCursor>,
         limit: i64,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<ExpiredBatch, StoreError> {
         self.timed(
             "delete_expired",
-            self.inner.delete_expired(policies, before, limit),
+            self.inner.delete_expired(policies, before, after, limit),
         )
         .await
     }

@@ -110,6 +110,23 @@ impl ExpiryPolicy {
     }
 }
 
+/// The last row a `delete_expired` call looked at: where the next call goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiryCursor {
+    pub expires_at: DateTime<Utc>,
+    pub user_id: UserId,
+    pub goal_id: GoalId,
+}
+
+/// What one `delete_expired` call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredBatch {
+    /// Rows deleted.
+    pub deleted: u64,
+    /// Where to go on; `None` when fewer than `limit` rows were left to look at.
+    pub next: Option<ExpiryCursor>,
+}
+
 /// A claim intent left pending (a crash or timeout between intent and grant).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingClaim {
@@ -199,14 +216,17 @@ pub trait ProgressStore: Send + Sync + 'static {
     /// GDPR: deletes every row of a user. Returns how many rows went.
     async fn delete_user(&self, user_id: &UserId) -> Result<u64, StoreError>;
 
-    /// Deletes at most `limit` rows whose `expires_at` is before `before` and which one of
-    /// `policies` allows to go (see [`ExpiryPolicy`]). Returns how many went.
+    /// Looks at up to `limit` rows whose `expires_at` is before `before`, in (expires_at,
+    /// user_id, goal_id) order after `after`, and deletes those one of `policies` allows to go
+    /// (see [`ExpiryPolicy`]; rows being written right now are skipped). Pass the returned
+    /// cursor to go on; `next: None` means the end was reached.
     async fn delete_expired(
         &self,
         policies: &[ExpiryPolicy],
         before: DateTime<Utc>,
+        after: Option<&ExpiryCursor>,
         limit: i64,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<ExpiredBatch, StoreError>;
 
     /// Forgets applied event ids older than `before` (the dedup window). Returns how many.
     async fn prune_processed_events(

@@ -11,10 +11,10 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
-use crate::row::{ProgressRow, to_db_int};
+use crate::row::{ProgressRow, expired_batch, to_db_int};
 use crate::{
-    ClaimStart, EventOutcome, ExpiryPolicy, PendingClaim, PendingEvent, PoolStats, ProgressStore,
-    StoreError,
+    ClaimStart, EventOutcome, ExpiredBatch, ExpiryCursor, ExpiryPolicy, PendingClaim, PendingEvent,
+    PoolStats, ProgressStore, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -534,35 +534,61 @@ impl ProgressStore for PgStore {
         &self,
         policies: &[ExpiryPolicy],
         before: DateTime<Utc>,
+        after: Option<&ExpiryCursor>,
         limit: i64,
-    ) -> Result<u64, StoreError> {
-        if policies.is_empty() {
-            return Ok(0);
-        }
+    ) -> Result<ExpiredBatch, StoreError> {
         let goals: Vec<&str> = policies.iter().map(|p| p.goal_id.as_str()).collect();
         let active: Vec<bool> = policies.iter().map(|p| p.active).collect();
         let claimed: Vec<bool> = policies.iter().map(|p| p.claimed_too).collect();
-        // Rows are locked as they are picked (rows an event is writing right now are skipped);
-        // the conditions are checked again on the locked version.
-        Ok(sqlx::query(
-            "DELETE FROM user_goal_progress p USING ( \
-               SELECT e.user_id, e.goal_id FROM user_goal_progress e \
-               JOIN UNNEST($1::varchar[], $2::bool[], $3::bool[]) AS g(goal_id, active, claimed_too) \
+        // `scanned` walks the expiry index from the cursor, every row counting against the
+        // limit (also rows of goals without a policy), so one statement's work is bounded.
+        // `doomed` locks the deletable ones, skipping rows an event holds, and checks the
+        // conditions again on the locked version.
+        let row = sqlx::query(
+            "WITH scanned AS ( \
+               SELECT e.user_id, e.goal_id, e.expires_at, g.goal_id IS NOT NULL AS known, \
+                      g.active, g.claimed_too \
+               FROM user_goal_progress e \
+               LEFT JOIN UNNEST($1::varchar[], $2::bool[], $3::bool[]) AS g(goal_id, active, claimed_too) \
                  ON g.goal_id = e.goal_id \
-               WHERE e.expires_at < $4 AND e.is_active = g.active \
-                 AND (e.status <> 'claimed' OR g.claimed_too) \
-               ORDER BY e.expires_at LIMIT $5 \
-               FOR UPDATE OF e SKIP LOCKED) d \
-             WHERE p.user_id = d.user_id AND p.goal_id = d.goal_id",
+               WHERE e.expires_at < $4 \
+                 AND ($6::timestamptz IS NULL OR (e.expires_at, e.user_id, e.goal_id) > ($6, $7, $8)) \
+               ORDER BY e.expires_at, e.user_id, e.goal_id \
+               LIMIT $5), \
+             doomed AS ( \
+               SELECT p.user_id, p.goal_id FROM user_goal_progress p \
+               JOIN scanned s ON s.user_id = p.user_id AND s.goal_id = p.goal_id \
+               WHERE s.known AND p.expires_at < $4 AND p.is_active = s.active \
+                 AND (p.status <> 'claimed' OR s.claimed_too) \
+               FOR UPDATE OF p SKIP LOCKED), \
+             deleted AS ( \
+               DELETE FROM user_goal_progress p USING doomed d \
+               WHERE p.user_id = d.user_id AND p.goal_id = d.goal_id RETURNING 1) \
+             SELECT (SELECT count(*) FROM deleted) AS deleted, \
+                    (SELECT count(*) FROM scanned) AS scanned, \
+                    l.expires_at, l.user_id, l.goal_id \
+             FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
+               SELECT expires_at, user_id, goal_id FROM scanned \
+               ORDER BY expires_at DESC, user_id DESC, goal_id DESC LIMIT 1) AS l ON true",
         )
         .bind(&goals)
         .bind(&active)
         .bind(&claimed)
         .bind(before)
         .bind(limit)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        .bind(after.map(|c| c.expires_at))
+        .bind(after.map(|c| c.user_id.as_str()))
+        .bind(after.map(|c| c.goal_id.as_str()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(expired_batch(
+            row.try_get("deleted")?,
+            row.try_get("scanned")?,
+            limit,
+            row.try_get("expires_at")?,
+            row.try_get("user_id")?,
+            row.try_get("goal_id")?,
+        ))
     }
 
     async fn prune_processed_events(

@@ -39,3 +39,28 @@ impl ProgressRow {
 pub(crate) fn to_db_int(value: i64) -> i32 {
     value.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
+
+/// The answer of one `delete_expired` statement: `next` is set only when the walk filled its limit.
+pub(crate) fn expired_batch(
+    deleted: i64,
+    scanned: i64,
+    limit: i64,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    user_id: Option<String>,
+    goal_id: Option<String>,
+) -> crate::ExpiredBatch {
+    let next = match (expires_at, user_id, goal_id) {
+        (Some(expires_at), Some(user_id), Some(goal_id)) if scanned >= limit => {
+            Some(crate::ExpiryCursor {
+                expires_at,
+                user_id: engine::UserId::new(user_id),
+                goal_id: engine::GoalId::new(goal_id),
+            })
+        }
+        _ => None,
+    };
+    crate::ExpiredBatch {
+        deleted: u64::try_from(deleted).unwrap_or(0),
+        next,
+    }
+}

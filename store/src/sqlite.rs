@@ -14,10 +14,10 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection};
 
 use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
-use crate::row::{ProgressRow, to_db_int};
+use crate::row::{ProgressRow, expired_batch, to_db_int};
 use crate::{
-    ClaimStart, EventOutcome, ExpiryPolicy, PendingClaim, PendingEvent, PoolStats, ProgressStore,
-    StoreError,
+    ClaimStart, EventOutcome, ExpiredBatch, ExpiryCursor, ExpiryPolicy, PendingClaim, PendingEvent,
+    PoolStats, ProgressStore, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -384,11 +384,9 @@ impl ProgressStore for SqliteStore {
         &self,
         policies: &[ExpiryPolicy],
         before: DateTime<Utc>,
+        after: Option<&ExpiryCursor>,
         limit: i64,
-    ) -> Result<u64, StoreError> {
-        if policies.is_empty() {
-            return Ok(0);
-        }
+    ) -> Result<ExpiredBatch, StoreError> {
         let policies = serde_json::Value::Array(
             policies
                 .iter()
@@ -401,21 +399,54 @@ impl ProgressStore for SqliteStore {
                 })
                 .collect(),
         );
-        Ok(sqlx::query(
-            "DELETE FROM user_goal_progress WHERE (user_id, goal_id) IN ( \
-               SELECT e.user_id, e.goal_id FROM user_goal_progress e \
-               JOIN json_each(?) g ON json_extract(g.value, '$.goal') = e.goal_id \
-               WHERE e.expires_at IS NOT NULL AND e.expires_at < ? \
-                 AND e.is_active = json_extract(g.value, '$.active') \
-                 AND (e.status <> 'claimed' OR json_extract(g.value, '$.claimed')) \
-               ORDER BY e.expires_at LIMIT ?)",
+        // The write lock is held from the walk to the delete, so nothing changes in between.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let scanned: Vec<(DateTime<Utc>, String, String, bool)> = sqlx::query_as(
+            "SELECT e.expires_at, e.user_id, e.goal_id, \
+                    COALESCE(g.value IS NOT NULL \
+                      AND e.is_active = json_extract(g.value, '$.active') \
+                      AND (e.status <> 'claimed' OR json_extract(g.value, '$.claimed')), 0) \
+             FROM user_goal_progress e \
+             LEFT JOIN json_each(?) g ON json_extract(g.value, '$.goal') = e.goal_id \
+             WHERE e.expires_at IS NOT NULL AND e.expires_at < ? \
+               AND (? IS NULL OR (e.expires_at, e.user_id, e.goal_id) > (?, ?, ?)) \
+             ORDER BY e.expires_at, e.user_id, e.goal_id LIMIT ?",
         )
         .bind(policies.to_string())
         .bind(before)
+        .bind(after.map(|c| c.expires_at))
+        .bind(after.map(|c| c.expires_at))
+        .bind(after.map(|c| c.user_id.as_str()))
+        .bind(after.map(|c| c.goal_id.as_str()))
         .bind(limit)
-        .execute(&self.pool)
+        .fetch_all(&mut *tx)
+        .await?;
+        let doomed = serde_json::Value::Array(
+            scanned
+                .iter()
+                .filter(|row| row.3)
+                .map(|(_, user, goal, _)| serde_json::json!([user, goal]))
+                .collect(),
+        );
+        let deleted = sqlx::query(
+            "DELETE FROM user_goal_progress WHERE (user_id, goal_id) IN ( \
+               SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
+        )
+        .bind(doomed.to_string())
+        .execute(&mut *tx)
         .await?
-        .rows_affected())
+        .rows_affected();
+        tx.commit().await?;
+        let count = i64::try_from(scanned.len()).unwrap_or(i64::MAX);
+        let last = scanned.into_iter().next_back();
+        Ok(expired_batch(
+            i64::try_from(deleted).unwrap_or(i64::MAX),
+            count,
+            limit,
+            last.as_ref().map(|row| row.0),
+            last.as_ref().map(|row| row.1.clone()),
+            last.map(|row| row.2),
+        ))
     }
 
     async fn prune_processed_events(

@@ -101,22 +101,6 @@ impl Report {
     }
 }
 
-async fn fresh_database(admin_url: &str) -> Result<String> {
-    let mut admin = sqlx::PgConnection::connect(admin_url)
-        .await
-        .context("connecting to PostgreSQL")?;
-    sqlx::query("DROP DATABASE IF EXISTS ce_bench WITH (FORCE)")
-        .execute(&mut admin)
-        .await?;
-    sqlx::query("CREATE DATABASE ce_bench")
-        .execute(&mut admin)
-        .await?;
-    let cut = admin_url
-        .rfind('/')
-        .context("database URL without a database name")?;
-    Ok(format!("{}/ce_bench", &admin_url[..cut]))
-}
-
 async fn run_writer(
     name: &'static str,
     args: &Args,
@@ -231,7 +215,7 @@ async fn run_ceiling(args: &Args, pool: sqlx::PgPool, users: usize) -> Result<Re
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let url = fresh_database(&args.database_url).await?;
+    let url = bench::fresh_database(&args.database_url, "ce_bench").await?;
     let store = PgStore::connect(&url, args.pool).await?;
     store.migrate().await?;
     let pool = store.pool().clone();

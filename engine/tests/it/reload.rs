@@ -155,7 +155,10 @@ fn a_rejected_edit_is_reported_once() {
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(handle.status().failures, 1, "the failed edit was re-read");
     std::fs::write(&file, goal_file(7)).expect("write");
-    assert!(wait_until(|| target_of(&handle) == 7), "the fix was not seen");
+    assert!(
+        wait_until(|| target_of(&handle) == 7),
+        "the fix was not seen"
+    );
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(handle.status().reloads, 1);
     assert_eq!(handle.status().failures, 1);

@@ -426,20 +426,18 @@ async fn gdpr_delete_and_expired_cleanup(db: &TestDb) {
     // u2's daily row expires at the next midnight; clean up "as of" two days later, one per call.
     let later = Utc::now() + Duration::days(2);
     let policies = store::ExpiryPolicy::for_rules(&rules);
-    assert_eq!(
-        store
-            .delete_expired(&policies, later, 1)
-            .await
-            .expect("cleanup"),
-        1
-    );
-    assert_eq!(
-        store
-            .delete_expired(&policies, later, 1)
-            .await
-            .expect("cleanup"),
-        0
-    );
+    let first = store
+        .delete_expired(&policies, later, None, 1)
+        .await
+        .expect("cleanup");
+    assert_eq!(first.deleted, 1);
+    let cursor = first.next.expect("the walk filled its limit: go on");
+    assert_eq!(cursor.user_id.as_str(), "u2");
+    let second = store
+        .delete_expired(&policies, later, Some(&cursor), 1)
+        .await
+        .expect("cleanup");
+    assert_eq!((second.deleted, second.next), (0, None));
     assert_eq!(
         store
             .progress_for_user(&UserId::new("u2"), false)
@@ -573,20 +571,23 @@ challenges:
 
     let policies = store::ExpiryPolicy::for_rules(&rules);
     let week_ago = now - Duration::days(7);
-    let mut deleted = Vec::new();
+    let (mut deleted, mut cursor) = (Vec::new(), None);
     loop {
-        let count = store
-            .delete_expired(&policies, week_ago, 3)
+        let batch = store
+            .delete_expired(&policies, week_ago, cursor.as_ref(), 3)
             .await
             .expect("cleanup");
-        assert!(count <= 3, "a call deletes at most its limit");
-        deleted.push(count);
-        if count == 0 {
+        deleted.push(batch.deleted);
+        cursor = batch.next;
+        if cursor.is_none() {
             break;
         }
     }
-    // Six rows in batches of three: u1's d-default, d-auto, d-again; u2's d-manual, d-once, d-again.
-    assert_eq!(deleted, [3, 3, 0]);
+    // Twelve expired rows walked three at a time in (expires_at, user, goal) order — u1's and
+    // u2's five daily rows, then the two weekly ones — and six of them deleted: u1's d-again,
+    // d-auto, d-default | u1's d-manual, d-once stay, u2's d-again | u2's d-default stays,
+    // d-manual, d-once | both w-carry rows stay, and the walk ends.
+    assert_eq!(deleted, [3, 1, 2, 0]);
 
     let goals_of = |user: &'static str| {
         let store = store.clone();
@@ -613,7 +614,16 @@ challenges:
 
 async fn migrations_go_down_and_up(db: &TestDb) {
     let store = db.store().await;
+    // The last migration (the expiry index) goes; the table stays.
     assert_eq!(store.migrate_down(1).await.expect("down"), 1);
+    assert!(
+        store
+            .progress_for_user(&UserId::new("u"), false)
+            .await
+            .is_ok()
+    );
+    // Asking for more than is applied reverts what there is.
+    assert_eq!(store.migrate_down(5).await.expect("down"), 1);
     assert!(store.ping().await.is_ok());
     assert!(
         store
