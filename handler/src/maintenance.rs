@@ -16,7 +16,8 @@ use crate::metrics::Metrics;
 /// The cleanup job's knobs (see `Config::cleanup`).
 #[derive(Debug, Clone)]
 pub struct CleanupConfig {
-    /// Time between two runs (the first run comes one interval after start).
+    /// Time between two runs. The first run comes [`FIRST_RUN_AFTER`] after start (or one
+    /// interval, if shorter), so processes restarted more often than the interval still clean.
     pub interval: Duration,
     /// A row goes this long after its `expires_at` (and only if its goal's policy allows).
     pub row_retention: TimeDelta,
@@ -32,6 +33,9 @@ pub struct Cleaned {
     pub expired_rows: u64,
     pub event_ids: u64,
 }
+
+/// When the first run comes after start, at the latest.
+pub const FIRST_RUN_AFTER: Duration = Duration::from_secs(300);
 
 /// Pause between two statements of a run, so cleanup never hogs the database.
 const PAUSE: Duration = Duration::from_millis(20);
@@ -99,9 +103,10 @@ pub async fn run(
     config: CleanupConfig,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let mut wait = config.interval.min(FIRST_RUN_AFTER);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(config.interval) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = stopped.wait_for(|stop| *stop) => return,
         }
         let started = Instant::now();
@@ -121,5 +126,6 @@ pub async fn run(
             Ok(_) => tracing::debug!("cleanup found nothing to delete"),
             Err(err) => tracing::warn!(error = %err, "cleanup failed; retrying next interval"),
         }
+        wait = config.interval;
     }
 }
