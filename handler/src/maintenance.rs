@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use engine::RuleSetHandle;
-use store::{ExpiryPolicy, ProgressStore, StoreError};
+use store::{ExpiryCursor, ExpiryPolicy, ProgressStore, StoreError};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -40,17 +40,20 @@ pub const FIRST_RUN_AFTER: Duration = Duration::from_secs(300);
 /// Pause between two statements of a run, so cleanup never hogs the database.
 const PAUSE: Duration = Duration::from_millis(20);
 
-/// One run as of `now`, with the rules loaded now.
+/// One run as of `now`, with the rules loaded now. The walk over expired rows starts at
+/// `cursor` — where the previous run stopped, `None` for the start — and leaves it where this
+/// run stopped (`None` once the walk reached the end), so consecutive runs do not re-read the
+/// rows that stay.
 pub async fn clean_once(
     store: &dyn ProgressStore,
     rules: &RuleSetHandle,
     config: &CleanupConfig,
     now: DateTime<Utc>,
+    cursor: &mut Option<ExpiryCursor>,
 ) -> Result<Cleaned, StoreError> {
     let policies = ExpiryPolicy::for_rules(&rules.current());
     let before = now - config.row_retention;
     let mut expired_rows = 0;
-    let mut cursor = None;
     while expired_rows < config.max_rows_per_run {
         let limit = u64::from(config.batch_size).min(config.max_rows_per_run - expired_rows);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -58,7 +61,7 @@ pub async fn clean_once(
             .delete_expired(&policies, before, cursor.as_ref(), limit)
             .await?;
         expired_rows += batch.deleted;
-        cursor = batch.next;
+        *cursor = batch.next;
         if cursor.is_none() {
             break;
         }
@@ -104,6 +107,7 @@ pub async fn run(
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut wait = config.interval.min(FIRST_RUN_AFTER);
+    let mut cursor = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -112,7 +116,7 @@ pub async fn run(
         let started = Instant::now();
         // Shutting down mid-run drops the run: each statement commits alone, nothing half-done.
         let result = tokio::select! {
-            result = clean_once(store.as_ref(), &rules, &config, Utc::now()) => result,
+            result = clean_once(store.as_ref(), &rules, &config, Utc::now(), &mut cursor) => result,
             _ = stopped.wait_for(|stop| *stop) => return,
         };
         metrics.cleanup_ran(&result, started.elapsed());

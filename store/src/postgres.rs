@@ -544,15 +544,21 @@ impl ProgressStore for PgStore {
         // limit (also rows of goals without a policy), so one statement's work is bounded.
         // `doomed` locks the deletable ones, skipping rows an event holds, and checks the
         // conditions again on the locked version.
-        let row = sqlx::query(
+        // Two statement texts rather than `$6 IS NULL OR …`: a generic plan would keep the OR
+        // and could not use the cursor as an index condition.
+        let from_cursor = if after.is_some() {
+            "AND (e.expires_at, e.user_id, e.goal_id) > ($6, $7, $8)"
+        } else {
+            "AND $6::timestamptz IS NULL AND $7::varchar IS NULL AND $8::varchar IS NULL"
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "WITH scanned AS ( \
                SELECT e.user_id, e.goal_id, e.expires_at, g.goal_id IS NOT NULL AS known, \
                       g.active, g.claimed_too \
                FROM user_goal_progress e \
                LEFT JOIN UNNEST($1::varchar[], $2::bool[], $3::bool[]) AS g(goal_id, active, claimed_too) \
                  ON g.goal_id = e.goal_id \
-               WHERE e.expires_at < $4 \
-                 AND ($6::timestamptz IS NULL OR (e.expires_at, e.user_id, e.goal_id) > ($6, $7, $8)) \
+               WHERE e.expires_at < $4 {from_cursor} \
                ORDER BY e.expires_at, e.user_id, e.goal_id \
                LIMIT $5), \
              doomed AS ( \
@@ -569,8 +575,8 @@ impl ProgressStore for PgStore {
                     l.expires_at, l.user_id, l.goal_id \
              FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
                SELECT expires_at, user_id, goal_id FROM scanned \
-               ORDER BY expires_at DESC, user_id DESC, goal_id DESC LIMIT 1) AS l ON true",
-        )
+               ORDER BY expires_at DESC, user_id DESC, goal_id DESC LIMIT 1) AS l ON true"
+        )))
         .bind(&goals)
         .bind(&active)
         .bind(&claimed)

@@ -125,9 +125,10 @@ async fn main() -> Result<()> {
     let started = Instant::now();
     let (mut rows, mut ids, mut runs) = (0, 0, 0);
     let mut slowest_run = std::time::Duration::ZERO;
+    let mut cursor = None;
     loop {
         let run = Instant::now();
-        let cleaned = clean_once(store.as_ref(), &rules, &config, Utc::now()).await?;
+        let cleaned = clean_once(store.as_ref(), &rules, &config, Utc::now(), &mut cursor).await?;
         let took = run.elapsed();
         if cleaned.expired_rows == 0 && cleaned.event_ids == 0 {
             break;

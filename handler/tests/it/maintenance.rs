@@ -65,29 +65,29 @@ async fn a_run_deletes_at_most_its_bound_and_prunes_old_event_ids() {
         max_rows_per_run: 3,
     };
     let now = Utc::now();
-    let run = |store: Arc<dyn ProgressStore>| {
-        let (rules, config) = (&rules, &config);
-        async move {
-            clean_once(store.as_ref(), rules, config, now)
-                .await
-                .expect("cleanup")
-        }
+    // The cursor carries from run to run, as in the job's loop.
+    let mut cursor = None;
+    let mut run = async || {
+        clean_once(store.as_ref(), &rules, &config, now, &mut cursor)
+            .await
+            .expect("cleanup")
     };
     assert_eq!(
-        run(store.clone()).await,
+        run().await,
         Cleaned {
             expired_rows: 3,
             event_ids: 3
         }
     );
     assert_eq!(
-        run(store.clone()).await,
+        run().await,
         Cleaned {
             expired_rows: 2,
             event_ids: 0
         }
     );
-    assert_eq!(run(store.clone()).await, Cleaned::default());
+    assert_eq!(run().await, Cleaned::default());
+    assert_eq!(cursor, None, "the walk reached the end");
 }
 
 #[test]
