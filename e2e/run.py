@@ -188,14 +188,18 @@ def grpc_client():
     )
 
 
+def grpc_args(client, target, method, body):
+    """The command line calling `method` on `target` (host:port) with `body` (JSON text)
+    through server reflection, with grpcurl or buf curl."""
+    if Path(client).name == "grpcurl":
+        return [client, "-plaintext", "-d", body, target, method]
+    return [client, "curl", "--protocol", "grpc", "--http2-prior-knowledge", "-d", body,
+            f"http://{target}/{method}"]
+
+
 def grpc_call(client, port, method, message):
     """Calls `method` with `message` (JSON) through server reflection; returns (ok, output)."""
-    body = json.dumps(message)
-    if Path(client).name == "grpcurl":
-        args = [client, "-plaintext", "-d", body, f"127.0.0.1:{port}", method]
-    else:
-        args = [client, "curl", "--protocol", "grpc", "--http2-prior-knowledge", "-d", body,
-                f"http://127.0.0.1:{port}/{method}"]
+    args = grpc_args(client, f"127.0.0.1:{port}", method, json.dumps(message))
     done = subprocess.run(args, capture_output=True, text=True, timeout=60)
     return done.returncode == 0, (done.stdout + done.stderr).strip()
 
@@ -213,9 +217,13 @@ def stat_event(event_id, user, code, value, inc):
 # --- the run ---------------------------------------------------------------------------------
 
 
+def database_url(admin_url, database):
+    """The URL of `database` on the server of `admin_url`."""
+    return admin_url.rsplit("/", 1)[0] + "/" + database
+
+
 def psql(admin_url, database, sql):
-    url = admin_url.rsplit("/", 1)[0] + "/" + database
-    done = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-tAc", sql],
+    done = subprocess.run(["psql", database_url(admin_url, database), "-v", "ON_ERROR_STOP=1", "-tAc", sql],
                           capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         raise AssertionError(f"psql: {done.stderr.strip()}")
@@ -256,7 +264,7 @@ def main():
 
 
 def run(admin_url, database, bin_dir, client, work, procs, ags_port):
-    db_url = admin_url.rsplit("/", 1)[0] + "/" + database
+    db_url = database_url(admin_url, database)
     challenges = work / "challenges"
     shutil.copytree(ROOT / "challenges", challenges)
     ports = {name: free_port() for name in ["grpc", "handler_metrics", "http", "service_metrics"]}
@@ -466,16 +474,12 @@ def run_tour_command(line, client, ports):
     for default, port in [("8000", ports["http"]), ("6565", ports["grpc"]), ("8080", ports["metrics"])]:
         line = line.replace(f"localhost:{default}", f"localhost:{port}")
     words = shlex.split(line)
-    if words[0] == "grpcurl" and Path(client).name != "grpcurl":
-        # The same call through buf curl: grpcurl -plaintext -d JSON host:port method
-        body, target, method = words[words.index("-d") + 1], words[-2], words[-1]
-        words = [client, "curl", "--protocol", "grpc", "--http2-prior-knowledge", "-d", body,
-                 f"http://{target}/{method}"]
-        return subprocess.run(words, capture_output=True, text=True, timeout=60).stdout
     if words[0] == "grpcurl":
-        words[0] = client
-    return subprocess.run(["bash", "-c", shlex.join(words) if "|" not in line else line],
-                          capture_output=True, text=True, timeout=60).stdout
+        # grpcurl -plaintext -d JSON host:port method, with the client at hand
+        body, target, method = words[words.index("-d") + 1], words[-2], words[-1]
+        args = grpc_args(client, target, method, body)
+        return subprocess.run(args, capture_output=True, text=True, timeout=60).stdout
+    return subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=60).stdout
 
 
 def readme_tour(bin_dir, client):

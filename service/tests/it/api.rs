@@ -139,6 +139,18 @@ impl Api {
         (status, body)
     }
 
+    /// The Prometheus text of the metrics port.
+    async fn metrics(&self) -> String {
+        self.client
+            .get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("body")
+    }
+
     async fn get(&self, user: &str, path: &str) -> (StatusCode, Value) {
         self.call(reqwest::Method::GET, user, path, None).await
     }
@@ -619,15 +631,7 @@ async fn request_latency_is_measured_per_route() {
     let api = Api::start().await;
     let (status, _) = api.get("p1", "/v1/challenges").await;
     assert_eq!(status, StatusCode::OK);
-    let metrics = api
-        .client
-        .get(format!("http://127.0.0.1:{}/metrics", api.metrics_port))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
+    let metrics = api.metrics().await;
     let line = metrics
         .lines()
         .find(|l| {
@@ -647,15 +651,7 @@ async fn every_metric_the_docs_name_is_served() {
     let api = Api::start().await;
     let (status, _) = api.get("p1", "/v1/challenges").await;
     assert_eq!(status, StatusCode::OK);
-    let served = api
-        .client
-        .get(format!("http://127.0.0.1:{}/metrics", api.metrics_port))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
+    let served = api.metrics().await;
     let family = |name: &str| {
         ["_bucket", "_count", "_sum"]
             .iter()
