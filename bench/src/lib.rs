@@ -45,19 +45,13 @@ impl std::fmt::Display for Latencies {
 pub async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
     use anyhow::Context;
     use sqlx::Connection;
+    anyhow::ensure!(
+        admin_url.contains('/'),
+        "database URL without a database name"
+    );
     let mut admin = sqlx::PgConnection::connect(admin_url)
         .await
         .context("connecting to PostgreSQL")?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await?;
-    let cut = admin_url
-        .rfind('/')
-        .context("database URL without a database name")?;
-    Ok(format!("{}/{name}", &admin_url[..cut]))
+    store::testing::recreate_database(&mut admin, name).await?;
+    Ok(store::testing::database_on(admin_url, name))
 }

@@ -14,11 +14,32 @@ pub fn admin_url() -> String {
 }
 
 fn url_for(database: &str) -> String {
-    let admin = admin_url();
-    match admin.rfind('/') {
-        Some(cut) => format!("{}/{database}", &admin[..cut]),
-        None => admin,
+    database_on(&admin_url(), database)
+}
+
+/// The URL of `database` on the server `admin_url` points at (`admin_url` itself if it names
+/// no database).
+pub fn database_on(admin_url: &str, database: &str) -> String {
+    match admin_url.rfind('/') {
+        Some(cut) => format!("{}/{database}", &admin_url[..cut]),
+        None => admin_url.to_string(),
     }
+}
+
+/// Drops the database `name` (closing its connections) and creates it again, empty.
+pub async fn recreate_database(
+    admin: &mut sqlx::PgConnection,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut *admin)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut *admin)
+        .await?;
+    Ok(())
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -41,14 +62,7 @@ impl TestDatabase {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name}"
-        )))
-        .execute(&mut admin)
-        .await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await?;
+        recreate_database(&mut admin, &name).await?;
         Ok(Self {
             url: url_for(&name),
             _dir: None,
