@@ -36,8 +36,11 @@ pub struct ReloadStatus {
     pub reloads: u64,
     /// Failed reload attempts since start.
     pub failures: u64,
-    /// The latest failure, cleared by the next successful load.
+    /// The latest failure, cleared by the next successful load or by the files going back to
+    /// the rules in use.
     pub last_error: Option<ReloadFailure>,
+    /// The content hash of the files that failed last (reading them again is not news).
+    failed_hash: Option<String>,
 }
 
 /// A failed reload: when, and the diagnostics that kept the old rule set in place.
@@ -57,6 +60,14 @@ pub enum ReloadOutcome {
     Swapped,
     /// The files are broken; the old rule set stays.
     Failed(ReloadFailure),
+    /// After a failure, the files are back to the rule set in use: the error is cleared.
+    Restored,
+}
+
+/// Whether a watch event changes the files. Reading them (ours included, on every reload) is
+/// not a change: reacting to it would re-read the folder forever.
+pub fn is_change(event: &notify::Event) -> bool {
+    !matches!(event.kind, notify::EventKind::Access(_))
 }
 
 /// The rule set in use, shared by every request; swapped atomically on reload.
@@ -120,14 +131,27 @@ impl RuleSetHandle {
     }
 
     /// Re-reads the files; swaps in the new rule set only when it compiles and its tests pass.
+    /// Broken files are reported once: the same broken content read again (any event in the
+    /// folder triggers a read) answers `Unchanged`.
     pub fn reload(&self) -> ReloadOutcome {
         let sources = match read_sources(&self.paths) {
             Ok(sources) => sources,
-            Err(err) => return self.fail(err.to_string(), Vec::new()),
+            Err(err) => return self.fail(err.to_string(), Vec::new(), None),
         };
-        if sources.unreadable.is_empty()
-            && sources.content_hash() == self.current.load().info.content_hash
-        {
+        let hash = sources.content_hash();
+        if sources.unreadable.is_empty() && hash == self.current.load().info.content_hash {
+            let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+            status.failed_hash = None;
+            if status.last_error.take().is_some() {
+                tracing::info!(
+                    content_hash = %hash,
+                    "challenge files match the rules in use again"
+                );
+                return ReloadOutcome::Restored;
+            }
+            return ReloadOutcome::Unchanged;
+        }
+        if self.status().failed_hash.as_deref() == Some(hash.as_str()) {
             return ReloadOutcome::Unchanged;
         }
         let compiled = compile(&sources);
@@ -136,6 +160,7 @@ impl RuleSetHandle {
             return self.fail(
                 format!("{errors} error(s) in the challenge files"),
                 compiled.diagnostics,
+                Some(hash),
             );
         };
         let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
@@ -150,7 +175,12 @@ impl RuleSetHandle {
         ReloadOutcome::Swapped
     }
 
-    fn fail(&self, message: String, diagnostics: Vec<Diagnostic>) -> ReloadOutcome {
+    fn fail(
+        &self,
+        message: String,
+        diagnostics: Vec<Diagnostic>,
+        failed_hash: Option<String>,
+    ) -> ReloadOutcome {
         for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {
             tracing::error!(diagnostic = %diagnostic, "challenge rules reload rejected");
         }
@@ -163,6 +193,7 @@ impl RuleSetHandle {
         let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
         status.failures += 1;
         status.last_error = Some(failure.clone());
+        status.failed_hash = failed_hash;
         ReloadOutcome::Failed(failure)
     }
 
@@ -178,10 +209,7 @@ impl RuleSetHandle {
                 move |result: DebounceEventResult| match result {
                     // Reading the files (ours included, on every reload) is not a change:
                     // reacting to it would re-read a rejected edit forever.
-                    Ok(events)
-                        if events
-                            .iter()
-                            .all(|e| matches!(e.kind, notify::EventKind::Access(_))) => {}
+                    Ok(events) if !events.iter().any(|e| is_change(e)) => {}
                     Ok(_) => {
                         handle.reload();
                     }
@@ -229,6 +257,7 @@ fn status_of(
         reloads,
         failures,
         last_error,
+        failed_hash: None,
     }
 }
 

@@ -137,29 +137,96 @@ fn symlink(target: &Path, link: &Path) {
     std::os::unix::fs::symlink(target, link).expect("symlink");
 }
 
-/// Reading the files on a reload must not count as a change: a rejected edit is reported once,
-/// not re-read (and re-logged, and re-counted) every debounce interval until it is fixed.
+/// A rejected edit is reported once: reading the same broken files again (any event in the
+/// folder, or the reload's own read) neither fails again nor logs again. Putting the files back
+/// as they were clears the error without a reload.
 #[test]
-fn a_rejected_edit_is_reported_once() {
+fn a_rejected_edit_is_reported_once_and_undoing_it_clears_the_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("rules.yaml");
     std::fs::write(&file, goal_file(5)).expect("write");
-    let handle = Arc::new(RuleSetHandle::load(vec![dir.path().to_path_buf()]).expect("loads"));
-    let _watcher = handle.watch(Duration::from_millis(100)).expect("watch");
+    let handle = RuleSetHandle::load(vec![dir.path().to_path_buf()]).expect("loads");
+
     std::fs::write(&file, goal_file(-1)).expect("write");
+    assert!(matches!(handle.reload(), ReloadOutcome::Failed(_)));
+    let outcome = handle.reload();
     assert!(
-        wait_until(|| handle.status().failures >= 1),
-        "the broken edit was not seen"
+        matches!(outcome, ReloadOutcome::Unchanged),
+        "the same broken files were reported again: {outcome:?}"
     );
-    // Ten debounce intervals: a read-triggered loop would have failed again by now.
-    std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(handle.status().failures, 1, "the failed edit was re-read");
-    std::fs::write(&file, goal_file(7)).expect("write");
-    assert!(
-        wait_until(|| target_of(&handle) == 7),
-        "the fix was not seen"
-    );
-    std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(handle.status().reloads, 1);
     assert_eq!(handle.status().failures, 1);
+
+    // Another broken version is a new failure.
+    std::fs::write(&file, goal_file(-2)).expect("write");
+    assert!(matches!(handle.reload(), ReloadOutcome::Failed(_)));
+    assert_eq!(handle.status().failures, 2);
+
+    // The designer undoes the edit: the files are the rules in use again.
+    std::fs::write(&file, goal_file(5)).expect("write");
+    let outcome = handle.reload();
+    assert!(
+        matches!(outcome, ReloadOutcome::Restored),
+        "undoing the edit must be reported: {outcome:?}"
+    );
+    let status = handle.status();
+    assert!(status.last_error.is_none(), "the error is cleared");
+    assert_eq!((status.reloads, status.failures), (0, 2));
+    assert_eq!(target_of(&handle), 5);
+    assert!(matches!(handle.reload(), ReloadOutcome::Unchanged));
+
+    // The same broken edit made again is reported again: it is news once more.
+    std::fs::write(&file, goal_file(-2)).expect("write");
+    assert!(matches!(handle.reload(), ReloadOutcome::Failed(_)));
+    assert_eq!(handle.status().failures, 3);
+}
+
+/// The watcher reacts to writes, not to reads: each reload reads every file, so reacting to
+/// reads would re-read the folder forever. Real inotify events, in the order the kernel
+/// delivers them: everything our reads caused comes before the write that follows them.
+#[test]
+fn reading_the_files_is_not_a_change_but_writing_is() {
+    use notify::Watcher as _;
+    use notify_debouncer_full::notify;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("rules.yaml");
+    std::fs::write(&file, goal_file(5)).expect("write");
+    let (sender, events) = std::sync::mpsc::channel();
+    let mut watcher = notify::recommended_watcher(sender).expect("watcher");
+    watcher
+        .watch(dir.path(), notify::RecursiveMode::Recursive)
+        .expect("watch");
+
+    // What a reload does to the folder: list it and read every file.
+    engine::source::read_sources(&[dir.path().to_path_buf()]).expect("read");
+    std::fs::read(&file).expect("read");
+    // The barrier: a write, which must count.
+    let barrier = dir.path().join("barrier.yaml");
+    std::fs::write(&barrier, goal_file(6)).expect("write");
+
+    let mut before_barrier = Vec::new();
+    loop {
+        let event = events
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the barrier's event arrives")
+            .expect("watch event");
+        if event.paths.iter().any(|p| p.ends_with("barrier.yaml")) {
+            assert!(
+                engine::reload::is_change(&event),
+                "writing a file is a change: {event:?}"
+            );
+            break;
+        }
+        before_barrier.push(event);
+    }
+    assert!(
+        !before_barrier.is_empty(),
+        "reading produced events (else this test checks nothing)"
+    );
+    for event in &before_barrier {
+        assert!(
+            !engine::reload::is_change(event),
+            "reading the files counted as a change: {event:?}"
+        );
+    }
 }
