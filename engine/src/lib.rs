@@ -3,6 +3,7 @@
 //! machine ([`RuleSet::apply`], the single implementation of progress semantics); rule tests;
 //! lint diagnostics; and hot reload. Pure on the evaluation path: no database, no network.
 
+pub mod clock;
 pub mod compile;
 pub mod diagnostic;
 pub mod event;
@@ -16,6 +17,7 @@ pub mod ruleset;
 pub mod source;
 pub mod testing;
 
+pub use clock::Clock;
 pub use compile::{Compiled, compile};
 pub use diagnostic::{Code, Diagnostic, Pos, Severity};
 pub use event::{Event, EventData, EventKind};

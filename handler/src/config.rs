@@ -86,6 +86,7 @@ impl Config {
             window: Duration::from_millis(self.writer_window_ms),
             queue_capacity: positive("WRITER_QUEUE_CAPACITY", self.writer_queue_capacity)?,
             flushers: positive("WRITER_FLUSHERS", self.writer_flushers)?,
+            clock: engine::Clock::system(),
         })
     }
 

@@ -23,6 +23,8 @@ pub struct EventContext {
     /// Events of other namespaces are skipped; `None` accepts all.
     pub namespace: Option<String>,
     pub metrics: Arc<Metrics>,
+    /// "Now" for events that carry no timestamp.
+    pub clock: engine::Clock,
 }
 
 /// A login as the transport received it.
@@ -93,9 +95,9 @@ fn required<'a>(value: &'a str, what: &str, max: usize) -> Result<&'a str, Event
     Ok(value)
 }
 
-fn timestamp(text: &str) -> Result<DateTime<Utc>, EventError> {
+fn timestamp(text: &str, clock: &engine::Clock) -> Result<DateTime<Utc>, EventError> {
     if text.trim().is_empty() {
-        return Ok(Utc::now());
+        return Ok(clock.now());
     }
     DateTime::parse_from_rfc3339(text.trim())
         .map(|t| t.with_timezone(&Utc))
@@ -155,7 +157,7 @@ impl EventContext {
             kind: EventKind::Login,
             user_id: UserId::new(user_id),
             namespace: self.resolved_namespace(&input.namespace),
-            timestamp: timestamp(&input.timestamp)?,
+            timestamp: timestamp(&input.timestamp, &self.clock)?,
             stat_code: None,
             value: 0,
             inc: 0,
@@ -178,7 +180,7 @@ impl EventContext {
             kind: EventKind::Stat,
             user_id: UserId::new(user_id),
             namespace: self.resolved_namespace(&input.namespace),
-            timestamp: timestamp(&input.timestamp)?,
+            timestamp: timestamp(&input.timestamp, &self.clock)?,
             stat_code: Some(stat_code.to_string()),
             value,
             inc,

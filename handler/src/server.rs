@@ -58,6 +58,7 @@ pub async fn run(
         store: store.clone(),
         namespace: config.namespace_filter(),
         metrics: metrics.clone(),
+        clock: engine::Clock::system(),
     };
     let status = rules.status();
     tracing::info!(

@@ -101,6 +101,24 @@ pub async fn run_with_rewards(
     rewards: Arc<dyn RewardClient>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    run_with_clock(
+        config,
+        listeners,
+        rewards,
+        engine::Clock::system(),
+        shutdown,
+    )
+    .await
+}
+
+/// `run` with a given reward client and clock (tests of daily and weekly goals set the time).
+pub async fn run_with_clock(
+    config: ServeConfig,
+    listeners: Listeners,
+    rewards: Arc<dyn RewardClient>,
+    clock: engine::Clock,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let auth = if config.auth_enabled {
         let Some(base) = config
             .ab_base_url
@@ -143,9 +161,13 @@ pub async fn run_with_rewards(
         .watch(Duration::from_millis(config.common.reload_debounce_ms))
         .context("watching the challenge files")?;
     let cleanup_config = config.common.cleanup().map_err(anyhow::Error::msg)?;
+    let writer_config = store::WriterConfig {
+        clock: clock.clone(),
+        ..config.common.writer().map_err(anyhow::Error::msg)?
+    };
     let writer = Arc::new(store::Writer::start_observed(
         store.clone(),
-        config.common.writer().map_err(anyhow::Error::msg)?,
+        writer_config,
         metrics.clone(),
     ));
     let namespace = config.common.namespace_filter();
@@ -155,6 +177,7 @@ pub async fn run_with_rewards(
         store: store.clone(),
         namespace: namespace.clone(),
         metrics: metrics.clone(),
+        clock: clock.clone(),
     };
     let state = AppState {
         context: Context {
@@ -162,6 +185,7 @@ pub async fn run_with_rewards(
             store: store.clone(),
             rewards,
             namespace: namespace.unwrap_or_default(),
+            clock,
         },
         events: events.clone(),
         auth,
@@ -248,7 +272,8 @@ async fn reconcile_loop(context: Context, mut stopped: tokio::sync::watch::Recei
             _ = stopped.wait_for(|stop| *stop) => return,
         }
         if let Err(err) =
-            crate::usecases::claim::reconcile(&context, chrono::Utc::now() - STUCK_AFTER, 100).await
+            crate::usecases::claim::reconcile(&context, context.clock.now() - STUCK_AFTER, 100)
+                .await
         {
             tracing::warn!(error = %err, "reconciling pending claims");
         }

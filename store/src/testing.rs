@@ -44,11 +44,14 @@ pub async fn recreate_database(
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// A database of one test. PostgreSQL databases are named after the process; databases left by
-/// processes that no longer run are dropped, so crashed runs do not pile up.
+/// A database of one test, dropped when the value is. PostgreSQL databases are named after the
+/// host and the process (`ce_test_<host>_<pid>_<n>`), so that hosts sharing one server never
+/// touch each other's; databases a crashed run of this host left behind are dropped.
 #[derive(Debug)]
 pub struct TestDatabase {
     pub url: String,
+    /// The PostgreSQL database to drop at the end.
+    postgres: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -56,15 +59,17 @@ impl TestDatabase {
     /// A new, empty PostgreSQL database (not migrated).
     pub async fn postgres() -> Result<Self, sqlx::Error> {
         let mut admin = sqlx::PgConnection::connect(&admin_url()).await?;
-        sweep_stale(&mut admin).await;
+        let prefix = format!("ce_test_{}_", host_tag());
+        sweep_stale(&mut admin, &prefix).await;
         let name = format!(
-            "ce_test_{}_{}",
+            "{prefix}{}_{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         recreate_database(&mut admin, &name).await?;
         Ok(Self {
             url: url_for(&name),
+            postgres: Some(name),
             _dir: None,
         })
     }
@@ -75,19 +80,68 @@ impl TestDatabase {
         let url = format!("sqlite://{}", dir.path().join("progress.db").display());
         Ok(Self {
             url,
+            postgres: None,
             _dir: Some(dir),
         })
     }
 }
 
-async fn sweep_stale(admin: &mut sqlx::PgConnection) {
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own
+        // with a small runtime does the dropping, and the test waits for it.
+        let dropping = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url()).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut admin)
+                    .await;
+                }
+            });
+        });
+        let _ = dropping.join();
+    }
+}
+
+/// This host's name as it may appear in a database name: lowercase letters, digits and `_`.
+fn host_tag() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default();
+    let tag: String = host
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(24)
+        .collect();
+    if tag.is_empty() { "host".into() } else { tag }
+}
+
+/// Drops this host's databases whose process is gone (a crashed or killed run).
+async fn sweep_stale(admin: &mut sqlx::PgConnection, prefix: &str) {
     let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'ce\\_test\\_%'")
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
+            .bind(prefix)
             .fetch_all(&mut *admin)
             .await
             .unwrap_or_default();
     for name in names {
-        let pid: Option<u32> = name.split('_').nth(2).and_then(|p| p.parse().ok());
+        let pid: Option<u32> = name[prefix.len()..]
+            .split('_')
+            .next()
+            .and_then(|p| p.parse().ok());
         let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
         if !alive {
             let _ = sqlx::query(sqlx::AssertSqlSafe(format!(

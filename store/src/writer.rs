@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
 use engine::{Event, RuleSet};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -24,6 +23,8 @@ pub struct WriterConfig {
     pub queue_capacity: usize,
     /// Transactions in flight at once.
     pub flushers: usize,
+    /// "Now" of each batch (events' times are capped at it; rows are stamped with it).
+    pub clock: engine::Clock,
 }
 
 impl Default for WriterConfig {
@@ -33,6 +34,7 @@ impl Default for WriterConfig {
             window: Duration::from_millis(2),
             queue_capacity: 20_000,
             flushers: 2,
+            clock: engine::Clock::system(),
         }
     }
 }
@@ -246,7 +248,7 @@ async fn flush_loop(
         let (pending, replies): (Vec<PendingEvent>, Vec<_>) =
             jobs.into_iter().map(|job| (job.pending, job.reply)).unzip();
         let started = std::time::Instant::now();
-        let result = store.apply_events(&pending, Utc::now()).await;
+        let result = store.apply_events(&pending, config.clock.now()).await;
         observer.flushed(pending.len(), started.elapsed(), result.is_ok());
         tracing::debug!(
             size = pending.len(),

@@ -3,7 +3,6 @@
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::Utc;
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -47,7 +46,13 @@ pub(super) async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ChallengeList>, ApiError> {
     // A typed body: serialized once, straight to bytes (no intermediate `Value` tree).
-    let challenges = challenges::list(&state.context, &user, query.active_only, Utc::now()).await?;
+    let challenges = challenges::list(
+        &state.context,
+        &user,
+        query.active_only,
+        state.context.clock.now(),
+    )
+    .await?;
     Ok(Json(ChallengeList { challenges }))
 }
 
@@ -60,7 +65,7 @@ pub(super) async fn one(
     Path(challenge): Path<String>,
 ) -> Result<Json<crate::views::ChallengeJson>, ApiError> {
     Ok(Json(
-        challenges::get(&state.context, &user, &challenge, Utc::now()).await?,
+        challenges::get(&state.context, &user, &challenge, state.context.clock.now()).await?,
     ))
 }
 
@@ -71,7 +76,7 @@ pub(super) async fn initialize(
     AuthUser(user): AuthUser,
 ) -> Result<Json<challenges::Initialized>, ApiError> {
     Ok(Json(
-        challenges::initialize(&state.context, &user, Utc::now()).await?,
+        challenges::initialize(&state.context, &user, state.context.clock.now()).await?,
     ))
 }
 
@@ -86,7 +91,7 @@ pub(super) async fn rotation(
     Ok(Json(challenges::rotation(
         &state.context,
         &challenge,
-        Utc::now(),
+        state.context.clock.now(),
     )?))
 }
 
@@ -99,7 +104,14 @@ pub(super) async fn explain(
     Path((challenge, goal)): Path<(String, String)>,
 ) -> Result<Json<challenges::Explanation>, ApiError> {
     Ok(Json(
-        challenges::explain(&state.context, &user, &challenge, &goal, Utc::now()).await?,
+        challenges::explain(
+            &state.context,
+            &user,
+            &challenge,
+            &goal,
+            state.context.clock.now(),
+        )
+        .await?,
     ))
 }
 
@@ -114,6 +126,13 @@ pub(super) async fn claim_goal(
     Path((challenge, goal)): Path<(String, String)>,
 ) -> Result<Json<claim::Claimed>, ApiError> {
     Ok(Json(
-        claim::claim(&state.context, &user, &challenge, &goal, Utc::now()).await?,
+        claim::claim(
+            &state.context,
+            &user,
+            &challenge,
+            &goal,
+            state.context.clock.now(),
+        )
+        .await?,
     ))
 }

@@ -3,7 +3,6 @@
 use axum::extract::{Path, State};
 use axum::routing::{post, put};
 use axum::{Json, Router};
-use chrono::Utc;
 use serde::Deserialize;
 
 use super::ApiJson;
@@ -50,7 +49,7 @@ pub(super) async fn set_active(
             &challenge,
             &goal,
             body.is_active,
-            Utc::now(),
+            state.context.clock.now(),
         )
         .await?,
     ))
@@ -83,7 +82,7 @@ pub(super) async fn batch_select(
             &challenge,
             &body.goal_ids,
             body.replace_existing,
-            Utc::now(),
+            state.context.clock.now(),
         )
         .await?,
     ))
@@ -118,7 +117,7 @@ pub(super) async fn random_select(
             body.count,
             body.replace_existing,
             body.exclude_active,
-            Utc::now(),
+            state.context.clock.now(),
         )
         .await?,
     ))

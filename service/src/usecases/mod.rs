@@ -23,6 +23,8 @@ pub struct Context {
     pub store: Arc<dyn ProgressStore>,
     pub rewards: Arc<dyn RewardClient>,
     pub namespace: String,
+    /// Where "now" comes from (a set clock in tests).
+    pub clock: engine::Clock,
 }
 
 /// A player's rows, keyed by goal, as the current period sees them.

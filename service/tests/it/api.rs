@@ -52,9 +52,12 @@ struct Api {
     base: String,
     client: reqwest::Client,
     rewards: Arc<CountingRewards>,
-    db: TestDatabase,
+    _db: TestDatabase,
     rules_dir: tempfile::TempDir,
     metrics_port: u16,
+    /// The service's clock: a fixed Wednesday noon (UTC) that tests move, so that daily goals
+    /// roll over when the test says, never at a real midnight.
+    clock: engine::Clock,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -84,7 +87,8 @@ impl Api {
         let metrics_port = metrics.local_addr().unwrap().port();
         let rewards = Arc::new(CountingRewards::default());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(service::app::run_with_rewards(
+        let clock = engine::Clock::at("2026-06-10T12:00:00Z".parse().expect("instant"));
+        tokio::spawn(service::app::run_with_clock(
             config,
             service::app::Listeners {
                 http,
@@ -92,6 +96,7 @@ impl Api {
                 grpc: None,
             },
             rewards.clone(),
+            clock.clone(),
             async {
                 let _ = stopped.await;
             },
@@ -100,9 +105,10 @@ impl Api {
             base,
             client: reqwest::Client::new(),
             rewards,
-            db,
+            _db: db,
             rules_dir,
             metrics_port,
+            clock,
             stop: Some(stop),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -505,8 +511,8 @@ async fn a_rotated_goal_shows_zero_and_cannot_be_claimed() {
         api.goal("p1", "daily", "daily-wins").await["status"],
         "completed"
     );
-    let pool = sqlx::PgPool::connect(&api.db.url).await.unwrap();
-    sqlx::query("UPDATE user_goal_progress SET updated_at = updated_at - interval '1 day' WHERE goal_id = 'daily-wins'").execute(&pool).await.unwrap();
+    // The next day.
+    api.clock.advance(chrono::Duration::days(1));
     let goal = api.goal("p1", "daily", "daily-wins").await;
     assert_eq!(
         (goal["progress"].clone(), goal["status"].clone()),

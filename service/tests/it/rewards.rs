@@ -186,6 +186,7 @@ async fn context(db: &TestDatabase, rewards: Arc<dyn RewardClient>) -> service::
         store,
         rewards,
         namespace: "game".into(),
+        clock: engine::Clock::system(),
     }
 }
 

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use engine::{GoalId, Status, UserId};
 use store::{EventOutcome, PendingEvent, ProgressStore, Writer, WriterConfig};
 
-use crate::support::{TestDb, init_user, rules, stat_event};
+use crate::support::{TestDb, init_user, rules, stat_event, test_now};
 
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
@@ -59,7 +59,7 @@ async fn thousand_concurrent_events_for_one_goal_give_the_exact_progress(db: &Te
     let rules = rules();
     init_user(store.as_ref(), &rules, "u1").await;
     let writer = Arc::new(Writer::start(store.clone(), WriterConfig::default()));
-    let now = Utc::now();
+    let now = test_now();
     let tasks: Vec<_> = (0..1000)
         .map(|i| {
             let writer = writer.clone();
@@ -94,7 +94,7 @@ async fn a_redelivered_event_changes_nothing(db: &TestDb) {
     let rules = rules();
     init_user(store.as_ref(), &rules, "u1").await;
     let writer = Writer::start(store.clone(), WriterConfig::default());
-    let now = Utc::now();
+    let now = test_now();
     let first = writer
         .submit(rules.clone(), stat_event("same-id", "u1", "kills", 1, now))
         .await
@@ -146,7 +146,7 @@ async fn two_writers_on_the_same_users_lose_no_update(db: &TestDb) {
         Arc::new(Writer::start(store_a.clone(), config.clone())),
         Arc::new(Writer::start(store_b.clone(), config)),
     ];
-    let now = Utc::now();
+    let now = test_now();
     let mut tasks = Vec::new();
     for i in 0..400 {
         let writer = writers[i % 2].clone();
@@ -189,7 +189,7 @@ async fn two_writers_on_the_same_users_lose_no_update(db: &TestDb) {
 async fn a_bad_event_fails_alone(db: &TestDb) {
     let store = db.store().await;
     let rules = rules();
-    let now = Utc::now();
+    let now = test_now();
     let too_long = "x".repeat(200); // breaks the user id length constraint
     let event = |id: &str, user: &str| PendingEvent {
         rules: rules.clone(),
@@ -239,7 +239,7 @@ async fn inactive_and_unassigned_goals_do_not_move(db: &TestDb) {
     init_user(store.as_ref(), &rules, "u1").await;
     let manual = rules.goal("manual").expect("goal");
     let writer = Writer::start(store.clone(), WriterConfig::default());
-    let now = Utc::now();
+    let now = test_now();
     writer
         .submit(rules.clone(), stat_event("e1", "u1", "kills", 1, now))
         .await
@@ -282,7 +282,7 @@ async fn reads_and_assignment(db: &TestDb) {
     let store = db.store().await;
     let rules = rules();
     let user = UserId::new("u1");
-    let now = Utc::now();
+    let now = test_now();
     let defaults: Vec<_> = rules
         .goals()
         .iter()
@@ -362,7 +362,7 @@ async fn batch_activation_is_all_or_nothing(db: &TestDb) {
     let store = db.store().await;
     let rules = rules();
     let user = UserId::new("u1");
-    let now = Utc::now();
+    let now = test_now();
     let level = rules.goal("level").expect("goal");
     let manual = rules.goal("manual").expect("goal");
     store
@@ -424,7 +424,7 @@ async fn gdpr_delete_and_expired_cleanup(db: &TestDb) {
             .is_empty()
     );
     // u2's daily row expires at the next midnight; clean up "as of" two days later, one per call.
-    let later = Utc::now() + Duration::days(2);
+    let later = test_now() + Duration::days(2);
     let policies = store::ExpiryPolicy::for_rules(&rules);
     let first = store
         .delete_expired(&policies, later, None, 1)
@@ -494,7 +494,7 @@ challenges:
     });
     let rules = Arc::new(compiled.rules.expect("rules compile"));
     let store = db.store().await;
-    let now = Utc::now();
+    let now = test_now();
     let then = now - Duration::days(30);
     let goal = |id: &str| rules.goal(id).expect("goal");
     let defaults: Vec<_> = rules
@@ -649,7 +649,7 @@ async fn claims_are_granted_once_per_period(db: &TestDb) {
     let user = UserId::new("u1");
     let goal = GoalId::new("daily");
     init_user(store.as_ref(), &rules, "u1").await;
-    let now = Utc::now();
+    let now = test_now();
     let period = engine::period::Period::Daily.start_of(now);
     assert_eq!(
         store

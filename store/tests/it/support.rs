@@ -7,6 +7,12 @@ use engine::{Event, EventData, EventKind, RuleSet, SourceFile, Sources, UserId, 
 use store::testing::TestDatabase;
 use store::{PgStore, ProgressStore, SqliteStore};
 
+/// The tests' clock: a fixed Wednesday noon (UTC), far from any day or week boundary, so that
+/// daily and weekly periods never roll over in the middle of a test, whatever the real date.
+pub fn test_now() -> DateTime<Utc> {
+    "2026-06-10T12:00:00Z".parse().expect("a valid instant")
+}
+
 /// A database of one test, and the store over it.
 pub struct TestDb {
     pub url: String,
@@ -90,7 +96,7 @@ pub async fn init_user(store: &dyn ProgressStore, rules: &RuleSet, user: &str) {
         .filter(|g| g.assign == engine::Assign::Default)
         .collect();
     store
-        .initialize_for_user(&UserId::new(user), "test", &defaults, Utc::now())
+        .initialize_for_user(&UserId::new(user), "test", &defaults, test_now())
         .await
         .expect("initialize");
 }
