@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use clap::Parser;
 use engine::{Event, EventData, EventKind, RuleSetHandle, UserId};
 use handler::Config;
@@ -31,7 +31,9 @@ async fn a_run_deletes_at_most_its_bound_and_prunes_old_event_ids() {
     let rules = RuleSetHandle::load(vec![dir.path().to_path_buf()]).expect("rules load");
     let current = rules.current();
     let goals: Vec<_> = current.goals().iter().collect();
-    let then = Utc::now() - Duration::days(30);
+    // A fixed Wednesday noon: the daily periods below never depend on today's date.
+    let now: DateTime<Utc> = "2026-06-10T12:00:00Z".parse().expect("instant");
+    let then = now - Duration::days(30);
     for user in 0..5 {
         store
             .initialize_for_user(&UserId::new(format!("u{user}")), "game", &goals, then)
@@ -64,7 +66,6 @@ async fn a_run_deletes_at_most_its_bound_and_prunes_old_event_ids() {
         batch_size: 2,
         max_rows_per_run: 3,
     };
-    let now = Utc::now();
     // The cursor carries from run to run, as in the job's loop.
     let mut cursor = None;
     let mut run = async || {

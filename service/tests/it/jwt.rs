@@ -180,6 +180,26 @@ async fn tokens_are_verified_against_the_iam_keys() {
         "the rotated key was fetched once, not once per attempt"
     );
 
+    // A burst of tokens with a key IAM does not have: refused, without a refresh storm.
+    let fetched_before = fetches.load(Ordering::SeqCst);
+    let burst_started = Instant::now();
+    for _ in 0..10 {
+        let (status, body) = call(
+            reqwest::Method::GET,
+            "/v1/challenges",
+            Some(token("key2", "key3", claims("player-9", "game", 600))),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    // At most one refresh per second of the burst (plus the one it may start with).
+    let allowed = 1 + burst_started.elapsed().as_secs() as usize;
+    assert!(
+        fetches.load(Ordering::SeqCst) <= fetched_before + allowed,
+        "unknown keys refresh at most once per interval ({} fetches)",
+        fetches.load(Ordering::SeqCst) - fetched_before
+    );
+
     // Server endpoints need the challenge admin permission.
     let (status, body) = call(
         reqwest::Method::GET,
