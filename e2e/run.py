@@ -99,7 +99,34 @@ def free_port():
         return s.getsockname()[1]
 
 
-# --- a local AGS: IAM client-credentials token and Platform grants -------------------------
+# --- a local AGS: IAM (tokens, JWKS) and Platform grants -----------------------------------
+
+JWT_KEY = ROOT / "service/tests/data/jwt/key1.pem"
+JWK = ROOT / "service/tests/data/jwt/key1.jwk.json"
+
+
+def b64url(data):
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def player_token(sub, permissions=None):
+    """An RS256 IAM access token for `sub`, signed with the test key the fake IAM publishes
+    (openssl does the signing), valid on the binaries' clock."""
+    now = int(CLOCK.now().timestamp())
+    claims = {"sub": sub, "namespace": NAMESPACE, "iat": now, "exp": now + 3600}
+    if permissions:
+        claims["permissions"] = permissions
+    header = {"alg": "RS256", "typ": "JWT", "kid": "key1"}
+    signing_input = (b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode()))
+    signed = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(JWT_KEY)],
+                            input=signing_input.encode(), capture_output=True, check=True)
+    return signing_input + "." + b64url(signed.stdout)
+
+
+def as_player(sub):
+    return {"authorization": "Bearer " + player_token(sub)}
+
 
 
 class FakeAgs(http.server.BaseHTTPRequestHandler):
@@ -120,6 +147,11 @@ class FakeAgs(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         self.handle_any()
 
+    def do_GET(self):
+        if self.path == "/iam/v3/oauth/jwks":
+            return self.answer(200, {"keys": [json.loads(JWK.read_text())]})
+        return self.answer(404, {"errorMessage": "not found"})
+
     def do_PUT(self):
         self.handle_any()
 
@@ -130,7 +162,7 @@ class FakeAgs(http.server.BaseHTTPRequestHandler):
             return self.answer(
                 200, {"access_token": "e2e-token", "token_type": "Bearer", "expires_in": 3600}
             )
-        if not self.path.startswith("/platform/admin/namespaces/"):
+        if not self.path.startswith(("/platform/admin/namespaces/", "/platform/v3/admin/namespaces/")):
             return self.answer(404, {"errorMessage": "not found"})
         if self.headers.get("authorization") != "Bearer e2e-token":
             return self.answer(401, {"errorMessage": "bad token"})
@@ -359,8 +391,10 @@ def run(admin_url, database, bin_dir, client, work, procs, ags_port):
         "HTTP_PORT": str(ports["http"]),
         "METRICS_PORT": str(ports["service_metrics"]),
         "SERVE_GRPC_EVENTS": "false",
-        "PLUGIN_GRPC_SERVER_AUTH_ENABLED": "false",
+        "PLUGIN_GRPC_SERVER_AUTH_ENABLED": "true",
         "REWARD_CLIENT_MODE": "real",
+        # GEMS rewards are fulfilled as a coins item, keyed by the claim's transaction id.
+        "REWARD_CURRENCY_ITEMS": "GEMS=gems-coins",
         "AB_BASE_URL": f"http://127.0.0.1:{ags_port}",
         "AB_CLIENT_ID": "e2e-client",
         "AB_CLIENT_SECRET": "e2e-secret",
@@ -379,7 +413,7 @@ def run(admin_url, database, bin_dir, client, work, procs, ags_port):
               "service": scrape(service_metrics + "/metrics")}
 
     print("3. events over gRPC, progress and claims over REST", flush=True)
-    player = {"x-mock-user-id": "e2e-player"}
+    player = as_player("e2e-player")
     status, body = http_json("POST", api + "/v1/challenges/initialize", headers=player)
     check(status == 200 and body["newAssignments"] > 0,
           f"initialize assigned the default goals ({status}, {body and body.get('newAssignments')})")
@@ -438,15 +472,15 @@ def run(admin_url, database, bin_dir, client, work, procs, ags_port):
     check(len(FakeAgs.grants) == 1, f"AGS Platform was called once ({FakeAgs.grants})")
     method, path, sent = FakeAgs.grants[0]
     sent = json.loads(sent)
-    check((method, path) == ("PUT", f"/platform/admin/namespaces/{NAMESPACE}/users/e2e-player"
-                                    "/wallets/GEMS/credit"),
-          f"the grant credits the player's GEMS wallet ({method} {path})")
-    check(sent.get("amount") == 50 and sent.get("source") == "REWARD",
-          f"the grant carries the goal's amount, 50 GEMS, as a reward ({sent})")
+    prefix = f"/platform/v3/admin/namespaces/{NAMESPACE}/users/e2e-player/fulfillments/"
+    check(method == "PUT" and path.startswith(prefix) and re.fullmatch(r"ce-[0-9a-f]{32}", path[len(prefix):]),
+          f"the grant is a fulfillment for the player keyed by the claim's transaction id ({method} {path})")
+    check(sent.get("items") == [{"itemId": "gems-coins", "quantity": 50, "source": "REWARD", "origin": "System"}],
+          f"the fulfillment carries the goal's 50 GEMS as the coins item ({sent})")
     status, body = http_json("POST", claim, headers=player)
     check(status == 409, f"a second claim answers 409 ({status}, {body})")
 
-    unlucky = {"x-mock-user-id": "e2e-unlucky"}
+    unlucky = as_player("e2e-unlucky")
     ok, _ = grpc_call(client, ports["grpc"], STAT,
                       stat_event("lvl-2", "e2e-unlucky", "player_level", 25, 25))
     check(ok, "the unlucky player's stat event acknowledged")
@@ -496,6 +530,14 @@ def run(admin_url, database, bin_dir, client, work, procs, ags_port):
     check(rows == "0", f"no row of the deleted player is left in any table ({rows})")
     goal = level_goal(player)
     check(goal["status"] == "not_started", f"REST shows the player from scratch ({goal['status']})")
+    ledger = psql(admin_url, database, "SELECT count(*), bool_or(key LIKE '%e2e-player%') FROM reward_ledger")
+    check(ledger == "1|f", f"the granted reward left one ledger row naming no user ({ledger})")
+    ok, _ = grpc_call(client, ports["grpc"], STAT,
+                      stat_event("lvl-3", "e2e-player", "player_level", 20, 20))
+    check(ok and level_goal(player)["status"] == "completed", "the player reaches level 20 again")
+    status, body = http_json("POST", claim, headers=player)
+    check(status == 409 and len(FakeAgs.grants) == 1,
+          f"the same reward is not granted again after the deletion ({status}, {len(FakeAgs.grants)} grants)")
 
     print("7. metrics of both binaries present and moving", flush=True)
     after = {"handler": scrape(handler_metrics + "/metrics"),

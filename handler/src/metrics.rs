@@ -26,6 +26,10 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     /// REST request latency (the service's routes), by method, route template and status.
     pub api_requests: HistogramVec,
+    /// Reward delivery attempts by outcome: granted, refused, unknown, retry.
+    pub reward_grants: IntCounterVec,
+    /// Open reward intents by state (pending, sending, unknown), refreshed by the reconciler.
+    pub reward_intents: IntGaugeVec,
     flush_duration: Histogram,
     flush_size: Histogram,
     buffer_size: IntGauge,
@@ -132,7 +136,21 @@ impl Metrics {
             "Goal predicates that failed to evaluate (counted as no match)",
         )?;
         registry.register(Box::new(rule_evaluation_errors.clone()))?;
+        let reward_intents = IntGaugeVec::new(
+            Opts::new(
+                "challenge_reward_intents",
+                "Open reward intents by state (pending, sending, unknown)",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(reward_intents.clone()))?;
         let metrics = Self {
+            reward_grants: counter(
+                "challenge_reward_grants_total",
+                "Reward delivery attempts by outcome (granted, refused, unknown, retry)",
+                &["outcome"],
+            )?,
+            reward_intents,
             received: counter(
                 "challenge_events_received_total",
                 "Events received",
@@ -224,6 +242,12 @@ impl Metrics {
         }
         for outcome in ["ok", "failed"] {
             metrics.cleanup_runs.with_label_values(&[outcome]);
+        }
+        for outcome in ["granted", "refused", "unknown", "retry"] {
+            metrics.reward_grants.with_label_values(&[outcome]);
+        }
+        for state in ["pending", "sending", "unknown"] {
+            metrics.reward_intents.with_label_values(&[state]);
         }
         Ok(metrics)
     }

@@ -70,6 +70,13 @@ pub async fn run(
     let rewards: Arc<dyn RewardClient> = match config.reward_mode {
         RewardMode::Mock => Arc::new(MockRewards),
         RewardMode::Real => {
+            if !config.auth_enabled {
+                bail!(
+                    "REWARD_CLIENT_MODE=real with PLUGIN_GRPC_SERVER_AUTH_ENABLED=false would let anyone \
+                     claim real rewards for any player (the user comes from x-mock-user-id); turn auth on, \
+                     or set REWARD_CLIENT_MODE=mock"
+                );
+            }
             let base = config.ab_base_url.as_deref().unwrap_or_default();
             if base.trim().is_empty()
                 || config.ab_client_id.is_empty()
@@ -80,11 +87,15 @@ pub async fn run(
                      set REWARD_CLIENT_MODE=mock to log rewards instead"
                 );
             }
-            let platform = crate::rewards::platform::PlatformConfig::new(
+            let mut platform = crate::rewards::platform::PlatformConfig::new(
                 base,
                 &config.ab_client_id,
                 &config.ab_client_secret,
             );
+            platform.mode = config.reward_delivery;
+            platform.currency_items =
+                crate::rewards::platform::parse_currency_items(&config.reward_currency_items)
+                    .map_err(anyhow::Error::msg)?;
             Arc::new(
                 crate::rewards::platform::PlatformRewards::new(platform)
                     .map_err(anyhow::Error::msg)?,
@@ -161,6 +172,7 @@ pub async fn run_with_clock(
         .watch(Duration::from_millis(config.common.reload_debounce_ms))
         .context("watching the challenge files")?;
     let cleanup_config = config.common.cleanup().map_err(anyhow::Error::msg)?;
+    let claims = config.claims().map_err(anyhow::Error::msg)?;
     let writer_config = store::WriterConfig {
         clock: clock.clone(),
         ..config.common.writer().map_err(anyhow::Error::msg)?
@@ -186,6 +198,8 @@ pub async fn run_with_clock(
             rewards,
             namespace: namespace.unwrap_or_default(),
             clock,
+            claims,
+            metrics: metrics.clone(),
         },
         events: events.clone(),
         auth,
@@ -241,7 +255,10 @@ pub async fn run_with_clock(
         }
         _ => None,
     };
-    let reconciler = tokio::spawn(reconcile_loop(state.context.clone(), stopped.clone()));
+    let reconciler = tokio::spawn(crate::usecases::delivery::reconcile_loop(
+        state.context.clone(),
+        stopped.clone(),
+    ));
     let http = axum::serve(listeners.http, router(state, &base_path))
         .with_graceful_shutdown(wait(stopped.clone()));
     let http_server = tokio::spawn(http.into_future());
@@ -259,25 +276,6 @@ pub async fn run_with_clock(
     let _ = metrics_server.await;
     tracing::info!("challenge service stopped");
     Ok(())
-}
-
-/// How often pending claims are reconciled, and how old an intent must be to count as stuck.
-const RECONCILE_EVERY: Duration = Duration::from_secs(30);
-const STUCK_AFTER: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
-
-async fn reconcile_loop(context: Context, mut stopped: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(RECONCILE_EVERY) => {}
-            _ = stopped.wait_for(|stop| *stop) => return,
-        }
-        if let Err(err) =
-            crate::usecases::claim::reconcile(&context, context.clock.now() - STUCK_AFTER, 100)
-                .await
-        {
-            tracing::warn!(error = %err, "reconciling pending claims");
-        }
-    }
 }
 
 /// Observes `challenge_api_request_duration_seconds` per method, route template and status.

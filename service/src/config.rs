@@ -46,6 +46,31 @@ pub struct ServeConfig {
     /// Also serve the gRPC event services in this process (default: when on the embedded SQLite database).
     #[arg(long, env = "SERVE_GRPC_EVENTS")]
     pub grpc_events: Option<bool>,
+    /// How rewards reach Platform: `fulfillment` (keyed by the transaction id, re-sent freely)
+    /// or `direct` (entitlement grants and wallet credits, never re-sent once they may have arrived).
+    #[arg(
+        long,
+        env = "REWARD_DELIVERY",
+        value_enum,
+        default_value = "fulfillment"
+    )]
+    pub reward_delivery: crate::rewards::platform::DeliveryMode,
+    /// The COINS item fulfilling each wallet currency, `GOLD=<item id>,GEMS=<item id>`; a
+    /// currency without one is credited directly.
+    #[arg(long, env = "REWARD_CURRENCY_ITEMS", default_value = "")]
+    pub reward_currency_items: String,
+    /// Overall deadline of one reward delivery, all its attempts included.
+    #[arg(long, env = "CLAIM_DEADLINE_SECONDS", default_value_t = 10)]
+    pub claim_deadline_seconds: u64,
+    /// How often the reconciler looks for reward intents left open.
+    #[arg(long, env = "RECONCILE_INTERVAL_SECONDS", default_value_t = 30)]
+    pub reconcile_interval_seconds: u64,
+    /// How long a claim owns its intent before a reconciler may take it over.
+    #[arg(long, env = "RECONCILE_STUCK_AFTER_SECONDS", default_value_t = 60)]
+    pub reconcile_stuck_after_seconds: u64,
+    /// First wait before an undelivered reward is tried again (doubling, at most an hour).
+    #[arg(long, env = "RECONCILE_BACKOFF_SECONDS", default_value_t = 30)]
+    pub reconcile_backoff_seconds: u64,
 }
 
 impl ServeConfig {
@@ -60,6 +85,17 @@ impl ServeConfig {
             self.ab_client_secret = env("AGS_CLIENT_SECRET").unwrap_or_default();
         }
         self
+    }
+
+    /// The reward delivery's deadlines, checked.
+    pub fn claims(&self) -> Result<crate::usecases::delivery::ClaimSettings, String> {
+        crate::usecases::delivery::ClaimSettings {
+            deadline: std::time::Duration::from_secs(self.claim_deadline_seconds),
+            lease: std::time::Duration::from_secs(self.reconcile_stuck_after_seconds),
+            reconcile_every: std::time::Duration::from_secs(self.reconcile_interval_seconds),
+            backoff: std::time::Duration::from_secs(self.reconcile_backoff_seconds),
+        }
+        .checked()
     }
 
     /// The base path normalized to `/x` (or empty for the root).
@@ -116,5 +152,16 @@ mod tests {
         ]));
         assert_eq!(config.common.namespace.as_deref(), Some("ours"));
         assert_eq!(config.ab_client_id, "ours-id");
+    }
+
+    #[test]
+    fn claim_settings_are_checked() {
+        let claims = |args: &[&str]| {
+            ServeConfig::parse_from(std::iter::once("service").chain(args.iter().copied())).claims()
+        };
+        assert!(claims(&[]).is_ok());
+        let err = claims(&["--reconcile-stuck-after-seconds", "15"]).unwrap_err();
+        assert!(err.contains("RECONCILE_STUCK_AFTER_SECONDS"), "{err}");
+        assert!(claims(&["--claim-deadline-seconds", "0"]).is_err());
     }
 }

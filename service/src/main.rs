@@ -35,6 +35,8 @@ enum Command {
     Schema,
     /// Apply the database migrations (or revert the last N with --down N).
     Migrate(MigrateArgs),
+    /// Reward intents: list them, and resolve those whose outcome is unknown.
+    Claims(service::claims::ClaimsArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         )),
         Some(Command::Lint(args)) => run_lint(&args, &mut std::io::stdout().lock()),
         Some(Command::Migrate(args)) => run_async(service::migrate::run(&args)),
+        Some(Command::Claims(args)) => run_async(service::claims::run(&args)),
         Some(Command::Schema) => {
             match serde_json::to_string_pretty(&engine::model::json_schema()) {
                 Ok(schema) => {

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use engine::{ChallengeId, CompiledGoal, GoalId, ProgressState, UserId};
+use engine::{ChallengeId, CompiledGoal, GoalId, UserId};
 
 use crate::{
-    ClaimStart, EventOutcome, ExpiredBatch, ExpiryCursor, ExpiryPolicy, PendingClaim, PendingEvent,
-    PoolStats, ProgressRow, ProgressStore, StoreError,
+    ClaimStart, EventOutcome, ExpiredBatch, ExpiryCursor, ExpiryPolicy, IntentKey, IntentOutcome,
+    IntentState, NewIntent, PendingEvent, PoolStats, ProgressRow, ProgressStore, RewardIntent,
+    StoreError,
 };
 
 /// Told about every store call: its operation name (the trait method), how long it took and
@@ -197,57 +198,78 @@ impl ProgressStore for Instrumented {
 
     async fn begin_claim(
         &self,
-        user_id: &UserId,
-        goal_id: &GoalId,
-        period_start: DateTime<Utc>,
-        reward: &str,
+        intent: &NewIntent,
         now: DateTime<Utc>,
     ) -> Result<ClaimStart, StoreError> {
-        self.timed(
-            "begin_claim",
-            self.inner
-                .begin_claim(user_id, goal_id, period_start, reward, now),
-        )
-        .await
+        self.timed("begin_claim", self.inner.begin_claim(intent, now))
+            .await
     }
 
-    async fn finish_claim(
+    async fn mark_sending(
         &self,
-        user_id: &UserId,
-        goal_id: &GoalId,
-        period_start: DateTime<Utc>,
-        claimed_state: &ProgressState,
-    ) -> Result<Option<ProgressRow>, StoreError> {
-        self.timed(
-            "finish_claim",
-            self.inner
-                .finish_claim(user_id, goal_id, period_start, claimed_state),
-        )
-        .await
-    }
-
-    async fn fail_claim(
-        &self,
-        user_id: &UserId,
-        goal_id: &GoalId,
-        period_start: DateTime<Utc>,
-        error: &str,
+        key: &IntentKey,
+        lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<RewardIntent>, StoreError> {
         self.timed(
-            "fail_claim",
-            self.inner
-                .fail_claim(user_id, goal_id, period_start, error, now),
+            "mark_sending",
+            self.inner.mark_sending(key, lease_until, now),
         )
         .await
     }
 
-    async fn pending_claims(
+    async fn finish_intent(
         &self,
-        before: DateTime<Utc>,
+        key: &IntentKey,
+        outcome: &IntentOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RewardIntent>, StoreError> {
+        self.timed("finish_intent", self.inner.finish_intent(key, outcome, now))
+            .await
+    }
+
+    async fn resolve_intent(
+        &self,
+        key: &IntentKey,
+        granted: bool,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RewardIntent>, StoreError> {
+        self.timed(
+            "resolve_intent",
+            self.inner.resolve_intent(key, granted, note, now),
+        )
+        .await
+    }
+
+    async fn lease_intents(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
         limit: i64,
-    ) -> Result<Vec<PendingClaim>, StoreError> {
-        self.timed("pending_claims", self.inner.pending_claims(before, limit))
+    ) -> Result<Vec<RewardIntent>, StoreError> {
+        self.timed(
+            "lease_intents",
+            self.inner.lease_intents(now, lease_until, limit),
+        )
+        .await
+    }
+
+    async fn intent(&self, key: &IntentKey) -> Result<Option<RewardIntent>, StoreError> {
+        self.timed("intent", self.inner.intent(key)).await
+    }
+
+    async fn list_intents(
+        &self,
+        state: Option<IntentState>,
+        limit: i64,
+    ) -> Result<Vec<RewardIntent>, StoreError> {
+        self.timed("list_intents", self.inner.list_intents(state, limit))
+            .await
+    }
+
+    async fn intent_counts(&self) -> Result<Vec<(IntentState, i64)>, StoreError> {
+        self.timed("intent_counts", self.inner.intent_counts())
             .await
     }
 

@@ -6,6 +6,7 @@
 //! with `apply` in arrival order, and writes the changed rows, all in one transaction. It never
 //! re-implements progress rules in SQL.
 
+pub mod claims;
 mod error;
 mod fold;
 mod instrument;
@@ -20,8 +21,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use engine::{Assign, ChallengeId, CompiledGoal, Event, GoalId, ProgressState, RuleSet, UserId};
+use engine::{Assign, ChallengeId, CompiledGoal, Event, GoalId, RuleSet, UserId};
 
+pub use claims::{
+    ClaimStart, Delivery, IntentKey, IntentOutcome, IntentState, NewIntent, RewardIntent,
+};
 pub use error::StoreError;
 pub use instrument::{QueryObserver, instrument};
 pub use postgres::PgStore;
@@ -59,19 +63,6 @@ pub struct PoolStats {
     pub idle: usize,
     /// The most the pool opens (`DB_POOL_SIZE`).
     pub max: u32,
-}
-
-/// Where a claim stands after `begin_claim`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaimStart {
-    /// The intent is recorded (pending): call the reward service now.
-    Started,
-    /// The reward of this period was granted already.
-    AlreadyClaimed,
-    /// Another claim of the same goal and period is being granted right now.
-    InProgress,
-    /// The row is not (or no longer) completed.
-    NotCompleted,
 }
 
 /// Which expired rows of one goal the cleanup may delete: those whose deletion nobody can
@@ -125,17 +116,6 @@ pub struct ExpiredBatch {
     pub deleted: u64,
     /// Where to go on; `None` when fewer than `limit` rows were left to look at.
     pub next: Option<ExpiryCursor>,
-}
-
-/// A claim intent left pending (a crash or timeout between intent and grant).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingClaim {
-    pub user_id: UserId,
-    pub goal_id: GoalId,
-    pub period_start: DateTime<Utc>,
-    /// The reward as recorded with the intent (JSON).
-    pub reward: String,
-    pub attempts: i32,
 }
 
 /// Persistence of per-player progress. User-scoped operations say so by taking the user id.
@@ -213,7 +193,9 @@ pub trait ProgressStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Vec<ProgressRow>, StoreError>;
 
-    /// GDPR: deletes every row of a user. Returns how many rows went.
+    /// GDPR: deletes every row of a user. Returns how many progress rows went. What a reward
+    /// intent that was (or may have been) granted leaves is a ledger entry keyed by a keyed
+    /// hash, naming no user, so the same reward is never granted twice.
     async fn delete_user(&self, user_id: &UserId) -> Result<u64, StoreError>;
 
     /// Looks at up to `limit` rows whose `expires_at` is before `before`, in (expires_at,
@@ -235,44 +217,68 @@ pub trait ProgressStore: Send + Sync + 'static {
         limit: i64,
     ) -> Result<u64, StoreError>;
 
-    /// Records the durable intent to grant the reward of (user, goal, period) — in a short
-    /// transaction that also checks the row is completed. Only one concurrent caller gets
-    /// `Started`; a failed earlier attempt may be started again.
+    /// Records the durable intent to grant the reward of (user, goal, period), `pending` and
+    /// leased to the caller, in a short transaction that first locks the progress row and
+    /// checks it is completed, and checks the ledger of deleted players' rewards. Only one
+    /// caller gets `Started`; an intent Platform refused may be started again.
     async fn begin_claim(
         &self,
-        user_id: &UserId,
-        goal_id: &GoalId,
-        period_start: DateTime<Utc>,
-        reward: &str,
+        intent: &NewIntent,
         now: DateTime<Utc>,
     ) -> Result<ClaimStart, StoreError>;
 
-    /// The grant succeeded: marks the intent granted and writes `claimed_state` (computed by
-    /// `engine::progress::claimed`) to the row, in one transaction. Returns the row.
-    async fn finish_claim(
+    /// Records that a request is about to be sent (`sending`, one more attempt, leased until
+    /// `lease_until`), before it is sent. `None` when the intent is gone, closed, or a direct
+    /// delivery that may have been sent already (never sent twice).
+    async fn mark_sending(
         &self,
-        user_id: &UserId,
-        goal_id: &GoalId,
-        period_start: DateTime<Utc>,
-        claimed_state: &ProgressState,
-    ) -> Result<Option<ProgressRow>, StoreError>;
-
-    /// The grant failed for good: the intent is marked failed; the row stays completed.
-    async fn fail_claim(
-        &self,
-        user_id: &UserId,
-        goal_id: &GoalId,
-        period_start: DateTime<Utc>,
-        error: &str,
+        key: &IntentKey,
+        lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Option<RewardIntent>, StoreError>;
 
-    /// Intents still pending whose last attempt is older than `before` (for the reconciler).
-    async fn pending_claims(
+    /// Records how a delivery ended. `Granted` also marks the period's progress row claimed
+    /// when it is still there (locking the row before the intent, as `begin_claim` does).
+    /// `None` when the intent is gone or already closed.
+    async fn finish_intent(
         &self,
-        before: DateTime<Utc>,
+        key: &IntentKey,
+        outcome: &IntentOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RewardIntent>, StoreError>;
+
+    /// An operator's decision on an `unknown` intent: granted or refused. `None` when the
+    /// intent is not unknown.
+    async fn resolve_intent(
+        &self,
+        key: &IntentKey,
+        granted: bool,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RewardIntent>, StoreError>;
+
+    /// Leases up to `limit` open intents that are due and not leased (a crashed or hung
+    /// claim's, or one waiting for its backoff): no two callers, on any replica, get the same.
+    async fn lease_intents(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
         limit: i64,
-    ) -> Result<Vec<PendingClaim>, StoreError>;
+    ) -> Result<Vec<RewardIntent>, StoreError>;
+
+    /// One intent.
+    async fn intent(&self, key: &IntentKey) -> Result<Option<RewardIntent>, StoreError>;
+
+    /// Intents in `state` (all when `None`), oldest first.
+    async fn list_intents(
+        &self,
+        state: Option<IntentState>,
+        limit: i64,
+    ) -> Result<Vec<RewardIntent>, StoreError>;
+
+    /// How many intents are in each open state (pending, sending, unknown); closed ones are
+    /// counted by the grant outcome counter, not here.
+    async fn intent_counts(&self) -> Result<Vec<(IntentState, i64)>, StoreError>;
 
     /// Applies a batch of events in ONE transaction: records their ids (a redelivered id is
     /// skipped), locks the touched rows in key order, folds the events with `apply` in order,

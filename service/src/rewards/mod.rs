@@ -1,33 +1,47 @@
 //! Granting rewards: the `RewardClient` trait, `MockRewards` (`REWARD_CLIENT_MODE=mock`: log
-//! and succeed) and the AGS Platform client in `platform`.
+//! and succeed) and the AGS Platform client in `platform`. A client makes ONE attempt and says
+//! what is known about it; retrying, and whether a retry is allowed at all, is the claim
+//! use-case's business (`usecases::delivery`).
 
 use async_trait::async_trait;
 use engine::{Reward, UserId};
+use store::Delivery;
 
-/// One grant, with a transaction id stable across retries of the same claim.
+/// One attempt at granting a reward.
 #[derive(Debug, Clone)]
 pub struct GrantRequest {
     pub user_id: UserId,
     pub namespace: String,
     pub reward: Reward,
+    /// Stable per (namespace, user, goal, period): the same on every retry and replica.
     pub transaction_id: String,
+    /// How it is delivered (decided when the claim started, recorded with the intent).
+    pub delivery: Delivery,
 }
 
-/// Why a grant failed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum GrantError {
-    /// The reward service refused it (a definite failure).
-    #[error("reward refused: {0}")]
-    Rejected(String),
-    /// The reward service could not be reached after retries.
-    #[error("reward service unavailable: {0}")]
-    Unavailable(String),
+/// What is known after one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantOutcome {
+    /// Platform granted it.
+    Granted,
+    /// Platform definitely refused (a 4xx other than 408/429): nothing was granted.
+    Refused(String),
+    /// The request definitely did not take effect (no connection, no token, 429): safe to
+    /// send again in any delivery.
+    NotSent(String),
+    /// The request may have taken effect (a timeout, a lost answer, a 5xx or 408): only an
+    /// idempotent delivery may send it again.
+    Unknown(String),
 }
 
 /// Grants rewards.
 #[async_trait]
 pub trait RewardClient: Send + Sync + 'static {
-    async fn grant(&self, request: &GrantRequest) -> Result<(), GrantError>;
+    /// How `reward` would be delivered: idempotent fulfillment, or a direct call.
+    fn delivery(&self, reward: &Reward) -> Delivery;
+
+    /// One attempt (a token renewal on 401 included).
+    async fn send(&self, request: &GrantRequest) -> GrantOutcome;
 }
 
 /// Logs the grant and succeeds (local runs, e2e and load tests).
@@ -36,9 +50,13 @@ pub struct MockRewards;
 
 #[async_trait]
 impl RewardClient for MockRewards {
-    async fn grant(&self, request: &GrantRequest) -> Result<(), GrantError> {
+    fn delivery(&self, _reward: &Reward) -> Delivery {
+        Delivery::Fulfillment
+    }
+
+    async fn send(&self, request: &GrantRequest) -> GrantOutcome {
         tracing::info!(user_id = %request.user_id, reward = ?request.reward, transaction_id = %request.transaction_id, "mock reward granted");
-        Ok(())
+        GrantOutcome::Granted
     }
 }
 

@@ -1,18 +1,47 @@
 //! The AGS Platform reward client: a client-credentials token from IAM (cached until shortly
-//! before it expires, refreshed once on a 401), ITEM rewards as entitlement grants and WALLET
-//! rewards as wallet credits, with timeouts and retries with backoff on retryable failures only
-//! (connection errors, timeouts, 429 and 5xx) — never on a definite refusal (other 4xx).
+//! before it expires, renewed once on a 401), and one grant per call:
+//!
+//! - `fulfillment` (the default): `PUT /platform/v3/admin/namespaces/{ns}/users/{user}/
+//!   fulfillments/{transactionId}`, where a repeated transaction id grants nothing new. ITEM
+//!   rewards fulfil the item; WALLET rewards fulfil the COINS item configured for their
+//!   currency (`REWARD_CURRENCY_ITEMS`), and without one they are credited directly.
+//! - `direct`: entitlement grants and wallet credits, which have no idempotency key.
+//!
+//! Every path segment is percent-encoded. What an answer means is in [`GrantOutcome`].
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use engine::Reward;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
+use store::Delivery;
 use tokio::sync::Mutex;
 
-use super::{GrantError, GrantRequest, RewardClient};
+use super::{GrantOutcome, GrantRequest, RewardClient};
+
+/// Characters left as they are in a path segment (RFC 3986 unreserved).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+fn segment(text: &str) -> String {
+    utf8_percent_encode(text, SEGMENT).to_string()
+}
+
+/// Which Platform calls grant rewards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeliveryMode {
+    /// Fulfillment keyed by the transaction id (idempotent; retried freely).
+    Fulfillment,
+    /// Entitlement grants and wallet credits (never re-sent once they may have arrived).
+    Direct,
+}
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -20,11 +49,11 @@ pub struct PlatformConfig {
     pub base_url: String,
     pub client_id: String,
     pub client_secret: String,
-    /// Attempts per grant (1 = no retry).
-    pub attempts: u32,
-    /// First backoff; doubles per retry.
-    pub backoff: Duration,
+    /// Timeout of one HTTP request.
     pub timeout: Duration,
+    pub mode: DeliveryMode,
+    /// Currency code → the COINS item that fulfils it (fulfillment mode).
+    pub currency_items: HashMap<String, String>,
 }
 
 impl PlatformConfig {
@@ -33,11 +62,31 @@ impl PlatformConfig {
             base_url: base_url.trim_end_matches('/').to_string(),
             client_id: client_id.to_string(),
             client_secret: client_secret.to_string(),
-            attempts: 4,
-            backoff: Duration::from_millis(200),
             timeout: Duration::from_secs(5),
+            mode: DeliveryMode::Fulfillment,
+            currency_items: HashMap::new(),
         }
     }
+}
+
+/// `GOLD=item-id,GEMS=item-id` → a map; a clear message names a bad entry.
+pub fn parse_currency_items(text: &str) -> Result<HashMap<String, String>, String> {
+    let mut items = HashMap::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let Some((currency, item)) = entry.split_once('=') else {
+            return Err(format!(
+                "REWARD_CURRENCY_ITEMS: `{entry}` is not CURRENCY=ITEM_ID (e.g. GOLD=0a1b2c…)"
+            ));
+        };
+        let (currency, item) = (currency.trim(), item.trim());
+        if currency.is_empty() || item.is_empty() {
+            return Err(format!(
+                "REWARD_CURRENCY_ITEMS: `{entry}` needs both a currency and an item id"
+            ));
+        }
+        items.insert(currency.to_string(), item.to_string());
+    }
+    Ok(items)
 }
 
 #[derive(Deserialize)]
@@ -49,12 +98,6 @@ struct TokenResponse {
 
 fn default_expiry() -> u64 {
     3600
-}
-
-enum Attempt {
-    Retryable(String),
-    Definite(String),
-    Unauthorized,
 }
 
 /// Grants rewards through AGS Platform.
@@ -70,6 +113,7 @@ impl std::fmt::Debug for PlatformRewards {
         f.debug_struct("PlatformRewards")
             .field("base_url", &self.config.base_url)
             .field("client_id", &self.config.client_id)
+            .field("mode", &self.config.mode)
             .finish()
     }
 }
@@ -88,7 +132,8 @@ impl PlatformRewards {
     }
 
     /// A valid access token, fetched (client credentials) when none is cached or `renew`.
-    async fn token(&self, renew: bool) -> Result<String, Attempt> {
+    /// A failure means nothing was sent to Platform's grant endpoints.
+    async fn token(&self, renew: bool) -> Result<String, GrantOutcome> {
         let mut cached = self.token.lock().await;
         if let (false, Some((token, valid_until))) = (renew, cached.as_ref())
             && Instant::now() < *valid_until
@@ -106,20 +151,17 @@ impl PlatformRewards {
             .body("grant_type=client_credentials")
             .send()
             .await
-            .map_err(|err| Attempt::Retryable(format!("IAM token request: {err}")))?;
+            .map_err(|err| GrantOutcome::NotSent(format!("IAM token request: {err}")))?;
         let status = response.status();
         if !status.is_success() {
-            let message = format!("IAM token request answered {status}");
-            return Err(if retryable(status) {
-                Attempt::Retryable(message)
-            } else {
-                Attempt::Definite(message)
-            });
+            return Err(GrantOutcome::NotSent(format!(
+                "IAM token request answered {status}"
+            )));
         }
         let token: TokenResponse = response
             .json()
             .await
-            .map_err(|err| Attempt::Retryable(format!("IAM token response: {err}")))?;
+            .map_err(|err| GrantOutcome::NotSent(format!("IAM token response: {err}")))?;
         // Renew a minute early (or halfway for short-lived tokens).
         let lifetime = Duration::from_secs(token.expires_in);
         let margin = Duration::from_secs(60).min(lifetime / 2);
@@ -130,104 +172,186 @@ impl PlatformRewards {
         Ok(token.access_token)
     }
 
-    async fn attempt(&self, request: &GrantRequest, renew_token: bool) -> Result<(), Attempt> {
-        let token = self.token(renew_token).await?;
-        let namespace = &request.namespace;
-        let user = request.user_id.as_str();
+    fn call(&self, request: &GrantRequest) -> reqwest::RequestBuilder {
         let base = &self.config.base_url;
-        let call = match &request.reward {
-            Reward::Item { item_id, quantity } => self
+        let namespace = segment(&request.namespace);
+        let user = segment(request.user_id.as_str());
+        let item = |item_id: &str, quantity: i64| {
+            json!({"items": [{
+                "itemId": item_id,
+                "quantity": quantity,
+                "source": "REWARD",
+                "origin": "System",
+            }]})
+        };
+        match (&request.reward, request.delivery) {
+            (Reward::Item { item_id, quantity }, Delivery::Fulfillment) => self
                 .http
-                .post(format!("{base}/platform/admin/namespaces/{namespace}/users/{user}/entitlements"))
+                .put(format!(
+                    "{base}/platform/v3/admin/namespaces/{namespace}/users/{user}/fulfillments/{}",
+                    segment(&request.transaction_id)
+                ))
+                .json(&item(item_id, *quantity)),
+            (Reward::Wallet { currency, amount }, Delivery::Fulfillment) => {
+                let coins = self
+                    .config
+                    .currency_items
+                    .get(currency)
+                    .map_or(currency.as_str(), String::as_str);
+                self.http
+                    .put(format!(
+                        "{base}/platform/v3/admin/namespaces/{namespace}/users/{user}/fulfillments/{}",
+                        segment(&request.transaction_id)
+                    ))
+                    .json(&item(coins, *amount))
+            }
+            (Reward::Item { item_id, quantity }, _) => self
+                .http
+                .post(format!(
+                    "{base}/platform/admin/namespaces/{namespace}/users/{user}/entitlements"
+                ))
                 .json(&json!([{
                     "itemId": item_id,
-                    "itemNamespace": namespace,
+                    "itemNamespace": request.namespace,
                     "quantity": quantity,
                     "source": "REWARD",
                     "origin": "System",
                 }])),
-            Reward::Wallet { currency, amount } => self
+            (Reward::Wallet { currency, amount }, _) => self
                 .http
-                .put(format!("{base}/platform/admin/namespaces/{namespace}/users/{user}/wallets/{currency}/credit"))
+                .put(format!(
+                    "{base}/platform/admin/namespaces/{namespace}/users/{user}/wallets/{}/credit",
+                    segment(currency)
+                ))
                 .json(&json!({
                     "amount": amount,
                     "source": "REWARD",
                     "reason": format!("challenge reward {}", request.transaction_id),
                 })),
-        };
-        let response = call
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|err| Attempt::Retryable(format!("Platform request: {err}")))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
         }
+    }
+
+    /// One request; `Err(())` on a 401 (the token is renewed and the request sent once more).
+    async fn attempt(&self, request: &GrantRequest, renew: bool) -> Result<GrantOutcome, ()> {
+        let token = match self.token(renew).await {
+            Ok(token) => token,
+            Err(outcome) => return Ok(outcome),
+        };
+        let response = match self.call(request).bearer_auth(token).send().await {
+            Ok(response) => response,
+            // Not connected: the request never left. Anything else (a timeout, a reset
+            // connection) may have been received and applied.
+            Err(err) if err.is_connect() => {
+                return Ok(GrantOutcome::NotSent(format!("Platform request: {err}")));
+            }
+            Err(err) => return Ok(GrantOutcome::Unknown(format!("Platform request: {err}"))),
+        };
+        let status = response.status();
         if status == StatusCode::UNAUTHORIZED {
-            return Err(Attempt::Unauthorized);
+            return Err(());
         }
         let body = response.text().await.unwrap_or_default();
-        let message = format!(
-            "Platform answered {status}: {}",
-            body.chars().take(300).collect::<String>()
-        );
-        Err(if retryable(status) {
-            Attempt::Retryable(message)
-        } else {
-            Attempt::Definite(message)
-        })
+        let shown: String = body.chars().take(300).collect();
+        Ok(classify(status, &shown, request.delivery))
     }
 }
 
-fn retryable(status: StatusCode) -> bool {
-    status.is_server_error()
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
+/// What Platform's answer to a grant means.
+fn classify(status: StatusCode, body: &str, delivery: Delivery) -> GrantOutcome {
+    let fulfillment = delivery == Delivery::Fulfillment;
+    if status.is_success() {
+        // A fulfillment that failed on Platform's side is reported in the body; the same
+        // transaction id may be sent again once the cause is gone.
+        if fulfillment && body.contains("\"FULFILL_FAILED\"") {
+            return GrantOutcome::Unknown(format!("Platform could not fulfil: {body}"));
+        }
+        return GrantOutcome::Granted;
+    }
+    let message = format!("Platform answered {status}: {body}");
+    match status {
+        // The transaction id was fulfilled before (see docs/decisions.md).
+        StatusCode::CONFLICT if fulfillment => GrantOutcome::Granted,
+        StatusCode::TOO_MANY_REQUESTS => GrantOutcome::NotSent(message),
+        StatusCode::REQUEST_TIMEOUT => GrantOutcome::Unknown(message),
+        _ if status.is_server_error() => GrantOutcome::Unknown(message),
+        _ => GrantOutcome::Refused(message),
+    }
 }
 
 #[async_trait]
 impl RewardClient for PlatformRewards {
-    async fn grant(&self, request: &GrantRequest) -> Result<(), GrantError> {
-        let mut backoff = self.config.backoff;
-        let mut renewed = false;
-        let mut last = String::new();
-        let mut attempt = 0;
-        while attempt < self.config.attempts.max(1) {
-            attempt += 1;
-            match self.attempt(request, false).await {
-                Ok(()) => return Ok(()),
-                Err(Attempt::Unauthorized) if !renewed => {
-                    // The cached token was revoked or expired early: renew once, not counted.
-                    renewed = true;
-                    attempt -= 1;
-                    match self.attempt(request, true).await {
-                        Ok(()) => return Ok(()),
-                        Err(Attempt::Definite(message)) => {
-                            return Err(GrantError::Rejected(message));
-                        }
-                        Err(Attempt::Unauthorized) => {
-                            return Err(GrantError::Rejected(
-                                "Platform refused the service's credentials (401)".into(),
-                            ));
-                        }
-                        Err(Attempt::Retryable(message)) => last = message,
-                    }
+    fn delivery(&self, reward: &Reward) -> Delivery {
+        match (self.config.mode, reward) {
+            (DeliveryMode::Direct, _) => Delivery::Direct,
+            (DeliveryMode::Fulfillment, Reward::Item { .. }) => Delivery::Fulfillment,
+            (DeliveryMode::Fulfillment, Reward::Wallet { currency, .. }) => {
+                if self.config.currency_items.contains_key(currency) {
+                    Delivery::Fulfillment
+                } else {
+                    Delivery::Direct
                 }
-                Err(Attempt::Unauthorized) => {
-                    return Err(GrantError::Rejected(
-                        "Platform refused the service's credentials (401)".into(),
-                    ));
-                }
-                Err(Attempt::Definite(message)) => return Err(GrantError::Rejected(message)),
-                Err(Attempt::Retryable(message)) => last = message,
-            }
-            if attempt < self.config.attempts {
-                tracing::warn!(transaction_id = %request.transaction_id, attempt, error = %last, "reward grant failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
             }
         }
-        Err(GrantError::Unavailable(last))
+    }
+
+    async fn send(&self, request: &GrantRequest) -> GrantOutcome {
+        match self.attempt(request, false).await {
+            Ok(outcome) => outcome,
+            // The cached token was revoked or expired early: renew once. A 401 is answered
+            // before anything is applied, so sending again is safe in every delivery.
+            Err(()) => match self.attempt(request, true).await {
+                Ok(outcome) => outcome,
+                Err(()) => {
+                    GrantOutcome::NotSent("Platform refused the service's credentials (401)".into())
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_mean_what_the_delivery_allows() {
+        use Delivery::{Direct, Fulfillment};
+        let outcome = |status: u16, body: &str, delivery| {
+            classify(StatusCode::from_u16(status).unwrap(), body, delivery)
+        };
+        assert_eq!(outcome(200, "{}", Direct), GrantOutcome::Granted);
+        assert!(matches!(
+            outcome(200, r#"{"state":"FULFILL_FAILED"}"#, Fulfillment),
+            GrantOutcome::Unknown(_)
+        ));
+        assert!(matches!(outcome(400, "", Direct), GrantOutcome::Refused(_)));
+        assert!(matches!(
+            outcome(404, "", Fulfillment),
+            GrantOutcome::Refused(_)
+        ));
+        assert!(matches!(outcome(409, "", Direct), GrantOutcome::Refused(_)));
+        assert_eq!(outcome(409, "", Fulfillment), GrantOutcome::Granted);
+        assert!(matches!(outcome(429, "", Direct), GrantOutcome::NotSent(_)));
+        assert!(matches!(outcome(408, "", Direct), GrantOutcome::Unknown(_)));
+        assert!(matches!(outcome(503, "", Direct), GrantOutcome::Unknown(_)));
+    }
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(segment("user/../../admin"), "user%2F..%2F..%2Fadmin");
+        assert_eq!(segment("a b?c#d"), "a%20b%3Fc%23d");
+        assert_eq!(segment("plain-id_1.x~"), "plain-id_1.x~");
+    }
+
+    #[test]
+    fn currency_items_are_parsed_with_clear_errors() {
+        let items = parse_currency_items("GOLD=item-1, GEMS = item-2").unwrap();
+        assert_eq!(items.get("GEMS").map(String::as_str), Some("item-2"));
+        assert!(parse_currency_items("").unwrap().is_empty());
+        let err = parse_currency_items("GOLD").unwrap_err();
+        assert!(
+            err.contains("REWARD_CURRENCY_ITEMS") && err.contains("GOLD"),
+            "{err}"
+        );
     }
 }

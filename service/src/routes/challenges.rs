@@ -117,22 +117,29 @@ pub(super) async fn explain(
 
 #[utoipa::path(post, path = "/v1/challenges/{challenge}/goals/{goal}/claim", tag = "goals",
     params(("challenge" = String, Path), ("goal" = String, Path)),
-    responses((status = 200, body = claim::Claimed), (status = 400, body = crate::error::ErrorJson),
+    responses((status = 200, body = claim::Claimed),
+        (status = 202, description = "the reward is being granted (or its outcome awaits an operator); ask again later", body = claim::ClaimPending),
+        (status = 400, body = crate::error::ErrorJson),
         (status = 404, body = crate::error::ErrorJson), (status = 409, body = crate::error::ErrorJson),
         (status = 502, body = crate::error::ErrorJson)))]
 pub(super) async fn claim_goal(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path((challenge, goal)): Path<(String, String)>,
-) -> Result<Json<claim::Claimed>, ApiError> {
-    Ok(Json(
-        claim::claim(
-            &state.context,
-            &user,
-            &challenge,
-            &goal,
-            state.context.clock.now(),
-        )
-        .await?,
-    ))
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let answer = claim::claim(
+        &state.context,
+        &user,
+        &challenge,
+        &goal,
+        state.context.clock.now(),
+    )
+    .await?;
+    Ok(match answer {
+        claim::ClaimAnswer::Claimed(claimed) => Json(claimed).into_response(),
+        claim::ClaimAnswer::Pending(pending) => {
+            (axum::http::StatusCode::ACCEPTED, Json(pending)).into_response()
+        }
+    })
 }

@@ -3,6 +3,7 @@
 
 pub mod challenges;
 pub mod claim;
+pub mod delivery;
 pub mod selection;
 
 use std::collections::HashMap;
@@ -25,6 +26,9 @@ pub struct Context {
     pub namespace: String,
     /// Where "now" comes from (a set clock in tests).
     pub clock: engine::Clock,
+    /// Deadlines and leases of reward delivery.
+    pub claims: delivery::ClaimSettings,
+    pub metrics: Arc<handler::metrics::Metrics>,
 }
 
 /// A player's rows, keyed by goal, as the current period sees them.

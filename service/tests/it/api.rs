@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use service::rewards::{GrantError, GrantRequest, RewardClient};
+use service::rewards::{GrantOutcome, GrantRequest, RewardClient};
 use store::testing::TestDatabase;
 
 const RULES: &str = r#"
@@ -37,14 +37,18 @@ struct CountingRewards {
 
 #[async_trait::async_trait]
 impl RewardClient for CountingRewards {
-    async fn grant(&self, _request: &GrantRequest) -> Result<(), GrantError> {
+    fn delivery(&self, _reward: &engine::Reward) -> store::Delivery {
+        store::Delivery::Fulfillment
+    }
+
+    async fn send(&self, _request: &GrantRequest) -> GrantOutcome {
         // Slow enough that concurrent claims overlap.
         tokio::time::sleep(Duration::from_millis(50)).await;
         if self.fail.load(Ordering::SeqCst) {
-            return Err(GrantError::Rejected("platform said no".into()));
+            return GrantOutcome::Refused("platform said no".into());
         }
         self.grants.fetch_add(1, Ordering::SeqCst);
-        Ok(())
+        GrantOutcome::Granted
     }
 }
 
@@ -273,7 +277,8 @@ async fn claims_follow_the_documented_order_and_grant_once() {
     );
     api.stat("p1", "t1", "tutorial", 1).await;
 
-    // Five concurrent claims: one 200, four 409, one grant.
+    // Five concurrent claims: one 200; the others are told it is pending (202) or, once
+    // granted, already claimed (409); one grant.
     let claims: Vec<_> = (0..5)
         .map(|_| {
             let (client, url) = (
@@ -304,7 +309,7 @@ async fn claims_follow_the_documented_order_and_grant_once() {
     assert_eq!(
         statuses
             .iter()
-            .filter(|s| **s == StatusCode::CONFLICT)
+            .filter(|s| **s == StatusCode::CONFLICT || **s == StatusCode::ACCEPTED)
             .count(),
         4,
         "{statuses:?}"

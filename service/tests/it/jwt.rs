@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use store::testing::TestDatabase;
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(
         "{}/tests/data/jwt/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -22,7 +22,7 @@ fn fixture(name: &str) -> String {
     .expect("fixture")
 }
 
-fn token(key: &str, kid: &str, claims: Value) -> String {
+pub(crate) fn token(key: &str, kid: &str, claims: Value) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.into());
     let pem = fixture(&format!("{key}.pem"));
@@ -34,7 +34,7 @@ fn token(key: &str, kid: &str, claims: Value) -> String {
     .expect("sign")
 }
 
-fn claims(sub: &str, namespace: &str, expires_in: i64) -> Value {
+pub(crate) fn claims(sub: &str, namespace: &str, expires_in: i64) -> Value {
     let now = chrono::Utc::now().timestamp();
     json!({"sub": sub, "namespace": namespace, "exp": now + expires_in, "iat": now})
 }

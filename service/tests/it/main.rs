@@ -2,8 +2,11 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers fail loudly by design
 
 mod api;
+mod claims;
 mod docs;
+mod fake_ags;
 mod jwt;
 mod lint;
 mod migrate;
+mod replicas;
 mod rewards;

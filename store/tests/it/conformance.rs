@@ -7,30 +7,9 @@ use chrono::Duration;
 use engine::{GoalId, Status, UserId};
 use store::{EventOutcome, PendingEvent, ProgressStore, Writer, WriterConfig};
 
-use crate::support::{TestDb, init_user, rules, stat_event, test_now};
-
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let db = crate::support::TestDb::postgres().await;
-                    super::$case(&db).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let db = crate::support::TestDb::sqlite().await;
-                    super::$case(&db).await;
-                }
-            )*
-        }
-    };
-}
+use crate::support::{
+    TestDb, claim_granted, init_user, intent_key, new_intent, rules, stat_event, test_now,
+};
 
 conformance!(
     thousand_concurrent_events_for_one_goal_give_the_exact_progress,
@@ -43,7 +22,6 @@ conformance!(
     gdpr_delete_and_expired_cleanup,
     expired_cleanup_deletes_only_what_a_player_cannot_miss,
     migrations_go_down_and_up,
-    claims_are_granted_once_per_period,
 );
 
 async fn progress_of(store: &dyn ProgressStore, user: &str, goal: &str) -> Option<(i64, Status)> {
@@ -549,19 +527,8 @@ challenges:
             .expect("read")
             .expect("row");
         assert_eq!(row.state.status, Status::Completed, "{goal_id}");
-        store
-            .begin_claim(&u1, &goal_id, period, "{}", then)
-            .await
-            .expect("begin");
-        store
-            .finish_claim(
-                &u1,
-                &goal_id,
-                period,
-                &engine::progress::claimed(&row.state, then),
-            )
-            .await
-            .expect("finish");
+        let key = intent_key("u1", goal_id.as_str(), period);
+        claim_granted(store.as_ref(), &key, row.state.expires_at, then).await;
     }
     // u3 initialized today: nothing of theirs has expired.
     store
@@ -614,7 +581,13 @@ challenges:
 
 async fn migrations_go_down_and_up(db: &TestDb) {
     let store = db.store().await;
-    // The last migration (the expiry index) goes; the table stays.
+    // The last migration (reward intents) goes, after a claim was tried; the tables stay.
+    let now = test_now();
+    let key = intent_key("u", "counter", chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
+    store
+        .begin_claim(&new_intent(&key, store::Delivery::Direct, None, now), now)
+        .await
+        .expect("a claim before the revert");
     assert_eq!(store.migrate_down(1).await.expect("down"), 1);
     assert!(
         store
@@ -623,7 +596,7 @@ async fn migrations_go_down_and_up(db: &TestDb) {
             .is_ok()
     );
     // Asking for more than is applied reverts what there is.
-    assert_eq!(store.migrate_down(5).await.expect("down"), 1);
+    assert_eq!(store.migrate_down(5).await.expect("down"), 2);
     assert!(store.ping().await.is_ok());
     assert!(
         store
@@ -639,110 +612,5 @@ async fn migrations_go_down_and_up(db: &TestDb) {
             .await
             .expect("read")
             .is_empty()
-    );
-}
-
-async fn claims_are_granted_once_per_period(db: &TestDb) {
-    use store::ClaimStart;
-    let store = db.store().await;
-    let rules = rules();
-    let user = UserId::new("u1");
-    let goal = GoalId::new("daily");
-    init_user(store.as_ref(), &rules, "u1").await;
-    let now = test_now();
-    let period = engine::period::Period::Daily.start_of(now);
-    assert_eq!(
-        store
-            .begin_claim(&user, &goal, period, "{}", now)
-            .await
-            .expect("begin"),
-        ClaimStart::NotCompleted
-    );
-
-    let writer = Writer::start(store.clone(), WriterConfig::default());
-    for i in 0..3 {
-        writer
-            .submit(
-                rules.clone(),
-                stat_event(&format!("w{i}"), "u1", "wins", i, now),
-            )
-            .await
-            .expect("win");
-    }
-    writer.shutdown().await;
-    assert_eq!(
-        progress_of(store.as_ref(), "u1", "daily").await,
-        Some((3, Status::Completed))
-    );
-
-    // Five concurrent claims: exactly one may call the reward service.
-    let attempts: Vec<_> = (0..5)
-        .map(|_| {
-            let (store, user, goal) = (store.clone(), user.clone(), goal.clone());
-            tokio::spawn(async move {
-                store
-                    .begin_claim(&user, &goal, period, r#"{"wallet":"GOLD"}"#, now)
-                    .await
-            })
-        })
-        .collect();
-    let mut started = 0;
-    for attempt in attempts {
-        match attempt.await.expect("task").expect("begin") {
-            ClaimStart::Started => started += 1,
-            other => assert_eq!(other, ClaimStart::InProgress),
-        }
-    }
-    assert_eq!(started, 1);
-    let pending = store
-        .pending_claims(now + Duration::seconds(1), 10)
-        .await
-        .expect("pending");
-    assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].reward, r#"{"wallet":"GOLD"}"#);
-
-    // The grant failed: the goal stays completed and can be claimed again.
-    store
-        .fail_claim(&user, &goal, period, "platform said 400", now)
-        .await
-        .expect("fail");
-    assert!(
-        store
-            .pending_claims(now + Duration::seconds(1), 10)
-            .await
-            .expect("pending")
-            .is_empty()
-    );
-    assert_eq!(
-        progress_of(store.as_ref(), "u1", "daily").await,
-        Some((3, Status::Completed))
-    );
-    assert_eq!(
-        store
-            .begin_claim(&user, &goal, period, "{}", now)
-            .await
-            .expect("again"),
-        ClaimStart::Started
-    );
-
-    let row = store
-        .progress_for_user_goal(&user, &goal)
-        .await
-        .expect("read")
-        .expect("row");
-    let claimed = engine::progress::claimed(&row.state, now);
-    let stored = store
-        .finish_claim(&user, &goal, period, &claimed)
-        .await
-        .expect("finish")
-        .expect("row");
-    assert_eq!(stored.state.status, Status::Claimed);
-    assert!(stored.state.claimed_at.is_some());
-    assert_eq!(
-        store
-            .begin_claim(&user, &goal, period, "{}", now)
-            .await
-            .expect("after"),
-        ClaimStart::AlreadyClaimed
     );
 }

@@ -100,3 +100,54 @@ pub async fn init_user(store: &dyn ProgressStore, rules: &RuleSet, user: &str) {
         .await
         .expect("initialize");
 }
+
+/// The intent of (user, goal, period).
+pub fn intent_key(user: &str, goal: &str, period_start: DateTime<Utc>) -> store::IntentKey {
+    store::IntentKey {
+        user_id: UserId::new(user),
+        goal_id: engine::GoalId::new(goal),
+        period_start,
+    }
+}
+
+/// A new intent of `key` in namespace `test`, leased for a minute from `now`.
+pub fn new_intent(
+    key: &store::IntentKey,
+    delivery: store::Delivery,
+    period_end: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> store::NewIntent {
+    store::NewIntent {
+        key: key.clone(),
+        namespace: "test".into(),
+        delivery,
+        reward: r#"{"type":"WALLET","rewardId":"GOLD","quantity":5}"#.into(),
+        period_end,
+        lease_until: now + chrono::TimeDelta::minutes(1),
+    }
+}
+
+/// A whole successful claim of `key`: recorded, sent, granted.
+pub async fn claim_granted(
+    store: &dyn ProgressStore,
+    key: &store::IntentKey,
+    period_end: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) {
+    let intent = new_intent(key, store::Delivery::Fulfillment, period_end, now);
+    let started = store.begin_claim(&intent, now).await.expect("begin");
+    assert!(
+        matches!(started, store::ClaimStart::Started(_)),
+        "{started:?}"
+    );
+    store
+        .mark_sending(key, now + chrono::TimeDelta::minutes(1), now)
+        .await
+        .expect("sending")
+        .expect("sendable");
+    store
+        .finish_intent(key, &store::IntentOutcome::Granted { claimed_at: now }, now)
+        .await
+        .expect("granted")
+        .expect("open");
+}

@@ -1,5 +1,8 @@
 //! PostgreSQL store: bulk statements over `UNNEST` arrays, rows locked with
-//! `SELECT … ORDER BY key FOR UPDATE` so concurrent replicas never deadlock.
+//! `SELECT … ORDER BY key FOR UPDATE` so concurrent replicas never deadlock. Reward intents
+//! are in `claims.rs`.
+
+mod claims;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -13,8 +16,8 @@ use sqlx::{Postgres, Row, Transaction};
 use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
 use crate::row::{ProgressRow, expired_batch, to_db_int};
 use crate::{
-    ClaimStart, EventOutcome, ExpiredBatch, ExpiryCursor, ExpiryPolicy, PendingClaim, PendingEvent,
-    PoolStats, ProgressStore, StoreError,
+    ClaimStart, EventOutcome, ExpiredBatch, ExpiryCursor, ExpiryPolicy, IntentKey, IntentOutcome,
+    IntentState, NewIntent, PendingEvent, PoolStats, ProgressStore, RewardIntent, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -26,6 +29,8 @@ const COLUMNS: &str = "user_id, goal_id, challenge_id, namespace, progress, stat
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The reward ledger's HMAC secret, read (or created) on first use.
+    ledger_secret: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl PgStore {
@@ -39,12 +44,15 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(3))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// Wraps an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            ledger_secret: Default::default(),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -512,15 +520,14 @@ impl ProgressStore for PgStore {
     }
 
     async fn delete_user(&self, user_id: &UserId) -> Result<u64, StoreError> {
+        let secret = self.ledger_secret().await?;
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query("DELETE FROM user_goal_progress WHERE user_id = $1")
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query("DELETE FROM reward_grants WHERE user_id = $1")
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
+        self.move_intents_to_ledger(&mut tx, user_id, &secret, Utc::now())
             .await?;
         sqlx::query("DELETE FROM processed_events WHERE user_id = $1")
             .bind(user_id.as_str())
@@ -566,6 +573,9 @@ impl ProgressStore for PgStore {
                JOIN scanned s ON s.user_id = p.user_id AND s.goal_id = p.goal_id \
                WHERE s.known AND p.expires_at < $4 AND p.is_active = s.active \
                  AND (p.status <> 'claimed' OR s.claimed_too) \
+                 AND NOT EXISTS (SELECT 1 FROM reward_grants r \
+                   WHERE r.user_id = p.user_id AND r.goal_id = p.goal_id \
+                     AND r.state IN ('pending', 'sending', 'unknown')) \
                FOR UPDATE OF p SKIP LOCKED), \
              deleted AS ( \
                DELETE FROM user_goal_progress p USING doomed d \
@@ -615,140 +625,75 @@ impl ProgressStore for PgStore {
 
     async fn begin_claim(
         &self,
-        user_id: &UserId,
-        goal_id: &GoalId,
-        period_start: DateTime<Utc>,
-        reward: &str,
+        intent: &NewIntent,
         now: DateTime<Utc>,
     ) -> Result<ClaimStart, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let status: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2 FOR UPDATE",
-        )
-        .bind(user_id.as_str())
-        .bind(goal_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        match status.as_deref() {
-            Some("completed") => {}
-            Some("claimed") => return Ok(ClaimStart::AlreadyClaimed),
-            _ => return Ok(ClaimStart::NotCompleted),
-        }
-        let started: Option<String> = sqlx::query_scalar(
-            "INSERT INTO reward_grants (user_id, goal_id, period_start, state, reward, attempts, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'pending', $4, 1, $5, $5) \
-             ON CONFLICT (user_id, goal_id, period_start) DO UPDATE SET state = 'pending', \
-               attempts = reward_grants.attempts + 1, last_error = NULL, updated_at = EXCLUDED.updated_at \
-             WHERE reward_grants.state = 'failed' RETURNING state",
-        )
-        .bind(user_id.as_str())
-        .bind(goal_id.as_str())
-        .bind(period_start)
-        .bind(reward)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let outcome = if started.is_some() {
-            ClaimStart::Started
+        self.begin_claim_impl(intent, now).await
+    }
+
+    async fn mark_sending(
+        &self,
+        key: &IntentKey,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RewardIntent>, StoreError> {
+        self.mark_sending_impl(key, lease_until, now).await
+    }
+
+    async fn finish_intent(
+        &self,
+        key: &IntentKey,
+        outcome: &IntentOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RewardIntent>, StoreError> {
+        let from: &[&str] = match outcome {
+            IntentOutcome::Retry { .. } | IntentOutcome::Unknown { .. } => &["pending", "sending"],
+            _ => &["pending", "sending", "unknown"],
+        };
+        self.finish_intent_impl(key, outcome, from, now).await
+    }
+
+    async fn resolve_intent(
+        &self,
+        key: &IntentKey,
+        granted: bool,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RewardIntent>, StoreError> {
+        let outcome = if granted {
+            IntentOutcome::Granted { claimed_at: now }
         } else {
-            let state: Option<String> = sqlx::query_scalar(
-                "SELECT state FROM reward_grants WHERE user_id = $1 AND goal_id = $2 AND period_start = $3",
-            )
-            .bind(user_id.as_str())
-            .bind(goal_id.as_str())
-            .bind(period_start)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match state.as_deref() {
-                Some("granted") => ClaimStart::AlreadyClaimed,
-                _ => ClaimStart::InProgress,
+            IntentOutcome::Refused {
+                error: note.to_string(),
             }
         };
-        tx.commit().await?;
-        Ok(outcome)
+        self.finish_intent_impl(key, &outcome, &["unknown"], now)
+            .await
     }
 
-    async fn finish_claim(
+    async fn lease_intents(
         &self,
-        user_id: &UserId,
-        goal_id: &GoalId,
-        period_start: DateTime<Utc>,
-        claimed_state: &ProgressState,
-    ) -> Result<Option<ProgressRow>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE reward_grants SET state = 'granted', updated_at = $4 \
-             WHERE user_id = $1 AND goal_id = $2 AND period_start = $3",
-        )
-        .bind(user_id.as_str())
-        .bind(goal_id.as_str())
-        .bind(period_start)
-        .bind(claimed_state.updated_at)
-        .execute(&mut *tx)
-        .await?;
-        let sql = format!(
-            "UPDATE user_goal_progress SET status = $3, claimed_at = $4, updated_at = $5 \
-             WHERE user_id = $1 AND goal_id = $2 AND status = 'completed' RETURNING {COLUMNS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(user_id.as_str())
-            .bind(goal_id.as_str())
-            .bind(claimed_state.status.as_str())
-            .bind(claimed_state.claimed_at)
-            .bind(claimed_state.updated_at)
-            .fetch_optional(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(row.as_ref().map(decode).transpose()?)
-    }
-
-    async fn fail_claim(
-        &self,
-        user_id: &UserId,
-        goal_id: &GoalId,
-        period_start: DateTime<Utc>,
-        error: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE reward_grants SET state = 'failed', last_error = $4, updated_at = $5 \
-             WHERE user_id = $1 AND goal_id = $2 AND period_start = $3 AND state = 'pending'",
-        )
-        .bind(user_id.as_str())
-        .bind(goal_id.as_str())
-        .bind(period_start)
-        .bind(error)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<RewardIntent>, StoreError> {
+        self.lease_intents_impl(now, lease_until, limit).await
     }
 
-    async fn pending_claims(
+    async fn intent(&self, key: &IntentKey) -> Result<Option<RewardIntent>, StoreError> {
+        self.intent_impl(key).await
+    }
+
+    async fn list_intents(
         &self,
-        before: DateTime<Utc>,
+        state: Option<IntentState>,
         limit: i64,
-    ) -> Result<Vec<PendingClaim>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT user_id, goal_id, period_start, reward, attempts FROM reward_grants \
-             WHERE state = 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT $2",
-        )
-        .bind(before)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(PendingClaim {
-                    user_id: UserId::new(row.try_get::<String, _>("user_id")?),
-                    goal_id: GoalId::new(row.try_get::<String, _>("goal_id")?),
-                    period_start: row.try_get("period_start")?,
-                    reward: row.try_get("reward")?,
-                    attempts: row.try_get("attempts")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+    ) -> Result<Vec<RewardIntent>, StoreError> {
+        self.list_intents_impl(state, limit).await
+    }
+
+    async fn intent_counts(&self) -> Result<Vec<(IntentState, i64)>, StoreError> {
+        self.intent_counts_impl().await
     }
 
     async fn apply_events(

@@ -1,0 +1,276 @@
+//! Delivering reward intents: the attempts of one delivery under an overall deadline (a
+//! claim's, detached from its HTTP request, or a reconciler's), and the reconciler that leases
+//! the intents a crash, a hang-up or a slow Platform left open, on any number of replicas.
+//!
+//! The rules that keep a reward at most once: `sending` is recorded before every request; a
+//! direct (non-idempotent) request that may have arrived is never sent again: it becomes
+//! `unknown` for an operator; an idempotent fulfillment is re-sent with the same transaction id
+//! until Platform answers.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use store::claims::backoff;
+use store::{Delivery, IntentOutcome, IntentState, RewardIntent, StoreError};
+
+use super::Context;
+use crate::rewards::{GrantOutcome, GrantRequest};
+
+/// Deadlines and leases of reward delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimSettings {
+    /// Overall deadline of one delivery, all its attempts included (`CLAIM_DEADLINE_SECONDS`).
+    pub deadline: Duration,
+    /// How long a claim or a reconciler owns an intent (`RECONCILE_STUCK_AFTER_SECONDS`): an
+    /// intent whose owner went away is taken over after it. Well above `deadline`.
+    pub lease: Duration,
+    /// How often the reconciler looks for open intents (`RECONCILE_INTERVAL_SECONDS`).
+    pub reconcile_every: Duration,
+    /// First wait before an undelivered intent is tried again, doubling per attempt up to an
+    /// hour (`RECONCILE_BACKOFF_SECONDS`).
+    pub backoff: Duration,
+}
+
+impl Default for ClaimSettings {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_secs(10),
+            lease: Duration::from_secs(60),
+            reconcile_every: Duration::from_secs(30),
+            backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ClaimSettings {
+    /// Checks the settings hang together, naming the variables.
+    pub fn checked(self) -> Result<Self, String> {
+        if self.deadline.is_zero() || self.reconcile_every.is_zero() {
+            return Err(
+                "CLAIM_DEADLINE_SECONDS and RECONCILE_INTERVAL_SECONDS must be at least 1".into(),
+            );
+        }
+        if self.lease < self.deadline * 2 {
+            return Err(format!(
+                "RECONCILE_STUCK_AFTER_SECONDS ({}) must be at least twice CLAIM_DEADLINE_SECONDS ({}): \
+                 a reconciler must never take over a claim that is still running",
+                self.lease.as_secs(),
+                self.deadline.as_secs()
+            ));
+        }
+        Ok(self)
+    }
+
+    fn lease_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono::TimeDelta::from_std(self.lease).unwrap_or(chrono::TimeDelta::minutes(1))
+    }
+}
+
+/// How a delivery ended, for the player's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    Granted {
+        claimed_at: DateTime<Utc>,
+    },
+    /// Platform refused: the goal is claimable again.
+    Refused(String),
+    /// Not finished yet: a reconciler goes on (or an operator decides an unknown outcome).
+    Pending,
+}
+
+/// Delivers `intent` (leased by the caller) until Platform answers, the deadline passes, or
+/// the intent turns out closed or owned elsewhere.
+pub async fn deliver(ctx: &Context, intent: &RewardIntent) -> Result<Delivered, StoreError> {
+    let key = &intent.key;
+    let Some(reward) =
+        reward_from_record(&intent.reward).filter(|_| intent.delivery != Delivery::None)
+    else {
+        // A goal without reward: only the row is marked.
+        let now = ctx.clock.now();
+        let outcome = IntentOutcome::Granted { claimed_at: now };
+        ctx.store.finish_intent(key, &outcome, now).await?;
+        return Ok(Delivered::Granted { claimed_at: now });
+    };
+    let deadline = tokio::time::Instant::now() + ctx.claims.deadline;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let now = ctx.clock.now();
+        let Some(sending) = ctx
+            .store
+            .mark_sending(key, ctx.claims.lease_from(now), now)
+            .await?
+        else {
+            // Closed meanwhile, or a direct request that may have arrived: never sent again.
+            return Ok(match ctx.store.intent(key).await? {
+                Some(found) if found.state == IntentState::Granted => Delivered::Granted {
+                    claimed_at: found.updated_at,
+                },
+                Some(found) if found.state == IntentState::Refused => {
+                    Delivered::Refused(found.last_error.unwrap_or_default())
+                }
+                _ => Delivered::Pending,
+            });
+        };
+        let request = GrantRequest {
+            user_id: key.user_id.clone(),
+            namespace: sending.namespace.clone(),
+            reward: reward.clone(),
+            transaction_id: sending.transaction_id.clone(),
+            delivery: sending.delivery,
+        };
+        let outcome = tokio::time::timeout_at(deadline, ctx.rewards.send(&request))
+            .await
+            .unwrap_or_else(|_| {
+                GrantOutcome::Unknown(format!(
+                    "no answer within the claim deadline of {} s",
+                    ctx.claims.deadline.as_secs()
+                ))
+            });
+        let now = ctx.clock.now();
+        let counted = |outcome: &str| {
+            ctx.metrics
+                .reward_grants
+                .with_label_values(&[outcome])
+                .inc();
+        };
+        // Whether the request may have arrived (it stays `sending`) or definitely did not
+        // (back to `pending`), for the outcomes that are tried again.
+        let (error, reached) = match outcome {
+            GrantOutcome::Granted => {
+                counted("granted");
+                let claimed_at = now;
+                let granted = IntentOutcome::Granted { claimed_at };
+                ctx.store.finish_intent(key, &granted, now).await?;
+                return Ok(Delivered::Granted { claimed_at });
+            }
+            GrantOutcome::Refused(error) => {
+                counted("refused");
+                tracing::warn!(user_id = %key.user_id, goal_id = %key.goal_id, transaction_id = %sending.transaction_id, %error, "Platform refused the reward; the goal is claimable again");
+                let refused = IntentOutcome::Refused {
+                    error: error.clone(),
+                };
+                ctx.store.finish_intent(key, &refused, now).await?;
+                return Ok(Delivered::Refused(error));
+            }
+            GrantOutcome::Unknown(error) if !sending.delivery.idempotent() => {
+                counted("unknown");
+                tracing::error!(user_id = %key.user_id, goal_id = %key.goal_id, transaction_id = %sending.transaction_id, %error, "a direct reward grant may or may not have been applied; it is never re-sent: resolve it with `service claims`");
+                let unknown = IntentOutcome::Unknown { error };
+                ctx.store.finish_intent(key, &unknown, now).await?;
+                return Ok(Delivered::Pending);
+            }
+            GrantOutcome::Unknown(error) => (error, true),
+            GrantOutcome::NotSent(error) => (error, false),
+        };
+        counted("retry");
+        let again_now = tokio::time::Instant::now() + pause < deadline;
+        let retry_at = (!again_now).then(|| backoff(sending.attempts, ctx.claims.backoff, now));
+        tracing::warn!(user_id = %key.user_id, goal_id = %key.goal_id, transaction_id = %sending.transaction_id, attempt = sending.attempts, %error, retry_at = ?retry_at, "reward not delivered yet");
+        let retry = IntentOutcome::Retry {
+            error,
+            reached,
+            retry_at,
+        };
+        ctx.store.finish_intent(key, &retry, now).await?;
+        if !again_now {
+            return Ok(Delivered::Pending);
+        }
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+    }
+}
+
+/// What a reconciler pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reconciled {
+    pub granted: usize,
+    pub refused: usize,
+    pub unknown: usize,
+    pub still_pending: usize,
+}
+
+/// Leases open intents that are due (their owner went away, or their backoff passed) and
+/// delivers them, a few at a time; then refreshes `challenge_reward_intents`.
+pub async fn reconcile(ctx: &Context, limit: i64) -> Result<Reconciled, StoreError> {
+    let now = ctx.clock.now();
+    let leased = ctx
+        .store
+        .lease_intents(now, ctx.claims.lease_from(now), limit)
+        .await?;
+    let mut report = Reconciled::default();
+    let mut running = tokio::task::JoinSet::new();
+    for intent in leased {
+        if intent.state == IntentState::Sending && !intent.delivery.idempotent() {
+            // Its owner sent a direct request and went away before the answer was recorded.
+            ctx.metrics
+                .reward_grants
+                .with_label_values(&["unknown"])
+                .inc();
+            let unknown = IntentOutcome::Unknown {
+                error: "a direct grant may have reached Platform but its answer was lost (the claim's process stopped or ran out of time)".into(),
+            };
+            ctx.store.finish_intent(&intent.key, &unknown, now).await?;
+            tracing::error!(user_id = %intent.key.user_id, goal_id = %intent.key.goal_id, transaction_id = %intent.transaction_id, "a direct reward grant's outcome is unknown; resolve it with `service claims`");
+            report.unknown += 1;
+            continue;
+        }
+        let ctx = ctx.clone();
+        running.spawn(async move { deliver(&ctx, &intent).await });
+    }
+    while let Some(done) = running.join_next().await {
+        match done {
+            Ok(Ok(Delivered::Granted { .. })) => report.granted += 1,
+            Ok(Ok(Delivered::Refused(_))) => report.refused += 1,
+            Ok(Ok(Delivered::Pending)) => report.still_pending += 1,
+            Ok(Err(err)) => tracing::warn!(error = %err, "reconciling a reward intent"),
+            Err(err) => tracing::error!(error = %err, "a reconciler task failed"),
+        }
+    }
+    for (state, count) in ctx.store.intent_counts().await? {
+        ctx.metrics
+            .reward_intents
+            .with_label_values(&[state.as_str()])
+            .set(count);
+    }
+    if report != Reconciled::default() {
+        tracing::info!(
+            granted = report.granted,
+            refused = report.refused,
+            unknown = report.unknown,
+            still_pending = report.still_pending,
+            "reconciled reward intents"
+        );
+    }
+    Ok(report)
+}
+
+/// Runs `reconcile` every `reconcile_every` until `stopped`.
+pub async fn reconcile_loop(ctx: Context, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if let Err(err) = reconcile(&ctx, 16).await {
+            tracing::warn!(error = %err, "reconciling reward intents");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ctx.claims.reconcile_every) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// The reward as recorded with the intent (`RewardJson`), back to the engine's type.
+pub fn reward_from_record(record: &str) -> Option<engine::Reward> {
+    let value: serde_json::Value = serde_json::from_str(record).ok()?;
+    let id = value.get("rewardId")?.as_str()?.to_string();
+    let quantity = value.get("quantity")?.as_i64()?;
+    match value.get("type")?.as_str()? {
+        "WALLET" => Some(engine::Reward::Wallet {
+            currency: id,
+            amount: quantity,
+        }),
+        "ITEM" => Some(engine::Reward::Item {
+            item_id: id,
+            quantity,
+        }),
+        _ => None,
+    }
+}

@@ -1,0 +1,342 @@
+//! Reward intents on SQLite: the PostgreSQL twin's statements, made safe by SQLite's single
+//! writer (`BEGIN IMMEDIATE`) instead of row locks.
+
+use chrono::{DateTime, Utc};
+use engine::{GoalId, UserId};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteStore;
+use crate::StoreError;
+use crate::claims::{
+    ClaimStart, Delivery, IntentKey, IntentOutcome, IntentState, NewIntent, RewardIntent,
+    ledger_key, new_ledger_secret,
+};
+
+const INTENT_COLUMNS: &str = "user_id, goal_id, period_start, namespace, state, delivery, reward, \
+     transaction_id, period_end, attempts, last_error, created_at, updated_at, lease_until, next_attempt_at";
+
+const KEY: &str = "user_id = ?1 AND goal_id = ?2 AND period_start = ?3";
+
+impl SqliteStore {
+    /// The ledger's HMAC secret: generated and stored once, on first use.
+    pub(super) async fn ledger_secret(&self) -> Result<String, StoreError> {
+        self.ledger_secret
+            .get_or_try_init(|| async {
+                sqlx::query(
+                    "INSERT INTO reward_ledger_secret (id, secret) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(new_ledger_secret()?)
+                .execute(&self.pool)
+                .await?;
+                let secret: String =
+                    sqlx::query_scalar("SELECT secret FROM reward_ledger_secret WHERE id = 1")
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(secret)
+            })
+            .await
+            .cloned()
+    }
+
+    pub(super) async fn begin_claim_impl(
+        &self,
+        intent: &NewIntent,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimStart, StoreError> {
+        let secret = self.ledger_secret().await?;
+        let key = &intent.key;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM user_goal_progress WHERE user_id = ?1 AND goal_id = ?2",
+        )
+        .bind(key.user_id.as_str())
+        .bind(key.goal_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        match status.as_deref() {
+            Some("completed") => {}
+            Some("claimed") => return Ok(ClaimStart::AlreadyClaimed),
+            _ => return Ok(ClaimStart::NotCompleted),
+        }
+        let in_ledger: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM reward_ledger WHERE key = ?)")
+                .bind(ledger_key(&secret, &intent.namespace, key))
+                .fetch_one(&mut *tx)
+                .await?;
+        if in_ledger {
+            return Ok(ClaimStart::AlreadyClaimed);
+        }
+        let sql = format!(
+            "INSERT INTO reward_grants (user_id, goal_id, period_start, namespace, state, delivery, \
+               reward, transaction_id, period_end, attempts, created_at, updated_at, lease_until, next_attempt_at) \
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, 0, ?9, ?9, ?10, ?10) \
+             ON CONFLICT (user_id, goal_id, period_start) DO UPDATE SET state = 'pending', \
+               namespace = excluded.namespace, delivery = excluded.delivery, reward = excluded.reward, \
+               transaction_id = excluded.transaction_id, period_end = excluded.period_end, \
+               last_error = NULL, updated_at = excluded.updated_at, \
+               lease_until = excluded.lease_until, next_attempt_at = excluded.next_attempt_at \
+             WHERE reward_grants.state = 'refused' RETURNING {INTENT_COLUMNS}"
+        );
+        let started = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key.user_id.as_str())
+            .bind(key.goal_id.as_str())
+            .bind(key.period_start)
+            .bind(&intent.namespace)
+            .bind(intent.delivery.as_str())
+            .bind(&intent.reward)
+            .bind(intent.transaction_id())
+            .bind(intent.period_end)
+            .bind(now)
+            .bind(intent.lease_until)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let outcome = match started {
+            Some(row) => ClaimStart::Started(Box::new(decode_intent(&row)?)),
+            None => {
+                let state: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT state FROM reward_grants WHERE {KEY}"
+                )))
+                .bind(key.user_id.as_str())
+                .bind(key.goal_id.as_str())
+                .bind(key.period_start)
+                .fetch_optional(&mut *tx)
+                .await?;
+                match state.as_deref().and_then(IntentState::parse) {
+                    Some(IntentState::Granted) => ClaimStart::AlreadyClaimed,
+                    Some(state) => ClaimStart::InProgress(state),
+                    None => ClaimStart::InProgress(IntentState::Pending),
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    pub(super) async fn mark_sending_impl(
+        &self,
+        key: &IntentKey,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RewardIntent>, StoreError> {
+        let sql = format!(
+            "UPDATE reward_grants SET state = 'sending', attempts = attempts + 1, \
+               lease_until = ?4, updated_at = ?5 \
+             WHERE {KEY} AND (state = 'pending' OR (state = 'sending' AND delivery <> 'direct')) \
+             RETURNING {INTENT_COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key.user_id.as_str())
+            .bind(key.goal_id.as_str())
+            .bind(key.period_start)
+            .bind(lease_until)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(decode_intent).transpose()?)
+    }
+
+    pub(super) async fn finish_intent_impl(
+        &self,
+        key: &IntentKey,
+        outcome: &IntentOutcome,
+        only_from: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<Option<RewardIntent>, StoreError> {
+        // A retry keeps `sending` when the request may have arrived, else goes back to
+        // `pending`; it gives up the lease unless its caller tries again at once.
+        let keeps_lease = matches!(outcome, IntentOutcome::Retry { retry_at: None, .. });
+        let (state, error, next_attempt_at) = match outcome {
+            IntentOutcome::Granted { .. } => (Some(IntentState::Granted), None, None),
+            IntentOutcome::Refused { error } => (Some(IntentState::Refused), Some(error), None),
+            IntentOutcome::Unknown { error } => (Some(IntentState::Unknown), Some(error), None),
+            IntentOutcome::Retry {
+                error,
+                reached,
+                retry_at,
+            } => (
+                (!reached).then_some(IntentState::Pending),
+                Some(error),
+                *retry_at,
+            ),
+        };
+        let from = serde_json::to_string(only_from).unwrap_or_else(|_| "[]".into());
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let sql = format!(
+            "UPDATE reward_grants SET state = coalesce(?4, state), last_error = ?5, \
+               lease_until = CASE WHEN ?9 THEN lease_until ELSE NULL END, \
+               next_attempt_at = CASE WHEN ?9 THEN next_attempt_at ELSE ?6 END, updated_at = ?7 \
+             WHERE {KEY} AND state IN (SELECT value FROM json_each(?8)) RETURNING {INTENT_COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key.user_id.as_str())
+            .bind(key.goal_id.as_str())
+            .bind(key.period_start)
+            .bind(state.map(IntentState::as_str))
+            .bind(error)
+            .bind(next_attempt_at)
+            .bind(now)
+            .bind(from)
+            .bind(keeps_lease)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let intent = decode_intent(&row)?;
+        if let IntentOutcome::Granted { claimed_at } = outcome {
+            // The row of the intent's own period only.
+            sqlx::query(
+                "UPDATE user_goal_progress SET status = 'claimed', claimed_at = ?3, updated_at = ?4 \
+                 WHERE user_id = ?1 AND goal_id = ?2 AND status = 'completed' AND expires_at IS ?5",
+            )
+            .bind(key.user_id.as_str())
+            .bind(key.goal_id.as_str())
+            .bind(claimed_at)
+            .bind(now)
+            .bind(intent.period_end)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(intent))
+    }
+
+    pub(super) async fn lease_intents_impl(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<RewardIntent>, StoreError> {
+        let sql = format!(
+            "UPDATE reward_grants SET lease_until = ?2 \
+             WHERE (user_id, goal_id, period_start) IN ( \
+               SELECT user_id, goal_id, period_start FROM reward_grants \
+               WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?1 \
+                 AND (lease_until IS NULL OR lease_until < ?1) \
+               ORDER BY next_attempt_at LIMIT ?3) \
+             RETURNING {INTENT_COLUMNS}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(lease_until)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(decode_intent)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
+
+    pub(super) async fn intent_impl(
+        &self,
+        key: &IntentKey,
+    ) -> Result<Option<RewardIntent>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INTENT_COLUMNS} FROM reward_grants WHERE {KEY}"
+        )))
+        .bind(key.user_id.as_str())
+        .bind(key.goal_id.as_str())
+        .bind(key.period_start)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(decode_intent).transpose()?)
+    }
+
+    pub(super) async fn list_intents_impl(
+        &self,
+        state: Option<IntentState>,
+        limit: i64,
+    ) -> Result<Vec<RewardIntent>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INTENT_COLUMNS} FROM reward_grants WHERE (?1 IS NULL OR state = ?1) \
+             ORDER BY updated_at, user_id, goal_id LIMIT ?2"
+        )))
+        .bind(state.map(IntentState::as_str))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(decode_intent)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
+
+    pub(super) async fn intent_counts_impl(&self) -> Result<Vec<(IntentState, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, count(*) FROM reward_grants WHERE state IN ('pending', 'sending', 'unknown') GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(state, count)| Some((IntentState::parse(&state)?, count)))
+            .collect())
+    }
+
+    /// Inside `delete_user`'s transaction: what was (or may have been) granted goes to the
+    /// ledger as a keyed hash; then the user's intents go.
+    pub(super) async fn move_intents_to_ledger(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        user_id: &UserId,
+        secret: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // `pending` was never sent (sending is recorded first) and `refused` frees the goal.
+        let intents: Vec<(String, DateTime<Utc>, String, String)> = sqlx::query_as(
+            "SELECT goal_id, period_start, namespace, state FROM reward_grants \
+             WHERE user_id = ? AND state IN ('sending', 'granted', 'unknown')",
+        )
+        .bind(user_id.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
+        for (goal_id, period_start, namespace, state) in intents {
+            let key = IntentKey {
+                user_id: user_id.clone(),
+                goal_id: GoalId::new(goal_id),
+                period_start,
+            };
+            sqlx::query(
+                "INSERT INTO reward_ledger (key, state, recorded_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(ledger_key(secret, &namespace, &key))
+            .bind(state)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        sqlx::query("DELETE FROM reward_grants WHERE user_id = ?")
+            .bind(user_id.as_str())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}
+
+fn decode_intent(row: &SqliteRow) -> Result<RewardIntent, sqlx::Error> {
+    let state: String = row.try_get("state")?;
+    let delivery: String = row.try_get("delivery")?;
+    Ok(RewardIntent {
+        key: IntentKey {
+            user_id: UserId::new(row.try_get::<String, _>("user_id")?),
+            goal_id: GoalId::new(row.try_get::<String, _>("goal_id")?),
+            period_start: row.try_get("period_start")?,
+        },
+        namespace: row.try_get("namespace")?,
+        state: IntentState::parse(&state)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown intent state `{state}`").into()))?,
+        delivery: Delivery::parse(&delivery)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown delivery `{delivery}`").into()))?,
+        reward: row.try_get("reward")?,
+        transaction_id: row.try_get("transaction_id")?,
+        period_end: row.try_get("period_end")?,
+        attempts: row.try_get::<i64, _>("attempts")? as i32,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        lease_until: row.try_get("lease_until")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+    })
+}
