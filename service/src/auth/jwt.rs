@@ -45,6 +45,9 @@ pub struct Permission {
 /// The claims this service reads.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Claims {
+    /// The user; empty in a client-credentials token (a game server), which may call the
+    /// server endpoints only.
+    #[serde(default)]
     pub sub: String,
     #[serde(default)]
     pub namespace: String,
@@ -131,9 +134,6 @@ impl JwtVerifier {
         if !self.namespace.is_empty() && claims.namespace != self.namespace {
             return Err(TokenError::WrongNamespace(claims.namespace));
         }
-        if claims.sub.is_empty() {
-            return Err(TokenError::Invalid("the token has no subject".into()));
-        }
         Ok(claims)
     }
 
@@ -192,13 +192,21 @@ impl JwtVerifier {
     }
 }
 
-/// Whether the token's permissions allow the *server* endpoints of `namespace`:
-/// resource `ADMIN:NAMESPACE:{namespace}:CHALLENGE` (segments may be `*`), any action.
-pub fn allows_server_calls(claims: &Claims, namespace: &str) -> bool {
+/// AGS permission actions (a bit mask).
+pub mod action {
+    pub const CREATE: i64 = 1;
+    pub const READ: i64 = 2;
+    pub const UPDATE: i64 = 4;
+    pub const DELETE: i64 = 8;
+}
+
+/// Whether the token's permissions allow the *server* endpoints of `namespace` for one of the
+/// `actions` (a mask): resource `ADMIN:NAMESPACE:{namespace}:CHALLENGE` (segments may be `*`).
+pub fn allows_server_calls(claims: &Claims, namespace: &str, actions: i64) -> bool {
     let wanted = ["ADMIN", "NAMESPACE", namespace, "CHALLENGE"];
     claims.permissions.iter().any(|permission| {
         let parts: Vec<&str> = permission.resource.split(':').collect();
-        permission.action > 0
+        permission.action & actions != 0
             && parts.len() == wanted.len()
             && parts
                 .iter()
@@ -224,25 +232,26 @@ mod tests {
 
     #[test]
     fn server_permission() {
-        assert!(allows_server_calls(
-            &claims("ADMIN:NAMESPACE:ns:CHALLENGE", 15),
-            "ns"
+        use action::{CREATE, DELETE, READ, UPDATE};
+        let writes = CREATE | UPDATE;
+        let allows = |resource: &str, have: i64, wanted: i64| {
+            allows_server_calls(&claims(resource, have), "ns", wanted)
+        };
+        assert!(allows("ADMIN:NAMESPACE:ns:CHALLENGE", 15, writes));
+        assert!(allows("ADMIN:NAMESPACE:*:CHALLENGE", READ, READ));
+        assert!(allows("ADMIN:NAMESPACE:ns:CHALLENGE", UPDATE, writes));
+        assert!(
+            !allows("ADMIN:NAMESPACE:ns:CHALLENGE", READ, writes),
+            "reading is not writing"
+        );
+        assert!(!allows("ADMIN:NAMESPACE:ns:CHALLENGE", CREATE, READ));
+        assert!(!allows(
+            "ADMIN:NAMESPACE:ns:CHALLENGE",
+            DELETE,
+            writes | READ
         ));
-        assert!(allows_server_calls(
-            &claims("ADMIN:NAMESPACE:*:CHALLENGE", 2),
-            "ns"
-        ));
-        assert!(!allows_server_calls(
-            &claims("ADMIN:NAMESPACE:other:CHALLENGE", 15),
-            "ns"
-        ));
-        assert!(!allows_server_calls(
-            &claims("NAMESPACE:ns:CHALLENGE", 15),
-            "ns"
-        ));
-        assert!(!allows_server_calls(
-            &claims("ADMIN:NAMESPACE:ns:CHALLENGE", 0),
-            "ns"
-        ));
+        assert!(!allows("ADMIN:NAMESPACE:other:CHALLENGE", 15, writes));
+        assert!(!allows("NAMESPACE:ns:CHALLENGE", 15, writes));
+        assert!(!allows("ADMIN:NAMESPACE:ns:CHALLENGE", 0, writes));
     }
 }

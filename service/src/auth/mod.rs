@@ -76,6 +76,12 @@ impl FromRequestParts<AppState> for AuthUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if let Some(claims) = state.auth.claims(parts).await? {
+            if claims.sub.is_empty() || claims.sub.len() > 128 {
+                return Err(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "the token names no player (`sub`): client tokens may call the server endpoints only",
+                ));
+            }
             return Ok(AuthUser(UserId::new(claims.sub)));
         }
         let user = parts
@@ -93,8 +99,10 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-/// A caller allowed to use the *server* endpoints (events, rules): a token with the
-/// `ADMIN:NAMESPACE:{ns}:CHALLENGE` permission, or anyone in mock mode.
+/// A caller allowed to use the *server* endpoints (events, rules): a token (a player's or a
+/// game server's client-credentials token, which has no `sub`) with the
+/// `ADMIN:NAMESPACE:{ns}:CHALLENGE` permission for the request's action — READ to read,
+/// CREATE or UPDATE to send events, DELETE to delete — or anyone in mock mode.
 #[derive(Debug, Clone)]
 pub struct ServerCaller;
 
@@ -105,16 +113,24 @@ impl FromRequestParts<AppState> for ServerCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        use jwt::action::{CREATE, DELETE, READ, UPDATE};
+        let (actions, named) = match parts.method {
+            axum::http::Method::GET | axum::http::Method::HEAD => (READ, "READ"),
+            axum::http::Method::DELETE => (DELETE, "DELETE"),
+            _ => (CREATE | UPDATE, "CREATE or UPDATE"),
+        };
         match (state.auth.claims(parts).await?, &state.auth) {
             (None, _) => Ok(ServerCaller),
             (Some(claims), Authenticator::Jwt { namespace, .. })
-                if allows_server_calls(&claims, namespace) =>
+                if allows_server_calls(&claims, namespace, actions) =>
             {
                 Ok(ServerCaller)
             }
             (Some(_), _) => Err(ApiError::new(
                 ErrorCode::Forbidden,
-                "this endpoint needs the ADMIN:NAMESPACE:{namespace}:CHALLENGE permission",
+                format!(
+                    "this endpoint needs the ADMIN:NAMESPACE:{{namespace}}:CHALLENGE permission with {named}"
+                ),
             )),
         }
     }

@@ -221,4 +221,43 @@ async fn tokens_are_verified_against_the_iam_keys() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["contentHash"].as_str().is_some_and(|h| h.len() == 64));
+
+    // A game server's client-credentials token has no `sub`; its permission's action decides.
+    let game_server = |action: i64| {
+        let mut claims = claims("unused", "game", 600);
+        claims.as_object_mut().unwrap().remove("sub");
+        claims["permissions"] =
+            json!([{"Resource": "ADMIN:NAMESPACE:game:CHALLENGE", "Action": action}]);
+        token("key2", "key2", claims)
+    };
+    const CREATE: i64 = 1;
+    const READ: i64 = 2;
+    let (status, body) = call(reqwest::Method::GET, "/v1/rules", Some(game_server(READ))).await;
+    assert_eq!(status, StatusCode::OK, "READ reads the rules: {body}");
+    let send_event = |bearer: String| {
+        client
+            .post(format!("{base}/v1/events"))
+            .bearer_auth(bearer)
+            .json(&json!({"kind": "stat", "id": "cc-1", "userId": "player-8", "statCode": "player_level", "latestValue": 3, "inc": 3}))
+            .send()
+    };
+    let denied = send_event(game_server(READ)).await.expect("request");
+    assert_eq!(
+        denied.status(),
+        StatusCode::FORBIDDEN,
+        "READ cannot send events"
+    );
+    let sent = send_event(game_server(CREATE)).await.expect("request");
+    assert_eq!(sent.status(), StatusCode::OK, "CREATE sends events");
+    let (status, body) = call(
+        reqwest::Method::GET,
+        "/v1/challenges",
+        Some(game_server(15)),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errorCode"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("UNAUTHORIZED")),
+        "a token without a player cannot act as one"
+    );
 }

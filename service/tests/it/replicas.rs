@@ -386,3 +386,27 @@ async fn kill_9_between_sending_and_recording_a_direct_credit_waits_for_the_oper
     assert!(String::from_utf8_lossy(&out.stderr).contains("granted"));
     assert_eq!((ags.requests(), ags.effects().len()), (1, 1));
 }
+
+/// Real rewards with mock users would let any caller claim for any player id.
+#[test]
+fn real_rewards_without_auth_are_refused_at_start() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_service"))
+        .env("PLUGIN_GRPC_SERVER_AUTH_ENABLED", "false")
+        .env("REWARD_CLIENT_MODE", "real")
+        .env("AB_BASE_URL", "http://127.0.0.1:9")
+        .env("AB_CLIENT_ID", "id")
+        .env("AB_CLIENT_SECRET", "secret")
+        .env("DATABASE_URL", "sqlite::memory:")
+        .env("HTTP_PORT", free_port().to_string())
+        .env("METRICS_PORT", free_port().to_string())
+        .env("SERVE_GRPC_EVENTS", "false")
+        .output()
+        .expect("the service binary runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("REWARD_CLIENT_MODE=real")
+            && stderr.contains("PLUGIN_GRPC_SERVER_AUTH_ENABLED=false"),
+        "{stderr}"
+    );
+}
