@@ -12,8 +12,10 @@ use tokio::sync::{Mutex, RwLock};
 
 /// How long fetched keys are trusted before a refresh.
 const KEYS_TTL: Duration = Duration::from_secs(600);
-/// Unknown key ids trigger at most one refresh per this interval (no refresh storms).
+/// Unknown key ids trigger at most one refresh per this interval (no refresh storms); after
+/// failed refreshes the interval doubles per failure, up to `MAX_REFRESH_INTERVAL`.
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+const MAX_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Why a token was refused (all answer 401, except `Unavailable`).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -83,7 +85,25 @@ pub struct JwtVerifier {
     namespace: String,
     http: reqwest::Client,
     keys: RwLock<KeySet>,
-    refreshing: Mutex<Option<Instant>>,
+    /// The last refresh attempt and how many failed in a row since the last success.
+    refreshing: Mutex<RefreshState>,
+    keys_ttl: Duration,
+}
+
+#[derive(Debug, Default)]
+struct RefreshState {
+    last_attempt: Option<Instant>,
+    failures: u32,
+}
+
+impl RefreshState {
+    /// Whether a refresh may be tried now (1 s apart, doubling per failure up to a minute).
+    fn due(&self) -> bool {
+        let wait = MIN_REFRESH_INTERVAL
+            .saturating_mul(1 << self.failures.min(6))
+            .min(MAX_REFRESH_INTERVAL);
+        self.last_attempt.is_none_or(|at| at.elapsed() >= wait)
+    }
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -108,12 +128,24 @@ impl JwtVerifier {
                 keys: HashMap::new(),
                 fetched: None,
             }),
-            refreshing: Mutex::new(None),
+            refreshing: Mutex::new(RefreshState::default()),
+            keys_ttl: KEYS_TTL,
         }))
     }
 
+    /// How long fetched keys are trusted before a refresh (tests shorten it).
+    pub fn with_keys_ttl(self: Arc<Self>, ttl: Duration) -> Arc<Self> {
+        match Arc::try_unwrap(self) {
+            Ok(mut verifier) => {
+                verifier.keys_ttl = ttl;
+                Arc::new(verifier)
+            }
+            Err(shared) => shared,
+        }
+    }
+
     /// Verifies signature, expiry and namespace; returns the claims.
-    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    pub async fn verify(self: &Arc<Self>, token: &str) -> Result<Claims, TokenError> {
         let header = decode_header(token).map_err(|err| TokenError::Invalid(err.to_string()))?;
         if header.alg != Algorithm::RS256 {
             return Err(TokenError::Invalid(format!(
@@ -137,13 +169,26 @@ impl JwtVerifier {
         Ok(claims)
     }
 
-    async fn key(&self, kid: &str) -> Result<DecodingKey, TokenError> {
-        {
+    /// The key `kid` names. A known key is served even when the set is stale (refreshed in the
+    /// background), so an IAM outage locks nobody out; an unknown one waits for a refresh.
+    async fn key(self: &Arc<Self>, kid: &str) -> Result<DecodingKey, TokenError> {
+        let (known, fresh) = {
             let keys = self.keys.read().await;
-            let fresh = keys.fetched.is_some_and(|at| at.elapsed() < KEYS_TTL);
-            if let (true, Some(key)) = (fresh, keys.keys.get(kid)) {
-                return Ok(key.clone());
+            (
+                keys.keys.get(kid).cloned(),
+                keys.fetched.is_some_and(|at| at.elapsed() < self.keys_ttl),
+            )
+        };
+        if let Some(key) = known {
+            if !fresh {
+                let verifier = Arc::clone(self);
+                tokio::spawn(async move {
+                    if let Err(err) = verifier.refresh().await {
+                        tracing::warn!(error = %err, "refreshing the IAM signing keys failed; the cached keys stay in use");
+                    }
+                });
             }
+            return Ok(key);
         }
         self.refresh().await?;
         self.keys
@@ -155,11 +200,31 @@ impl JwtVerifier {
             .ok_or_else(|| TokenError::UnknownKey(kid.to_string()))
     }
 
+    /// Fetches the JWKS unless another caller just tried (or IAM is failing and the backoff
+    /// has not passed). A failure keeps the keys in hand.
     async fn refresh(&self) -> Result<(), TokenError> {
-        let mut last = self.refreshing.lock().await;
-        if last.is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL) {
-            return Ok(()); // someone just refreshed; use what they fetched
+        let mut state = self.refreshing.lock().await;
+        if !state.due() {
+            return Ok(()); // someone just tried; use what there is
         }
+        state.last_attempt = Some(Instant::now());
+        let fetched = self.fetch().await;
+        match &fetched {
+            Ok(keys) => {
+                state.failures = 0;
+                tracing::info!(keys = keys.len(), "IAM signing keys refreshed");
+            }
+            Err(_) => state.failures = state.failures.saturating_add(1),
+        }
+        let keys = fetched?;
+        *self.keys.write().await = KeySet {
+            keys,
+            fetched: Some(Instant::now()),
+        };
+        Ok(())
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, TokenError> {
         let response = self
             .http
             .get(&self.jwks_url)
@@ -182,13 +247,7 @@ impl JwtVerifier {
                 }
             }
         }
-        tracing::info!(keys = keys.len(), "IAM signing keys refreshed");
-        *self.keys.write().await = KeySet {
-            keys,
-            fetched: Some(Instant::now()),
-        };
-        *last = Some(Instant::now());
-        Ok(())
+        Ok(keys)
     }
 }
 

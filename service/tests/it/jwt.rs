@@ -261,3 +261,79 @@ async fn tokens_are_verified_against_the_iam_keys() {
         "a token without a player cannot act as one"
     );
 }
+
+/// IAM going away does not lock players out: known keys keep verifying while the refresh
+/// backs off in the background; only a key never seen cannot be checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_iam_outage_keeps_the_cached_keys_and_backs_off() {
+    use service::auth::jwt::{JwtVerifier, TokenError};
+    let key1 = serde_json::from_str::<Value>(&fixture("key1.jwk.json")).unwrap();
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let iam_url = flaky_iam(key1, failing.clone(), fetches.clone()).await;
+    // Keys are stale at once: every verification wants a refresh.
+    let verifier = JwtVerifier::new(&iam_url, "game")
+        .unwrap()
+        .with_keys_ttl(Duration::ZERO);
+    let player = token("key1", "key1", claims("player-1", "game", 600));
+    verifier.verify(&player).await.expect("IAM up");
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+
+    // IAM fails: the cached key still verifies, and the refreshes back off.
+    failing.store(true, Ordering::SeqCst);
+    let outage_started = Instant::now();
+    // Players keep arriving until the refresh has failed twice (the deadline guards a hang).
+    let mut verified = 0;
+    while fetches.load(Ordering::SeqCst) < 3 {
+        assert!(
+            outage_started.elapsed() < Duration::from_secs(30),
+            "no refresh was tried"
+        );
+        verifier
+            .verify(&player)
+            .await
+            .expect("a known key verifies while IAM is down");
+        verified += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Refreshes back off (1 s, doubling) instead of following every request.
+    let tries = fetches.load(Ordering::SeqCst) - 1;
+    assert!(
+        tries <= 2 + outage_started.elapsed().as_secs() as usize && verified > tries * 10,
+        "{tries} refreshes for {verified} verifications in {:?}",
+        outage_started.elapsed()
+    );
+    let unknown = token("key2", "key2", claims("player-2", "game", 600));
+    let err = verifier
+        .verify(&unknown)
+        .await
+        .expect_err("a new key cannot be checked");
+    assert!(
+        matches!(err, TokenError::Unavailable(_) | TokenError::UnknownKey(_)),
+        "{err:?}"
+    );
+}
+
+/// A local IAM serving `key` at /iam/v3/oauth/jwks, or answering 500 while `failing`.
+async fn flaky_iam(
+    key: Value,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    fetches: Arc<AtomicUsize>,
+) -> String {
+    let app = Router::new().route(
+        "/iam/v3/oauth/jwks",
+        get(move || {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            let answer = if failing.load(Ordering::SeqCst) {
+                (StatusCode::INTERNAL_SERVER_ERROR, json!({}))
+            } else {
+                (StatusCode::OK, json!({"keys": [key.clone()]}))
+            };
+            async move { (answer.0, axum::Json(answer.1)) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
