@@ -177,7 +177,7 @@ pub fn current_period<'s>(
 pub fn shown_progress(goal: &CompiledGoal, state: &ProgressState) -> i64 {
     if goal.count == CountMode::Value && goal.relative {
         match state.baseline {
-            Some(baseline) => (state.progress - baseline).max(0),
+            Some(baseline) => state.progress.saturating_sub(baseline).max(0),
             None => 0,
         }
     } else {
@@ -258,7 +258,8 @@ impl RuleSet {
         match goal.count {
             CountMode::Value => {
                 if goal.relative && next.baseline.is_none() {
-                    next.baseline = Some(event.value - event.inc);
+                    // The stat before this report; bounded, so extreme values cannot overflow.
+                    next.baseline = Some(event.value.saturating_sub(event.inc));
                 }
                 next.progress = event.value.max(0);
             }

@@ -154,7 +154,7 @@ fn compile_step(step: &TestStep, last_values: &mut HashMap<String, i64>) -> Resu
                 step.inc.map(truncate).transpose()?,
             ) {
                 (Some(value), Some(inc)) => (value, inc),
-                (Some(value), None) => (value, value - last),
+                (Some(value), None) => (value, value.saturating_sub(last)),
                 (None, Some(inc)) => (last + inc, inc),
                 (None, None) => return Err("a stat event needs `value` or `inc`".into()),
             };

@@ -35,11 +35,6 @@ impl ProgressRow {
     }
 }
 
-/// Progress values are stored as INT (the reference schema); larger values saturate.
-pub(crate) fn to_db_int(value: i64) -> i32 {
-    value.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
-}
-
 /// The answer of one `delete_expired` statement: `next` is set only when the walk filled its limit.
 pub(crate) fn expired_batch(
     deleted: i64,

@@ -533,3 +533,56 @@ proptest! {
         }
     }
 }
+
+/// Stats beyond 32 bits and extreme `inc` values count without overflow (no panic, no wrap).
+#[test]
+fn huge_stat_values_count_without_overflow() {
+    let rules = rules(ONE_GOAL);
+    let now = t("2026-06-10T12:00:00Z");
+    // A lifetime stat past 2^31, as an absolute value and relative to its first report.
+    let mut absolute = assigned(&rules, "absolute", now);
+    feed(
+        &rules,
+        "absolute",
+        &mut absolute,
+        &stat("kills", 5_000_000_000, 1, now),
+        now,
+    );
+    assert_eq!(absolute.as_ref().map(|s| s.progress), Some(5_000_000_000));
+    let mut relative = assigned(&rules, "relative", now);
+    feed(
+        &rules,
+        "relative",
+        &mut relative,
+        &stat("kills", i64::MIN + 1, 5, now),
+        now,
+    );
+    feed(
+        &rules,
+        "relative",
+        &mut relative,
+        &stat("kills", i64::MAX, 1, now),
+        now,
+    );
+    let (progress, status) = shown(&rules, "relative", &relative, now);
+    assert!(
+        progress > 0 && status == Status::Completed,
+        "{progress} {status:?}"
+    );
+    let mut sum = assigned(&rules, "sum", now);
+    feed(
+        &rules,
+        "sum",
+        &mut sum,
+        &stat("kills", 0, i64::MAX, now),
+        now,
+    );
+    feed(
+        &rules,
+        "sum",
+        &mut sum,
+        &stat("kills", 0, i64::MAX, now),
+        now,
+    );
+    assert_eq!(sum.as_ref().map(|s| s.progress), Some(i64::MAX));
+}

@@ -202,7 +202,7 @@ pub fn login(id: &str, user: &str) -> UserLoggedIn {
 }
 
 /// Progress of a user's goal, straight from the database.
-pub async fn progress(pool: &sqlx::PgPool, user: &str, goal: &str) -> Option<i32> {
+pub async fn progress(pool: &sqlx::PgPool, user: &str, goal: &str) -> Option<i64> {
     sqlx::query_scalar(
         "SELECT progress FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2",
     )

@@ -14,7 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
-use crate::row::{ProgressRow, expired_batch, to_db_int};
+use crate::row::{ProgressRow, expired_batch};
 use crate::{
     ClaimStart, EventOutcome, ExpiredBatch, ExpiryCursor, ExpiryPolicy, IntentKey, IntentOutcome,
     IntentState, NewIntent, PendingEvent, PoolStats, ProgressStore, RewardIntent, StoreError,
@@ -161,10 +161,8 @@ fn decode(row: &PgRow) -> Result<ProgressRow, sqlx::Error> {
         challenge_id: ChallengeId::new(row.try_get::<String, _>("challenge_id")?),
         namespace: row.try_get("namespace")?,
         state: ProgressState {
-            progress: i64::from(row.try_get::<i32, _>("progress")?),
-            baseline: row
-                .try_get::<Option<i32>, _>("baseline_value")?
-                .map(i64::from),
+            progress: row.try_get::<i64, _>("progress")?,
+            baseline: row.try_get::<Option<i64>, _>("baseline_value")?,
             status,
             is_active: row.try_get("is_active")?,
             assigned_at: row.try_get("assigned_at")?,
@@ -216,7 +214,7 @@ struct Columns<'a> {
     goal_id: Vec<&'a str>,
     challenge_id: Vec<&'a str>,
     namespace: Vec<&'a str>,
-    progress: Vec<i32>,
+    progress: Vec<i64>,
     status: Vec<&'static str>,
     completed_at: Vec<Option<DateTime<Utc>>>,
     claimed_at: Vec<Option<DateTime<Utc>>>,
@@ -225,7 +223,7 @@ struct Columns<'a> {
     is_active: Vec<bool>,
     assigned_at: Vec<Option<DateTime<Utc>>>,
     expires_at: Vec<Option<DateTime<Utc>>>,
-    baseline: Vec<Option<i32>>,
+    baseline: Vec<Option<i64>>,
     last_counted_day: Vec<Option<NaiveDate>>,
 }
 
@@ -236,10 +234,7 @@ impl<'a> Columns<'a> {
             goal_id: rows.iter().map(|r| r.goal_id.as_str()).collect(),
             challenge_id: rows.iter().map(|r| r.challenge_id.as_str()).collect(),
             namespace: rows.iter().map(|r| r.namespace.as_str()).collect(),
-            progress: rows
-                .iter()
-                .map(|r| to_db_int(r.state.progress).max(0))
-                .collect(),
+            progress: rows.iter().map(|r| r.state.progress.max(0)).collect(),
             status: rows.iter().map(|r| r.state.status.as_str()).collect(),
             completed_at: rows.iter().map(|r| r.state.completed_at).collect(),
             claimed_at: rows.iter().map(|r| r.state.claimed_at).collect(),
@@ -248,10 +243,7 @@ impl<'a> Columns<'a> {
             is_active: rows.iter().map(|r| r.state.is_active).collect(),
             assigned_at: rows.iter().map(|r| r.state.assigned_at).collect(),
             expires_at: rows.iter().map(|r| r.state.expires_at).collect(),
-            baseline: rows
-                .iter()
-                .map(|r| r.state.baseline.map(to_db_int))
-                .collect(),
+            baseline: rows.iter().map(|r| r.state.baseline).collect(),
             last_counted_day: rows.iter().map(|r| r.state.last_counted_day).collect(),
         }
     }
@@ -280,8 +272,8 @@ impl<'a> Columns<'a> {
 }
 
 const UNNEST_ROWS: &str = "SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], \
-     $5::int[], $6::varchar[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], \
-     $11::bool[], $12::timestamptz[], $13::timestamptz[], $14::int[], $15::date[])";
+     $5::bigint[], $6::varchar[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], \
+     $11::bool[], $12::timestamptz[], $13::timestamptz[], $14::bigint[], $15::date[])";
 
 /// Writes rows (insert or full update of the mutable columns).
 async fn upsert(

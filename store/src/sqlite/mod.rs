@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection};
 
 use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
-use crate::row::{ProgressRow, expired_batch, to_db_int};
+use crate::row::{ProgressRow, expired_batch};
 use crate::{
     ClaimStart, EventOutcome, ExpiredBatch, ExpiryCursor, ExpiryPolicy, IntentKey, IntentOutcome,
     IntentState, NewIntent, PendingEvent, PoolStats, ProgressStore, RewardIntent, StoreError,
@@ -162,7 +162,7 @@ async fn insert_row(
         .bind(row.goal_id.as_str())
         .bind(row.challenge_id.as_str())
         .bind(&row.namespace)
-        .bind(i64::from(to_db_int(s.progress)))
+        .bind(s.progress.max(0))
         .bind(s.status.as_str())
         .bind(s.completed_at)
         .bind(s.claimed_at)
@@ -171,7 +171,7 @@ async fn insert_row(
         .bind(s.is_active)
         .bind(s.assigned_at)
         .bind(s.expires_at)
-        .bind(s.baseline.map(|b| i64::from(to_db_int(b))))
+        .bind(s.baseline)
         .bind(s.last_counted_day)
         .execute(conn)
         .await?

@@ -22,6 +22,7 @@ conformance!(
     gdpr_delete_and_expired_cleanup,
     expired_cleanup_deletes_only_what_a_player_cannot_miss,
     migrations_go_down_and_up,
+    progress_beyond_32_bits_round_trips,
 );
 
 async fn progress_of(store: &dyn ProgressStore, user: &str, goal: &str) -> Option<(i64, Status)> {
@@ -581,7 +582,7 @@ challenges:
 
 async fn migrations_go_down_and_up(db: &TestDb) {
     let store = db.store().await;
-    // The last migration (reward intents) goes, after a claim was tried; the tables stay.
+    // The last migration (64-bit progress) goes, after a claim was tried; the tables stay.
     let now = test_now();
     let key = intent_key("u", "counter", chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
     store
@@ -596,7 +597,7 @@ async fn migrations_go_down_and_up(db: &TestDb) {
             .is_ok()
     );
     // Asking for more than is applied reverts what there is.
-    assert_eq!(store.migrate_down(5).await.expect("down"), 2);
+    assert_eq!(store.migrate_down(5).await.expect("down"), 3);
     assert!(store.ping().await.is_ok());
     assert!(
         store
@@ -606,11 +607,34 @@ async fn migrations_go_down_and_up(db: &TestDb) {
         "the table is gone"
     );
     store.migrate().await.expect("up again");
+    // A connection's prepared statements outlive a column type change (64-bit progress), so
+    // read through fresh connections, as processes restarted after a migration do.
+    let fresh = db.store().await;
     assert!(
-        store
+        fresh
             .progress_for_user(&UserId::new("u"), false)
             .await
             .expect("read")
             .is_empty()
+    );
+}
+
+/// A stat past 2^31 (a lifetime damage counter) is stored as it is, not clamped.
+async fn progress_beyond_32_bits_round_trips(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    init_user(store.as_ref(), &rules, "u1").await;
+    let writer = Writer::start(store.clone(), WriterConfig::default());
+    writer
+        .submit(
+            rules.clone(),
+            stat_event("big", "u1", "level", 5_000_000_000, test_now()),
+        )
+        .await
+        .expect("event");
+    writer.shutdown().await;
+    assert_eq!(
+        progress_of(store.as_ref(), "u1", "level").await,
+        Some((5_000_000_000, Status::Completed))
     );
 }
