@@ -351,7 +351,10 @@ impl RuleSet {
         if !state.is_active && goal.assign != Assign::Auto {
             return Err(ClaimRefusal::Inactive);
         }
-        if is_rotated(goal, state, now) {
+        // A row of an earlier period is over only when the rotation resets; without a reset
+        // the completion carried over with the progress and is claimable now.
+        let resets = goal.rotation.is_some_and(|r| r.reset_progress);
+        if resets && is_rotated(goal, state, now) {
             return Err(ClaimRefusal::Rotated);
         }
         if state.status == Status::Claimed {

@@ -114,7 +114,9 @@ pub struct RewardIntent {
     /// The reward as recorded when the claim started (the API's reward JSON).
     pub reward: String,
     pub transaction_id: String,
-    /// End of the period (the progress row's `expires_at`); `None` for goals that never rotate.
+    /// End of the period: a grant claims the progress row only while its `expires_at` is this
+    /// (the row did not move on to a later period). `None`: the goal has one period (it never
+    /// rotates, or carries its progress over), and the row is claimed whatever its expiry.
     pub period_end: Option<DateTime<Utc>>,
     /// Requests sent (or about to be).
     pub attempts: i32,

@@ -586,3 +586,38 @@ fn huge_stat_values_count_without_overflow() {
     );
     assert_eq!(sum.as_ref().map(|s| s.progress), Some(i64::MAX));
 }
+
+/// A goal that carries its progress over (`reset_progress: false`) and was completed last
+/// week can be claimed this week: the completion carried over with the progress.
+#[test]
+fn a_carried_over_completion_is_claimable_in_a_later_period() {
+    let r = rules(ROTATION);
+    let goal = r.goal("weekly-events").expect("goal");
+    let week1 = t("2026-05-05T10:00:00Z");
+    let mut s = assigned(&r, "weekly-events", week1);
+    feed(
+        &r,
+        "weekly-events",
+        &mut s,
+        &stat("kills", 1, 1, week1),
+        week1,
+    );
+    feed(
+        &r,
+        "weekly-events",
+        &mut s,
+        &stat("kills", 2, 1, week1),
+        week1,
+    );
+    assert_eq!(shown(&r, "weekly-events", &s, week1).1, Status::Completed);
+    let week3 = t("2026-05-20T10:00:00Z");
+    assert_eq!(shown(&r, "weekly-events", &s, week3).1, Status::Completed);
+    assert_eq!(r.check_claim(goal, s.as_ref(), |_| None, week3), Ok(()));
+    // Claimed, it stays claimed in later weeks.
+    let after = s.as_ref().map(|s| claimed(s, week3));
+    let week5 = t("2026-06-03T10:00:00Z");
+    assert_eq!(
+        r.check_claim(goal, after.as_ref(), |_| None, week5),
+        Err(ClaimRefusal::AlreadyClaimed)
+    );
+}

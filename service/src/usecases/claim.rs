@@ -60,13 +60,15 @@ pub async fn claim(
         )
         .map_err(|refusal| refused(refusal, goal_id))?;
     let reward = RewardJson::of(found.reward.as_ref());
-    // One grant per period: fixed goals have a single period starting at the epoch.
+    // One grant per period. Goals that never rotate, and rotating ones that carry their
+    // progress over (claimable once, whenever completed), have a single period: the epoch, and
+    // no end (the claim marks their row whatever its current expiry).
     let (period_start, period_end) = match found.rotation {
-        Some(rotation) => (
+        Some(rotation) if rotation.reset_progress => (
             rotation.every.start_of(now),
             Some(rotation.every.next_start(now)),
         ),
-        None => (DateTime::<Utc>::UNIX_EPOCH, None),
+        _ => (DateTime::<Utc>::UNIX_EPOCH, None),
     };
     let intent = NewIntent {
         key: IntentKey {

@@ -27,6 +27,11 @@ challenges:
     rotation: { every: daily, reset_progress: true }
     goals:
       - { id: daily-wins, name: Wins, on: stat, stat: wins, count: events, target: 2, reward: { wallet: GOLD, amount: 5 } }
+  - id: veteran
+    name: Veteran
+    rotation: { every: weekly, reset_progress: false }
+    goals:
+      - { id: veteran-matches, name: Matches, on: stat, stat: matches, count: events, target: 2, assign: auto, reward: { wallet: GOLD, amount: 50 } }
 "#;
 
 #[derive(Default)]
@@ -201,7 +206,7 @@ async fn list_initialize_and_progress() {
     let api = Api::start().await;
     let (status, body) = api.get("p1", "/v1/challenges").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["challenges"].as_array().unwrap().len(), 2);
+    assert_eq!(body["challenges"].as_array().unwrap().len(), 3);
     let (status, body) = api.post("p1", "/v1/challenges/initialize", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["newAssignments"], 3, "tutorial, kills, daily-wins");
@@ -555,7 +560,7 @@ async fn a_new_default_goal_reaches_a_returning_player() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (_, rules) = api.get("p1", "/v1/rules").await;
-        if rules["goals"] == 7 {
+        if rules["goals"] == 8 {
             break;
         }
         assert!(Instant::now() < deadline, "reload not seen: {rules}");
@@ -701,5 +706,53 @@ async fn every_metric_the_docs_name_is_served() {
         }
         assert!(named > 5, "{file} names metrics");
     }
+    api.stop();
+}
+
+/// A weekly goal that carries its progress over, completed one week, is claimed the next
+/// (`challenges/weekly-missions.yaml`'s `weekly-veteran` is one): once, ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carried_over_completion_is_claimed_in_a_later_week_once() {
+    let api = Api::start().await;
+    api.stat("p1", "m1", "matches", 1).await;
+    api.stat("p1", "m2", "matches", 2).await;
+    assert_eq!(
+        api.goal("p1", "veteran", "veteran-matches").await["status"],
+        "completed"
+    );
+    api.clock.advance(chrono::Duration::days(8));
+    assert_eq!(
+        api.goal("p1", "veteran", "veteran-matches").await["status"],
+        "completed"
+    );
+    let (status, body) = api
+        .post(
+            "p1",
+            "/v1/challenges/veteran/goals/veteran-matches/claim",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (StatusCode::OK, json!("claimed")),
+        "{body}"
+    );
+    api.clock.advance(chrono::Duration::days(7));
+    assert_eq!(
+        api.goal("p1", "veteran", "veteran-matches").await["status"],
+        "claimed"
+    );
+    let (status, body) = api
+        .post(
+            "p1",
+            "/v1/challenges/veteran/goals/veteran-matches/claim",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["errorCode"].clone()),
+        (StatusCode::CONFLICT, json!("ALREADY_CLAIMED"))
+    );
+    assert_eq!(api.rewards.grants.load(Ordering::SeqCst), 1);
     api.stop();
 }

@@ -200,7 +200,7 @@ impl PgStore {
             sqlx::query(
                 "UPDATE user_goal_progress SET status = 'claimed', claimed_at = $3, updated_at = $4 \
                  WHERE user_id = $1 AND goal_id = $2 AND status = 'completed' \
-                   AND expires_at IS NOT DISTINCT FROM $5",
+                   AND ($5::timestamptz IS NULL OR expires_at = $5)",
             )
             .bind(key.user_id.as_str())
             .bind(key.goal_id.as_str())

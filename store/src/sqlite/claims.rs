@@ -188,7 +188,7 @@ impl SqliteStore {
             // The row of the intent's own period only.
             sqlx::query(
                 "UPDATE user_goal_progress SET status = 'claimed', claimed_at = ?3, updated_at = ?4 \
-                 WHERE user_id = ?1 AND goal_id = ?2 AND status = 'completed' AND expires_at IS ?5",
+                 WHERE user_id = ?1 AND goal_id = ?2 AND status = 'completed' AND (?5 IS NULL OR expires_at = ?5)",
             )
             .bind(key.user_id.as_str())
             .bind(key.goal_id.as_str())
