@@ -53,6 +53,10 @@ pub struct ScheduleDef {
     pub start: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<DateTime<Utc>>,
+    /// How long after `end` completed rewards can still be claimed (and the challenge read),
+    /// e.g. `3d`; default `7d`, `0s` for none. Events stop counting at `end` regardless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_grace: Option<String>,
 }
 
 /// Global rotation: every player shares the same periods (UTC).

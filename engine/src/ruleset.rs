@@ -43,12 +43,24 @@ pub struct Rotation {
 pub struct Schedule {
     pub start: Option<DateTime<Utc>>,
     pub end: Option<DateTime<Utc>>,
+    /// After `end`, completed rewards stay claimable this long.
+    pub claim_grace: chrono::Duration,
 }
 
+/// The claim grace of a schedule that names none.
+pub const DEFAULT_CLAIM_GRACE: chrono::Duration = chrono::Duration::days(7);
+
 impl Schedule {
-    /// Whether `at` is inside the window (start inclusive, end exclusive).
+    /// Whether `at` is inside the window (start inclusive, end exclusive): events count.
     pub fn contains(&self, at: DateTime<Utc>) -> bool {
         self.start.is_none_or(|start| at >= start) && self.end.is_none_or(|end| at < end)
+    }
+
+    /// Whether the challenge can be read and its rewards claimed at `at`: inside the window,
+    /// or within the claim grace after its end.
+    pub fn claimable(&self, at: DateTime<Utc>) -> bool {
+        self.start.is_none_or(|start| at >= start)
+            && self.end.is_none_or(|end| at < end + self.claim_grace)
     }
 }
 

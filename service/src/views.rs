@@ -153,9 +153,11 @@ impl AssignedGoalJson {
     }
 }
 
-/// Whether a challenge is visible now (inside its schedule window).
+/// Whether a challenge is visible now: inside its schedule window, or within its claim grace.
 pub fn visible(challenge: &CompiledChallenge, now: DateTime<Utc>) -> bool {
-    challenge.schedule.contains(now)
+    // After its end a season stays readable (and its rewards claimable) for its claim grace;
+    // its events stop counting at the end (the engine's `Schedule::contains`).
+    challenge.schedule.claimable(now)
 }
 
 /// The goals of a challenge that a request names, or 404.

@@ -31,9 +31,27 @@ pub(super) fn schedule(
         );
         ctx.report(d);
     }
+    let claim_grace = match def.claim_grace.as_deref().map(str::trim) {
+        None => crate::ruleset::DEFAULT_CLAIM_GRACE,
+        Some("0" | "0s" | "0m" | "0h" | "0d") => chrono::Duration::zero(),
+        Some(text) => match crate::testing::parse_duration(text) {
+            Ok(grace) => grace,
+            Err(message) => {
+                let d = ctx.at_value(
+                    doc,
+                    &child(&child(challenge_pointer, "schedule"), "claim_grace"),
+                    Code::InvalidValue,
+                    format!("claim_grace: {message}"),
+                );
+                ctx.report(d);
+                crate::ruleset::DEFAULT_CLAIM_GRACE
+            }
+        },
+    };
     Schedule {
         start: def.start,
         end: def.end,
+        claim_grace,
     }
 }
 

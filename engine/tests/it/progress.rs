@@ -621,3 +621,46 @@ fn a_carried_over_completion_is_claimable_in_a_later_period() {
         Err(ClaimRefusal::AlreadyClaimed)
     );
 }
+
+/// After a season ends its events stop counting at once, but its rewards stay claimable for
+/// the challenge's `claim_grace` (7 days unless set).
+#[test]
+fn a_season_stays_claimable_for_its_grace_period() {
+    let r = rules(
+        r#"
+version: 1
+challenges:
+  - id: default-grace
+    name: D
+    schedule: { start: 2026-12-01T00:00:00Z, end: 2027-01-15T00:00:00Z }
+    goals:
+      - { id: d, name: D, on: stat, stat: kills, target: 1 }
+  - id: short-grace
+    name: S
+    schedule: { start: 2026-12-01T00:00:00Z, end: 2027-01-15T00:00:00Z, claim_grace: 12h }
+    goals:
+      - { id: s, name: S, on: stat, stat: kills, target: 1 }
+  - id: no-grace
+    name: N
+    schedule: { start: 2026-12-01T00:00:00Z, end: 2027-01-15T00:00:00Z, claim_grace: 0s }
+    goals:
+      - { id: n, name: N, on: stat, stat: kills, target: 1 }
+"#,
+    );
+    let schedule = |id: &str| r.challenge(id).expect("challenge").schedule;
+    let ended = t("2027-01-15T06:00:00Z");
+    assert!(
+        !schedule("default-grace").contains(ended),
+        "events stop at the end"
+    );
+    assert!(schedule("default-grace").claimable(ended));
+    assert!(schedule("default-grace").claimable(t("2027-01-21T23:59:59Z")));
+    assert!(!schedule("default-grace").claimable(t("2027-01-22T00:00:00Z")));
+    assert!(schedule("short-grace").claimable(ended));
+    assert!(!schedule("short-grace").claimable(t("2027-01-15T12:00:00Z")));
+    assert!(!schedule("no-grace").claimable(ended));
+    assert!(
+        !schedule("default-grace").claimable(t("2026-11-30T23:00:00Z")),
+        "not before the start"
+    );
+}

@@ -27,6 +27,11 @@ challenges:
     rotation: { every: daily, reset_progress: true }
     goals:
       - { id: daily-wins, name: Wins, on: stat, stat: wins, count: events, target: 2, reward: { wallet: GOLD, amount: 5 } }
+  - id: spring
+    name: Spring
+    schedule: { start: 2026-06-01T00:00:00Z, end: 2026-06-11T00:00:00Z, claim_grace: 2d }
+    goals:
+      - { id: spring-flowers, name: Flowers, on: stat, stat: flowers, target: 1, assign: auto, reward: { wallet: GOLD, amount: 3 } }
   - id: veteran
     name: Veteran
     rotation: { every: weekly, reset_progress: false }
@@ -206,7 +211,7 @@ async fn list_initialize_and_progress() {
     let api = Api::start().await;
     let (status, body) = api.get("p1", "/v1/challenges").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["challenges"].as_array().unwrap().len(), 3);
+    assert_eq!(body["challenges"].as_array().unwrap().len(), 4);
     let (status, body) = api.post("p1", "/v1/challenges/initialize", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["newAssignments"], 3, "tutorial, kills, daily-wins");
@@ -560,7 +565,7 @@ async fn a_new_default_goal_reaches_a_returning_player() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (_, rules) = api.get("p1", "/v1/rules").await;
-        if rules["goals"] == 8 {
+        if rules["goals"] == 9 {
             break;
         }
         assert!(Instant::now() < deadline, "reload not seen: {rules}");
@@ -754,5 +759,60 @@ async fn a_carried_over_completion_is_claimed_in_a_later_week_once() {
         (StatusCode::CONFLICT, json!("ALREADY_CLAIMED"))
     );
     assert_eq!(api.rewards.grants.load(Ordering::SeqCst), 1);
+    api.stop();
+}
+
+/// A season's unclaimed rewards stay claimable for its `claim_grace` after it ends; its events
+/// stop counting at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_season_can_be_claimed_within_its_grace_period() {
+    let api = Api::start().await;
+    for user in ["p1", "p2"] {
+        api.stat(user, &format!("{user}-f"), "flowers", 1).await;
+        assert_eq!(
+            api.goal(user, "spring", "spring-flowers").await["status"],
+            "completed"
+        );
+    }
+    // The season ended 12 hours ago: still listed, still claimable, no longer counting.
+    api.clock.advance(chrono::Duration::hours(24));
+    let (_, list) = api.get("p3", "/v1/challenges").await;
+    assert!(
+        list["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["challengeId"] == "spring")
+    );
+    api.stat("p3", "p3-f", "flowers", 1).await;
+    assert_eq!(
+        api.goal("p3", "spring", "spring-flowers").await["status"],
+        "not_started"
+    );
+    let (status, body) = api
+        .post(
+            "p1",
+            "/v1/challenges/spring/goals/spring-flowers/claim",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (StatusCode::OK, json!("claimed")),
+        "{body}"
+    );
+    // After the grace, the season is gone.
+    api.clock.advance(chrono::Duration::days(2));
+    let (status, body) = api
+        .post(
+            "p2",
+            "/v1/challenges/spring/goals/spring-flowers/claim",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["errorCode"].clone()),
+        (StatusCode::NOT_FOUND, json!("CHALLENGE_NOT_FOUND"))
+    );
     api.stop();
 }
