@@ -54,6 +54,7 @@ both_stores!(
     a_refusal_answers_502_and_the_goal_stays_claimable,
     deleting_my_data_does_not_make_a_reward_claimable_again,
     thirty_two_claims_at_once_grant_once,
+    a_platform_answering_503_is_retried_within_the_claim,
 );
 
 /// Timings of the tests: a claim gives up after 2 s; its intent is taken over 4 s after its
@@ -428,4 +429,23 @@ async fn thirty_two_claims_at_once_grant_once(db: TestDatabase) {
     );
     api.wait_claimed("p1", "gold").await;
     assert_eq!((api.ags.requests(), api.ags.effects().len()), (1, 1));
+}
+
+async fn a_platform_answering_503_is_retried_within_the_claim(db: TestDatabase) {
+    let api = Harness::start(db, DeliveryMode::Fulfillment, FAST).await;
+    api.kill("p1", "k1").await;
+    // Platform is overloaded twice (nothing applied), then grants.
+    api.ags.script([503, 503]);
+    let (status, body) = api.claim("p1", "sword").await;
+    assert_eq!(
+        (status, body["status"].clone()),
+        (StatusCode::OK, json!("claimed")),
+        "{body}"
+    );
+    assert_eq!((api.ags.requests(), api.ags.effects().len()), (3, 1));
+    assert_eq!(
+        api.metric(r#"challenge_reward_grants_total{outcome="retry"} "#)
+            .await,
+        2.0
+    );
 }

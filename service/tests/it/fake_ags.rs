@@ -139,8 +139,7 @@ async fn fulfil(
     headers: HeaderMap,
     body: String,
 ) -> (StatusCode, axum::Json<Value>) {
-    let fresh = ags.fulfilled.lock().unwrap().insert(txid.clone());
-    grant(ags, user, method, uri, headers, body, fresh).await
+    grant(ags, user, method, uri, headers, body, Some(txid)).await
 }
 
 async fn direct(
@@ -156,7 +155,7 @@ async fn direct(
         .find(|(name, _)| name == "user")
         .map(|(_, value)| value.clone())
         .unwrap_or_default();
-    grant(ags, user, method, uri, headers, body, true).await
+    grant(ags, user, method, uri, headers, body, None).await
 }
 
 async fn grant(
@@ -166,7 +165,7 @@ async fn grant(
     uri: Uri,
     headers: HeaderMap,
     body: String,
-    applies: bool,
+    transaction_id: Option<String>,
 ) -> (StatusCode, axum::Json<Value>) {
     ags.requests.fetch_add(1, Ordering::SeqCst);
     ags.bearers.lock().unwrap().push(
@@ -179,7 +178,10 @@ async fn grant(
     if status == 401 {
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({})));
     }
-    if (200..300).contains(&status) && applies {
+    // A fulfillment applies once per transaction id; a direct call every time.
+    let applies = (200..300).contains(&status)
+        && transaction_id.is_none_or(|txid| ags.fulfilled.lock().unwrap().insert(txid));
+    if applies {
         ags.effects.lock().unwrap().push(Effect {
             method: method.to_string(),
             path: uri.path().to_string(),
