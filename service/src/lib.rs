@@ -1,12 +1,11 @@
 //! The `service` binary's library: the player REST service (routes, use-cases, auth, rewards)
-//! and the designers' `lint` command.
+//! and the designers' `lint` command (the `challenge-lint` crate).
 
 pub mod app;
 pub mod auth;
 pub mod claims;
 pub mod config;
 pub mod error;
-pub mod lint;
 pub mod migrate;
 pub mod rewards;
 mod routes;

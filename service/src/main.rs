@@ -7,9 +7,9 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use challenge_lint::{LintArgs, run_lint};
 use clap::{Parser, Subcommand};
 use service::config::ServeConfig;
-use service::lint::{LintArgs, run_lint};
 use service::migrate::MigrateArgs;
 
 #[derive(Parser)]

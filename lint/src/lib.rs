@@ -1,6 +1,7 @@
-//! `service lint [PATH…]`: the same load-and-compile pipeline the server runs, with the
-//! diagnostics printed for people (quoting the offending line), for tools (`--format json`)
-//! or as GitHub workflow annotations (`--format github`).
+//! `challenge-lint [PATH…]` (also `service lint`): the same load-and-compile pipeline the
+//! servers run, with the diagnostics printed for people (quoting the offending line), for tools
+//! (`--format json`) or as GitHub workflow annotations (`--format github`). A crate of its own
+//! (engine + clap + serde_json) so designers' CI installs it without the servers' dependencies.
 
 mod output;
 
