@@ -2,23 +2,23 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use handler::{Config, Listeners};
+use runtime::{Config, Listeners};
 use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let config = Config::parse().with_env_aliases(|name| std::env::var(name).ok());
-    handler::process::init_logging(&config.log_level);
+    runtime::telemetry::init_logging(&config.log_level);
     let grpc = TcpListener::bind(("0.0.0.0", config.grpc_port))
         .await
         .with_context(|| format!("cannot listen on GRPC_PORT {}", config.grpc_port))?;
     let metrics = TcpListener::bind(("0.0.0.0", config.metrics_port))
         .await
         .with_context(|| format!("cannot listen on METRICS_PORT {}", config.metrics_port))?;
-    let result = handler::run(
+    let result = runtime::run(
         config,
         Listeners { grpc, metrics },
-        handler::process::shutdown_signal(),
+        runtime::telemetry::shutdown_signal(),
     )
     .await;
     if let Err(err) = &result {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use axum::Router;
-use handler::metrics::{Metrics, MetricsState};
+use runtime::metrics::{Metrics, MetricsState};
 use tokio::net::TcpListener;
 
 use crate::config::{RewardMode, ServeConfig};
@@ -18,7 +18,7 @@ use crate::usecases::Context;
 #[derive(Clone)]
 pub struct AppState {
     pub context: Context,
-    pub events: handler::EventContext,
+    pub events: runtime::EventContext,
     /// Users who deleted their data within the last minute.
     pub gdpr_limiter: moka::sync::Cache<String, ()>,
     pub auth: crate::auth::Authenticator,
@@ -167,7 +167,7 @@ pub async fn run_with_clock(
         tracing::info!(database = %store::redacted(&url), embedded, "applying database migrations");
         store.migrate().await.context("applying migrations")?;
     }
-    let rules = handler::server::load_rules(&config.common.challenges)?;
+    let rules = runtime::event_server::load_rules(&config.common.challenges)?;
     let _watcher = rules
         .watch(Duration::from_millis(config.common.reload_debounce_ms))
         .context("watching the challenge files")?;
@@ -183,7 +183,7 @@ pub async fn run_with_clock(
         metrics.clone(),
     ));
     let namespace = config.common.namespace_filter();
-    let events = handler::EventContext {
+    let events = runtime::EventContext {
         rules: rules.clone(),
         writer: writer.clone(),
         store: store.clone(),
@@ -225,7 +225,7 @@ pub async fn run_with_clock(
         let _ = receiver.wait_for(|stop| *stop).await;
     };
     let cleanup = cleanup_config.map(|cleanup_config| {
-        tokio::spawn(handler::maintenance::run(
+        tokio::spawn(runtime::cleanup::run(
             store.clone(),
             rules.clone(),
             metrics.clone(),
@@ -233,7 +233,7 @@ pub async fn run_with_clock(
             stopped.clone(),
         ))
     });
-    let metrics_app = handler::metrics::router(MetricsState {
+    let metrics_app = runtime::metrics::router(MetricsState {
         metrics,
         writer: writer.clone(),
         rules,
@@ -247,8 +247,8 @@ pub async fn run_with_clock(
     let grpc_server = match (serve_grpc, listeners.grpc) {
         (true, Some(listener)) => {
             tracing::info!(grpc = %listener.local_addr()?, "gRPC event services serving in-process");
-            Some(tokio::spawn(handler::server::serve_grpc(
-                handler::grpc::EventServices { context: events },
+            Some(tokio::spawn(runtime::event_server::serve_grpc(
+                runtime::grpc::EventServices { context: events },
                 listener,
                 wait(stopped.clone()),
             )))

@@ -16,7 +16,7 @@ pub enum RewardMode {
 #[command(name = "service")]
 pub struct ServeConfig {
     #[command(flatten)]
-    pub common: handler::Config,
+    pub common: runtime::Config,
     /// Path prefix of every REST route.
     #[arg(long, env = "BASE_PATH", default_value = "/challenge")]
     pub base_path: String,

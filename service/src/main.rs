@@ -84,7 +84,7 @@ fn run_async(future: impl std::future::Future<Output = anyhow::Result<()>>) -> E
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    handler::process::init_logging(&config.common.log_level);
+    runtime::telemetry::init_logging(&config.common.log_level);
     let bind = |port: u16, name: &'static str| async move {
         tokio::net::TcpListener::bind(("0.0.0.0", port))
             .await
@@ -107,7 +107,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             metrics,
             grpc,
         },
-        handler::process::shutdown_signal(),
+        runtime::telemetry::shutdown_signal(),
     )
     .await
 }

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, ensure};
 use chrono::{Duration, Utc};
 use clap::Parser;
 use engine::RuleSetHandle;
-use handler::maintenance::{CleanupConfig, clean_once};
+use runtime::cleanup::{CleanupConfig, clean_once};
 use store::{PgStore, ProgressStore};
 
 #[derive(Parser)]

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use bench::Latencies;
 use clap::Parser;
-use handler::proto::iam::UserLoggedIn;
-use handler::proto::iam::user_authentication_user_logged_in_service_client::UserAuthenticationUserLoggedInServiceClient;
-use handler::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient;
-use handler::proto::statistic::{StatItem, StatItemUpdated};
+use runtime::proto::iam::UserLoggedIn;
+use runtime::proto::iam::user_authentication_user_logged_in_service_client::UserAuthenticationUserLoggedInServiceClient;
+use runtime::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient;
+use runtime::proto::statistic::{StatItem, StatItemUpdated};
 use tokio::sync::{Mutex, Semaphore};
 use tonic::transport::Channel;
 

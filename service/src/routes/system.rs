@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use handler::events::{EventError, LoginInput, Processed, StatInput};
+use runtime::events::{EventError, LoginInput, Processed, StatInput};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -28,7 +28,7 @@ pub struct Context {
     pub clock: engine::Clock,
     /// Deadlines and leases of reward delivery.
     pub claims: delivery::ClaimSettings,
-    pub metrics: Arc<handler::metrics::Metrics>,
+    pub metrics: Arc<runtime::metrics::Metrics>,
 }
 
 /// A player's rows, keyed by goal, as the current period sees them.

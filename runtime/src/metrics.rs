@@ -283,7 +283,7 @@ impl Metrics {
     /// Records one run of the cleanup job.
     pub fn cleanup_ran(
         &self,
-        result: &Result<crate::maintenance::Cleaned, store::StoreError>,
+        result: &Result<crate::cleanup::Cleaned, store::StoreError>,
         elapsed: Duration,
     ) {
         self.cleanup_duration.observe(elapsed.as_secs_f64());

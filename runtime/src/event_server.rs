@@ -73,7 +73,7 @@ pub async fn run(
 
     let (stop_cleanup, cleanup_stopped) = tokio::sync::watch::channel(false);
     let cleanup = cleanup_config.map(|cleanup_config| {
-        tokio::spawn(crate::maintenance::run(
+        tokio::spawn(crate::cleanup::run(
             store.clone(),
             rules.clone(),
             metrics.clone(),

@@ -1,4 +1,5 @@
-//! Process plumbing shared by both binaries: JSON logs and the shutdown signal.
+//! Telemetry and process plumbing shared by both binaries: JSON logs and the shutdown signal
+//! (the Prometheus metrics are in `metrics`).
 
 /// JSON log lines filtered by `level` (`LOG_LEVEL`: a level or a tracing directive), one
 /// object per line in the deployment specification's format:

@@ -91,7 +91,7 @@ impl Config {
     }
 
     /// The cleanup job's knobs, checked; `None` when it is turned off.
-    pub fn cleanup(&self) -> Result<Option<crate::maintenance::CleanupConfig>, String> {
+    pub fn cleanup(&self) -> Result<Option<crate::cleanup::CleanupConfig>, String> {
         if self.cleanup_interval_seconds == 0 {
             return Ok(None);
         }
@@ -104,7 +104,7 @@ impl Config {
                     .into(),
             );
         }
-        Ok(Some(crate::maintenance::CleanupConfig {
+        Ok(Some(crate::cleanup::CleanupConfig {
             interval: Duration::from_secs(self.cleanup_interval_seconds),
             row_retention: chrono::TimeDelta::days(i64::from(self.cleanup_retention_days)),
             dedup_retention: chrono::TimeDelta::hours(i64::from(self.dedup_retention_hours)),

@@ -1,0 +1,18 @@
+//! What both binaries run: the shared configuration, the event use-cases (with their
+//! accounting), the gRPC adapter of the Extend event services (the `handler` binary serves it,
+//! and `service` too on the embedded database), the cleanup job, and telemetry (JSON logs,
+//! Prometheus metrics, the shutdown signal). `handler` and `service` are thin binaries over it
+//! and never depend on each other.
+
+pub mod cleanup;
+pub mod config;
+pub mod event_server;
+pub mod events;
+pub mod grpc;
+pub mod metrics;
+pub mod proto;
+pub mod telemetry;
+
+pub use config::Config;
+pub use event_server::{Listeners, run};
+pub use events::{EventContext, EventError, Processed};
