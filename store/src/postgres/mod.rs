@@ -2,19 +2,20 @@
 //! `SELECT … ORDER BY key FOR UPDATE` so concurrent replicas never deadlock. Reward intents
 //! are in `claims.rs`.
 
+mod assignment;
+mod batch;
 mod claims;
+mod cleanup;
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use engine::{ChallengeId, CompiledGoal, GoalId, ProgressState, Status, UserId};
+use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
 
-use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
-use crate::row::{ProgressRow, expired_batch};
+use crate::row::ProgressRow;
 use crate::{
     ClaimStart, EventOutcome, ExpiredBatch, ExpiryCursor, ExpiryPolicy, IntentKey, IntentOutcome,
     IntentState, NewIntent, PendingEvent, PoolStats, ProgressStore, RewardIntent, StoreError,
@@ -58,97 +59,6 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-
-    async fn apply_in_one_transaction(
-        &self,
-        batch: &[&PendingEvent],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventOutcome>, StoreError> {
-        let mut fresh = first_occurrences(batch);
-        self.insert_auto_placeholders(batch, &fresh, now).await?;
-
-        let mut tx = self.pool.begin().await?;
-        let candidates: Vec<&PendingEvent> = batch
-            .iter()
-            .zip(&fresh)
-            .filter(|(p, is_fresh)| **is_fresh && !p.event.id.is_empty())
-            .map(|(p, _)| *p)
-            .collect();
-        if !candidates.is_empty() {
-            let ids: Vec<&str> = candidates.iter().map(|p| p.event.id.as_str()).collect();
-            let users: Vec<&str> = candidates
-                .iter()
-                .map(|p| p.event.user_id.as_str())
-                .collect();
-            let recorded: HashSet<String> = sqlx::query_scalar(
-                "INSERT INTO processed_events (event_id, user_id, processed_at) \
-                 SELECT id, uid, $3 FROM UNNEST($1::varchar[], $2::varchar[]) AS t(id, uid) \
-                 ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-            )
-            .bind(&ids)
-            .bind(&users)
-            .bind(now)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-            for (pending, is_fresh) in batch.iter().zip(fresh.iter_mut()) {
-                if *is_fresh
-                    && !pending.event.id.is_empty()
-                    && !recorded.contains(&pending.event.id)
-                {
-                    *is_fresh = false;
-                }
-            }
-        }
-
-        let keys = touched_keys(
-            batch
-                .iter()
-                .zip(&fresh)
-                .filter(|(_, f)| **f)
-                .map(|(p, _)| *p),
-        );
-        let rows = lock_rows(&mut tx, &keys).await?;
-        let folded = fold(batch, &fresh, rows, now);
-        upsert(&mut tx, &folded.changed).await?;
-        tx.commit().await?;
-        Ok(folded.outcomes)
-    }
-
-    /// `assign: auto` goals have no row until their first event. Their rows are created (empty)
-    /// in a statement of their own before the batch transaction, so the batch can lock every
-    /// row it touches in key order; two replicas creating the same row cannot lose an update.
-    async fn insert_auto_placeholders(
-        &self,
-        batch: &[&PendingEvent],
-        fresh: &[bool],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let wanted: Vec<&PendingEvent> = batch
-            .iter()
-            .zip(fresh)
-            .filter(|(_, f)| **f)
-            .map(|(p, _)| *p)
-            .collect();
-        let keys = auto_keys(wanted);
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let rows: Vec<ProgressRow> = keys
-            .into_iter()
-            .filter_map(|(user_id, goal_id, pending)| {
-                let goal = pending.rules.goal(goal_id.as_str())?;
-                Some(ProgressRow::assigned(
-                    &user_id,
-                    &pending.event.namespace,
-                    goal,
-                    now,
-                ))
-            })
-            .collect();
-        insert_missing(&self.pool, &rows).await
-    }
 }
 
 fn decode(row: &PgRow) -> Result<ProgressRow, sqlx::Error> {
@@ -174,148 +84,6 @@ fn decode(row: &PgRow) -> Result<ProgressRow, sqlx::Error> {
             last_counted_day: row.try_get("last_counted_day")?,
         },
     })
-}
-
-async fn lock_rows(
-    tx: &mut Transaction<'_, Postgres>,
-    keys: &[(UserId, GoalId)],
-) -> Result<Vec<ProgressRow>, StoreError> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let users: Vec<&str> = keys.iter().map(|(u, _)| u.as_str()).collect();
-    let goals: Vec<&str> = keys.iter().map(|(_, g)| g.as_str()).collect();
-    // A join on the key list (not `IN (…)`), so the planner probes the primary key per key
-    // instead of scanning the table; ORDER BY below FOR UPDATE locks in key order.
-    let columns = COLUMNS
-        .split(", ")
-        .map(|c| format!("p.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "SELECT {columns} FROM UNNEST($1::varchar[], $2::varchar[]) AS k(user_id, goal_id) \
-         JOIN user_goal_progress p ON p.user_id = k.user_id AND p.goal_id = k.goal_id \
-         ORDER BY p.user_id, p.goal_id FOR UPDATE OF p"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&users)
-        .bind(&goals)
-        .fetch_all(&mut **tx)
-        .await?;
-    rows.iter()
-        .map(decode)
-        .collect::<Result<_, _>>()
-        .map_err(StoreError::from)
-}
-
-/// Column arrays for a bulk statement over `UNNEST`.
-struct Columns<'a> {
-    user_id: Vec<&'a str>,
-    goal_id: Vec<&'a str>,
-    challenge_id: Vec<&'a str>,
-    namespace: Vec<&'a str>,
-    progress: Vec<i64>,
-    status: Vec<&'static str>,
-    completed_at: Vec<Option<DateTime<Utc>>>,
-    claimed_at: Vec<Option<DateTime<Utc>>>,
-    created_at: Vec<DateTime<Utc>>,
-    updated_at: Vec<DateTime<Utc>>,
-    is_active: Vec<bool>,
-    assigned_at: Vec<Option<DateTime<Utc>>>,
-    expires_at: Vec<Option<DateTime<Utc>>>,
-    baseline: Vec<Option<i64>>,
-    last_counted_day: Vec<Option<NaiveDate>>,
-}
-
-impl<'a> Columns<'a> {
-    fn of(rows: &'a [ProgressRow]) -> Self {
-        Self {
-            user_id: rows.iter().map(|r| r.user_id.as_str()).collect(),
-            goal_id: rows.iter().map(|r| r.goal_id.as_str()).collect(),
-            challenge_id: rows.iter().map(|r| r.challenge_id.as_str()).collect(),
-            namespace: rows.iter().map(|r| r.namespace.as_str()).collect(),
-            progress: rows.iter().map(|r| r.state.progress.max(0)).collect(),
-            status: rows.iter().map(|r| r.state.status.as_str()).collect(),
-            completed_at: rows.iter().map(|r| r.state.completed_at).collect(),
-            claimed_at: rows.iter().map(|r| r.state.claimed_at).collect(),
-            created_at: rows.iter().map(|r| r.state.created_at).collect(),
-            updated_at: rows.iter().map(|r| r.state.updated_at).collect(),
-            is_active: rows.iter().map(|r| r.state.is_active).collect(),
-            assigned_at: rows.iter().map(|r| r.state.assigned_at).collect(),
-            expires_at: rows.iter().map(|r| r.state.expires_at).collect(),
-            baseline: rows.iter().map(|r| r.state.baseline).collect(),
-            last_counted_day: rows.iter().map(|r| r.state.last_counted_day).collect(),
-        }
-    }
-
-    fn bind<'q>(
-        &'q self,
-        query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-        query
-            .bind(&self.user_id)
-            .bind(&self.goal_id)
-            .bind(&self.challenge_id)
-            .bind(&self.namespace)
-            .bind(&self.progress)
-            .bind(&self.status)
-            .bind(&self.completed_at)
-            .bind(&self.claimed_at)
-            .bind(&self.created_at)
-            .bind(&self.updated_at)
-            .bind(&self.is_active)
-            .bind(&self.assigned_at)
-            .bind(&self.expires_at)
-            .bind(&self.baseline)
-            .bind(&self.last_counted_day)
-    }
-}
-
-const UNNEST_ROWS: &str = "SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], \
-     $5::bigint[], $6::varchar[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], \
-     $11::bool[], $12::timestamptz[], $13::timestamptz[], $14::bigint[], $15::date[])";
-
-/// Writes rows (insert or full update of the mutable columns).
-async fn upsert(
-    tx: &mut Transaction<'_, Postgres>,
-    rows: &[ProgressRow],
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
-         ON CONFLICT (user_id, goal_id) DO UPDATE SET \
-           progress = EXCLUDED.progress, status = EXCLUDED.status, completed_at = EXCLUDED.completed_at, \
-           claimed_at = EXCLUDED.claimed_at, updated_at = EXCLUDED.updated_at, is_active = EXCLUDED.is_active, \
-           assigned_at = EXCLUDED.assigned_at, expires_at = EXCLUDED.expires_at, \
-           baseline_value = EXCLUDED.baseline_value, last_counted_day = EXCLUDED.last_counted_day"
-    );
-    let columns = Columns::of(rows);
-    columns
-        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Inserts rows that do not exist yet; existing rows are left alone.
-async fn insert_missing<'e>(
-    executor: impl sqlx::PgExecutor<'e>,
-    rows: &[ProgressRow],
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} ON CONFLICT (user_id, goal_id) DO NOTHING"
-    );
-    let columns = Columns::of(rows);
-    columns
-        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-        .execute(executor)
-        .await?;
-    Ok(())
 }
 
 #[async_trait]
@@ -362,15 +130,7 @@ impl ProgressStore for PgStore {
         user_id: &UserId,
         active_only: bool,
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM user_goal_progress WHERE user_id = $1 AND ($2 = false OR is_active) ORDER BY goal_id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(user_id.as_str())
-            .bind(active_only)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+        self.progress_for_user_impl(user_id, active_only).await
     }
 
     async fn progress_for_user_goal(
@@ -378,14 +138,7 @@ impl ProgressStore for PgStore {
         user_id: &UserId,
         goal_id: &GoalId,
     ) -> Result<Option<ProgressRow>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(user_id.as_str())
-            .bind(goal_id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(decode).transpose()?)
+        self.progress_for_user_goal_impl(user_id, goal_id).await
     }
 
     async fn progress_for_user_goals(
@@ -393,16 +146,7 @@ impl ProgressStore for PgStore {
         user_id: &UserId,
         goal_ids: &[GoalId],
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        let ids: Vec<&str> = goal_ids.iter().map(GoalId::as_str).collect();
-        let sql = format!(
-            "SELECT {COLUMNS} FROM user_goal_progress WHERE user_id = $1 AND goal_id = ANY($2) ORDER BY goal_id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(user_id.as_str())
-            .bind(&ids)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+        self.progress_for_user_goals_impl(user_id, goal_ids).await
     }
 
     async fn count_active_for_user(
@@ -410,13 +154,7 @@ impl ProgressStore for PgStore {
         user_id: &UserId,
         challenge_id: Option<&ChallengeId>,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM user_goal_progress WHERE user_id = $1 AND is_active AND ($2::varchar IS NULL OR challenge_id = $2)",
-        )
-        .bind(user_id.as_str())
-        .bind(challenge_id.map(ChallengeId::as_str))
-        .fetch_one(&self.pool)
-        .await?)
+        self.count_active_for_user_impl(user_id, challenge_id).await
     }
 
     async fn initialize_for_user(
@@ -426,22 +164,8 @@ impl ProgressStore for PgStore {
         goals: &[&CompiledGoal],
         now: DateTime<Utc>,
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        let rows: Vec<ProgressRow> = goals
-            .iter()
-            .map(|g| ProgressRow::assigned(user_id, namespace, g, now))
-            .collect();
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} ON CONFLICT (user_id, goal_id) DO NOTHING RETURNING {COLUMNS}"
-        );
-        let columns = Columns::of(&rows);
-        let inserted = columns
-            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(inserted.iter().map(decode).collect::<Result<_, _>>()?)
+        self.initialize_for_user_impl(user_id, namespace, goals, now)
+            .await
     }
 
     async fn set_active_for_user(
@@ -452,22 +176,8 @@ impl ProgressStore for PgStore {
         active: bool,
         now: DateTime<Utc>,
     ) -> Result<ProgressRow, StoreError> {
-        let mut row = ProgressRow::assigned(user_id, namespace, goal, now);
-        row.state.is_active = active;
-        let sql = format!(
-            "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
-             ON CONFLICT (user_id, goal_id) DO UPDATE SET is_active = EXCLUDED.is_active, \
-               assigned_at = CASE WHEN EXCLUDED.is_active AND NOT user_goal_progress.is_active \
-                                  THEN EXCLUDED.assigned_at ELSE user_goal_progress.assigned_at END \
-             RETURNING {COLUMNS}"
-        );
-        let rows = [row];
-        let columns = Columns::of(&rows);
-        let stored = columns
-            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(decode(&stored)?)
+        self.set_active_for_user_impl(user_id, namespace, goal, active, now)
+            .await
     }
 
     async fn activate_batch_for_user(
@@ -478,55 +188,12 @@ impl ProgressStore for PgStore {
         deactivate: &[GoalId],
         now: DateTime<Utc>,
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !deactivate.is_empty() {
-            let ids: Vec<&str> = deactivate.iter().map(GoalId::as_str).collect();
-            sqlx::query("UPDATE user_goal_progress SET is_active = false WHERE user_id = $1 AND goal_id = ANY($2)")
-                .bind(user_id.as_str())
-                .bind(&ids)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let mut result = Vec::new();
-        if !activate.is_empty() {
-            let rows: Vec<ProgressRow> = activate
-                .iter()
-                .map(|g| ProgressRow::assigned(user_id, namespace, g, now))
-                .collect();
-            let sql = format!(
-                "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
-                 ON CONFLICT (user_id, goal_id) DO UPDATE SET is_active = true, \
-                   assigned_at = CASE WHEN user_goal_progress.is_active THEN user_goal_progress.assigned_at \
-                                      ELSE EXCLUDED.assigned_at END \
-                 RETURNING {COLUMNS}"
-            );
-            let columns = Columns::of(&rows);
-            let stored = columns
-                .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-                .fetch_all(&mut *tx)
-                .await?;
-            result = stored.iter().map(decode).collect::<Result<_, _>>()?;
-        }
-        tx.commit().await?;
-        Ok(result)
+        self.activate_batch_for_user_impl(user_id, namespace, activate, deactivate, now)
+            .await
     }
 
     async fn delete_user(&self, user_id: &UserId) -> Result<u64, StoreError> {
-        let secret = self.ledger_secret().await?;
-        let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query("DELETE FROM user_goal_progress WHERE user_id = $1")
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        self.move_intents_to_ledger(&mut tx, user_id, &secret, Utc::now())
-            .await?;
-        sqlx::query("DELETE FROM processed_events WHERE user_id = $1")
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(rows)
+        self.delete_user_impl(user_id).await
     }
 
     async fn delete_expired(
@@ -536,67 +203,8 @@ impl ProgressStore for PgStore {
         after: Option<&ExpiryCursor>,
         limit: i64,
     ) -> Result<ExpiredBatch, StoreError> {
-        let goals: Vec<&str> = policies.iter().map(|p| p.goal_id.as_str()).collect();
-        let active: Vec<bool> = policies.iter().map(|p| p.active).collect();
-        let claimed: Vec<bool> = policies.iter().map(|p| p.claimed_too).collect();
-        // `scanned` walks the expiry index from the cursor, every row counting against the
-        // limit (also rows of goals without a policy), so one statement's work is bounded.
-        // `doomed` locks the deletable ones, skipping rows an event holds, and checks the
-        // conditions again on the locked version.
-        // Two statement texts rather than `$6 IS NULL OR …`: a generic plan would keep the OR
-        // and could not use the cursor as an index condition.
-        let from_cursor = if after.is_some() {
-            "AND (e.expires_at, e.user_id, e.goal_id) > ($6, $7, $8)"
-        } else {
-            "AND $6::timestamptz IS NULL AND $7::varchar IS NULL AND $8::varchar IS NULL"
-        };
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "WITH scanned AS ( \
-               SELECT e.user_id, e.goal_id, e.expires_at, g.goal_id IS NOT NULL AS known, \
-                      g.active, g.claimed_too \
-               FROM user_goal_progress e \
-               LEFT JOIN UNNEST($1::varchar[], $2::bool[], $3::bool[]) AS g(goal_id, active, claimed_too) \
-                 ON g.goal_id = e.goal_id \
-               WHERE e.expires_at < $4 {from_cursor} \
-               ORDER BY e.expires_at, e.user_id, e.goal_id \
-               LIMIT $5), \
-             doomed AS ( \
-               SELECT p.user_id, p.goal_id FROM user_goal_progress p \
-               JOIN scanned s ON s.user_id = p.user_id AND s.goal_id = p.goal_id \
-               WHERE s.known AND p.expires_at < $4 AND p.is_active = s.active \
-                 AND (p.status <> 'claimed' OR s.claimed_too) \
-                 AND NOT EXISTS (SELECT 1 FROM reward_grants r \
-                   WHERE r.user_id = p.user_id AND r.goal_id = p.goal_id \
-                     AND r.state IN ('pending', 'sending', 'unknown')) \
-               FOR UPDATE OF p SKIP LOCKED), \
-             deleted AS ( \
-               DELETE FROM user_goal_progress p USING doomed d \
-               WHERE p.user_id = d.user_id AND p.goal_id = d.goal_id RETURNING 1) \
-             SELECT (SELECT count(*) FROM deleted) AS deleted, \
-                    (SELECT count(*) FROM scanned) AS scanned, \
-                    l.expires_at, l.user_id, l.goal_id \
-             FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
-               SELECT expires_at, user_id, goal_id FROM scanned \
-               ORDER BY expires_at DESC, user_id DESC, goal_id DESC LIMIT 1) AS l ON true"
-        )))
-        .bind(&goals)
-        .bind(&active)
-        .bind(&claimed)
-        .bind(before)
-        .bind(limit)
-        .bind(after.map(|c| c.expires_at))
-        .bind(after.map(|c| c.user_id.as_str()))
-        .bind(after.map(|c| c.goal_id.as_str()))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(expired_batch(
-            row.try_get("deleted")?,
-            row.try_get("scanned")?,
-            limit,
-            row.try_get("expires_at")?,
-            row.try_get("user_id")?,
-            row.try_get("goal_id")?,
-        ))
+        self.delete_expired_impl(policies, before, after, limit)
+            .await
     }
 
     async fn prune_processed_events(
@@ -604,15 +212,7 @@ impl ProgressStore for PgStore {
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "DELETE FROM processed_events WHERE event_id IN ( \
-               SELECT event_id FROM processed_events WHERE processed_at < $1 ORDER BY processed_at LIMIT $2)",
-        )
-        .bind(before)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        self.prune_processed_events_impl(before, limit).await
     }
 
     async fn begin_claim(
@@ -693,17 +293,6 @@ impl ProgressStore for PgStore {
         batch: &[PendingEvent],
         now: DateTime<Utc>,
     ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
-        isolate_failures(self, batch, now).await
-    }
-}
-
-#[async_trait]
-impl ApplyBatch for PgStore {
-    async fn apply_batch(
-        &self,
-        batch: &[&PendingEvent],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventOutcome>, StoreError> {
-        self.apply_in_one_transaction(batch, now).await
+        self.apply_events_impl(batch, now).await
     }
 }

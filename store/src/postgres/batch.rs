@@ -1,0 +1,260 @@
+//! PostgreSQL's batch transaction: the group-commit writer's events, folded into the rows they touch.
+
+use super::{COLUMNS, PgStore, decode};
+use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
+use crate::row::ProgressRow;
+use crate::{EventOutcome, PendingEvent, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use engine::{GoalId, UserId};
+use sqlx::{Postgres, Transaction};
+use std::collections::HashSet;
+
+pub(super) async fn lock_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    keys: &[(UserId, GoalId)],
+) -> Result<Vec<ProgressRow>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let users: Vec<&str> = keys.iter().map(|(u, _)| u.as_str()).collect();
+    let goals: Vec<&str> = keys.iter().map(|(_, g)| g.as_str()).collect();
+    // A join on the key list (not `IN (…)`), so the planner probes the primary key per key
+    // instead of scanning the table; ORDER BY below FOR UPDATE locks in key order.
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("p.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {columns} FROM UNNEST($1::varchar[], $2::varchar[]) AS k(user_id, goal_id) \
+         JOIN user_goal_progress p ON p.user_id = k.user_id AND p.goal_id = k.goal_id \
+         ORDER BY p.user_id, p.goal_id FOR UPDATE OF p"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&users)
+        .bind(&goals)
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter()
+        .map(decode)
+        .collect::<Result<_, _>>()
+        .map_err(StoreError::from)
+}
+/// Column arrays for a bulk statement over `UNNEST`.
+pub(super) struct Columns<'a> {
+    user_id: Vec<&'a str>,
+    goal_id: Vec<&'a str>,
+    challenge_id: Vec<&'a str>,
+    namespace: Vec<&'a str>,
+    progress: Vec<i64>,
+    status: Vec<&'static str>,
+    completed_at: Vec<Option<DateTime<Utc>>>,
+    claimed_at: Vec<Option<DateTime<Utc>>>,
+    created_at: Vec<DateTime<Utc>>,
+    updated_at: Vec<DateTime<Utc>>,
+    is_active: Vec<bool>,
+    assigned_at: Vec<Option<DateTime<Utc>>>,
+    expires_at: Vec<Option<DateTime<Utc>>>,
+    baseline: Vec<Option<i64>>,
+    last_counted_day: Vec<Option<NaiveDate>>,
+}
+impl<'a> Columns<'a> {
+    pub(super) fn of(rows: &'a [ProgressRow]) -> Self {
+        Self {
+            user_id: rows.iter().map(|r| r.user_id.as_str()).collect(),
+            goal_id: rows.iter().map(|r| r.goal_id.as_str()).collect(),
+            challenge_id: rows.iter().map(|r| r.challenge_id.as_str()).collect(),
+            namespace: rows.iter().map(|r| r.namespace.as_str()).collect(),
+            progress: rows.iter().map(|r| r.state.progress.max(0)).collect(),
+            status: rows.iter().map(|r| r.state.status.as_str()).collect(),
+            completed_at: rows.iter().map(|r| r.state.completed_at).collect(),
+            claimed_at: rows.iter().map(|r| r.state.claimed_at).collect(),
+            created_at: rows.iter().map(|r| r.state.created_at).collect(),
+            updated_at: rows.iter().map(|r| r.state.updated_at).collect(),
+            is_active: rows.iter().map(|r| r.state.is_active).collect(),
+            assigned_at: rows.iter().map(|r| r.state.assigned_at).collect(),
+            expires_at: rows.iter().map(|r| r.state.expires_at).collect(),
+            baseline: rows.iter().map(|r| r.state.baseline).collect(),
+            last_counted_day: rows.iter().map(|r| r.state.last_counted_day).collect(),
+        }
+    }
+
+    pub(super) fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.user_id)
+            .bind(&self.goal_id)
+            .bind(&self.challenge_id)
+            .bind(&self.namespace)
+            .bind(&self.progress)
+            .bind(&self.status)
+            .bind(&self.completed_at)
+            .bind(&self.claimed_at)
+            .bind(&self.created_at)
+            .bind(&self.updated_at)
+            .bind(&self.is_active)
+            .bind(&self.assigned_at)
+            .bind(&self.expires_at)
+            .bind(&self.baseline)
+            .bind(&self.last_counted_day)
+    }
+}
+pub(super) const UNNEST_ROWS: &str = "SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], \
+     $5::bigint[], $6::varchar[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], \
+     $11::bool[], $12::timestamptz[], $13::timestamptz[], $14::bigint[], $15::date[])";
+/// Writes rows (insert or full update of the mutable columns).
+pub(super) async fn upsert(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: &[ProgressRow],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
+         ON CONFLICT (user_id, goal_id) DO UPDATE SET \
+           progress = EXCLUDED.progress, status = EXCLUDED.status, completed_at = EXCLUDED.completed_at, \
+           claimed_at = EXCLUDED.claimed_at, updated_at = EXCLUDED.updated_at, is_active = EXCLUDED.is_active, \
+           assigned_at = EXCLUDED.assigned_at, expires_at = EXCLUDED.expires_at, \
+           baseline_value = EXCLUDED.baseline_value, last_counted_day = EXCLUDED.last_counted_day"
+    );
+    let columns = Columns::of(rows);
+    columns
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+/// Inserts rows that do not exist yet; existing rows are left alone.
+pub(super) async fn insert_missing<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    rows: &[ProgressRow],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} ON CONFLICT (user_id, goal_id) DO NOTHING"
+    );
+    let columns = Columns::of(rows);
+    columns
+        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+#[async_trait]
+impl ApplyBatch for PgStore {
+    async fn apply_batch(
+        &self,
+        batch: &[&PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventOutcome>, StoreError> {
+        self.apply_in_one_transaction(batch, now).await
+    }
+}
+impl PgStore {
+    pub(super) async fn apply_events_impl(
+        &self,
+        batch: &[PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
+        isolate_failures(self, batch, now).await
+    }
+}
+
+impl PgStore {
+    pub(super) async fn apply_in_one_transaction(
+        &self,
+        batch: &[&PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventOutcome>, StoreError> {
+        let mut fresh = first_occurrences(batch);
+        self.insert_auto_placeholders(batch, &fresh, now).await?;
+
+        let mut tx = self.pool.begin().await?;
+        let candidates: Vec<&PendingEvent> = batch
+            .iter()
+            .zip(&fresh)
+            .filter(|(p, is_fresh)| **is_fresh && !p.event.id.is_empty())
+            .map(|(p, _)| *p)
+            .collect();
+        if !candidates.is_empty() {
+            let ids: Vec<&str> = candidates.iter().map(|p| p.event.id.as_str()).collect();
+            let users: Vec<&str> = candidates
+                .iter()
+                .map(|p| p.event.user_id.as_str())
+                .collect();
+            let recorded: HashSet<String> = sqlx::query_scalar(
+                "INSERT INTO processed_events (event_id, user_id, processed_at) \
+                 SELECT id, uid, $3 FROM UNNEST($1::varchar[], $2::varchar[]) AS t(id, uid) \
+                 ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            )
+            .bind(&ids)
+            .bind(&users)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+            for (pending, is_fresh) in batch.iter().zip(fresh.iter_mut()) {
+                if *is_fresh
+                    && !pending.event.id.is_empty()
+                    && !recorded.contains(&pending.event.id)
+                {
+                    *is_fresh = false;
+                }
+            }
+        }
+
+        let keys = touched_keys(
+            batch
+                .iter()
+                .zip(&fresh)
+                .filter(|(_, f)| **f)
+                .map(|(p, _)| *p),
+        );
+        let rows = lock_rows(&mut tx, &keys).await?;
+        let folded = fold(batch, &fresh, rows, now);
+        upsert(&mut tx, &folded.changed).await?;
+        tx.commit().await?;
+        Ok(folded.outcomes)
+    }
+
+    /// `assign: auto` goals have no row until their first event. Their rows are created (empty)
+    /// in a statement of their own before the batch transaction, so the batch can lock every
+    /// row it touches in key order; two replicas creating the same row cannot lose an update.
+    pub(super) async fn insert_auto_placeholders(
+        &self,
+        batch: &[&PendingEvent],
+        fresh: &[bool],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let wanted: Vec<&PendingEvent> = batch
+            .iter()
+            .zip(fresh)
+            .filter(|(_, f)| **f)
+            .map(|(p, _)| *p)
+            .collect();
+        let keys = auto_keys(wanted);
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<ProgressRow> = keys
+            .into_iter()
+            .filter_map(|(user_id, goal_id, pending)| {
+                let goal = pending.rules.goal(goal_id.as_str())?;
+                Some(ProgressRow::assigned(
+                    &user_id,
+                    &pending.event.namespace,
+                    goal,
+                    now,
+                ))
+            })
+            .collect();
+        insert_missing(&self.pool, &rows).await
+    }
+}

@@ -1,0 +1,114 @@
+//! PostgreSQL's player data deletion (GDPR) and the cleanup job's statements.
+
+use super::PgStore;
+use crate::row::expired_batch;
+use crate::{ExpiredBatch, ExpiryCursor, ExpiryPolicy, StoreError};
+use chrono::{DateTime, Utc};
+use engine::UserId;
+use sqlx::Row;
+
+impl PgStore {
+    pub(super) async fn delete_user_impl(&self, user_id: &UserId) -> Result<u64, StoreError> {
+        let secret = self.ledger_secret().await?;
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("DELETE FROM user_goal_progress WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        self.move_intents_to_ledger(&mut tx, user_id, &secret, Utc::now())
+            .await?;
+        sqlx::query("DELETE FROM processed_events WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    pub(super) async fn delete_expired_impl(
+        &self,
+        policies: &[ExpiryPolicy],
+        before: DateTime<Utc>,
+        after: Option<&ExpiryCursor>,
+        limit: i64,
+    ) -> Result<ExpiredBatch, StoreError> {
+        let goals: Vec<&str> = policies.iter().map(|p| p.goal_id.as_str()).collect();
+        let active: Vec<bool> = policies.iter().map(|p| p.active).collect();
+        let claimed: Vec<bool> = policies.iter().map(|p| p.claimed_too).collect();
+        // `scanned` walks the expiry index from the cursor, every row counting against the
+        // limit (also rows of goals without a policy), so one statement's work is bounded.
+        // `doomed` locks the deletable ones, skipping rows an event holds, and checks the
+        // conditions again on the locked version.
+        // Two statement texts rather than `$6 IS NULL OR …`: a generic plan would keep the OR
+        // and could not use the cursor as an index condition.
+        let from_cursor = if after.is_some() {
+            "AND (e.expires_at, e.user_id, e.goal_id) > ($6, $7, $8)"
+        } else {
+            "AND $6::timestamptz IS NULL AND $7::varchar IS NULL AND $8::varchar IS NULL"
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "WITH scanned AS ( \
+                   SELECT e.user_id, e.goal_id, e.expires_at, g.goal_id IS NOT NULL AS known, \
+                          g.active, g.claimed_too \
+                   FROM user_goal_progress e \
+                   LEFT JOIN UNNEST($1::varchar[], $2::bool[], $3::bool[]) AS g(goal_id, active, claimed_too) \
+                     ON g.goal_id = e.goal_id \
+                   WHERE e.expires_at < $4 {from_cursor} \
+                   ORDER BY e.expires_at, e.user_id, e.goal_id \
+                   LIMIT $5), \
+                 doomed AS ( \
+                   SELECT p.user_id, p.goal_id FROM user_goal_progress p \
+                   JOIN scanned s ON s.user_id = p.user_id AND s.goal_id = p.goal_id \
+                   WHERE s.known AND p.expires_at < $4 AND p.is_active = s.active \
+                     AND (p.status <> 'claimed' OR s.claimed_too) \
+                     AND NOT EXISTS (SELECT 1 FROM reward_grants r \
+                       WHERE r.user_id = p.user_id AND r.goal_id = p.goal_id \
+                         AND r.state IN ('pending', 'sending', 'unknown')) \
+                   FOR UPDATE OF p SKIP LOCKED), \
+                 deleted AS ( \
+                   DELETE FROM user_goal_progress p USING doomed d \
+                   WHERE p.user_id = d.user_id AND p.goal_id = d.goal_id RETURNING 1) \
+                 SELECT (SELECT count(*) FROM deleted) AS deleted, \
+                        (SELECT count(*) FROM scanned) AS scanned, \
+                        l.expires_at, l.user_id, l.goal_id \
+                 FROM (SELECT 1) AS one LEFT JOIN LATERAL ( \
+                   SELECT expires_at, user_id, goal_id FROM scanned \
+                   ORDER BY expires_at DESC, user_id DESC, goal_id DESC LIMIT 1) AS l ON true"
+            )))
+            .bind(&goals)
+            .bind(&active)
+            .bind(&claimed)
+            .bind(before)
+            .bind(limit)
+            .bind(after.map(|c| c.expires_at))
+            .bind(after.map(|c| c.user_id.as_str()))
+            .bind(after.map(|c| c.goal_id.as_str()))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(expired_batch(
+            row.try_get("deleted")?,
+            row.try_get("scanned")?,
+            limit,
+            row.try_get("expires_at")?,
+            row.try_get("user_id")?,
+            row.try_get("goal_id")?,
+        ))
+    }
+
+    pub(super) async fn prune_processed_events_impl(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+                "DELETE FROM processed_events WHERE event_id IN ( \
+                   SELECT event_id FROM processed_events WHERE processed_at < $1 ORDER BY processed_at LIMIT $2)",
+            )
+            .bind(before)
+            .bind(limit)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+}

@@ -1,0 +1,94 @@
+//! SQLite's batch transaction: the group-commit writer's events, folded into the rows they touch.
+
+use super::{COLUMNS, SqliteStore, decode, insert_row};
+use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
+use crate::row::ProgressRow;
+use crate::{EventOutcome, PendingEvent, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[async_trait]
+impl ApplyBatch for SqliteStore {
+    async fn apply_batch(
+        &self,
+        batch: &[&PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventOutcome>, StoreError> {
+        self.apply_in_one_transaction(batch, now).await
+    }
+}
+impl SqliteStore {
+    pub(super) async fn apply_events_impl(
+        &self,
+        batch: &[PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
+        isolate_failures(self, batch, now).await
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn apply_in_one_transaction(
+        &self,
+        batch: &[&PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventOutcome>, StoreError> {
+        let mut fresh = first_occurrences(batch);
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (pending, is_fresh) in batch.iter().zip(fresh.iter_mut()) {
+            if !*is_fresh || pending.event.id.is_empty() {
+                continue;
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO processed_events (event_id, user_id, processed_at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+            )
+            .bind(&pending.event.id)
+            .bind(pending.event.user_id.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            *is_fresh = inserted == 1;
+        }
+        let wanted: Vec<&PendingEvent> = batch
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, f)| **f)
+            .map(|(p, _)| *p)
+            .collect();
+        for (user_id, goal_id, pending) in auto_keys(wanted.iter().copied()) {
+            if let Some(goal) = pending.rules.goal(goal_id.as_str()) {
+                let row = ProgressRow::assigned(&user_id, &pending.event.namespace, goal, now);
+                insert_row(&mut tx, &row, " ON CONFLICT (user_id, goal_id) DO NOTHING").await?;
+            }
+        }
+        let mut rows = Vec::new();
+        for (user_id, goal_id) in touched_keys(wanted.iter().copied()) {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM user_goal_progress WHERE user_id = ? AND goal_id = ?"
+            );
+            if let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(user_id.as_str())
+                .bind(goal_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+            {
+                rows.push(decode(&row)?);
+            }
+        }
+        let folded = fold(batch, &fresh, rows, now);
+        for row in &folded.changed {
+            insert_row(
+                &mut tx,
+                row,
+                " ON CONFLICT (user_id, goal_id) DO UPDATE SET progress = excluded.progress, status = excluded.status, \
+                 completed_at = excluded.completed_at, claimed_at = excluded.claimed_at, updated_at = excluded.updated_at, \
+                 is_active = excluded.is_active, assigned_at = excluded.assigned_at, expires_at = excluded.expires_at, \
+                 baseline_value = excluded.baseline_value, last_counted_day = excluded.last_counted_day",
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(folded.outcomes)
+    }
+}

@@ -1,0 +1,115 @@
+//! SQLite's player data deletion (GDPR) and the cleanup job's statements.
+
+use super::SqliteStore;
+use crate::row::expired_batch;
+use crate::{ExpiredBatch, ExpiryCursor, ExpiryPolicy, StoreError};
+use chrono::{DateTime, Utc};
+use engine::UserId;
+
+impl SqliteStore {
+    pub(super) async fn delete_user_impl(&self, user_id: &UserId) -> Result<u64, StoreError> {
+        let secret = self.ledger_secret().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let rows = sqlx::query("DELETE FROM user_goal_progress WHERE user_id = ?")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        self.move_intents_to_ledger(&mut tx, user_id, &secret, Utc::now())
+            .await?;
+        sqlx::query("DELETE FROM processed_events WHERE user_id = ?")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    pub(super) async fn delete_expired_impl(
+        &self,
+        policies: &[ExpiryPolicy],
+        before: DateTime<Utc>,
+        after: Option<&ExpiryCursor>,
+        limit: i64,
+    ) -> Result<ExpiredBatch, StoreError> {
+        let policies = serde_json::Value::Array(
+            policies
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "goal": p.goal_id.as_str(),
+                        "active": p.active,
+                        "claimed": p.claimed_too,
+                    })
+                })
+                .collect(),
+        );
+        // The write lock is held from the walk to the delete, so nothing changes in between.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let scanned: Vec<(DateTime<Utc>, String, String, bool)> = sqlx::query_as(
+            "SELECT e.expires_at, e.user_id, e.goal_id, \
+                        COALESCE(g.value IS NOT NULL \
+                          AND e.is_active = json_extract(g.value, '$.active') \
+                          AND (e.status <> 'claimed' OR json_extract(g.value, '$.claimed')) \
+                          AND NOT EXISTS (SELECT 1 FROM reward_grants r \
+                            WHERE r.user_id = e.user_id AND r.goal_id = e.goal_id \
+                              AND r.state IN ('pending', 'sending', 'unknown')), 0) \
+                 FROM user_goal_progress e \
+                 LEFT JOIN json_each(?) g ON json_extract(g.value, '$.goal') = e.goal_id \
+                 WHERE e.expires_at IS NOT NULL AND e.expires_at < ? \
+                   AND (? IS NULL OR (e.expires_at, e.user_id, e.goal_id) > (?, ?, ?)) \
+                 ORDER BY e.expires_at, e.user_id, e.goal_id LIMIT ?",
+        )
+        .bind(policies.to_string())
+        .bind(before)
+        .bind(after.map(|c| c.expires_at))
+        .bind(after.map(|c| c.expires_at))
+        .bind(after.map(|c| c.user_id.as_str()))
+        .bind(after.map(|c| c.goal_id.as_str()))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let doomed = serde_json::Value::Array(
+            scanned
+                .iter()
+                .filter(|row| row.3)
+                .map(|(_, user, goal, _)| serde_json::json!([user, goal]))
+                .collect(),
+        );
+        let deleted = sqlx::query(
+                "DELETE FROM user_goal_progress WHERE (user_id, goal_id) IN ( \
+                   SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
+            )
+            .bind(doomed.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        let count = i64::try_from(scanned.len()).unwrap_or(i64::MAX);
+        let last = scanned.into_iter().next_back();
+        Ok(expired_batch(
+            i64::try_from(deleted).unwrap_or(i64::MAX),
+            count,
+            limit,
+            last.as_ref().map(|row| row.0),
+            last.as_ref().map(|row| row.1.clone()),
+            last.map(|row| row.2),
+        ))
+    }
+
+    pub(super) async fn prune_processed_events_impl(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+                "DELETE FROM processed_events WHERE event_id IN ( \
+                   SELECT event_id FROM processed_events WHERE processed_at < ? ORDER BY processed_at LIMIT ?)",
+            )
+            .bind(before)
+            .bind(limit)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+}
