@@ -13,9 +13,9 @@ pub mod period;
 pub mod progress;
 pub mod reload;
 mod rhai_env;
+pub mod rule_tests;
 pub mod ruleset;
 pub mod source;
-pub mod testing;
 
 pub use clock::Clock;
 pub use compile::{Compiled, compile};

@@ -12,7 +12,7 @@ use crate::event::Event;
 use crate::ids::{ChallengeId, GoalId};
 use crate::model::{Assign, CountMode, EventKind, Period};
 use crate::rhai_env::{self, EvalError, ExprScope};
-use crate::testing::CompiledTest;
+use crate::rule_tests::CompiledTest;
 
 /// A Rhai expression compiled once at load, with its source text for display.
 #[derive(Debug, Clone)]

@@ -13,6 +13,7 @@ mod instrument;
 mod postgres;
 mod row;
 mod sqlite;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod url;
 mod writer;

@@ -34,7 +34,7 @@ pub(super) fn schedule(
     let claim_grace = match def.claim_grace.as_deref().map(str::trim) {
         None => crate::ruleset::DEFAULT_CLAIM_GRACE,
         Some("0" | "0s" | "0m" | "0h" | "0d") => chrono::Duration::zero(),
-        Some(text) => match crate::testing::parse_duration(text) {
+        Some(text) => match crate::rule_tests::parse_duration(text) {
             Ok(grace) => grace,
             Err(message) => {
                 let d = ctx.at_value(

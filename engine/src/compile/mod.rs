@@ -14,9 +14,9 @@ use chrono::Utc;
 use crate::diagnostic::{Code, Diagnostic, Pos};
 use crate::ids::{ChallengeId, is_valid_id};
 use crate::rhai_env;
+use crate::rule_tests;
 use crate::ruleset::{CompiledChallenge, CompiledGoal, RuleSet, RuleSetInfo};
 use crate::source::{Document, NodePos, ScalarLayout, Sources, child, parse_file};
-use crate::testing;
 
 /// The outcome of compiling a folder: the rule set when there was no error, and every
 /// diagnostic (warnings included) either way.
@@ -240,8 +240,8 @@ pub fn compile(sources: &Sources) -> Compiled {
         files: sources.files.iter().map(|f| f.path.clone()).collect(),
     };
     let mut rules = RuleSet::new(engine, challenges, goals, info);
-    let tests = testing::compile_tests(&mut ctx, &rules, test_defs);
-    testing::run_tests(&mut ctx, &rules, &tests);
+    let tests = rule_tests::compile_tests(&mut ctx, &rules, test_defs);
+    rule_tests::run_tests(&mut ctx, &rules, &tests);
     rules.tests = tests;
 
     let mut diagnostics = ctx.diagnostics;

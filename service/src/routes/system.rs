@@ -117,7 +117,7 @@ pub(super) async fn events(
                         stat_code: body.stat_code,
                         latest_value: body.latest_value,
                         inc: body.inc,
-                        additional: engine::testing::to_rhai_map(body.additional.as_ref()),
+                        additional: engine::rule_tests::to_rhai_map(body.additional.as_ref()),
                     })
                     .await
             }
