@@ -24,3 +24,80 @@ fn every_environment_variable_is_in_the_configuration_reference() {
         );
     }
 }
+
+/// ARCHITECTURE.md names paths, files and modules; each must exist, so the map cannot drift
+/// from the code.
+#[test]
+fn architecture_md_names_only_what_exists() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("docs/ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let crates = [
+        ("engine", "engine"),
+        ("store", "store"),
+        ("runtime", "runtime"),
+        ("service", "service"),
+        ("challenge_lint", "lint"),
+    ];
+    let top = [
+        "engine/",
+        "store/",
+        "lint/",
+        "runtime/",
+        "service/",
+        "handler/",
+        "bench/",
+        "e2e/",
+        "docs/",
+        "migrations/",
+        "challenges/",
+        "proto/",
+        ".ci/",
+    ];
+    let mut rust_files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() && !name.starts_with('.') && name != "target" {
+                stack.push(path);
+            } else if name.ends_with(".rs") {
+                rust_files.push(name);
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for token in text.split('`').skip(1).step_by(2) {
+        let token = token.trim();
+        if top.iter().any(|t| token.starts_with(t)) && !token.contains(' ') {
+            let path = token.split(['#', ' ']).next().unwrap();
+            if !root.join(path).exists() {
+                missing.push(token.to_string());
+            }
+        } else if let Some((krate, rest)) = token.split_once("::") {
+            let Some((_, dir)) = crates.iter().find(|(name, _)| *name == krate) else {
+                continue;
+            };
+            let module = rest.split("::").next().unwrap();
+            let is_module = module.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+            let src = root.join(dir).join("src");
+            let declared = std::fs::read_to_string(src.join("lib.rs")).unwrap_or_default();
+            if is_module
+                && !src.join(format!("{module}.rs")).exists()
+                && !src.join(module).join("mod.rs").exists()
+                && !declared.contains(module)
+            {
+                missing.push(token.to_string());
+            }
+        } else if token.ends_with(".rs")
+            && !token.contains('/')
+            && !rust_files.iter().any(|f| f == token)
+        {
+            missing.push(token.to_string());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/ARCHITECTURE.md names what does not exist: {missing:?}"
+    );
+}
