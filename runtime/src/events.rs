@@ -2,6 +2,7 @@
 //! answer after commit. gRPC (and REST, and tests) call these.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use engine::{Event, EventData, EventKind, RuleSetHandle, UserId};
@@ -130,7 +131,95 @@ fn event_id(id: &str) -> Result<String, EventError> {
     Ok(id.to_string())
 }
 
+/// Who and what an event is about, for metrics and logs.
+pub struct Call<'a> {
+    pub kind: &'static str,
+    pub event_id: &'a str,
+    pub user_id: &'a str,
+    pub namespace: &'a str,
+}
+
 impl EventContext {
+    /// Counts and logs what became of an event: every transport's events are accounted here.
+    fn account(&self, call: Call<'_>, started: Instant, result: &Result<Processed, EventError>) {
+        let Call {
+            kind,
+            event_id,
+            user_id,
+            namespace,
+        } = call;
+        let metrics = &self.metrics;
+        metrics
+            .processing
+            .with_label_values(&[kind])
+            .observe(started.elapsed().as_secs_f64());
+        let duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        match result {
+            Ok(Processed::Done(outcome)) => {
+                let label = match outcome {
+                    store::EventOutcome::Applied { .. } => "applied",
+                    store::EventOutcome::Duplicate => "duplicate",
+                    store::EventOutcome::NoMatch => "no_match",
+                };
+                metrics.processed.with_label_values(&[kind, label]).inc();
+                tracing::debug!(
+                    kind,
+                    event_id,
+                    user_id,
+                    namespace,
+                    outcome = label,
+                    duration_ms,
+                    "event processed"
+                );
+            }
+            Ok(Processed::SkippedNamespace) => {
+                metrics
+                    .skipped
+                    .with_label_values(&[kind, "other_namespace"])
+                    .inc();
+                tracing::debug!(
+                    kind,
+                    event_id,
+                    user_id,
+                    "event of another namespace skipped"
+                );
+            }
+            Err(err) => {
+                metrics
+                    .rejected
+                    .with_label_values(&[kind, err.reason()])
+                    .inc();
+                match err {
+                    EventError::Invalid(message) => {
+                        tracing::warn!(kind, event_id, user_id, namespace, error = %message, "malformed event rejected");
+                    }
+                    EventError::Unavailable(message) => {
+                        metrics
+                            .errors
+                            .with_label_values(&["handler", "unavailable"])
+                            .inc();
+                        tracing::warn!(kind, event_id, user_id, namespace, error = %message, duration_ms, "event not committed; the platform will retry");
+                    }
+                    EventError::Internal(message) => {
+                        metrics
+                            .errors
+                            .with_label_values(&["handler", "internal"])
+                            .inc();
+                        tracing::error!(kind, event_id, user_id, namespace, error = %message, "event failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// An event refused before it reached a use-case (a transport-level check), accounted.
+    pub fn refused(&self, call: Call<'_>, error: EventError) -> Result<Processed, EventError> {
+        self.metrics.received.with_label_values(&[call.kind]).inc();
+        let result = Err(error);
+        self.account(call, Instant::now(), &result);
+        result
+    }
+
     fn other_namespace(&self, namespace: &str) -> bool {
         match &self.namespace {
             Some(expected) => !namespace.is_empty() && namespace != expected,
@@ -146,8 +235,76 @@ impl EventContext {
         }
     }
 
-    /// Processes a login.
+    /// Processes a login (counted and logged).
     pub async fn login(&self, input: LoginInput) -> Result<Processed, EventError> {
+        let started = Instant::now();
+        self.metrics.received.with_label_values(&["login"]).inc();
+        let (id, user, namespace) = (
+            input.id.clone(),
+            input.user_id.clone(),
+            input.namespace.clone(),
+        );
+        let result = self.apply_login(input).await;
+        let call = Call {
+            kind: "login",
+            event_id: &id,
+            user_id: &user,
+            namespace: &namespace,
+        };
+        self.account(call, started, &result);
+        result
+    }
+
+    /// Processes a statistic update (counted and logged).
+    pub async fn stat(&self, input: StatInput) -> Result<Processed, EventError> {
+        let started = Instant::now();
+        self.metrics.received.with_label_values(&["stat"]).inc();
+        let (id, user, namespace) = (
+            input.id.clone(),
+            input.user_id.clone(),
+            input.namespace.clone(),
+        );
+        let result = self.apply_stat(input).await;
+        let call = Call {
+            kind: "stat",
+            event_id: &id,
+            user_id: &user,
+            namespace: &namespace,
+        };
+        self.account(call, started, &result);
+        result
+    }
+
+    /// A GDPR deletion event (counted and logged): the player's data goes.
+    pub async fn gdpr_deletion(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        namespace: &str,
+    ) -> Result<Processed, EventError> {
+        let started = Instant::now();
+        self.metrics.received.with_label_values(&["gdpr"]).inc();
+        let result = match self.delete_user(user_id, namespace).await {
+            Ok(Some(rows)) => {
+                tracing::info!(user_id, rows, "GDPR deletion: progress rows deleted");
+                Ok(Processed::Done(store::EventOutcome::Applied {
+                    changed: rows as usize,
+                }))
+            }
+            Ok(None) => Ok(Processed::SkippedNamespace),
+            Err(err) => Err(err),
+        };
+        let call = Call {
+            kind: "gdpr",
+            event_id,
+            user_id,
+            namespace,
+        };
+        self.account(call, started, &result);
+        result
+    }
+
+    async fn apply_login(&self, input: LoginInput) -> Result<Processed, EventError> {
         let user_id = required(&input.user_id, "user id", MAX_USER_ID)?;
         if self.other_namespace(&input.namespace) {
             return Ok(Processed::SkippedNamespace);
@@ -166,8 +323,7 @@ impl EventContext {
         self.write(event).await
     }
 
-    /// Processes a statistic update.
-    pub async fn stat(&self, input: StatInput) -> Result<Processed, EventError> {
+    async fn apply_stat(&self, input: StatInput) -> Result<Processed, EventError> {
         let user_id = required(&input.user_id, "user id", MAX_USER_ID)?;
         let stat_code = required(&input.stat_code, "stat code", MAX_STAT_CODE)?;
         let value = integer(input.latest_value, "latest_value")?;

@@ -1,24 +1,14 @@
 //! The Extend `OnMessage` services: map each message to an event use-case and its result to a
 //! gRPC status. Only after the event's progress is committed does a call answer OK.
 
-use std::time::Instant;
-
 use tonic::{Request, Response, Status};
 
-use crate::events::{EventContext, EventError, LoginInput, Processed, StatInput};
+use crate::events::{Call, EventContext, EventError, LoginInput, Processed, StatInput};
 use crate::proto::iam::deletion_account_gdpr_gdpr_request_data_deletion_response_service_server::DeletionAccountGdprGdprRequestDataDeletionResponseService;
 use crate::proto::iam::user_authentication_user_logged_in_service_server::UserAuthenticationUserLoggedInService;
 use crate::proto::iam::{GdprRequestDataDeletionResponse, UserLoggedIn};
 use crate::proto::statistic::StatItemUpdated;
 use crate::proto::statistic::statistic_stat_item_updated_service_server::StatisticStatItemUpdatedService;
-
-/// Who and what a call is about, for metrics and logs.
-struct Call<'a> {
-    kind: &'static str,
-    event_id: &'a str,
-    user_id: &'a str,
-    namespace: &'a str,
-}
 
 /// One implementation serves all three services.
 #[derive(Clone)]
@@ -26,98 +16,19 @@ pub struct EventServices {
     pub context: EventContext,
 }
 
-impl EventServices {
-    fn answer(
-        &self,
-        call: Call<'_>,
-        started: Instant,
-        result: Result<Processed, EventError>,
-    ) -> Result<Response<()>, Status> {
-        let Call {
-            kind,
-            event_id,
-            user_id,
-            namespace,
-        } = call;
-        let metrics = &self.context.metrics;
-        metrics
-            .processing
-            .with_label_values(&[kind])
-            .observe(started.elapsed().as_secs_f64());
-        let duration_ms = started.elapsed().as_secs_f64() * 1e3;
-        match result {
-            Ok(Processed::Done(outcome)) => {
-                let label = match outcome {
-                    store::EventOutcome::Applied { .. } => "applied",
-                    store::EventOutcome::Duplicate => "duplicate",
-                    store::EventOutcome::NoMatch => "no_match",
-                };
-                metrics.processed.with_label_values(&[kind, label]).inc();
-                tracing::debug!(
-                    kind,
-                    event_id,
-                    user_id,
-                    namespace,
-                    outcome = label,
-                    duration_ms,
-                    "event processed"
-                );
-                Ok(Response::new(()))
-            }
-            Ok(Processed::SkippedNamespace) => {
-                metrics
-                    .skipped
-                    .with_label_values(&[kind, "other_namespace"])
-                    .inc();
-                tracing::debug!(
-                    kind,
-                    event_id,
-                    user_id,
-                    "event of another namespace skipped"
-                );
-                Ok(Response::new(()))
-            }
-            Err(err) => {
-                metrics
-                    .rejected
-                    .with_label_values(&[kind, err.reason()])
-                    .inc();
-                match err {
-                    EventError::Invalid(message) => {
-                        tracing::warn!(kind, event_id, user_id, namespace, error = %message, "malformed event rejected");
-                        Err(Status::invalid_argument(message))
-                    }
-                    EventError::Unavailable(message) => {
-                        metrics
-                            .errors
-                            .with_label_values(&["handler", "unavailable"])
-                            .inc();
-                        tracing::warn!(kind, event_id, user_id, namespace, error = %message, duration_ms, "event not committed; the platform will retry");
-                        Err(Status::unavailable(message))
-                    }
-                    EventError::Internal(message) => {
-                        metrics
-                            .errors
-                            .with_label_values(&["handler", "internal"])
-                            .inc();
-                        tracing::error!(kind, event_id, user_id, namespace, error = %message, "event failed");
-                        Err(Status::internal("internal error"))
-                    }
-                }
-            }
-        }
+/// The gRPC answer to a use-case's result (the use-case counted and logged it).
+fn status(result: Result<Processed, EventError>) -> Result<Response<()>, Status> {
+    match result {
+        Ok(_) => Ok(Response::new(())),
+        Err(EventError::Invalid(message)) => Err(Status::invalid_argument(message)),
+        Err(EventError::Unavailable(message)) => Err(Status::unavailable(message)),
+        Err(EventError::Internal(_)) => Err(Status::internal("internal error")),
     }
 }
 
 #[tonic::async_trait]
 impl UserAuthenticationUserLoggedInService for EventServices {
     async fn on_message(&self, request: Request<UserLoggedIn>) -> Result<Response<()>, Status> {
-        let started = Instant::now();
-        self.context
-            .metrics
-            .received
-            .with_label_values(&["login"])
-            .inc();
         let message = request.into_inner();
         let account = message
             .payload
@@ -139,38 +50,23 @@ impl UserAuthenticationUserLoggedInService for EventServices {
             namespace: namespace.clone(),
             timestamp: message.timestamp,
         };
-        let result = self.context.login(input).await;
-        let call = Call {
-            kind: "login",
-            event_id: &message.id,
-            user_id: &user_id,
-            namespace: &namespace,
-        };
-        self.answer(call, started, result)
+        status(self.context.login(input).await)
     }
 }
 
 #[tonic::async_trait]
 impl StatisticStatItemUpdatedService for EventServices {
     async fn on_message(&self, request: Request<StatItemUpdated>) -> Result<Response<()>, Status> {
-        let started = Instant::now();
-        self.context
-            .metrics
-            .received
-            .with_label_values(&["stat"])
-            .inc();
         let message = request.into_inner();
         let Some(item) = message.payload else {
-            let result = Err(EventError::Invalid(
-                "payload (the stat item) is missing".into(),
-            ));
             let call = Call {
                 kind: "stat",
                 event_id: &message.id,
                 user_id: &message.user_id,
                 namespace: &message.namespace,
             };
-            return self.answer(call, started, result);
+            let invalid = EventError::Invalid("payload (the stat item) is missing".into());
+            return status(self.context.refused(call, invalid));
         };
         let user_id = if item.user_id.is_empty() {
             message.user_id.clone()
@@ -192,14 +88,7 @@ impl StatisticStatItemUpdatedService for EventServices {
             inc: item.inc,
             additional: item.additional_data.map(struct_to_map).unwrap_or_default(),
         };
-        let result = self.context.stat(input).await;
-        let call = Call {
-            kind: "stat",
-            event_id: &message.id,
-            user_id: &user_id,
-            namespace: &namespace,
-        };
-        self.answer(call, started, result)
+        status(self.context.stat(input).await)
     }
 }
 
@@ -209,12 +98,6 @@ impl DeletionAccountGdprGdprRequestDataDeletionResponseService for EventServices
         &self,
         request: Request<GdprRequestDataDeletionResponse>,
     ) -> Result<Response<()>, Status> {
-        let started = Instant::now();
-        self.context
-            .metrics
-            .received
-            .with_label_values(&["gdpr"])
-            .inc();
         let message = request.into_inner();
         let deletion = message
             .payload
@@ -229,23 +112,11 @@ impl DeletionAccountGdprGdprRequestDataDeletionResponseService for EventServices
         } else {
             message.namespace.clone()
         };
-        let result = match self.context.delete_user(&user_id, &namespace).await {
-            Ok(Some(rows)) => {
-                tracing::info!(user_id, rows, "GDPR deletion: progress rows deleted");
-                Ok(Processed::Done(store::EventOutcome::Applied {
-                    changed: rows as usize,
-                }))
-            }
-            Ok(None) => Ok(Processed::SkippedNamespace),
-            Err(err) => Err(err),
-        };
-        let call = Call {
-            kind: "gdpr",
-            event_id: &message.id,
-            user_id: &user_id,
-            namespace: &namespace,
-        };
-        self.answer(call, started, result)
+        status(
+            self.context
+                .gdpr_deletion(&message.id, &user_id, &namespace)
+                .await,
+        )
     }
 }
 

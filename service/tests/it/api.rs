@@ -816,3 +816,27 @@ async fn a_season_can_be_claimed_within_its_grace_period() {
     );
     api.stop();
 }
+
+/// Events posted over REST are counted like those arriving over gRPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_events_are_counted_like_grpc_ones() {
+    let api = Api::start().await;
+    api.post("p1", "/v1/challenges/initialize", json!({})).await;
+    api.stat("p1", "r1", "kills", 1).await;
+    api.stat("p1", "r1", "kills", 1).await;
+    let (status, _) = api
+        .post("p1", "/v1/events", json!({"kind": "stat", "id": "bad", "userId": "", "statCode": "kills", "latestValue": 1}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let metrics = api.metrics().await;
+    for sample in [
+        r#"challenge_events_received_total{kind="stat"} 3"#,
+        r#"challenge_events_processed_total{kind="stat",outcome="applied"} 1"#,
+        r#"challenge_events_processed_total{kind="stat",outcome="duplicate"} 1"#,
+        r#"challenge_events_rejected_total{kind="stat",reason="invalid"} 1"#,
+    ] {
+        assert!(metrics.contains(sample), "missing `{sample}`");
+    }
+    assert!(metrics.contains(r#"challenge_event_processing_seconds_count{kind="stat"} 3"#));
+    api.stop();
+}
