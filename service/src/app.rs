@@ -56,7 +56,10 @@ pub fn router(state: AppState, base_path: &str) -> Router {
     if base_path.is_empty() {
         routes
     } else {
-        Router::new().nest(base_path, routes)
+        // Paths outside BASE_PATH answer in the API's error shape too.
+        Router::new()
+            .nest(base_path, routes)
+            .fallback(crate::routes::no_route)
     }
 }
 

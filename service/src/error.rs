@@ -11,6 +11,10 @@ use serde::Serialize;
 pub enum ErrorCode {
     GoalNotFound,
     ChallengeNotFound,
+    /// No such route.
+    NotFound,
+    /// The route does not serve this method.
+    MethodNotAllowed,
     GoalNotCompleted,
     GoalInactive,
     GoalRotated,
@@ -23,6 +27,8 @@ pub enum ErrorCode {
     Forbidden,
     RateLimited,
     DatabaseUnavailable,
+    /// IAM's signing keys cannot be fetched, so no token can be checked.
+    AuthUnavailable,
     Internal,
 }
 
@@ -31,6 +37,8 @@ impl ErrorCode {
         match self {
             ErrorCode::GoalNotFound => "GOAL_NOT_FOUND",
             ErrorCode::ChallengeNotFound => "CHALLENGE_NOT_FOUND",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::GoalNotCompleted => "GOAL_NOT_COMPLETED",
             ErrorCode::GoalInactive => "GOAL_INACTIVE",
             ErrorCode::GoalRotated => "GOAL_ROTATED",
@@ -43,6 +51,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
+            ErrorCode::AuthUnavailable => "AUTH_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL_ERROR",
         }
     }
@@ -50,7 +59,10 @@ impl ErrorCode {
     /// HTTP status and the gRPC-style code number of the JSON body.
     fn statuses(self) -> (StatusCode, u16) {
         match self {
-            ErrorCode::GoalNotFound | ErrorCode::ChallengeNotFound => (StatusCode::NOT_FOUND, 5),
+            ErrorCode::GoalNotFound | ErrorCode::ChallengeNotFound | ErrorCode::NotFound => {
+                (StatusCode::NOT_FOUND, 5)
+            }
+            ErrorCode::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, 12),
             ErrorCode::GoalNotCompleted
             | ErrorCode::GoalInactive
             | ErrorCode::GoalRotated
@@ -62,7 +74,9 @@ impl ErrorCode {
             ErrorCode::Unauthorized => (StatusCode::UNAUTHORIZED, 16),
             ErrorCode::Forbidden => (StatusCode::FORBIDDEN, 7),
             ErrorCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, 8),
-            ErrorCode::DatabaseUnavailable => (StatusCode::SERVICE_UNAVAILABLE, 14),
+            ErrorCode::DatabaseUnavailable | ErrorCode::AuthUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, 14)
+            }
             ErrorCode::Internal => (StatusCode::INTERNAL_SERVER_ERROR, 13),
         }
     }

@@ -51,8 +51,8 @@ impl Authenticator {
             Err(TokenError::Unavailable(message)) => {
                 tracing::error!(error = %message, "cannot verify tokens: IAM keys unavailable");
                 Err(ApiError::new(
-                    ErrorCode::Unauthorized,
-                    "cannot verify the token right now",
+                    ErrorCode::AuthUnavailable,
+                    "cannot verify the token right now (IAM unreachable); try again shortly",
                 ))
             }
             Err(err) => Err(unauthorized(&err)),

@@ -1,6 +1,6 @@
 //! Reading challenges, initialize, rotation, explain, claim.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -43,7 +43,7 @@ pub(super) struct ChallengeList {
 pub(super) async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    Query(query): Query<ListQuery>,
+    super::ApiQuery(query): super::ApiQuery<ListQuery>,
 ) -> Result<Json<ChallengeList>, ApiError> {
     // A typed body: serialized once, straight to bytes (no intermediate `Value` tree).
     let challenges = challenges::list(

@@ -5,8 +5,8 @@ mod selection;
 mod system;
 
 use axum::Router;
-use axum::extract::FromRequest;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts};
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorCode};
@@ -17,6 +17,8 @@ pub fn router() -> Router<AppState> {
         .merge(selection::router())
         .merge(system::router())
         .route("/apidocs/api.json", axum::routing::get(openapi))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
 }
 
 /// The OpenAPI document of every route above.
@@ -77,4 +79,28 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         ApiError::new(ErrorCode::ValidationFailed, rejection.body_text())
     }
+}
+
+/// `Query` whose rejections answer in the API's error shape (VALIDATION_FAILED).
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::new(ErrorCode::ValidationFailed, rejection.body_text())
+    }
+}
+
+/// Unknown routes answer in the API's error shape.
+pub(crate) async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(ErrorCode::NotFound, format!("no route {}", uri.path()))
+}
+
+/// A known route called with a method it does not serve.
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} does not serve {method}", uri.path()),
+    )
 }

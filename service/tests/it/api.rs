@@ -840,3 +840,53 @@ async fn rest_events_are_counted_like_grpc_ones() {
     assert!(metrics.contains(r#"challenge_event_processing_seconds_count{kind="stat"} 3"#));
     api.stop();
 }
+
+/// Every error answers `{code, errorCode, message}`, also those no handler produces: an
+/// unknown route, a wrong method, a bad query string or body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_has_the_json_error_shape() {
+    let api = Api::start().await;
+    let cases = [
+        (
+            reqwest::Method::GET,
+            "/v1/nothing-here",
+            None,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/v1/challenges",
+            None,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+        ),
+        (
+            reqwest::Method::GET,
+            "/v1/challenges?active_only=maybe",
+            None,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/events",
+            Some(json!({"kind": 7})),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        ),
+    ];
+    for (method, path, body, status, error_code) in cases {
+        let (got, answer) = api.call(method.clone(), "p1", path, body).await;
+        assert_eq!(
+            (got, answer["errorCode"].clone()),
+            (status, json!(error_code)),
+            "{method} {path}: {answer}"
+        );
+        assert!(
+            answer["code"].is_u64() && answer["message"].is_string(),
+            "{answer}"
+        );
+    }
+    api.stop();
+}

@@ -337,3 +337,62 @@ async fn flaky_iam(
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
 }
+
+/// When IAM's keys cannot be fetched, a token cannot be checked: that is the service being
+/// unavailable (503, retry later), not the player being unauthorized.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_iam_answers_503_not_401() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let db = TestDatabase::sqlite().expect("SQLite");
+    let challenges = format!("{}/../challenges", env!("CARGO_MANIFEST_DIR"));
+    let config = service::config::ServeConfig::try_parse_from([
+        "service",
+        "--database-url",
+        &db.url,
+        "--challenges",
+        &challenges,
+        "--namespace",
+        "game",
+        "--auth-enabled",
+        "true",
+        "--ab-base-url",
+        &format!("http://127.0.0.1:{closed}"),
+        "--reward-mode",
+        "mock",
+    ])
+    .expect("config");
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/challenge", http.local_addr().unwrap());
+    tokio::spawn(service::app::run(
+        config,
+        service::app::Listeners {
+            http,
+            metrics,
+            grpc: None,
+        },
+        std::future::pending(),
+    ));
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the service did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let response = client
+        .get(format!("{base}/v1/challenges"))
+        .bearer_auth(token("key1", "key1", claims("player-1", "game", 600)))
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(
+        (status, body["errorCode"].clone()),
+        (StatusCode::SERVICE_UNAVAILABLE, json!("AUTH_UNAVAILABLE")),
+        "{body}"
+    );
+}
