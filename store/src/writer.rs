@@ -86,7 +86,7 @@ struct Job {
 pub struct Writer {
     sender: mpsc::Sender<Job>,
     stopping: watch::Sender<bool>,
-    depth: Arc<AtomicUsize>,
+    depth: Arc<QueueDepth>,
     flushers: std::sync::Mutex<Vec<JoinHandle<()>>>,
     last_batch: Arc<AtomicUsize>,
     observer: Arc<dyn WriterObserver>,
@@ -114,7 +114,7 @@ impl Writer {
     ) -> Self {
         let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
-        let depth = Arc::new(AtomicUsize::new(0));
+        let depth = Arc::new(QueueDepth::default());
         let last_batch = Arc::new(AtomicUsize::new(0));
         let (stopping, stop_signal) = watch::channel(false);
         let flushers = (0..config.flushers.max(1))
@@ -167,21 +167,25 @@ impl Writer {
     /// Queues an already routed event and waits for its commit.
     pub async fn submit_routed(&self, pending: PendingEvent) -> Result<EventOutcome, WriteError> {
         let (reply, answer) = oneshot::channel();
+        // Counted before it is queued: a flusher may take it the instant it is sent.
+        self.depth.add(1);
         match self.sender.try_send(Job { pending, reply }) {
-            Ok(()) => {
-                self.depth.fetch_add(1, Ordering::Relaxed);
-            }
+            Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
+                self.depth.sub(1);
                 return Err(WriteError::Overloaded(self.queue_depth()));
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(WriteError::ShuttingDown),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.depth.sub(1);
+                return Err(WriteError::ShuttingDown);
+            }
         }
         answer.await.unwrap_or(Err(WriteError::ShuttingDown))
     }
 
     /// Events waiting for a flusher.
     pub fn queue_depth(&self) -> usize {
-        self.depth.load(Ordering::Relaxed)
+        self.depth.get()
     }
 
     /// Size of the most recent batch (for metrics).
@@ -208,7 +212,7 @@ async fn flush_loop(
     store: Arc<dyn ProgressStore>,
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     mut stop_signal: watch::Receiver<bool>,
-    depth: Arc<AtomicUsize>,
+    depth: Arc<QueueDepth>,
     last_batch: Arc<AtomicUsize>,
     config: WriterConfig,
     observer: Arc<dyn WriterObserver>,
@@ -243,7 +247,7 @@ async fn flush_loop(
             }
             jobs
         };
-        depth.fetch_sub(jobs.len(), Ordering::Relaxed);
+        depth.sub(jobs.len());
         last_batch.store(jobs.len(), Ordering::Relaxed);
         let (pending, replies): (Vec<PendingEvent>, Vec<_>) =
             jobs.into_iter().map(|job| (job.pending, job.reply)).unzip();
@@ -268,5 +272,44 @@ async fn flush_loop(
                 }
             }
         }
+    }
+}
+
+/// Events queued for a flusher (`challenge_buffer_size`). Never reads below zero: a take that
+/// races ahead of its count saturates instead of wrapping.
+#[derive(Debug, Default)]
+struct QueueDepth(AtomicUsize);
+
+impl QueueDepth {
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn sub(&self, n: usize) {
+        // `fetch_update` with a closure that always returns Some cannot fail.
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                Some(d.saturating_sub(n))
+            });
+    }
+
+    fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QueueDepth;
+
+    #[test]
+    fn the_queue_depth_never_wraps_below_zero() {
+        let depth = QueueDepth::default();
+        depth.sub(1); // a flusher took an event before it was counted
+        assert_eq!(depth.get(), 0);
+        depth.add(2);
+        depth.sub(1);
+        assert_eq!(depth.get(), 1);
     }
 }
