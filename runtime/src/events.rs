@@ -305,11 +305,19 @@ impl EventContext {
     }
 
     async fn apply_login(&self, input: LoginInput) -> Result<Processed, EventError> {
+        match self.login_event(input)? {
+            Some(event) => self.write(event).await,
+            None => Ok(Processed::SkippedNamespace),
+        }
+    }
+
+    /// The event a login becomes; `None` for another namespace's. Pure: nothing is written.
+    fn login_event(&self, input: LoginInput) -> Result<Option<Event>, EventError> {
         let user_id = required(&input.user_id, "user id", MAX_USER_ID)?;
         if self.other_namespace(&input.namespace) {
-            return Ok(Processed::SkippedNamespace);
+            return Ok(None);
         }
-        let event = Event::new(EventData {
+        Ok(Some(Event::new(EventData {
             id: event_id(&input.id)?,
             kind: EventKind::Login,
             user_id: UserId::new(user_id),
@@ -319,19 +327,32 @@ impl EventContext {
             value: 0,
             inc: 0,
             additional: rhai::Map::new(),
-        });
-        self.write(event).await
+        })))
+    }
+
+    /// Checks a login as `login` would, without writing anything (a list is checked whole
+    /// before any of it is committed).
+    pub fn check_login(&self, input: &LoginInput) -> Result<(), EventError> {
+        self.login_event(input.clone()).map(|_| ())
     }
 
     async fn apply_stat(&self, input: StatInput) -> Result<Processed, EventError> {
+        match self.stat_event(input)? {
+            Some(event) => self.write(event).await,
+            None => Ok(Processed::SkippedNamespace),
+        }
+    }
+
+    /// The event a statistic update becomes; `None` for another namespace's. Pure.
+    fn stat_event(&self, input: StatInput) -> Result<Option<Event>, EventError> {
         let user_id = required(&input.user_id, "user id", MAX_USER_ID)?;
         let stat_code = required(&input.stat_code, "stat code", MAX_STAT_CODE)?;
         let value = integer(input.latest_value, "latest_value")?;
         let inc = integer(input.inc, "inc")?;
         if self.other_namespace(&input.namespace) {
-            return Ok(Processed::SkippedNamespace);
+            return Ok(None);
         }
-        let event = Event::new(EventData {
+        Ok(Some(Event::new(EventData {
             id: event_id(&input.id)?,
             kind: EventKind::Stat,
             user_id: UserId::new(user_id),
@@ -341,8 +362,12 @@ impl EventContext {
             value,
             inc,
             additional: input.additional,
-        });
-        self.write(event).await
+        })))
+    }
+
+    /// Checks a statistic update as `stat` would, without writing anything.
+    pub fn check_stat(&self, input: &StatInput) -> Result<(), EventError> {
+        self.stat_event(input.clone()).map(|_| ())
     }
 
     /// GDPR deletion: removes every progress row of the user.

@@ -92,38 +92,64 @@ pub(super) async fn events(
         ));
     }
     let mut results = Vec::with_capacity(bodies.len());
+    // Checked whole first: one bad event refuses the list before any of it is committed.
+    let mut inputs = Vec::with_capacity(bodies.len());
     for body in bodies {
         let id = body.id.clone();
-        let result = match body.kind.as_str() {
-            "login" => {
-                state
-                    .events
-                    .login(LoginInput {
-                        id: body.id,
-                        user_id: body.user_id,
-                        namespace: body.namespace,
-                        timestamp: body.timestamp,
-                    })
-                    .await
+        let input = match body.kind.as_str() {
+            "login" => Input::Login(LoginInput {
+                id: body.id,
+                user_id: body.user_id,
+                namespace: body.namespace,
+                timestamp: body.timestamp,
+            }),
+            "stat" => Input::Stat(StatInput {
+                id: body.id,
+                user_id: body.user_id,
+                namespace: body.namespace,
+                timestamp: body.timestamp,
+                stat_code: body.stat_code,
+                latest_value: body.latest_value,
+                inc: body.inc,
+                additional: engine::rule_tests::to_rhai_map(body.additional.as_ref()),
+            }),
+            other => {
+                return Err(ApiError::new(
+                    ErrorCode::ValidationFailed,
+                    format!("event `{id}`: kind must be `login` or `stat`, not `{other}`"),
+                ));
             }
-            "stat" => {
-                state
-                    .events
-                    .stat(StatInput {
-                        id: body.id,
-                        user_id: body.user_id,
-                        namespace: body.namespace,
-                        timestamp: body.timestamp,
-                        stat_code: body.stat_code,
-                        latest_value: body.latest_value,
-                        inc: body.inc,
-                        additional: engine::rule_tests::to_rhai_map(body.additional.as_ref()),
-                    })
-                    .await
-            }
-            other => Err(EventError::Invalid(format!(
-                "kind must be `login` or `stat`, not `{other}`"
-            ))),
+        };
+        let checked = match &input {
+            Input::Login(login) => state.events.check_login(login),
+            Input::Stat(stat) => state.events.check_stat(stat),
+        };
+        if let Err(EventError::Invalid(message)) = checked {
+            // Counted as a rejected event, as the gRPC services count theirs.
+            let (kind, user, namespace) = match &input {
+                Input::Login(l) => ("login", l.user_id.as_str(), l.namespace.as_str()),
+                Input::Stat(s) => ("stat", s.user_id.as_str(), s.namespace.as_str()),
+            };
+            let call = runtime::events::Call {
+                kind,
+                event_id: &id,
+                user_id: user,
+                namespace,
+            };
+            let _ = state
+                .events
+                .refused(call, EventError::Invalid(message.clone()));
+            return Err(ApiError::new(
+                ErrorCode::ValidationFailed,
+                format!("event `{id}`: {message}"),
+            ));
+        }
+        inputs.push((id, input));
+    }
+    for (id, input) in inputs {
+        let result = match input {
+            Input::Login(login) => state.events.login(login).await,
+            Input::Stat(stat) => state.events.stat(stat).await,
         };
         let outcome = match result {
             Ok(Processed::Done(store::EventOutcome::Applied { changed })) => {
@@ -155,6 +181,12 @@ pub(super) async fn events(
     Ok(Json(
         json!({ "processed": results.len(), "results": results }),
     ))
+}
+
+/// One event of a posted list, checked and waiting to be processed.
+enum Input {
+    Login(LoginInput),
+    Stat(StatInput),
 }
 
 #[utoipa::path(get, path = "/v1/rules", tag = "server",

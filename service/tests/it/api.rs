@@ -890,3 +890,36 @@ async fn every_error_has_the_json_error_shape() {
     }
     api.stop();
 }
+
+/// A list of events is validated whole before any of it is committed: one bad event refuses
+/// the list, and the good ones before it did not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_with_a_bad_event_commits_nothing() {
+    let api = Api::start().await;
+    api.post("p1", "/v1/challenges/initialize", json!({})).await;
+    let (status, body) = api
+        .post(
+            "p1",
+            "/v1/events",
+            json!([
+                {"kind": "stat", "id": "good-1", "userId": "p1", "statCode": "kills", "latestValue": 3, "inc": 3},
+                {"kind": "stat", "id": "bad-1", "userId": "", "statCode": "kills", "latestValue": 1, "inc": 1}
+            ]),
+        )
+        .await;
+    assert_eq!(
+        (status, body["errorCode"].clone()),
+        (StatusCode::BAD_REQUEST, json!("VALIDATION_FAILED")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("bad-1"),
+        "{body}"
+    );
+    assert_eq!(
+        api.goal("p1", "season", "kills").await["progress"],
+        0,
+        "nothing was committed"
+    );
+    api.stop();
+}
