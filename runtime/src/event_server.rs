@@ -128,6 +128,26 @@ pub async fn serve_grpc(
     health_reporter
         .set_serving::<StatisticStatItemUpdatedServiceServer<EventServices>>()
         .await;
+    health_reporter
+        .set_serving::<DeletionAccountGdprGdprRequestDataDeletionResponseServiceServer<EventServices>>()
+        .await;
+    // Draining starts: every service (and the server as a whole) reports NOT_SERVING at once,
+    // so Extend stops sending before the last calls finish.
+    let draining = async move {
+        shutdown.await;
+        health_reporter
+            .set_not_serving::<UserAuthenticationUserLoggedInServiceServer<EventServices>>()
+            .await;
+        health_reporter
+            .set_not_serving::<StatisticStatItemUpdatedServiceServer<EventServices>>()
+            .await;
+        health_reporter
+            .set_not_serving::<DeletionAccountGdprGdprRequestDataDeletionResponseServiceServer<EventServices>>()
+            .await;
+        health_reporter
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+    };
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -146,7 +166,7 @@ pub async fn serve_grpc(
         ))
         .add_service(StatisticStatItemUpdatedServiceServer::new(services.clone()))
         .add_service(DeletionAccountGdprGdprRequestDataDeletionResponseServiceServer::new(services))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), draining)
         .await
         .context("gRPC server")
 }

@@ -171,6 +171,20 @@ async fn health_reflection_and_metrics_answer() {
         .expect("health")
         .into_inner();
     assert_eq!(serving.status, 1, "SERVING");
+    // Each event service by name, the GDPR deletion one included.
+    for service in [
+        "accelbyte.iam.account.v1.UserAuthenticationUserLoggedInService",
+        "accelbyte.social.statistic.v1.StatisticStatItemUpdatedService",
+        "accelbyte.iam.account.v1.DeletionAccountGdprGdprRequestDataDeletionResponseService",
+    ] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .map(|r| r.into_inner().status);
+        assert_eq!(status.ok(), Some(1), "{service} is SERVING");
+    }
 
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
