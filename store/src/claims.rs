@@ -183,6 +183,68 @@ pub enum IntentOutcome {
     },
 }
 
+/// What recording an outcome writes, the same for both stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OutcomeColumns<'a> {
+    /// The new state; `None` keeps `sending` (a retry of a request that may have arrived).
+    pub state: Option<&'static str>,
+    pub error: Option<&'a str>,
+    /// When a reconciler may try again (a retry handed off).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The caller tries again at once and keeps its lease.
+    pub keeps_lease: bool,
+    /// The states this outcome may close or change.
+    pub from: &'static [&'static str],
+}
+
+impl IntentOutcome {
+    pub(crate) fn columns(&self) -> OutcomeColumns<'_> {
+        const OPEN: &[&str] = &["pending", "sending"];
+        const OPEN_OR_UNKNOWN: &[&str] = &["pending", "sending", "unknown"];
+        let (state, error, next_attempt_at, keeps_lease, from) = match self {
+            IntentOutcome::Granted { .. } => (
+                Some(IntentState::Granted),
+                None,
+                None,
+                false,
+                OPEN_OR_UNKNOWN,
+            ),
+            IntentOutcome::Refused { error } => (
+                Some(IntentState::Refused),
+                Some(error.as_str()),
+                None,
+                false,
+                OPEN_OR_UNKNOWN,
+            ),
+            IntentOutcome::Unknown { error } => (
+                Some(IntentState::Unknown),
+                Some(error.as_str()),
+                None,
+                false,
+                OPEN,
+            ),
+            IntentOutcome::Retry {
+                error,
+                reached,
+                retry_at,
+            } => (
+                (!reached).then_some(IntentState::Pending),
+                Some(error.as_str()),
+                *retry_at,
+                retry_at.is_none(),
+                OPEN,
+            ),
+        };
+        OutcomeColumns {
+            state: state.map(IntentState::as_str),
+            error,
+            next_attempt_at,
+            keeps_lease,
+            from,
+        }
+    }
+}
+
 /// `ce-` and 32 hex digits of SHA-256 over the intent's identity.
 pub fn transaction_id(namespace: &str, key: &IntentKey) -> String {
     let digest = Sha256::digest(identity(namespace, key));

@@ -143,7 +143,7 @@ impl PgStore {
         &self,
         key: &IntentKey,
         outcome: &IntentOutcome,
-        only_from: &[&str],
+        only_from: Option<&[&str]>,
         now: DateTime<Utc>,
     ) -> Result<Option<RewardIntent>, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -155,23 +155,7 @@ impl PgStore {
         .bind(key.goal_id.as_str())
         .fetch_optional(&mut *tx)
         .await?;
-        // A retry keeps `sending` when the request may have arrived, else goes back to
-        // `pending`; it gives up the lease unless its caller tries again at once.
-        let keeps_lease = matches!(outcome, IntentOutcome::Retry { retry_at: None, .. });
-        let (state, error, next_attempt_at) = match outcome {
-            IntentOutcome::Granted { .. } => (Some(IntentState::Granted), None, None),
-            IntentOutcome::Refused { error } => (Some(IntentState::Refused), Some(error), None),
-            IntentOutcome::Unknown { error } => (Some(IntentState::Unknown), Some(error), None),
-            IntentOutcome::Retry {
-                error,
-                reached,
-                retry_at,
-            } => (
-                (!reached).then_some(IntentState::Pending),
-                Some(error),
-                *retry_at,
-            ),
-        };
+        let columns = outcome.columns();
         let sql = format!(
             "UPDATE reward_grants SET state = coalesce($4, state), last_error = $5, \
                lease_until = CASE WHEN $9 THEN lease_until ELSE NULL END, \
@@ -182,12 +166,12 @@ impl PgStore {
             .bind(key.user_id.as_str())
             .bind(key.goal_id.as_str())
             .bind(key.period_start)
-            .bind(state.map(IntentState::as_str))
-            .bind(error)
-            .bind(next_attempt_at)
+            .bind(columns.state)
+            .bind(columns.error)
+            .bind(columns.next_attempt_at)
             .bind(now)
-            .bind(only_from)
-            .bind(keeps_lease)
+            .bind(only_from.unwrap_or(columns.from))
+            .bind(columns.keeps_lease)
             .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else {

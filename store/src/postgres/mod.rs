@@ -238,11 +238,7 @@ impl ProgressStore for PgStore {
         outcome: &IntentOutcome,
         now: DateTime<Utc>,
     ) -> Result<Option<RewardIntent>, StoreError> {
-        let from: &[&str] = match outcome {
-            IntentOutcome::Retry { .. } | IntentOutcome::Unknown { .. } => &["pending", "sending"],
-            _ => &["pending", "sending", "unknown"],
-        };
-        self.finish_intent_impl(key, outcome, from, now).await
+        self.finish_intent_impl(key, outcome, None, now).await
     }
 
     async fn resolve_intent(
@@ -259,7 +255,7 @@ impl ProgressStore for PgStore {
                 error: note.to_string(),
             }
         };
-        self.finish_intent_impl(key, &outcome, &["unknown"], now)
+        self.finish_intent_impl(key, &outcome, Some(&["unknown"]), now)
             .await
     }
 

@@ -140,27 +140,10 @@ impl SqliteStore {
         &self,
         key: &IntentKey,
         outcome: &IntentOutcome,
-        only_from: &[&str],
+        only_from: Option<&[&str]>,
         now: DateTime<Utc>,
     ) -> Result<Option<RewardIntent>, StoreError> {
-        // A retry keeps `sending` when the request may have arrived, else goes back to
-        // `pending`; it gives up the lease unless its caller tries again at once.
-        let keeps_lease = matches!(outcome, IntentOutcome::Retry { retry_at: None, .. });
-        let (state, error, next_attempt_at) = match outcome {
-            IntentOutcome::Granted { .. } => (Some(IntentState::Granted), None, None),
-            IntentOutcome::Refused { error } => (Some(IntentState::Refused), Some(error), None),
-            IntentOutcome::Unknown { error } => (Some(IntentState::Unknown), Some(error), None),
-            IntentOutcome::Retry {
-                error,
-                reached,
-                retry_at,
-            } => (
-                (!reached).then_some(IntentState::Pending),
-                Some(error),
-                *retry_at,
-            ),
-        };
-        let from = serde_json::to_string(only_from).unwrap_or_else(|_| "[]".into());
+        let columns = outcome.columns();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let sql = format!(
             "UPDATE reward_grants SET state = coalesce(?4, state), last_error = ?5, \
@@ -172,12 +155,15 @@ impl SqliteStore {
             .bind(key.user_id.as_str())
             .bind(key.goal_id.as_str())
             .bind(key.period_start)
-            .bind(state.map(IntentState::as_str))
-            .bind(error)
-            .bind(next_attempt_at)
+            .bind(columns.state)
+            .bind(columns.error)
+            .bind(columns.next_attempt_at)
             .bind(now)
-            .bind(from)
-            .bind(keeps_lease)
+            .bind(
+                serde_json::to_string(only_from.unwrap_or(columns.from))
+                    .unwrap_or_else(|_| "[]".into()),
+            )
+            .bind(columns.keeps_lease)
             .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else {

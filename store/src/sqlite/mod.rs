@@ -267,11 +267,7 @@ impl ProgressStore for SqliteStore {
         outcome: &IntentOutcome,
         now: DateTime<Utc>,
     ) -> Result<Option<RewardIntent>, StoreError> {
-        let from: &[&str] = match outcome {
-            IntentOutcome::Retry { .. } | IntentOutcome::Unknown { .. } => &["pending", "sending"],
-            _ => &["pending", "sending", "unknown"],
-        };
-        self.finish_intent_impl(key, outcome, from, now).await
+        self.finish_intent_impl(key, outcome, None, now).await
     }
 
     async fn resolve_intent(
@@ -288,7 +284,7 @@ impl ProgressStore for SqliteStore {
                 error: note.to_string(),
             }
         };
-        self.finish_intent_impl(key, &outcome, &["unknown"], now)
+        self.finish_intent_impl(key, &outcome, Some(&["unknown"]), now)
             .await
     }
 
