@@ -202,6 +202,31 @@ pub(super) fn decode(
                 );
                 continue;
             }
+            let rotates = goal.rotation.as_ref().is_some_and(|r| r.enabled);
+            if rotates
+                && matches!(goal.event_source, LegacyEventSource::Statistic)
+                && goal.requirement.progress_mode != Some(LegacyProgressMode::Relative)
+            {
+                // The reference refuses this at start-up; reading it as relative here would
+                // make one file mean two things.
+                let at = if goal.requirement.progress_mode.is_some() {
+                    format!("{goal_pointer}/requirement/progressMode")
+                } else {
+                    format!("{goal_pointer}/requirement")
+                };
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        format!(
+                            "goal `{}`: rotation requires progressMode 'relative' (absolute, the default, counts the stat's lifetime value, which a period cannot reset)",
+                            goal.goal_id
+                        ),
+                    )
+                    .with_hint(r#"add "progressMode": "relative" to the requirement, as the reference implementation demands"#)
+                    .at(doc.path(), doc.value_pos(&at)),
+                );
+                continue;
+            }
             converted.goals.push(convert_goal(goal));
             origin.goals.push(goal_pointer);
         }

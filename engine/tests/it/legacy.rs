@@ -80,3 +80,42 @@ fn conversion_prints_yaml_that_compiles_to_the_same_rules() {
         |rules: &RuleSet| -> Vec<String> { rules.goals().iter().map(behaviour).collect() };
     assert_eq!(describe(&converted), describe(&twin));
 }
+
+/// The reference refuses a rotating statistic goal whose progress is absolute (or unset, which
+/// it reads as absolute) at start-up; a file that fails there must not quietly mean something
+/// else here.
+#[test]
+fn a_rotating_absolute_goal_is_an_error_with_a_hint() {
+    for mode in [r#""progressMode": "absolute","#, ""] {
+        let text = format!(
+            r#"{{"challenges": [{{"challengeId": "c", "name": "C", "goals": [{{
+                "goalId": "daily-kills", "name": "K", "eventSource": "statistic",
+                "requirement": {{"statCode": "kills", "targetValue": 5, {mode} "operator": ">="}},
+                "reward": {{"type": "WALLET", "rewardId": "GOLD", "quantity": 1}},
+                "rotation": {{"enabled": true, "type": "global", "schedule": "daily"}}
+            }}]}}]}}"#
+        );
+        let compiled = compile(&Sources {
+            files: vec![SourceFile::new("challenges.json", text)],
+            unreadable: Vec::new(),
+        });
+        let error = compiled
+            .diagnostics
+            .iter()
+            .find(|d| d.is_error())
+            .unwrap_or_else(|| panic!("`{mode}`: no error: {:#?}", compiled.diagnostics));
+        assert!(
+            error
+                .message
+                .contains("rotation requires progressMode 'relative'"),
+            "{error:?}"
+        );
+        assert!(
+            error
+                .hint
+                .as_deref()
+                .is_some_and(|h| h.contains("\"progressMode\": \"relative\""))
+        );
+        assert!(error.pos.is_some(), "the error points at the goal");
+    }
+}
