@@ -1,0 +1,211 @@
+//! The REST API against a real server (port 0) on real PostgreSQL, with a reward client that
+//! counts grants and a clock the tests set: the harness here, the cases by area below.
+
+mod claims;
+mod events;
+mod reads;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use service::rewards::{GrantOutcome, GrantRequest, RewardClient};
+use store::testing::TestDatabase;
+
+const RULES: &str = r#"
+version: 1
+challenges:
+  - id: season
+    name: Season
+    goals:
+      - { id: tutorial, name: Tutorial, on: stat, stat: tutorial, target: 1, reward: { wallet: GOLD, amount: 10 } }
+      - { id: kills, name: Kills, on: stat, stat: kills, target: 5, requires: [tutorial], reward: { item: sword, quantity: 1 } }
+      - { id: pick-a, name: A, on: stat, stat: a, count: events, target: 1, assign: manual }
+      - { id: pick-b, name: B, on: stat, stat: b, count: events, target: 1, assign: manual }
+      - { id: pick-c, name: C, on: stat, stat: c, count: events, target: 1, assign: manual, requires: [kills] }
+  - id: daily
+    name: Daily
+    rotation: { every: daily, reset_progress: true }
+    goals:
+      - { id: daily-wins, name: Wins, on: stat, stat: wins, count: events, target: 2, reward: { wallet: GOLD, amount: 5 } }
+  - id: spring
+    name: Spring
+    schedule: { start: 2026-06-01T00:00:00Z, end: 2026-06-11T00:00:00Z, claim_grace: 2d }
+    goals:
+      - { id: spring-flowers, name: Flowers, on: stat, stat: flowers, target: 1, assign: auto, reward: { wallet: GOLD, amount: 3 } }
+  - id: veteran
+    name: Veteran
+    rotation: { every: weekly, reset_progress: false }
+    goals:
+      - { id: veteran-matches, name: Matches, on: stat, stat: matches, count: events, target: 2, assign: auto, reward: { wallet: GOLD, amount: 50 } }
+"#;
+
+#[derive(Default)]
+struct CountingRewards {
+    grants: AtomicUsize,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl RewardClient for CountingRewards {
+    fn delivery(&self, _reward: &engine::Reward) -> store::Delivery {
+        store::Delivery::Fulfillment
+    }
+
+    async fn send(&self, _request: &GrantRequest) -> GrantOutcome {
+        // Slow enough that concurrent claims overlap.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if self.fail.load(Ordering::SeqCst) {
+            return GrantOutcome::Refused("platform said no".into());
+        }
+        self.grants.fetch_add(1, Ordering::SeqCst);
+        GrantOutcome::Granted
+    }
+}
+
+struct Api {
+    base: String,
+    client: reqwest::Client,
+    rewards: Arc<CountingRewards>,
+    _db: TestDatabase,
+    rules_dir: tempfile::TempDir,
+    metrics_port: u16,
+    /// The service's clock: a fixed Wednesday noon (UTC) that tests move, so that daily goals
+    /// roll over when the test says, never at a real midnight.
+    clock: engine::Clock,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Api {
+    async fn start() -> Self {
+        let db = TestDatabase::postgres().await.expect("PostgreSQL");
+        let rules_dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(rules_dir.path().join("rules.yaml"), RULES).expect("rules");
+        let config = service::config::ServeConfig::try_parse_from([
+            "service",
+            "--database-url",
+            &db.url,
+            "--challenges",
+            rules_dir.path().to_str().unwrap(),
+            "--migrate",
+            "--auth-enabled",
+            "false",
+            "--reward-mode",
+            "mock",
+            "--reload-debounce-ms",
+            "100",
+        ])
+        .expect("config");
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/challenge", http.local_addr().unwrap());
+        let metrics_port = metrics.local_addr().unwrap().port();
+        let rewards = Arc::new(CountingRewards::default());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let clock = engine::Clock::at("2026-06-10T12:00:00Z".parse().expect("instant"));
+        tokio::spawn(service::app::run_with_clock(
+            config,
+            service::app::Listeners {
+                http,
+                metrics,
+                grpc: None,
+            },
+            rewards.clone(),
+            clock.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let api = Self {
+            base,
+            client: reqwest::Client::new(),
+            rewards,
+            _db: db,
+            rules_dir,
+            metrics_port,
+            clock,
+            stop: Some(stop),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while api
+            .client
+            .get(format!("{}/healthz", api.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the service did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        api
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        user: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("x-mock-user-id", user);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// The Prometheus text of the metrics port.
+    async fn metrics(&self) -> String {
+        self.client
+            .get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("body")
+    }
+
+    async fn get(&self, user: &str, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, user, path, None).await
+    }
+
+    async fn post(&self, user: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, user, path, Some(body))
+            .await
+    }
+
+    async fn stat(&self, user: &str, id: &str, code: &str, value: i64) {
+        let (status, body) = self
+            .post(user, "/v1/events", json!({"kind": "stat", "id": id, "userId": user, "statCode": code, "latestValue": value, "inc": 1}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    async fn goal(&self, user: &str, challenge: &str, goal: &str) -> Value {
+        let (status, body) = self.get(user, &format!("/v1/challenges/{challenge}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["goals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["goalId"] == goal)
+            .cloned()
+            .expect("goal listed")
+    }
+
+    fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
