@@ -26,6 +26,7 @@ macro_rules! conformance {
 }
 
 mod claims;
+mod cleanup;
 mod conformance;
 mod outage;
 mod support;
