@@ -45,20 +45,6 @@ impl IntentState {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|state| state.as_str() == text)
     }
-
-    /// Whether the intent still blocks a new claim and keeps its progress row (every state
-    /// but `refused`).
-    pub fn blocks_claim(self) -> bool {
-        self != IntentState::Refused
-    }
-
-    /// Whether work remains: sending (again) or an operator's decision.
-    pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            IntentState::Pending | IntentState::Sending | IntentState::Unknown
-        )
-    }
 }
 
 /// How an intent's reward is delivered; decides whether a lost answer may be re-sent.
@@ -160,6 +146,27 @@ pub enum ClaimStart {
     InProgress(IntentState),
     /// The row is not (or no longer) completed.
     NotCompleted,
+}
+
+impl ClaimStart {
+    /// A claim cannot start on a progress row in `status` (`None`: no row) unless it is
+    /// completed: the answer when it cannot.
+    pub(crate) fn refused_by_row(status: Option<&str>) -> Option<ClaimStart> {
+        match status {
+            Some("completed") => None,
+            Some("claimed") => Some(ClaimStart::AlreadyClaimed),
+            _ => Some(ClaimStart::NotCompleted),
+        }
+    }
+
+    /// The answer when an intent in `state` is already there and was not refused.
+    pub(crate) fn blocked_by(state: Option<&str>) -> ClaimStart {
+        match state.and_then(IntentState::parse) {
+            Some(IntentState::Granted) => ClaimStart::AlreadyClaimed,
+            Some(state) => ClaimStart::InProgress(state),
+            None => ClaimStart::InProgress(IntentState::Pending),
+        }
+    }
 }
 
 /// How a delivery attempt ended, as recorded by `finish_intent`.
@@ -335,13 +342,10 @@ mod tests {
     }
 
     #[test]
-    fn states_round_trip_and_only_refused_frees_the_goal() {
+    fn states_round_trip() {
         for state in IntentState::ALL {
             assert_eq!(IntentState::parse(state.as_str()), Some(state));
         }
-        assert!(!IntentState::Refused.blocks_claim());
-        assert!(IntentState::Unknown.blocks_claim() && IntentState::Unknown.is_open());
-        assert!(!IntentState::Granted.is_open());
     }
 
     #[test]

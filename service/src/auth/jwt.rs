@@ -116,6 +116,15 @@ impl std::fmt::Debug for JwtVerifier {
 
 impl JwtVerifier {
     pub fn new(ab_base_url: &str, namespace: &str) -> Result<Arc<Self>, String> {
+        Self::with_keys_ttl(ab_base_url, namespace, KEYS_TTL)
+    }
+
+    /// `new`, trusting fetched keys for `keys_ttl` before a refresh (tests shorten it).
+    pub fn with_keys_ttl(
+        ab_base_url: &str,
+        namespace: &str,
+        keys_ttl: Duration,
+    ) -> Result<Arc<Self>, String> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
@@ -129,19 +138,8 @@ impl JwtVerifier {
                 fetched: None,
             }),
             refreshing: Mutex::new(RefreshState::default()),
-            keys_ttl: KEYS_TTL,
+            keys_ttl,
         }))
-    }
-
-    /// How long fetched keys are trusted before a refresh (tests shorten it).
-    pub fn with_keys_ttl(self: Arc<Self>, ttl: Duration) -> Arc<Self> {
-        match Arc::try_unwrap(self) {
-            Ok(mut verifier) => {
-                verifier.keys_ttl = ttl;
-                Arc::new(verifier)
-            }
-            Err(shared) => shared,
-        }
     }
 
     /// Verifies signature, expiry and namespace; returns the claims.

@@ -83,9 +83,7 @@ pub async fn claim(
             .map_or(Delivery::None, |r| ctx.rewards.delivery(r)),
         reward: serde_json::to_string(&reward).unwrap_or_else(|_| "null".into()),
         period_end,
-        lease_until: now
-            + chrono::TimeDelta::from_std(ctx.claims.lease)
-                .unwrap_or(chrono::TimeDelta::minutes(1)),
+        lease_until: ctx.claims.lease_from(now),
     };
     let pending = || {
         ClaimAnswer::Pending(ClaimPending {

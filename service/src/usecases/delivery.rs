@@ -61,7 +61,8 @@ impl ClaimSettings {
         Ok(self)
     }
 
-    fn lease_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+    /// The end of a lease taken at `now`.
+    pub fn lease_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + chrono::TimeDelta::from_std(self.lease).unwrap_or(chrono::TimeDelta::minutes(1))
     }
 }

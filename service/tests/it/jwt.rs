@@ -272,9 +272,7 @@ async fn an_iam_outage_keeps_the_cached_keys_and_backs_off() {
     let fetches = Arc::new(AtomicUsize::new(0));
     let iam_url = flaky_iam(key1, failing.clone(), fetches.clone()).await;
     // Keys are stale at once: every verification wants a refresh.
-    let verifier = JwtVerifier::new(&iam_url, "game")
-        .unwrap()
-        .with_keys_ttl(Duration::ZERO);
+    let verifier = JwtVerifier::with_keys_ttl(&iam_url, "game", Duration::ZERO).unwrap();
     let player = token("key1", "key1", claims("player-1", "game", 600));
     verifier.verify(&player).await.expect("IAM up");
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
@@ -364,24 +362,14 @@ async fn an_unreachable_iam_answers_503_not_401() {
         "mock",
     ])
     .expect("config");
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/challenge", http.local_addr().unwrap());
-    tokio::spawn(service::app::run(
+    let served = crate::support::serve(
         config,
-        service::app::Listeners {
-            http,
-            metrics,
-            grpc: None,
-        },
-        std::future::pending(),
-    ));
+        Arc::new(service::rewards::MockRewards),
+        engine::Clock::system(),
+    )
+    .await;
+    let base = served.base;
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the service did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let response = client
         .get(format!("{base}/v1/challenges"))
         .bearer_auth(token("key1", "key1", claims("player-1", "game", 600)))

@@ -54,10 +54,8 @@ impl SqliteStore {
         .bind(key.goal_id.as_str())
         .fetch_optional(&mut *tx)
         .await?;
-        match status.as_deref() {
-            Some("completed") => {}
-            Some("claimed") => return Ok(ClaimStart::AlreadyClaimed),
-            _ => return Ok(ClaimStart::NotCompleted),
+        if let Some(refused) = ClaimStart::refused_by_row(status.as_deref()) {
+            return Ok(refused);
         }
         let in_ledger: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM reward_ledger WHERE key = ?)")
@@ -102,11 +100,7 @@ impl SqliteStore {
                 .bind(key.period_start)
                 .fetch_optional(&mut *tx)
                 .await?;
-                match state.as_deref().and_then(IntentState::parse) {
-                    Some(IntentState::Granted) => ClaimStart::AlreadyClaimed,
-                    Some(state) => ClaimStart::InProgress(state),
-                    None => ClaimStart::InProgress(IntentState::Pending),
-                }
+                ClaimStart::blocked_by(state.as_deref())
             }
         };
         tx.commit().await?;
