@@ -104,37 +104,16 @@ impl Harness {
         platform.mode = mode;
         platform.timeout = Duration::from_secs(1);
         let rewards = Arc::new(PlatformRewards::new(platform).expect("client"));
-        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}/challenge", http.local_addr().unwrap());
-        let metrics_url = format!("http://{}/metrics", metrics.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(service::app::run_with_rewards(
-            config,
-            service::app::Listeners {
-                http,
-                metrics,
-                grpc: None,
-            },
-            rewards,
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while client.get(format!("{base}/healthz")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "the service did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let served = crate::support::serve(config, rewards, engine::Clock::system()).await;
+        let metrics_url = format!("http://127.0.0.1:{}/metrics", served.metrics_port);
         let store = store::open(&db.url, 2).await.expect("store");
         Self {
-            base,
+            base: served.base,
             metrics: metrics_url,
-            client,
+            client: reqwest::Client::new(),
             ags,
             store,
-            stop: Some(stop),
+            stop: Some(served.stop),
             _db: db,
             _rules: rules,
         }

@@ -10,3 +10,4 @@ mod lint;
 mod migrate;
 mod replicas;
 mod rewards;
+mod support;

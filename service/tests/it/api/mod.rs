@@ -99,48 +99,19 @@ impl Api {
             "100",
         ])
         .expect("config");
-        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}/challenge", http.local_addr().unwrap());
-        let metrics_port = metrics.local_addr().unwrap().port();
         let rewards = Arc::new(CountingRewards::default());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let clock = engine::Clock::at("2026-06-10T12:00:00Z".parse().expect("instant"));
-        tokio::spawn(service::app::run_with_clock(
-            config,
-            service::app::Listeners {
-                http,
-                metrics,
-                grpc: None,
-            },
-            rewards.clone(),
-            clock.clone(),
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        let api = Self {
-            base,
+        let served = crate::support::serve(config, rewards.clone(), clock.clone()).await;
+        Self {
+            base: served.base,
             client: reqwest::Client::new(),
             rewards,
             _db: db,
             rules_dir,
-            metrics_port,
+            metrics_port: served.metrics_port,
             clock,
-            stop: Some(stop),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while api
-            .client
-            .get(format!("{}/healthz", api.base))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "the service did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            stop: Some(served.stop),
         }
-        api
     }
 
     async fn call(

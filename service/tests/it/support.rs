@@ -1,0 +1,51 @@
+//! One way to run the real REST service in-process for a test: ports 0, the given reward
+//! client and clock, started when `/healthz` answers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use service::rewards::RewardClient;
+
+/// A service running in this process until `stop` is sent (or dropped).
+pub struct InProcess {
+    /// `http://127.0.0.1:<port>/challenge`
+    pub base: String,
+    pub metrics_port: u16,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn serve(
+    config: service::config::ServeConfig,
+    rewards: Arc<dyn RewardClient>,
+    clock: engine::Clock,
+) -> InProcess {
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/challenge", http.local_addr().unwrap());
+    let metrics_port = metrics.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(service::app::run_with_clock(
+        config,
+        service::app::Listeners {
+            http,
+            metrics,
+            grpc: None,
+        },
+        rewards,
+        clock,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the service did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    InProcess {
+        base,
+        metrics_port,
+        stop,
+    }
+}
