@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use engine::{Event, EventData, EventKind, RuleSet, SourceFile, Sources, UserId, compile};
+use engine::{
+    Event, EventData, EventKind, GoalId, RuleSet, SourceFile, Sources, Status, UserId, compile,
+};
 use store::testing::TestDatabase;
-use store::{PgStore, ProgressStore, SqliteStore};
+use store::{PgStore, ProgressStore, SqliteStore, Writer, WriterConfig};
 
 /// The tests' clock: a fixed Wednesday noon (UTC), far from any day or week boundary, so that
 /// daily and weekly periods never roll over in the middle of a test, whatever the real date.
@@ -150,4 +152,42 @@ pub async fn claim_granted(
         .await
         .expect("granted")
         .expect("open");
+}
+
+/// Completes the daily goal `daily` (3 wins) of `user` at `at`.
+pub async fn complete_daily(
+    store: &Arc<dyn ProgressStore>,
+    rules: &Arc<RuleSet>,
+    user: &str,
+    at: DateTime<Utc>,
+) {
+    let config = WriterConfig {
+        clock: engine::Clock::at(at),
+        ..WriterConfig::default()
+    };
+    let writer = Writer::start(store.clone(), config);
+    for i in 0..3 {
+        writer
+            .submit(
+                rules.clone(),
+                stat_event(
+                    &format!("{user}-{}-{i}", at.timestamp()),
+                    user,
+                    "wins",
+                    i,
+                    at,
+                ),
+            )
+            .await
+            .expect("win");
+    }
+    writer.shutdown().await;
+}
+
+pub async fn status_of(store: &dyn ProgressStore, user: &str, goal: &str) -> Option<Status> {
+    store
+        .progress_for_user_goal(&UserId::new(user), &GoalId::new(goal))
+        .await
+        .expect("read")
+        .map(|row| row.state.status)
 }
