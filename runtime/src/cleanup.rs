@@ -128,7 +128,10 @@ pub async fn run(
                 "cleanup deleted expired progress rows and old event ids"
             ),
             Ok(_) => tracing::debug!("cleanup found nothing to delete"),
-            Err(err) => tracing::warn!(error = %err, "cleanup failed; retrying next interval"),
+            Err(err) => tracing::warn!(
+                error = &err as &(dyn std::error::Error + 'static),
+                "cleanup failed; retrying next interval"
+            ),
         }
         wait = config.interval;
     }

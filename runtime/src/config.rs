@@ -7,6 +7,41 @@ use std::time::Duration;
 use clap::Parser;
 use store::WriterConfig;
 
+/// A setting that cannot be used, named as the operator sets it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A number below its minimum.
+    #[error("{setting} must be at least {min}{}", why.map(|w| format!(" ({w})")).unwrap_or_default())]
+    TooSmall {
+        setting: &'static str,
+        min: u64,
+        why: Option<&'static str>,
+    },
+    /// A value that does not parse or does not fit with another setting.
+    #[error("{setting}: {reason}")]
+    Invalid {
+        setting: &'static str,
+        reason: String,
+    },
+    /// A setting another one needs.
+    #[error("{setting} must be set: {why}")]
+    Missing {
+        setting: &'static str,
+        why: &'static str,
+    },
+}
+
+impl ConfigError {
+    /// The environment variable at fault.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            ConfigError::TooSmall { setting, .. }
+            | ConfigError::Invalid { setting, .. }
+            | ConfigError::Missing { setting, .. } => setting,
+        }
+    }
+}
+
 /// Configuration of the `handler` binary.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -73,10 +108,14 @@ pub struct Config {
 
 impl Config {
     /// The writer's knobs, checked.
-    pub fn writer(&self) -> Result<WriterConfig, String> {
-        let positive = |name: &str, value: usize| {
+    pub fn writer(&self) -> Result<WriterConfig, ConfigError> {
+        let positive = |setting: &'static str, value: usize| {
             if value == 0 {
-                Err(format!("{name} must be at least 1"))
+                Err(ConfigError::TooSmall {
+                    setting,
+                    min: 1,
+                    why: None,
+                })
             } else {
                 Ok(value)
             }
@@ -91,18 +130,23 @@ impl Config {
     }
 
     /// The cleanup job's knobs, checked; `None` when it is turned off.
-    pub fn cleanup(&self) -> Result<Option<crate::cleanup::CleanupConfig>, String> {
+    pub fn cleanup(&self) -> Result<Option<crate::cleanup::CleanupConfig>, ConfigError> {
         if self.cleanup_interval_seconds == 0 {
             return Ok(None);
         }
         if self.cleanup_batch_size == 0 {
-            return Err("CLEANUP_BATCH_SIZE must be at least 1".into());
+            return Err(ConfigError::TooSmall {
+                setting: "CLEANUP_BATCH_SIZE",
+                min: 1,
+                why: None,
+            });
         }
         if self.dedup_retention_hours == 0 {
-            return Err(
-                "DEDUP_RETENTION_HOURS must be at least 1 (a redelivered event would count twice)"
-                    .into(),
-            );
+            return Err(ConfigError::TooSmall {
+                setting: "DEDUP_RETENTION_HOURS",
+                min: 1,
+                why: Some("a redelivered event would count twice"),
+            });
         }
         Ok(Some(crate::cleanup::CleanupConfig {
             interval: Duration::from_secs(self.cleanup_interval_seconds),

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use engine::{Event, EventData, EventKind, RuleSetHandle, UserId};
 use store::{EventOutcome, ProgressStore, WriteError, Writer};
 
+use crate::error::ErrorCode;
 use crate::metrics::Metrics;
 
 /// Longest ids the store keeps (column sizes).
@@ -59,26 +60,54 @@ pub enum Processed {
     SkippedNamespace,
 }
 
-/// Why an event was not accepted; each maps to one gRPC status.
+/// Why an event was not accepted; [`EventError::code`] says what each front door answers.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EventError {
-    /// Malformed: never retry (INVALID_ARGUMENT).
+    /// Malformed: never retry.
     #[error("{0}")]
     Invalid(String),
-    /// Storage down or overloaded: retry later (UNAVAILABLE).
-    #[error("{0}")]
-    Unavailable(String),
-    /// Anything else (INTERNAL); the cause is logged.
-    #[error("{0}")]
-    Internal(String),
+    /// Storage down, overloaded or shutting down: retry later.
+    #[error("the event was not committed; retry later")]
+    Unavailable(#[source] WriteError),
+    /// Anything else; the cause is logged, not answered.
+    #[error("the event could not be processed")]
+    Internal(#[source] WriteError),
 }
 
 impl EventError {
+    /// The `challenge_events_rejected_total` reason.
     pub fn reason(&self) -> &'static str {
         match self {
             EventError::Invalid(_) => "invalid",
             EventError::Unavailable(_) => "unavailable",
             EventError::Internal(_) => "internal",
+        }
+    }
+
+    /// The answer's code (HTTP status and gRPC code come from it).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            EventError::Invalid(_) => ErrorCode::ValidationFailed,
+            EventError::Unavailable(_) => ErrorCode::DatabaseUnavailable,
+            EventError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// What the caller is told: the problem for bad input, the kind of failure otherwise
+    /// (with what to do: the queue's state or the database being down).
+    pub fn public_message(&self) -> String {
+        match self {
+            EventError::Invalid(message) => message.clone(),
+            EventError::Unavailable(cause) => format!("{self}: {cause}"),
+            EventError::Internal(_) => "internal error".into(),
+        }
+    }
+
+    fn from_write(err: WriteError) -> Self {
+        if err.is_retryable() {
+            EventError::Unavailable(err)
+        } else {
+            EventError::Internal(err)
         }
     }
 }
@@ -189,23 +218,39 @@ impl EventContext {
                     .rejected
                     .with_label_values(&[kind, err.reason()])
                     .inc();
+                let error: &(dyn std::error::Error + 'static) = err;
                 match err {
-                    EventError::Invalid(message) => {
-                        tracing::warn!(kind, event_id, user_id, namespace, error = %message, "malformed event rejected");
+                    EventError::Invalid(_) => {
+                        tracing::warn!(
+                            kind,
+                            event_id,
+                            user_id,
+                            namespace,
+                            error,
+                            "malformed event rejected"
+                        );
                     }
-                    EventError::Unavailable(message) => {
+                    EventError::Unavailable(_) => {
                         metrics
                             .errors
                             .with_label_values(&["handler", "unavailable"])
                             .inc();
-                        tracing::warn!(kind, event_id, user_id, namespace, error = %message, duration_ms, "event not committed; the platform will retry");
+                        tracing::warn!(
+                            kind,
+                            event_id,
+                            user_id,
+                            namespace,
+                            error,
+                            duration_ms,
+                            "event not committed; the platform will retry"
+                        );
                     }
-                    EventError::Internal(message) => {
+                    EventError::Internal(_) => {
                         metrics
                             .errors
                             .with_label_values(&["handler", "internal"])
                             .inc();
-                        tracing::error!(kind, event_id, user_id, namespace, error = %message, "event failed");
+                        tracing::error!(kind, event_id, user_id, namespace, error, "event failed");
                     }
                 }
             }
@@ -384,26 +429,15 @@ impl EventContext {
             .delete_user(&UserId::new(user_id))
             .await
             .map(Some)
-            .map_err(|err| {
-                if err.is_unavailable() {
-                    EventError::Unavailable(err.to_string())
-                } else {
-                    EventError::Internal(err.to_string())
-                }
-            })
+            .map_err(|err| EventError::from_write(WriteError::Store(err)))
     }
 
     async fn write(&self, event: Event) -> Result<Processed, EventError> {
         let rules = self.rules.current();
-        match self.writer.submit(rules, event).await {
-            Ok(outcome) => Ok(Processed::Done(outcome)),
-            Err(err @ (WriteError::Overloaded(_) | WriteError::ShuttingDown)) => {
-                Err(EventError::Unavailable(err.to_string()))
-            }
-            Err(WriteError::Store(err)) if err.is_unavailable() => {
-                Err(EventError::Unavailable(err.to_string()))
-            }
-            Err(WriteError::Store(err)) => Err(EventError::Internal(err.to_string())),
-        }
+        self.writer
+            .submit(rules, event)
+            .await
+            .map(Processed::Done)
+            .map_err(EventError::from_write)
     }
 }

@@ -6,13 +6,15 @@
 
 pub mod cleanup;
 pub mod config;
-pub mod event_server;
+pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod metrics;
 pub mod proto;
+pub mod start;
 pub mod telemetry;
 
 pub use config::Config;
-pub use event_server::{Listeners, run};
 pub use events::{EventContext, EventError, Processed};
+pub use grpc::{Listeners, run};
+pub use start::{Runtime, StartOptions, load_rules};

@@ -96,7 +96,7 @@ impl tracing::field::Visit for Fields {
         field: &tracing::field::Field,
         value: &(dyn std::error::Error + 'static),
     ) {
-        self.put(field, value.to_string().into());
+        self.put(field, chain(value).into());
     }
 }
 
@@ -121,6 +121,22 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+/// An error with its causes, `outer: inner: root` (how `error = &err as &dyn Error` is logged).
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some errors repeat their cause in their own message; say it once.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -181,6 +197,18 @@ mod tests {
         assert!(
             chrono::DateTime::parse_from_rfc3339(timestamp).is_ok() && timestamp.ends_with('Z'),
             "{timestamp}"
+        );
+    }
+
+    #[test]
+    fn an_error_is_logged_with_its_causes() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("the event was not committed")]
+        struct Outer(#[source] std::io::Error);
+        let err = Outer(std::io::Error::other("connection refused"));
+        assert_eq!(
+            super::chain(&err),
+            "the event was not committed: connection refused"
         );
     }
 }

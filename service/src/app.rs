@@ -5,9 +5,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use axum::Router;
-use runtime::metrics::{Metrics, MetricsState};
+use runtime::config::ConfigError;
+use runtime::{Runtime, StartOptions};
 use tokio::net::TcpListener;
 
 use crate::config::{RewardMode, ServeConfig};
@@ -64,7 +65,7 @@ pub fn router(state: AppState, base_path: &str) -> Router {
 }
 
 /// Runs the service until `shutdown` resolves; then stops accepting, lets requests in flight
-/// finish, commits queued events and returns.
+/// finish, commits queued events and returns (the order of [`runtime::Runtime::shutdown`]).
 pub async fn run(
     config: ServeConfig,
     listeners: Listeners,
@@ -74,21 +75,29 @@ pub async fn run(
         RewardMode::Mock => Arc::new(MockRewards),
         RewardMode::Real => {
             if !config.auth_enabled {
-                bail!(
-                    "REWARD_CLIENT_MODE=real with PLUGIN_GRPC_SERVER_AUTH_ENABLED=false would let anyone \
-                     claim real rewards for any player (the user comes from x-mock-user-id); turn auth on, \
-                     or set REWARD_CLIENT_MODE=mock"
-                );
+                return Err(ConfigError::Invalid {
+                    setting: "REWARD_CLIENT_MODE",
+                    reason: "`real` with PLUGIN_GRPC_SERVER_AUTH_ENABLED=false would let anyone claim \
+                             real rewards for any player (the user comes from x-mock-user-id); turn \
+                             auth on, or set REWARD_CLIENT_MODE=mock"
+                        .into(),
+                }
+                .into());
             }
             let base = config.ab_base_url.as_deref().unwrap_or_default();
-            if base.trim().is_empty()
-                || config.ab_client_id.is_empty()
-                || config.ab_client_secret.is_empty()
-            {
-                bail!(
-                    "REWARD_CLIENT_MODE=real needs AB_BASE_URL, AB_CLIENT_ID and AB_CLIENT_SECRET; \
-                     set REWARD_CLIENT_MODE=mock to log rewards instead"
-                );
+            for (setting, value) in [
+                ("AB_BASE_URL", base),
+                ("AB_CLIENT_ID", config.ab_client_id.as_str()),
+                ("AB_CLIENT_SECRET", config.ab_client_secret.as_str()),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(ConfigError::Missing {
+                        setting,
+                        why: "REWARD_CLIENT_MODE=real grants through AGS Platform \
+                              (set REWARD_CLIENT_MODE=mock to log rewards instead)",
+                    }
+                    .into());
+                }
             }
             let mut platform = crate::rewards::platform::PlatformConfig::new(
                 base,
@@ -97,11 +106,10 @@ pub async fn run(
             );
             platform.mode = config.reward_delivery;
             platform.currency_items =
-                crate::rewards::platform::parse_currency_items(&config.reward_currency_items)
-                    .map_err(anyhow::Error::msg)?;
+                crate::rewards::platform::parse_currency_items(&config.reward_currency_items)?;
             Arc::new(
                 crate::rewards::platform::PlatformRewards::new(platform)
-                    .map_err(anyhow::Error::msg)?,
+                    .context("building the Platform HTTP client")?,
             )
         }
     };
@@ -125,6 +133,38 @@ pub async fn run_with_rewards(
     .await
 }
 
+/// The authenticator the settings ask for.
+fn authenticator(config: &ServeConfig) -> Result<crate::auth::Authenticator> {
+    if !config.auth_enabled {
+        return Ok(crate::auth::Authenticator::Mock);
+    }
+    let Some(base) = config
+        .ab_base_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return Err(ConfigError::Missing {
+            setting: "AB_BASE_URL",
+            why: "PLUGIN_GRPC_SERVER_AUTH_ENABLED=true checks tokens against IAM's JWKS; set \
+                  PLUGIN_GRPC_SERVER_AUTH_ENABLED=false to run with mock users (x-mock-user-id)",
+        }
+        .into());
+    };
+    let namespace = config.common.namespace_filter().unwrap_or_default();
+    if namespace.is_empty() {
+        return Err(ConfigError::Missing {
+            setting: "AB_NAMESPACE",
+            why: "PLUGIN_GRPC_SERVER_AUTH_ENABLED=true checks tokens against it",
+        }
+        .into());
+    }
+    Ok(crate::auth::Authenticator::Jwt {
+        verifier: crate::auth::jwt::JwtVerifier::new(base, &namespace)
+            .context("building the IAM HTTP client")?,
+        namespace,
+    })
+}
+
 /// `run` with a given reward client and clock (tests of daily and weekly goals set the time).
 pub async fn run_with_clock(
     config: ServeConfig,
@@ -133,78 +173,26 @@ pub async fn run_with_clock(
     clock: engine::Clock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let auth = if config.auth_enabled {
-        let Some(base) = config
-            .ab_base_url
-            .as_deref()
-            .filter(|u| !u.trim().is_empty())
-        else {
-            bail!(
-                "PLUGIN_GRPC_SERVER_AUTH_ENABLED=true needs AB_BASE_URL (the AGS base URL, for the IAM JWKS); \
-                 set PLUGIN_GRPC_SERVER_AUTH_ENABLED=false to run with mock users (x-mock-user-id)"
-            );
-        };
-        let namespace = config.common.namespace_filter().unwrap_or_default();
-        if namespace.is_empty() {
-            bail!(
-                "PLUGIN_GRPC_SERVER_AUTH_ENABLED=true needs AB_NAMESPACE: tokens are checked against it"
-            );
-        }
-        crate::auth::Authenticator::Jwt {
-            verifier: crate::auth::jwt::JwtVerifier::new(base, &namespace)
-                .map_err(anyhow::Error::msg)?,
-            namespace,
-        }
-    } else {
-        crate::auth::Authenticator::Mock
-    };
+    let auth = authenticator(&config)?;
+    let claims = config.claims()?;
     let embedded = embedded_database(&config);
-    let url = store::database_url(config.common.database_url.as_deref())?;
-    let store = store::open(&url, config.common.pool_size)
-        .await
-        .with_context(|| format!("cannot open the database {}", store::redacted(&url)))?;
-    let metrics = Arc::new(Metrics::new().context("registering metrics")?);
-    let store = store::instrument(store, metrics.clone());
-    if config.common.migrate || embedded {
-        // The embedded file is ours alone: bring it up to date so a first run just works.
-        tracing::info!(database = %store::redacted(&url), embedded, "applying database migrations");
-        store.migrate().await.context("applying migrations")?;
-    }
-    let rules = runtime::event_server::load_rules(&config.common.challenges)?;
-    let _watcher = rules
-        .watch(Duration::from_millis(config.common.reload_debounce_ms))
-        .context("watching the challenge files")?;
-    let cleanup_config = config.common.cleanup().map_err(anyhow::Error::msg)?;
-    let claims = config.claims().map_err(anyhow::Error::msg)?;
-    let writer_config = store::WriterConfig {
-        clock: clock.clone(),
-        ..config.common.writer().map_err(anyhow::Error::msg)?
+    // The embedded file is ours alone: bring it up to date so a first run just works.
+    let options = StartOptions {
+        clock,
+        migrate: embedded,
     };
-    let writer = Arc::new(store::Writer::start_observed(
-        store.clone(),
-        writer_config,
-        metrics.clone(),
-    ));
-    let namespace = config.common.namespace_filter();
-    let events = runtime::EventContext {
-        rules: rules.clone(),
-        writer: writer.clone(),
-        store: store.clone(),
-        namespace: namespace.clone(),
-        metrics: metrics.clone(),
-        clock: clock.clone(),
-    };
+    let mut runtime = Runtime::start(&config.common, options).await?;
     let state = AppState {
         context: Context {
-            rules: rules.clone(),
-            store: store.clone(),
+            rules: runtime.rules.clone(),
+            store: runtime.store.clone(),
             rewards,
-            namespace: namespace.unwrap_or_default(),
-            clock,
+            namespace: config.common.namespace_filter().unwrap_or_default(),
+            clock: runtime.clock.clone(),
             claims,
-            metrics: metrics.clone(),
+            metrics: runtime.metrics.clone(),
         },
-        events: events.clone(),
+        events: runtime.events.clone(),
         auth,
         base_path: config.base_path(),
         gdpr_limiter: moka::sync::Cache::builder()
@@ -217,68 +205,27 @@ pub async fn run_with_clock(
     tracing::info!(
         http = %listeners.http.local_addr()?,
         base_path = %base_path,
-        database = %store::redacted(&url),
-        rules_hash = %rules.status().content_hash,
+        database = %runtime.database,
+        rules_hash = %runtime.rules.status().content_hash,
         grpc_events = serve_grpc,
         "challenge service serving"
     );
-
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let wait = move |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = receiver.wait_for(|stop| *stop).await;
-    };
-    let cleanup = cleanup_config.map(|cleanup_config| {
-        tokio::spawn(runtime::cleanup::run(
-            store.clone(),
-            rules.clone(),
-            metrics.clone(),
-            cleanup_config,
-            stopped.clone(),
-        ))
-    });
-    let metrics_app = runtime::metrics::router(MetricsState {
-        metrics,
-        writer: writer.clone(),
-        rules,
-        store,
-    });
-    let metrics_server = tokio::spawn(
-        axum::serve(listeners.metrics, metrics_app)
-            .with_graceful_shutdown(wait(stopped.clone()))
-            .into_future(),
-    );
-    let grpc_server = match (serve_grpc, listeners.grpc) {
-        (true, Some(listener)) => {
-            tracing::info!(grpc = %listener.local_addr()?, "gRPC event services serving in-process");
-            Some(tokio::spawn(runtime::event_server::serve_grpc(
-                runtime::grpc::EventServices { context: events },
-                listener,
-                wait(stopped.clone()),
-            )))
-        }
-        _ => None,
-    };
-    let reconciler = tokio::spawn(crate::usecases::delivery::reconcile_loop(
-        state.context.clone(),
-        stopped.clone(),
-    ));
+    runtime.serve_metrics(listeners.metrics);
+    if let (true, Some(listener)) = (serve_grpc, listeners.grpc) {
+        tracing::info!(grpc = %listener.local_addr()?, "gRPC event services serving in-process");
+        let services = runtime::grpc::EventServices {
+            context: runtime.events.clone(),
+        };
+        let stopping = runtime.stopping();
+        runtime.serve("gRPC", runtime::grpc::serve(services, listener, stopping));
+    }
+    let reconciler =
+        crate::usecases::delivery::reconcile_loop(state.context.clone(), runtime.stop_signal());
+    runtime.background("reward reconciler", reconciler);
     let http = axum::serve(listeners.http, router(state, &base_path))
-        .with_graceful_shutdown(wait(stopped.clone()));
-    let http_server = tokio::spawn(http.into_future());
-    shutdown.await;
-    let _ = stop.send(true);
-    let _ = reconciler.await;
-    if let Some(cleanup) = cleanup {
-        let _ = cleanup.await;
-    }
-    let _ = http_server.await;
-    if let Some(grpc) = grpc_server {
-        let _ = grpc.await;
-    }
-    writer.shutdown().await;
-    let _ = metrics_server.await;
-    tracing::info!("challenge service stopped");
-    Ok(())
+        .with_graceful_shutdown(runtime.stopping());
+    runtime.serve("HTTP", async move { http.await.context("HTTP server") });
+    runtime.run_until(shutdown).await
 }
 
 /// Observes `challenge_api_request_duration_seconds` per method, route template and status.

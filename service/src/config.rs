@@ -88,7 +88,9 @@ impl ServeConfig {
     }
 
     /// The reward delivery's deadlines, checked.
-    pub fn claims(&self) -> Result<crate::usecases::delivery::ClaimSettings, String> {
+    pub fn claims(
+        &self,
+    ) -> Result<crate::usecases::delivery::ClaimSettings, runtime::config::ConfigError> {
         crate::usecases::delivery::ClaimSettings {
             deadline: std::time::Duration::from_secs(self.claim_deadline_seconds),
             lease: std::time::Duration::from_secs(self.reconcile_stuck_after_seconds),
@@ -161,7 +163,12 @@ mod tests {
         };
         assert!(claims(&[]).is_ok());
         let err = claims(&["--reconcile-stuck-after-seconds", "15"]).unwrap_err();
-        assert!(err.contains("RECONCILE_STUCK_AFTER_SECONDS"), "{err}");
-        assert!(claims(&["--claim-deadline-seconds", "0"]).is_err());
+        assert_eq!(err.setting(), "RECONCILE_STUCK_AFTER_SECONDS", "{err}");
+        assert!(
+            err.to_string().contains("twice CLAIM_DEADLINE_SECONDS"),
+            "{err}"
+        );
+        let err = claims(&["--claim-deadline-seconds", "0"]).unwrap_err();
+        assert_eq!(err.setting(), "CLAIM_DEADLINE_SECONDS", "{err}");
     }
 }

@@ -1,21 +1,27 @@
-//! Store errors, split by what a caller should do about them.
+//! Store errors, split by what a caller should do about them. Each keeps the database error
+//! that caused it as its `source()` (shared, since one batch's failure answers many callers).
+
+use std::sync::Arc;
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached or is shutting down: retry later (gRPC UNAVAILABLE).
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Arc<sqlx::Error>),
     /// The database refused this data (a constraint, a value out of range): retrying the same
-    /// event will not help (gRPC INVALID_ARGUMENT / INTERNAL).
-    #[error("rejected by the database: {0}")]
-    Rejected(String),
+    /// event will not help (gRPC INTERNAL).
+    #[error("the database refused the statement")]
+    Rejected(#[source] Arc<sqlx::Error>),
+    /// The database answered something the store's invariants rule out.
+    #[error("inconsistent store answer: {0}")]
+    Inconsistent(String),
     /// The store was configured wrongly (bad URL).
     #[error("store configuration: {0}")]
     Config(String),
     /// Migrations failed.
-    #[error("migration failed: {0}")]
-    Migration(String),
+    #[error("database migrations failed")]
+    Migration(#[source] Arc<sqlx::migrate::MigrateError>),
 }
 
 impl StoreError {
@@ -40,9 +46,9 @@ impl From<sqlx::Error> for StoreError {
                     || code == "5"
                     || code == "6"
                 {
-                    StoreError::Unavailable(err.to_string())
+                    StoreError::Unavailable(Arc::new(err))
                 } else {
-                    StoreError::Rejected(err.to_string())
+                    StoreError::Rejected(Arc::new(err))
                 }
             }
             sqlx::Error::Io(_)
@@ -50,14 +56,14 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Protocol(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err.to_string()),
-            _ => StoreError::Rejected(err.to_string()),
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Arc::new(err)),
+            _ => StoreError::Rejected(Arc::new(err)),
         }
     }
 }
 
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(err: sqlx::migrate::MigrateError) -> Self {
-        StoreError::Migration(err.to_string())
+        StoreError::Migration(Arc::new(err))
     }
 }

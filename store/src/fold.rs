@@ -146,12 +146,18 @@ pub(crate) async fn isolate_failures(
         Err(err) if err.is_unavailable() => Err(err),
         Err(err) if batch.len() == 1 => Ok(vec![Err(err)]),
         Err(err) => {
-            tracing::warn!(error = %err, size = batch.len(), "batch rejected; retrying its events one by one");
+            tracing::warn!(
+                error = &err as &(dyn std::error::Error + 'static),
+                size = batch.len(),
+                "batch rejected; retrying its events one by one"
+            );
             let mut results = Vec::with_capacity(batch.len());
             for pending in all {
                 match store.apply_batch(&[pending], now).await {
                     Ok(outcomes) => results.push(outcomes.into_iter().next().ok_or_else(|| {
-                        StoreError::Rejected("the store returned no outcome for an event".into())
+                        StoreError::Inconsistent(
+                            "the store returned no outcome for an event".into(),
+                        )
                     })),
                     Err(err) if err.is_unavailable() => return Err(err),
                     Err(err) => results.push(Err(err)),

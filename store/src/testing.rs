@@ -153,42 +153,53 @@ async fn sweep_stale(admin: &mut sqlx::PgConnection, prefix: &str) {
     }
 }
 
-/// A TCP forwarder that can be cut (connections closed, new ones refused) and restored: from
-/// a client's side, a database that went away and came back.
+/// A TCP forwarder that can be cut (connections closed, new ones refused), stalled (connections
+/// held open, nothing forwarded: a database that hangs) and restored: from a client's side, a
+/// database that went away or froze and came back.
 #[derive(Debug)]
 pub struct OutageProxy {
     pub port: u16,
-    up: watch::Sender<bool>,
+    state: watch::Sender<Link>,
+}
+
+/// What the proxy does with traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Up,
+    Stalled,
+    Cut,
 }
 
 impl OutageProxy {
     pub async fn start(upstream: String) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
-        let (up, watch_up) = watch::channel(true);
+        let (state, watch_state) = watch::channel(Link::Up);
         tokio::spawn(async move {
             loop {
                 let Ok((mut client, _)) = listener.accept().await else {
                     return;
                 };
-                let mut state = watch_up.clone();
-                if !*state.borrow() {
-                    drop(client);
-                    continue;
-                }
+                let mut state = watch_state.clone();
                 let upstream = upstream.clone();
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(&upstream).await else {
-                        return;
-                    };
+                    // While stalled, a new connection is held, unanswered.
+                    let now = *state.wait_for(|link| *link != Link::Stalled).await.ok()?;
+                    if now == Link::Cut {
+                        return None; // dropping the client refuses it
+                    }
+                    let mut server = TcpStream::connect(&upstream).await.ok()?;
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = state.wait_for(|up| !*up) => {} // both ends close on drop
+                        _ = state.wait_for(|link| *link != Link::Up) => {}
                     }
+                    // Stalled: hold both ends open, forward nothing, until cut.
+                    let _ = state.wait_for(|link| *link == Link::Cut).await;
+                    Some(()) // both ends close on drop
                 });
             }
         });
-        Ok(Self { port, up })
+        Ok(Self { port, state })
     }
 
     /// `url` rewritten to go through this proxy (it must point at 127.0.0.1:5432).
@@ -196,11 +207,17 @@ impl OutageProxy {
         url.replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", self.port), 1)
     }
 
+    /// Closes every connection and refuses new ones.
     pub fn cut(&self) {
-        let _ = self.up.send(false);
+        let _ = self.state.send(Link::Cut);
+    }
+
+    /// Stops forwarding but keeps connections open: every query hangs.
+    pub fn stall(&self) {
+        let _ = self.state.send(Link::Stalled);
     }
 
     pub fn restore(&self) {
-        let _ = self.up.send(true);
+        let _ = self.state.send(Link::Up);
     }
 }

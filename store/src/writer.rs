@@ -266,7 +266,11 @@ async fn flush_loop(
                 }
             }
             Err(err) => {
-                tracing::error!(error = %err, size = pending.len(), "flush failed; no event of the batch was committed");
+                tracing::error!(
+                    error = &err as &(dyn std::error::Error + 'static),
+                    size = pending.len(),
+                    "flush failed; no event of the batch was committed"
+                );
                 for reply in replies {
                     let _ = reply.send(Err(WriteError::Store(err.clone())));
                 }

@@ -142,7 +142,7 @@ async fn main() -> Result<()> {
     let (platform_url, fulfilled) = instant_platform().await?;
     let mut platform = PlatformConfig::new(&platform_url, "bench", "bench");
     platform.mode = DeliveryMode::Fulfillment;
-    let rewards = Arc::new(PlatformRewards::new(platform).map_err(anyhow::Error::msg)?);
+    let rewards = Arc::new(PlatformRewards::new(platform)?);
     let config = <service::config::ServeConfig as Parser>::try_parse_from([
         "service",
         "--database-url",

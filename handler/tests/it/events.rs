@@ -157,6 +157,44 @@ async fn gdpr_deletion_removes_the_players_progress() {
     handler.stop().await;
 }
 
+/// Extend watches health; the moment draining starts, every service says NOT_SERVING, and a
+/// watcher still connected does not hold the shutdown up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_turns_every_service_not_serving_for_a_watcher() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let mut handler = TestHandler::start().await;
+    let mut health = HealthClient::new(handler.channel().await);
+    let mut watches = Vec::new();
+    for service in [
+        "",
+        "accelbyte.iam.account.v1.UserAuthenticationUserLoggedInService",
+        "accelbyte.social.statistic.v1.StatisticStatItemUpdatedService",
+        "accelbyte.iam.account.v1.DeletionAccountGdprGdprRequestDataDeletionResponseService",
+    ] {
+        let mut watch = health
+            .watch(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("watch")
+            .into_inner();
+        let first = watch.message().await.expect("status").expect("a status");
+        assert_eq!(first.status, 1, "`{service}` SERVING before the drain");
+        watches.push((service, watch));
+    }
+    handler.begin_stop();
+    for (service, watch) in &mut watches {
+        let next = watch.message().await.expect("status").map(|s| s.status);
+        assert_eq!(
+            next,
+            Some(2),
+            "`{service}` NOT_SERVING once draining starts"
+        );
+    }
+    handler.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reflection_and_metrics_answer() {
     use tonic_health::pb::HealthCheckRequest;

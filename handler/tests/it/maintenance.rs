@@ -103,7 +103,8 @@ fn cleanup_settings_are_checked() {
             .is_none()
     );
     let err = config(&["--cleanup-batch-size", "0"]).expect_err("zero batch");
-    assert!(err.contains("CLEANUP_BATCH_SIZE"), "{err}");
+    assert_eq!(err.setting(), "CLEANUP_BATCH_SIZE", "{err}");
     let err = config(&["--dedup-retention-hours", "0"]).expect_err("no dedup");
-    assert!(err.contains("DEDUP_RETENTION_HOURS"), "{err}");
+    assert_eq!(err.setting(), "DEDUP_RETENTION_HOURS", "{err}");
+    assert!(err.to_string().contains("count twice"), "{err}");
 }

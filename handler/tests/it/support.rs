@@ -128,10 +128,15 @@ impl TestHandler {
         self.rules_dir.path().join("rules.yaml")
     }
 
-    pub async fn stop(mut self) {
+    /// Sends the shutdown signal without waiting for the handler to stop.
+    pub fn begin_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+
+    pub async fn stop(mut self) {
+        self.begin_stop();
         if let Some(task) = self.task.take() {
             task.await.expect("join").expect("clean shutdown");
         }

@@ -115,7 +115,7 @@ impl std::fmt::Debug for JwtVerifier {
 }
 
 impl JwtVerifier {
-    pub fn new(ab_base_url: &str, namespace: &str) -> Result<Arc<Self>, String> {
+    pub fn new(ab_base_url: &str, namespace: &str) -> Result<Arc<Self>, reqwest::Error> {
         Self::with_keys_ttl(ab_base_url, namespace, KEYS_TTL)
     }
 
@@ -124,11 +124,10 @@ impl JwtVerifier {
         ab_base_url: &str,
         namespace: &str,
         keys_ttl: Duration,
-    ) -> Result<Arc<Self>, String> {
+    ) -> Result<Arc<Self>, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|err| format!("cannot build the HTTP client: {err}"))?;
+            .build()?;
         Ok(Arc::new(Self {
             jwks_url: format!("{}/iam/v3/oauth/jwks", ab_base_url.trim_end_matches('/')),
             namespace: namespace.to_string(),

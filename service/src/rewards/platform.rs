@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use engine::Reward;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::StatusCode;
+use runtime::config::ConfigError;
 use serde::Deserialize;
 use serde_json::json;
 use store::Delivery;
@@ -70,19 +71,23 @@ impl PlatformConfig {
 }
 
 /// `GOLD=item-id,GEMS=item-id` → a map; a clear message names a bad entry.
-pub fn parse_currency_items(text: &str) -> Result<HashMap<String, String>, String> {
+pub fn parse_currency_items(text: &str) -> Result<HashMap<String, String>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        setting: "REWARD_CURRENCY_ITEMS",
+        reason,
+    };
     let mut items = HashMap::new();
     for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let Some((currency, item)) = entry.split_once('=') else {
-            return Err(format!(
-                "REWARD_CURRENCY_ITEMS: `{entry}` is not CURRENCY=ITEM_ID (e.g. GOLD=0a1b2c…)"
-            ));
+            return Err(invalid(format!(
+                "`{entry}` is not CURRENCY=ITEM_ID (e.g. GOLD=0a1b2c…)"
+            )));
         };
         let (currency, item) = (currency.trim(), item.trim());
         if currency.is_empty() || item.is_empty() {
-            return Err(format!(
-                "REWARD_CURRENCY_ITEMS: `{entry}` needs both a currency and an item id"
-            ));
+            return Err(invalid(format!(
+                "`{entry}` needs both a currency and an item id"
+            )));
         }
         items.insert(currency.to_string(), item.to_string());
     }
@@ -119,11 +124,8 @@ impl std::fmt::Debug for PlatformRewards {
 }
 
 impl PlatformRewards {
-    pub fn new(config: PlatformConfig) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|err| format!("cannot build the HTTP client: {err}"))?;
+    pub fn new(config: PlatformConfig) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().timeout(config.timeout).build()?;
         Ok(Self {
             config,
             http,
@@ -350,7 +352,7 @@ mod tests {
         assert!(parse_currency_items("").unwrap().is_empty());
         let err = parse_currency_items("GOLD").unwrap_err();
         assert!(
-            err.contains("REWARD_CURRENCY_ITEMS") && err.contains("GOLD"),
+            err.setting() == "REWARD_CURRENCY_ITEMS" && err.to_string().contains("`GOLD`"),
             "{err}"
         );
     }

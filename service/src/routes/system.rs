@@ -162,18 +162,12 @@ pub(super) async fn events(
                 json!({"id": id, "outcome": "no_match"})
             }
             Ok(Processed::SkippedNamespace) => json!({"id": id, "outcome": "skipped_namespace"}),
-            Err(EventError::Invalid(message)) => {
+            // The use-case logged and counted it.
+            Err(err) => {
                 return Err(ApiError::new(
-                    ErrorCode::ValidationFailed,
-                    format!("event `{id}`: {message}"),
+                    err.code(),
+                    format!("event `{id}`: {}", err.public_message()),
                 ));
-            }
-            Err(EventError::Unavailable(message)) => {
-                return Err(ApiError::new(ErrorCode::DatabaseUnavailable, message));
-            }
-            Err(EventError::Internal(message)) => {
-                tracing::error!(event_id = %id, error = %message, "event failed");
-                return Err(ApiError::new(ErrorCode::Internal, "internal error"));
             }
         };
         results.push(outcome);

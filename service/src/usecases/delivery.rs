@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use runtime::config::ConfigError;
 use store::claims::backoff;
 use store::{Delivery, IntentOutcome, IntentState, RewardIntent, StoreError};
 
@@ -44,19 +45,29 @@ impl Default for ClaimSettings {
 
 impl ClaimSettings {
     /// Checks the settings hang together, naming the variables.
-    pub fn checked(self) -> Result<Self, String> {
-        if self.deadline.is_zero() || self.reconcile_every.is_zero() {
-            return Err(
-                "CLAIM_DEADLINE_SECONDS and RECONCILE_INTERVAL_SECONDS must be at least 1".into(),
-            );
+    pub fn checked(self) -> Result<Self, ConfigError> {
+        for (setting, value) in [
+            ("CLAIM_DEADLINE_SECONDS", self.deadline),
+            ("RECONCILE_INTERVAL_SECONDS", self.reconcile_every),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::TooSmall {
+                    setting,
+                    min: 1,
+                    why: None,
+                });
+            }
         }
         if self.lease < self.deadline * 2 {
-            return Err(format!(
-                "RECONCILE_STUCK_AFTER_SECONDS ({}) must be at least twice CLAIM_DEADLINE_SECONDS ({}): \
-                 a reconciler must never take over a claim that is still running",
-                self.lease.as_secs(),
-                self.deadline.as_secs()
-            ));
+            return Err(ConfigError::Invalid {
+                setting: "RECONCILE_STUCK_AFTER_SECONDS",
+                reason: format!(
+                    "{} must be at least twice CLAIM_DEADLINE_SECONDS ({}): a reconciler must never \
+                     take over a claim that is still running",
+                    self.lease.as_secs(),
+                    self.deadline.as_secs()
+                ),
+            });
         }
         Ok(self)
     }
@@ -249,7 +260,10 @@ pub async fn reconcile(ctx: &Context, limit: i64) -> Result<Reconciled, StoreErr
 pub async fn reconcile_loop(ctx: Context, mut stopped: tokio::sync::watch::Receiver<bool>) {
     loop {
         if let Err(err) = reconcile(&ctx, 16).await {
-            tracing::warn!(error = %err, "reconciling reward intents");
+            tracing::warn!(
+                error = &err as &(dyn std::error::Error + 'static),
+                "reconciling reward intents"
+            );
         }
         tokio::select! {
             _ = tokio::time::sleep(ctx.claims.reconcile_every) => {}

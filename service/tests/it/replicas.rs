@@ -405,7 +405,7 @@ fn real_rewards_without_auth_are_refused_at_start() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("REWARD_CLIENT_MODE=real")
+        stderr.contains("REWARD_CLIENT_MODE: `real`")
             && stderr.contains("PLUGIN_GRPC_SERVER_AUTH_ENABLED=false"),
         "{stderr}"
     );

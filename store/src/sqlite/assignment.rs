@@ -41,7 +41,7 @@ pub(super) async fn activate(
     .await?;
     select_user_goal(conn, user_id, &goal.id)
         .await?
-        .ok_or_else(|| StoreError::Rejected(format!("row of goal `{}` vanished", goal.id)))
+        .ok_or_else(|| StoreError::Inconsistent(format!("row of goal `{}` vanished", goal.id)))
 }
 impl SqliteStore {
     pub(super) async fn progress_for_user_impl(

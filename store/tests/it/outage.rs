@@ -168,8 +168,15 @@ async fn a_full_queue_refuses_at_once() {
             .await
             .expect("connect via proxy"),
     );
-    // The database hangs: the one flusher is stuck, so the queue fills.
-    proxy.cut();
+    // Prove the connection works, then the database hangs: the one flusher is stuck on its
+    // batch, so the queue fills and stays full.
+    assert!(
+        store
+            .count_active_for_user(&engine::UserId::new("u0"), None)
+            .await
+            .is_ok()
+    );
+    proxy.stall();
     let config = WriterConfig {
         queue_capacity: 4,
         flushers: 1,
@@ -179,7 +186,7 @@ async fn a_full_queue_refuses_at_once() {
     let writer = Arc::new(Writer::start(store, config));
     let rules = rules();
     let now = Utc::now();
-    let tasks: Vec<_> = (0..40)
+    let mut tasks: Vec<_> = (0..40)
         .map(|i| {
             let writer = writer.clone();
             let rules = rules.clone();
@@ -190,17 +197,31 @@ async fn a_full_queue_refuses_at_once() {
             })
         })
         .collect();
+    // Every submission beyond what the stuck flusher holds and the queue keeps answers at once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while tasks.iter().filter(|t| t.is_finished()).count() < 35 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "submissions to a full queue are still waiting"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(writer.queue_depth() <= 4);
+    let (finished, waiting): (Vec<_>, Vec<_>) = tasks.drain(..).partition(|t| t.is_finished());
     let mut overloaded = 0;
-    for task in tasks {
+    for task in finished {
         match task.await.expect("task") {
             Err(WriteError::Overloaded(_)) => overloaded += 1,
+            other => panic!("only overload can answer while the database hangs: {other:?}"),
+        }
+    }
+    assert!(overloaded >= 35, "{overloaded} of 40 refused as overload");
+    // The database goes away for good: what was held fails, retryable, never committed.
+    proxy.cut();
+    for task in waiting {
+        match task.await.expect("task") {
             Err(err) => assert!(err.is_retryable(), "{err}"),
             Ok(outcome) => panic!("nothing can commit while the database is away: {outcome:?}"),
         }
     }
-    assert!(
-        overloaded >= 30,
-        "only {overloaded} of 40 were refused as overload"
-    );
-    assert!(writer.queue_depth() <= 4);
 }

@@ -1,6 +1,10 @@
 //! The Extend `OnMessage` services: map each message to an event use-case and its result to a
 //! gRPC status. Only after the event's progress is committed does a call answer OK.
 
+mod health;
+mod server;
+
+pub use server::{Listeners, run, serve};
 use tonic::{Request, Response, Status};
 
 use crate::events::{Call, EventContext, EventError, LoginInput, Processed, StatInput};
@@ -20,9 +24,7 @@ pub struct EventServices {
 fn status(result: Result<Processed, EventError>) -> Result<Response<()>, Status> {
     match result {
         Ok(_) => Ok(Response::new(())),
-        Err(EventError::Invalid(message)) => Err(Status::invalid_argument(message)),
-        Err(EventError::Unavailable(message)) => Err(Status::unavailable(message)),
-        Err(EventError::Internal(_)) => Err(Status::internal("internal error")),
+        Err(err) => Err(Status::new(err.code().grpc_code(), err.public_message())),
     }
 }
 

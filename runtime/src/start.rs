@@ -1,0 +1,262 @@
+//! `Runtime`: what both binaries start the same way and stop in the same order.
+//!
+//! [`Runtime::start`] opens the store (migrating when asked), loads the rules and watches them,
+//! starts the writer, the metrics, the event use-cases and the cleanup job. An adapter then
+//! registers its front doors ([`Runtime::serve`]: the gRPC event services, the REST API) and
+//! its own background jobs ([`Runtime::background`]: the reward reconciler), and hands control
+//! to [`Runtime::run_until`]. Shutdown happens in one order for everyone:
+//!
+//! 1. every front door stops accepting and reports NOT_SERVING; background loops see the signal;
+//! 2. requests and calls in flight finish (each acknowledged event is committed first);
+//! 3. background jobs finish what they hold (a grant in flight, a cleanup batch);
+//! 4. the writer commits what is still queued;
+//! 5. the metrics endpoint stops last, so the drain itself can be scraped.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use engine::{Clock, RuleSetHandle};
+use store::{ProgressStore, Writer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::config::Config;
+use crate::events::EventContext;
+use crate::metrics::{Metrics, MetricsState};
+
+/// How to start, beyond the configuration.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// The time rotation, schedules and cleanup see (tests and the e2e tour fix it).
+    pub clock: Clock,
+    /// Apply migrations even when `Config::migrate` is off (the embedded database is ours alone).
+    pub migrate: bool,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self {
+            clock: Clock::system(),
+            migrate: false,
+        }
+    }
+}
+
+/// The started parts, shared by the adapters, and the tasks stopped in order at shutdown.
+pub struct Runtime {
+    pub store: Arc<dyn ProgressStore>,
+    pub rules: Arc<RuleSetHandle>,
+    pub writer: Arc<Writer>,
+    pub metrics: Arc<Metrics>,
+    /// The event use-cases (route, apply, count), for the gRPC and REST adapters alike.
+    pub events: EventContext,
+    pub clock: Clock,
+    /// The database URL with its password hidden, for logs.
+    pub database: String,
+    stop: watch::Sender<bool>,
+    front_doors: JoinSet<(&'static str, Result<()>)>,
+    background: Vec<(&'static str, JoinHandle<()>)>,
+    metrics_server: Option<JoinHandle<()>>,
+    _watcher: engine::reload::RuleWatcher,
+}
+
+impl Runtime {
+    /// Starts the shared parts. Fails, naming the setting or file, before anything is served.
+    pub async fn start(config: &Config, options: StartOptions) -> Result<Self> {
+        let writer_config = store::WriterConfig {
+            clock: options.clock.clone(),
+            ..config.writer()?
+        };
+        let cleanup_config = config.cleanup()?;
+        let url = store::database_url(config.database_url.as_deref())?;
+        let database = store::redacted(&url);
+        let store = store::open(&url, config.pool_size)
+            .await
+            .with_context(|| format!("cannot open the database {database}"))?;
+        let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+        let store = store::instrument(store, metrics.clone());
+        if config.migrate || options.migrate {
+            tracing::info!(database = %database, "applying database migrations");
+            store.migrate().await.context("applying migrations")?;
+        }
+        let rules = load_rules(&config.challenges)?;
+        let watcher = rules
+            .watch(Duration::from_millis(config.reload_debounce_ms))
+            .context("watching the challenge files")?;
+        let writer = Arc::new(Writer::start_observed(
+            store.clone(),
+            writer_config,
+            metrics.clone(),
+        ));
+        let events = EventContext {
+            rules: rules.clone(),
+            writer: writer.clone(),
+            store: store.clone(),
+            namespace: config.namespace_filter(),
+            metrics: metrics.clone(),
+            clock: options.clock.clone(),
+        };
+        let (stop, _) = watch::channel(false);
+        let mut runtime = Self {
+            store,
+            rules,
+            writer,
+            metrics,
+            events,
+            clock: options.clock,
+            database,
+            stop,
+            front_doors: JoinSet::new(),
+            background: Vec::new(),
+            metrics_server: None,
+            _watcher: watcher,
+        };
+        if let Some(cleanup) = cleanup_config {
+            let job = crate::cleanup::run(
+                runtime.store.clone(),
+                runtime.rules.clone(),
+                runtime.metrics.clone(),
+                cleanup,
+                runtime.stop_signal(),
+            );
+            runtime.background("cleanup", job);
+        }
+        Ok(runtime)
+    }
+
+    /// Turns `true` when shutdown begins (for loops that check it between steps).
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Resolves when shutdown begins (for servers' graceful shutdown).
+    pub fn stopping(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut signal = self.stop_signal();
+        async move {
+            let _ = signal.wait_for(|stop| *stop).await;
+        }
+    }
+
+    /// Registers a front door: a server that stops accepting at [`Self::stopping`] and returns
+    /// once its requests in flight are answered. If one fails early, the whole process stops.
+    pub fn serve(
+        &mut self,
+        name: &'static str,
+        server: impl Future<Output = Result<()>> + Send + 'static,
+    ) {
+        self.front_doors.spawn(async move { (name, server.await) });
+    }
+
+    /// Registers a background job that returns soon after [`Self::stop_signal`] turns `true`.
+    pub fn background(
+        &mut self,
+        name: &'static str,
+        job: impl Future<Output = ()> + Send + 'static,
+    ) {
+        self.background.push((name, tokio::spawn(job)));
+    }
+
+    /// Serves `/metrics` and `/healthz` on `listener` until the very end of shutdown.
+    pub fn serve_metrics(&mut self, listener: TcpListener) {
+        let app = crate::metrics::router(MetricsState {
+            metrics: self.metrics.clone(),
+            writer: self.writer.clone(),
+            rules: self.rules.clone(),
+            store: self.store.clone(),
+        });
+        let stopping = self.stopping();
+        self.metrics_server = Some(tokio::spawn(async move {
+            // Metrics stop last: wait for the shutdown signal, then for `shutdown` to drop us.
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    stopping.await;
+                    std::future::pending::<()>().await;
+                })
+                .await;
+            if let Err(err) = served {
+                tracing::error!(error = %err, "metrics server failed");
+            }
+        }));
+    }
+
+    /// Runs until `signal` resolves (or a front door fails), then shuts down in order.
+    pub async fn run_until(mut self, signal: impl Future<Output = ()> + Send) -> Result<()> {
+        let failed = tokio::select! {
+            () = signal => None,
+            Some(ended) = self.front_doors.join_next() => Some(front_door_result(ended)),
+        };
+        let mut result = match failed {
+            Some(Ok(name)) => Err(anyhow::anyhow!("the {name} server stopped by itself")),
+            Some(Err(err)) => Err(err),
+            None => Ok(()),
+        };
+        if let Err(err) = self.shutdown().await
+            && result.is_ok()
+        {
+            result = Err(err);
+        }
+        result
+    }
+
+    /// Stops everything in the order of the module documentation. Returns the first front
+    /// door's error, if one failed while draining.
+    pub async fn shutdown(mut self) -> Result<()> {
+        let _ = self.stop.send(true);
+        tracing::info!("shutting down: answering the requests in flight");
+        let mut result = Ok(());
+        while let Some(ended) = self.front_doors.join_next().await {
+            if let Err(err) = front_door_result(ended)
+                && result.is_ok()
+            {
+                result = Err(err);
+            }
+        }
+        for (name, job) in self.background.drain(..) {
+            if let Err(err) = job.await {
+                tracing::error!(job = name, error = %err, "background job ended abnormally");
+            }
+        }
+        tracing::info!(
+            queued = self.writer.queue_depth(),
+            "shutting down: draining the writer"
+        );
+        self.writer.shutdown().await;
+        if let Some(metrics) = self.metrics_server.take() {
+            metrics.abort();
+            let _ = metrics.await;
+        }
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// A front door's end: its name when it returned `Ok`, its error otherwise.
+fn front_door_result(
+    ended: Result<(&'static str, Result<()>), tokio::task::JoinError>,
+) -> Result<&'static str> {
+    match ended {
+        Ok((name, Ok(()))) => Ok(name),
+        Ok((name, Err(err))) => Err(err.context(format!("the {name} server failed"))),
+        Err(err) => Err(anyhow::anyhow!("a server task panicked: {err}")),
+    }
+}
+
+/// Loads the challenge rules for a server: on errors, logs every diagnostic and fails.
+pub fn load_rules(path: &std::path::Path) -> Result<Arc<RuleSetHandle>> {
+    match RuleSetHandle::load(vec![path.to_path_buf()]) {
+        Ok(rules) => Ok(Arc::new(rules)),
+        Err(engine::reload::LoadError::Invalid(diagnostics)) => {
+            for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {
+                tracing::error!(diagnostic = %diagnostic, "challenge rules");
+            }
+            anyhow::bail!(
+                "the challenge files in {} have errors (run `challenge-lint` for details)",
+                path.display()
+            )
+        }
+        Err(err) => Err(err).context("loading the challenge rules"),
+    }
+}
