@@ -334,6 +334,7 @@ impl EventContext {
                 tracing::info!(user_id, rows, "GDPR deletion: progress rows deleted");
                 Ok(Processed::Done(store::EventOutcome::Applied {
                     changed: rows as usize,
+                    failed_expressions: 0,
                 }))
             }
             Ok(None) => Ok(Processed::SkippedNamespace),

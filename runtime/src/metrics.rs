@@ -133,7 +133,7 @@ impl Metrics {
         registry.register(Box::new(rules_info.clone()))?;
         let rule_evaluation_errors = IntCounter::new(
             "challenge_rule_evaluation_errors_total",
-            "Goal predicates that failed to evaluate (counted as no match)",
+            "Goal expressions (when, amount, progress) that failed on an event; the event does not count for that goal",
         )?;
         registry.register(Box::new(rule_evaluation_errors.clone()))?;
         let reward_intents = IntGaugeVec::new(
@@ -329,8 +329,8 @@ impl WriterObserver for Metrics {
         }
     }
 
-    fn predicate_failed(&self) {
-        self.rule_evaluation_errors.inc();
+    fn expressions_failed(&self, count: usize) {
+        self.rule_evaluation_errors.inc_by(count as u64);
     }
 }
 

@@ -70,7 +70,7 @@ pub(crate) fn fold(
             outcomes.push(EventOutcome::Duplicate);
             continue;
         }
-        let mut changed = 0;
+        let (mut changed, mut failed_expressions) = (0, 0);
         for goal_id in &pending.goals {
             let Some(goal) = pending.rules.goal(goal_id.as_str()) else {
                 continue;
@@ -98,12 +98,16 @@ pub(crate) fn fold(
                     }
                 }
                 Applied::Unchanged(engine::Skip::Evaluation(err)) => {
+                    failed_expressions += 1;
                     tracing::warn!(goal_id = %goal_id, event_id = %pending.event.id, error = %err, "goal expression failed; event does not count for this goal");
                 }
                 Applied::Unchanged(_) => {}
             }
         }
-        outcomes.push(EventOutcome::Applied { changed });
+        outcomes.push(EventOutcome::Applied {
+            changed,
+            failed_expressions,
+        });
     }
     let changed = dirty
         .into_iter()

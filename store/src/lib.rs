@@ -48,8 +48,12 @@ pub struct PendingEvent {
 /// What an event did once committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventOutcome {
-    /// Committed; `changed` progress rows were written.
-    Applied { changed: usize },
+    /// Committed; `changed` progress rows were written. `failed_expressions` goals did not
+    /// count the event because their `amount` or `progress` failed to evaluate.
+    Applied {
+        changed: usize,
+        failed_expressions: usize,
+    },
     /// This event id was already applied: nothing changed.
     Duplicate,
     /// No goal listened to the event, or none matched its predicate.

@@ -67,8 +67,9 @@ impl WriteError {
 pub trait WriterObserver: Send + Sync + 'static {
     /// A batch of `size` events was applied (`committed`) or failed, taking `elapsed`.
     fn flushed(&self, size: usize, elapsed: Duration, committed: bool);
-    /// A goal's `when` failed to evaluate (the event does not count for that goal).
-    fn predicate_failed(&self) {}
+    /// `count` goal expressions (`when`, `amount`, `progress`) failed to evaluate: the event
+    /// does not count for those goals.
+    fn expressions_failed(&self, _count: usize) {}
 }
 
 struct NoObserver;
@@ -149,7 +150,7 @@ impl Writer {
     ) -> Result<EventOutcome, WriteError> {
         let routed = rules.route(&event);
         for (goal, err) in &routed.errors {
-            self.observer.predicate_failed();
+            self.observer.expressions_failed(1);
             tracing::warn!(goal_id = %goal.id, event_id = %event.id, error = %err, "goal predicate failed; event does not count for this goal");
         }
         if routed.matched.is_empty() {
@@ -262,6 +263,13 @@ async fn flush_loop(
         match result {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    if let Ok(EventOutcome::Applied {
+                        failed_expressions: failed @ 1..,
+                        ..
+                    }) = outcome
+                    {
+                        observer.expressions_failed(failed);
+                    }
                     let _ = reply.send(outcome.map_err(WriteError::from));
                 }
             }

@@ -157,6 +157,29 @@ async fn gdpr_deletion_removes_the_players_progress() {
     handler.stop().await;
 }
 
+/// A goal whose expression fails at run time does not count the event; every such failure
+/// (`when`, `amount`, `progress`) is counted, so a broken rule shows on a dashboard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_failing_expression_is_counted() {
+    let handler = TestHandler::start().await;
+    let mut stats = handler.stats().await;
+    stats
+        .on_message(stat("broken-1", "player-1", "broken", 5.0, None))
+        .await
+        .expect("an event with failing expressions is still acknowledged");
+    let (_, metrics) = handler.metrics("/metrics").await.expect("metrics");
+    let errors = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("challenge_rule_evaluation_errors_total "))
+        .map(str::trim);
+    assert_eq!(
+        errors,
+        Some("3"),
+        "when, amount and progress each failed once"
+    );
+    handler.stop().await;
+}
+
 /// Extend watches health; the moment draining starts, every service says NOT_SERVING, and a
 /// watcher still connected does not hold the shutdown up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,6 +24,9 @@ challenges:
       - { id: tundra-kills, name: Tundra, on: stat, stat: kills, count: events, when: 'event.additional.biome == "tundra"', target: 100 }
       - { id: manual-kills, name: Manual, on: stat, stat: kills, count: events, target: 100, assign: manual }
       - { id: total, name: Total, on: stat, stat: kills, count: events, target: 1000000, assign: auto }
+      - { id: broken-when, name: W, on: stat, stat: broken, count: events, when: 'event.value < 5 || event.additional.missing.deeper == 1', target: 5, assign: auto }
+      - { id: broken-amount, name: A, on: stat, stat: broken, count: sum, amount: 'event.inc / (event.value - 5)', target: 5, assign: auto }
+      - { id: broken-progress, name: P, on: stat, stat: broken, count: expr, progress: 'if event.value < 5 { progress + 1 } else { progress + event.additional.missing.deeper }', target: 5, assign: auto }
 "#;
 
 pub struct TestHandler {
@@ -70,7 +73,7 @@ impl TestHandler {
         let task = tokio::spawn(runtime::run(config, Listeners { grpc, metrics }, async {
             let _ = stopped.await;
         }));
-        let handler = Self {
+        let mut handler = Self {
             db,
             grpc_port,
             metrics_port,
@@ -82,9 +85,13 @@ impl TestHandler {
         handler
     }
 
-    async fn wait_ready(&self) {
+    async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
+            if self.task.as_ref().is_some_and(|task| task.is_finished()) {
+                let ended = self.task.take().expect("task").await.expect("join");
+                panic!("the handler stopped at start: {ended:?}");
+            }
             if tokio::net::TcpStream::connect(("127.0.0.1", self.grpc_port))
                 .await
                 .is_ok()

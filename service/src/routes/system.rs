@@ -152,7 +152,7 @@ pub(super) async fn events(
             Input::Stat(stat) => state.events.stat(stat).await,
         };
         let outcome = match result {
-            Ok(Processed::Done(store::EventOutcome::Applied { changed })) => {
+            Ok(Processed::Done(store::EventOutcome::Applied { changed, .. })) => {
                 json!({"id": id, "outcome": "applied", "changedGoals": changed})
             }
             Ok(Processed::Done(store::EventOutcome::Duplicate)) => {

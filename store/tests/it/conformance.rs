@@ -73,7 +73,13 @@ async fn a_redelivered_event_changes_nothing(db: &TestDb) {
         .submit(rules.clone(), stat_event("same-id", "u1", "kills", 1, now))
         .await
         .expect("first");
-    assert_eq!(first, EventOutcome::Applied { changed: 2 });
+    assert_eq!(
+        first,
+        EventOutcome::Applied {
+            changed: 2,
+            failed_expressions: 0
+        }
+    );
     let again = writer
         .submit(rules.clone(), stat_event("same-id", "u1", "kills", 1, now))
         .await
@@ -95,7 +101,10 @@ async fn a_redelivered_event_changes_nothing(db: &TestDb) {
     let outcomes = store.apply_events(&batch, now).await.expect("batch");
     assert_eq!(
         outcomes[0].as_ref().ok(),
-        Some(&EventOutcome::Applied { changed: 1 })
+        Some(&EventOutcome::Applied {
+            changed: 1,
+            failed_expressions: 0
+        })
     );
     assert_eq!(outcomes[1].as_ref().ok(), Some(&EventOutcome::Duplicate));
     assert_eq!(
@@ -181,7 +190,10 @@ async fn a_bad_event_fails_alone(db: &TestDb) {
         .expect("the database is up");
     assert_eq!(
         outcomes[0].as_ref().ok(),
-        Some(&EventOutcome::Applied { changed: 1 })
+        Some(&EventOutcome::Applied {
+            changed: 1,
+            failed_expressions: 0
+        })
     );
     assert!(
         matches!(&outcomes[1], Err(store::StoreError::Rejected(_))),
@@ -190,7 +202,10 @@ async fn a_bad_event_fails_alone(db: &TestDb) {
     );
     assert_eq!(
         outcomes[2].as_ref().ok(),
-        Some(&EventOutcome::Applied { changed: 1 })
+        Some(&EventOutcome::Applied {
+            changed: 1,
+            failed_expressions: 0
+        })
     );
     assert_eq!(
         progress_of(store.as_ref(), "u1", "auto-counter")
