@@ -49,8 +49,10 @@ impl Event {
             }),
             value: data.value,
             inc: data.inc,
-            // Shared, so reading `event.additional` hands out a reference, not a deep copy.
-            additional: Dynamic::from_map(data.additional.clone()).into_shared(),
+            // Shared, so reading `event.additional` hands out a reference, not a deep copy; and
+            // read-only all the way down, so one goal's expression cannot change what the next
+            // one reads (`event.additional.remove("mode")` is an evaluation error).
+            additional: read_only(Dynamic::from_map(data.additional.clone())).into_shared(),
         };
         Self {
             data: Arc::new(data),
@@ -61,6 +63,21 @@ impl Event {
     /// The UTC day the event happened on, for `count: days`.
     pub fn day(&self) -> chrono::NaiveDate {
         self.timestamp.date_naive()
+    }
+}
+
+/// `value` and every map and array inside it, made read-only: a non-pure method called on any
+/// of them fails instead of changing it.
+fn read_only(value: Dynamic) -> Dynamic {
+    if value.is_map() {
+        let map: rhai::Map = value.cast();
+        let map = map.into_iter().map(|(k, v)| (k, read_only(v))).collect();
+        Dynamic::from_map(map).into_read_only()
+    } else if value.is_array() {
+        let array: rhai::Array = value.cast();
+        Dynamic::from_array(array.into_iter().map(read_only).collect()).into_read_only()
+    } else {
+        value.into_read_only()
     }
 }
 

@@ -9,11 +9,54 @@ use serde_json::Value;
 use super::{Document, NodePos, ScalarLayout, SourceFile, child};
 use crate::diagnostic::{Code, Diagnostic, Pos};
 
+/// The deepest nesting of mappings and sequences a challenge file may have. The schema needs
+/// about 8; the limit keeps a malformed or hostile file from exhausting the stack.
+pub const MAX_NESTING: usize = 64;
+
+/// Where `text` first nests deeper than [`MAX_NESTING`], if it does. Reads parser events
+/// only, so no tree is built. Syntax errors are left to the loader, which reports them.
+fn too_deep(text: &str) -> Option<saphyr::Marker> {
+    use saphyr_parser::{Event, Parser};
+    let mut depth = 0_usize;
+    for item in Parser::new_from_str(text) {
+        let Ok((event, span)) = item else {
+            return None;
+        };
+        match event {
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(span.start);
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Parses `file`; `None` (with a diagnostic) when the YAML itself is broken.
 pub(super) fn parse(
     file: Arc<SourceFile>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(Value, Document)> {
+    if let Some(marker) = too_deep(&file.text) {
+        diagnostics.push(
+            Diagnostic::new(
+                Code::YamlSyntax,
+                format!(
+                    "YAML nests deeper than {MAX_NESTING} levels here; a challenge file needs far \
+                     fewer (check the indentation)"
+                ),
+            )
+            .at(
+                file.path.clone(),
+                Some(Pos::new(marker.line().max(1), marker.col() + 1)),
+            ),
+        );
+        return None;
+    }
     let docs = match MarkedYaml::load_from_str(&file.text) {
         Ok(docs) => docs,
         Err(err) => {
@@ -207,6 +250,50 @@ mod tests {
                 column: 3
             })
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let depth = 20_000;
+        let mut text = String::from("version: 1\nchallenges:\n");
+        for level in 1..=depth {
+            text.push_str(&" ".repeat(level));
+            text.push_str("a:\n");
+        }
+        text.push_str(&" ".repeat(depth + 1));
+        text.push_str("b: 1\n");
+        let mut diagnostics = Vec::new();
+        let parsed = parse(
+            Arc::new(SourceFile::new("deep.yaml", text)),
+            &mut diagnostics,
+        );
+        assert!(parsed.is_none());
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert!(
+            diagnostics[0].message.contains("deeper than 64 levels"),
+            "{diagnostics:?}"
+        );
+        // Flow style too, at the same limit.
+        let flow = format!(
+            "version: 1\nchallenges: {}{}\n",
+            "[".repeat(65),
+            "]".repeat(65)
+        );
+        let mut diagnostics = Vec::new();
+        assert!(
+            parse(
+                Arc::new(SourceFile::new("flow.yaml", flow)),
+                &mut diagnostics
+            )
+            .is_none()
+        );
+        let fine = format!(
+            "version: 1\nchallenges: {}{}\n",
+            "[".repeat(60),
+            "]".repeat(60)
+        );
+        let mut diagnostics = Vec::new();
+        assert!(parse(Arc::new(SourceFile::new("ok.yaml", fine)), &mut diagnostics).is_some());
     }
 
     #[test]

@@ -52,3 +52,48 @@ fn candidates_do_not_grow_with_the_rule_set() {
     let now = t("2026-05-01T10:00:00Z");
     assert_eq!(r.candidates(&stat("s7", 1, 1, now)).count(), 10);
 }
+
+/// One goal's predicate cannot change what the next goal's predicate sees: each evaluation
+/// reads the event as it arrived, whatever an earlier one did to `event.additional`.
+#[test]
+fn a_predicate_cannot_change_the_event_for_the_next() {
+    let r = rules(
+        r#"
+version: 1
+challenges:
+  - id: c
+    name: C
+    goals:
+      - { id: thief, name: T, on: stat, stat: kills, when: 'event.value != 7 || event.additional.remove("mode") == "ranked"', target: 1 }
+      - { id: deep-thief, name: D, on: stat, stat: kills, when: 'event.value != 7 || event.additional.deep.remove("map") == 1', target: 1 }
+      - { id: list-thief, name: L, on: stat, stat: kills, when: 'event.value != 7 || event.additional.list.pop() == 1', target: 1 }
+      - { id: ranked, name: R, on: stat, stat: kills, when: 'event.additional.mode == "ranked" && event.additional.deep.map == 1 && event.additional.list.len() == 1', target: 1 }
+"#,
+    );
+    let now = t("2026-05-01T10:00:00Z");
+    let mut additional = rhai::Map::new();
+    additional.insert("mode".into(), "ranked".into());
+    let mut deep = rhai::Map::new();
+    deep.insert("map".into(), 1_i64.into());
+    additional.insert("deep".into(), deep.into());
+    additional.insert("list".into(), rhai::Dynamic::from_array(vec![1_i64.into()]));
+    let event = engine::Event::new(engine::EventData {
+        additional,
+        ..(*stat("kills", 7, 1, now)).clone()
+    });
+    for _ in 0..2 {
+        let routed = r.route(&event);
+        let matched: Vec<String> = routed.matched.iter().map(|g| g.id.to_string()).collect();
+        assert_eq!(matched, ["ranked"], "the event reached `ranked` unchanged");
+        let failed: Vec<String> = routed
+            .errors
+            .iter()
+            .map(|(g, _)| g.id.to_string())
+            .collect();
+        assert_eq!(
+            failed,
+            ["thief", "deep-thief", "list-thief"],
+            "changing the event is an evaluation error"
+        );
+    }
+}
