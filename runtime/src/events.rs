@@ -188,6 +188,7 @@ impl EventContext {
                 let label = match outcome {
                     store::EventOutcome::Applied { .. } => "applied",
                     store::EventOutcome::Duplicate => "duplicate",
+                    store::EventOutcome::UserDeleted => "user_deleted",
                     store::EventOutcome::NoMatch => "no_match",
                 };
                 metrics.processed.with_label_values(&[kind, label]).inc();
@@ -427,7 +428,7 @@ impl EventContext {
             return Ok(None);
         }
         self.store
-            .delete_user(&UserId::new(user_id))
+            .delete_user(&UserId::new(user_id), self.clock.now())
             .await
             .map(Some)
             .map_err(|err| EventError::from_write(WriteError::Store(err)))

@@ -1,7 +1,7 @@
 //! Folding a batch of events into rows with `engine::RuleSet::apply`, in arrival order. Pure:
 //! both stores call it between "lock the rows" and "write the changed rows".
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use engine::{Applied, Assign, GoalId, UserId};
@@ -54,10 +54,43 @@ pub(crate) struct Folded {
     pub outcomes: Vec<EventOutcome>,
 }
 
-/// Applies `events` (already deduplicated: `fresh[i]` is false for a redelivery) to `rows`.
+/// Players whose data was deleted, and when (the `deleted_users` tombstones of a batch's users).
+pub(crate) type Tombstones = HashMap<String, DateTime<Utc>>;
+
+/// Marks the events of deleted players that happened before the deletion (queued when it ran,
+/// or redelivered since): they are forgotten, not applied nor recorded. Clears their `fresh`.
+pub(crate) fn forget_deleted(
+    batch: &[&PendingEvent],
+    fresh: &mut [bool],
+    tombstones: &Tombstones,
+) -> Vec<bool> {
+    batch
+        .iter()
+        .zip(fresh.iter_mut())
+        .map(|(pending, is_fresh)| {
+            let forgotten = tombstones
+                .get(pending.event.user_id.as_str())
+                .is_some_and(|deleted_at| pending.event.timestamp <= *deleted_at);
+            if forgotten {
+                *is_fresh = false;
+            }
+            forgotten
+        })
+        .collect()
+}
+
+/// The distinct users of a batch, sorted (the order their locks are taken in).
+pub(crate) fn batch_users(batch: &[&PendingEvent]) -> Vec<String> {
+    let users: BTreeSet<&str> = batch.iter().map(|p| p.event.user_id.as_str()).collect();
+    users.into_iter().map(str::to_string).collect()
+}
+
+/// Applies `events` to `rows`. `fresh[i]` is false for a redelivery and for a forgotten event
+/// (`forgotten[i]`: its player's data was deleted after it).
 pub(crate) fn fold(
     batch: &[&PendingEvent],
     fresh: &[bool],
+    forgotten: &[bool],
     rows: Vec<ProgressRow>,
     now: DateTime<Utc>,
 ) -> Folded {
@@ -65,7 +98,11 @@ pub(crate) fn fold(
         rows.into_iter().map(|row| (row.key(), row)).collect();
     let mut dirty: BTreeSet<(UserId, GoalId)> = BTreeSet::new();
     let mut outcomes = Vec::with_capacity(batch.len());
-    for (pending, is_fresh) in batch.iter().zip(fresh) {
+    for ((pending, is_fresh), is_forgotten) in batch.iter().zip(fresh).zip(forgotten) {
+        if *is_forgotten {
+            outcomes.push(EventOutcome::UserDeleted);
+            continue;
+        }
         if !is_fresh {
             outcomes.push(EventOutcome::Duplicate);
             continue;

@@ -165,8 +165,8 @@ impl ProgressStore for Instrumented {
         .await
     }
 
-    async fn delete_user(&self, user_id: &UserId) -> Result<u64, StoreError> {
-        self.timed("delete_user", self.inner.delete_user(user_id))
+    async fn delete_user(&self, user_id: &UserId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.timed("delete_user", self.inner.delete_user(user_id, now))
             .await
     }
 

@@ -56,6 +56,8 @@ pub enum EventOutcome {
     },
     /// This event id was already applied: nothing changed.
     Duplicate,
+    /// The player's data was deleted after this event happened: it is forgotten, not applied.
+    UserDeleted,
     /// No goal listened to the event, or none matched its predicate.
     NoMatch,
 }
@@ -200,8 +202,10 @@ pub trait ProgressStore: Send + Sync + 'static {
 
     /// GDPR: deletes every row of a user. Returns how many progress rows went. What a reward
     /// intent that was (or may have been) granted leaves is a ledger entry keyed by a keyed
-    /// hash, naming no user, so the same reward is never granted twice.
-    async fn delete_user(&self, user_id: &UserId) -> Result<u64, StoreError>;
+    /// hash, naming no user, so the same reward is never granted twice. A tombstone
+    /// (user, `now`) makes later batches forget the user's events from before `now`
+    /// ([`EventOutcome::UserDeleted`]); it is pruned with the dedup window.
+    async fn delete_user(&self, user_id: &UserId, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Looks at up to `limit` rows whose `expires_at` is before `before`, in (expires_at,
     /// user_id, goal_id) order after `after`, and deletes those one of `policies` allows to go

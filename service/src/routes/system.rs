@@ -36,7 +36,11 @@ pub(super) async fn delete_my_data(
             "data deletion is allowed once a minute; try again later",
         ));
     }
-    let rows = state.context.store.delete_user(&user).await?;
+    let rows = state
+        .context
+        .store
+        .delete_user(&user, state.context.clock.now())
+        .await?;
     tracing::info!(user_id = %user, rows, "GDPR self-deletion");
     Ok(Json(
         json!({ "userId": user.as_str(), "rowsDeleted": rows }),
@@ -154,6 +158,9 @@ pub(super) async fn events(
         let outcome = match result {
             Ok(Processed::Done(store::EventOutcome::Applied { changed, .. })) => {
                 json!({"id": id, "outcome": "applied", "changedGoals": changed})
+            }
+            Ok(Processed::Done(store::EventOutcome::UserDeleted)) => {
+                json!({"id": id, "outcome": "user_deleted"})
             }
             Ok(Processed::Done(store::EventOutcome::Duplicate)) => {
                 json!({"id": id, "outcome": "duplicate"})

@@ -1,7 +1,10 @@
 //! PostgreSQL's batch transaction: the group-commit writer's events, folded into the rows they touch.
 
 use super::{COLUMNS, PgStore, decode};
-use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
+use crate::fold::{
+    ApplyBatch, Tombstones, auto_keys, batch_users, first_occurrences, fold, forget_deleted,
+    isolate_failures, touched_keys,
+};
 use crate::row::ProgressRow;
 use crate::{EventOutcome, PendingEvent, StoreError};
 use async_trait::async_trait;
@@ -173,9 +176,13 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<EventOutcome>, StoreError> {
         let mut fresh = first_occurrences(batch);
-        self.insert_auto_placeholders(batch, &fresh, now).await?;
+        let users = batch_users(batch);
+        self.insert_auto_placeholders(batch, &fresh, &users, now)
+            .await?;
 
         let mut tx = self.pool.begin().await?;
+        let tombstones = lock_users(&mut tx, &users).await?;
+        let forgotten = forget_deleted(batch, &mut fresh, &tombstones);
         let candidates: Vec<&PendingEvent> = batch
             .iter()
             .zip(&fresh)
@@ -218,7 +225,7 @@ impl PgStore {
                 .map(|(p, _)| *p),
         );
         let rows = lock_rows(&mut tx, &keys).await?;
-        let folded = fold(batch, &fresh, rows, now);
+        let folded = fold(batch, &fresh, &forgotten, rows, now);
         upsert(&mut tx, &folded.changed).await?;
         tx.commit().await?;
         Ok(folded.outcomes)
@@ -227,10 +234,13 @@ impl PgStore {
     /// `assign: auto` goals have no row until their first event. Their rows are created (empty)
     /// in a statement of their own before the batch transaction, so the batch can lock every
     /// row it touches in key order; two replicas creating the same row cannot lose an update.
+    /// Players deleted meanwhile get none: the users' locks and tombstones are checked as in
+    /// the batch transaction.
     pub(super) async fn insert_auto_placeholders(
         &self,
         batch: &[&PendingEvent],
         fresh: &[bool],
+        users: &[String],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let wanted: Vec<&PendingEvent> = batch
@@ -239,10 +249,20 @@ impl PgStore {
             .filter(|(_, f)| **f)
             .map(|(p, _)| *p)
             .collect();
-        let keys = auto_keys(wanted);
-        if keys.is_empty() {
+        if auto_keys(wanted.iter().copied()).is_empty() {
             return Ok(());
         }
+        let mut tx = self.pool.begin().await?;
+        let tombstones = lock_users(&mut tx, users).await?;
+        let mut fresh = vec![true; wanted.len()];
+        forget_deleted(&wanted, &mut fresh, &tombstones);
+        let keys = auto_keys(
+            wanted
+                .iter()
+                .zip(&fresh)
+                .filter(|(_, f)| **f)
+                .map(|(p, _)| *p),
+        );
         let rows: Vec<ProgressRow> = keys
             .into_iter()
             .filter_map(|(user_id, goal_id, pending)| {
@@ -255,6 +275,27 @@ impl PgStore {
                 ))
             })
             .collect();
-        insert_missing(&self.pool, &rows).await
+        insert_missing(&mut *tx, &rows).await?;
+        tx.commit().await?;
+        Ok(())
     }
+}
+
+/// Takes the shared lock of each of `users` (sorted, so batches never wait on each other in a
+/// cycle) that a deletion takes exclusively, then reads their tombstones. Two statements: the
+/// read must see a deletion that committed while this waited for its lock.
+async fn lock_users(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    users: &[String],
+) -> Result<Tombstones, StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended(u, 0)) FROM unnest($1::varchar[]) AS t(u)")
+        .bind(users)
+        .execute(&mut **tx)
+        .await?;
+    let tombstones =
+        sqlx::query_as("SELECT user_id, deleted_at FROM deleted_users WHERE user_id = ANY($1)")
+            .bind(users)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(tombstones.into_iter().collect())
 }

@@ -8,15 +8,33 @@ use engine::UserId;
 use sqlx::Row;
 
 impl PgStore {
-    pub(super) async fn delete_user_impl(&self, user_id: &UserId) -> Result<u64, StoreError> {
+    pub(super) async fn delete_user_impl(
+        &self,
+        user_id: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let secret = self.ledger_secret().await?;
         let mut tx = self.pool.begin().await?;
+        // Exclusive against the batches touching this user (they hold it shared), so none can
+        // write the user's rows between this deletion and its tombstone becoming visible.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO deleted_users (user_id, deleted_at) VALUES ($1, $2) \
+             ON CONFLICT (user_id) DO UPDATE SET deleted_at = GREATEST(deleted_users.deleted_at, excluded.deleted_at)",
+        )
+        .bind(user_id.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         let rows = sqlx::query("DELETE FROM user_goal_progress WHERE user_id = $1")
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        self.move_intents_to_ledger(&mut tx, user_id, &secret, Utc::now())
+        self.move_intents_to_ledger(&mut tx, user_id, &secret, now)
             .await?;
         sqlx::query("DELETE FROM processed_events WHERE user_id = $1")
             .bind(user_id.as_str())
@@ -101,7 +119,7 @@ impl PgStore {
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
+        let events = sqlx::query(
                 "DELETE FROM processed_events WHERE event_id IN ( \
                    SELECT event_id FROM processed_events WHERE processed_at < $1 ORDER BY processed_at LIMIT $2)",
             )
@@ -109,6 +127,16 @@ impl PgStore {
             .bind(limit)
             .execute(&self.pool)
             .await?
-            .rows_affected())
+            .rows_affected();
+        // Tombstones live as long as event ids: a redelivery older than both is not expected.
+        sqlx::query(
+            "DELETE FROM deleted_users WHERE user_id IN ( \
+               SELECT user_id FROM deleted_users WHERE deleted_at < $1 ORDER BY deleted_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(events)
     }
 }

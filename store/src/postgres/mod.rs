@@ -192,8 +192,8 @@ impl ProgressStore for PgStore {
             .await
     }
 
-    async fn delete_user(&self, user_id: &UserId) -> Result<u64, StoreError> {
-        self.delete_user_impl(user_id).await
+    async fn delete_user(&self, user_id: &UserId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.delete_user_impl(user_id, now).await
     }
 
     async fn delete_expired(

@@ -1,7 +1,10 @@
 //! SQLite's batch transaction: the group-commit writer's events, folded into the rows they touch.
 
 use super::{COLUMNS, SqliteStore, decode, insert_row};
-use crate::fold::{ApplyBatch, auto_keys, first_occurrences, fold, isolate_failures, touched_keys};
+use crate::fold::{
+    ApplyBatch, Tombstones, auto_keys, batch_users, first_occurrences, fold, forget_deleted,
+    isolate_failures, touched_keys,
+};
 use crate::row::ProgressRow;
 use crate::{EventOutcome, PendingEvent, StoreError};
 use async_trait::async_trait;
@@ -35,6 +38,17 @@ impl SqliteStore {
     ) -> Result<Vec<EventOutcome>, StoreError> {
         let mut fresh = first_occurrences(batch);
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let users = serde_json::to_string(&batch_users(batch)).unwrap_or_default();
+        let tombstones: Tombstones = sqlx::query_as(
+            "SELECT user_id, deleted_at FROM deleted_users \
+             WHERE user_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(users)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let forgotten = forget_deleted(batch, &mut fresh, &tombstones);
         for (pending, is_fresh) in batch.iter().zip(fresh.iter_mut()) {
             if !*is_fresh || pending.event.id.is_empty() {
                 continue;
@@ -76,7 +90,7 @@ impl SqliteStore {
                 rows.push(decode(&row)?);
             }
         }
-        let folded = fold(batch, &fresh, rows, now);
+        let folded = fold(batch, &fresh, &forgotten, rows, now);
         for row in &folded.changed {
             insert_row(
                 &mut tx,

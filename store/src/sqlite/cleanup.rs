@@ -7,15 +7,30 @@ use chrono::{DateTime, Utc};
 use engine::UserId;
 
 impl SqliteStore {
-    pub(super) async fn delete_user_impl(&self, user_id: &UserId) -> Result<u64, StoreError> {
+    pub(super) async fn delete_user_impl(
+        &self,
+        user_id: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let secret = self.ledger_secret().await?;
+        // Writers are serialized (IMMEDIATE): no batch runs between the deletion and its tombstone.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let previous: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT deleted_at FROM deleted_users WHERE user_id = ?")
+                .bind(user_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        sqlx::query("INSERT OR REPLACE INTO deleted_users (user_id, deleted_at) VALUES (?, ?)")
+            .bind(user_id.as_str())
+            .bind(previous.map_or(now, |previous| previous.max(now)))
+            .execute(&mut *tx)
+            .await?;
         let rows = sqlx::query("DELETE FROM user_goal_progress WHERE user_id = ?")
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        self.move_intents_to_ledger(&mut tx, user_id, &secret, Utc::now())
+        self.move_intents_to_ledger(&mut tx, user_id, &secret, now)
             .await?;
         sqlx::query("DELETE FROM processed_events WHERE user_id = ?")
             .bind(user_id.as_str())
@@ -102,7 +117,7 @@ impl SqliteStore {
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
+        let events = sqlx::query(
                 "DELETE FROM processed_events WHERE event_id IN ( \
                    SELECT event_id FROM processed_events WHERE processed_at < ? ORDER BY processed_at LIMIT ?)",
             )
@@ -110,6 +125,16 @@ impl SqliteStore {
             .bind(limit)
             .execute(&self.pool)
             .await?
-            .rows_affected())
+            .rows_affected();
+        // Tombstones live as long as event ids: a redelivery older than both is not expected.
+        sqlx::query(
+            "DELETE FROM deleted_users WHERE user_id IN ( \
+               SELECT user_id FROM deleted_users WHERE deleted_at < ? ORDER BY deleted_at LIMIT ?)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(events)
     }
 }

@@ -221,8 +221,8 @@ impl ProgressStore for SqliteStore {
             .await
     }
 
-    async fn delete_user(&self, user_id: &UserId) -> Result<u64, StoreError> {
-        self.delete_user_impl(user_id).await
+    async fn delete_user(&self, user_id: &UserId, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.delete_user_impl(user_id, now).await
     }
 
     async fn delete_expired(

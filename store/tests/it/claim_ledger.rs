@@ -29,7 +29,10 @@ async fn the_ledger_outlives_the_players_data(db: &TestDb) {
     claim_granted(store.as_ref(), &key, period_end, now).await;
 
     // The player deletes their data, then plays the same day again and claims again.
-    store.delete_user(&UserId::new("u1")).await.expect("delete");
+    store
+        .delete_user(&UserId::new("u1"), test_now())
+        .await
+        .expect("delete");
     assert_eq!(
         store.intent(&key).await.expect("read"),
         None,
@@ -62,7 +65,10 @@ async fn the_ledger_outlives_the_players_data(db: &TestDb) {
     ));
 
     // An intent never sent leaves nothing behind: the player may claim after a deletion.
-    store.delete_user(&UserId::new("u1")).await.expect("delete");
+    store
+        .delete_user(&UserId::new("u1"), test_now())
+        .await
+        .expect("delete");
     init_user(store.as_ref(), &rules, "u1").await;
     complete_daily(&store, &rules, "u1", tomorrow + Duration::minutes(1)).await;
     assert!(matches!(

@@ -11,6 +11,7 @@ use crate::support::{TestDb, claim_granted, init_user, intent_key, rules, stat_e
 
 conformance!(
     gdpr_delete_and_expired_cleanup,
+    a_deletion_wins_over_events_from_before_it,
     expired_cleanup_deletes_only_what_a_player_cannot_miss,
 );
 
@@ -20,7 +21,10 @@ async fn gdpr_delete_and_expired_cleanup(db: &TestDb) {
     init_user(store.as_ref(), &rules, "u1").await;
     init_user(store.as_ref(), &rules, "u2").await;
     assert_eq!(
-        store.delete_user(&UserId::new("u1")).await.expect("delete"),
+        store
+            .delete_user(&UserId::new("u1"), test_now())
+            .await
+            .expect("delete"),
         3
     );
     assert!(
@@ -59,6 +63,93 @@ async fn gdpr_delete_and_expired_cleanup(db: &TestDb) {
             .await
             .expect("prune"),
         0
+    );
+}
+
+/// Events from before a player's deletion, still queued or redelivered after it, bring none of
+/// the player's data back: no progress row, no placeholder, no event id. Events after it count.
+async fn a_deletion_wins_over_events_from_before_it(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    let now = test_now();
+    let user = UserId::new("u1");
+    init_user(store.as_ref(), &rules, "u1").await;
+    let routed = |id: &str, at| PendingEvent {
+        rules: rules.clone(),
+        event: stat_event(id, "u1", "kills", 1, at),
+        goals: vec![GoalId::new("counter"), GoalId::new("auto-counter")],
+    };
+    let before = now - Duration::minutes(1);
+    let first = store
+        .apply_events(&[routed("e1", before)], now)
+        .await
+        .expect("apply");
+    assert!(
+        matches!(
+            first[0],
+            Ok(store::EventOutcome::Applied { changed: 2, .. })
+        ),
+        "{first:?}"
+    );
+    store.delete_user(&user, now).await.expect("delete");
+
+    // e1 redelivered, e2 sent before the deletion but committed after it.
+    let late = store
+        .apply_events(
+            &[
+                routed("e1", before),
+                routed("e2", now - Duration::seconds(1)),
+            ],
+            now + Duration::seconds(5),
+        )
+        .await
+        .expect("apply");
+    assert!(
+        late.iter()
+            .all(|o| matches!(o, Ok(store::EventOutcome::UserDeleted))),
+        "{late:?}"
+    );
+    assert!(
+        store
+            .progress_for_user(&user, true)
+            .await
+            .expect("read")
+            .is_empty(),
+        "the deleted player's progress stays deleted"
+    );
+
+    // The player plays on after the deletion: that counts, from zero.
+    let after = store
+        .apply_events(
+            &[routed("e3", now + Duration::minutes(1))],
+            now + Duration::minutes(1),
+        )
+        .await
+        .expect("apply");
+    assert!(
+        matches!(after[0], Ok(store::EventOutcome::Applied { .. })),
+        "{after:?}"
+    );
+    let rows = store.progress_for_user(&user, true).await.expect("read");
+    assert_eq!(
+        rows.len(),
+        1,
+        "only the auto goal: the default ones were deleted"
+    );
+    assert_eq!(rows[0].state.progress, 1);
+
+    // Tombstones go with the dedup window.
+    store
+        .prune_processed_events(now + Duration::days(30), 100)
+        .await
+        .expect("prune");
+    let replay = store
+        .apply_events(&[routed("e4", before)], now + Duration::days(30))
+        .await
+        .expect("apply");
+    assert!(
+        matches!(replay[0], Ok(store::EventOutcome::Applied { .. })),
+        "{replay:?}"
     );
 }
 
