@@ -332,6 +332,12 @@ impl WriterObserver for Metrics {
     fn expressions_failed(&self, count: usize) {
         self.rule_evaluation_errors.inc_by(count as u64);
     }
+
+    fn flusher_panicked(&self) {
+        self.errors
+            .with_label_values(&["writer", "flusher_panic"])
+            .inc();
+    }
 }
 
 /// What the metrics endpoints read.
@@ -343,7 +349,7 @@ pub struct MetricsState {
     pub store: Arc<dyn ProgressStore>,
 }
 
-/// `/metrics` (Prometheus text) and `/healthz` (200 when the database answers, else 503).
+/// `/metrics` (Prometheus text) and `/healthz` (see [`health`]).
 pub fn router(state: MetricsState) -> Router {
     Router::new()
         .route("/metrics", get(render))
@@ -364,14 +370,30 @@ async fn render(State(state): State<MetricsState>) -> impl IntoResponse {
 }
 
 async fn healthz(State(state): State<MetricsState>) -> impl IntoResponse {
-    match state.store.ping().await {
-        Ok(()) => (
+    health(state.store.as_ref(), &state.writer).await
+}
+
+/// The `/healthz` answer of both binaries: 200 `{"status":"healthy"}` when the database
+/// answers and every writer flusher runs, else 503 saying which is not.
+pub async fn health(
+    store: &dyn ProgressStore,
+    writer: &Writer,
+) -> (StatusCode, Json<serde_json::Value>) {
+    let problem = if let Err(err) = store.ping().await {
+        Some(crate::telemetry::chain(&err))
+    } else if !writer.is_healthy() {
+        Some("a writer flusher is restarting after a panic".to_string())
+    } else {
+        None
+    };
+    match problem {
+        None => (
             StatusCode::OK,
             Json(serde_json::json!({"status": "healthy"})),
         ),
-        Err(err) => (
+        Some(error) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "unhealthy", "error": err.to_string()})),
+            Json(serde_json::json!({"status": "unhealthy", "error": error})),
         ),
     }
 }

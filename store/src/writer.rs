@@ -48,6 +48,10 @@ pub enum WriteError {
     /// The writer is shutting down.
     #[error("the writer is shutting down")]
     ShuttingDown,
+    /// The flusher holding the event failed before answering (it is restarted): the event may
+    /// or may not be committed; a retry is safe (redeliveries are deduplicated).
+    #[error("the writer lost track of the event before confirming it")]
+    Lost,
     /// The store failed; `StoreError::is_unavailable` says whether a retry can help.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -57,7 +61,7 @@ impl WriteError {
     /// Whether the caller should answer "try again later" (UNAVAILABLE).
     pub fn is_retryable(&self) -> bool {
         match self {
-            WriteError::Overloaded(_) | WriteError::ShuttingDown => true,
+            WriteError::Overloaded(_) | WriteError::ShuttingDown | WriteError::Lost => true,
             WriteError::Store(err) => err.is_unavailable(),
         }
     }
@@ -70,6 +74,8 @@ pub trait WriterObserver: Send + Sync + 'static {
     /// `count` goal expressions (`when`, `amount`, `progress`) failed to evaluate: the event
     /// does not count for those goals.
     fn expressions_failed(&self, _count: usize) {}
+    /// A flusher panicked; it is restarted.
+    fn flusher_panicked(&self) {}
 }
 
 struct NoObserver;
@@ -91,6 +97,8 @@ pub struct Writer {
     flushers: std::sync::Mutex<Vec<JoinHandle<()>>>,
     last_batch: Arc<AtomicUsize>,
     observer: Arc<dyn WriterObserver>,
+    /// Flushers waiting to restart after a panic.
+    restarting: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -118,18 +126,18 @@ impl Writer {
         let depth = Arc::new(QueueDepth::default());
         let last_batch = Arc::new(AtomicUsize::new(0));
         let (stopping, stop_signal) = watch::channel(false);
+        let restarting = Arc::new(AtomicUsize::new(0));
+        let flusher = Flusher {
+            store,
+            receiver,
+            stop_signal,
+            depth: depth.clone(),
+            last_batch: last_batch.clone(),
+            config: config.clone(),
+            observer: observer.clone(),
+        };
         let flushers = (0..config.flushers.max(1))
-            .map(|_| {
-                tokio::spawn(flush_loop(
-                    store.clone(),
-                    receiver.clone(),
-                    stop_signal.clone(),
-                    depth.clone(),
-                    last_batch.clone(),
-                    config.clone(),
-                    observer.clone(),
-                ))
-            })
+            .map(|_| tokio::spawn(supervise(flusher.clone(), restarting.clone())))
             .collect();
         Self {
             sender,
@@ -138,6 +146,7 @@ impl Writer {
             flushers: std::sync::Mutex::new(flushers),
             last_batch,
             observer,
+            restarting,
         }
     }
 
@@ -181,7 +190,14 @@ impl Writer {
                 return Err(WriteError::ShuttingDown);
             }
         }
-        answer.await.unwrap_or(Err(WriteError::ShuttingDown))
+        // A dropped reply: the flusher holding the event panicked before answering.
+        answer.await.unwrap_or(Err(WriteError::Lost))
+    }
+
+    /// Whether every flusher is running (false while one waits to restart after a panic, so
+    /// a flusher in a crash loop keeps the process unhealthy).
+    pub fn is_healthy(&self) -> bool {
+        self.restarting.load(Ordering::Relaxed) == 0
     }
 
     /// Events waiting for a flusher.
@@ -209,15 +225,68 @@ impl Writer {
     }
 }
 
-async fn flush_loop(
+/// What a flusher works with (cloned for each, and for each restart).
+#[derive(Clone)]
+struct Flusher {
     store: Arc<dyn ProgressStore>,
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
-    mut stop_signal: watch::Receiver<bool>,
+    stop_signal: watch::Receiver<bool>,
     depth: Arc<QueueDepth>,
     last_batch: Arc<AtomicUsize>,
     config: WriterConfig,
     observer: Arc<dyn WriterObserver>,
-) {
+}
+
+/// First wait before restarting a flusher that panicked; doubled per panic up to the maximum,
+/// and reset once a flusher has run a minute without one.
+const RESTART_AFTER: Duration = Duration::from_millis(100);
+const RESTART_AFTER_MAX: Duration = Duration::from_secs(10);
+
+/// Runs a flusher, restarting it whenever it panics (the batch it held is answered `Lost` by
+/// the dropped replies, and the queue it shares stays open), until it ends normally.
+async fn supervise(flusher: Flusher, restarting: Arc<AtomicUsize>) {
+    let mut wait = RESTART_AFTER;
+    loop {
+        let started = std::time::Instant::now();
+        let ended = tokio::spawn(flush_loop(flusher.clone())).await;
+        let Err(err) = ended else {
+            return; // closed and drained
+        };
+        if !err.is_panic() {
+            return; // cancelled: the runtime is going away
+        }
+        let payload = err.into_panic();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(ToString::to_string)
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        flusher.observer.flusher_panicked();
+        if started.elapsed() > Duration::from_secs(60) {
+            wait = RESTART_AFTER;
+        }
+        tracing::error!(
+            panic = %message,
+            restart_in_ms = wait.as_millis() as u64,
+            "a writer flusher panicked; its batch is answered as lost (callers retry) and it restarts"
+        );
+        restarting.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(wait).await;
+        restarting.fetch_sub(1, Ordering::Relaxed);
+        wait = (wait * 2).min(RESTART_AFTER_MAX);
+    }
+}
+
+async fn flush_loop(flusher: Flusher) {
+    let Flusher {
+        store,
+        receiver,
+        mut stop_signal,
+        depth,
+        last_batch,
+        config,
+        observer,
+    } = flusher;
     loop {
         let jobs = {
             let mut receiver = receiver.lock().await;

@@ -213,13 +213,7 @@ pub(super) async fn rules(State(state): State<AppState>, _caller: ServerCaller) 
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "health",
-    responses((status = 200, description = "`{\"status\":\"healthy\"}`"), (status = 503, description = "the database does not answer")))]
+    responses((status = 200, description = "`{\"status\":\"healthy\"}`"), (status = 503, description = "the database does not answer, or a writer flusher is restarting")))]
 pub(super) async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.context.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "healthy"}))),
-        Err(err) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unhealthy", "error": err.to_string()})),
-        ),
-    }
+    runtime::metrics::health(state.context.store.as_ref(), &state.events.writer).await
 }

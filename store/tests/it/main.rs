@@ -30,4 +30,5 @@ mod claims;
 mod cleanup;
 mod conformance;
 mod outage;
+mod supervision;
 mod support;
