@@ -3,6 +3,7 @@
 
 mod api;
 mod claims;
+mod deploy;
 mod docs;
 mod fake_ags;
 mod jwt;
