@@ -356,6 +356,22 @@ def main():
     print(f"e2e: all {len(CHECKS)} checks passed")
 
 
+def swagger_ui_renders(api):
+    """The Swagger UI, loaded in a real (headless) browser, renders the API's document: its
+    assets come from the binary and it finds the document under the base path."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        print("   (no chromium: the Swagger UI is checked by the Rust tests only)")
+        return
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+         "--dump-dom", api + "/apidocs/"],
+        capture_output=True, text=True, timeout=120)
+    dom = done.stdout
+    check("Challenge Engine API" in dom and "/v1/challenges/{challenge}/goals/{goal}/claim" in dom,
+          f"the Swagger UI at {{BASE_PATH}}/apidocs/ renders the API in a browser ({len(dom)} bytes)")
+
+
 def run(admin_url, database, bin_dir, client, work, procs, ags_port):
     db_url = database_url(admin_url, database)
     challenges = work / "challenges"
@@ -410,6 +426,7 @@ def run(admin_url, database, bin_dir, client, work, procs, ags_port):
     check(True, "both /healthz answer 200 (database reachable)")
     ok, out = grpc_call(client, ports["grpc"], "grpc.health.v1.Health/Check", {})
     check(ok and "SERVING" in out, f"gRPC health check says SERVING ({out})")
+    swagger_ui_renders(api)
     before = {"handler": scrape(handler_metrics + "/metrics"),
               "service": scrape(service_metrics + "/metrics")}
 

@@ -17,6 +17,9 @@ pub fn router() -> Router<AppState> {
         .merge(selection::router())
         .merge(system::router())
         .route("/apidocs/api.json", axum::routing::get(openapi))
+        .route("/apidocs", axum::routing::get(to_swagger_ui))
+        .route("/apidocs/", axum::routing::get(swagger_ui_index))
+        .route("/apidocs/{*file}", axum::routing::get(swagger_ui_file))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
 }
@@ -60,6 +63,46 @@ async fn openapi(
         },
     )]);
     axum::Json(doc)
+}
+
+/// The Swagger UI's settings: the document relative to the page, so it works under any
+/// `BASE_PATH` and behind any proxy prefix.
+static SWAGGER_UI: std::sync::LazyLock<std::sync::Arc<utoipa_swagger_ui::Config<'static>>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(utoipa_swagger_ui::Config::new(["api.json"])));
+
+/// `{BASE_PATH}/apidocs` → `apidocs/` (relative: the page's assets are relative to the folder).
+async fn to_swagger_ui() -> axum::response::Redirect {
+    axum::response::Redirect::permanent("apidocs/")
+}
+
+async fn swagger_ui_index() -> Result<axum::response::Response, ApiError> {
+    swagger_ui("index.html")
+}
+
+async fn swagger_ui_file(
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    swagger_ui(&file)
+}
+
+/// One file of the Swagger UI, compiled into the binary (no CDN, no network).
+fn swagger_ui(file: &str) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    match utoipa_swagger_ui::serve(file, SWAGGER_UI.clone()) {
+        Ok(Some(found)) => Ok((
+            [(axum::http::header::CONTENT_TYPE, found.content_type)],
+            found.bytes.into_owned(),
+        )
+            .into_response()),
+        Ok(None) => Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no file apidocs/{file}"),
+        )),
+        Err(err) => {
+            tracing::error!(error = %err, file, "serving the Swagger UI");
+            Err(ApiError::new(ErrorCode::Internal, "internal error"))
+        }
+    }
 }
 
 /// Checks a request body's declared rules (`validator`), answering VALIDATION_FAILED with the

@@ -46,8 +46,8 @@ fn the_image_writes_its_embedded_database_to_the_data_volume() {
         .expect("a multi-stage Dockerfile");
     let workdir = runtime_stage
         .lines()
-        .filter_map(|line| line.strip_prefix("WORKDIR "))
-        .last();
+        .rev()
+        .find_map(|line| line.strip_prefix("WORKDIR "));
     assert_eq!(
         workdir,
         Some("/app/data"),

@@ -124,6 +124,24 @@ async fn selection_batch_is_all_or_nothing_and_random_skips_done_and_locked() {
             !picked.contains(&"pick-a") && !picked.contains(&"pick-c"),
             "{picked:?}"
         );
+        assert_eq!(
+            picked.len(),
+            2,
+            "a partial selection: the two available (tutorial, pick-b): {picked:?}"
+        );
+    }
+    for (path, body) in [
+        ("random-select", json!({"count": 101})),
+        ("batch-select", json!({"goalIds": vec!["pick-b"; 101]})),
+    ] {
+        let (status, answer) = api
+            .post("p1", &format!("/v1/challenges/season/goals/{path}"), body)
+            .await;
+        assert_eq!(
+            (status, answer["errorCode"].clone()),
+            (StatusCode::BAD_REQUEST, json!("VALIDATION_FAILED")),
+            "{path}: at most 100 ({answer})"
+        );
     }
     let (status, body) = api
         .post(
@@ -273,6 +291,62 @@ async fn the_openapi_document_lists_every_endpoint() {
         );
     }
     assert!(doc["components"]["schemas"]["GoalJson"]["properties"]["expiresInSeconds"].is_object());
+    api.stop();
+}
+
+/// A Swagger UI next to the document, from the binary itself (no CDN: it works offline), and
+/// pointing at the document under the same base path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swagger_ui_serves_the_document_under_the_base_path() {
+    let api = Api::start().await;
+    let fetch = |path: &str| {
+        let url = format!("{}{path}", api.base);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        async move {
+            let response = client.get(url).send().await.expect("request");
+            let status = response.status();
+            let headers = response.headers().clone();
+            (status, headers, response.text().await.expect("body"))
+        }
+    };
+    let (status, headers, page) = fetch("/apidocs/").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.contains("swagger-ui"), "{page}");
+    assert!(
+        !page.contains("https://"),
+        "every asset is served here: {page}"
+    );
+    let (status, _, init) = fetch("/apidocs/swagger-initializer.js").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        init.contains("\"api.json\""),
+        "the document, relative to the page: {init}"
+    );
+    let (status, headers, bundle) = fetch("/apidocs/swagger-ui-bundle.js").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    assert!(bundle.len() > 100_000, "the vendored bundle");
+    // Without the slash, relative asset paths would miss the folder: redirect to it.
+    let (status, headers, _) = fetch("/apidocs").await;
+    assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(headers["location"], "apidocs/");
+    let (status, _, body) = fetch("/apidocs/nope.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("NOT_FOUND"), "{body}");
     api.stop();
 }
 
