@@ -53,9 +53,8 @@ pub struct Config {
     /// Deployment namespace; events of other namespaces are skipped (OK, counted).
     #[arg(long, env = "AB_NAMESPACE")]
     pub namespace: Option<String>,
-    /// Database URL (default: the DB_* variables, else the embedded SQLite file).
-    #[arg(long, env = "DATABASE_URL")]
-    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub database: crate::database::DatabaseArgs,
     /// The challenges folder (or one file).
     #[arg(long, env = "CHALLENGE_CONFIG_PATH", default_value = "challenges")]
     pub challenges: PathBuf,

@@ -6,6 +6,7 @@
 
 pub mod cleanup;
 pub mod config;
+pub mod database;
 pub mod error;
 pub mod events;
 pub mod grpc;

@@ -71,7 +71,7 @@ impl Runtime {
             ..config.writer()?
         };
         let cleanup_config = config.cleanup()?;
-        let url = store::database_url(config.database_url.as_deref())?;
+        let url = config.database.url()?;
         let database = store::redacted(&url);
         let store = store::open(&url, config.pool_size)
             .await

@@ -38,12 +38,7 @@ pub struct Listeners {
 
 /// Whether no database is configured, so the embedded SQLite file is used.
 pub fn embedded_database(config: &ServeConfig) -> bool {
-    config
-        .common
-        .database_url
-        .as_deref()
-        .is_none_or(str::is_empty)
-        && std::env::var("DB_HOST").map_or(true, |h| h.is_empty())
+    config.common.database.is_embedded()
 }
 
 /// The REST router under the base path (exposed for tests and benchmarks).

@@ -6,13 +6,11 @@
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use store::{IntentKey, IntentState, RewardIntent, database_url, redacted};
+use runtime::database::DatabaseArgs;
+use store::{IntentKey, IntentState, RewardIntent, redacted};
 
 #[derive(Debug, Args)]
 pub struct ClaimsArgs {
-    /// Database URL (default: $DATABASE_URL, the DB_* variables, else the embedded SQLite file).
-    #[arg(long, global = true)]
-    pub database_url: Option<String>,
     #[command(subcommand)]
     pub command: ClaimsCommand,
 }
@@ -49,8 +47,8 @@ pub enum ClaimsCommand {
     },
 }
 
-pub async fn run(args: &ClaimsArgs) -> Result<()> {
-    let url = database_url(args.database_url.as_deref())?;
+pub async fn run(args: &ClaimsArgs, database: &DatabaseArgs) -> Result<()> {
+    let url = database.url()?;
     let store = store::open(&url, 2)
         .await
         .with_context(|| format!("cannot open the database {}", redacted(&url)))?;

@@ -46,8 +46,12 @@ fn main() -> ExitCode {
             cli.serve.with_env_aliases(|name| std::env::var(name).ok()),
         )),
         Some(Command::Lint(args)) => run_lint(&args, &mut std::io::stdout().lock()),
-        Some(Command::Migrate(args)) => run_async(service::migrate::run(&args)),
-        Some(Command::Claims(args)) => run_async(service::claims::run(&args)),
+        Some(Command::Migrate(args)) => {
+            run_async(service::migrate::run(&args, &cli.serve.common.database))
+        }
+        Some(Command::Claims(args)) => {
+            run_async(service::claims::run(&args, &cli.serve.common.database))
+        }
         Some(Command::Schema) => {
             match serde_json::to_string_pretty(&engine::model::json_schema()) {
                 Ok(schema) => {

@@ -3,21 +3,19 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
+use runtime::database::DatabaseArgs;
 
-use store::{database_url, redacted};
+use store::redacted;
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// Database URL (default: $DATABASE_URL, the DB_* variables, else the embedded SQLite file).
-    #[arg(long)]
-    pub database_url: Option<String>,
     /// Revert the last N migrations instead of applying pending ones.
     #[arg(long, value_name = "N")]
     pub down: Option<usize>,
 }
 
-pub async fn run(args: &MigrateArgs) -> Result<()> {
-    let url = database_url(args.database_url.as_deref())?;
+pub async fn run(args: &MigrateArgs, database: &DatabaseArgs) -> Result<()> {
+    let url = database.url()?;
     let store = store::open(&url, 2)
         .await
         .with_context(|| format!("cannot open the database {}", redacted(&url)))?;

@@ -152,9 +152,9 @@ impl ClaimStart {
     /// A claim cannot start on a progress row in `status` (`None`: no row) unless it is
     /// completed: the answer when it cannot.
     pub(crate) fn refused_by_row(status: Option<&str>) -> Option<ClaimStart> {
-        match status {
-            Some("completed") => None,
-            Some("claimed") => Some(ClaimStart::AlreadyClaimed),
+        match status.and_then(engine::Status::parse) {
+            Some(engine::Status::Completed) => None,
+            Some(engine::Status::Claimed) => Some(ClaimStart::AlreadyClaimed),
             _ => Some(ClaimStart::NotCompleted),
         }
     }

@@ -22,17 +22,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use engine::{Assign, ChallengeId, CompiledGoal, Event, GoalId, RuleSet, UserId};
+use engine::{ChallengeId, CompiledGoal, Event, GoalId, RuleSet, UserId};
 
 pub use claims::{
     ClaimStart, Delivery, IntentKey, IntentOutcome, IntentState, NewIntent, RewardIntent,
 };
+pub use engine::ExpiryPolicy;
 pub use error::StoreError;
 pub use instrument::{QueryObserver, instrument};
 pub use postgres::PgStore;
 pub use row::ProgressRow;
 pub use sqlite::SqliteStore;
-pub use url::{DEFAULT_SQLITE_URL, database_url, redacted};
+pub use url::{DEFAULT_SQLITE_URL, redacted};
 pub use writer::{WriteError, Writer, WriterConfig, WriterObserver};
 
 /// An event routed to the goals it matched, waiting to be folded into progress.
@@ -70,42 +71,6 @@ pub struct PoolStats {
     pub idle: usize,
     /// The most the pool opens (`DB_POOL_SIZE`).
     pub max: u32,
-}
-
-/// Which expired rows of one goal the cleanup may delete: those whose deletion nobody can
-/// tell from the period reset the row would get on its next touch.
-///
-/// Only goals that rotate AND reset qualify (a row without reset carries progress over). A row
-/// goes only when it is in the assignment state a missing row comes back in (`active`: an
-/// `auto` goal's row is created active by its first event, a `default` one active by the next
-/// `initialize`; a `manual` goal's row comes back inactive, so a player's selection is kept). A
-/// claimed row goes only when the goal allows reselection; otherwise it stays claimed for good
-/// and deleting it would make the reward claimable again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExpiryPolicy {
-    pub goal_id: GoalId,
-    /// The `is_active` a deletable row has.
-    pub active: bool,
-    /// Whether a claimed row may go too.
-    pub claimed_too: bool,
-}
-
-impl ExpiryPolicy {
-    /// The policies of every goal of `rules` whose old rows may be deleted.
-    pub fn for_rules(rules: &RuleSet) -> Vec<ExpiryPolicy> {
-        rules
-            .goals()
-            .iter()
-            .filter_map(|goal| {
-                let rotation = goal.rotation.filter(|r| r.reset_progress)?;
-                Some(ExpiryPolicy {
-                    goal_id: goal.id.clone(),
-                    active: goal.assign != Assign::Manual,
-                    claimed_too: rotation.allow_reselection,
-                })
-            })
-            .collect()
-    }
 }
 
 /// The last row a `delete_expired` call looked at: where the next call goes on.
