@@ -34,6 +34,7 @@ pub struct Metrics {
     flush_size: Histogram,
     buffer_size: IntGauge,
     rules_info: IntGaugeVec,
+    rules_loaded_at: IntGaugeVec,
     rules_reloads: IntGauge,
     rules_reload_failures: IntGauge,
     db_connections_active: IntGauge,
@@ -131,6 +132,14 @@ impl Metrics {
             &["content_hash"],
         )?;
         registry.register(Box::new(rules_info.clone()))?;
+        let rules_loaded_at = IntGaugeVec::new(
+            Opts::new(
+                "challenge_rules_loaded_timestamp_seconds",
+                "When the rule set in use was loaded (Unix seconds), labelled with its content hash",
+            ),
+            &["content_hash"],
+        )?;
+        registry.register(Box::new(rules_loaded_at.clone()))?;
         let rule_evaluation_errors = IntCounter::new(
             "challenge_rule_evaluation_errors_total",
             "Goal expressions (when, amount, progress) that failed on an event; the event does not count for that goal",
@@ -182,6 +191,7 @@ impl Metrics {
             flush_size,
             buffer_size: gauge("challenge_buffer_size", "Events waiting for a flush")?,
             rules_info,
+            rules_loaded_at,
             rules_reloads: gauge(
                 "challenge_rules_reloads",
                 "Successful rule reloads since start",
@@ -265,6 +275,10 @@ impl Metrics {
         self.rules_info
             .with_label_values(&[status.content_hash.as_str()])
             .set(1);
+        self.rules_loaded_at.reset();
+        self.rules_loaded_at
+            .with_label_values(&[status.content_hash.as_str()])
+            .set(status.loaded_at.timestamp());
         self.rules_reloads.set(status.reloads as i64);
         self.rules_reload_failures.set(status.failures as i64);
         let pool = store.pool_connections();

@@ -302,5 +302,17 @@ async fn health_reflection_and_metrics_answer() {
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
+    // When the rules in use were loaded, beside their hash (the handler's own, not a guess).
+    let loaded_at = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("challenge_rules_loaded_timestamp_seconds{"))
+        .and_then(|rest| rest.split_once("} "))
+        .map(|(labels, value)| (labels.to_string(), value.trim().parse::<f64>().unwrap()));
+    let Some((labels, at)) = loaded_at else {
+        panic!("challenge_rules_loaded_timestamp_seconds missing: {metrics}")
+    };
+    assert!(labels.starts_with("content_hash=\""), "{labels}");
+    let started = chrono::Utc::now().timestamp() as f64;
+    assert!((started - 600.0..=started).contains(&at), "{at} is not this start");
     handler.stop().await;
 }
