@@ -6,10 +6,15 @@ cd "$(dirname "$0")/../.."
 PORT=${PORT:-18000}
 DB=postgres://postgres@127.0.0.1:5432/ce_rest_bench
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS ce_rest_bench WITH (FORCE)" -c "CREATE DATABASE ce_rest_bench"
-cargo build -q --release -p service
+# BIN_DIR runs another build's binaries (an A/B against an older commit: bench/ab.sh).
+BIN_DIR=${BIN_DIR:-}
+if [ -z "$BIN_DIR" ]; then
+  cargo build -q --release -p service
+  BIN_DIR=target/release
+fi
 DATABASE_URL=$DB CHALLENGE_CONFIG_PATH=bench/rest/challenges MIGRATE_ON_START=true \
   PLUGIN_GRPC_SERVER_AUTH_ENABLED=false REWARD_CLIENT_MODE=mock LOG_LEVEL=warn \
-  HTTP_PORT=$PORT METRICS_PORT=$((PORT + 80)) ./target/release/service &
+  HTTP_PORT=$PORT METRICS_PORT=$((PORT + 80)) "$BIN_DIR/service" &
 SERVICE=$!
 trap 'kill $SERVICE 2>/dev/null; wait $SERVICE 2>/dev/null; psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS ce_rest_bench WITH (FORCE)"' EXIT
 for _ in $(seq 1 50); do curl -sf "localhost:$PORT/challenge/healthz" >/dev/null && break; sleep 0.2; done

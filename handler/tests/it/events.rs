@@ -313,6 +313,9 @@ async fn health_reflection_and_metrics_answer() {
     };
     assert!(labels.starts_with("content_hash=\""), "{labels}");
     let started = chrono::Utc::now().timestamp() as f64;
-    assert!((started - 600.0..=started).contains(&at), "{at} is not this start");
+    assert!(
+        (started - 600.0..=started).contains(&at),
+        "{at} is not this start"
+    );
     handler.stop().await;
 }
