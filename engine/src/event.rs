@@ -60,9 +60,47 @@ impl Event {
         }
     }
 
+    /// The payload as JSON (for the event archive): numbers, strings, booleans, lists and maps
+    /// as they are; `()` as null.
+    pub fn additional_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.additional
+                .iter()
+                .map(|(key, value)| (key.to_string(), dynamic_to_json(value)))
+                .collect(),
+        )
+    }
+
     /// The UTC day the event happened on, for `count: days`.
     pub fn day(&self) -> chrono::NaiveDate {
         self.timestamp.date_naive()
+    }
+}
+
+fn dynamic_to_json(value: &Dynamic) -> serde_json::Value {
+    use serde_json::Value;
+    if value.is_unit() {
+        Value::Null
+    } else if let Ok(flag) = value.as_bool() {
+        Value::Bool(flag)
+    } else if let Ok(int) = value.as_int() {
+        Value::from(int)
+    } else if let Ok(float) = value.as_float() {
+        serde_json::Number::from_f64(float).map_or(Value::Null, Value::Number)
+    } else if value.is_string() {
+        Value::String(value.to_string())
+    } else if value.is_array() {
+        let items: rhai::Array = value.clone().cast();
+        Value::Array(items.iter().map(dynamic_to_json).collect())
+    } else if value.is_map() {
+        let map: rhai::Map = value.clone().cast();
+        Value::Object(
+            map.iter()
+                .map(|(key, value)| (key.to_string(), dynamic_to_json(value)))
+                .collect(),
+        )
+    } else {
+        Value::String(value.to_string())
     }
 }
 

@@ -25,6 +25,8 @@ pub struct CleanupConfig {
     pub dedup_retention: TimeDelta,
     pub batch_size: u32,
     pub max_rows_per_run: u64,
+    /// Archived events are kept this long.
+    pub archive_retention: TimeDelta,
 }
 
 /// What one run deleted.
@@ -32,6 +34,7 @@ pub struct CleanupConfig {
 pub struct Cleaned {
     pub expired_rows: u64,
     pub event_ids: u64,
+    pub archived_events: u64,
 }
 
 /// When the first run comes after start, at the latest.
@@ -71,9 +74,14 @@ pub async fn clean_once(
         store.prune_processed_events(now - config.dedup_retention, limit)
     })
     .await?;
+    let archived_events = drain(config, |limit| {
+        store.prune_event_archive(now - config.archive_retention, limit)
+    })
+    .await?;
     Ok(Cleaned {
         expired_rows,
         event_ids,
+        archived_events,
     })
 }
 
@@ -124,8 +132,9 @@ pub async fn run(
             Ok(cleaned) if cleaned != Cleaned::default() => tracing::info!(
                 expired_rows = cleaned.expired_rows,
                 event_ids = cleaned.event_ids,
+                archived_events = cleaned.archived_events,
                 duration_ms = started.elapsed().as_millis() as u64,
-                "cleanup deleted expired progress rows and old event ids"
+                "cleanup deleted expired progress rows, old event ids and archived events"
             ),
             Ok(_) => tracing::debug!("cleanup found nothing to delete"),
             Err(err) => tracing::warn!(

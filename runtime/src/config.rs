@@ -103,6 +103,13 @@ pub struct Config {
     /// Most rows (of each table) one cleanup run deletes; the rest waits for the next run.
     #[arg(long, env = "CLEANUP_MAX_ROWS_PER_RUN", default_value_t = 100_000)]
     pub cleanup_max_rows_per_run: u64,
+    /// Share of players (0 to 1, by a hash of the user id) whose accepted events are archived
+    /// for replay. Default: 1 on the embedded database, 0.05 on PostgreSQL.
+    #[arg(long, env = "EVENT_ARCHIVE_SAMPLE")]
+    pub event_archive_sample: Option<f64>,
+    /// Archived events are kept this many days (the cleanup job prunes older ones).
+    #[arg(long, env = "EVENT_ARCHIVE_DAYS", default_value_t = 30)]
+    pub event_archive_days: u32,
 }
 
 impl Config {
@@ -125,7 +132,22 @@ impl Config {
             queue_capacity: positive("WRITER_QUEUE_CAPACITY", self.writer_queue_capacity)?,
             flushers: positive("WRITER_FLUSHERS", self.writer_flushers)?,
             clock: engine::Clock::system(),
+            archive_sample: self.archive_sample()?,
         })
+    }
+
+    /// EVENT_ARCHIVE_SAMPLE, checked, or its default for the database in use: everything on
+    /// the embedded one (a designer's machine), a twentieth on PostgreSQL (production traffic).
+    pub fn archive_sample(&self) -> Result<f64, ConfigError> {
+        match self.event_archive_sample {
+            None if self.database.is_embedded() => Ok(1.0),
+            None => Ok(0.05),
+            Some(sample) if (0.0..=1.0).contains(&sample) => Ok(sample),
+            Some(sample) => Err(ConfigError::Invalid {
+                setting: "EVENT_ARCHIVE_SAMPLE",
+                reason: format!("{sample} is not a share between 0 and 1"),
+            }),
+        }
     }
 
     /// The cleanup job's knobs, checked; `None` when it is turned off.
@@ -153,6 +175,7 @@ impl Config {
             dedup_retention: chrono::TimeDelta::hours(i64::from(self.dedup_retention_hours)),
             batch_size: self.cleanup_batch_size,
             max_rows_per_run: self.cleanup_max_rows_per_run.max(1),
+            archive_retention: chrono::TimeDelta::days(i64::from(self.event_archive_days)),
         }))
     }
 
@@ -168,5 +191,35 @@ impl Config {
     /// The namespace filter: an empty AB_NAMESPACE means "no filter".
     pub fn namespace_filter(&self) -> Option<String> {
         self.namespace.clone().filter(|ns| !ns.trim().is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Config;
+
+    fn config(args: &[&str]) -> Config {
+        Config::parse_from(std::iter::once("handler").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_archive_samples_everything_on_the_embedded_database_and_a_twentieth_on_postgres() {
+        let embedded = config(&["--database-url", ""]);
+        assert_eq!(embedded.archive_sample(), Ok(1.0));
+        let postgres = config(&["--database-url", "postgres://db/x"]);
+        assert_eq!(postgres.archive_sample(), Ok(0.05));
+        let chosen = config(&[
+            "--database-url",
+            "postgres://db/x",
+            "--event-archive-sample",
+            "0",
+        ]);
+        assert_eq!(chosen.writer().map(|w| w.archive_sample), Ok(0.0));
+        let err = config(&["--event-archive-sample", "1.5"])
+            .archive_sample()
+            .unwrap_err();
+        assert_eq!(err.setting(), "EVENT_ARCHIVE_SAMPLE");
     }
 }

@@ -310,6 +310,9 @@ impl Metrics {
                 self.cleanup_deleted
                     .with_label_values(&["processed_events"])
                     .inc_by(cleaned.event_ids);
+                self.cleanup_deleted
+                    .with_label_values(&["event_archive"])
+                    .inc_by(cleaned.archived_events);
                 self.cleanup_last_success
                     .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
             }

@@ -107,6 +107,11 @@ pub(crate) fn fold(
             outcomes.push(EventOutcome::Duplicate);
             continue;
         }
+        if pending.goals.is_empty() {
+            // Kept for the archive only: no goal listens to it.
+            outcomes.push(EventOutcome::NoMatch);
+            continue;
+        }
         let (mut changed, mut failed_expressions) = (0, 0);
         for goal_id in &pending.goals {
             let Some(goal) = pending.rules.goal(goal_id.as_str()) else {

@@ -184,6 +184,18 @@ impl ProgressStore for Instrumented {
         .await
     }
 
+    async fn prune_event_archive(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        self.timed(
+            "prune_event_archive",
+            self.inner.prune_event_archive(before, limit),
+        )
+        .await
+    }
+
     async fn prune_processed_events(
         &self,
         before: DateTime<Utc>,

@@ -6,6 +6,7 @@
 //! with `apply` in arrival order, and writes the changed rows, all in one transaction. It never
 //! re-implements progress rules in SQL.
 
+pub mod archive;
 pub mod claims;
 mod error;
 mod fold;
@@ -42,8 +43,10 @@ pub struct PendingEvent {
     /// The rule set the event was routed with; it is applied with the same one.
     pub rules: Arc<RuleSet>,
     pub event: Event,
-    /// Goals whose `when` held for this event.
+    /// Goals whose `when` held for this event (none: an event kept only for the archive).
     pub goals: Vec<GoalId>,
+    /// Whether the event goes to the event archive once applied (its player is sampled).
+    pub archive: bool,
 }
 
 /// What an event did once committed.
@@ -183,6 +186,14 @@ pub trait ProgressStore: Send + Sync + 'static {
         after: Option<&ExpiryCursor>,
         limit: i64,
     ) -> Result<ExpiredBatch, StoreError>;
+
+    /// Deletes up to `limit` archived events archived before `before` (EVENT_ARCHIVE_DAYS).
+    /// Returns how many.
+    async fn prune_event_archive(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError>;
 
     /// Forgets applied event ids older than `before` (the dedup window). Returns how many.
     async fn prune_processed_events(

@@ -25,6 +25,9 @@ pub struct WriterConfig {
     pub flushers: usize,
     /// "Now" of each batch (events' times are capped at it; rows are stamped with it).
     pub clock: engine::Clock,
+    /// Share of players (0 to 1, chosen by a hash of the user id) whose accepted events go to
+    /// the event archive, in the batch transaction. 0: no archive.
+    pub archive_sample: f64,
 }
 
 impl Default for WriterConfig {
@@ -35,6 +38,7 @@ impl Default for WriterConfig {
             queue_capacity: 20_000,
             flushers: 2,
             clock: engine::Clock::system(),
+            archive_sample: 0.0,
         }
     }
 }
@@ -99,6 +103,7 @@ pub struct Writer {
     observer: Arc<dyn WriterObserver>,
     /// Flushers waiting to restart after a panic.
     restarting: Arc<AtomicUsize>,
+    archive_sample: f64,
 }
 
 impl std::fmt::Debug for Writer {
@@ -147,6 +152,7 @@ impl Writer {
             last_batch,
             observer,
             restarting,
+            archive_sample: config.archive_sample,
         }
     }
 
@@ -162,14 +168,18 @@ impl Writer {
             self.observer.expressions_failed(1);
             tracing::warn!(goal_id = %goal.id, event_id = %event.id, error = %err, "goal predicate failed; event does not count for this goal");
         }
-        if routed.matched.is_empty() {
+        let archive = crate::archive::sampled(&event.user_id, self.archive_sample);
+        if routed.matched.is_empty() && !archive {
             return Ok(EventOutcome::NoMatch);
         }
+        // A sampled player's event goes through a batch even when no goal listens today: a
+        // replay under edited rules may have goals that do.
         let goals = routed.matched.iter().map(|goal| goal.id.clone()).collect();
         let pending = PendingEvent {
             rules: rules.clone(),
             event,
             goals,
+            archive,
         };
         self.submit_routed(pending).await
     }

@@ -55,6 +55,7 @@ async fn a_run_deletes_at_most_its_bound_and_prunes_old_event_ids() {
                 additional: Default::default(),
             }),
             goals: vec![engine::GoalId::new("daily-wins")],
+            archive: false,
         })
         .collect();
     store.apply_events(&events, then).await.expect("events");
@@ -65,6 +66,7 @@ async fn a_run_deletes_at_most_its_bound_and_prunes_old_event_ids() {
         dedup_retention: Duration::days(7),
         batch_size: 2,
         max_rows_per_run: 3,
+        archive_retention: chrono::TimeDelta::days(30),
     };
     // The cursor carries from run to run, as in the job's loop.
     let mut cursor = None;
@@ -77,14 +79,16 @@ async fn a_run_deletes_at_most_its_bound_and_prunes_old_event_ids() {
         run().await,
         Cleaned {
             expired_rows: 3,
-            event_ids: 3
+            event_ids: 3,
+            archived_events: 0,
         }
     );
     assert_eq!(
         run().await,
         Cleaned {
             expired_rows: 2,
-            event_ids: 0
+            event_ids: 0,
+            archived_events: 0,
         }
     );
     assert_eq!(run().await, Cleaned::default());

@@ -1,6 +1,7 @@
 //! PostgreSQL's batch transaction: the group-commit writer's events, folded into the rows they touch.
 
 use super::{COLUMNS, PgStore, decode};
+use crate::archive::ArchiveColumns;
 use crate::fold::{
     ApplyBatch, Tombstones, auto_keys, batch_users, first_occurrences, fold, forget_deleted,
     isolate_failures, touched_keys,
@@ -227,6 +228,7 @@ impl PgStore {
         let rows = lock_rows(&mut tx, &keys).await?;
         let folded = fold(batch, &fresh, &forgotten, rows, now);
         upsert(&mut tx, &folded.changed).await?;
+        archive(&mut tx, &ArchiveColumns::of(batch, &fresh), now).await?;
         tx.commit().await?;
         Ok(folded.outcomes)
     }
@@ -279,6 +281,37 @@ impl PgStore {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Appends a batch's archived events, in its transaction.
+async fn archive(
+    tx: &mut Transaction<'_, Postgres>,
+    columns: &ArchiveColumns<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if columns.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO event_archive \
+           (event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, payload, archived_at) \
+         SELECT e, k, u, n, o, s, v, i, p::jsonb, $10 FROM UNNEST($1::varchar[], $2::varchar[], \
+           $3::varchar[], $4::varchar[], $5::timestamptz[], $6::varchar[], $7::bigint[], $8::bigint[], \
+           $9::text[]) AS t(e, k, u, n, o, s, v, i, p)",
+    )
+    .bind(&columns.event_id)
+    .bind(&columns.kind)
+    .bind(&columns.user_id)
+    .bind(&columns.namespace)
+    .bind(&columns.occurred_at)
+    .bind(&columns.stat_code)
+    .bind(&columns.value)
+    .bind(&columns.inc)
+    .bind(&columns.payload)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Takes the shared lock of each of `users` (sorted, so batches never wait on each other in a

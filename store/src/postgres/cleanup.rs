@@ -36,6 +36,10 @@ impl PgStore {
             .rows_affected();
         self.move_intents_to_ledger(&mut tx, user_id, &secret, now)
             .await?;
+        sqlx::query("DELETE FROM event_archive WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM processed_events WHERE user_id = $1")
             .bind(user_id.as_str())
             .execute(&mut *tx)
@@ -112,6 +116,22 @@ impl PgStore {
             row.try_get("user_id")?,
             row.try_get("goal_id")?,
         ))
+    }
+
+    pub(super) async fn prune_event_archive_impl(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM event_archive WHERE id IN ( \
+               SELECT id FROM event_archive WHERE archived_at < $1 ORDER BY archived_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     pub(super) async fn prune_processed_events_impl(

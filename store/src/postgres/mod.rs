@@ -207,6 +207,14 @@ impl ProgressStore for PgStore {
             .await
     }
 
+    async fn prune_event_archive(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        self.prune_event_archive_impl(before, limit).await
+    }
+
     async fn prune_processed_events(
         &self,
         before: DateTime<Utc>,

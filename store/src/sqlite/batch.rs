@@ -1,6 +1,7 @@
 //! SQLite's batch transaction: the group-commit writer's events, folded into the rows they touch.
 
 use super::{COLUMNS, SqliteStore, decode, insert_row};
+use crate::archive::ArchiveColumns;
 use crate::fold::{
     ApplyBatch, Tombstones, auto_keys, batch_users, first_occurrences, fold, forget_deleted,
     isolate_failures, touched_keys,
@@ -100,6 +101,25 @@ impl SqliteStore {
                  is_active = excluded.is_active, assigned_at = excluded.assigned_at, expires_at = excluded.expires_at, \
                  baseline_value = excluded.baseline_value, last_counted_day = excluded.last_counted_day",
             )
+            .await?;
+        }
+        let archived = ArchiveColumns::of(batch, &fresh);
+        for i in 0..archived.len() {
+            sqlx::query(
+                "INSERT INTO event_archive (event_id, kind, user_id, namespace, occurred_at, stat_code, \
+                   value, inc, payload, archived_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(archived.event_id[i])
+            .bind(archived.kind[i])
+            .bind(archived.user_id[i])
+            .bind(archived.namespace[i])
+            .bind(archived.occurred_at[i])
+            .bind(archived.stat_code[i])
+            .bind(archived.value[i])
+            .bind(archived.inc[i])
+            .bind(&archived.payload[i])
+            .bind(now)
+            .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;

@@ -32,6 +32,10 @@ impl SqliteStore {
             .rows_affected();
         self.move_intents_to_ledger(&mut tx, user_id, &secret, now)
             .await?;
+        sqlx::query("DELETE FROM event_archive WHERE user_id = ?")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM processed_events WHERE user_id = ?")
             .bind(user_id.as_str())
             .execute(&mut *tx)
@@ -110,6 +114,22 @@ impl SqliteStore {
             last.as_ref().map(|row| row.1.clone()),
             last.map(|row| row.2),
         ))
+    }
+
+    pub(super) async fn prune_event_archive_impl(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM event_archive WHERE id IN ( \
+               SELECT id FROM event_archive WHERE archived_at < ? ORDER BY archived_at LIMIT ?)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     pub(super) async fn prune_processed_events_impl(

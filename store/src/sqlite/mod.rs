@@ -236,6 +236,14 @@ impl ProgressStore for SqliteStore {
             .await
     }
 
+    async fn prune_event_archive(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        self.prune_event_archive_impl(before, limit).await
+    }
+
     async fn prune_processed_events(
         &self,
         before: DateTime<Utc>,

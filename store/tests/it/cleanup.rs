@@ -78,6 +78,7 @@ async fn a_deletion_wins_over_events_from_before_it(db: &TestDb) {
         rules: rules.clone(),
         event: stat_event(id, "u1", "kills", 1, at),
         goals: vec![GoalId::new("counter"), GoalId::new("auto-counter")],
+        archive: false,
     };
     let before = now - Duration::minutes(1);
     let first = store
@@ -224,6 +225,7 @@ challenges:
         rules: rules.clone(),
         event,
         goals: goals.iter().map(|g| GoalId::new(*g)).collect(),
+        archive: false,
     };
     store
         .apply_events(

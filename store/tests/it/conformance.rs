@@ -91,11 +91,13 @@ async fn a_redelivered_event_changes_nothing(db: &TestDb) {
             rules: rules.clone(),
             event: stat_event("twin", "u1", "kills", 2, now),
             goals: vec![GoalId::new("counter")],
+            archive: false,
         },
         PendingEvent {
             rules: rules.clone(),
             event: stat_event("twin", "u1", "kills", 2, now),
             goals: vec![GoalId::new("counter")],
+            archive: false,
         },
     ];
     let outcomes = store.apply_events(&batch, now).await.expect("batch");
@@ -178,6 +180,7 @@ async fn a_bad_event_fails_alone(db: &TestDb) {
         rules: rules.clone(),
         event: stat_event(id, user, "kills", 1, now),
         goals: vec![GoalId::new("auto-counter")],
+        archive: false,
     };
     let batch = [
         event("ok-1", "u1"),
@@ -398,7 +401,7 @@ async fn batch_activation_is_all_or_nothing(db: &TestDb) {
 
 async fn migrations_go_down_and_up(db: &TestDb) {
     let store = db.store().await;
-    // The last migration (deletion tombstones) goes, after a claim was tried; the tables stay.
+    // The last migration (the event archive) goes, after a claim was tried; the tables stay.
     let now = test_now();
     let key = intent_key("u", "counter", chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
     store
@@ -413,7 +416,7 @@ async fn migrations_go_down_and_up(db: &TestDb) {
             .is_ok()
     );
     // Asking for more than is applied reverts what there is.
-    assert_eq!(store.migrate_down(9).await.expect("down"), 4);
+    assert_eq!(store.migrate_down(9).await.expect("down"), 5);
     assert!(store.ping().await.is_ok());
     assert!(
         store

@@ -25,6 +25,7 @@ macro_rules! conformance {
     };
 }
 
+mod archive;
 mod claim_ledger;
 mod claims;
 mod cleanup;

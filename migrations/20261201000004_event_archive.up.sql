@@ -1,0 +1,18 @@
+-- The event archive: every accepted event of a sampled player (EVENT_ARCHIVE_SAMPLE), appended in
+-- the batch transaction that applied it, so designers can replay real traffic against a rule
+-- edit. Pruned after EVENT_ARCHIVE_DAYS by the cleanup job; a player's deletion deletes theirs.
+CREATE TABLE event_archive (
+    id          BIGSERIAL PRIMARY KEY,
+    event_id    VARCHAR(256) NOT NULL,
+    kind        VARCHAR(16) NOT NULL,
+    user_id     VARCHAR(128) NOT NULL,
+    namespace   VARCHAR(128) NOT NULL,
+    occurred_at TIMESTAMPTZ NOT NULL,
+    stat_code   VARCHAR(256),
+    value       BIGINT NOT NULL,
+    inc         BIGINT NOT NULL,
+    payload     JSONB NOT NULL,
+    archived_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX event_archive_user_time ON event_archive (user_id, occurred_at, id);
+CREATE INDEX event_archive_archived_at ON event_archive (archived_at);

@@ -1,0 +1,161 @@
+//! The event archive, against both stores: the accepted events of sampled players, payload
+//! included, appended with the batch that applied them; never a redelivery or a forgotten
+//! event; gone with the player's data, and pruned after its retention.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use engine::{Event, EventData, UserId};
+use serde_json::{Value, json};
+use store::{EventOutcome, Writer, WriterConfig};
+
+use crate::support::{TestDb, rules, stat_event, test_now};
+
+conformance!(
+    accepted_events_of_sampled_players_are_archived,
+    the_archive_goes_with_the_player_and_its_retention,
+);
+
+/// (event id, kind, user, stat code, value, inc, payload) of every archived event, in order.
+type Row = (String, String, String, Option<String>, i64, i64, Value);
+/// The same, with the payload as the database's text.
+type RawRow = (String, String, String, Option<String>, i64, i64, String);
+
+async fn archived(db: &TestDb) -> Vec<Row> {
+    let sql = "SELECT event_id, kind, user_id, stat_code, value, inc, payload FROM event_archive ORDER BY id";
+    let rows: Vec<RawRow> = if db.url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+        sqlx::query_as(sqlx::AssertSqlSafe(
+            sql.replace("payload FROM", "payload::text FROM"),
+        ))
+        .fetch_all(&pool)
+        .await
+        .expect("read the archive")
+    } else {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.expect("pool");
+        sqlx::query_as(sql)
+            .fetch_all(&pool)
+            .await
+            .expect("read the archive")
+    };
+    rows.into_iter()
+        .map(|(id, kind, user, code, value, inc, payload)| {
+            let payload = serde_json::from_str(&payload).expect("JSON payload");
+            (id, kind, user, code, value, inc, payload)
+        })
+        .collect()
+}
+
+fn writer(store: Arc<dyn store::ProgressStore>, sample: f64) -> Writer {
+    Writer::start(
+        store,
+        WriterConfig {
+            clock: engine::Clock::at(test_now() + Duration::minutes(5)),
+            archive_sample: sample,
+            ..WriterConfig::default()
+        },
+    )
+}
+
+async fn accepted_events_of_sampled_players_are_archived(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    let writer = writer(store.clone(), 1.0);
+    let mut additional = rhai::Map::new();
+    additional.insert("mode".into(), "ranked".into());
+    additional.insert("level".into(), 3_i64.into());
+    additional.insert("tags".into(), rhai::Dynamic::from_array(vec!["a".into()]));
+    let with_payload = Event::new(EventData {
+        additional,
+        ..(*stat_event("e1", "u1", "kills", 4, test_now())).clone()
+    });
+    let outcome = writer.submit(rules.clone(), with_payload.clone()).await;
+    assert!(
+        matches!(outcome, Ok(EventOutcome::Applied { .. })),
+        "{outcome:?}"
+    );
+    // Redelivered: applied once, archived once.
+    let again = writer.submit(rules.clone(), with_payload).await;
+    assert_eq!(again.expect("dedup"), EventOutcome::Duplicate);
+    // No goal listens to `deaths` today; a rule edit may: archived, and still "no match".
+    let unheard = writer
+        .submit(
+            rules.clone(),
+            stat_event("e2", "u1", "deaths", 1, test_now()),
+        )
+        .await;
+    assert_eq!(unheard.expect("accepted"), EventOutcome::NoMatch);
+    writer.shutdown().await;
+
+    let rows = archived(db).await;
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "e1".into(),
+                "stat".into(),
+                "u1".into(),
+                Some("kills".into()),
+                4,
+                1,
+                json!({"mode": "ranked", "level": 3, "tags": ["a"]})
+            ),
+            (
+                "e2".into(),
+                "stat".into(),
+                "u1".into(),
+                Some("deaths".into()),
+                1,
+                1,
+                json!({})
+            ),
+        ]
+    );
+
+    // Not sampled: nothing archived, and an unheard event never reaches the database.
+    let quiet = self::writer(store.clone(), 0.0);
+    let outcome = quiet
+        .submit(
+            rules.clone(),
+            stat_event("e3", "u2", "kills", 1, test_now()),
+        )
+        .await;
+    assert!(
+        matches!(outcome, Ok(EventOutcome::Applied { .. })),
+        "{outcome:?}"
+    );
+    quiet.shutdown().await;
+    assert_eq!(archived(db).await.len(), 2);
+}
+
+async fn the_archive_goes_with_the_player_and_its_retention(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    let writer = writer(store.clone(), 1.0);
+    for (id, user) in [("a1", "u1"), ("a2", "u2"), ("a3", "u2")] {
+        writer
+            .submit(rules.clone(), stat_event(id, user, "kills", 1, test_now()))
+            .await
+            .expect("accepted");
+    }
+    writer.shutdown().await;
+    assert_eq!(archived(db).await.len(), 3);
+    // A deletion takes the player's archived events with it.
+    store
+        .delete_user(&UserId::new("u1"), test_now() + Duration::minutes(10))
+        .await
+        .expect("delete");
+    let users: Vec<String> = archived(db).await.into_iter().map(|r| r.2).collect();
+    assert_eq!(users, ["u2", "u2"]);
+    // Retention: archived at test_now + 5 min; nothing older than that goes, then all, one
+    // statement's limit at a time.
+    let at = test_now() + Duration::minutes(5);
+    assert_eq!(store.prune_event_archive(at, 10).await.expect("prune"), 0);
+    let later = at + Duration::seconds(1);
+    assert_eq!(store.prune_event_archive(later, 1).await.expect("prune"), 1);
+    assert_eq!(
+        store.prune_event_archive(later, 10).await.expect("prune"),
+        1
+    );
+    assert!(archived(db).await.is_empty());
+}
