@@ -14,5 +14,5 @@ CREATE TABLE event_archive (
     payload     TEXT NOT NULL,
     archived_at TEXT NOT NULL
 );
-CREATE INDEX event_archive_user_time ON event_archive (user_id, occurred_at, id);
+-- No index by player: replay reads the archive whole and orders it itself.
 CREATE INDEX event_archive_archived_at ON event_archive (archived_at);

@@ -295,7 +295,7 @@ async fn archive(
     sqlx::query(
         "INSERT INTO event_archive \
            (event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, payload, archived_at) \
-         SELECT e, k, u, n, o, s, v, i, p::jsonb, $10 FROM UNNEST($1::varchar[], $2::varchar[], \
+         SELECT e, k, u, n, o, s, v, i, p::json, $10 FROM UNNEST($1::varchar[], $2::varchar[], \
            $3::varchar[], $4::varchar[], $5::timestamptz[], $6::varchar[], $7::bigint[], $8::bigint[], \
            $9::text[]) AS t(e, k, u, n, o, s, v, i, p)",
     )
