@@ -30,9 +30,9 @@ pub enum TokenError {
     WrongNamespace(String),
     #[error("signing key `{0}` is unknown")]
     UnknownKey(String),
-    /// The JWKS could not be fetched.
-    #[error("cannot fetch the IAM keys: {0}")]
-    Unavailable(String),
+    /// The JWKS could not be fetched (or read); the cause is the HTTP client's error.
+    #[error("cannot fetch the IAM keys")]
+    Unavailable(#[source] std::sync::Arc<reqwest::Error>),
 }
 
 /// One AGS permission of the token.
@@ -181,7 +181,10 @@ impl JwtVerifier {
                 let verifier = Arc::clone(self);
                 tokio::spawn(async move {
                     if let Err(err) = verifier.refresh().await {
-                        tracing::warn!(error = %err, "refreshing the IAM signing keys failed; the cached keys stay in use");
+                        tracing::warn!(
+                            error = &err as &(dyn std::error::Error + 'static),
+                            "refreshing the IAM signing keys failed; the cached keys stay in use"
+                        );
                     }
                 });
             }
@@ -228,11 +231,11 @@ impl JwtVerifier {
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|err| TokenError::Unavailable(err.to_string()))?;
+            .map_err(|err| TokenError::Unavailable(err.into()))?;
         let jwks: Jwks = response
             .json()
             .await
-            .map_err(|err| TokenError::Unavailable(format!("bad JWKS: {err}")))?;
+            .map_err(|err| TokenError::Unavailable(err.into()))?;
         let mut keys = HashMap::new();
         for jwk in jwks.keys.into_iter().filter(|k| k.kty == "RSA") {
             match DecodingKey::from_rsa_components(&jwk.n, &jwk.e) {

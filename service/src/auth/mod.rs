@@ -48,8 +48,9 @@ impl Authenticator {
         };
         match verifier.verify(token).await {
             Ok(claims) => Ok(Some(claims)),
-            Err(TokenError::Unavailable(message)) => {
-                tracing::error!(error = %message, "cannot verify tokens: IAM keys unavailable");
+            Err(err @ TokenError::Unavailable(_)) => {
+                let error: &(dyn std::error::Error + 'static) = &err;
+                tracing::error!(error, "cannot verify tokens: IAM keys unavailable");
                 Err(ApiError::new(
                     ErrorCode::AuthUnavailable,
                     "cannot verify the token right now (IAM unreachable); try again shortly",
