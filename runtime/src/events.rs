@@ -1,6 +1,7 @@
 //! The event use-cases, free of gRPC types: validate, map to an engine event, route, write,
 //! answer after commit. gRPC (and REST, and tests) call these.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -281,44 +282,49 @@ impl EventContext {
         }
     }
 
+    /// Counts `call` as received, runs `work`, then counts and logs its result.
+    async fn accounted(
+        &self,
+        call: Call<'_>,
+        work: impl Future<Output = Result<Processed, EventError>>,
+    ) -> Result<Processed, EventError> {
+        let started = Instant::now();
+        self.metrics.received.with_label_values(&[call.kind]).inc();
+        let result = work.await;
+        self.account(call, started, &result);
+        result
+    }
+
     /// Processes a login (counted and logged).
     pub async fn login(&self, input: LoginInput) -> Result<Processed, EventError> {
-        let started = Instant::now();
-        self.metrics.received.with_label_values(&["login"]).inc();
         let (id, user, namespace) = (
             input.id.clone(),
             input.user_id.clone(),
             input.namespace.clone(),
         );
-        let result = self.apply_login(input).await;
         let call = Call {
             kind: "login",
             event_id: &id,
             user_id: &user,
             namespace: &namespace,
         };
-        self.account(call, started, &result);
-        result
+        self.accounted(call, self.apply_login(input)).await
     }
 
     /// Processes a statistic update (counted and logged).
     pub async fn stat(&self, input: StatInput) -> Result<Processed, EventError> {
-        let started = Instant::now();
-        self.metrics.received.with_label_values(&["stat"]).inc();
         let (id, user, namespace) = (
             input.id.clone(),
             input.user_id.clone(),
             input.namespace.clone(),
         );
-        let result = self.apply_stat(input).await;
         let call = Call {
             kind: "stat",
             event_id: &id,
             user_id: &user,
             namespace: &namespace,
         };
-        self.account(call, started, &result);
-        result
+        self.accounted(call, self.apply_stat(input)).await
     }
 
     /// A GDPR deletion event (counted and logged): the player's data goes.
@@ -328,27 +334,26 @@ impl EventContext {
         user_id: &str,
         namespace: &str,
     ) -> Result<Processed, EventError> {
-        let started = Instant::now();
-        self.metrics.received.with_label_values(&["gdpr"]).inc();
-        let result = match self.delete_user(user_id, namespace).await {
-            Ok(Some(rows)) => {
-                tracing::info!(user_id, rows, "GDPR deletion: progress rows deleted");
-                Ok(Processed::Done(store::EventOutcome::Applied {
-                    changed: rows as usize,
-                    failed_expressions: 0,
-                }))
-            }
-            Ok(None) => Ok(Processed::SkippedNamespace),
-            Err(err) => Err(err),
-        };
         let call = Call {
             kind: "gdpr",
             event_id,
             user_id,
             namespace,
         };
-        self.account(call, started, &result);
-        result
+        let work = async {
+            let rows = self.delete_user(user_id, namespace).await?;
+            Ok(match rows {
+                Some(rows) => {
+                    tracing::info!(user_id, rows, "GDPR deletion: progress rows deleted");
+                    Processed::Done(store::EventOutcome::Applied {
+                        changed: rows as usize,
+                        failed_expressions: 0,
+                    })
+                }
+                None => Processed::SkippedNamespace,
+            })
+        };
+        self.accounted(call, work).await
     }
 
     async fn apply_login(&self, input: LoginInput) -> Result<Processed, EventError> {

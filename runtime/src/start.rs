@@ -167,16 +167,9 @@ impl Runtime {
             rules: self.rules.clone(),
             store: self.store.clone(),
         });
-        let stopping = self.stopping();
+        // Metrics stop last: `shutdown` aborts this task after everything else has stopped.
         self.metrics_server = Some(tokio::spawn(async move {
-            // Metrics stop last: wait for the shutdown signal, then for `shutdown` to drop us.
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    stopping.await;
-                    std::future::pending::<()>().await;
-                })
-                .await;
-            if let Err(err) = served {
+            if let Err(err) = axum::serve(listener, app).await {
                 tracing::error!(error = %err, "metrics server failed");
             }
         }));

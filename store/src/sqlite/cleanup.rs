@@ -15,16 +15,15 @@ impl SqliteStore {
         let secret = self.ledger_secret().await?;
         // Writers are serialized (IMMEDIATE): no batch runs between the deletion and its tombstone.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let previous: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT deleted_at FROM deleted_users WHERE user_id = ?")
-                .bind(user_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        sqlx::query("INSERT OR REPLACE INTO deleted_users (user_id, deleted_at) VALUES (?, ?)")
-            .bind(user_id.as_str())
-            .bind(previous.map_or(now, |previous| previous.max(now)))
-            .execute(&mut *tx)
-            .await?;
+        // Times are stored in one text format, so max() orders them as times.
+        sqlx::query(
+            "INSERT INTO deleted_users (user_id, deleted_at) VALUES (?, ?) \
+             ON CONFLICT (user_id) DO UPDATE SET deleted_at = max(deleted_at, excluded.deleted_at)",
+        )
+        .bind(user_id.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         let rows = sqlx::query("DELETE FROM user_goal_progress WHERE user_id = ?")
             .bind(user_id.as_str())
             .execute(&mut *tx)
