@@ -5,7 +5,6 @@
 //! with an idempotent fulfillment (re-sent, granted once) and a direct credit (never re-sent;
 //! the operator resolves it with `service claims`).
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -29,12 +28,59 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `log` opened for appending: the binary's stdout and stderr share it without overwriting.
+fn append(log: &tempfile::NamedTempFile) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(log.path())
+        .expect("log file")
+}
+
 impl Replica {
     async fn start(
         db: &TestDatabase,
         rules: &std::path::Path,
         ags: &FakeAgs,
         delivery: &str,
+    ) -> Self {
+        // The ports are free when picked but another test may take one before the binary
+        // binds it: then it exits saying so, and it starts again on other ports.
+        for _ in 0..5 {
+            let log = tempfile::NamedTempFile::new().expect("log file");
+            let mut replica = Self::spawn(db, rules, ags, delivery, &log);
+            let client = reqwest::Client::new();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let health = client.get(format!("{}/healthz", replica.base)).send().await;
+                if health.map(|r| r.status()).ok() == Some(StatusCode::OK) {
+                    return replica;
+                }
+                let output = || std::fs::read_to_string(log.path()).unwrap_or_default();
+                if replica.child.try_wait().expect("child state").is_some() {
+                    let output = output();
+                    assert!(
+                        output.contains("cannot listen"),
+                        "the service binary stopped at start: {output}"
+                    );
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the service binary did not start: {}",
+                    output()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        panic!("the service binary found no free port in five tries")
+    }
+
+    fn spawn(
+        db: &TestDatabase,
+        rules: &std::path::Path,
+        ags: &FakeAgs,
+        delivery: &str,
+        log: &tempfile::NamedTempFile,
     ) -> Self {
         let (http, metrics) = (free_port(), free_port());
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_service"))
@@ -57,32 +103,15 @@ impl Replica {
             .env("RECONCILE_INTERVAL_SECONDS", "1")
             .env("RECONCILE_BACKOFF_SECONDS", "1")
             .env("LOG_LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(append(log))
+            .stderr(append(log))
             .kill_on_drop(true)
             .spawn()
             .expect("the service binary starts");
-        let replica = Self {
+        Self {
             child,
             base: format!("http://127.0.0.1:{http}/challenge"),
-        };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client
-            .get(format!("{}/healthz", replica.base))
-            .send()
-            .await
-            .map(|r| r.status())
-            .ok()
-            != Some(StatusCode::OK)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the service binary did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        replica
     }
 
     fn kill_9(&mut self) {
