@@ -77,6 +77,32 @@ impl Event {
     }
 }
 
+/// A JSON payload (a REST event's `additional`, an archived event's payload) as the Rhai map
+/// events carry: the inverse of [`Event::additional_json`].
+pub fn payload_from_json(map: Option<&serde_json::Map<String, serde_json::Value>>) -> rhai::Map {
+    map.map(|m| {
+        m.iter()
+            .map(|(key, value)| (key.as_str().into(), json_to_dynamic(value)))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn json_to_dynamic(value: &serde_json::Value) -> Dynamic {
+    use serde_json::Value;
+    match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(flag) => (*flag).into(),
+        Value::Number(number) => match number.as_i64() {
+            Some(int) => int.into(),
+            None => number.as_f64().unwrap_or(0.0).into(),
+        },
+        Value::String(text) => text.as_str().into(),
+        Value::Array(items) => Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
+        Value::Object(map) => Dynamic::from_map(payload_from_json(Some(map))),
+    }
+}
+
 fn dynamic_to_json(value: &Dynamic) -> serde_json::Value {
     use serde_json::Value;
     if value.is_unit() {

@@ -13,6 +13,7 @@ pub mod model;
 pub mod period;
 pub mod progress;
 pub mod reload;
+pub mod replay;
 mod rhai_env;
 pub mod rule_tests;
 pub mod ruleset;

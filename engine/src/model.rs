@@ -103,6 +103,13 @@ impl EventKind {
         }
     }
 
+    /// The kind `as_str` names.
+    pub fn parse(text: &str) -> Option<EventKind> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+
     pub(crate) fn index(self) -> usize {
         self as usize
     }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::compile::{Context, Site};
 use crate::diagnostic::{Code, Diagnostic, Pos};
-use crate::event::{Event, EventData};
+use crate::event::{Event, EventData, payload_from_json};
 use crate::ids::{GoalId, UserId};
 use crate::model::{Assign, EventKind, Expectation, GivenState, TestDef, TestStep};
 use crate::progress::{Applied, ProgressState, Status, view};
@@ -142,7 +142,7 @@ fn compile_step(step: &TestStep, last_values: &mut HashMap<String, i64>) -> Resu
             stat: step.stat.clone(),
             value: step.value.map(truncate).transpose()?.unwrap_or(0),
             inc: step.inc.map(truncate).transpose()?.unwrap_or(0),
-            additional: to_rhai_map(step.additional.as_ref()),
+            additional: payload_from_json(step.additional.as_ref()),
         }),
         Some(EventKind::Stat) => {
             let Some(stat) = step.stat.clone() else {
@@ -164,7 +164,7 @@ fn compile_step(step: &TestStep, last_values: &mut HashMap<String, i64>) -> Resu
                 stat: Some(stat),
                 value,
                 inc,
-                additional: to_rhai_map(step.additional.as_ref()),
+                additional: payload_from_json(step.additional.as_ref()),
             })
         }
     };
@@ -208,33 +208,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(bad());
     }
     Ok(total)
-}
-
-/// Converts a JSON payload into the Rhai map events carry.
-pub fn to_rhai_map(map: Option<&serde_json::Map<String, serde_json::Value>>) -> rhai::Map {
-    map.map(|m| {
-        m.iter()
-            .map(|(key, value)| (key.as_str().into(), json_to_dynamic(value)))
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
-fn json_to_dynamic(value: &serde_json::Value) -> rhai::Dynamic {
-    use serde_json::Value;
-    match value {
-        Value::Null => rhai::Dynamic::UNIT,
-        Value::Bool(flag) => (*flag).into(),
-        Value::Number(number) => match number.as_i64() {
-            Some(int) => int.into(),
-            None => number.as_f64().unwrap_or(0.0).into(),
-        },
-        Value::String(text) => text.as_str().into(),
-        Value::Array(items) => {
-            rhai::Dynamic::from_array(items.iter().map(json_to_dynamic).collect())
-        }
-        Value::Object(map) => rhai::Dynamic::from_map(to_rhai_map(Some(map))),
-    }
 }
 
 fn given_state(goal: &CompiledGoal, given: &GivenState, start: DateTime<Utc>) -> ProgressState {

@@ -194,6 +194,11 @@ impl RuleSet {
         &self.goals
     }
 
+    /// Where a goal is in [`RuleSet::goals`].
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.goal_index.get(id).copied()
+    }
+
     pub fn goal(&self, id: &str) -> Option<&CompiledGoal> {
         self.goal_index.get(id).map(|&index| &self.goals[index])
     }

@@ -75,6 +75,11 @@ pub fn run_lint(args: &LintArgs, out: &mut impl Write) -> ExitCode {
     }
 }
 
+/// Writes `compiled`'s diagnostics for people, as `challenge-lint` prints them.
+pub fn write_human(compiled: &engine::Compiled, out: &mut impl Write) -> std::io::Result<()> {
+    output::human(&compiled.diagnostics, &output::Summary::of(compiled), out)
+}
+
 fn convert(file: &std::path::Path, out: &mut impl Write) -> ExitCode {
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,

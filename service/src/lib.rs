@@ -7,6 +7,7 @@ pub mod claims;
 pub mod config;
 pub mod error;
 pub mod migrate;
+pub mod replay;
 pub mod rewards;
 mod routes;
 pub mod usecases;

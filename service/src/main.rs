@@ -37,6 +37,8 @@ enum Command {
     Migrate(MigrateArgs),
     /// Reward intents: list them, and resolve those whose outcome is unknown.
     Claims(service::claims::ClaimsArgs),
+    /// Replay the event archive under the deployed rules and an edit, and compare each goal.
+    Replay(service::replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +54,11 @@ fn main() -> ExitCode {
         Some(Command::Claims(args)) => {
             run_async(service::claims::run(&args, &cli.serve.common.database))
         }
+        Some(Command::Replay(args)) => run_async(service::replay::run(
+            &args,
+            &cli.serve.common.database,
+            &cli.serve.common.challenges,
+        )),
         Some(Command::Schema) => {
             match serde_json::to_string_pretty(&engine::model::json_schema()) {
                 Ok(schema) => {

@@ -2,10 +2,66 @@
 //! that applied them (no extra commit), so designers can replay real traffic against a rule edit.
 
 use chrono::{DateTime, Utc};
-use engine::UserId;
+use engine::{Event, EventData, EventKind, UserId};
 use sha2::{Digest, Sha256};
 
 use crate::PendingEvent;
+
+/// One archived event, as replay reads it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchivedEvent {
+    /// Its place in the archive: events of one player were applied in this order.
+    pub seq: i64,
+    pub event_id: String,
+    pub kind: String,
+    pub user_id: String,
+    pub namespace: String,
+    pub occurred_at: DateTime<Utc>,
+    pub stat_code: Option<String>,
+    pub value: i64,
+    pub inc: i64,
+    /// The payload (`additional`) as JSON text.
+    pub payload: String,
+}
+
+impl ArchivedEvent {
+    /// The engine event it was archived from. An error names what in the row cannot be read.
+    pub fn to_event(&self) -> Result<Event, String> {
+        let kind = EventKind::parse(&self.kind)
+            .ok_or_else(|| format!("archived event {}: unknown kind `{}`", self.seq, self.kind))?;
+        let payload: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&self.payload).map_err(|err| {
+                format!(
+                    "archived event {}: payload is not a JSON object: {err}",
+                    self.seq
+                )
+            })?;
+        Ok(Event::new(EventData {
+            id: self.event_id.clone(),
+            kind,
+            user_id: UserId::new(&self.user_id),
+            namespace: self.namespace.clone(),
+            timestamp: self.occurred_at,
+            stat_code: self.stat_code.clone(),
+            value: self.value,
+            inc: self.inc,
+            additional: engine::event::payload_from_json(Some(&payload)),
+        }))
+    }
+}
+
+/// Which archived events to read: those that happened (their own time) in `[from, to)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArchiveWindow {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl ArchiveWindow {
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.from.is_none_or(|from| at >= from) && self.to.is_none_or(|to| at < to)
+    }
+}
 
 /// Whether `user`'s events are archived at `sample` (0 to 1). A hash of the user id decides, so
 /// a sampled player's history is complete, and every process and version decides alike.

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use engine::{ChallengeId, CompiledGoal, GoalId, UserId};
 
+use crate::archive::{ArchiveWindow, ArchivedEvent};
 use crate::{
     ClaimStart, EventOutcome, ExpiredBatch, ExpiryCursor, ExpiryPolicy, IntentKey, IntentOutcome,
     IntentState, NewIntent, PendingEvent, PoolStats, ProgressRow, ProgressStore, RewardIntent,
@@ -194,6 +195,24 @@ impl ProgressStore for Instrumented {
             self.inner.prune_event_archive(before, limit),
         )
         .await
+    }
+
+    async fn read_archive(
+        &self,
+        window: &ArchiveWindow,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        self.timed(
+            "read_archive",
+            self.inner.read_archive(window, after, limit),
+        )
+        .await
+    }
+
+    async fn count_archive(&self, window: &ArchiveWindow) -> Result<u64, StoreError> {
+        self.timed("count_archive", self.inner.count_archive(window))
+            .await
     }
 
     async fn prune_processed_events(

@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use engine::{ChallengeId, CompiledGoal, Event, GoalId, RuleSet, UserId};
 
+pub use archive::{ArchiveWindow, ArchivedEvent};
 pub use claims::{
     ClaimStart, Delivery, IntentKey, IntentOutcome, IntentState, NewIntent, RewardIntent,
 };
@@ -194,6 +195,18 @@ pub trait ProgressStore: Send + Sync + 'static {
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<u64, StoreError>;
+
+    /// Up to `limit` archived events in `window`, in archive order after `after` (a `seq`;
+    /// 0 for the first page).
+    async fn read_archive(
+        &self,
+        window: &ArchiveWindow,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ArchivedEvent>, StoreError>;
+
+    /// How many archived events `window` holds.
+    async fn count_archive(&self, window: &ArchiveWindow) -> Result<u64, StoreError>;
 
     /// Forgets applied event ids older than `before` (the dedup window). Returns how many.
     async fn prune_processed_events(

@@ -5,6 +5,7 @@ mod corpus;
 mod legacy;
 mod progress;
 mod reload;
+mod replay;
 mod rotation;
 mod routing;
 mod schema;

@@ -115,7 +115,7 @@ pub(super) async fn events(
                 stat_code: body.stat_code,
                 latest_value: body.latest_value,
                 inc: body.inc,
-                additional: engine::rule_tests::to_rhai_map(body.additional.as_ref()),
+                additional: engine::event::payload_from_json(body.additional.as_ref()),
             }),
             other => {
                 return Err(ApiError::new(

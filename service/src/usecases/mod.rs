@@ -4,6 +4,7 @@
 pub mod challenges;
 pub mod claim;
 pub mod delivery;
+pub mod replay;
 pub mod selection;
 
 use std::collections::HashMap;

@@ -2,6 +2,7 @@
 //! `SELECT … ORDER BY key FOR UPDATE` so concurrent replicas never deadlock. Reward intents
 //! are in `claims.rs`.
 
+mod archive;
 mod assignment;
 mod batch;
 mod claims;
@@ -15,6 +16,7 @@ use engine::{ChallengeId, CompiledGoal, GoalId, ProgressState, Status, UserId};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
+use crate::archive::{ArchiveWindow, ArchivedEvent};
 use crate::row::ProgressRow;
 use crate::{
     ClaimStart, EventOutcome, ExpiredBatch, ExpiryCursor, ExpiryPolicy, IntentKey, IntentOutcome,
@@ -213,6 +215,19 @@ impl ProgressStore for PgStore {
         limit: i64,
     ) -> Result<u64, StoreError> {
         self.prune_event_archive_impl(before, limit).await
+    }
+
+    async fn read_archive(
+        &self,
+        window: &ArchiveWindow,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        self.read_archive_impl(window, after, limit).await
+    }
+
+    async fn count_archive(&self, window: &ArchiveWindow) -> Result<u64, StoreError> {
+        self.count_archive_impl(window).await
     }
 
     async fn prune_processed_events(

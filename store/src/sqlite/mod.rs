@@ -1,6 +1,7 @@
 //! SQLite store: the embedded default for a first run. One writer at a time (`BEGIN
 //! IMMEDIATE`), WAL journal so reads go on during writes. Reward intents are in `claims.rs`.
 
+mod archive;
 mod assignment;
 mod batch;
 mod claims;
@@ -18,6 +19,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqliteConnection};
 
+use crate::archive::{ArchiveWindow, ArchivedEvent};
 use crate::row::ProgressRow;
 use crate::{
     ClaimStart, EventOutcome, ExpiredBatch, ExpiryCursor, ExpiryPolicy, IntentKey, IntentOutcome,
@@ -242,6 +244,19 @@ impl ProgressStore for SqliteStore {
         limit: i64,
     ) -> Result<u64, StoreError> {
         self.prune_event_archive_impl(before, limit).await
+    }
+
+    async fn read_archive(
+        &self,
+        window: &ArchiveWindow,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        self.read_archive_impl(window, after, limit).await
+    }
+
+    async fn count_archive(&self, window: &ArchiveWindow) -> Result<u64, StoreError> {
+        self.count_archive_impl(window).await
     }
 
     async fn prune_processed_events(

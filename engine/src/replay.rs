@@ -1,0 +1,271 @@
+//! Replay: a player's archived events, in the order they were applied, through the same
+//! [`RuleSet::route`] and [`RuleSet::apply`] production uses, from empty progress, with each
+//! event's own time as the clock (so a week of daily goals rotates as it did). Pure: the caller
+//! reads the archive and hands each player's events here.
+//!
+//! The archive records events, not who initialized or selected what. So a goal that needs an
+//! assignment (`assign: default` or `manual`) is taken as assigned when the player's first
+//! event reaches it: replay answers "what do these rules make of this traffic".
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::event::Event;
+use crate::ids::GoalId;
+use crate::model::Assign;
+use crate::progress::{Applied, ProgressState, Skip, Status, is_rotated};
+use crate::ruleset::{CompiledGoal, RuleSet};
+
+/// Replays players one after another under one rule set, adding what they did to a [`Tally`].
+pub struct Replayer<'r> {
+    rules: &'r RuleSet,
+    /// The current player's goals, by position in the rule set.
+    runs: Vec<Option<Run>>,
+    /// Positions in `runs` the current player has reached.
+    touched: Vec<usize>,
+}
+
+struct Run {
+    state: Option<ProgressState>,
+    /// Events that reached the goal in the current period.
+    events: u32,
+    /// `events` when the goal first completed.
+    completed_after: Option<u32>,
+}
+
+impl<'r> Replayer<'r> {
+    pub fn new(rules: &'r RuleSet) -> Self {
+        Self {
+            rules,
+            runs: (0..rules.goals().len()).map(|_| None).collect(),
+            touched: Vec::new(),
+        }
+    }
+
+    /// Applies one event of the current player, at the event's own time.
+    pub fn apply(&mut self, event: &Event, tally: &mut Tally) {
+        let now = event.timestamp;
+        tally.events += 1;
+        let routed = self.rules.route(event);
+        tally.failed_expressions += routed.errors.len() as u64;
+        for goal in routed.matched {
+            let Some(index) = self.rules.position(goal.id.as_str()) else {
+                continue;
+            };
+            let run = self.runs[index].get_or_insert_with(|| {
+                self.touched.push(index);
+                Run {
+                    state: assigned(goal, now),
+                    events: 0,
+                    completed_after: None,
+                }
+            });
+            let new_period = run
+                .state
+                .as_ref()
+                .is_some_and(|state| is_rotated(goal, state, now));
+            match self.rules.apply(goal, run.state.as_ref(), event, now) {
+                Applied::Changed(next) => {
+                    run.events = if new_period { 1 } else { run.events + 1 };
+                    if next.status == Status::Completed && run.completed_after.is_none() {
+                        run.completed_after = Some(run.events);
+                    }
+                    run.state = Some(next);
+                }
+                Applied::Unchanged(Skip::OutsideSchedule | Skip::NotAssigned) => {}
+                Applied::Unchanged(skip) => {
+                    if matches!(skip, Skip::Evaluation(_)) {
+                        tally.failed_expressions += 1;
+                    }
+                    run.events += 1;
+                }
+            }
+        }
+    }
+
+    /// The current player's state of a goal (None: no event reached it).
+    pub fn state(&self, goal: &GoalId) -> Option<&ProgressState> {
+        let index = self.rules.position(goal.as_str())?;
+        self.runs[index].as_ref()?.state.as_ref()
+    }
+
+    /// Ends the current player: adds the goals they completed to `tally` and starts afresh.
+    pub fn finish_player(&mut self, tally: &mut Tally) {
+        tally.players += 1;
+        for index in self.touched.drain(..) {
+            if let Some(events) = self.runs[index].take().and_then(|run| run.completed_after) {
+                let goal = &mut tally.goals[index];
+                goal.completed += 1;
+                goal.events_to_completion.push(events);
+            }
+        }
+    }
+}
+
+/// The starting state of a goal an event reached first: none for `assign: auto` (`apply`
+/// creates it), else assigned now.
+fn assigned(goal: &CompiledGoal, now: DateTime<Utc>) -> Option<ProgressState> {
+    (goal.assign != Assign::Auto).then(|| ProgressState::assigned(goal, now))
+}
+
+/// What replaying players under one rule set found.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub players: u64,
+    pub events: u64,
+    /// Predicates, `amount` and `progress` expressions that failed to evaluate.
+    pub failed_expressions: u64,
+    /// Per goal, in the rule set's goal order.
+    pub goals: Vec<GoalTally>,
+}
+
+/// One goal's completions.
+#[derive(Debug, Clone, Default)]
+pub struct GoalTally {
+    /// Players who completed it at least once.
+    pub completed: u64,
+    /// For each of them, the events that reached the goal in the period it first completed
+    /// in, up to and including the one that completed it.
+    pub events_to_completion: Vec<u32>,
+}
+
+impl Tally {
+    pub fn new(rules: &RuleSet) -> Self {
+        Self {
+            goals: vec![GoalTally::default(); rules.goals().len()],
+            ..Self::default()
+        }
+    }
+
+    /// Adds another tally of the same rule set (players replayed elsewhere).
+    pub fn merge(&mut self, other: Tally) {
+        self.players += other.players;
+        self.events += other.events;
+        self.failed_expressions += other.failed_expressions;
+        for (mine, theirs) in self.goals.iter_mut().zip(other.goals) {
+            mine.completed += theirs.completed;
+            mine.events_to_completion
+                .extend(theirs.events_to_completion);
+        }
+    }
+}
+
+/// The comparison of two rule sets over the same players: `replay --format json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplayReport {
+    pub players: u64,
+    pub events: u64,
+    pub goals: Vec<GoalComparison>,
+}
+
+/// One goal under both rule sets. A side is `None` where the goal does not exist.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GoalComparison {
+    pub challenge_id: String,
+    pub goal_id: String,
+    pub completed_before: Option<u64>,
+    pub completed_after: Option<u64>,
+    /// `None` also when no player completed it.
+    pub median_events_before: Option<Median>,
+    pub median_events_after: Option<Median>,
+}
+
+impl GoalComparison {
+    /// In the edit only.
+    pub fn is_added(&self) -> bool {
+        self.completed_before.is_none()
+    }
+
+    /// In the deployed rules only.
+    pub fn is_removed(&self) -> bool {
+        self.completed_after.is_none()
+    }
+}
+
+/// A median: whole numbers print as integers (`3`, not `3.0`), halves as `3.5`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Median(pub f64);
+
+impl Median {
+    /// The median of `values` (None when empty). Sorts them.
+    pub fn of(values: &mut [u32]) -> Option<Median> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_unstable();
+        let mid = values.len() / 2;
+        Some(Median(if values.len() % 2 == 1 {
+            f64::from(values[mid])
+        } else {
+            (f64::from(values[mid - 1]) + f64::from(values[mid])) / 2.0
+        }))
+    }
+}
+
+impl std::fmt::Display for Median {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.fract() == 0.0 {
+            write!(f, "{}", self.0 as i64)
+        } else {
+            write!(f, "{:.1}", self.0)
+        }
+    }
+}
+
+impl Serialize for Median {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.fract() == 0.0 {
+            serializer.serialize_i64(self.0 as i64)
+        } else {
+            serializer.serialize_f64(self.0)
+        }
+    }
+}
+
+impl ReplayReport {
+    /// Compares the tallies of the same players under `before` (deployed) and `after` (the
+    /// edit). Goals in the edit's order, then those the edit removed.
+    pub fn compare(
+        before: &RuleSet,
+        before_tally: Tally,
+        after: &RuleSet,
+        after_tally: Tally,
+    ) -> Self {
+        let mut before_goals: Vec<Option<GoalTally>> =
+            before_tally.goals.into_iter().map(Some).collect();
+        let mut goals = Vec::with_capacity(after.goals().len());
+        for (goal, mut tally) in after.goals().iter().zip(after_tally.goals) {
+            let mut old = before
+                .position(goal.id.as_str())
+                .and_then(|index| before_goals[index].take());
+            goals.push(GoalComparison {
+                challenge_id: goal.challenge_id.to_string(),
+                goal_id: goal.id.to_string(),
+                completed_before: old.as_ref().map(|t| t.completed),
+                completed_after: Some(tally.completed),
+                median_events_before: old
+                    .as_mut()
+                    .and_then(|t| Median::of(&mut t.events_to_completion)),
+                median_events_after: Median::of(&mut tally.events_to_completion),
+            });
+        }
+        for (goal, old) in before.goals().iter().zip(before_goals) {
+            if let Some(mut old) = old {
+                goals.push(GoalComparison {
+                    challenge_id: goal.challenge_id.to_string(),
+                    goal_id: goal.id.to_string(),
+                    completed_before: Some(old.completed),
+                    completed_after: None,
+                    median_events_before: Median::of(&mut old.events_to_completion),
+                    median_events_after: None,
+                });
+            }
+        }
+        Self {
+            players: after_tally.players.max(before_tally.players),
+            events: after_tally.events.max(before_tally.events),
+            goals,
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! `service replay --rules DIR [--against DIR] [--from T] [--to T] [--format human|json]`: the
+//! archived events of the configured database replayed under the deployed rules and an edit,
+//! compared goal by goal, so a designer sees what a change does before it ships.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::{Args, ValueEnum};
+use engine::RuleSet;
+use engine::replay::{GoalComparison, Median};
+use indicatif::{ProgressBar, ProgressStyle};
+use runtime::database::DatabaseArgs;
+use store::{ArchiveWindow, redacted};
+
+use crate::usecases::replay::{ReplayObserver, Replayed, replay};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The edited challenge files (a folder or one file).
+    #[arg(long, value_name = "DIR")]
+    pub rules: PathBuf,
+    /// The rules to compare with (default: CHALLENGE_CONFIG_PATH, the deployed rules).
+    #[arg(long, value_name = "DIR")]
+    pub against: Option<PathBuf>,
+    /// Replay events that happened at or after this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    pub from: Option<DateTime<Utc>>,
+    /// Replay events that happened before this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    pub to: Option<DateTime<Utc>>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|err| format!("`{text}` is not an RFC 3339 time (2026-12-01T00:00:00Z): {err}"))
+}
+
+/// Runs the replay; `deployed` is CHALLENGE_CONFIG_PATH.
+pub async fn run(args: &ReplayArgs, database: &DatabaseArgs, deployed: &Path) -> Result<()> {
+    if let (Some(from), Some(to)) = (args.from, args.to)
+        && from >= to
+    {
+        bail!("--from {} is not before --to {}", stamp(from), stamp(to));
+    }
+    let against = args.against.as_deref().unwrap_or(deployed);
+    let before = compile("--against", against)?;
+    let after = compile("--rules", &args.rules)?;
+    let url = database.url()?;
+    let store = store::open(&url, 2)
+        .await
+        .with_context(|| format!("cannot open the database {}", redacted(&url)))?;
+    let window = ArchiveWindow {
+        from: args.from,
+        to: args.to,
+    };
+    let bar = Arc::new(Bar::new());
+    let replayed = replay(store.as_ref(), window, before, after, bar.clone())
+        .await
+        .context("reading the event archive")?;
+    bar.0.finish_and_clear();
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &replayed.report)?;
+            writeln!(out)?;
+        }
+        Format::Human => human(&replayed, against, &args.rules, &window, &mut out)?,
+    }
+    if replayed.unreadable > 0 {
+        eprintln!(
+            "warning: {} archived event(s) could not be read and were skipped; the first: {}",
+            replayed.unreadable,
+            replayed.first_unreadable.as_deref().unwrap_or("?")
+        );
+    }
+    Ok(())
+}
+
+/// Compiles a rule set; on errors, prints them as `lint` does and fails.
+fn compile(flag: &str, path: &Path) -> Result<Arc<RuleSet>> {
+    let compiled = engine::load(&[path.to_path_buf()])
+        .with_context(|| format!("{flag} {}: cannot read the challenge files", path.display()))?;
+    match compiled.rules {
+        Some(rules) if compiled.errors() == 0 => Ok(Arc::new(rules)),
+        _ => {
+            let _ = challenge_lint::write_human(&compiled, &mut std::io::stderr().lock());
+            bail!(
+                "{flag} {}: the challenge files have errors (above)",
+                path.display()
+            )
+        }
+    }
+}
+
+/// A progress bar on a terminal (hidden otherwise).
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new() -> Self {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg:9} [{bar:40}] {human_pos}/{human_len} events ({eta} left)",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        Self(bar)
+    }
+}
+
+impl ReplayObserver for Bar {
+    fn reading(&self, read: u64, total: u64) {
+        self.0.set_message("reading");
+        self.0.set_length(total);
+        self.0.set_position(read);
+    }
+
+    fn replaying(&self, done: u64, total: u64) {
+        if self.0.position() > done || self.0.message() != "replaying" {
+            self.0.set_message("replaying");
+            self.0.set_length(total);
+        }
+        self.0.set_position(done);
+    }
+}
+
+fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn count(value: Option<u64>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+fn median(value: Option<Median>) -> String {
+    value.map_or_else(|| "-".to_string(), |m| m.to_string())
+}
+
+fn change(goal: &GoalComparison) -> String {
+    match (goal.completed_before, goal.completed_after) {
+        (None, _) => "added".to_string(),
+        (_, None) => "removed".to_string(),
+        (Some(before), Some(after)) => {
+            let diff = after as i64 - before as i64;
+            if diff == 0 {
+                "same".to_string()
+            } else if before == 0 {
+                format!("{diff:+}")
+            } else {
+                format!("{diff:+} ({:+.0} %)", diff as f64 * 100.0 / before as f64)
+            }
+        }
+    }
+}
+
+/// People: a table of every goal, then what needs a second look.
+fn human(
+    replayed: &Replayed,
+    against: &Path,
+    rules: &Path,
+    window: &ArchiveWindow,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let report = &replayed.report;
+    let span = match (window.from, window.to) {
+        (None, None) => "the whole archive".to_string(),
+        (Some(from), None) => format!("events from {}", stamp(from)),
+        (None, Some(to)) => format!("events before {}", stamp(to)),
+        (Some(from), Some(to)) => format!("events from {} to {}", stamp(from), stamp(to)),
+    };
+    writeln!(
+        out,
+        "Replayed {} player(s), {} event(s) ({span}): {} (deployed) against {} (edit).",
+        report.players,
+        report.events,
+        against.display(),
+        rules.display()
+    )?;
+    if report.events == 0 {
+        writeln!(
+            out,
+            "The archive holds no events here. Events are archived for EVENT_ARCHIVE_SAMPLE of the \
+             players (see docs/operations.md)."
+        )?;
+    }
+    writeln!(out)?;
+    let rows: Vec<[String; 4]> = report
+        .goals
+        .iter()
+        .map(|goal| {
+            [
+                format!("{} / {}", goal.challenge_id, goal.goal_id),
+                format!(
+                    "{} -> {}",
+                    count(goal.completed_before),
+                    count(goal.completed_after)
+                ),
+                change(goal),
+                format!(
+                    "{} -> {}",
+                    median(goal.median_events_before),
+                    median(goal.median_events_after)
+                ),
+            ]
+        })
+        .collect();
+    let header = [
+        "CHALLENGE / GOAL".to_string(),
+        "COMPLETED".to_string(),
+        "CHANGE".to_string(),
+        "MEDIAN EVENTS".to_string(),
+    ];
+    let mut widths = [0_usize; 4];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        writeln!(
+            out,
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        )?;
+    }
+    let names = |keep: &dyn Fn(&GoalComparison) -> bool| -> Vec<String> {
+        report
+            .goals
+            .iter()
+            .filter(|g| keep(g))
+            .map(|g| format!("{} / {}", g.challenge_id, g.goal_id))
+            .collect()
+    };
+    writeln!(out)?;
+    let unreached = names(&|g| g.completed_after == Some(0));
+    if report.players > 0 && !unreached.is_empty() {
+        writeln!(
+            out,
+            "No player completes under the edit: {}",
+            unreached.join(", ")
+        )?;
+    }
+    for (label, list) in [
+        ("Added by the edit", names(&|g| g.is_added())),
+        ("Removed by the edit", names(&|g| g.is_removed())),
+    ] {
+        if !list.is_empty() {
+            writeln!(out, "{label}: {}", list.join(", "))?;
+        }
+    }
+    let (before, after) = replayed.failed_expressions;
+    if before + after > 0 {
+        writeln!(
+            out,
+            "Expressions that failed to evaluate: {before} under the deployed rules, {after} under the edit \
+             (the event did not count for that goal)."
+        )?;
+    }
+    Ok(())
+}
