@@ -24,9 +24,19 @@ use crate::source::{Document, NodePos, ScalarLayout, Sources, child, parse_file}
 pub struct Compiled {
     pub rules: Option<RuleSet>,
     pub diagnostics: Vec<Diagnostic>,
+    /// The rule set when its only errors are failing rule tests (`rules` is then `None`): fit
+    /// to replay or simulate an edit, whose tests often still describe the old behavior;
+    /// never to serve.
+    pub failing_tests_only: Option<RuleSet>,
 }
 
 impl Compiled {
+    /// The rule set to try an edit with: the servable one, or the one whose only errors are
+    /// failing rule tests.
+    pub fn trial_rules(self) -> Option<RuleSet> {
+        self.rules.or(self.failing_tests_only)
+    }
+
     pub fn errors(&self) -> usize {
         self.diagnostics.iter().filter(|d| d.is_error()).count()
     }
@@ -247,10 +257,18 @@ pub fn compile(sources: &Sources) -> Compiled {
     let mut diagnostics = ctx.diagnostics;
     diagnostics.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     diagnostics.dedup();
-    let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+    let mut errors = diagnostics.iter().filter(|d| d.is_error()).peekable();
+    let has_errors = errors.peek().is_some();
+    let only_tests_fail = has_errors && errors.all(|d| d.code == Code::TestFailed);
+    let (rules, failing_tests_only) = match (has_errors, only_tests_fail) {
+        (false, _) => (Some(rules), None),
+        (true, true) => (None, Some(rules)),
+        (true, false) => (None, None),
+    };
     Compiled {
-        rules: (!has_errors).then_some(rules),
+        rules,
         diagnostics,
+        failing_tests_only,
     }
 }
 

@@ -229,6 +229,29 @@ fn replay_explains_bad_input() {
     assert!(!output.status.success());
     assert!(stderr.contains("rules.yaml:6"), "{stderr}");
     assert!(stderr.contains("--rules"), "{stderr}");
+    // An edit whose only errors are its own rule tests (they still describe the old target)
+    // replays, with a warning.
+    let retargeted = write_rules(
+        dir.path(),
+        "retargeted",
+        "version: 1\nchallenges:\n  - id: x\n    name: X\n    goals:\n      - { id: g, name: G, on: stat, stat: s, count: events, target: 2 }\n    tests:\n      - name: one event completes\n        events: [{ stat: s, value: 1 }]\n        expect: { g: { status: completed } }\n",
+    );
+    let store = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { store::open(&url, 1).await.unwrap().migrate().await });
+    store.expect("migrated");
+    let output = replay(
+        &url,
+        &[
+            "--rules",
+            retargeted.to_str().unwrap(),
+            "--against",
+            good.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("1 rule test(s) fail"), "{stderr}");
     let output = replay(
         &url,
         &["--rules", good.to_str().unwrap(), "--from", "yesterday"],

@@ -31,5 +31,6 @@ mod claims;
 mod cleanup;
 mod conformance;
 mod outage;
+mod replay;
 mod supervision;
 mod support;
