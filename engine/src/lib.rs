@@ -17,6 +17,7 @@ pub mod replay;
 mod rhai_env;
 pub mod rule_tests;
 pub mod ruleset;
+pub mod simulate;
 pub mod source;
 
 pub use clock::Clock;

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::event::Event;
 use crate::ids::GoalId;
 use crate::model::Assign;
-use crate::progress::{Applied, ProgressState, Skip, Status, is_rotated};
+use crate::progress::{Applied, GoalView, ProgressState, Skip, Status, is_rotated, view};
 use crate::ruleset::{CompiledGoal, RuleSet};
 
 /// Replays players one after another under one rule set, adding what they did to a [`Tally`].
@@ -44,43 +44,99 @@ impl<'r> Replayer<'r> {
 
     /// Applies one event of the current player, at the event's own time.
     pub fn apply(&mut self, event: &Event, tally: &mut Tally) {
+        self.step(event, tally, None);
+    }
+
+    /// Applies one event as `apply` does, and says for each goal listening to it whether its
+    /// predicate held and what the event did to it (simulate shows this).
+    pub fn trace(&mut self, event: &Event, tally: &mut Tally) -> Vec<GoalStep> {
+        let mut steps = Vec::new();
+        self.step(event, tally, Some(&mut steps));
+        steps
+    }
+
+    /// `route` (candidates, then each one's predicate) and `apply`, recording when asked.
+    fn step(&mut self, event: &Event, tally: &mut Tally, mut trace: Option<&mut Vec<GoalStep>>) {
         let now = event.timestamp;
         tally.events += 1;
-        let routed = self.rules.route(event);
-        tally.failed_expressions += routed.errors.len() as u64;
-        for goal in routed.matched {
+        for goal in self.rules.candidates(event) {
             let Some(index) = self.rules.position(goal.id.as_str()) else {
                 continue;
             };
-            let run = self.runs[index].get_or_insert_with(|| {
-                self.touched.push(index);
-                Run {
-                    state: assigned(goal, now),
-                    events: 0,
-                    completed_after: None,
-                }
+            let when = self.rules.matches(goal, event);
+            let before = trace.as_ref().map(|_| {
+                let state = self.runs[index].as_ref().and_then(|run| run.state.as_ref());
+                view(goal, state, now)
             });
-            let new_period = run
-                .state
-                .as_ref()
-                .is_some_and(|state| is_rotated(goal, state, now));
-            match self.rules.apply(goal, run.state.as_ref(), event, now) {
-                Applied::Changed(next) => {
-                    run.events = if new_period { 1 } else { run.events + 1 };
-                    if next.status == Status::Completed && run.completed_after.is_none() {
-                        run.completed_after = Some(run.events);
-                    }
-                    run.state = Some(next);
+            let applied = match &when {
+                Ok(true) => Some(self.reach(index, goal, event, now, tally)),
+                Ok(false) => None,
+                Err(_) => {
+                    tally.failed_expressions += 1;
+                    None
                 }
-                Applied::Unchanged(Skip::OutsideSchedule | Skip::NotAssigned) => {}
-                Applied::Unchanged(skip) => {
-                    if matches!(skip, Skip::Evaluation(_)) {
-                        tally.failed_expressions += 1;
-                    }
-                    run.events += 1;
-                }
+            };
+            if let (Some(steps), Some(before)) = (trace.as_deref_mut(), before) {
+                let state = self.runs[index].as_ref().and_then(|run| run.state.as_ref());
+                steps.push(GoalStep {
+                    goal: index,
+                    when: if goal.when.is_some() {
+                        when.as_ref().ok().copied()
+                    } else {
+                        None
+                    },
+                    matched: matches!(when, Ok(true)),
+                    before,
+                    after: view(goal, state, now),
+                    why: match (when, applied) {
+                        (Err(err), _) => Some(Skip::Evaluation(err)),
+                        (_, Some(Applied::Unchanged(skip))) => Some(skip),
+                        _ => None,
+                    },
+                });
             }
         }
+    }
+
+    /// An event that matched `goal` (at `index`): assign it if needed, then `apply`.
+    fn reach(
+        &mut self,
+        index: usize,
+        goal: &CompiledGoal,
+        event: &Event,
+        now: DateTime<Utc>,
+        tally: &mut Tally,
+    ) -> Applied {
+        let run = self.runs[index].get_or_insert_with(|| {
+            self.touched.push(index);
+            Run {
+                state: assigned(goal, now),
+                events: 0,
+                completed_after: None,
+            }
+        });
+        let new_period = run
+            .state
+            .as_ref()
+            .is_some_and(|state| is_rotated(goal, state, now));
+        let applied = self.rules.apply(goal, run.state.as_ref(), event, now);
+        match &applied {
+            Applied::Changed(next) => {
+                run.events = if new_period { 1 } else { run.events + 1 };
+                if next.status == Status::Completed && run.completed_after.is_none() {
+                    run.completed_after = Some(run.events);
+                }
+                run.state = Some(next.clone());
+            }
+            Applied::Unchanged(Skip::OutsideSchedule | Skip::NotAssigned) => {}
+            Applied::Unchanged(skip) => {
+                if matches!(skip, Skip::Evaluation(_)) {
+                    tally.failed_expressions += 1;
+                }
+                run.events += 1;
+            }
+        }
+        applied
     }
 
     /// The current player's state of a goal (None: no event reached it).
@@ -100,6 +156,22 @@ impl<'r> Replayer<'r> {
             }
         }
     }
+}
+
+/// What one event did to one goal listening to it.
+#[derive(Debug, Clone)]
+pub struct GoalStep {
+    /// The goal's position in [`RuleSet::goals`].
+    pub goal: usize,
+    /// The predicate's result (`None`: the goal has none, or it failed to evaluate).
+    pub when: Option<bool>,
+    /// The event counts toward the goal (no predicate, or it held).
+    pub matched: bool,
+    /// The goal as the player saw it just before and just after, at the event's time.
+    pub before: GoalView,
+    pub after: GoalView,
+    /// Why the goal did not move: a skip, or the predicate's evaluation error.
+    pub why: Option<Skip>,
 }
 
 /// The starting state of a goal an event reached first: none for `assign: auto` (`apply`

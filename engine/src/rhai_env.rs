@@ -190,6 +190,42 @@ pub(crate) struct UnknownProperty {
 
 /// Finds `event.<name>` reads whose name is not one of the fixed properties.
 pub(crate) fn unknown_event_properties(text: &str) -> Vec<UnknownProperty> {
+    event_reads(text)
+        .into_iter()
+        .filter(|read| !EVENT_PROPERTIES.contains(&read.path[0].as_str()))
+        .map(|read| UnknownProperty {
+            name: read.path[0].clone(),
+            line: read.line,
+            column: read.column,
+        })
+        .collect()
+}
+
+/// The event fields an expression reads, as written: `event.kind`, `event.additional.mode`,
+/// `event.additional["mode"]` (as `event.additional.mode`), each once, in order. Simulate shows
+/// their values next to a predicate's result.
+pub fn event_fields_read(text: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    for read in event_reads(text) {
+        let path = format!("event.{}", read.path.join("."));
+        if !seen.contains(&path) {
+            seen.push(path);
+        }
+    }
+    seen
+}
+
+/// A chain of property reads on `event`, and where its first property starts (1-based).
+struct EventRead {
+    path: Vec<String>,
+    line: usize,
+    column: usize,
+}
+
+/// Scans an expression (outside string literals and comments) for `event.a.b["c"]…` chains.
+/// A method call ends a chain and is not part of it (`event.additional.contains("x")` reads
+/// `event.additional`).
+fn event_reads(text: &str) -> Vec<EventRead> {
     let chars: Vec<char> = text.chars().collect();
     let mut found = Vec::new();
     let (mut line, mut column) = (1usize, 1usize);
@@ -203,6 +239,7 @@ pub(crate) fn unknown_event_properties(text: &str) -> Vec<UnknownProperty> {
         }
         *index += 1;
     };
+    let is_ident = |ch: char| ch.is_alphanumeric() || ch == '_';
     while index < chars.len() {
         let ch = chars[index];
         if ch == '"' || ch == '\'' || ch == '`' {
@@ -237,28 +274,64 @@ pub(crate) fn unknown_event_properties(text: &str) -> Vec<UnknownProperty> {
         if ch.is_alphabetic() || ch == '_' {
             let start = index;
             let preceded_by_dot = start > 0 && chars[start - 1] == '.';
-            while index < chars.len() && (chars[index].is_alphanumeric() || chars[index] == '_') {
+            while index < chars.len() && is_ident(chars[index]) {
                 advance(&mut index, &mut line, &mut column);
             }
             let word: String = chars[start..index].iter().collect();
-            if word == "event" && !preceded_by_dot && chars.get(index) == Some(&'.') {
-                let (prop_line, prop_column) = (line, column + 1);
-                advance(&mut index, &mut line, &mut column);
-                let prop_start = index;
-                while index < chars.len() && (chars[index].is_alphanumeric() || chars[index] == '_')
-                {
-                    advance(&mut index, &mut line, &mut column);
+            if word != "event" || preceded_by_dot {
+                continue;
+            }
+            let (first_line, first_column) = (line, column + 1);
+            let mut path = Vec::new();
+            loop {
+                match chars.get(index) {
+                    Some('.') => {
+                        let mark = (index, line, column);
+                        advance(&mut index, &mut line, &mut column);
+                        let name_start = index;
+                        while index < chars.len() && is_ident(chars[index]) {
+                            advance(&mut index, &mut line, &mut column);
+                        }
+                        let name: String = chars[name_start..index].iter().collect();
+                        if name.is_empty() || chars.get(index) == Some(&'(') {
+                            // A method call (or a stray dot): not a field; rescan from there.
+                            (index, line, column) = mark;
+                            break;
+                        }
+                        path.push(name);
+                    }
+                    Some('[') if !path.is_empty() => {
+                        // `["key"]` with a plain string literal; anything else ends the chain.
+                        let quote = chars.get(index + 1).copied();
+                        let key_end = match quote {
+                            Some(q @ ('"' | '\'')) => chars[index + 2..]
+                                .iter()
+                                .position(|&c| c == q || c == '\\')
+                                .map(|p| index + 2 + p),
+                            _ => None,
+                        };
+                        match key_end {
+                            Some(end)
+                                if chars.get(end) == quote.as_ref()
+                                    && chars.get(end + 1) == Some(&']') =>
+                            {
+                                path.push(chars[index + 2..end].iter().collect());
+                                while index <= end + 1 {
+                                    advance(&mut index, &mut line, &mut column);
+                                }
+                            }
+                            _ => break,
+                        }
+                    }
+                    _ => break,
                 }
-                let name: String = chars[prop_start..index].iter().collect();
-                let is_method_call = chars.get(index) == Some(&'(');
-                if !name.is_empty() && !is_method_call && !EVENT_PROPERTIES.contains(&name.as_str())
-                {
-                    found.push(UnknownProperty {
-                        name,
-                        line: prop_line,
-                        column: prop_column,
-                    });
-                }
+            }
+            if !path.is_empty() {
+                found.push(EventRead {
+                    path,
+                    line: first_line,
+                    column: first_column,
+                });
             }
             continue;
         }
@@ -389,6 +462,20 @@ mod tests {
             }]
         );
         assert!(unknown_event_properties("event.additional.whatever == 1").is_empty());
+        assert_eq!(
+            event_fields_read(
+                r#"event.additional.mode == "ranked" && event.value > 2 // event.kind
+                   && event.additional["deep"].level >= 3 && event.additional.contains("x")
+                   && "event.inc" != event.stat_code && event.value < 9"#
+            ),
+            vec![
+                "event.additional.mode",
+                "event.value",
+                "event.additional.deep.level",
+                "event.additional",
+                "event.stat_code"
+            ]
+        );
         let multi = unknown_event_properties("event.value > 0 &&\n  event.incc > 0");
         assert_eq!((multi[0].line, multi[0].column), (2, 9));
     }

@@ -5,6 +5,8 @@
 
 mod output;
 
+pub use output::JsonDiagnostic;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -125,8 +125,9 @@ pub fn human(
     }
 }
 
-#[derive(Serialize)]
-struct JsonDiagnostic<'a> {
+/// One diagnostic as `--format json` prints it (and the REST lint and simulate answer it).
+#[derive(Debug, Serialize)]
+pub struct JsonDiagnostic<'a> {
     code: String,
     severity: Severity,
     message: &'a str,
@@ -143,21 +144,24 @@ struct JsonReport<'a> {
     warnings: usize,
 }
 
+impl<'a> JsonDiagnostic<'a> {
+    pub fn of(d: &'a Diagnostic) -> Self {
+        JsonDiagnostic {
+            code: format!("{} {}", d.code.id(), d.code.name()),
+            severity: d.severity,
+            message: &d.message,
+            file: d.file.as_ref().map(|f| f.display().to_string()),
+            line: d.pos.map(|p| p.line),
+            column: d.pos.map(|p| p.column),
+            hint: d.hint.as_deref(),
+        }
+    }
+}
+
 /// Tools: one JSON document, 1-based lines.
 pub fn json(diagnostics: &[Diagnostic], summary: &Summary, out: &mut impl Write) -> io::Result<()> {
     let report = JsonReport {
-        diagnostics: diagnostics
-            .iter()
-            .map(|d| JsonDiagnostic {
-                code: format!("{} {}", d.code.id(), d.code.name()),
-                severity: d.severity,
-                message: &d.message,
-                file: d.file.as_ref().map(|f| f.display().to_string()),
-                line: d.pos.map(|p| p.line),
-                column: d.pos.map(|p| p.column),
-                hint: d.hint.as_deref(),
-            })
-            .collect(),
+        diagnostics: diagnostics.iter().map(JsonDiagnostic::of).collect(),
         errors: summary.errors,
         warnings: summary.warnings,
     };

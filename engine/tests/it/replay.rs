@@ -142,3 +142,62 @@ fn medians_of_even_counts_are_halves() {
     assert_eq!(serde_json::to_string(&Median(3.0)).expect("json"), "3");
     assert_eq!(Median(2.5).to_string(), "2.5");
 }
+
+#[test]
+fn simulate_traces_each_listening_goal() {
+    use engine::simulate::simulate;
+    let r = rules(DEPLOYED);
+    let at = t("2026-03-01T10:00:00Z");
+    let with = |event: Event, id: &str| {
+        Event::new(engine::EventData {
+            id: id.into(),
+            ..(*event).clone()
+        })
+    };
+    let results = simulate(
+        &r,
+        &[
+            with(stat("kills", 5, 0, at), "k0"),
+            with(stat("kills", 15, 10, at), "k1"),
+            with(stat("matches", 1, 1, at), "m1"),
+        ],
+    );
+    let json = serde_json::to_value(&results).expect("json");
+    assert_eq!(
+        json[0]["goals"][0],
+        serde_json::json!({"challengeId": "forever", "goalId": "big-sum", "matched": false,
+            "when": false, "fields": {"event.inc": 0}, "progressBefore": 0, "progressAfter": 0,
+            "statusBefore": "not_started", "statusAfter": "not_started",
+            "reason": "the predicate (`when`) is false for this event"})
+    );
+    assert_eq!(
+        json[1]["goals"][0],
+        serde_json::json!({"challengeId": "forever", "goalId": "big-sum", "matched": true,
+            "when": true, "fields": {"event.inc": 10}, "progressBefore": 0, "progressAfter": 10,
+            "statusBefore": "not_started", "statusAfter": "completed", "reason": null})
+    );
+    // Two goals listen to `matches`; neither has a predicate.
+    let goals: Vec<_> = json[2]["goals"]
+        .as_array()
+        .expect("goals")
+        .iter()
+        .map(|g| {
+            (
+                g["goalId"].clone(),
+                g["when"].clone(),
+                g["statusAfter"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        goals,
+        vec![
+            (
+                "play-3".into(),
+                serde_json::Value::Null,
+                "in_progress".into()
+            ),
+            ("gone".into(), serde_json::Value::Null, "completed".into()),
+        ]
+    );
+}

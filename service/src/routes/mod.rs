@@ -1,5 +1,6 @@
 //! REST routes under `BASE_PATH`. Handlers only extract, authorize and call a use-case.
 
+mod admin;
 mod challenges;
 mod selection;
 mod system;
@@ -16,6 +17,7 @@ pub fn router() -> Router<AppState> {
         .merge(challenges::router())
         .merge(selection::router())
         .merge(system::router())
+        .merge(admin::router())
         .route("/apidocs/api.json", axum::routing::get(openapi))
         .route("/apidocs", axum::routing::get(to_swagger_ui))
         .route("/apidocs/", axum::routing::get(swagger_ui_index))
@@ -45,6 +47,8 @@ pub fn router() -> Router<AppState> {
         system::events,
         system::rules,
         system::healthz,
+        admin::lint,
+        admin::simulate,
     ),
     components(schemas(crate::error::ErrorJson))
 )]

@@ -99,36 +99,8 @@ pub(super) async fn events(
     // Checked whole first: one bad event refuses the list before any of it is committed.
     let mut inputs = Vec::with_capacity(bodies.len());
     for body in bodies {
-        let id = body.id.clone();
-        let input = match body.kind.as_str() {
-            "login" => Input::Login(LoginInput {
-                id: body.id,
-                user_id: body.user_id,
-                namespace: body.namespace,
-                timestamp: body.timestamp,
-            }),
-            "stat" => Input::Stat(StatInput {
-                id: body.id,
-                user_id: body.user_id,
-                namespace: body.namespace,
-                timestamp: body.timestamp,
-                stat_code: body.stat_code,
-                latest_value: body.latest_value,
-                inc: body.inc,
-                additional: engine::event::payload_from_json(body.additional.as_ref()),
-            }),
-            other => {
-                return Err(ApiError::new(
-                    ErrorCode::ValidationFailed,
-                    format!("event `{id}`: kind must be `login` or `stat`, not `{other}`"),
-                ));
-            }
-        };
-        let checked = match &input {
-            Input::Login(login) => state.events.check_login(login),
-            Input::Stat(stat) => state.events.check_stat(stat),
-        };
-        if let Err(EventError::Invalid(message)) = checked {
+        let (id, input) = body.into_input()?;
+        if let Err(EventError::Invalid(message)) = input.event(&state.events) {
             // Counted as a rejected event, as the gRPC services count theirs.
             let (kind, user, namespace) = match &input {
                 Input::Login(l) => ("login", l.user_id.as_str(), l.namespace.as_str()),
@@ -184,10 +156,57 @@ pub(super) async fn events(
     ))
 }
 
+impl EventBody {
+    /// The event use-case's input, with the event's id (for messages). An unknown kind is
+    /// refused.
+    pub(super) fn into_input(self) -> Result<(String, Input), ApiError> {
+        let id = self.id.clone();
+        let input = match self.kind.as_str() {
+            "login" => Input::Login(LoginInput {
+                id: self.id,
+                user_id: self.user_id,
+                namespace: self.namespace,
+                timestamp: self.timestamp,
+            }),
+            "stat" => Input::Stat(StatInput {
+                id: self.id,
+                user_id: self.user_id,
+                namespace: self.namespace,
+                timestamp: self.timestamp,
+                stat_code: self.stat_code,
+                latest_value: self.latest_value,
+                inc: self.inc,
+                additional: engine::event::payload_from_json(self.additional.as_ref()),
+            }),
+            other => {
+                return Err(ApiError::new(
+                    ErrorCode::ValidationFailed,
+                    format!("event `{id}`: kind must be `login` or `stat`, not `{other}`"),
+                ));
+            }
+        };
+        Ok((id, input))
+    }
+}
+
 /// One event of a posted list, checked and waiting to be processed.
-enum Input {
+pub(super) enum Input {
     Login(LoginInput),
     Stat(StatInput),
+}
+
+impl Input {
+    /// The engine event it becomes, validated as the event use-cases validate it, without
+    /// writing anything (`None`: another namespace's).
+    pub(super) fn event(
+        &self,
+        events: &runtime::EventContext,
+    ) -> Result<Option<engine::Event>, EventError> {
+        match self {
+            Input::Login(login) => events.login_event(login.clone()),
+            Input::Stat(stat) => events.stat_event(stat.clone()),
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/v1/rules", tag = "server",

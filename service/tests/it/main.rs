@@ -12,4 +12,5 @@ mod migrate;
 mod replay;
 mod replicas;
 mod rewards;
+mod simulate;
 mod support;
