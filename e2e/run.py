@@ -686,6 +686,21 @@ def readme_tour(bin_dir, client):
                  lambda: http_json("GET", f"http://127.0.0.1:{ports['metrics']}/healthz")[0] == 200)
         tour, blocks = tour_blocks()
         steps = 0
+        restored = False
+
+        def put_back():
+            """Putting the target back reloads the rules, and lint is happy again."""
+            achievements.write_text(original)
+            back = "challenge files match the rules in use again"
+            check(back in tour, "README step 6 names the log line of the undone edit")
+            wait_for("the undone edit", lambda: log_lines(log_path, back))
+            check(True, f"putting the target back logged `{back}`")
+            clean = re.search(r"lint answers `([^`]+)`", tour)
+            check(clean is not None, "README step 6 quotes lint's answer on the fixed files")
+            got = run_tour_command("cargo run -q -p service -- lint challenges/", client, ports,
+                                   bin_dir, work, env).strip()
+            check(got == clean.group(1), f"README: lint on the fixed files answers `{got}`")
+
         for index, (lang, body) in enumerate(blocks):
             if lang == "json" and '"challenge rules reload rejected"' in body:
                 # Step 6: the edit the README describes, and the log line it shows.
@@ -704,6 +719,10 @@ def readme_tour(bin_dir, client):
                 continue
             if lang != "sh" or index + 1 >= len(blocks):
                 continue
+            if "replay" in body and not restored:
+                # Step 7 starts from the deployed rules: step 6's edit was put back.
+                put_back()
+                restored = True
             expected = blocks[index + 1][1]
             commands = body.replace("\\\n", " ")
             got = "".join(run_tour_command(line, client, ports, bin_dir, work, env) + "\n"
@@ -714,17 +733,8 @@ def readme_tour(bin_dir, client):
             steps += 1
         check(steps >= 7, f"the README tour ran all its steps ({steps})")
 
-        # Putting the target back reloads the rules, and lint is happy again.
-        achievements.write_text(original)
-        back = "challenge files match the rules in use again"
-        check(back in tour, "README step 6 names the log line of the undone edit")
-        wait_for("the undone edit", lambda: log_lines(log_path, back))
-        check(True, f"putting the target back logged `{back}`")
-        clean = re.search(r"lint answers `([^`]+)`", tour)
-        check(clean is not None, "README step 6 quotes lint's answer on the fixed files")
-        got = run_tour_command("cargo run -q -p service -- lint challenges/", client, ports,
-                               bin_dir, work, env).strip()
-        check(got == clean.group(1), f"README: lint on the fixed files answers `{got}`")
+        if not restored:
+            put_back()
     finally:
         service.send_signal(signal.SIGTERM)
         service.wait(30)

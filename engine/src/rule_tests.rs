@@ -34,6 +34,21 @@ pub(crate) struct CompiledTest {
     expect: Vec<(GoalId, Expectation, Option<Pos>)>,
 }
 
+impl CompiledTest {
+    pub(crate) fn summary(&self) -> crate::ruleset::TestSummary {
+        crate::ruleset::TestSummary {
+            name: self.name.clone(),
+            file: self.file.clone(),
+            line: self.pos.map(|p| p.line),
+            goals: self
+                .expect
+                .iter()
+                .map(|(goal, _, _)| goal.clone())
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Step {
     at: Option<DateTime<Utc>>,

@@ -268,4 +268,19 @@ impl RuleSet {
     pub fn test_count(&self) -> usize {
         self.tests.len()
     }
+
+    /// The rule tests of this rule set (all of them passed, or it would not have compiled):
+    /// name, file, 1-based line, and the goals each one checks.
+    pub fn test_summaries(&self) -> Vec<TestSummary> {
+        self.tests.iter().map(CompiledTest::summary).collect()
+    }
+}
+
+/// A rule test, as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestSummary {
+    pub name: String,
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub goals: Vec<GoalId>,
 }

@@ -235,7 +235,7 @@ fn human(
         .collect();
     let header = [
         "CHALLENGE / GOAL".to_string(),
-        "COMPLETED".to_string(),
+        "COMPLETED (DEPLOYED -> EDIT)".to_string(),
         "CHANGE".to_string(),
         "MEDIAN EVENTS".to_string(),
     ];
@@ -267,13 +267,35 @@ fn human(
             .collect()
     };
     writeln!(out)?;
-    let unreached = names(&|g| g.completed_after == Some(0));
-    if report.players > 0 && !unreached.is_empty() {
-        writeln!(
-            out,
-            "No player completes under the edit: {}",
-            unreached.join(", ")
-        )?;
+    if report.players > 0 {
+        // First the goals the edit takes away from players, then the rest no one reaches.
+        let lost: Vec<&GoalComparison> = report
+            .goals
+            .iter()
+            .filter(|g| g.completed_after == Some(0) && g.completed_before.unwrap_or(0) > 0)
+            .collect();
+        let never =
+            names(&|g| g.completed_after == Some(0) && g.completed_before.unwrap_or(0) == 0);
+        if !lost.is_empty() || !never.is_empty() {
+            writeln!(out, "No player completes under the edit:")?;
+        }
+        for goal in lost {
+            writeln!(
+                out,
+                "  {} / {} ({} did under the deployed rules)",
+                goal.challenge_id,
+                goal.goal_id,
+                count(goal.completed_before)
+            )?;
+        }
+        if !never.is_empty() {
+            writeln!(
+                out,
+                "  {} goal(s) no player completed under the deployed rules either: {}",
+                never.len(),
+                never.join(", ")
+            )?;
+        }
     }
     for (label, list) in [
         ("Added by the edit", names(&|g| g.is_added())),

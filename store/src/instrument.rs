@@ -210,6 +210,15 @@ impl ProgressStore for Instrumented {
         .await
     }
 
+    async fn player_archive(
+        &self,
+        user_id: &UserId,
+        limit: i64,
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        self.timed("player_archive", self.inner.player_archive(user_id, limit))
+            .await
+    }
+
     async fn count_archive(&self, window: &ArchiveWindow) -> Result<u64, StoreError> {
         self.timed("count_archive", self.inner.count_archive(window))
             .await

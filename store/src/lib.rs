@@ -205,6 +205,13 @@ pub trait ProgressStore: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<ArchivedEvent>, StoreError>;
 
+    /// A player's last `limit` archived events, in archive order (oldest first).
+    async fn player_archive(
+        &self,
+        user_id: &UserId,
+        limit: i64,
+    ) -> Result<Vec<ArchivedEvent>, StoreError>;
+
     /// How many archived events `window` holds.
     async fn count_archive(&self, window: &ArchiveWindow) -> Result<u64, StoreError>;
 

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::routing::post;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use challenge_lint::JsonDiagnostic;
 use engine::{Compiled, RuleSet, SourceFile, Sources};
@@ -24,6 +24,32 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/admin/rules/lint", post(lint))
         .route("/v1/admin/rules/simulate", post(simulate))
+        .route(
+            "/v1/admin/players/{user}/challenges/{challenge}/goals/{goal}/explain",
+            get(explain_player),
+        )
+}
+
+/// Any player's explain, for designers and support (the player's own is
+/// `GET /v1/challenges/{challenge}/goals/{goal}/explain`).
+#[utoipa::path(get, path = "/v1/admin/players/{user}/challenges/{challenge}/goals/{goal}/explain", tag = "designers",
+    params(("user" = String, Path), ("challenge" = String, Path), ("goal" = String, Path)),
+    responses((status = 200, body = crate::usecases::challenges::Explanation), (status = 404, body = crate::error::ErrorJson)))]
+pub(super) async fn explain_player(
+    State(state): State<AppState>,
+    _caller: ServerCaller,
+    Path((user, challenge, goal)): Path<(String, String, String)>,
+) -> Result<Json<crate::usecases::challenges::Explanation>, ApiError> {
+    Ok(Json(
+        crate::usecases::challenges::explain(
+            &state.context,
+            &engine::UserId::new(user),
+            &challenge,
+            &goal,
+            state.context.clock.now(),
+        )
+        .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -35,6 +61,10 @@ pub(super) struct LintBody {
     /// legacy JSON). Default: `challenges.yaml`, or `challenges.json` for a legacy document.
     #[serde(default)]
     file_name: Option<String>,
+    /// Compile the text together with the other deployed files (the deployed file of the same
+    /// name replaced), so references across files resolve. Default: the text alone.
+    #[serde(default)]
+    with_deployed: bool,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -45,6 +75,8 @@ pub(super) struct SimulateBody {
     rules: Option<String>,
     #[serde(default)]
     file_name: Option<String>,
+    #[serde(default)]
+    with_deployed: bool,
     /// Events, as `POST /v1/events` takes them, applied in order.
     events: Vec<EventBody>,
 }
@@ -54,10 +86,12 @@ pub(super) struct SimulateBody {
     responses((status = 200, description = "`{diagnostics, errors, warnings}`"),
         (status = 400, body = crate::error::ErrorJson)))]
 pub(super) async fn lint(
+    State(state): State<AppState>,
     _caller: ServerCaller,
     ApiJson(body): ApiJson<LintBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let compiled = compile_text(body.rules, body.file_name.as_deref()).await?;
+    let deployed = deployed_files(&state, body.with_deployed);
+    let compiled = compile_text(body.rules, body.file_name.as_deref(), deployed).await?;
     Ok(Json(json!({
         "diagnostics": diagnostics(&compiled),
         "errors": compiled.errors(),
@@ -102,7 +136,8 @@ pub(super) async fn simulate(
     let (rules, diagnostics): (Option<Arc<RuleSet>>, Value) = match body.rules {
         None => (Some(state.context.rules.current()), json!([])),
         Some(text) => {
-            let compiled = compile_text(text, body.file_name.as_deref()).await?;
+            let deployed = deployed_files(&state, body.with_deployed);
+            let compiled = compile_text(text, body.file_name.as_deref(), deployed).await?;
             let diagnostics = diagnostics(&compiled);
             (compiled.trial_rules().map(Arc::new), diagnostics)
         }
@@ -120,7 +155,7 @@ pub(super) async fn simulate(
     ))
 }
 
-fn diagnostics(compiled: &Compiled) -> Value {
+pub(super) fn diagnostics(compiled: &Compiled) -> Value {
     json!(
         compiled
             .diagnostics
@@ -130,8 +165,22 @@ fn diagnostics(compiled: &Compiled) -> Value {
     )
 }
 
-/// Compiles one file's text (off the async threads: rule tests run as part of it).
-async fn compile_text(text: String, file_name: Option<&str>) -> Result<Compiled, ApiError> {
+/// The deployed rule set's files, when the text is to be compiled with them.
+pub(super) fn deployed_files(state: &AppState, with_deployed: bool) -> Vec<std::path::PathBuf> {
+    if with_deployed {
+        state.context.rules.current().info.files.clone()
+    } else {
+        Vec::new()
+    }
+}
+
+/// Compiles one file's text, alone or with `deployed` files (the one of the same name
+/// replaced), off the async threads: rule tests run as part of it.
+pub(super) async fn compile_text(
+    text: String,
+    file_name: Option<&str>,
+    deployed: Vec<std::path::PathBuf>,
+) -> Result<Compiled, ApiError> {
     let name = match file_name {
         Some(name) => {
             let plain = std::path::Path::new(name)
@@ -154,10 +203,25 @@ async fn compile_text(text: String, file_name: Option<&str>) -> Result<Compiled,
         None => "challenges.yaml".to_string(),
     };
     tokio::task::spawn_blocking(move || {
-        engine::compile(&Sources {
-            files: vec![SourceFile::new(name, text)],
-            unreadable: Vec::new(),
-        })
+        let mut files = Vec::with_capacity(deployed.len() + 1);
+        let mut unreadable = Vec::new();
+        for path in deployed {
+            if path.file_name().and_then(|n| n.to_str()) == Some(name.as_str()) {
+                continue;
+            }
+            match std::fs::read_to_string(&path) {
+                Ok(text) => files.push(SourceFile::new(path, text)),
+                Err(err) => unreadable.push(
+                    engine::Diagnostic::new(
+                        engine::Code::UnreadableFile,
+                        format!("cannot read the deployed file: {err}"),
+                    )
+                    .at(path, None),
+                ),
+            }
+        }
+        files.push(SourceFile::new(name, text));
+        engine::compile(&Sources { files, unreadable })
     })
     .await
     .map_err(|err| ApiError::new(ErrorCode::Internal, format!("compiling failed: {err}")))

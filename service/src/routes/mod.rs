@@ -2,6 +2,7 @@
 
 mod admin;
 mod challenges;
+mod console;
 mod selection;
 mod system;
 
@@ -18,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .merge(selection::router())
         .merge(system::router())
         .merge(admin::router())
+        .merge(console::router())
         .route("/apidocs/api.json", axum::routing::get(openapi))
         .route("/apidocs", axum::routing::get(to_swagger_ui))
         .route("/apidocs/", axum::routing::get(swagger_ui_index))
@@ -49,6 +51,9 @@ pub fn router() -> Router<AppState> {
         system::healthz,
         admin::lint,
         admin::simulate,
+        admin::explain_player,
+        console::overview,
+        console::replay,
     ),
     components(schemas(crate::error::ErrorJson))
 )]

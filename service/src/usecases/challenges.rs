@@ -1,11 +1,13 @@
 //! Listing challenges, initializing a player, rotation status, explain.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use engine::{Assign, UserId};
+use engine::{Assign, Event, RuleSet, UserId};
 use serde::Serialize;
 
 use super::{Context, PlayerProgress, challenge, goal};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::views::{AssignedGoalJson, ChallengeJson, GoalJson, RequirementJson, time, visible};
 
 /// Every visible challenge with the player's progress, in rule-set order.
@@ -184,6 +186,85 @@ pub struct Explanation {
     pub locked_by: Vec<String>,
     pub last_matching_event_at: String,
     pub rotation: Option<ExplainRotation>,
+    /// The player's last archived events that reached the goal's kind and stat code, newest
+    /// first, with what each did to the goal (empty when the player is not archived).
+    pub recent_events: Vec<RecentEvent>,
+}
+
+/// An archived event that reached a goal's (kind, stat code), and what it did to the goal,
+/// found by replaying the player's archived history under the current rules.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentEvent {
+    pub event_id: String,
+    pub kind: &'static str,
+    pub stat_code: Option<String>,
+    pub value: i64,
+    pub inc: i64,
+    pub timestamp: String,
+    pub matched: bool,
+    pub when: Option<bool>,
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub progress_before: i64,
+    pub progress_after: i64,
+    pub status_before: &'static str,
+    pub status_after: &'static str,
+    pub reason: Option<String>,
+}
+
+/// A player's archived events explain replays (their latest), and how many it shows.
+const EXPLAIN_HISTORY: i64 = 5_000;
+const RECENT_EVENTS: usize = 20;
+
+/// The last events of `user`'s archive that reached `goal_id`, newest first.
+async fn recent_events(
+    ctx: &Context,
+    user: &UserId,
+    rules: &Arc<RuleSet>,
+    goal_id: &str,
+) -> Result<Vec<RecentEvent>, ApiError> {
+    let archived = ctx.store.player_archive(user, EXPLAIN_HISTORY).await?;
+    // A row that cannot be read back is left out, as replay leaves it out.
+    let events: Vec<Event> = archived
+        .iter()
+        .filter_map(|row| row.to_event().ok())
+        .collect();
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (rules, goal_id) = (rules.clone(), goal_id.to_string());
+    tokio::task::spawn_blocking(move || {
+        let results = engine::simulate::simulate(&rules, &events);
+        let mut recent: Vec<RecentEvent> = results
+            .into_iter()
+            .zip(&events)
+            .filter_map(|(result, event)| {
+                let traced = result.goals.into_iter().find(|g| g.goal_id == goal_id)?;
+                Some(RecentEvent {
+                    event_id: event.id.clone(),
+                    kind: event.kind.as_str(),
+                    stat_code: event.stat_code.clone(),
+                    value: event.value,
+                    inc: event.inc,
+                    timestamp: time(Some(event.timestamp)),
+                    matched: traced.matched,
+                    when: traced.when,
+                    fields: traced.fields,
+                    progress_before: traced.progress_before,
+                    progress_after: traced.progress_after,
+                    status_before: traced.status_before,
+                    status_after: traced.status_after,
+                    reason: traced.reason,
+                })
+            })
+            .collect();
+        recent.reverse();
+        recent.truncate(RECENT_EVENTS);
+        recent
+    })
+    .await
+    .map_err(|err| ApiError::new(ErrorCode::Internal, format!("explain failed: {err}")))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -231,6 +312,7 @@ pub async fn explain(
         .map(ToString::to_string)
         .collect();
     let row = progress.row(&found.id);
+    let recent_events = recent_events(ctx, user, &rules, goal_id).await?;
     Ok(Explanation {
         challenge_id: challenge_id.to_string(),
         goal_id: goal_id.to_string(),
@@ -268,5 +350,6 @@ pub async fn explain(
             period_end: time(Some(r.every.next_start(now))),
             row_from_earlier_period: view.rotated,
         }),
+        recent_events,
     })
 }

@@ -65,8 +65,9 @@ fn ok_stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Posts the traffic of three players over two days to a running service.
-async fn play(db: &TestDatabase, deployed: &Path) {
+/// Posts the traffic of three players over two days to a running service, and leaves it
+/// running.
+async fn play(db: &TestDatabase, deployed: &Path) -> crate::support::InProcess {
     let config = service::config::ServeConfig::try_parse_from([
         "service",
         "--database-url",
@@ -127,14 +128,53 @@ async fn play(db: &TestDatabase, deployed: &Path) {
         .error_for_status()
         .expect("accepted");
     }
-    let _ = served.stop.send(());
+    served
+}
+
+/// Explain replays the player's archive: the events that reached the goal, newest first.
+async fn explain_shows_recent_events(base: &str) {
+    let client = reqwest::Client::new();
+    for url in [
+        format!("{base}/v1/admin/players/ann/challenges/season/goals/ranked-kills/explain"),
+        format!("{base}/v1/challenges/season/goals/ranked-kills/explain"),
+    ] {
+        let body: Value = client
+            .get(&url)
+            .header("x-mock-user-id", "ann")
+            .send()
+            .await
+            .expect("explain")
+            .json()
+            .await
+            .expect("JSON");
+        let recent = &body["recentEvents"];
+        assert_eq!(recent.as_array().map(Vec::len), Some(2), "{body}");
+        assert_eq!(
+            recent[0],
+            json!({"eventId": "e6", "kind": "stat", "statCode": "kills", "value": 6, "inc": 6,
+                   "timestamp": "2026-03-03T10:06:00Z", "matched": false, "when": false,
+                   "fields": {"event.additional.mode": "casual"}, "progressBefore": 6,
+                   "progressAfter": 6, "statusBefore": "in_progress", "statusAfter": "in_progress",
+                   "reason": "the predicate (`when`) is false for this event"})
+        );
+        assert_eq!(
+            (
+                recent[1]["eventId"].clone(),
+                recent[1]["matched"].clone(),
+                recent[1]["progressAfter"].clone()
+            ),
+            (json!("e5"), json!(true), json!(6))
+        );
+    }
 }
 
 async fn replay_matches_what_was_played(db: TestDatabase) {
     let dir = tempfile::tempdir().expect("tempdir");
     let deployed = write_rules(dir.path(), "deployed", DEPLOYED);
     let edit = write_rules(dir.path(), "edit", EDIT);
-    play(&db, &deployed).await;
+    let served = play(&db, &deployed).await;
+    explain_shows_recent_events(&served.base).await;
+    let _ = served.stop.send(());
     let (deployed, edit) = (deployed.to_str().unwrap(), edit.to_str().unwrap());
 
     let out = ok_stdout(&replay(
@@ -188,7 +228,7 @@ async fn replay_matches_what_was_played(db: TestDatabase) {
         "daily / daily-wins",
         "1 -> 2",
         "+1 (+100 %)",
-        "No player completes under the edit: season / kill-100",
+        "No player completes under the edit:\n  1 goal(s) no player completed under the deployed rules either: season / kill-100",
         "Added by the edit: season / kill-100",
         "Removed by the edit: season / first-login",
     ] {

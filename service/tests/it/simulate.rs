@@ -144,6 +144,44 @@ async fn simulate_and_lint_write_nothing(db: TestDatabase) {
         "{body}"
     );
 
+    // The console's own endpoints: the deployed rules at a glance, and a replay of an edit
+    // (over an empty archive here; tests/it/replay.rs replays real traffic).
+    let overview: Value = client
+        .get(format!("{}/v1/admin/rules/overview", served.base))
+        .send()
+        .await
+        .expect("overview")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(overview["files"][0]["name"], "rules.yaml");
+    assert_eq!(overview["files"][0]["text"], DEPLOYED);
+    assert_eq!(overview["challenges"][0]["goals"][0]["id"], "ranked-kills");
+    assert_eq!(
+        overview["challenges"][0]["goals"][0]["when"],
+        r#"event.additional.mode == "ranked""#
+    );
+    let (status, body) = post(
+        "/v1/admin/rules/replay",
+        json!({"rules": DEPLOYED.replace("target: 10", "target: 5"), "fileName": "rules.yaml"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["report"]["players"], 0);
+    assert_eq!(body["report"]["goals"][0]["completedAfter"], 0);
+    let page = client
+        .get(format!("{}/console/", served.base))
+        .send()
+        .await
+        .expect("console");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .expect("HTML")
+            .contains("designer console")
+    );
+
     // Nothing was written: no progress, no archive rows.
     let store = store::open(&db.url, 1).await.expect("store");
     let rows = store

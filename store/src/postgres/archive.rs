@@ -1,6 +1,7 @@
 //! PostgreSQL's reads of the event archive (replay). Written by `batch.rs`, pruned by `cleanup.rs`.
 
 use chrono::{DateTime, Utc};
+use engine::UserId;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -30,6 +31,24 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+    }
+
+    pub(super) async fn player_archive_impl(
+        &self,
+        user_id: &UserId,
+        limit: i64,
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, \
+               payload::text FROM event_archive WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(user_id.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut events: Vec<ArchivedEvent> = rows.iter().map(decode).collect::<Result<_, _>>()?;
+        events.reverse();
+        Ok(events)
     }
 
     pub(super) async fn count_archive_impl(

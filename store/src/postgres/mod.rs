@@ -226,6 +226,14 @@ impl ProgressStore for PgStore {
         self.read_archive_impl(window, after, limit).await
     }
 
+    async fn player_archive(
+        &self,
+        user_id: &UserId,
+        limit: i64,
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        self.player_archive_impl(user_id, limit).await
+    }
+
     async fn count_archive(&self, window: &ArchiveWindow) -> Result<u64, StoreError> {
         self.count_archive_impl(window).await
     }

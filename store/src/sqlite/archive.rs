@@ -1,5 +1,6 @@
 //! SQLite's reads of the event archive (replay). Written by `batch.rs`, pruned by `cleanup.rs`.
 
+use engine::UserId;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -29,6 +30,24 @@ impl SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+    }
+
+    pub(super) async fn player_archive_impl(
+        &self,
+        user_id: &UserId,
+        limit: i64,
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, \
+               payload FROM event_archive WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(user_id.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut events: Vec<ArchivedEvent> = rows.iter().map(decode).collect::<Result<_, _>>()?;
+        events.reverse();
+        Ok(events)
     }
 
     pub(super) async fn count_archive_impl(

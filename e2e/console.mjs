@@ -1,0 +1,173 @@
+// The designer console in a real browser (Debian's chromium, driven by playwright-core): the
+// real `service` binary with the example challenges on a fresh embedded database, some archived
+// traffic, then a designer's session: the rules list, a broken edit's diagnostic at its line, a
+// simulated event completing a goal, a replay comparison and a player's explain. A screenshot
+// of each step goes to the output folder (a CI artifact).
+//
+//   node e2e/console.mjs <bin dir> <screenshot dir>
+//
+// playwright-core comes from target/e2e-tools (installed by .ci/run), chromium from Debian.
+
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+const require = createRequire(path.join(root, "target/e2e-tools/package.json"));
+const { chromium } = require("playwright-core");
+
+const [binDir = path.join(root, "target/debug"), shots = path.join(root, "target/console-screenshots")] =
+  process.argv.slice(2);
+fs.mkdirSync(shots, { recursive: true });
+
+let failures = 0;
+function check(ok, what) {
+  console.log(`   ${ok ? "ok" : "FAILED"}: ${what}`);
+  if (!ok) failures += 1;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}
+
+async function waitFor(url, log) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer:\n${log()}`);
+}
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "ce-console-"));
+const [http, metrics] = [await freePort(), await freePort()];
+const base = `http://127.0.0.1:${http}/challenge`;
+let output = "";
+const service = spawn(path.join(binDir, "service"), ["--migrate"], {
+  env: {
+    ...process.env,
+    DATABASE_URL: `sqlite://${path.join(work, "console.db")}`,
+    CHALLENGE_CONFIG_PATH: path.join(root, "challenges"),
+    HTTP_PORT: String(http),
+    METRICS_PORT: String(metrics),
+    SERVE_GRPC_EVENTS: "false",
+    PLUGIN_GRPC_SERVER_AUTH_ENABLED: "false",
+    REWARD_CLIENT_MODE: "mock",
+    EVENT_ARCHIVE_SAMPLE: "1",
+    LOG_LEVEL: "warn",
+  },
+  stdio: ["ignore", "pipe", "pipe"],
+});
+service.stdout.on("data", (d) => (output += d));
+service.stderr.on("data", (d) => (output += d));
+
+let browser;
+try {
+  await waitFor(`${base}/healthz`, () => output);
+
+  // Archived traffic: six players level up, to 8, 10, …, 18.
+  const events = [];
+  for (let p = 0; p < 6; p++) {
+    for (const [n, level] of [[1, 4], [2, 8 + 2 * p]]) {
+      events.push({ kind: "stat", id: `lvl-${p}-${n}`, userId: `player-${p}`, statCode: "player_level",
+        latestValue: level, inc: 4 });
+    }
+  }
+  const posted = await fetch(`${base}/v1/events`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(events),
+  });
+  check(posted.ok, `archived traffic posted (${posted.status})`);
+
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu"] });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page.on("pageerror", (err) => check(false, `no script error in the page (${err.message})`));
+
+  console.log("console 1. the page loads and lists the example challenges");
+  await page.goto(`${base}/console`);
+  await page.waitForSelector("#challenge-achievements tr[data-goal=level-20]");
+  for (const id of ["achievements", "daily-missions", "login-rewards", "weekly-missions", "winter-2026"]) {
+    check(await page.isVisible(`#challenge-${id}`), `challenge ${id} is listed`);
+  }
+  check((await page.textContent("#challenge-achievements tr[data-goal=level-20]")).includes("50 GEMS"),
+    "a goal shows its reward");
+  await page.screenshot({ path: path.join(shots, "1-rules.png"), fullPage: true });
+
+  console.log("console 2. a broken edit shows its diagnostic at its line");
+  await page.click("#tabs button[data-tab=editor]");
+  await page.selectOption("#file", "achievements.yaml");
+  await page.waitForFunction(() => document.querySelector("#source").value.includes("level-20"));
+  const original = await page.inputValue("#source");
+  const brokenLine = original.split("\n").findIndex((l) => l.includes("target: 20")) + 1;
+  await page.fill("#source", original.replace("target: 20", "target: twenty"));
+  await page.waitForSelector(`#diagnostics li.error[data-line="${brokenLine}"]`);
+  check(true, `the diagnostic of \`target: twenty\` is at line ${brokenLine}`);
+  check(await page.isVisible(`#gutter span.err[data-line="${brokenLine}"]`), "the gutter marks the line");
+  check(!/\bnull\b|undefined/.test(await page.textContent("#diagnostics")), "the diagnostics read as text");
+  await page.screenshot({ path: path.join(shots, "2-diagnostic.png"), fullPage: true });
+
+  // The edit the next steps try: level 20 becomes level 10.
+  await page.fill("#source", original.replace("target: 20", "target: 10"));
+  await page.waitForSelector("#diagnostics li[data-line]");
+
+  console.log("console 3. a simulated event completes a goal");
+  await page.click("#tabs button[data-tab=simulate]");
+  await page.check("input[name=sim-rules][value=edit]");
+  await page.selectOption("#ev-kind", "stat");
+  await page.fill("#ev-user", "designer-1");
+  await page.fill("#ev-stat", "player_level");
+  await page.fill("#ev-value", "12");
+  await page.fill("#ev-inc", "2");
+  await page.click("#add-event");
+  await page.click("#run-simulate");
+  const completed = "#simulate-results tr[data-goal=level-20].moved td.completed";
+  await page.waitForSelector(completed);
+  check((await page.textContent(completed)).includes("not_started → completed"),
+    "level 12 completes level-20 under the edit (target 10)");
+  await page.screenshot({ path: path.join(shots, "3-simulate.png"), fullPage: true });
+
+  console.log("console 4. the replay comparison renders");
+  await page.click("#tabs button[data-tab=replay]");
+  await page.click("#run-replay");
+  const row = "#replay-results tr[data-goal=level-20]";
+  await page.waitForSelector(row);
+  const text = await page.textContent(row);
+  // Deployed target 20: nobody (levels 8 to 18); edited target 10: levels 10 to 18.
+  check(text.includes("0 → 5"), `level-20: 0 players before, 5 after (${text.trim()})`);
+  check((await page.textContent("#replay-status")).includes("6 player(s)"), "six archived players replayed");
+  check(!/\bnull\b|undefined/.test(await page.textContent("#replay-results")), "the comparison reads as text");
+  await page.screenshot({ path: path.join(shots, "4-replay.png"), fullPage: true });
+
+  console.log("console 5. a player's explain shows the events that reached the goal");
+  await page.click("#tabs button[data-tab=explain]");
+  await page.fill("#explain-user", "player-5");
+  await page.selectOption("#explain-goal", "achievements/level-20");
+  await page.click("#run-explain");
+  await page.waitForSelector("#explain-results table");
+  check((await page.textContent("#explain-results")).includes("lvl-5-2"), "the last event is listed");
+  await page.screenshot({ path: path.join(shots, "5-explain.png"), fullPage: true });
+} catch (err) {
+  console.error(err);
+  console.error(`--- service output ---\n${output.slice(-4000)}`);
+  failures += 1;
+} finally {
+  if (browser) await browser.close();
+  service.kill("SIGTERM");
+  fs.rmSync(work, { recursive: true, force: true });
+}
+if (failures) {
+  console.error(`console: ${failures} check(s) failed; screenshots in ${shots}`);
+  process.exit(1);
+}
+console.log(`console: all checks passed; screenshots in ${shots}`);

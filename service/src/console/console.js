@@ -1,0 +1,447 @@
+// The designer console: plain JavaScript over the server endpoints (lint, simulate, replay,
+// explain, overview). No build step: the service embeds this file as it is.
+"use strict";
+
+const base = location.pathname.replace(/\/console\/?$/, "");
+const $ = (selector) => document.querySelector(selector);
+const state = { overview: null, files: new Map(), edits: new Map(), current: null };
+
+// ---------------------------------------------------------------- plumbing
+
+const tokenInput = $("#token");
+tokenInput.value = sessionStorage.getItem("challenge-console-token") || "";
+tokenInput.addEventListener("change", () => {
+  sessionStorage.setItem("challenge-console-token", tokenInput.value.trim());
+  load();
+});
+
+async function api(method, path, body) {
+  const headers = { "content-type": "application/json" };
+  const token = tokenInput.value.trim();
+  if (token) headers.authorization = "Bearer " + token.replace(/^Bearer\s+/i, "");
+  const response = await fetch(base + path, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = (data && data.message) || response.statusText;
+    if (response.status === 401 || response.status === 403) {
+      notice(`${message}. Paste a token with the ADMIN:NAMESPACE:{namespace}:CHALLENGE permission above.`);
+    }
+    throw new Error(`${response.status}: ${message}`);
+  }
+  return data;
+}
+
+function notice(text) {
+  const box = $("#notice");
+  box.textContent = text || "";
+  box.hidden = !text;
+}
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+function status(id, text, kind) {
+  const node = $(id);
+  node.textContent = text;
+  node.className = "status" + (kind ? " " + kind : "");
+}
+
+function table(headers, rows) {
+  return el("table", {},
+    el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
+    el("tbody", {}, rows));
+}
+
+const show = (value) => (value === null || value === undefined ? "–" : value);
+
+// ---------------------------------------------------------------- tabs
+
+for (const button of document.querySelectorAll("#tabs button")) {
+  button.addEventListener("click", () => openTab(button.dataset.tab));
+}
+
+function openTab(name) {
+  for (const b of document.querySelectorAll("#tabs button")) b.classList.toggle("active", b.dataset.tab === name);
+  for (const s of document.querySelectorAll(".tab")) s.classList.toggle("active", s.id === "tab-" + name);
+  location.hash = name;
+}
+
+// ---------------------------------------------------------------- rules
+
+function rewardText(reward) {
+  if (!reward) return "–";
+  return reward.type === "wallet" ? `${reward.amount} ${reward.currency}` : `${reward.quantity} × ${reward.itemId}`;
+}
+
+function ruleText(goal) {
+  const on = goal.on === "login" ? "login" : `stat ${goal.stats.join(", ")}`;
+  return [
+    el("div", { class: "mono" }, `on ${on} · count ${goal.count} · target ${goal.target}`),
+    goal.when && el("div", { class: "mono fields" }, `when ${goal.when}`),
+    goal.amount && el("div", { class: "mono fields" }, `amount ${goal.amount}`),
+  ];
+}
+
+function renderRules() {
+  const overview = state.overview;
+  const goals = overview.challenges.reduce((n, c) => n + c.goals.length, 0);
+  const tests = new Set(overview.challenges.flatMap((c) => c.goals.flatMap((g) => g.tests.map((t) => t.name))));
+  $("#rules-summary").textContent =
+    `${overview.challenges.length} challenges, ${goals} goals, ${tests.size} rule tests (all passing), ` +
+    `from ${overview.files.length} files, loaded ${overview.loadedAt}.`;
+  const root = $("#challenges");
+  root.replaceChildren();
+  for (const challenge of overview.challenges) {
+    const when = [
+      challenge.schedule && `${challenge.schedule.start || "…"} → ${challenge.schedule.end || "…"}`,
+      challenge.rotation && `rotates ${challenge.rotation.every}${challenge.rotation.resetProgress ? ", resets" : ""}`,
+    ].filter(Boolean).join(" · ");
+    root.append(el("div", { class: "card", id: "challenge-" + challenge.id },
+      el("h2", {}, challenge.name, el("small", {}, challenge.id + (when ? " · " + when : ""))),
+      table(["goal", "rule", "assign", "reward", "prerequisites", "rule tests"], challenge.goals.map((goal) =>
+        el("tr", { "data-goal": goal.id },
+          el("td", {}, el("strong", {}, goal.name), el("div", { class: "mono fields" }, goal.id)),
+          el("td", {}, ruleText(goal)),
+          el("td", {}, goal.assign),
+          el("td", {}, rewardText(goal.reward)),
+          el("td", {}, goal.requires.length ? goal.requires.join(", ") : "–"),
+          el("td", {}, goal.tests.length
+            ? goal.tests.map((t) => el("div", {}, el("span", { class: "pill ok" }, "✓"), " ", t.name))
+            : el("span", { class: "pill warn" }, "no test"))))),
+    ));
+  }
+}
+
+// ---------------------------------------------------------------- editor
+
+const source = $("#source");
+const gutter = $("#gutter");
+let lintTimer = null;
+
+function fillFiles() {
+  const select = $("#file");
+  select.replaceChildren(...[...state.files.keys()].map((name) => el("option", { value: name }, name)));
+  if (!state.current || !state.files.has(state.current)) state.current = select.options[0]?.value || null;
+  select.value = state.current;
+  openFile(state.current);
+}
+
+function openFile(name) {
+  state.current = name;
+  source.value = state.edits.get(name) ?? state.files.get(name) ?? "";
+  drawGutter([]);
+  lint();
+}
+
+$("#file").addEventListener("change", (e) => openFile(e.target.value));
+$("#new-file").addEventListener("click", () => {
+  const name = prompt("File name (ending in .yaml):", "new-challenge.yaml");
+  if (!name) return;
+  if (!state.files.has(name)) {
+    state.files.set(name, "");
+    state.edits.set(name, "version: 1\nchallenges:\n  - id: my-challenge\n    name: My challenge\n    goals:\n      - id: my-goal\n        name: My goal\n        on: stat\n        stat: matches_played\n        count: events\n        target: 3\n");
+  }
+  state.current = name;
+  fillFiles();
+});
+
+source.addEventListener("input", () => {
+  state.edits.set(state.current, source.value);
+  clearTimeout(lintTimer);
+  lintTimer = setTimeout(lint, 300);
+  drawGutter(lastDiagnostics);
+});
+source.addEventListener("scroll", () => { gutter.scrollTop = source.scrollTop; });
+
+let lastDiagnostics = [];
+
+function drawGutter(diagnostics) {
+  const lines = source.value.split("\n").length;
+  const marks = new Map();
+  for (const d of diagnostics) {
+    if (d.line && sameFile(d.file)) marks.set(d.line, d.severity === "error" ? "err" : marks.get(d.line) || "warn");
+  }
+  gutter.replaceChildren(...Array.from({ length: lines }, (_, i) => {
+    const mark = marks.get(i + 1);
+    return el("span", { class: mark, "data-line": i + 1 }, String(i + 1) + "\n");
+  }));
+  gutter.scrollTop = source.scrollTop;
+}
+
+function sameFile(file) {
+  return !file || file === state.current || file.endsWith("/" + state.current);
+}
+
+function editedText() {
+  return state.edits.get(state.current) ?? state.files.get(state.current) ?? "";
+}
+
+function isEdited() {
+  return [...state.edits.entries()].some(([name, text]) => state.files.get(name) !== text);
+}
+
+async function lint() {
+  if (!state.current) return;
+  status("#lint-status", "checking…");
+  try {
+    const report = await api("POST", "/v1/admin/rules/lint",
+      { rules: editedText(), fileName: state.current, withDeployed: true });
+    lastDiagnostics = report.diagnostics;
+    drawGutter(report.diagnostics);
+    renderDiagnostics(report);
+  } catch (err) {
+    status("#lint-status", err.message, "bad");
+  }
+}
+
+function renderDiagnostics(report) {
+  const list = $("#diagnostics");
+  const mine = report.diagnostics.filter((d) => sameFile(d.file));
+  const elsewhere = report.diagnostics.length - mine.length;
+  status("#lint-status", report.errors
+    ? `${report.errors} error(s), ${report.warnings} warning(s)`
+    : `no errors${report.warnings ? `, ${report.warnings} warning(s)` : ""}`, report.errors ? "bad" : "ok");
+  if (!report.diagnostics.length) {
+    list.replaceChildren(el("li", { class: "clean" }, "No problems: the rules compile and every rule test passes."));
+    return;
+  }
+  const items = mine.map((d) => el("li", {
+    class: d.severity, "data-line": d.line,
+    onclick: () => d.line && goToLine(d.line),
+  },
+    el("span", { class: "where" }, d.line ? `line ${d.line}${d.column ? ":" + d.column : ""}` : state.current),
+    el("strong", {}, d.code), " ", d.message,
+    d.hint && el("span", { class: "hint" }, d.hint)));
+  if (elsewhere) {
+    items.push(el("li", { class: "warning" }, `${elsewhere} more in other files: ` +
+      report.diagnostics.filter((d) => !sameFile(d.file)).map((d) => `${d.file}:${d.line} ${d.message}`).join("; ")));
+  }
+  list.replaceChildren(...items);
+}
+
+function goToLine(line) {
+  const lines = source.value.split("\n");
+  const start = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
+  source.focus();
+  source.setSelectionRange(start, start + (lines[line - 1] || "").length);
+  source.scrollTop = Math.max(0, (line - 5) * parseFloat(getComputedStyle(source).lineHeight));
+}
+
+// ---------------------------------------------------------------- simulate
+
+$("#add-event").addEventListener("click", () => {
+  let events;
+  try {
+    events = JSON.parse($("#events").value || "[]");
+    if (!Array.isArray(events)) events = [events];
+  } catch (err) {
+    status("#simulate-status", "the events are not valid JSON: " + err.message, "bad");
+    return;
+  }
+  let additional = {};
+  try {
+    additional = JSON.parse($("#ev-additional").value || "{}");
+  } catch (err) {
+    status("#simulate-status", "the payload is not valid JSON: " + err.message, "bad");
+    return;
+  }
+  const kind = $("#ev-kind").value;
+  const event = { kind, id: `sim-${events.length + 1}`, userId: $("#ev-user").value.trim() || "designer-1" };
+  if (kind === "stat") {
+    event.statCode = $("#ev-stat").value.trim();
+    event.latestValue = Number($("#ev-value").value || 0);
+    event.inc = Number($("#ev-inc").value || 0);
+    if (Object.keys(additional).length) event.additional = additional;
+  }
+  const at = $("#ev-time").value.trim();
+  if (at) event.timestamp = at;
+  events.push(event);
+  $("#events").value = JSON.stringify(events, null, 2);
+  status("#simulate-status", "");
+});
+
+$("#run-simulate").addEventListener("click", simulate);
+
+async function simulate() {
+  let events;
+  try {
+    events = JSON.parse($("#events").value || "[]");
+    if (!Array.isArray(events)) events = [events];
+  } catch (err) {
+    status("#simulate-status", "the events are not valid JSON: " + err.message, "bad");
+    return;
+  }
+  const useEdit = document.querySelector("input[name=sim-rules]:checked").value === "edit";
+  const body = { events };
+  if (useEdit && state.current) Object.assign(body, { rules: editedText(), fileName: state.current, withDeployed: true });
+  status("#simulate-status", "simulating…");
+  try {
+    const answer = await api("POST", "/v1/admin/rules/simulate", body);
+    renderSimulation(answer);
+  } catch (err) {
+    status("#simulate-status", err.message, "bad");
+  }
+}
+
+function renderSimulation(answer) {
+  const root = $("#simulate-results");
+  const errors = answer.diagnostics.filter((d) => d.severity === "error" && d.code !== "E040 test-failed");
+  if (errors.length) {
+    status("#simulate-status", `your edit has ${errors.length} error(s): see Edit`, "bad");
+    root.replaceChildren(el("ul", {}, errors.map((d) => el("li", {}, `${d.file}:${d.line} ${d.message}`))));
+    return;
+  }
+  const completed = answer.results.flatMap((r) => r.goals.filter((g) => g.statusBefore !== "completed" && g.statusAfter === "completed"));
+  status("#simulate-status", `${answer.results.length} event(s); ${completed.length} goal(s) completed`, "ok");
+  root.replaceChildren(...answer.results.map((result) => el("div", { class: "card event", "data-event": result.eventId },
+    el("h3", {}, `${result.eventId} `, el("small", { class: "fields" }, `player ${result.userId}`)),
+    result.goals.length
+      ? table(["goal", "matched", "when", "fields read", "progress", "status", "why"], result.goals.map((g) => {
+        const moved = g.progressBefore !== g.progressAfter || g.statusBefore !== g.statusAfter;
+        return el("tr", { "data-goal": g.goalId, class: moved ? "moved" : null },
+          el("td", {}, g.goalId, el("div", { class: "fields" }, g.challengeId)),
+          el("td", {}, el("span", { class: "pill " + (g.matched ? "ok" : "bad") }, g.matched ? "yes" : "no")),
+          el("td", {}, g.when === null ? "–" : String(g.when)),
+          el("td", { class: "mono fields" }, Object.entries(g.fields).map(([k, v]) => el("div", {}, `${k} = ${JSON.stringify(v)}`))),
+          el("td", {}, `${g.progressBefore} → ${g.progressAfter}`),
+          el("td", { class: g.statusAfter === "completed" ? "completed" : null }, `${g.statusBefore} → ${g.statusAfter}`),
+          el("td", { class: "fields" }, show(g.reason)));
+      }))
+      : el("p", { class: "hint" }, "No goal listens to this event's kind and stat code."))));
+}
+
+// ---------------------------------------------------------------- replay
+
+$("#run-replay").addEventListener("click", replay);
+
+async function replay() {
+  if (!state.current) return;
+  const body = { rules: editedText(), fileName: state.current };
+  const from = $("#replay-from").value.trim();
+  const to = $("#replay-to").value.trim();
+  if (from) body.from = from;
+  if (to) body.to = to;
+  status("#replay-status", "replaying the archive…");
+  try {
+    const answer = await api("POST", "/v1/admin/rules/replay", body);
+    renderReplay(answer);
+  } catch (err) {
+    status("#replay-status", err.message, "bad");
+  }
+}
+
+function renderReplay(answer) {
+  const root = $("#replay-results");
+  if (!answer.report) {
+    status("#replay-status", "your edit has errors: see Edit", "bad");
+    root.replaceChildren();
+    return;
+  }
+  const report = answer.report;
+  status("#replay-status", `${report.players} player(s), ${report.events} archived event(s)` +
+    (isEdited() ? "" : " (no edit yet: both sides are the deployed rules)"), "ok");
+  const change = (g) => {
+    if (g.completedBefore === null) return el("span", { class: "pill ok" }, "added");
+    if (g.completedAfter === null) return el("span", { class: "pill bad" }, "removed");
+    const diff = g.completedAfter - g.completedBefore;
+    if (!diff) return "same";
+    return el("span", { class: diff > 0 ? "change-up" : "change-down" }, (diff > 0 ? "+" : "") + diff +
+      (g.completedBefore ? ` (${diff > 0 ? "+" : ""}${Math.round(diff * 100 / g.completedBefore)} %)` : ""));
+  };
+  const unreached = report.goals.filter((g) => g.completedAfter === 0);
+  root.replaceChildren(...[
+    el("div", { class: "card" },
+      table(["challenge", "goal", "completed: deployed → edit", "change", "median events to complete"],
+        report.goals.map((g) => el("tr", { "data-goal": g.goalId },
+          el("td", {}, g.challengeId),
+          el("td", {}, g.goalId, g.completedAfter === 0 && report.players ? el("span", { class: "pill warn" }, " no player completes") : null),
+          el("td", {}, `${show(g.completedBefore)} → ${show(g.completedAfter)}`),
+          el("td", {}, change(g)),
+          el("td", {}, `${show(g.medianEventsBefore)} → ${show(g.medianEventsAfter)}`))))),
+    unreached.length && report.players
+      ? el("p", { class: "hint" }, "No player completes under the edit: " + unreached.map((g) => g.goalId).join(", "))
+      : null,
+  ].filter(Boolean));
+}
+
+// ---------------------------------------------------------------- explain
+
+$("#run-explain").addEventListener("click", explain);
+
+async function explain() {
+  const user = $("#explain-user").value.trim();
+  const [challenge, goal] = ($("#explain-goal").value || "/").split("/");
+  if (!user) {
+    status("#explain-status", "enter a player's user id", "bad");
+    return;
+  }
+  status("#explain-status", "reading…");
+  try {
+    const e = await api("GET", `/v1/admin/players/${encodeURIComponent(user)}/challenges/${encodeURIComponent(challenge)}/goals/${encodeURIComponent(goal)}/explain`);
+    status("#explain-status", "");
+    renderExplain(e);
+  } catch (err) {
+    status("#explain-status", err.message, "bad");
+  }
+}
+
+function renderExplain(e) {
+  const facts = [
+    ["status", e.status], ["progress", `${e.progress} / ${e.target}`], ["assigned", e.assigned ? "yes" : "no"],
+    ["active", e.isActive ? "yes" : "no"], ["locked", e.locked ? "by " + e.lockedBy.join(", ") : "no"],
+    ["last matching event", e.lastMatchingEventAt || "–"],
+    ["rule", `on ${e.rule.on} ${e.rule.statCodes.join(", ")} · count ${e.rule.count}` + (e.rule.when ? ` · when ${e.rule.when}` : "")],
+    ["rotation", e.rotation ? `${e.rotation.every}, period ${e.rotation.periodStart} → ${e.rotation.periodEnd}` : "–"],
+  ];
+  $("#explain-results").replaceChildren(
+    el("div", { class: "card" }, el("h2", {}, `${e.challengeId} / ${e.goalId}`),
+      el("dl", { class: "kv" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]))),
+    el("div", { class: "card" }, el("h2", {}, "Recent events that reached this goal ", el("small", {}, "(archived players only, newest first)")),
+      e.recentEvents.length
+        ? table(["event", "time", "value / inc", "matched", "fields read", "progress", "why"], e.recentEvents.map((r) =>
+          el("tr", {},
+            el("td", {}, r.eventId, el("div", { class: "fields" }, r.kind + (r.statCode ? " " + r.statCode : ""))),
+            el("td", {}, r.timestamp),
+            el("td", {}, `${r.value} / ${r.inc}`),
+            el("td", {}, el("span", { class: "pill " + (r.matched ? "ok" : "bad") }, r.matched ? "yes" : "no")),
+            el("td", { class: "mono fields" }, Object.entries(r.fields).map(([k, v]) => el("div", {}, `${k} = ${JSON.stringify(v)}`))),
+            el("td", {}, `${r.progressBefore} → ${r.progressAfter}`),
+            el("td", { class: "fields" }, show(r.reason)))))
+        : el("p", { class: "hint", style: "padding: 0 .9rem" }, "No archived event of this player reached the goal (or the player is not sampled by EVENT_ARCHIVE_SAMPLE).")));
+}
+
+// ---------------------------------------------------------------- start
+
+async function load() {
+  notice("");
+  try {
+    state.overview = await api("GET", "/v1/admin/rules/overview");
+  } catch (err) {
+    $("#rules-summary").textContent = "Cannot load the deployed rules: " + err.message;
+    return;
+  }
+  for (const file of state.overview.files) state.files.set(file.name, file.text);
+  renderRules();
+  fillFiles();
+  const stats = new Set(state.overview.challenges.flatMap((c) => c.goals.flatMap((g) => g.stats)));
+  $("#stat-codes").replaceChildren(...[...stats].sort().map((s) => el("option", { value: s })));
+  $("#explain-goal").replaceChildren(...state.overview.challenges.flatMap((c) =>
+    c.goals.map((g) => el("option", { value: `${c.id}/${g.id}` }, `${c.id} / ${g.id}`))));
+}
+
+openTab((location.hash || "#rules").slice(1));
+load();
