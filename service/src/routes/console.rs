@@ -25,6 +25,10 @@ use crate::views::time;
 /// Most archived events a replay over REST reads; more is the CLI's job (`service replay`).
 const MAX_REPLAY_EVENTS: u64 = 1_000_000;
 
+/// One replay at a time per process: each holds its archive in memory (about 0.5 GB per
+/// million events) and keeps both cores busy while it runs.
+static REPLAYS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 const INDEX: &str = include_str!("../console/index.html");
 const SCRIPT: &str = include_str!("../console/console.js");
 const STYLE: &str = include_str!("../console/console.css");
@@ -191,6 +195,12 @@ pub(super) async fn replay(
             ),
         ));
     }
+    let Ok(_running) = REPLAYS.try_acquire() else {
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "another replay is running on this service; try again when it ends",
+        ));
+    };
     let before: Arc<RuleSet> = state.context.rules.current();
     let replayed = crate::usecases::replay::replay(
         state.context.store.as_ref(),

@@ -124,8 +124,11 @@ impl PgStore {
         limit: i64,
     ) -> Result<u64, StoreError> {
         Ok(sqlx::query(
+            // Ids grow with the archive time: the oldest rows are the lowest ids, so the head of
+            // the primary key is all a run looks at (no index on `archived_at` to keep up).
             "DELETE FROM event_archive WHERE id IN ( \
-               SELECT id FROM event_archive WHERE archived_at < $1 ORDER BY archived_at LIMIT $2)",
+               SELECT id FROM (SELECT id, archived_at FROM event_archive ORDER BY id LIMIT $2) head \
+               WHERE archived_at < $1)",
         )
         .bind(before)
         .bind(limit)

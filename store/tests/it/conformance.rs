@@ -416,7 +416,7 @@ async fn migrations_go_down_and_up(db: &TestDb) {
             .is_ok()
     );
     // Asking for more than is applied reverts what there is.
-    assert_eq!(store.migrate_down(9).await.expect("down"), 6);
+    assert_eq!(store.migrate_down(9).await.expect("down"), 7);
     assert!(store.ping().await.is_ok());
     assert!(
         store
