@@ -249,6 +249,49 @@ async fn tokens_are_verified_against_the_iam_keys() {
     );
     let sent = send_event(game_server(CREATE)).await.expect("request");
     assert_eq!(sent.status(), StatusCode::OK, "CREATE sends events");
+
+    // The designer console: its page is public, what it calls needs the same permission.
+    let page = client
+        .get(format!("{base}/console/"))
+        .send()
+        .await
+        .expect("console page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let player = || token("key2", "key2", claims("player-8", "game", 600));
+    for (method, path) in [
+        (reqwest::Method::GET, "/v1/admin/rules/overview"),
+        (reqwest::Method::POST, "/v1/admin/rules/lint"),
+        (reqwest::Method::POST, "/v1/admin/rules/simulate"),
+        (reqwest::Method::POST, "/v1/admin/rules/replay"),
+        (
+            reqwest::Method::GET,
+            "/v1/admin/players/player-8/challenges/achievements/goals/level-20/explain",
+        ),
+    ] {
+        let (status, body) = call(method.clone(), path, Some(player())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        let anonymous = client
+            .request(method, format!("{base}{path}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let (status, body) = call(
+        reqwest::Method::GET,
+        "/v1/admin/rules/overview",
+        Some(game_server(READ)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "READ reads the overview: {body}");
+    let linted = client
+        .post(format!("{base}/v1/admin/rules/lint"))
+        .bearer_auth(game_server(CREATE))
+        .json(&json!({"rules": "version: 1\nchallenges: []\n"}))
+        .send()
+        .await
+        .expect("lint");
+    assert_eq!(linted.status(), StatusCode::OK, "CREATE lints");
     let (status, body) = call(
         reqwest::Method::GET,
         "/v1/challenges",
