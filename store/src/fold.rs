@@ -158,6 +158,13 @@ pub(crate) fn fold(
     Folded { changed, outcomes }
 }
 
+/// Whether an event's id is recorded for dedup: it has one, and some goal listens to it. An
+/// event kept for the archive only changes nothing, so it is not worth a record (a redelivery
+/// is archived again; replay and explain skip a player's repeated ids).
+pub(crate) fn deduplicated(pending: &PendingEvent) -> bool {
+    !pending.event.id.is_empty() && !pending.goals.is_empty()
+}
+
 /// Marks the first occurrence of each event id in the batch; later ones are redeliveries.
 /// Events without an id are always fresh.
 pub(crate) fn first_occurrences(batch: &[&PendingEvent]) -> Vec<bool> {

@@ -3,8 +3,8 @@
 use super::{COLUMNS, PgStore, decode};
 use crate::archive::ArchiveColumns;
 use crate::fold::{
-    ApplyBatch, Tombstones, auto_keys, batch_users, first_occurrences, fold, forget_deleted,
-    isolate_failures, touched_keys,
+    ApplyBatch, Tombstones, auto_keys, batch_users, deduplicated, first_occurrences, fold,
+    forget_deleted, isolate_failures, touched_keys,
 };
 use crate::row::ProgressRow;
 use crate::{EventOutcome, PendingEvent, StoreError};
@@ -187,7 +187,7 @@ impl PgStore {
         let candidates: Vec<&PendingEvent> = batch
             .iter()
             .zip(&fresh)
-            .filter(|(p, is_fresh)| **is_fresh && !p.event.id.is_empty())
+            .filter(|(p, is_fresh)| **is_fresh && deduplicated(p))
             .map(|(p, _)| *p)
             .collect();
         if !candidates.is_empty() {
@@ -209,10 +209,7 @@ impl PgStore {
             .into_iter()
             .collect();
             for (pending, is_fresh) in batch.iter().zip(fresh.iter_mut()) {
-                if *is_fresh
-                    && !pending.event.id.is_empty()
-                    && !recorded.contains(&pending.event.id)
-                {
+                if *is_fresh && deduplicated(pending) && !recorded.contains(&pending.event.id) {
                     *is_fresh = false;
                 }
             }

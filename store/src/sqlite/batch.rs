@@ -3,8 +3,8 @@
 use super::{COLUMNS, SqliteStore, decode, insert_row};
 use crate::archive::ArchiveColumns;
 use crate::fold::{
-    ApplyBatch, Tombstones, auto_keys, batch_users, first_occurrences, fold, forget_deleted,
-    isolate_failures, touched_keys,
+    ApplyBatch, Tombstones, auto_keys, batch_users, deduplicated, first_occurrences, fold,
+    forget_deleted, isolate_failures, touched_keys,
 };
 use crate::row::ProgressRow;
 use crate::{EventOutcome, PendingEvent, StoreError};
@@ -51,7 +51,7 @@ impl SqliteStore {
         .collect();
         let forgotten = forget_deleted(batch, &mut fresh, &tombstones);
         for (pending, is_fresh) in batch.iter().zip(fresh.iter_mut()) {
-            if !*is_fresh || pending.event.id.is_empty() {
+            if !*is_fresh || !deduplicated(pending) {
                 continue;
             }
             let inserted = sqlx::query(

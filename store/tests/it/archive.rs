@@ -13,6 +13,7 @@ use crate::support::{TestDb, rules, stat_event, test_now};
 
 conformance!(
     accepted_events_of_sampled_players_are_archived,
+    a_batch_archives_its_unheard_events_with_the_others,
     the_archive_goes_with_the_player_and_its_retention,
 );
 
@@ -85,6 +86,15 @@ async fn accepted_events_of_sampled_players_are_archived(db: &TestDb) {
         )
         .await;
     assert_eq!(unheard.expect("accepted"), EventOutcome::NoMatch);
+    // Such an event gets no dedup record (it changes nothing): a redelivery is archived again,
+    // and readers skip the repeated id.
+    let unheard_again = writer
+        .submit(
+            rules.clone(),
+            stat_event("e2", "u1", "deaths", 1, test_now()),
+        )
+        .await;
+    assert_eq!(unheard_again.expect("accepted"), EventOutcome::NoMatch);
     writer.shutdown().await;
 
     let rows = archived(db).await;
@@ -99,6 +109,15 @@ async fn accepted_events_of_sampled_players_are_archived(db: &TestDb) {
                 4,
                 1,
                 json!({"mode": "ranked", "level": 3, "tags": ["a"]})
+            ),
+            (
+                "e2".into(),
+                "stat".into(),
+                "u1".into(),
+                Some("deaths".into()),
+                1,
+                1,
+                json!({})
             ),
             (
                 "e2".into(),
@@ -125,7 +144,28 @@ async fn accepted_events_of_sampled_players_are_archived(db: &TestDb) {
         "{outcome:?}"
     );
     quiet.shutdown().await;
-    assert_eq!(archived(db).await.len(), 2);
+    assert_eq!(archived(db).await.len(), 3);
+}
+
+/// An event no goal listens to, in one batch with events that count: all archived, once.
+async fn a_batch_archives_its_unheard_events_with_the_others(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    let pending = |id: &str, code: &str, goals: Vec<engine::GoalId>| store::PendingEvent {
+        rules: rules.clone(),
+        event: stat_event(id, "u1", code, 1, test_now()),
+        goals,
+        archive: true,
+    };
+    let batch = vec![
+        pending("m1", "kills", vec![engine::GoalId::new("auto-counter")]),
+        pending("n1", "deaths", Vec::new()),
+        pending("m2", "kills", vec![engine::GoalId::new("auto-counter")]),
+    ];
+    let outcomes = store.apply_events(&batch, test_now()).await.expect("batch");
+    assert_eq!(outcomes[1].as_ref().ok(), Some(&EventOutcome::NoMatch));
+    let ids: Vec<String> = archived(db).await.into_iter().map(|row| row.0).collect();
+    assert_eq!(ids, vec!["m1", "n1", "m2"]);
 }
 
 async fn the_archive_goes_with_the_player_and_its_retention(db: &TestDb) {
