@@ -117,16 +117,22 @@ try {
   check(!/\bnull\b|undefined/.test(await page.textContent("#diagnostics")), "the diagnostics read as text");
   await page.screenshot({ path: path.join(shots, "2-diagnostic.png"), fullPage: true });
 
-  // The edit the next steps try: level 20 becomes level 10.
+  // The edit the next steps try: level 20 becomes level 10; the designer can take it away.
   await page.fill("#source", original.replace("target: 20", "target: 10"));
   await page.waitForSelector("#diagnostics li[data-line]");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
+  const saved = fs.readFileSync(await download.path(), "utf8");
+  check(download.suggestedFilename() === "achievements.yaml" && saved.includes("target: 10"),
+    "Download saves the edited file under its name");
 
   console.log("console 3. a simulated event completes a goal");
-  await page.click("#tabs button[data-tab=simulate]");
+  // From the goal's row: "Try it" opens the simulator with an event the goal listens to.
+  await page.click("#tabs button[data-tab=rules]");
+  await page.click("#challenge-achievements tr[data-goal=level-20] button.try");
+  check(await page.isVisible("#tab-simulate"), "Try it opens the simulator");
+  check((await page.inputValue("#ev-stat")) === "player_level", "with the goal's stat code");
   await page.check("input[name=sim-rules][value=edit]");
-  await page.selectOption("#ev-kind", "stat");
   await page.fill("#ev-user", "designer-1");
-  await page.fill("#ev-stat", "player_level");
   await page.fill("#ev-value", "12");
   await page.fill("#ev-inc", "2");
   await page.click("#add-event");

@@ -112,7 +112,7 @@ function renderRules() {
     ].filter(Boolean).join(" · ");
     root.append(el("div", { class: "card", id: "challenge-" + challenge.id },
       el("h2", {}, challenge.name, el("small", {}, challenge.id + (when ? " · " + when : ""))),
-      table(["goal", "rule", "assign", "reward", "prerequisites", "rule tests"], challenge.goals.map((goal) =>
+      table(["goal", "rule", "assign", "reward", "prerequisites", "rule tests", ""], challenge.goals.map((goal) =>
         el("tr", { "data-goal": goal.id },
           el("td", {}, el("strong", {}, goal.name), el("div", { class: "mono fields" }, goal.id)),
           el("td", {}, ruleText(goal)),
@@ -121,9 +121,21 @@ function renderRules() {
           el("td", {}, goal.requires.length ? goal.requires.join(", ") : "–"),
           el("td", {}, goal.tests.length
             ? goal.tests.map((t) => el("div", {}, el("span", { class: "pill ok" }, "✓"), " ", t.name))
-            : el("span", { class: "pill warn" }, "no test"))))),
+            : el("span", { class: "pill warn" }, "no test")),
+          el("td", {}, el("button", { type: "button", class: "try", onclick: () => tryGoal(goal) }, "Try it"))))),
     ));
   }
+}
+
+/// Opens the simulator with an event this goal listens to, ready to add.
+function tryGoal(goal) {
+  $("#ev-kind").value = goal.on;
+  $("#ev-stat").value = goal.stats[0] || "";
+  const fields = (goal.when || "").match(/event\.additional\.([A-Za-z_][A-Za-z0-9_]*)/g) || [];
+  const payload = Object.fromEntries(fields.map((f) => [f.split(".")[2], ""]));
+  $("#ev-additional").value = JSON.stringify(payload);
+  openTab("simulate");
+  status("#simulate-status", `an event for ${goal.id}: set its values, Add, then Simulate`);
 }
 
 // ---------------------------------------------------------------- editor
@@ -157,6 +169,26 @@ $("#new-file").addEventListener("click", () => {
   }
   state.current = name;
   fillFiles();
+});
+
+$("#download").addEventListener("click", () => {
+  const link = el("a", {
+    href: URL.createObjectURL(new Blob([editedText()], { type: "application/yaml" })),
+    download: state.current,
+  });
+  document.body.append(link);
+  link.click();
+  link.remove();
+});
+
+$("#revert").addEventListener("click", () => {
+  if (!state.current || !confirm(`Drop your changes to ${state.current}?`)) return;
+  state.edits.delete(state.current);
+  openFile(state.current);
+});
+
+window.addEventListener("beforeunload", (event) => {
+  if (isEdited()) event.preventDefault();
 });
 
 source.addEventListener("input", () => {
