@@ -661,6 +661,21 @@ def log_lines(path, message):
     return found
 
 
+def started(service, ports, log_path, timeout=60.0):
+    """Whether the quick-start service answers /healthz; False as soon as it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.poll() is not None:
+            return False
+        try:
+            if http_json("GET", f"http://127.0.0.1:{ports['metrics']}/healthz")[0] == 200:
+                return True
+        except (OSError, urllib.error.URLError, ValueError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def readme_tour(bin_dir, client):
     """Runs the README's two-command quick start (embedded SQLite, mock users and rewards) and
     every step of its tour: each command's output, the log line of the rejected edit and lint's
@@ -676,14 +691,23 @@ def readme_tour(bin_dir, client):
                 "METRICS_PORT": str(ports["metrics"]), "RELOAD_DEBOUNCE_MS": "100",
                 **CLOCK.env()})
     log_path = work / "service.log"
-    log = open(log_path, "wb")
-    service = subprocess.Popen([bin_dir / "service"], cwd=work, env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
     achievements = work / "challenges/achievements.yaml"
     original = achievements.read_text()
+    service = None
     try:
-        wait_for("the quick-start service",
-                 lambda: http_json("GET", f"http://127.0.0.1:{ports['metrics']}/healthz")[0] == 200)
+        # A port picked free can be taken before the service binds it: start again on others.
+        for attempt in range(3):
+            log = open(log_path, "wb")
+            service = subprocess.Popen([bin_dir / "service"], cwd=work, env=env, stdout=log,
+                                       stderr=subprocess.STDOUT)
+            if started(service, ports, log_path):
+                break
+            output = log_path.read_text(errors="replace")
+            if service.poll() is None or "cannot listen" not in output or attempt == 2:
+                raise AssertionError(f"the quick-start service did not start:\n{output[-3000:]}")
+            ports.update({name: free_port() for name in ports})
+            env.update({"HTTP_PORT": str(ports["http"]), "GRPC_PORT": str(ports["grpc"]),
+                        "METRICS_PORT": str(ports["metrics"])})
         tour, blocks = tour_blocks()
         steps = 0
         restored = False
@@ -736,8 +760,9 @@ def readme_tour(bin_dir, client):
         if not restored:
             put_back()
     finally:
-        service.send_signal(signal.SIGTERM)
-        service.wait(30)
+        if service is not None and service.poll() is None:
+            service.send_signal(signal.SIGTERM)
+            service.wait(30)
         shutil.rmtree(work, ignore_errors=True)
 
 
