@@ -59,10 +59,7 @@ impl<'r> Replayer<'r> {
     fn step(&mut self, event: &Event, tally: &mut Tally, mut trace: Option<&mut Vec<GoalStep>>) {
         let now = event.timestamp;
         tally.events += 1;
-        for goal in self.rules.candidates(event) {
-            let Some(index) = self.rules.position(goal.id.as_str()) else {
-                continue;
-            };
+        for (index, goal) in self.rules.positioned_candidates(event) {
             let when = self.rules.matches(goal, event);
             let before = trace.as_ref().map(|_| {
                 let state = self.runs[index].as_ref().and_then(|run| run.state.as_ref());

@@ -220,6 +220,14 @@ impl RuleSet {
     /// Goals listening to this event's kind and stat code, before any predicate runs. The cost
     /// depends on the number of listeners, not on the size of the rule set.
     pub fn candidates<'a>(&'a self, event: &Event) -> impl Iterator<Item = &'a CompiledGoal> {
+        self.positioned_candidates(event).map(|(_, goal)| goal)
+    }
+
+    /// [`RuleSet::candidates`] with each goal's position in [`RuleSet::goals`].
+    pub fn positioned_candidates<'a>(
+        &'a self,
+        event: &Event,
+    ) -> impl Iterator<Item = (usize, &'a CompiledGoal)> {
         let key = match event.kind {
             EventKind::Login => "",
             EventKind::Stat => event.stat_code.as_deref().unwrap_or(""),
@@ -229,7 +237,7 @@ impl RuleSet {
             .map(Vec::as_slice)
             .unwrap_or_default()
             .iter()
-            .map(|&index| &self.goals[index])
+            .map(|&index| (index, &self.goals[index]))
     }
 
     /// Routes an event: candidates whose `when` predicate holds. A predicate that fails to

@@ -48,6 +48,8 @@ pub struct GoalResult {
 pub fn simulate(rules: &RuleSet, events: &[Event]) -> Vec<EventResult> {
     let mut players: HashMap<&str, Replayer<'_>> = HashMap::new();
     let mut tally = Tally::new(rules);
+    // The fields each goal's expressions read, found once per goal rather than per event.
+    let mut paths: Vec<Option<Vec<String>>> = vec![None; rules.goals().len()];
     events
         .iter()
         .map(|event| {
@@ -60,14 +62,18 @@ pub fn simulate(rules: &RuleSet, events: &[Event]) -> Vec<EventResult> {
                 user_id: event.user_id.to_string(),
                 goals: steps
                     .into_iter()
-                    .map(|step| goal_result(&rules.goals()[step.goal], event, step))
+                    .map(|step| {
+                        let goal = &rules.goals()[step.goal];
+                        let read = paths[step.goal].get_or_insert_with(|| fields_read(goal));
+                        goal_result(goal, event, read, step)
+                    })
                     .collect(),
             }
         })
         .collect()
 }
 
-fn goal_result(goal: &CompiledGoal, event: &Event, step: GoalStep) -> GoalResult {
+fn goal_result(goal: &CompiledGoal, event: &Event, read: &[String], step: GoalStep) -> GoalResult {
     let moved =
         step.before.progress != step.after.progress || step.before.status != step.after.status;
     let reason = match (&step.why, step.matched) {
@@ -81,7 +87,10 @@ fn goal_result(goal: &CompiledGoal, event: &Event, step: GoalStep) -> GoalResult
         goal_id: goal.id.to_string(),
         matched: step.matched,
         when: step.when,
-        fields: fields_read(goal, event),
+        fields: read
+            .iter()
+            .map(|path| (path.clone(), field_value(event, path)))
+            .collect(),
         progress_before: step.before.progress,
         progress_after: step.after.progress,
         status_before: step.before.status.as_str(),
@@ -103,19 +112,18 @@ fn describe(skip: &Skip) -> String {
     }
 }
 
-/// The event fields `goal`'s expressions read (`when`, `amount`, `progress`), with their values.
-fn fields_read(goal: &CompiledGoal, event: &Event) -> serde_json::Map<String, Value> {
-    let mut fields = serde_json::Map::new();
+/// The event fields `goal`'s expressions read (`when`, `amount`, `progress`), each once.
+fn fields_read(goal: &CompiledGoal) -> Vec<String> {
+    let mut paths = Vec::new();
     let expressions = [&goal.when, &goal.amount, &goal.progress];
     for expr in expressions.into_iter().flatten() {
         for path in crate::rhai_env::event_fields_read(&expr.text) {
-            if !fields.contains_key(&path) {
-                let value = field_value(event, &path);
-                fields.insert(path, value);
+            if !paths.contains(&path) {
+                paths.push(path);
             }
         }
     }
-    fields
+    paths
 }
 
 /// The value of `event.a.b…` as the expression sees it (`null` when missing).

@@ -57,10 +57,13 @@ pub struct ArchiveWindow {
     pub to: Option<DateTime<Utc>>,
 }
 
-impl ArchiveWindow {
-    pub fn contains(&self, at: DateTime<Utc>) -> bool {
-        self.from.is_none_or(|from| at >= from) && self.to.is_none_or(|to| at < to)
-    }
+/// One player's archived events without the repeated ids: an event no goal listened to gets
+/// no dedup record, so a redelivery of it is archived again. Replay and explain read these.
+pub fn first_deliveries(events: &[ArchivedEvent]) -> impl Iterator<Item = &ArchivedEvent> {
+    let mut seen = std::collections::HashSet::new();
+    events
+        .iter()
+        .filter(move |row| row.event_id.is_empty() || seen.insert(row.event_id.as_str()))
 }
 
 /// Whether `user`'s events are archived at `sample` (0 to 1). A hash of the user id decides, so

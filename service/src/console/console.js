@@ -68,6 +68,17 @@ function table(headers, rows) {
 
 const show = (value) => (value === null || value === undefined ? "–" : value);
 
+/// Sends a request for a tab, showing `busy` in its status line, then `render`s the answer;
+/// a failure goes to the status line.
+async function request(statusId, busy, method, path, body, render) {
+  status(statusId, busy);
+  try {
+    render(await api(method, path, body));
+  } catch (err) {
+    status(statusId, err.message, "bad");
+  }
+}
+
 // ---------------------------------------------------------------- tabs
 
 for (const button of document.querySelectorAll("#tabs button")) {
@@ -275,15 +286,21 @@ function goToLine(line) {
 
 // ---------------------------------------------------------------- simulate
 
-$("#add-event").addEventListener("click", () => {
-  let events;
+/// The events box as a list (one object is a list of one); null, with the reason shown, when
+/// it is not JSON.
+function readEvents() {
   try {
-    events = JSON.parse($("#events").value || "[]");
-    if (!Array.isArray(events)) events = [events];
+    const events = JSON.parse($("#events").value || "[]");
+    return Array.isArray(events) ? events : [events];
   } catch (err) {
     status("#simulate-status", "the events are not valid JSON: " + err.message, "bad");
-    return;
+    return null;
   }
+}
+
+$("#add-event").addEventListener("click", () => {
+  const events = readEvents();
+  if (!events) return;
   let additional = {};
   try {
     additional = JSON.parse($("#ev-additional").value || "{}");
@@ -309,24 +326,12 @@ $("#add-event").addEventListener("click", () => {
 $("#run-simulate").addEventListener("click", simulate);
 
 async function simulate() {
-  let events;
-  try {
-    events = JSON.parse($("#events").value || "[]");
-    if (!Array.isArray(events)) events = [events];
-  } catch (err) {
-    status("#simulate-status", "the events are not valid JSON: " + err.message, "bad");
-    return;
-  }
+  const events = readEvents();
+  if (!events) return;
   const useEdit = document.querySelector("input[name=sim-rules]:checked").value === "edit";
   const body = { events };
   if (useEdit && state.current) Object.assign(body, { rules: editedText(), fileName: state.current, withDeployed: true });
-  status("#simulate-status", "simulating…");
-  try {
-    const answer = await api("POST", "/v1/admin/rules/simulate", body);
-    renderSimulation(answer);
-  } catch (err) {
-    status("#simulate-status", err.message, "bad");
-  }
+  await request("#simulate-status", "simulating…", "POST", "/v1/admin/rules/simulate", body, renderSimulation);
 }
 
 function renderSimulation(answer) {
@@ -367,13 +372,7 @@ async function replay() {
   const to = $("#replay-to").value.trim();
   if (from) body.from = from;
   if (to) body.to = to;
-  status("#replay-status", "replaying the archive…");
-  try {
-    const answer = await api("POST", "/v1/admin/rules/replay", body);
-    renderReplay(answer);
-  } catch (err) {
-    status("#replay-status", err.message, "bad");
-  }
+  await request("#replay-status", "replaying the archive…", "POST", "/v1/admin/rules/replay", body, renderReplay);
 }
 
 function renderReplay(answer) {
@@ -421,14 +420,11 @@ async function explain() {
     status("#explain-status", "enter a player's user id", "bad");
     return;
   }
-  status("#explain-status", "reading…");
-  try {
-    const e = await api("GET", `/v1/admin/players/${encodeURIComponent(user)}/challenges/${encodeURIComponent(challenge)}/goals/${encodeURIComponent(goal)}/explain`);
+  const path = `/v1/admin/players/${encodeURIComponent(user)}/challenges/${encodeURIComponent(challenge)}/goals/${encodeURIComponent(goal)}/explain`;
+  await request("#explain-status", "reading…", "GET", path, undefined, (e) => {
     status("#explain-status", "");
     renderExplain(e);
-  } catch (err) {
-    status("#explain-status", err.message, "bad");
-  }
+  });
 }
 
 function renderExplain(e) {

@@ -225,12 +225,8 @@ async fn recent_events(
     goal_id: &str,
 ) -> Result<Vec<RecentEvent>, ApiError> {
     let archived = ctx.store.player_archive(user, EXPLAIN_HISTORY).await?;
-    // A row that cannot be read back is left out, and a repeated id (a redelivered event no
-    // goal listened to) counts once, as in replay.
-    let mut seen = std::collections::HashSet::new();
-    let events: Vec<Event> = archived
-        .iter()
-        .filter(|row| row.event_id.is_empty() || seen.insert(row.event_id.as_str()))
+    // A row that cannot be read back is left out, and a repeated id counts once, as in replay.
+    let events: Vec<Event> = store::first_deliveries(&archived)
         .filter_map(|row| row.to_event().ok())
         .collect();
     if events.is_empty() {

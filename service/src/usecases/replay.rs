@@ -2,7 +2,7 @@
 //! replayed under two rule sets on every core (`engine::replay` does the folding, with the
 //! same `route` + `apply` as production). `service replay` and the console both call it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -94,12 +94,7 @@ fn replay_players(
                         let Some(events) = players.get(index) else {
                             break;
                         };
-                        // An event no goal listened to may be archived again on a redelivery.
-                        let mut seen = HashSet::new();
-                        for row in events {
-                            if !row.event_id.is_empty() && !seen.insert(row.event_id.as_str()) {
-                                continue;
-                            }
+                        for row in store::first_deliveries(events) {
                             match row.to_event() {
                                 Ok(event) => {
                                     old.apply(&event, &mut part.before);

@@ -1,6 +1,5 @@
 //! PostgreSQL's reads of the event archive (replay). Written by `batch.rs`, pruned by `cleanup.rs`.
 
-use chrono::{DateTime, Utc};
 use engine::UserId;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -70,14 +69,13 @@ impl PgStore {
 
 /// By position: replay reads millions of these.
 fn decode(row: &PgRow) -> Result<ArchivedEvent, sqlx::Error> {
-    let occurred_at: DateTime<Utc> = row.try_get(5)?;
     Ok(ArchivedEvent {
         seq: row.try_get(0)?,
         event_id: row.try_get(1)?,
         kind: row.try_get(2)?,
         user_id: row.try_get(3)?,
         namespace: row.try_get(4)?,
-        occurred_at,
+        occurred_at: row.try_get(5)?,
         stat_code: row.try_get(6)?,
         value: row.try_get(7)?,
         inc: row.try_get(8)?,
