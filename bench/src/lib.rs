@@ -1,4 +1,13 @@
-//! Shared helpers of the load drivers: latency statistics, a fresh database.
+//! Shared helpers of the load drivers: latency statistics, a fresh database, CPU from /proc,
+//! closed- and open-loop runners, the gRPC and REST clients, the mixed load and the report.
+
+pub mod cpu;
+pub mod events;
+pub mod http;
+pub mod load;
+pub mod mixed;
+pub mod processes;
+pub mod report;
 
 use std::time::Duration;
 

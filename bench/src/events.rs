@@ -1,0 +1,161 @@
+//! A deterministic stream of game events sent to the handler over gRPC: 20 % logins, 80 %
+//! statistic updates over many players and stat codes, as AccelByte's event bus sends them.
+
+use anyhow::{Context, Result};
+use runtime::proto::iam::UserLoggedIn;
+use runtime::proto::iam::user_authentication_user_logged_in_service_client::UserAuthenticationUserLoggedInServiceClient;
+use runtime::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient;
+use runtime::proto::statistic::{StatItem, StatItemUpdated};
+use tonic::transport::Channel;
+
+/// Stat codes the example challenges (`challenges/`) listen to, and some nobody listens to.
+pub const EXAMPLE_STAT_CODES: [&str; 12] = [
+    "player_level",
+    "ranked_points",
+    "matches_won",
+    "matches_lost",
+    "snowmen_killed",
+    "gifts_given",
+    "shots_hit",
+    "match_score",
+    "matches_played",
+    "tutorial_completed",
+    "distance_run",
+    "items_crafted",
+];
+
+/// Who the events are about and what they say.
+#[derive(Debug, Clone)]
+pub struct EventMix {
+    pub stat_codes: Vec<String>,
+    /// Players `{user_prefix}0` .. `{user_prefix}{users - 1}`.
+    pub users: u64,
+    pub user_prefix: String,
+    pub namespace: String,
+    /// Distinguishes the event ids of one run from another's (dedup would drop repeats).
+    pub run: String,
+}
+
+impl EventMix {
+    pub fn examples(users: u64, run: &str) -> Self {
+        Self {
+            stat_codes: EXAMPLE_STAT_CODES.iter().map(|s| s.to_string()).collect(),
+            users,
+            user_prefix: "load-user-".into(),
+            namespace: "demo".into(),
+            run: run.into(),
+        }
+    }
+}
+
+/// gRPC clients spread over several HTTP/2 connections.
+#[derive(Clone)]
+pub struct EventSender {
+    stats: Vec<StatisticStatItemUpdatedServiceClient<Channel>>,
+    logins: Vec<UserAuthenticationUserLoggedInServiceClient<Channel>>,
+    mix: std::sync::Arc<EventMix>,
+}
+
+impl EventSender {
+    pub async fn connect(target: &str, connections: usize, mix: EventMix) -> Result<Self> {
+        let mut sender = Self {
+            stats: Vec::new(),
+            logins: Vec::new(),
+            mix: std::sync::Arc::new(mix),
+        };
+        for _ in 0..connections.max(1) {
+            let channel = Channel::from_shared(target.to_string())?
+                .connect()
+                .await
+                .with_context(|| format!("connecting to {target}"))?;
+            sender
+                .stats
+                .push(StatisticStatItemUpdatedServiceClient::new(channel.clone()));
+            sender
+                .logins
+                .push(UserAuthenticationUserLoggedInServiceClient::new(channel));
+        }
+        Ok(sender)
+    }
+
+    /// Sends event `n` of the mix and waits for the handler's answer (given after commit).
+    pub async fn send(&self, n: u64) -> Result<(), String> {
+        let mix = &self.mix;
+        let hash = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
+        let user = format!("{}{}", mix.user_prefix, hash % mix.users);
+        let connection = (n as usize) % self.stats.len();
+        let id = format!("load-{}-{n}", mix.run);
+        let timestamp = chrono::Utc::now().to_rfc3339();
+        let result = if hash.is_multiple_of(5) {
+            let mut client = self.logins[connection].clone();
+            client
+                .on_message(UserLoggedIn {
+                    id,
+                    namespace: mix.namespace.clone(),
+                    user_id: user,
+                    timestamp,
+                    ..Default::default()
+                })
+                .await
+        } else {
+            let code = &mix.stat_codes[(hash / 7) as usize % mix.stat_codes.len()];
+            let mode = if hash.is_multiple_of(3) {
+                "ranked"
+            } else {
+                "casual"
+            };
+            let fields = [(
+                "mode".to_string(),
+                prost_types::Value {
+                    kind: Some(prost_types::value::Kind::StringValue(mode.into())),
+                },
+            )]
+            .into_iter()
+            .collect();
+            let mut client = self.stats[connection].clone();
+            client
+                .on_message(StatItemUpdated {
+                    payload: Some(StatItem {
+                        namespace: mix.namespace.clone(),
+                        stat_code: code.clone(),
+                        user_id: user.clone(),
+                        latest_value: (n % 1000) as f64,
+                        inc: 1.0 + (hash % 5) as f64,
+                        additional_data: Some(prost_types::Struct { fields }),
+                        ..Default::default()
+                    }),
+                    id,
+                    namespace: mix.namespace.clone(),
+                    user_id: user,
+                    timestamp,
+                    ..Default::default()
+                })
+                .await
+        };
+        result.map(drop).map_err(|status| status.to_string())
+    }
+
+    /// One statistic update, outside the mix (to seed progress).
+    pub async fn stat(&self, id: &str, user: &str, code: &str, value: f64) -> Result<()> {
+        let mut client = self.stats[0].clone();
+        client
+            .on_message(StatItemUpdated {
+                payload: Some(StatItem {
+                    namespace: self.mix.namespace.clone(),
+                    stat_code: code.into(),
+                    user_id: user.into(),
+                    latest_value: value,
+                    inc: value,
+                    ..Default::default()
+                }),
+                id: id.into(),
+                namespace: self.mix.namespace.clone(),
+                user_id: user.into(),
+                timestamp: chrono::Utc::now().to_rfc3339(),
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("seeding {code} of {user}"))?;
+        Ok(())
+    }
+}
