@@ -5,6 +5,11 @@ use clap::Parser;
 use runtime::{Config, Listeners};
 use tokio::net::TcpListener;
 
+// The event path allocates many small buffers (HTTP/2 frames, protobuf strings, the batch's
+// rows); mimalloc serves them with less CPU than the system allocator (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let config = Config::parse().with_env_aliases(|name| std::env::var(name).ok());

@@ -186,6 +186,7 @@ pub async fn run_with_clock(
             clock: runtime.clock.clone(),
             claims,
             metrics: runtime.metrics.clone(),
+            render: Default::default(),
         },
         events: runtime.events.clone(),
         auth,

@@ -7,6 +7,7 @@ pub mod claims;
 pub mod config;
 pub mod error;
 pub mod migrate;
+pub mod render;
 pub mod replay;
 pub mod rewards;
 mod routes;

@@ -50,6 +50,9 @@ struct Args {
     /// Skip the search for the highest mixed rates.
     #[arg(long)]
     no_search: bool,
+    /// Run one part only: `handler` (ceiling, events) or `service` (ceiling, REST, mixed).
+    #[arg(long, value_parser = ["handler", "service"])]
+    only: Option<String>,
 }
 
 const DATABASE_EVENTS: &str = "ce_bench_events";
@@ -562,8 +565,13 @@ async fn main() -> Result<()> {
         run: chrono::Utc::now().timestamp().to_string(),
     };
     eprintln!("{} ({} cores)", run.report.machine, run.report.cores);
-    run.handler(0.0).await?;
-    run.service().await?;
+    let only = run.args.only.clone();
+    if only.as_deref() != Some("service") {
+        run.handler(0.0).await?;
+    }
+    if only.as_deref() != Some("handler") {
+        run.service().await?;
+    }
     let markdown = run.report.markdown();
     println!("{markdown}");
     std::fs::write(run.args.out_dir.join("all.md"), &markdown)?;

@@ -44,16 +44,33 @@ pub(super) async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     super::ApiQuery(query): super::ApiQuery<ListQuery>,
-) -> Result<Json<ChallengeList>, ApiError> {
-    // A typed body: serialized once, straight to bytes (no intermediate `Value` tree).
-    let challenges = challenges::list(
+) -> Result<JsonBytes, ApiError> {
+    // Written from the parts of the rules rendered once per rule set (crate::render); the
+    // bytes are what serializing `ChallengeList` gives.
+    let body = challenges::list_body(
         &state.context,
         &user,
         query.active_only,
         state.context.clock.now(),
     )
     .await?;
-    Ok(Json(ChallengeList { challenges }))
+    Ok(JsonBytes(body))
+}
+
+/// A JSON answer already serialized.
+pub(super) struct JsonBytes(Vec<u8>);
+
+impl axum::response::IntoResponse for JsonBytes {
+    fn into_response(self) -> axum::response::Response {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
 }
 
 #[utoipa::path(get, path = "/v1/challenges/{challenge}", tag = "challenges",
@@ -63,9 +80,10 @@ pub(super) async fn one(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(challenge): Path<String>,
-) -> Result<Json<crate::views::ChallengeJson>, ApiError> {
-    Ok(Json(
-        challenges::get(&state.context, &user, &challenge, state.context.clock.now()).await?,
+) -> Result<JsonBytes, ApiError> {
+    let now = state.context.clock.now();
+    Ok(JsonBytes(
+        challenges::get_body(&state.context, &user, &challenge, now).await?,
     ))
 }
 

@@ -40,7 +40,51 @@ pub async fn get(
     Ok(challenge_json(&rules, found, &progress, now))
 }
 
-fn challenge_json(
+/// [`list`]'s answer, `{"challenges": [...]}`, written from the rule set's rendered parts.
+pub async fn list_body(
+    ctx: &Context,
+    user: &UserId,
+    active_only: bool,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, ApiError> {
+    let rules = ctx.rules.current();
+    let rendered = ctx.render.for_rules(&rules);
+    let progress = PlayerProgress::load(ctx.store.as_ref(), user, active_only, now).await?;
+    let mut out = Vec::with_capacity(16 * 1024);
+    out.extend_from_slice(b"{\"challenges\":[");
+    for (n, c) in rules
+        .challenges()
+        .iter()
+        .filter(|c| visible(c, now))
+        .enumerate()
+    {
+        if n > 0 {
+            out.push(b',');
+        }
+        rendered.write_challenge(&mut out, &rules, c, &progress, now);
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
+}
+
+/// [`get`]'s answer, written from the rule set's rendered parts.
+pub async fn get_body(
+    ctx: &Context,
+    user: &UserId,
+    challenge_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, ApiError> {
+    let rules = ctx.rules.current();
+    let found = challenge(&rules, challenge_id, now)?;
+    let rendered = ctx.render.for_rules(&rules);
+    let progress = PlayerProgress::load(ctx.store.as_ref(), user, false, now).await?;
+    let mut out = Vec::with_capacity(4 * 1024);
+    rendered.write_challenge(&mut out, &rules, found, &progress, now);
+    Ok(out)
+}
+
+/// One challenge as [`ChallengeJson`] (the reference the rendered answers are held to).
+pub fn challenge_json(
     rules: &engine::RuleSet,
     challenge: &engine::CompiledChallenge,
     progress: &PlayerProgress,

@@ -30,6 +30,8 @@ pub struct Context {
     /// Deadlines and leases of reward delivery.
     pub claims: delivery::ClaimSettings,
     pub metrics: Arc<runtime::metrics::Metrics>,
+    /// The rules' parts of the list answers, rendered once per rule set.
+    pub render: Arc<crate::render::RenderCache>,
 }
 
 /// A player's rows, keyed by goal, as the current period sees them.
@@ -46,13 +48,18 @@ impl PlayerProgress {
         now: DateTime<Utc>,
     ) -> Result<Self, ApiError> {
         let rows = store.progress_for_user(user, active_only).await?;
-        Ok(Self {
+        Ok(Self::from_rows(rows, now))
+    }
+
+    /// A player's progress from rows already read.
+    pub fn from_rows(rows: Vec<ProgressRow>, now: DateTime<Utc>) -> Self {
+        Self {
             rows: rows
                 .into_iter()
                 .map(|row| (row.goal_id.clone(), row))
                 .collect(),
             now,
-        })
+        }
     }
 
     pub fn row(&self, goal: &GoalId) -> Option<&ProgressRow> {

@@ -25,6 +25,7 @@ use crate::{
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
+/// The progress columns, in the order `decode` reads them by position.
 const COLUMNS: &str = "user_id, goal_id, challenge_id, namespace, progress, status, completed_at, claimed_at, \
      created_at, updated_at, is_active, assigned_at, expires_at, baseline_value, last_counted_day";
 
@@ -63,27 +64,30 @@ impl PgStore {
     }
 }
 
+/// A row of `SELECT {COLUMNS}` (every caller selects exactly [`COLUMNS`], in its order).
+/// By position: a by-name lookup compares the name with each column's, per column per row,
+/// which was a tenth of the list route's CPU.
 fn decode(row: &PgRow) -> Result<ProgressRow, sqlx::Error> {
-    let status: String = row.try_get("status")?;
-    let status = Status::parse(&status)
+    let status: &str = row.try_get(5)?;
+    let status = Status::parse(status)
         .ok_or_else(|| sqlx::Error::Decode(format!("unknown status `{status}`").into()))?;
     Ok(ProgressRow {
-        user_id: UserId::new(row.try_get::<String, _>("user_id")?),
-        goal_id: GoalId::new(row.try_get::<String, _>("goal_id")?),
-        challenge_id: ChallengeId::new(row.try_get::<String, _>("challenge_id")?),
-        namespace: row.try_get("namespace")?,
+        user_id: UserId::new(row.try_get::<String, _>(0)?),
+        goal_id: GoalId::new(row.try_get::<String, _>(1)?),
+        challenge_id: ChallengeId::new(row.try_get::<String, _>(2)?),
+        namespace: row.try_get(3)?,
         state: ProgressState {
-            progress: row.try_get::<i64, _>("progress")?,
-            baseline: row.try_get::<Option<i64>, _>("baseline_value")?,
+            progress: row.try_get::<i64, _>(4)?,
             status,
-            is_active: row.try_get("is_active")?,
-            assigned_at: row.try_get("assigned_at")?,
-            completed_at: row.try_get("completed_at")?,
-            claimed_at: row.try_get("claimed_at")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            expires_at: row.try_get("expires_at")?,
-            last_counted_day: row.try_get("last_counted_day")?,
+            completed_at: row.try_get(6)?,
+            claimed_at: row.try_get(7)?,
+            created_at: row.try_get(8)?,
+            updated_at: row.try_get(9)?,
+            is_active: row.try_get(10)?,
+            assigned_at: row.try_get(11)?,
+            expires_at: row.try_get(12)?,
+            baseline: row.try_get::<Option<i64>, _>(13)?,
+            last_counted_day: row.try_get(14)?,
         },
     })
 }

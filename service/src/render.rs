@@ -1,0 +1,323 @@
+//! The list and one-challenge answers, written from parts rendered once per rule set.
+//!
+//! `GET /v1/challenges` is the route players call most. A goal's name, description,
+//! requirement, reward and prerequisites depend only on the rules, so they are serialized (and
+//! escaped) once per rule set; a request writes only the player's part of each goal. The bytes
+//! are exactly what serializing [`ChallengeJson`] gives, which the tests hold them to.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use chrono::{DateTime, Utc};
+use engine::progress::GoalView;
+use engine::{ChallengeId, CompiledChallenge, CompiledGoal, GoalId, RuleSet};
+use serde::Serialize;
+
+use crate::usecases::PlayerProgress;
+use crate::views::{RequirementJson, RewardJson, time};
+
+/// The rules' part of a goal, in [`crate::views::GoalJson`]'s field order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GoalHead<'a> {
+    goal_id: &'a str,
+    name: &'a str,
+    description: &'a str,
+    requirement: RequirementJson,
+    reward: Option<RewardJson>,
+    prerequisites: Vec<&'a str>,
+}
+
+/// The player's part of a goal, following [`GoalHead`].
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GoalTail {
+    progress: i64,
+    target: i64,
+    status: &'static str,
+    locked: bool,
+    completed_at: String,
+    claimed_at: String,
+    is_active: bool,
+    expires_at: String,
+    expires_in_seconds: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChallengeHead<'a> {
+    challenge_id: &'a str,
+    name: &'a str,
+    description: &'a str,
+}
+
+/// An object's serialization without its closing brace, ready for more fields.
+fn open_object(value: &impl Serialize) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    bytes.pop();
+    bytes
+}
+
+/// One rule set's static parts.
+pub struct Rendered {
+    rules: Weak<RuleSet>,
+    /// `{"goalId":…,"prerequisites":[…]` per goal.
+    goals: HashMap<GoalId, Vec<u8>>,
+    /// `{"challengeId":…,"description":…,"goals":[` per challenge.
+    challenges: HashMap<ChallengeId, Vec<u8>>,
+}
+
+impl Rendered {
+    fn of(rules: &Arc<RuleSet>) -> Self {
+        let goals = rules
+            .challenges()
+            .iter()
+            .flat_map(|c| rules.goals_of(c))
+            .map(|goal| {
+                let head = GoalHead {
+                    goal_id: goal.id.as_str(),
+                    name: &goal.name,
+                    description: &goal.description,
+                    requirement: RequirementJson::of(goal),
+                    reward: RewardJson::of(goal.reward.as_ref()),
+                    prerequisites: goal.requires.iter().map(|id| id.as_str()).collect(),
+                };
+                (goal.id.clone(), open_object(&head))
+            })
+            .collect();
+        let challenges = rules
+            .challenges()
+            .iter()
+            .map(|c| {
+                let mut head = open_object(&ChallengeHead {
+                    challenge_id: c.id.as_str(),
+                    name: &c.name,
+                    description: &c.description,
+                });
+                head.extend_from_slice(b",\"goals\":[");
+                (c.id.clone(), head)
+            })
+            .collect();
+        Self {
+            rules: Arc::downgrade(rules),
+            goals,
+            challenges,
+        }
+    }
+
+    /// Appends one challenge as [`crate::views::ChallengeJson`] serializes.
+    pub fn write_challenge(
+        &self,
+        out: &mut Vec<u8>,
+        rules: &RuleSet,
+        challenge: &CompiledChallenge,
+        progress: &PlayerProgress,
+        now: DateTime<Utc>,
+    ) {
+        match self.challenges.get(&challenge.id) {
+            Some(head) => out.extend_from_slice(head),
+            None => return,
+        }
+        for (n, goal) in rules.goals_of(challenge).enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            let locked = progress.is_locked(rules, goal);
+            self.write_goal(out, goal, &progress.view(goal), locked, now);
+        }
+        out.extend_from_slice(b"]}");
+    }
+
+    fn write_goal(
+        &self,
+        out: &mut Vec<u8>,
+        goal: &CompiledGoal,
+        view: &GoalView,
+        locked: bool,
+        now: DateTime<Utc>,
+    ) {
+        let Some(head) = self.goals.get(&goal.id) else {
+            return;
+        };
+        out.extend_from_slice(head);
+        let tail = GoalTail {
+            progress: view.progress,
+            target: goal.target,
+            status: view.status.as_str(),
+            locked,
+            completed_at: time(view.completed_at),
+            claimed_at: time(view.claimed_at),
+            is_active: view.is_active,
+            expires_at: time(view.expires_at),
+            expires_in_seconds: view
+                .expires_at
+                .map_or(0, |t| (t - now).num_seconds().max(0)),
+        };
+        let start = out.len();
+        // Serializing plain numbers, booleans and ASCII strings into a Vec cannot fail.
+        if serde_json::to_writer(&mut *out, &tail).is_ok() {
+            // `{` of the tail becomes the comma after the head.
+            out[start] = b',';
+        }
+    }
+}
+
+/// The rendered parts of the rule set in force, rebuilt when the rules change.
+#[derive(Default)]
+pub struct RenderCache {
+    current: Mutex<Option<Arc<Rendered>>>,
+}
+
+impl RenderCache {
+    pub fn for_rules(&self, rules: &Arc<RuleSet>) -> Arc<Rendered> {
+        // A `Weak` keeps its allocation, so a live one pointing at `rules` is this rule set.
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        match current.as_ref() {
+            Some(rendered) if Weak::ptr_eq(&rendered.rules, &Arc::downgrade(rules)) => {
+                rendered.clone()
+            }
+            _ => {
+                let rendered = Arc::new(Rendered::of(rules));
+                *current = Some(rendered.clone());
+                rendered
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for RenderCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RenderCache")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usecases::challenges::challenge_json;
+    use chrono::TimeZone;
+    use engine::{SourceFile, Sources, Status, UserId};
+    use store::ProgressRow;
+
+    /// Names that need escaping, prerequisites, both reward kinds, a `when`, rotation.
+    const RULES: &str = r#"
+version: 1
+challenges:
+  - id: odd
+    name: "Quotes \" and \\ backslash, tab\t, é, 🎄, \u0001"
+    description: "line one\nline two </script>"
+    rotation: { every: daily }
+    goals:
+      - { id: a, name: "A \"first\"", description: "d\\e", on: stat, stat: kills, target: 3, reward: { wallet: GOLD, amount: 5 } }
+      - { id: b, name: B, on: stat, stat: "kills", target: 2, requires: [a], when: 'event.additional.mode == "ranked"', reward: { item: "sword\"1", quantity: 2 } }
+      - { id: c, name: C, on: login, target: 1 }
+  - id: plain
+    name: Plain
+    goals:
+      - { id: d, name: D, on: stat, stat: wins, target: 10, assign: manual }
+"#;
+
+    fn rule_set(files: Vec<SourceFile>) -> Arc<RuleSet> {
+        let compiled = engine::compile(&Sources {
+            files,
+            unreadable: Vec::new(),
+        });
+        assert!(
+            compiled
+                .diagnostics
+                .iter()
+                .all(|d| d.severity != engine::Severity::Error),
+            "{:?}",
+            compiled.diagnostics
+        );
+        Arc::new(compiled.rules.expect("rules"))
+    }
+
+    /// Rows in every state a goal can show, cycling over the goals.
+    fn rows(rules: &RuleSet, now: DateTime<Utc>) -> Vec<ProgressRow> {
+        let user = UserId::new("p");
+        let goals: Vec<&CompiledGoal> = rules
+            .challenges()
+            .iter()
+            .flat_map(|c| rules.goals_of(c))
+            .collect();
+        goals
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| n % 5 != 4)
+            .map(|(n, goal)| {
+                let mut row =
+                    ProgressRow::assigned(&user, "demo", goal, now - chrono::Duration::hours(1));
+                let s = &mut row.state;
+                match n % 4 {
+                    0 => s.progress = 1,
+                    1 => {
+                        s.progress = goal.target;
+                        s.status = Status::Completed;
+                        s.completed_at = Some(now - chrono::Duration::minutes(5));
+                    }
+                    2 => {
+                        s.progress = goal.target;
+                        s.status = Status::Claimed;
+                        s.completed_at = Some(now - chrono::Duration::minutes(9));
+                        s.claimed_at = Some(now - chrono::Duration::minutes(2));
+                    }
+                    _ => s.is_active = false,
+                }
+                row
+            })
+            .collect()
+    }
+
+    fn assert_same_bytes(rules: &Arc<RuleSet>) {
+        let now = Utc
+            .with_ymd_and_hms(2026, 12, 15, 13, 14, 15)
+            .single()
+            .expect("time");
+        let progress = PlayerProgress::from_rows(rows(rules, now), now);
+        let cache = RenderCache::default();
+        let rendered = cache.for_rules(rules);
+        for challenge in rules.challenges() {
+            let mut fast = Vec::new();
+            rendered.write_challenge(&mut fast, rules, challenge, &progress, now);
+            let reference = serde_json::to_vec(&challenge_json(rules, challenge, &progress, now))
+                .expect("json");
+            assert_eq!(
+                String::from_utf8_lossy(&fast),
+                String::from_utf8_lossy(&reference),
+                "challenge {}",
+                challenge.id
+            );
+        }
+    }
+
+    #[test]
+    fn rendered_answers_are_the_serialized_views_byte_for_byte() {
+        assert_same_bytes(&rule_set(vec![SourceFile::new("odd.yaml", RULES)]));
+    }
+
+    #[test]
+    fn the_example_and_benchmark_rules_render_as_serialized() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for dir in ["challenges", "bench/rest/challenges"] {
+            let sources = engine::read_sources(&[root.join(dir)]).expect("readable");
+            assert_same_bytes(&rule_set(sources.files));
+        }
+    }
+
+    #[test]
+    fn a_new_rule_set_is_rendered_anew() {
+        let cache = RenderCache::default();
+        let first = rule_set(vec![SourceFile::new("odd.yaml", RULES)]);
+        let again = cache.for_rules(&first);
+        assert!(Arc::ptr_eq(&again, &cache.for_rules(&first)));
+        let edited = rule_set(vec![SourceFile::new(
+            "odd.yaml",
+            RULES.replace("name: Plain", "name: Renamed"),
+        )]);
+        let renamed = cache.for_rules(&edited);
+        assert!(!Arc::ptr_eq(&again, &renamed));
+        let head = &renamed.challenges[&ChallengeId::new("plain")];
+        assert!(String::from_utf8_lossy(head).contains("Renamed"));
+    }
+}
