@@ -97,6 +97,8 @@ pub struct Report {
     pub cores: usize,
     pub started_at: String,
     pub rows: Vec<Row>,
+    /// Findings that are not a row (the highest mixed rates that passed).
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -115,6 +117,7 @@ impl Report {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             rows: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -157,6 +160,9 @@ impl Report {
         for row in &self.rows {
             out.push_str(&Self::line(row));
             out.push('\n');
+        }
+        for note in &self.notes {
+            out.push_str(&format!("\n{note}.\n"));
         }
         out
     }

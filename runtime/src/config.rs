@@ -77,7 +77,7 @@ pub struct Config {
     #[arg(long, env = "WRITER_BATCH_SIZE", default_value_t = WriterConfig::default().batch_size)]
     pub writer_batch_size: usize,
     /// How long a flush waits for more events, in milliseconds.
-    #[arg(long, env = "WRITER_WINDOW_MS", default_value_t = 2)]
+    #[arg(long, env = "WRITER_WINDOW_MS", default_value_t = WriterConfig::default().window.as_millis() as u64)]
     pub writer_window_ms: u64,
     /// Events waiting beyond this are refused with UNAVAILABLE.
     #[arg(long, env = "WRITER_QUEUE_CAPACITY", default_value_t = WriterConfig::default().queue_capacity)]

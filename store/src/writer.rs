@@ -34,7 +34,11 @@ impl Default for WriterConfig {
     fn default() -> Self {
         Self {
             batch_size: 500,
-            window: Duration::from_millis(2),
+            // 6 ms, not 2: at a few thousand events/s a 2 ms window committed batches of a
+            // handful of events, and the transaction's fixed statements and its commit made
+            // PostgreSQL spend ~40 % more CPU per event for ~1.5 ms less latency
+            // (docs/benchmarks.md, "The writer's window").
+            window: Duration::from_millis(6),
             queue_capacity: 20_000,
             flushers: 2,
             clock: engine::Clock::system(),
