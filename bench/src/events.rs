@@ -7,6 +7,8 @@ use runtime::proto::iam::user_authentication_user_logged_in_service_client::User
 use runtime::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient;
 use runtime::proto::statistic::{StatItem, StatItemUpdated};
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
 
 /// Stat codes the example challenges (`challenges/`) listen to, and some nobody listens to.
 pub const EXAMPLE_STAT_CODES: [&str; 12] = [
@@ -51,6 +53,7 @@ impl EventMix {
 /// gRPC clients spread over several HTTP/2 connections.
 #[derive(Clone)]
 pub struct EventSender {
+    health: Vec<HealthClient<Channel>>,
     stats: Vec<StatisticStatItemUpdatedServiceClient<Channel>>,
     logins: Vec<UserAuthenticationUserLoggedInServiceClient<Channel>>,
     mix: std::sync::Arc<EventMix>,
@@ -59,6 +62,7 @@ pub struct EventSender {
 impl EventSender {
     pub async fn connect(target: &str, connections: usize, mix: EventMix) -> Result<Self> {
         let mut sender = Self {
+            health: Vec::new(),
             stats: Vec::new(),
             logins: Vec::new(),
             mix: std::sync::Arc::new(mix),
@@ -68,6 +72,7 @@ impl EventSender {
                 .connect()
                 .await
                 .with_context(|| format!("connecting to {target}"))?;
+            sender.health.push(HealthClient::new(channel.clone()));
             sender
                 .stats
                 .push(StatisticStatItemUpdatedServiceClient::new(channel.clone()));
@@ -133,6 +138,19 @@ impl EventSender {
                 .await
         };
         result.map(drop).map_err(|status| status.to_string())
+    }
+
+    /// A health check: a unary call through the same server stack that does no work, so its
+    /// cost is the floor of what any gRPC call costs the handler.
+    pub async fn check(&self, n: u64) -> Result<(), String> {
+        let mut client = self.health[(n as usize) % self.health.len()].clone();
+        client
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map(drop)
+            .map_err(|status| status.to_string())
     }
 
     /// One statistic update, outside the mix (to seed progress).

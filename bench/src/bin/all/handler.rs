@@ -1,0 +1,161 @@
+//! The handler's part of the run: the raw upsert's ceiling, the gRPC floor, events flat out
+//! and at fixed rates.
+
+use super::*;
+
+impl Run {
+    /// The raw ceiling of the event path's writes: the rows three goals per event touch, as
+    /// plain `INSERT … ON CONFLICT DO UPDATE` batches of 500 events, 2 statements in flight.
+    async fn upsert_ceiling(&mut self, pool: &sqlx::PgPool) -> Result<f64> {
+        let events: u64 = 100_000;
+        let pool_for_calls = pool.clone();
+        let batch = 500u64;
+        let next = Arc::new(AtomicU64::new(0));
+        let cpu = Self::meter(&[]).start();
+        let batches = events / batch;
+        let outcome = closed_loop(2, Duration::from_secs(600), Some(batches), move |_| {
+            let (pool, next) = (pool_for_calls.clone(), next.clone());
+            async move {
+                let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut users = Vec::with_capacity(batch as usize * 3);
+                let mut goals = Vec::with_capacity(batch as usize * 3);
+                for k in 0..batch {
+                    let user = format!("ceiling-{}", ((b * batch + k) * 7919) % 10_000);
+                    for goal in ["total", "sum", "filtered"] {
+                        users.push(user.clone());
+                        goals.push(goal);
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO user_goal_progress (user_id, goal_id, challenge_id, namespace, progress, status, created_at, updated_at) \
+                     SELECT u, g, 'ceiling', 'demo', count(*), 'in_progress', now(), now() \
+                     FROM UNNEST($1::varchar[], $2::varchar[]) AS t(u, g) GROUP BY u, g ORDER BY u, g \
+                     ON CONFLICT (user_id, goal_id) DO UPDATE SET progress = user_goal_progress.progress + EXCLUDED.progress, \
+                       status = EXCLUDED.status, updated_at = EXCLUDED.updated_at",
+                )
+                .bind(&users)
+                .bind(&goals)
+                .execute(&pool)
+                .await
+                .map(drop)
+                .map_err(|err| err.to_string())
+            }
+        })
+        .await;
+        // Each successful call wrote one batch; the table counts events.
+        let outcome = Outcome {
+            ok: outcome.ok * batch,
+            failed: 0,
+            first_error: None,
+            latencies: Vec::new(),
+            ..outcome
+        };
+        let row = Row::new(
+            "ceiling: raw batched upsert, 3 rows per event (sqlx, 500 events per statement)",
+            &outcome,
+            &cpu.stop(),
+        );
+        let rate = row.throughput;
+        self.report.push(row);
+        sqlx::query("TRUNCATE user_goal_progress")
+            .execute(pool)
+            .await?;
+        Ok(rate)
+    }
+
+    pub(super) async fn handler(&mut self, ceiling: f64) -> Result<()> {
+        let url = bench::fresh_database(&self.args.database_url, DATABASE_EVENTS).await?;
+        let store = store::PgStore::connect(&url, 4).await?;
+        store.migrate().await?;
+        let ceiling = match ceiling {
+            0.0 => self.upsert_ceiling(store.pool()).await?,
+            known => known,
+        };
+        let (grpc, metrics) = (free_port()?, free_port()?);
+        let env = self.env(&url, "challenges", grpc, 0, metrics);
+        let handler = Process::start(
+            "handler",
+            &self.args.bin_dir,
+            &env,
+            &format!("http://127.0.0.1:{metrics}/healthz"),
+            &self.args.out_dir,
+        )
+        .await?;
+        let target = format!("http://127.0.0.1:{grpc}");
+        let sender =
+            EventSender::connect(&target, 4, EventMix::examples(20_000, &self.run)).await?;
+        let send = {
+            let sender = sender.clone();
+            move |n| {
+                let sender = sender.clone();
+                async move { sender.send(n).await }
+            }
+        };
+        // Warm-up: connections, caches, the database's plans (not measured).
+        closed_loop(256, Duration::from_secs(3), None, {
+            let send = send.clone();
+            move |n| send(u64::MAX / 2 + n)
+        })
+        .await;
+        // The transport's floor: a call that does nothing, through the same server stack.
+        let cpu = Self::meter(&[&handler]).start();
+        let outcome = closed_loop(256, self.seconds(), None, {
+            let sender = sender.clone();
+            move |n| {
+                let sender = sender.clone();
+                async move { sender.check(n).await }
+            }
+        })
+        .await;
+        let floor = Row::new(
+            "ceiling: gRPC floor, a no-op unary call (health Check, 256 in flight)",
+            &outcome,
+            &cpu.stop(),
+        );
+        let floor_cpu = floor.cpu("handler").unwrap_or(f64::NAN);
+        self.report.push(floor);
+        let mut offset = 0;
+        let cpu = Self::meter(&[&handler]).start();
+        let outcome = closed_loop(256, self.seconds(), None, {
+            let send = send.clone();
+            move |n| send(n)
+        })
+        .await;
+        offset += outcome.ok + outcome.failed;
+        let mut row = Row::new(
+            "handler: events flat out (gRPC, 256 in flight)",
+            &outcome,
+            &cpu.stop(),
+        )
+        .against("raw upsert", ceiling);
+        if let Some(per_event) = row.cpu("handler") {
+            row = row.noted(format!(
+                "handler CPU {:.1}× a no-op call's ({floor_cpu:.0} µs)",
+                per_event / floor_cpu
+            ));
+        }
+        self.report.push(row);
+        for rate in [2_500.0, 5_000.0] {
+            let cpu = Self::meter(&[&handler]).start();
+            let base = offset;
+            let outcome = open_loop(rate, self.seconds(), 2048, {
+                let send = send.clone();
+                move |n| send(base + n)
+            })
+            .await;
+            offset += outcome.ok + outcome.failed;
+            let mut row = Row::new(
+                &format!("handler: events at {rate:.0}/s"),
+                &outcome,
+                &cpu.stop(),
+            );
+            if row.throughput < rate * 0.95 {
+                row = row.noted(format!("target {rate:.0}/s not reached"));
+            }
+            self.report.push(row);
+        }
+        handler.stop().await?;
+        store.pool().close().await;
+        Ok(())
+    }
+}
