@@ -47,7 +47,7 @@ pub(super) async fn list(
 ) -> Result<JsonBytes, ApiError> {
     // Written from the parts of the rules rendered once per rule set (crate::render); the
     // bytes are what serializing `ChallengeList` gives.
-    let body = challenges::list_body(
+    let body = challenges::list(
         &state.context,
         &user,
         query.active_only,
@@ -83,7 +83,7 @@ pub(super) async fn one(
 ) -> Result<JsonBytes, ApiError> {
     let now = state.context.clock.now();
     Ok(JsonBytes(
-        challenges::get_body(&state.context, &user, &challenge, now).await?,
+        challenges::get(&state.context, &user, &challenge, now).await?,
     ))
 }
 

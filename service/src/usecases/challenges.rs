@@ -10,38 +10,9 @@ use super::{Context, PlayerProgress, challenge, goal};
 use crate::error::{ApiError, ErrorCode};
 use crate::views::{AssignedGoalJson, ChallengeJson, GoalJson, RequirementJson, time, visible};
 
-/// Every visible challenge with the player's progress, in rule-set order.
+/// Every visible challenge with the player's progress, in rule-set order: the list answer
+/// `{"challenges": [...]}`, written from the rule set's rendered parts (crate::render).
 pub async fn list(
-    ctx: &Context,
-    user: &UserId,
-    active_only: bool,
-    now: DateTime<Utc>,
-) -> Result<Vec<ChallengeJson>, ApiError> {
-    let rules = ctx.rules.current();
-    let progress = PlayerProgress::load(ctx.store.as_ref(), user, active_only, now).await?;
-    Ok(rules
-        .challenges()
-        .iter()
-        .filter(|c| visible(c, now))
-        .map(|c| challenge_json(&rules, c, &progress, now))
-        .collect())
-}
-
-/// One visible challenge.
-pub async fn get(
-    ctx: &Context,
-    user: &UserId,
-    challenge_id: &str,
-    now: DateTime<Utc>,
-) -> Result<ChallengeJson, ApiError> {
-    let rules = ctx.rules.current();
-    let found = challenge(&rules, challenge_id, now)?;
-    let progress = PlayerProgress::load(ctx.store.as_ref(), user, false, now).await?;
-    Ok(challenge_json(&rules, found, &progress, now))
-}
-
-/// [`list`]'s answer, `{"challenges": [...]}`, written from the rule set's rendered parts.
-pub async fn list_body(
     ctx: &Context,
     user: &UserId,
     active_only: bool,
@@ -67,8 +38,8 @@ pub async fn list_body(
     Ok(out)
 }
 
-/// [`get`]'s answer, written from the rule set's rendered parts.
-pub async fn get_body(
+/// One visible challenge, written from the rule set's rendered parts.
+pub async fn get(
     ctx: &Context,
     user: &UserId,
     challenge_id: &str,
