@@ -90,7 +90,6 @@ impl EventSender {
         let user = format!("{}{}", mix.user_prefix, hash % mix.users);
         let connection = (n as usize) % self.stats.len();
         let id = format!("load-{}-{n}", mix.run);
-        let timestamp = chrono::Utc::now().to_rfc3339();
         let result = if hash.is_multiple_of(5) {
             let mut client = self.logins[connection].clone();
             client
@@ -98,7 +97,7 @@ impl EventSender {
                     id,
                     namespace: mix.namespace.clone(),
                     user_id: user,
-                    timestamp,
+                    timestamp: chrono::Utc::now().to_rfc3339(),
                     ..Default::default()
                 })
                 .await
@@ -117,25 +116,16 @@ impl EventSender {
             )]
             .into_iter()
             .collect();
+            let update = Stat {
+                id,
+                user,
+                code: code.clone(),
+                value: (n % 1000) as f64,
+                inc: 1.0 + (hash % 5) as f64,
+                additional: Some(prost_types::Struct { fields }),
+            };
             let mut client = self.stats[connection].clone();
-            client
-                .on_message(StatItemUpdated {
-                    payload: Some(StatItem {
-                        namespace: mix.namespace.clone(),
-                        stat_code: code.clone(),
-                        user_id: user.clone(),
-                        latest_value: (n % 1000) as f64,
-                        inc: 1.0 + (hash % 5) as f64,
-                        additional_data: Some(prost_types::Struct { fields }),
-                        ..Default::default()
-                    }),
-                    id,
-                    namespace: mix.namespace.clone(),
-                    user_id: user,
-                    timestamp,
-                    ..Default::default()
-                })
-                .await
+            client.on_message(update.message(&mix.namespace)).await
         };
         result.map(drop).map_err(|status| status.to_string())
     }
@@ -155,25 +145,50 @@ impl EventSender {
 
     /// One statistic update, outside the mix (to seed progress).
     pub async fn stat(&self, id: &str, user: &str, code: &str, value: f64) -> Result<()> {
+        let update = Stat {
+            id: id.into(),
+            user: user.into(),
+            code: code.into(),
+            value,
+            inc: value,
+            additional: None,
+        };
         let mut client = self.stats[0].clone();
         client
-            .on_message(StatItemUpdated {
-                payload: Some(StatItem {
-                    namespace: self.mix.namespace.clone(),
-                    stat_code: code.into(),
-                    user_id: user.into(),
-                    latest_value: value,
-                    inc: value,
-                    ..Default::default()
-                }),
-                id: id.into(),
-                namespace: self.mix.namespace.clone(),
-                user_id: user.into(),
-                timestamp: chrono::Utc::now().to_rfc3339(),
-                ..Default::default()
-            })
+            .on_message(update.message(&self.mix.namespace))
             .await
             .with_context(|| format!("seeding {code} of {user}"))?;
         Ok(())
+    }
+}
+
+/// A statistic update as the statistic service sends it.
+struct Stat {
+    id: String,
+    user: String,
+    code: String,
+    value: f64,
+    inc: f64,
+    additional: Option<prost_types::Struct>,
+}
+
+impl Stat {
+    fn message(self, namespace: &str) -> StatItemUpdated {
+        StatItemUpdated {
+            payload: Some(StatItem {
+                namespace: namespace.to_string(),
+                stat_code: self.code,
+                user_id: self.user.clone(),
+                latest_value: self.value,
+                inc: self.inc,
+                additional_data: self.additional,
+                ..Default::default()
+            }),
+            id: self.id,
+            namespace: namespace.to_string(),
+            user_id: self.user,
+            timestamp: chrono::Utc::now().to_rfc3339(),
+            ..Default::default()
+        }
     }
 }

@@ -64,3 +64,38 @@ pub async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<Strin
     store::testing::recreate_database(&mut admin, name).await?;
     Ok(store::testing::database_on(admin_url, name))
 }
+
+/// One batch of the raw upsert ceiling: events `b·batch` .. `(b+1)·batch`, event `n` belonging to
+/// player `ceiling-{n·7919 mod users}`, each adding 1 to its player's row of every goal in
+/// `goals`, as one `INSERT … ON CONFLICT DO UPDATE` (aggregated first: one statement may not
+/// update a row twice). The same row writes as the event path's, without the engine.
+pub async fn raw_upsert_batch(
+    pool: &sqlx::PgPool,
+    b: u64,
+    batch: u64,
+    users: u64,
+    goals: &[&str],
+) -> Result<(), sqlx::Error> {
+    let rows = (batch as usize) * goals.len();
+    let mut user_ids = Vec::with_capacity(rows);
+    let mut goal_ids = Vec::with_capacity(rows);
+    for k in 0..batch {
+        let user = format!("ceiling-{}", ((b * batch + k) * 7919) % users);
+        for goal in goals {
+            user_ids.push(user.clone());
+            goal_ids.push(*goal);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO user_goal_progress (user_id, goal_id, challenge_id, namespace, progress, status, created_at, updated_at) \
+         SELECT u, g, 'ceiling', 'bench', count(*), 'in_progress', now(), now() \
+         FROM UNNEST($1::varchar[], $2::varchar[]) AS t(u, g) GROUP BY u, g ORDER BY u, g \
+         ON CONFLICT (user_id, goal_id) DO UPDATE SET progress = user_goal_progress.progress + EXCLUDED.progress, \
+           status = EXCLUDED.status, updated_at = EXCLUDED.updated_at",
+    )
+    .bind(&user_ids)
+    .bind(&goal_ids)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

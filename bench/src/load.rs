@@ -25,6 +25,42 @@ impl Outcome {
     pub fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
+
+    /// What a single-purpose driver prints: counts and rate of `unit`s, the first failure, the
+    /// latency percentiles. `target` is the rate asked for (0: flat out).
+    pub fn print_summary(self, unit: &str, target: u64) {
+        let asked = match target {
+            0 => " (flat out)".to_string(),
+            rate => format!(" (target {rate}/s)"),
+        };
+        println!(
+            "{} {unit} OK, {} failed in {:.1} s = {:.0} {unit}/s{asked}",
+            self.ok,
+            self.failed,
+            self.elapsed.as_secs_f64(),
+            self.rate()
+        );
+        if let Some(error) = &self.first_error {
+            println!("first failure: {error}");
+        }
+        if let Some(latencies) = crate::Latencies::of(self.latencies) {
+            println!("latency: {latencies}");
+        }
+    }
+}
+
+/// Flat out from `clients` loops when `rate` is 0, else `rate` calls per second with at most
+/// `clients` in flight.
+pub async fn at_rate<F, Fut>(rate: u64, clients: usize, duration: Duration, call: F) -> Outcome
+where
+    F: Fn(u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    if rate == 0 {
+        closed_loop(clients, duration, None, call).await
+    } else {
+        open_loop(rate as f64, duration, clients, call).await
+    }
 }
 
 #[derive(Default)]

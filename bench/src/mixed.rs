@@ -78,27 +78,14 @@ pub async fn run(
         let players = targets.players.clone();
         open_loop(rates.list, duration, in_flight, move |n| {
             let players = players.clone();
-            async move {
-                let user = format!("bench-user-{}", n % LIST_PLAYERS);
-                players
-                    .call("GET", "/v1/challenges", &user, None, &[200])
-                    .await
-                    .map(drop)
-            }
+            async move { list(&players, n).await }
         })
     };
     let one = {
         let players = targets.players.clone();
         open_loop(rates.one, duration, in_flight, move |n| {
             let players = players.clone();
-            async move {
-                let user = format!("bench-user-{}", (n * 7) % LIST_PLAYERS);
-                let path = format!("/v1/challenges/{CLAIM_CHALLENGE}");
-                players
-                    .call("GET", &path, &user, None, &[200])
-                    .await
-                    .map(drop)
-            }
+            async move { one(&players, n).await }
         })
     };
     let claim = {
@@ -146,6 +133,25 @@ pub async fn run(
         ("initialize", initialize),
         ("events", events),
     ]
+}
+
+/// List player `n`'s challenges (`GET /v1/challenges`: 50 goals).
+pub async fn list(players: &Players, n: u64) -> Result<(), String> {
+    let user = format!("bench-user-{}", n % LIST_PLAYERS);
+    players
+        .call("GET", "/v1/challenges", &user, None, &[200])
+        .await
+        .map(drop)
+}
+
+/// One challenge (10 goals) of a list player, in another order than [`list`]'s.
+pub async fn one(players: &Players, n: u64) -> Result<(), String> {
+    let user = format!("bench-user-{}", (n * 7) % LIST_PLAYERS);
+    let path = format!("/v1/challenges/{CLAIM_CHALLENGE}");
+    players
+        .call("GET", &path, &user, None, &[200])
+        .await
+        .map(drop)
 }
 
 /// Claims claimer `k`'s goal: 200 `claimed` (or 202 `pending` if the grant is still running).

@@ -11,9 +11,8 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use bench::Latencies;
 use bench::events::{EventMix, EventSender};
-use bench::load::{closed_loop, open_loop};
+use bench::load::at_rate;
 use clap::Parser;
 
 #[derive(Parser)]
@@ -54,29 +53,13 @@ async fn main() -> Result<()> {
         let sender = sender.clone();
         async move { sender.send(n).await }
     };
-    let duration = Duration::from_secs(args.duration);
-    let outcome = if args.rate == 0 {
-        closed_loop(args.concurrency, duration, None, send).await
-    } else {
-        open_loop(args.rate as f64, duration, args.concurrency, send).await
-    };
-    println!(
-        "{} events OK, {} failed in {:.1} s = {:.0} events/s{}",
-        outcome.ok,
-        outcome.failed,
-        outcome.elapsed.as_secs_f64(),
-        outcome.rate(),
-        if args.rate > 0 {
-            format!(" (target {}/s)", args.rate)
-        } else {
-            " (flat out)".into()
-        }
-    );
-    if let Some(error) = &outcome.first_error {
-        println!("first failure: {error}");
-    }
-    if let Some(latencies) = Latencies::of(outcome.latencies) {
-        println!("latency: {latencies}");
-    }
+    let outcome = at_rate(
+        args.rate,
+        args.concurrency,
+        Duration::from_secs(args.duration),
+        send,
+    )
+    .await;
+    outcome.print_summary("events", args.rate);
     Ok(())
 }

@@ -8,9 +8,8 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use bench::Latencies;
 use bench::http::Players;
-use bench::load::{closed_loop, open_loop};
+use bench::load::at_rate;
 use clap::Parser;
 
 #[derive(Parser)]
@@ -54,24 +53,13 @@ async fn main() -> Result<()> {
                 .map(drop)
         }
     };
-    let duration = Duration::from_secs(args.duration);
-    let outcome = if args.rate == 0 {
-        closed_loop(args.connections, duration, None, call).await
-    } else {
-        open_loop(args.rate as f64, duration, args.connections, call).await
-    };
-    println!(
-        "{} requests OK, {} failed in {:.1} s = {:.0} requests/s",
-        outcome.ok,
-        outcome.failed,
-        outcome.elapsed.as_secs_f64(),
-        outcome.rate()
-    );
-    if let Some(error) = &outcome.first_error {
-        println!("first failure: {error}");
-    }
-    if let Some(latencies) = Latencies::of(outcome.latencies) {
-        println!("latency: {latencies}");
-    }
+    let outcome = at_rate(
+        args.rate,
+        args.connections,
+        Duration::from_secs(args.duration),
+        call,
+    )
+    .await;
+    outcome.print_summary("requests", args.rate);
     Ok(())
 }

@@ -175,27 +175,9 @@ async fn run_ceiling(args: &Args, pool: sqlx::PgPool, users: usize) -> Result<Re
         tasks.push(tokio::spawn(async move {
             let mut b = t;
             while b < batches {
-                let mut user_ids = Vec::with_capacity(batch_size * 3);
-                let mut goal_ids = Vec::with_capacity(batch_size * 3);
-                for k in 0..batch_size {
-                    let user = format!("ceiling-{}", ((b * batch_size + k) * 7919) % users);
-                    for goal in ["kills-total", "kills-sum", "kills-tundra"] {
-                        user_ids.push(user.clone());
-                        goal_ids.push(goal);
-                    }
-                }
-                // Several updates of one row in one statement are not allowed: aggregate first.
-                sqlx::query(
-                    "INSERT INTO user_goal_progress (user_id, goal_id, challenge_id, namespace, progress, status, created_at, updated_at) \
-                     SELECT u, g, 'bench', 'bench', count(*), 'in_progress', now(), now() \
-                     FROM UNNEST($1::varchar[], $2::varchar[]) AS t(u, g) GROUP BY u, g ORDER BY u, g \
-                     ON CONFLICT (user_id, goal_id) DO UPDATE SET progress = user_goal_progress.progress + EXCLUDED.progress, \
-                       status = EXCLUDED.status, updated_at = EXCLUDED.updated_at",
-                )
-                .bind(&user_ids)
-                .bind(&goal_ids)
-                .execute(&pool)
-                .await?;
+                let goals = ["kills-total", "kills-sum", "kills-tundra"];
+                bench::raw_upsert_batch(&pool, b as u64, batch_size as u64, users as u64, &goals)
+                    .await?;
                 b += concurrency;
             }
             anyhow::Ok(())

@@ -134,7 +134,7 @@ async fn main() -> Result<()> {
     eprintln!("{} ({} cores)", run.report.machine, run.report.cores);
     let only = run.args.only.clone();
     if only.as_deref() != Some("service") {
-        run.handler(0.0).await?;
+        run.handler().await?;
     }
     if only.as_deref() != Some("handler") {
         run.service().await?;

@@ -170,10 +170,17 @@ impl Run {
         admin.close().await;
 
         let ceiling = self.read_ceiling(&url).await?;
-        let warm = closed_loop(64, Duration::from_secs(3), None, list(&players)).await;
+        let list = {
+            let players = players.clone();
+            move |n| {
+                let players = players.clone();
+                async move { mixed::list(&players, n).await }
+            }
+        };
+        let warm = closed_loop(64, Duration::from_secs(3), None, list.clone()).await;
         ensure_all("warming up the list", &warm)?;
         let cpu = Self::meter(&[&service, &handler]).start();
-        let outcome = closed_loop(64, self.seconds(), None, list(&players)).await;
+        let outcome = closed_loop(64, self.seconds(), None, list).await;
         let row = Row::new(
             "service: GET /v1/challenges, 50 goals (64 connections)",
             &outcome,
@@ -187,14 +194,7 @@ impl Run {
             let players = players.clone();
             move |n| {
                 let players = players.clone();
-                async move {
-                    let user = format!("bench-user-{}", (n * 7) % mixed::LIST_PLAYERS);
-                    let path = format!("/v1/challenges/{}", mixed::CLAIM_CHALLENGE);
-                    players
-                        .call("GET", &path, &user, None, &[200])
-                        .await
-                        .map(drop)
-                }
+                async move { mixed::one(&players, n).await }
             }
         })
         .await;
@@ -237,25 +237,5 @@ impl Run {
         service.stop().await?;
         handler.stop().await?;
         Ok(())
-    }
-}
-
-fn list(
-    players: &Players,
-) -> impl Fn(u64) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
-+ Clone
-+ Send
-+ Sync
-+ 'static {
-    let players = players.clone();
-    move |n| {
-        let players = players.clone();
-        Box::pin(async move {
-            let user = format!("bench-user-{}", n % mixed::LIST_PLAYERS);
-            players
-                .call("GET", "/v1/challenges", &user, None, &[200])
-                .await
-                .map(drop)
-        })
     }
 }
