@@ -117,15 +117,20 @@ impl<'a> Columns<'a> {
 pub(super) const UNNEST_ROWS: &str = "SELECT * FROM UNNEST($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], \
      $5::bigint[], $6::varchar[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], \
      $11::bool[], $12::timestamptz[], $13::timestamptz[], $14::bigint[], $15::date[])";
-/// Writes rows (insert or full update of the mutable columns).
-pub(super) async fn upsert(
+/// Writes a batch's rows (insert or full update of the mutable columns) and appends its archived
+/// events, in one statement when there are both: the batch transaction is a chain of round trips
+/// with its rows locked, so a separate archive statement lengthened every batch (at 256 events in
+/// flight that cost the flat-out rate a fifth, with the CPU half idle).
+async fn write_batch(
     tx: &mut Transaction<'_, Postgres>,
     rows: &[ProgressRow],
+    archived: &ArchiveColumns<'_>,
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    if rows.is_empty() {
+    if rows.is_empty() && archived.is_empty() {
         return Ok(());
     }
-    let sql = format!(
+    let upsert = format!(
         "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
          ON CONFLICT (user_id, goal_id) DO UPDATE SET \
            progress = EXCLUDED.progress, status = EXCLUDED.status, completed_at = EXCLUDED.completed_at, \
@@ -134,10 +139,19 @@ pub(super) async fn upsert(
            baseline_value = EXCLUDED.baseline_value, last_counted_day = EXCLUDED.last_counted_day"
     );
     let columns = Columns::of(rows);
-    columns
-        .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-        .execute(&mut **tx)
-        .await?;
+    let sql = match (rows.is_empty(), archived.is_empty()) {
+        (false, true) => upsert,
+        (true, _) => archive_sql(1),
+        (false, false) => format!("WITH archived AS ({}) {upsert}", archive_sql(16)),
+    };
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if !rows.is_empty() {
+        query = columns.bind(query);
+    }
+    if !archived.is_empty() {
+        query = archived.bind(query, now);
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 /// Inserts rows that do not exist yet; existing rows are left alone.
@@ -232,8 +246,8 @@ impl PgStore {
         );
         let rows = lock_rows(&mut tx, &keys).await?;
         let folded = fold(batch, &fresh, &forgotten, rows, now);
-        upsert(&mut tx, &folded.changed).await?;
-        archive(&mut tx, &ArchiveColumns::of(batch, &fresh), now).await?;
+        let archived = ArchiveColumns::of(batch, &fresh);
+        write_batch(&mut tx, &folded.changed, &archived, now).await?;
         tx.commit().await?;
         Ok(folded.outcomes)
     }
@@ -288,35 +302,51 @@ impl PgStore {
     }
 }
 
-/// Appends a batch's archived events, in its transaction.
-async fn archive(
-    tx: &mut Transaction<'_, Postgres>,
-    columns: &ArchiveColumns<'_>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    if columns.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
+/// The statement appending archived events, its parameters numbered from `first`.
+fn archive_sql(first: usize) -> String {
+    const TYPES: [&str; 9] = [
+        "varchar",
+        "varchar",
+        "varchar",
+        "varchar",
+        "timestamptz",
+        "varchar",
+        "bigint",
+        "bigint",
+        "text",
+    ];
+    let arrays: Vec<String> = TYPES
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| format!("${}::{ty}[]", first + i))
+        .collect();
+    format!(
         "INSERT INTO event_archive \
            (event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, payload, archived_at) \
-         SELECT e, k, u, n, o, s, v, i, p::json, $10 FROM UNNEST($1::varchar[], $2::varchar[], \
-           $3::varchar[], $4::varchar[], $5::timestamptz[], $6::varchar[], $7::bigint[], $8::bigint[], \
-           $9::text[]) AS t(e, k, u, n, o, s, v, i, p)",
+         SELECT e, k, u, n, o, s, v, i, p::json, ${} FROM UNNEST({}) AS t(e, k, u, n, o, s, v, i, p)",
+        first + TYPES.len(),
+        arrays.join(", ")
     )
-    .bind(&columns.event_id)
-    .bind(&columns.kind)
-    .bind(&columns.user_id)
-    .bind(&columns.namespace)
-    .bind(&columns.occurred_at)
-    .bind(&columns.stat_code)
-    .bind(&columns.value)
-    .bind(&columns.inc)
-    .bind(&columns.payload)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+}
+
+impl ArchiveColumns<'_> {
+    fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+        now: DateTime<Utc>,
+    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.event_id)
+            .bind(&self.kind)
+            .bind(&self.user_id)
+            .bind(&self.namespace)
+            .bind(&self.occurred_at)
+            .bind(&self.stat_code)
+            .bind(&self.value)
+            .bind(&self.inc)
+            .bind(&self.payload)
+            .bind(now)
+    }
 }
 
 /// Takes the shared lock of each of `users` (sorted, so batches never wait on each other in a
