@@ -110,6 +110,13 @@ pub struct Config {
     /// Archived events are kept this many days (the cleanup job prunes older ones).
     #[arg(long, env = "EVENT_ARCHIVE_DAYS", default_value_t = 30)]
     pub event_archive_days: u32,
+    /// Players whose progress rows the service keeps in memory for reads (PostgreSQL only,
+    /// evicted through its change feed); 0 turns the cache off.
+    #[arg(long, env = "PROGRESS_CACHE_PLAYERS", default_value_t = 100_000)]
+    pub progress_cache_players: u64,
+    /// Longest a player's cached rows are kept, in seconds, whatever the change feed says.
+    #[arg(long, env = "PROGRESS_CACHE_SECONDS", default_value_t = 300)]
+    pub progress_cache_seconds: u64,
 }
 
 impl Config {
@@ -148,6 +155,18 @@ impl Config {
                 reason: format!("{sample} is not a share between 0 and 1"),
             }),
         }
+    }
+
+    /// The read cache's size, or `None` when it is off: turned off, or on the embedded database
+    /// (which has no change feed).
+    pub fn progress_cache(&self) -> Option<store::cache::CacheConfig> {
+        (self.progress_cache_players > 0
+            && self.progress_cache_seconds > 0
+            && !self.database.is_embedded())
+        .then(|| store::cache::CacheConfig {
+            players: self.progress_cache_players,
+            ttl: Duration::from_secs(self.progress_cache_seconds),
+        })
     }
 
     /// The cleanup job's knobs, checked; `None` when it is turned off.

@@ -34,6 +34,9 @@ pub struct StartOptions {
     pub clock: Clock,
     /// Apply migrations even when `Config::migrate` is off (the embedded database is ours alone).
     pub migrate: bool,
+    /// Read players' rows through the progress cache when the configuration allows one (the
+    /// service's reads; the handler only writes).
+    pub cache_progress: bool,
 }
 
 impl Default for StartOptions {
@@ -41,6 +44,7 @@ impl Default for StartOptions {
         Self {
             clock: Clock::system(),
             migrate: false,
+            cache_progress: false,
         }
     }
 }
@@ -56,6 +60,8 @@ pub struct Runtime {
     pub clock: Clock,
     /// The database URL with its password hidden, for logs.
     pub database: String,
+    /// The read cache of players' rows, when on (see [`StartOptions::cache_progress`]).
+    pub progress_cache: Option<Arc<store::cache::ProgressCache>>,
     stop: watch::Sender<bool>,
     front_doors: JoinSet<(&'static str, Result<()>)>,
     background: Vec<(&'static str, JoinHandle<()>)>,
@@ -77,7 +83,11 @@ impl Runtime {
             .await
             .with_context(|| format!("cannot open the database {database}"))?;
         let metrics = Arc::new(Metrics::new().context("registering metrics")?);
-        let store = store::instrument(store, metrics.clone());
+        let cache = config
+            .progress_cache()
+            .filter(|_| options.cache_progress)
+            .map(|size| Arc::new(store::cache::ProgressCache::new(size)));
+        let store = store::instrument(store, metrics.clone(), cache.clone());
         if config.migrate || options.migrate {
             tracing::info!(database = %database, "applying database migrations");
             store.migrate().await.context("applying migrations")?;
@@ -108,6 +118,7 @@ impl Runtime {
             events,
             clock: options.clock,
             database,
+            progress_cache: None,
             stop,
             front_doors: JoinSet::new(),
             background: Vec::new(),
@@ -123,6 +134,11 @@ impl Runtime {
                 runtime.stop_signal(),
             );
             runtime.background("cleanup", job);
+        }
+        if let Some(cache) = cache {
+            let feed = store::cache::follow(url, cache.clone(), runtime.stop_signal());
+            runtime.background("progress change feed", feed);
+            runtime.progress_cache = Some(cache);
         }
         Ok(runtime)
     }

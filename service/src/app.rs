@@ -175,6 +175,7 @@ pub async fn run_with_clock(
     let options = StartOptions {
         clock,
         migrate: embedded,
+        cache_progress: true,
     };
     let mut runtime = Runtime::start(&config.common, options).await?;
     let state = AppState {

@@ -1,5 +1,7 @@
 //! A [`ProgressStore`] that times every call of the store it wraps and tells a
-//! [`QueryObserver`] (the binaries' `challenge_db_query_duration_seconds`).
+//! [`QueryObserver`] (the binaries' `challenge_db_query_duration_seconds`), and, given a
+//! [`ProgressCache`], serves players' rows from it and evicts a player after every write that
+//! names them (so their next read sees it without waiting for the change feed).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use chrono::{DateTime, Utc};
 use engine::{ChallengeId, CompiledGoal, GoalId, UserId};
 
 use crate::archive::{ArchiveWindow, ArchivedEvent};
+use crate::cache::ProgressCache;
 use crate::{
     ClaimStart, EventOutcome, ExpiredBatch, ExpiryCursor, ExpiryPolicy, IntentKey, IntentOutcome,
     IntentState, NewIntent, PendingEvent, PoolStats, ProgressRow, ProgressStore, RewardIntent,
@@ -22,20 +25,24 @@ pub trait QueryObserver: Send + Sync + 'static {
     fn query(&self, operation: &'static str, elapsed: Duration, ok: bool);
 }
 
-/// Wraps `store` so every call is timed and reported to `observer`.
+/// Wraps `store` so every call is timed and reported to `observer`, and players' rows are read
+/// through `cache` when there is one.
 pub fn instrument(
     store: Arc<dyn ProgressStore>,
     observer: Arc<dyn QueryObserver>,
+    cache: Option<Arc<ProgressCache>>,
 ) -> Arc<dyn ProgressStore> {
     Arc::new(Instrumented {
         inner: store,
         observer,
+        cache,
     })
 }
 
 struct Instrumented {
     inner: Arc<dyn ProgressStore>,
     observer: Arc<dyn QueryObserver>,
+    cache: Option<Arc<ProgressCache>>,
 }
 
 impl Instrumented {
@@ -48,6 +55,21 @@ impl Instrumented {
         let result = call.await;
         self.observer
             .query(operation, started.elapsed(), result.is_ok());
+        result
+    }
+
+    /// `write`, timed, then `user` evicted from the cache (whatever the outcome: a failed
+    /// answer may follow a commit).
+    async fn wrote<T>(
+        &self,
+        operation: &'static str,
+        user: &UserId,
+        write: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let result = self.timed(operation, write).await;
+        if let Some(cache) = &self.cache {
+            cache.evict(user);
+        }
         result
     }
 }
@@ -76,11 +98,22 @@ impl ProgressStore for Instrumented {
         user_id: &UserId,
         active_only: bool,
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        self.timed(
-            "progress_for_user",
-            self.inner.progress_for_user(user_id, active_only),
-        )
-        .await
+        match &self.cache {
+            Some(cache) => {
+                let all = self.timed(
+                    "progress_for_user",
+                    self.inner.progress_for_user(user_id, false),
+                );
+                cache.rows(user_id, active_only, all).await
+            }
+            None => {
+                self.timed(
+                    "progress_for_user",
+                    self.inner.progress_for_user(user_id, active_only),
+                )
+                .await
+            }
+        }
     }
 
     async fn progress_for_user_goal(
@@ -126,8 +159,9 @@ impl ProgressStore for Instrumented {
         goals: &[&CompiledGoal],
         now: DateTime<Utc>,
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        self.timed(
+        self.wrote(
             "initialize_for_user",
+            user_id,
             self.inner
                 .initialize_for_user(user_id, namespace, goals, now),
         )
@@ -142,8 +176,9 @@ impl ProgressStore for Instrumented {
         active: bool,
         now: DateTime<Utc>,
     ) -> Result<ProgressRow, StoreError> {
-        self.timed(
+        self.wrote(
             "set_active_for_user",
+            user_id,
             self.inner
                 .set_active_for_user(user_id, namespace, goal, active, now),
         )
@@ -158,8 +193,9 @@ impl ProgressStore for Instrumented {
         deactivate: &[GoalId],
         now: DateTime<Utc>,
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        self.timed(
+        self.wrote(
             "activate_batch_for_user",
+            user_id,
             self.inner
                 .activate_batch_for_user(user_id, namespace, activate, deactivate, now),
         )
@@ -167,7 +203,7 @@ impl ProgressStore for Instrumented {
     }
 
     async fn delete_user(&self, user_id: &UserId, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.timed("delete_user", self.inner.delete_user(user_id, now))
+        self.wrote("delete_user", user_id, self.inner.delete_user(user_id, now))
             .await
     }
 
@@ -178,11 +214,16 @@ impl ProgressStore for Instrumented {
         after: Option<&ExpiryCursor>,
         limit: i64,
     ) -> Result<ExpiredBatch, StoreError> {
-        self.timed(
-            "delete_expired",
-            self.inner.delete_expired(policies, before, after, limit),
-        )
-        .await
+        let result = self
+            .timed(
+                "delete_expired",
+                self.inner.delete_expired(policies, before, after, limit),
+            )
+            .await;
+        if let Some(cache) = &self.cache {
+            cache.evict_all();
+        }
+        result
     }
 
     async fn prune_event_archive(
@@ -241,8 +282,12 @@ impl ProgressStore for Instrumented {
         intent: &NewIntent,
         now: DateTime<Utc>,
     ) -> Result<ClaimStart, StoreError> {
-        self.timed("begin_claim", self.inner.begin_claim(intent, now))
-            .await
+        self.wrote(
+            "begin_claim",
+            &intent.key.user_id,
+            self.inner.begin_claim(intent, now),
+        )
+        .await
     }
 
     async fn mark_sending(
@@ -264,8 +309,12 @@ impl ProgressStore for Instrumented {
         outcome: &IntentOutcome,
         now: DateTime<Utc>,
     ) -> Result<Option<RewardIntent>, StoreError> {
-        self.timed("finish_intent", self.inner.finish_intent(key, outcome, now))
-            .await
+        self.wrote(
+            "finish_intent",
+            &key.user_id,
+            self.inner.finish_intent(key, outcome, now),
+        )
+        .await
     }
 
     async fn resolve_intent(
@@ -275,8 +324,9 @@ impl ProgressStore for Instrumented {
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<RewardIntent>, StoreError> {
-        self.timed(
+        self.wrote(
             "resolve_intent",
+            &key.user_id,
             self.inner.resolve_intent(key, granted, note, now),
         )
         .await
@@ -318,7 +368,14 @@ impl ProgressStore for Instrumented {
         batch: &[PendingEvent],
         now: DateTime<Utc>,
     ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
-        self.timed("apply_events", self.inner.apply_events(batch, now))
-            .await
+        let result = self
+            .timed("apply_events", self.inner.apply_events(batch, now))
+            .await;
+        if let Some(cache) = &self.cache {
+            for pending in batch {
+                cache.evict(&pending.event.user_id);
+            }
+        }
+        result
     }
 }

@@ -7,6 +7,7 @@
 //! re-implements progress rules in SQL.
 
 pub mod archive;
+pub mod cache;
 pub mod claims;
 mod error;
 mod fold;

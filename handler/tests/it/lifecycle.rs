@@ -2,14 +2,13 @@
 //! edit on disk taking effect without a restart.
 
 use std::collections::HashSet;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use store::testing::{OutageProxy, TestDatabase};
 use tonic::Code;
 
-use crate::support::{RULES, TestHandler, http_get, initialize, progress, stat};
+use crate::support::{HandlerProcess, RULES, TestHandler, initialize, progress, stat};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_answers_unavailable_and_a_retry_succeeds() {
@@ -171,37 +170,11 @@ async fn kill_9_during_load_loses_no_acknowledged_event() {
 /// acknowledged, and checks every acknowledged event committed and counted once.
 async fn signal_during_load(signal: &str) {
     let db = TestDatabase::postgres().await.expect("PostgreSQL");
-    let rules_dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(rules_dir.path().join("rules.yaml"), RULES).expect("rules");
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (grpc_port, metrics_port) = (free_port(), free_port());
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
-        .env("DATABASE_URL", &db.url)
-        .env("CHALLENGE_CONFIG_PATH", rules_dir.path())
-        .env("AB_NAMESPACE", "game")
-        .env("GRPC_PORT", grpc_port.to_string())
-        .env("METRICS_PORT", metrics_port.to_string())
-        .env("MIGRATE_ON_START", "true")
-        .env("LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("handler binary starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(metrics_port, "/healthz").await.map(|r| r.0) != Some(200) {
-        assert!(
-            Instant::now() < deadline,
-            "the handler binary did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let HandlerProcess {
+        mut child,
+        grpc_port,
+        rules_dir: _rules_dir,
+    } = HandlerProcess::spawn(&db.url).await;
 
     let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc_port}"))
         .unwrap()

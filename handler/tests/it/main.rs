@@ -2,6 +2,7 @@
 //! ports against real PostgreSQL, called through a real gRPC client.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers fail loudly by design
 
+mod cache;
 mod events;
 mod lifecycle;
 mod maintenance;

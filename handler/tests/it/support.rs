@@ -248,3 +248,62 @@ pub async fn initialize(url: &str, user: &str) {
         .await
         .expect("initialize");
 }
+
+/// The handler binary running as a process of its own on a database, with [`RULES`].
+pub struct HandlerProcess {
+    pub child: tokio::process::Child,
+    pub grpc_port: u16,
+    /// Where the rules file is (removed when this is dropped).
+    pub rules_dir: tempfile::TempDir,
+}
+
+impl HandlerProcess {
+    /// Starts `target/…/handler` on `database_url` (migrating it) and waits for /healthz.
+    pub async fn spawn(database_url: &str) -> Self {
+        let rules_dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(rules_dir.path().join("rules.yaml"), RULES).expect("rules");
+        let free_port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (grpc_port, metrics_port) = (free_port(), free_port());
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
+            .env("DATABASE_URL", database_url)
+            .env("CHALLENGE_CONFIG_PATH", rules_dir.path())
+            .env("AB_NAMESPACE", "game")
+            .env("GRPC_PORT", grpc_port.to_string())
+            .env("METRICS_PORT", metrics_port.to_string())
+            .env("MIGRATE_ON_START", "true")
+            .env("LOG_LEVEL", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("handler binary starts");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http_get(metrics_port, "/healthz").await.map(|r| r.0) != Some(200) {
+            assert!(
+                Instant::now() < deadline,
+                "the handler binary did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            child,
+            grpc_port,
+            rules_dir,
+        }
+    }
+
+    pub async fn stats(&self) -> StatisticStatItemUpdatedServiceClient<Channel> {
+        let channel = Channel::from_shared(format!("http://127.0.0.1:{}", self.grpc_port))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect");
+        StatisticStatItemUpdatedServiceClient::new(channel)
+    }
+}

@@ -36,6 +36,7 @@ async fn a_panicking_flusher_is_restarted() {
     let store = store::instrument(
         db.store().await,
         Arc::new(PanicOnFirstFlush(AtomicUsize::new(0))),
+        None,
     );
     let panics = Arc::new(Panics::default());
     let config = WriterConfig {

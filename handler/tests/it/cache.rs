@@ -1,0 +1,204 @@
+//! The services' read cache against writes from another process: the handler binary applying
+//! events, an operator's SQL in another session, and the cache's own feed connection dropping.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use engine::UserId;
+use store::ProgressStore;
+use store::cache::{CacheConfig, ProgressCache};
+use store::testing::TestDatabase;
+
+use crate::support::{HandlerProcess, initialize, stat};
+
+struct Quiet;
+impl store::QueryObserver for Quiet {
+    fn query(&self, _: &'static str, _: Duration, _: bool) {}
+}
+
+/// A store reading through a cache that follows the database's change feed, as the service's.
+struct Cached {
+    store: Arc<dyn ProgressStore>,
+    cache: Arc<ProgressCache>,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Cached {
+    async fn open(url: &str) -> Self {
+        let cache = Arc::new(ProgressCache::new(CacheConfig {
+            players: 1_000,
+            ttl: Duration::from_secs(3_600),
+        }));
+        let store = store::instrument(
+            store::open(url, 4).await.expect("store"),
+            Arc::new(Quiet),
+            Some(cache.clone()),
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(store::cache::follow(
+            url.to_string(),
+            cache.clone(),
+            stopped,
+        ));
+        let cached = Self {
+            store,
+            cache,
+            _stop: stop,
+        };
+        cached.wait_ready().await;
+        cached
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.cache.is_ready() {
+            assert!(Instant::now() < deadline, "the feed was never followed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn progress(&self, user: &str, goal: &str) -> Option<i64> {
+        self.store
+            .progress_for_user(&UserId::new(user), false)
+            .await
+            .expect("read")
+            .into_iter()
+            .find(|row| row.goal_id.as_str() == goal)
+            .map(|row| row.state.progress)
+    }
+
+    /// Reads until `user`'s `goal` shows `want`. The deadline is generous: it only separates
+    /// "arrives" from "never arrives" (a stale entry would stay for the hour-long TTL).
+    async fn eventually(&self, user: &str, goal: &str, want: i64) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let seen = self.progress(user, goal).await;
+            if seen == Some(want) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{user}/{goal} still reads {seen:?} from the cache, the database holds {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn direct(pool: &sqlx::PgPool, user: &str, goal: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT progress FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2",
+    )
+    .bind(user)
+    .bind(goal)
+    .fetch_one(pool)
+    .await
+    .expect("row")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_reads_follow_writes_made_by_other_processes() {
+    let db = TestDatabase::postgres().await.expect("PostgreSQL");
+    let handler = HandlerProcess::spawn(&db.url).await;
+    initialize(&db.url, "player-1").await;
+    let cached = Cached::open(&db.url).await;
+
+    // Read twice: the second read is served from memory.
+    assert_eq!(cached.progress("player-1", "kills").await, Some(0));
+    let (hits_before, _) = cached.cache.hits_and_misses();
+    assert_eq!(cached.progress("player-1", "kills").await, Some(0));
+    assert_eq!(
+        cached.cache.hits_and_misses().0,
+        hits_before + 1,
+        "not cached"
+    );
+
+    // The handler, another process, applies an event: the cached read follows.
+    let mut stats = handler.stats().await;
+    stats
+        .on_message(stat("e1", "player-1", "kills", 7.0, None))
+        .await
+        .expect("applied");
+    cached.eventually("player-1", "kills", 7).await;
+
+    // An operator's SQL in another session.
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+    sqlx::query("UPDATE user_goal_progress SET progress = 8 WHERE user_id = 'player-1' AND goal_id = 'kills'")
+        .execute(&pool)
+        .await
+        .expect("update");
+    cached.eventually("player-1", "kills", 8).await;
+    let (hits, _) = cached.cache.hits_and_misses();
+    assert_eq!(cached.progress("player-1", "kills").await, Some(8));
+    assert_eq!(cached.cache.hits_and_misses().0, hits + 1, "cached again");
+
+    // The feed's connection is cut, and a write lands while it is down: its notification is
+    // lost, so nothing cached before may be served afterwards.
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .execute(&pool)
+    .await
+    .expect("terminate the feed");
+    sqlx::query("UPDATE user_goal_progress SET progress = 9 WHERE user_id = 'player-1' AND goal_id = 'kills'")
+        .execute(&pool)
+        .await
+        .expect("update");
+    cached.eventually("player-1", "kills", 9).await;
+    cached.wait_ready().await;
+    cached.eventually("player-1", "kills", 9).await;
+}
+
+/// Readers fill the cache while the handler process writes the same players: once the writes
+/// stop, every cached read agrees with the database (a fill that raced a write never sticks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_racing_writes_settle_on_the_database() {
+    let db = TestDatabase::postgres().await.expect("PostgreSQL");
+    let handler = HandlerProcess::spawn(&db.url).await;
+    let players: Vec<String> = (0..4).map(|p| format!("racer-{p}")).collect();
+    for player in &players {
+        initialize(&db.url, player).await;
+    }
+    let cached = Arc::new(Cached::open(&db.url).await);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for player in players.clone() {
+        let (cached, done) = (cached.clone(), done.clone());
+        readers.push(tokio::spawn(async move {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                cached.progress(&player, "total").await;
+                // A hit answers without waiting on anything: let the other tasks run.
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    let mut stats = handler.stats().await;
+    for i in 0..150 {
+        for player in &players {
+            stats
+                .on_message(stat(
+                    &format!("{player}-{i}"),
+                    player,
+                    "kills",
+                    f64::from(i),
+                    None,
+                ))
+                .await
+                .expect("applied");
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    for reader in readers {
+        reader.await.expect("reader");
+    }
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+    for player in &players {
+        // `total` counts events (an `assign: auto` goal: its row is created by the first one).
+        let stored = direct(&pool, player, "total").await;
+        assert_eq!(stored, 150);
+        cached.eventually(player, "total", stored).await;
+    }
+    let (hits, misses) = cached.cache.hits_and_misses();
+    assert!(hits > 0 && misses > 0, "hits {hits}, misses {misses}");
+}
