@@ -45,6 +45,11 @@ pub struct Metrics {
     cleanup_runs: IntCounterVec,
     cleanup_duration: Histogram,
     cleanup_last_success: Gauge,
+    /// The service's read cache, once started (its counters are read at each scrape).
+    progress_cache: std::sync::OnceLock<Arc<store::cache::ProgressCache>>,
+    cache_reads: IntCounterVec,
+    cache_following: IntGauge,
+    cache_players: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -222,6 +227,20 @@ impl Metrics {
             )?,
             cleanup_duration,
             cleanup_last_success,
+            progress_cache: std::sync::OnceLock::new(),
+            cache_reads: counter(
+                "challenge_progress_cache_reads_total",
+                "Players' reads through the read cache, by outcome (hit, miss)",
+                &["outcome"],
+            )?,
+            cache_following: gauge(
+                "challenge_progress_cache_following",
+                "1 while the read cache follows the database's change feed (and serves), else 0",
+            )?,
+            cache_players: gauge(
+                "challenge_progress_cache_players",
+                "Players whose rows the read cache holds (approximate)",
+            )?,
             registry,
         };
         // Series that exist from the start (at 0), so dashboards and alerts see them at once.
@@ -259,6 +278,9 @@ impl Metrics {
         for state in ["pending", "sending", "unknown"] {
             metrics.reward_intents.with_label_values(&[state]);
         }
+        for outcome in ["hit", "miss"] {
+            metrics.cache_reads.with_label_values(&[outcome]);
+        }
         Ok(metrics)
     }
 
@@ -285,6 +307,15 @@ impl Metrics {
         self.db_connections_active
             .set(i64::from(pool.open) - pool.idle as i64);
         self.db_connections_max.set(i64::from(pool.max));
+        if let Some(cache) = self.progress_cache.get() {
+            let (hits, misses) = cache.hits_and_misses();
+            for (outcome, total) in [("hit", hits), ("miss", misses)] {
+                let counter = self.cache_reads.with_label_values(&[outcome]);
+                counter.inc_by(total.saturating_sub(counter.get()));
+            }
+            self.cache_following.set(i64::from(cache.is_ready()));
+            self.cache_players.set(cache.players() as i64);
+        }
         let mut buffer = Vec::new();
         if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
             tracing::error!(error = %err, "encoding metrics");
@@ -294,6 +325,11 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// Reports `cache`'s reads and state at each scrape from now on.
+    pub fn watch_progress_cache(&self, cache: Arc<store::cache::ProgressCache>) {
+        let _ = self.progress_cache.set(cache);
+    }
+
     /// Records one run of the cleanup job.
     pub fn cleanup_ran(
         &self,

@@ -138,6 +138,7 @@ impl Runtime {
         if let Some(cache) = cache {
             let feed = store::cache::follow(url, cache.clone(), runtime.stop_signal());
             runtime.background("progress change feed", feed);
+            runtime.metrics.watch_progress_cache(cache.clone());
             runtime.progress_cache = Some(cache);
         }
         Ok(runtime)

@@ -124,6 +124,11 @@ impl ProgressCache {
         (self.hits.load(SeqCst), self.misses.load(SeqCst))
     }
 
+    /// How many players' rows are held (approximate: evictions are applied lazily).
+    pub fn players(&self) -> u64 {
+        self.entries.entry_count()
+    }
+
     /// Whether the feed is followed, so rows are served and stored.
     pub fn is_ready(&self) -> bool {
         self.ready.load(SeqCst)

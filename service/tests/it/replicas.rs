@@ -18,6 +18,7 @@ use crate::jwt::{claims, token};
 struct Replica {
     child: tokio::process::Child,
     base: String,
+    metrics: u16,
 }
 
 fn free_port() -> u16 {
@@ -111,6 +112,7 @@ impl Replica {
         Self {
             child,
             base: format!("http://127.0.0.1:{http}/challenge"),
+            metrics,
         }
     }
 
@@ -178,14 +180,35 @@ impl Replica {
     }
 
     async fn wait_claimed(&self, user: &str, goal: &str) {
+        self.wait_status(user, goal, "claimed").await;
+    }
+
+    async fn wait_status(&self, user: &str, goal: &str, want: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.status(user, goal).await != "claimed" {
+        loop {
+            let seen = self.status(user, goal).await;
+            if seen == want {
+                return;
+            }
             assert!(
                 Instant::now() < deadline,
-                "`{goal}` of {user} was never claimed"
+                "`{goal}` of {user} still reads `{seen}` here, never `{want}`"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// One sample of this replica's metrics, by its exact series name.
+    async fn metric(&self, series: &str) -> f64 {
+        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no `{series}` in {text}"))
     }
 }
 
@@ -438,4 +461,44 @@ fn real_rewards_without_auth_are_refused_at_start() {
             && stderr.contains("PLUGIN_GRPC_SERVER_AUTH_ENABLED=false"),
         "{stderr}"
     );
+}
+
+/// Replica B answers lists from its read cache; writes made through replica A (an event, then a
+/// claim) reach B's answers through the database's change feed, not after a time limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicas_cached_list_follows_writes_made_through_another() {
+    let (db, rules, ags) = setup().await;
+    let writer = Replica::start(&db, rules.path(), &ags, "fulfillment").await;
+    let reader = Replica::start(&db, rules.path(), &ags, "fulfillment").await;
+    let hits = r#"challenge_progress_cache_reads_total{outcome="hit"}"#;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reader.metric("challenge_progress_cache_following").await != 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the reader never followed the feed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reader.status("p3", "sword").await, "not_started");
+    let before = reader.metric(hits).await;
+    assert_eq!(reader.status("p3", "sword").await, "not_started");
+    assert_eq!(
+        reader.metric(hits).await,
+        before + 1.0,
+        "the second list was not a hit"
+    );
+
+    writer.kill_event("p3", "k3").await;
+    reader.wait_status("p3", "sword", "completed").await;
+    let (status, body) = writer
+        .call(
+            reqwest::Method::POST,
+            "/v1/challenges/season/goals/sword/claim",
+            &player("p3"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    reader.wait_claimed("p3", "sword").await;
+    assert_eq!(ags.effects().len(), 1);
 }
