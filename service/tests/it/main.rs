@@ -9,6 +9,7 @@ mod fake_ags;
 mod jwt;
 mod lint;
 mod migrate;
+mod read_cache;
 mod replay;
 mod replicas;
 mod rewards;
