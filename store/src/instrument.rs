@@ -1,7 +1,8 @@
 //! A [`ProgressStore`] that times every call of the store it wraps and tells a
 //! [`QueryObserver`] (the binaries' `challenge_db_query_duration_seconds`), and, given a
-//! [`ProgressCache`], serves players' rows from it and evicts a player after every write that
-//! names them (so their next read sees it without waiting for the change feed).
+//! [`ProgressCache`], serves the rows of answers (`progress_for_display`) from it and evicts a
+//! player after every write that names them (so their next read sees it without waiting for the
+//! change feed).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -98,22 +99,26 @@ impl ProgressStore for Instrumented {
         user_id: &UserId,
         active_only: bool,
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        match &self.cache {
-            Some(cache) => {
-                let all = self.timed(
-                    "progress_for_user",
-                    self.inner.progress_for_user(user_id, false),
-                );
-                cache.rows(user_id, active_only, all).await
-            }
-            None => {
-                self.timed(
-                    "progress_for_user",
-                    self.inner.progress_for_user(user_id, active_only),
-                )
-                .await
-            }
-        }
+        self.timed(
+            "progress_for_user",
+            self.inner.progress_for_user(user_id, active_only),
+        )
+        .await
+    }
+
+    async fn progress_for_display(
+        &self,
+        user_id: &UserId,
+        active_only: bool,
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        let Some(cache) = &self.cache else {
+            return self.progress_for_user(user_id, active_only).await;
+        };
+        let all = self.timed(
+            "progress_for_user",
+            self.inner.progress_for_user(user_id, false),
+        );
+        cache.rows(user_id, active_only, all).await
     }
 
     async fn progress_for_user_goal(

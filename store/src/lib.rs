@@ -111,12 +111,23 @@ pub trait ProgressStore: Send + Sync + 'static {
     /// The connection pool right now.
     fn pool_connections(&self) -> PoolStats;
 
-    /// Every row of a user (or only active ones), ordered by goal id.
+    /// Every row of a user (or only active ones), ordered by goal id, from the database.
     async fn progress_for_user(
         &self,
         user_id: &UserId,
         active_only: bool,
     ) -> Result<Vec<ProgressRow>, StoreError>;
+
+    /// The same rows for an answer only (the list, one challenge), from the read cache when the
+    /// store has one (see [`cache`]): another process's write may show a moment late. Anything
+    /// that decides (a claim, a selection) reads [`Self::progress_for_user`].
+    async fn progress_for_display(
+        &self,
+        user_id: &UserId,
+        active_only: bool,
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        self.progress_for_user(user_id, active_only).await
+    }
 
     /// One row of a user.
     async fn progress_for_user_goal(

@@ -59,7 +59,7 @@ impl Cached {
 
     async fn progress(&self, user: &str, goal: &str) -> Option<i64> {
         self.store
-            .progress_for_user(&UserId::new(user), false)
+            .progress_for_display(&UserId::new(user), false)
             .await
             .expect("read")
             .into_iter()

@@ -20,7 +20,8 @@ pub async fn list(
 ) -> Result<Vec<u8>, ApiError> {
     let rules = ctx.rules.current();
     let rendered = ctx.render.for_rules(&rules);
-    let progress = PlayerProgress::load(ctx.store.as_ref(), user, active_only, now).await?;
+    let progress =
+        PlayerProgress::load_for_display(ctx.store.as_ref(), user, active_only, now).await?;
     let mut out = Vec::with_capacity(16 * 1024);
     out.extend_from_slice(b"{\"challenges\":[");
     for (n, c) in rules
@@ -48,7 +49,7 @@ pub async fn get(
     let rules = ctx.rules.current();
     let found = challenge(&rules, challenge_id, now)?;
     let rendered = ctx.render.for_rules(&rules);
-    let progress = PlayerProgress::load(ctx.store.as_ref(), user, false, now).await?;
+    let progress = PlayerProgress::load_for_display(ctx.store.as_ref(), user, false, now).await?;
     let mut out = Vec::with_capacity(4 * 1024);
     rendered.write_challenge(&mut out, &rules, found, &progress, now);
     Ok(out)

@@ -51,6 +51,18 @@ impl PlayerProgress {
         Ok(Self::from_rows(rows, now))
     }
 
+    /// The same for an answer only (the list, one challenge): read through the cache when
+    /// there is one. A decision (claim, selection) uses [`Self::load`].
+    pub async fn load_for_display(
+        store: &dyn ProgressStore,
+        user: &UserId,
+        active_only: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Self, ApiError> {
+        let rows = store.progress_for_display(user, active_only).await?;
+        Ok(Self::from_rows(rows, now))
+    }
+
     /// A player's progress from rows already read.
     pub fn from_rows(rows: Vec<ProgressRow>, now: DateTime<Utc>) -> Self {
         Self {
