@@ -60,8 +60,6 @@ pub struct Runtime {
     pub clock: Clock,
     /// The database URL with its password hidden, for logs.
     pub database: String,
-    /// The read cache of players' rows, when on (see [`StartOptions::cache_progress`]).
-    pub progress_cache: Option<Arc<store::cache::ProgressCache>>,
     stop: watch::Sender<bool>,
     front_doors: JoinSet<(&'static str, Result<()>)>,
     background: Vec<(&'static str, JoinHandle<()>)>,
@@ -118,7 +116,6 @@ impl Runtime {
             events,
             clock: options.clock,
             database,
-            progress_cache: None,
             stop,
             front_doors: JoinSet::new(),
             background: Vec::new(),
@@ -138,8 +135,7 @@ impl Runtime {
         if let Some(cache) = cache {
             let feed = store::cache::follow(url, cache.clone(), runtime.stop_signal());
             runtime.background("progress change feed", feed);
-            runtime.metrics.watch_progress_cache(cache.clone());
-            runtime.progress_cache = Some(cache);
+            runtime.metrics.watch_progress_cache(cache);
         }
         Ok(runtime)
     }

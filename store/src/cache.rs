@@ -8,9 +8,11 @@
 //! - rows are served and stored only while the listener is connected (`ready`); when its
 //!   connection drops, notifications sent meanwhile are lost, so the whole cache is emptied and
 //!   reads go to the database until it has listened again;
-//! - a fill stores what it read only if no eviction happened since before its read (a
-//!   `generation` counter): a write that committed after the read began is evicted by its
-//!   notification, whether that arrives before or after the store;
+//! - a fill stores what it read only if no eviction of its player happened since before its
+//!   read (a counter per stripe of players, and one for "everyone"): a write that committed
+//!   after the read began is evicted by its notification, whether that arrives before or after
+//!   the store. Striped, so the handler's steady writes to other players do not keep every fill
+//!   from storing;
 //! - the store that wrote evicts its player at once, so a player's own write through this
 //!   service is seen by their next read without waiting for the notification.
 //!

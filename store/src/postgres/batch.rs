@@ -23,8 +23,8 @@ pub(super) async fn lock_rows(
     }
     let users: Vec<&str> = keys.iter().map(|(u, _)| u.as_str()).collect();
     let goals: Vec<&str> = keys.iter().map(|(_, g)| g.as_str()).collect();
-    let sql = lock_rows_sql();
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(lock_rows_sql);
+    let rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
         .bind(&users)
         .bind(&goals)
         .fetch_all(&mut **tx)
@@ -130,21 +130,13 @@ async fn write_batch(
     if rows.is_empty() && archived.is_empty() {
         return Ok(());
     }
-    let upsert = format!(
-        "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
-         ON CONFLICT (user_id, goal_id) DO UPDATE SET \
-           progress = EXCLUDED.progress, status = EXCLUDED.status, completed_at = EXCLUDED.completed_at, \
-           claimed_at = EXCLUDED.claimed_at, updated_at = EXCLUDED.updated_at, is_active = EXCLUDED.is_active, \
-           assigned_at = EXCLUDED.assigned_at, expires_at = EXCLUDED.expires_at, \
-           baseline_value = EXCLUDED.baseline_value, last_counted_day = EXCLUDED.last_counted_day"
-    );
     let columns = Columns::of(rows);
     let sql = match (rows.is_empty(), archived.is_empty()) {
-        (false, true) => upsert,
-        (true, _) => archive_sql(1),
-        (false, false) => format!("WITH archived AS ({}) {upsert}", archive_sql(16)),
+        (false, true) => &WRITE_STATEMENTS.upsert,
+        (true, _) => &WRITE_STATEMENTS.archive,
+        (false, false) => &WRITE_STATEMENTS.both,
     };
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
     if !rows.is_empty() {
         query = columns.bind(query);
     }
@@ -301,6 +293,29 @@ impl PgStore {
         Ok(())
     }
 }
+
+/// The three shapes of a batch's write, built once.
+struct WriteStatements {
+    upsert: String,
+    archive: String,
+    both: String,
+}
+
+static WRITE_STATEMENTS: std::sync::LazyLock<WriteStatements> = std::sync::LazyLock::new(|| {
+    let upsert = format!(
+        "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
+         ON CONFLICT (user_id, goal_id) DO UPDATE SET \
+           progress = EXCLUDED.progress, status = EXCLUDED.status, completed_at = EXCLUDED.completed_at, \
+           claimed_at = EXCLUDED.claimed_at, updated_at = EXCLUDED.updated_at, is_active = EXCLUDED.is_active, \
+           assigned_at = EXCLUDED.assigned_at, expires_at = EXCLUDED.expires_at, \
+           baseline_value = EXCLUDED.baseline_value, last_counted_day = EXCLUDED.last_counted_day"
+    );
+    WriteStatements {
+        archive: archive_sql(1),
+        both: format!("WITH archived AS ({}) {upsert}", archive_sql(16)),
+        upsert,
+    }
+});
 
 /// The statement appending archived events, its parameters numbered from `first`.
 fn archive_sql(first: usize) -> String {
