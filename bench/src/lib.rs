@@ -50,6 +50,20 @@ impl std::fmt::Display for Latencies {
     }
 }
 
+// `--database-url`, shared by the drivers: the admin URL of the PostgreSQL server they run
+// against. Each creates (and drops) databases of its own there, named in its documentation.
+// (A plain comment: a doc comment here would become every driver's `--help` description.)
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdminUrl {
+    /// Admin URL of the PostgreSQL server; the driver creates and drops its own databases.
+    #[arg(
+        long = "database-url",
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub url: String,
+}
+
 /// Drops and creates the database `name` on the server of `admin_url`; returns its URL.
 pub async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
     use anyhow::Context;

@@ -1,5 +1,5 @@
 //! Load driver for reward claims through the real REST service against an instant local
-//! Platform (fulfillment delivery), on PostgreSQL.
+//! Platform (fulfillment delivery), on PostgreSQL (database `ce_bench_claims`, recreated).
 //!
 //! `cargo run --release -p bench --bin claim-load -- [--database-url URL] [--claims N] [--concurrency C]`
 //!
@@ -23,13 +23,8 @@ use store::{Writer, WriterConfig};
 
 #[derive(Parser)]
 struct Args {
-    /// Admin URL of the PostgreSQL server; the driver creates `ce_bench_claims`.
-    #[arg(
-        long,
-        env = "BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    server: bench::AdminUrl,
     /// Players, each claiming once.
     #[arg(long, default_value_t = 5_000)]
     claims: usize,
@@ -105,7 +100,7 @@ fn process_cpu() -> Duration {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let url = bench::fresh_database(&args.database_url, "ce_bench_claims").await?;
+    let url = bench::fresh_database(&args.server.url, "ce_bench_claims").await?;
     let rules_dir = std::env::temp_dir().join(format!("ce-bench-claims-{}", std::process::id()));
     std::fs::create_dir_all(&rules_dir)?;
     std::fs::write(rules_dir.join("rules.yaml"), RULES)?;

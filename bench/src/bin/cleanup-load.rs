@@ -1,4 +1,5 @@
-//! Load driver for the cleanup job against a real PostgreSQL.
+//! Load driver for the cleanup job against a real PostgreSQL (database `ce_cleanup_bench`,
+//! recreated and dropped).
 //!
 //! `cargo run --release -p bench --bin cleanup-load -- [--rows N]`
 //!
@@ -19,13 +20,8 @@ use store::{PgStore, ProgressStore};
 
 #[derive(Parser)]
 struct Args {
-    /// Admin URL of the PostgreSQL server; the driver creates (and drops) `ce_cleanup_bench`.
-    #[arg(
-        long,
-        env = "BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    server: bench::AdminUrl,
     /// Rows of each kind (deletable, kept, live) and old event ids.
     #[arg(long, default_value_t = 500_000)]
     rows: i64,
@@ -51,7 +47,7 @@ challenges:
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let url = bench::fresh_database(&args.database_url, "ce_cleanup_bench").await?;
+    let url = bench::fresh_database(&args.server.url, "ce_cleanup_bench").await?;
     let pg = PgStore::connect(&url, 4).await?;
     pg.migrate().await?;
     let store: Arc<dyn ProgressStore> = Arc::new(pg);

@@ -1,5 +1,6 @@
-//! Replay speed: fills the event archive of a fresh database with N synthetic events (the
-//! example challenges' stat codes and payloads, over 14 days and many players), then runs the
+//! Replay speed: fills the event archive of a fresh database (`ce_bench_replay`) with N
+//! synthetic events (the example challenges' stat codes and payloads, over 14 days and many
+//! players), then runs the
 //! real `service replay` binary on it, the examples against an edit of them, and reports the
 //! wall time, events/s and the CPU the replay used (read from /proc).
 //!
@@ -15,13 +16,8 @@ use clap::Parser;
 
 #[derive(Parser)]
 struct Args {
-    /// Admin URL of the PostgreSQL server; the driver creates `ce_bench_replay`.
-    #[arg(
-        long,
-        env = "BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    server: bench::AdminUrl,
     /// Use a SQLite file in a temporary folder instead of PostgreSQL.
     #[arg(long)]
     sqlite: bool,
@@ -68,7 +64,7 @@ fn main() -> Result<()> {
     let url = if args.sqlite {
         format!("sqlite://{}", dir.join("replay.db").display())
     } else {
-        runtime.block_on(bench::fresh_database(&args.database_url, "ce_bench_replay"))?
+        runtime.block_on(bench::fresh_database(&args.server.url, "ce_bench_replay"))?
     };
     let started = Instant::now();
     runtime.block_on(fill(&url, &args))?;

@@ -1,4 +1,5 @@
-//! Load driver for the store's group-commit writer against a real database.
+//! Load driver for the store's group-commit writer against a real database (`ce_bench`,
+//! recreated and dropped).
 //!
 //! `cargo run --release -p bench --bin store-load -- [--database-url URL] [--events N]`
 //!
@@ -22,13 +23,8 @@ use store::{PgStore, ProgressStore, Writer, WriterConfig};
 
 #[derive(Parser)]
 struct Args {
-    /// Admin URL of the PostgreSQL server; the driver creates (and drops) `ce_bench`.
-    #[arg(
-        long,
-        env = "BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    server: bench::AdminUrl,
     /// Events per scenario.
     #[arg(long, default_value_t = 100_000)]
     events: usize,
@@ -197,7 +193,7 @@ async fn run_ceiling(args: &Args, pool: sqlx::PgPool, users: usize) -> Result<Re
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let url = bench::fresh_database(&args.database_url, "ce_bench").await?;
+    let url = bench::fresh_database(&args.server.url, "ce_bench").await?;
     let store = PgStore::connect(&url, args.pool).await?;
     store.migrate().await?;
     let pool = store.pool().clone();
@@ -219,7 +215,7 @@ async fn main() -> Result<()> {
     let ceiling = run_ceiling(&args, pool, 10_000).await?;
     ceiling.print();
     println!("spread / ceiling = {:.2}×", ceiling.rate() / spread.rate());
-    let mut admin = sqlx::PgConnection::connect(&args.database_url).await?;
+    let mut admin = sqlx::PgConnection::connect(&args.server.url).await?;
     sqlx::query("DROP DATABASE IF EXISTS ce_bench WITH (FORCE)")
         .execute(&mut admin)
         .await?;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::replicas::{Replica, player, setup};
+use crate::replicas::{Replica, setup};
 
 /// Replica B answers lists from its read cache; writes made through replica A (an event, then a
 /// claim) reach B's answers through the database's change feed, not after a time limit.
@@ -34,14 +34,7 @@ async fn a_replicas_cached_list_follows_writes_made_through_another() {
 
     writer.kill_event("p3", "k3").await;
     reader.wait_status("p3", "sword", "completed").await;
-    let (status, body) = writer
-        .call(
-            reqwest::Method::POST,
-            "/v1/challenges/season/goals/sword/claim",
-            &player("p3"),
-            None,
-        )
-        .await;
+    let (status, body) = writer.claim("p3", "sword").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     reader.wait_claimed("p3", "sword").await;
     assert_eq!(ags.effects().len(), 1);

@@ -125,7 +125,7 @@ impl Replica {
         assert!(killed.success());
     }
 
-    pub async fn call(
+    async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -179,6 +179,13 @@ impl Replica {
             .unwrap()
     }
 
+    /// `user` claims `goal` of the `season` challenge through this replica.
+    pub async fn claim(&self, user: &str, goal: &str) -> (StatusCode, Value) {
+        let path = format!("/v1/challenges/season/goals/{goal}/claim");
+        self.call(reqwest::Method::POST, &path, &player(user), None)
+            .await
+    }
+
     pub async fn wait_claimed(&self, user: &str, goal: &str) {
         self.wait_status(user, goal, "claimed").await;
     }
@@ -212,7 +219,7 @@ impl Replica {
     }
 }
 
-pub fn player(user: &str) -> String {
+fn player(user: &str) -> String {
     token("key1", "key1", claims(user, "game", 600))
 }
 
@@ -399,14 +406,7 @@ async fn kill_9_between_sending_and_recording_a_direct_credit_waits_for_the_oper
         (1, 1),
         "never sent again"
     );
-    let (status, body) = survivor
-        .call(
-            reqwest::Method::POST,
-            "/v1/challenges/season/goals/gold/claim",
-            &player("p1"),
-            None,
-        )
-        .await;
+    let (status, body) = survivor.claim("p1", "gold").await;
     assert_eq!(
         status,
         StatusCode::ACCEPTED,

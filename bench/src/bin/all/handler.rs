@@ -45,7 +45,7 @@ impl Run {
     }
 
     pub(super) async fn handler(&mut self) -> Result<()> {
-        let url = bench::fresh_database(&self.args.database_url, DATABASE_EVENTS).await?;
+        let url = bench::fresh_database(&self.args.server.url, DATABASE_EVENTS).await?;
         let store = store::PgStore::connect(&url, 4).await?;
         store.migrate().await?;
         let ceiling = self.upsert_ceiling(store.pool()).await?;

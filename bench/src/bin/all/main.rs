@@ -35,13 +35,8 @@ mod service;
 
 #[derive(Parser)]
 struct Args {
-    /// Admin URL of the PostgreSQL server; the run creates and drops its own databases.
-    #[arg(
-        long,
-        env = "BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    server: bench::AdminUrl,
     /// Where the release `handler` and `service` binaries are.
     #[arg(long, default_value = "target/release")]
     bin_dir: PathBuf,
@@ -151,7 +146,7 @@ async fn main() -> Result<()> {
         run.args.out_dir.display()
     );
     for name in [DATABASE_EVENTS, DATABASE_REST] {
-        let mut admin = sqlx::PgConnection::connect(&run.args.database_url).await?;
+        let mut admin = sqlx::PgConnection::connect(&run.args.server.url).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
         )))

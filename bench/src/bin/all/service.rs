@@ -56,7 +56,7 @@ impl Run {
     }
 
     pub(super) async fn service(&mut self) -> Result<()> {
-        let url = bench::fresh_database(&self.args.database_url, DATABASE_REST).await?;
+        let url = bench::fresh_database(&self.args.server.url, DATABASE_REST).await?;
         let rules = "bench/rest/challenges";
         let (http, grpc, service_metrics, handler_metrics) =
             (free_port()?, free_port()?, free_port()?, free_port()?);
