@@ -128,9 +128,15 @@ async fn cached_reads_follow_writes_made_by_other_processes() {
         .await
         .expect("update");
     cached.eventually("player-1", "kills", 8).await;
+    // Cached again. The read that first saw 8 may have kept nothing (the update's notification
+    // can arrive while it reads, and then it must not store), so the next one may refill; a
+    // read after that is a hit, and every read shows 8.
     let (hits, _) = cached.cache.hits_and_misses();
-    assert_eq!(cached.progress("player-1", "kills").await, Some(8));
-    assert_eq!(cached.cache.hits_and_misses().0, hits + 1, "cached again");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while cached.cache.hits_and_misses().0 == hits {
+        assert!(Instant::now() < deadline, "never cached again");
+        assert_eq!(cached.progress("player-1", "kills").await, Some(8));
+    }
 
     // The feed's connection is cut, and a write lands while it is down: its notification is
     // lost, so nothing cached before may be served afterwards.
