@@ -133,8 +133,18 @@ impl Config {
                 Ok(value)
             }
         };
+        let batch_size = positive("WRITER_BATCH_SIZE", self.writer_batch_size)?;
+        if batch_size > store::MAX_BATCH_EVENTS {
+            return Err(ConfigError::Invalid {
+                setting: "WRITER_BATCH_SIZE",
+                reason: format!(
+                    "{batch_size} is more than {} events, the most one batch of the event archive holds",
+                    store::MAX_BATCH_EVENTS
+                ),
+            });
+        }
         Ok(WriterConfig {
-            batch_size: positive("WRITER_BATCH_SIZE", self.writer_batch_size)?,
+            batch_size,
             window: Duration::from_millis(self.writer_window_ms),
             queue_capacity: positive("WRITER_QUEUE_CAPACITY", self.writer_queue_capacity)?,
             flushers: positive("WRITER_FLUSHERS", self.writer_flushers)?,
@@ -240,5 +250,16 @@ mod tests {
             .archive_sample()
             .unwrap_err();
         assert_eq!(err.setting(), "EVENT_ARCHIVE_SAMPLE");
+    }
+
+    #[test]
+    fn a_batch_fits_one_row_of_the_archive() {
+        assert!(config(&["--writer-batch-size", "65535"]).writer().is_ok());
+        let err = config(&["--writer-batch-size", "65536"])
+            .writer()
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(err.setting(), "WRITER_BATCH_SIZE");
+        assert!(err.to_string().contains("65535"), "{err}");
     }
 }

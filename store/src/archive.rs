@@ -7,6 +7,10 @@ use sha2::{Digest, Sha256};
 
 use crate::PendingEvent;
 
+/// The most events one batch of the writer may hold: PostgreSQL archives a batch's events as one
+/// row, numbering each `batch * 65536 + place` (place from 1).
+pub const MAX_BATCH_EVENTS: usize = 65_535;
+
 /// One archived event, as replay reads it back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArchivedEvent {

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use engine::{ChallengeId, CompiledGoal, Event, GoalId, RuleSet, UserId};
 
-pub use archive::{ArchiveWindow, ArchivedEvent, first_deliveries};
+pub use archive::{ArchiveWindow, ArchivedEvent, MAX_BATCH_EVENTS, first_deliveries};
 pub use claims::{
     ClaimStart, Delivery, IntentKey, IntentOutcome, IntentState, NewIntent, RewardIntent,
 };

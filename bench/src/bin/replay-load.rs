@@ -36,21 +36,35 @@ struct Args {
 }
 
 /// Stat codes the examples listen to (and one nobody does), with payloads they read.
-const FILL_SQL: &str = "\
-INSERT INTO event_archive (event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, payload, archived_at)
-SELECT 'e' || i,
-       CASE WHEN i % 10 = 0 THEN 'login' ELSE 'stat' END,
-       'player-' || (i * 7919 % $players),
-       'bench',
-       {time},
+const FILL_SELECT: &str = "\
+SELECT i,
+       'e' || i AS event_id,
+       CASE WHEN i % 10 = 0 THEN 'login' ELSE 'stat' END AS kind,
+       'player-' || (i * 7919 % $players) AS user_id,
+       'bench' AS namespace,
+       {time} AS occurred_at,
        CASE WHEN i % 10 = 0 THEN NULL ELSE
          (ARRAY['matches_won','matches_lost','shots_hit','match_score','matches_played',
-                'player_level','ranked_points','deaths','matches_won'])[i % 9 + 1] END,
-       i % 50, i % 7,
+                'player_level','ranked_points','deaths','matches_won'])[i % 9 + 1] END AS stat_code,
+       i % 50 AS value, i % 7 AS inc,
        CASE WHEN i % 3 = 0 THEN '{\"mode\": \"ranked\", \"headshot\": true}'
-            ELSE '{\"mode\": \"casual\"}' END{json},
-       {time}
+            ELSE '{\"mode\": \"casual\"}' END{json} AS payload,
+       {time} AS archived_at
 FROM {series}";
+/// The embedded database keeps a row per event.
+const FILL_ROWS: &str = "\
+INSERT INTO event_archive (event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, payload, archived_at)
+SELECT event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, payload, archived_at
+FROM ({select}) r ORDER BY i";
+/// PostgreSQL keeps a row per batch, as the writer does (256 events each here).
+const FILL_BATCHES: &str = "\
+INSERT INTO event_archive_batch
+  (archived_at, events, players, event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, payload)
+SELECT max(archived_at), count(*), array_agg(DISTINCT user_id), array_agg(event_id ORDER BY i),
+       array_agg(kind ORDER BY i), array_agg(user_id ORDER BY i), array_agg(namespace ORDER BY i),
+       array_agg(occurred_at ORDER BY i), array_agg(stat_code ORDER BY i), array_agg(value ORDER BY i),
+       array_agg(inc ORDER BY i), array_agg(payload ORDER BY i)
+FROM ({select}) r GROUP BY i / 256 ORDER BY i / 256";
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -119,7 +133,8 @@ async fn fill(url: &str, args: &Args) -> Result<()> {
     store.migrate().await?;
     let players = args.players.max(1).to_string();
     let sql = if args.sqlite {
-        FILL_SQL
+        FILL_ROWS
+            .replace("{select}", FILL_SELECT)
             .replace(
                 "{time}",
                 "strftime('%Y-%m-%dT%H:%M:%S+00:00', 1780000000 + i * 1209600 / $events, 'unixepoch')",
@@ -132,7 +147,8 @@ async fn fill(url: &str, args: &Args) -> Result<()> {
             .replace("{json}", "")
             .replace("'deaths','matches_won'])[i % 9 + 1]", "'deaths','matches_won')) ->> (i % 9)")
     } else {
-        FILL_SQL
+        FILL_BATCHES
+            .replace("{select}", FILL_SELECT)
             .replace("{time}", "to_timestamp(1780000000 + i * 1209600 / $events)")
             .replace("{series}", "generate_series(1::bigint, $events) AS i")
             .replace("{json}", "::json")
@@ -146,7 +162,7 @@ async fn fill(url: &str, args: &Args) -> Result<()> {
     } else {
         let pool = sqlx::PgPool::connect(url).await?;
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await?;
-        sqlx::query("VACUUM ANALYZE event_archive")
+        sqlx::query("VACUUM ANALYZE event_archive_batch")
             .execute(&pool)
             .await?;
     }

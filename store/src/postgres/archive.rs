@@ -1,4 +1,10 @@
-//! PostgreSQL's reads of the event archive (replay). Written by `batch.rs`, pruned by `cleanup.rs`.
+//! PostgreSQL's reads of the event archive (replay, explain). Written by `batch.rs` one row of
+//! `event_archive_batch` per batch transaction; pruned and deleted by `cleanup.rs`.
+//!
+//! An event's `seq` is `batch id * 65536 + its place in the batch` (from 1), as the
+//! `event_archive` view numbers it.
+
+use std::sync::LazyLock;
 
 use engine::UserId;
 use sqlx::Row;
@@ -8,6 +14,14 @@ use super::PgStore;
 use crate::StoreError;
 use crate::archive::{ArchiveWindow, ArchivedEvent};
 
+/// A batch's events, one row each, in the order `decode` reads them.
+pub(super) const BATCH_EVENTS: &str = "CROSS JOIN LATERAL unnest(b.event_id, b.kind, b.user_id, \
+     b.namespace, b.occurred_at, b.stat_code, b.value, b.inc, b.payload) \
+     WITH ORDINALITY AS e(event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, payload, place)";
+const EVENT_COLUMNS: &str = "b.id * 65536 + e.place, e.event_id, e.kind, e.user_id, e.namespace, \
+     e.occurred_at, e.stat_code, e.value, e.inc, e.payload::text";
+const PLACES: i64 = 65_536;
+
 impl PgStore {
     pub(super) async fn read_archive_impl(
         &self,
@@ -15,21 +29,45 @@ impl PgStore {
         after: i64,
         limit: i64,
     ) -> Result<Vec<ArchivedEvent>, StoreError> {
-        // Keyset pages over the primary key: each page is an index range, however deep.
-        let rows = sqlx::query(
-            "SELECT id, event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, \
-               payload::text FROM event_archive \
-             WHERE id > $1 AND ($2::timestamptz IS NULL OR occurred_at >= $2) \
-               AND ($3::timestamptz IS NULL OR occurred_at < $3) \
-             ORDER BY id LIMIT $4",
-        )
-        .bind(after)
-        .bind(window.from)
-        .bind(window.to)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+        let limit = limit.max(1);
+        let mut from_batch = after.max(0) / PLACES;
+        loop {
+            // The fewest batches after `from_batch` that hold `limit` events (their counts are a
+            // column: nothing is decompressed to choose them), then their events in order.
+            static SQL: LazyLock<String> = LazyLock::new(|| {
+                format!(
+                    "SELECT {EVENT_COLUMNS} FROM event_archive_batch b {BATCH_EVENTS} \
+                     WHERE b.id >= $1 AND b.id <= ( \
+                       SELECT max(id) FROM ( \
+                         SELECT id, sum(events) OVER (ORDER BY id) - events AS before \
+                         FROM (SELECT id, events FROM event_archive_batch WHERE id >= $1 ORDER BY id LIMIT $2) h \
+                       ) c WHERE before < $2) \
+                     ORDER BY b.id, e.place"
+                )
+            });
+            let rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
+                .bind(from_batch)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+            let Some(last) = rows.last() else {
+                return Ok(Vec::new());
+            };
+            let last_batch = last.try_get::<i64, _>(0)? / PLACES;
+            let mut events = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let event = decode(row)?;
+                if event.seq > after && in_window(window, &event) {
+                    events.push(event);
+                }
+            }
+            if !events.is_empty() {
+                events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                return Ok(events);
+            }
+            // None of these batches' events is in the window: on to the next ones.
+            from_batch = last_batch + 1;
+        }
     }
 
     pub(super) async fn player_archive_impl(
@@ -37,14 +75,21 @@ impl PgStore {
         user_id: &UserId,
         limit: i64,
     ) -> Result<Vec<ArchivedEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, \
-               payload::text FROM event_archive WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
-        )
-        .bind(user_id.as_str())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        // Each of the player's batches holds at least one of their events, so their last
+        // `limit` events are in their last `limit` batches.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {EVENT_COLUMNS} FROM ( \
+                   SELECT * FROM event_archive_batch WHERE players @> ARRAY[$1]::varchar[] \
+                   ORDER BY id DESC LIMIT $2) b {BATCH_EVENTS} \
+                 WHERE e.user_id = $1 ORDER BY 1 DESC LIMIT $2"
+            )
+        });
+        let rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
+            .bind(user_id.as_str())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         let mut events: Vec<ArchivedEvent> = rows.iter().map(decode).collect::<Result<_, _>>()?;
         events.reverse();
         Ok(events)
@@ -54,17 +99,27 @@ impl PgStore {
         &self,
         window: &ArchiveWindow,
     ) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM event_archive \
-             WHERE ($1::timestamptz IS NULL OR occurred_at >= $1) \
-               AND ($2::timestamptz IS NULL OR occurred_at < $2)",
-        )
-        .bind(window.from)
-        .bind(window.to)
-        .fetch_one(&self.pool)
-        .await?;
+        let count: i64 = if window.from.is_none() && window.to.is_none() {
+            sqlx::query_scalar("SELECT coalesce(sum(events), 0)::bigint FROM event_archive_batch")
+                .fetch_one(&self.pool)
+                .await?
+        } else {
+            sqlx::query_scalar(
+                "SELECT count(*) FROM event_archive_batch b CROSS JOIN LATERAL unnest(b.occurred_at) o \
+                 WHERE ($1::timestamptz IS NULL OR o >= $1) AND ($2::timestamptz IS NULL OR o < $2)",
+            )
+            .bind(window.from)
+            .bind(window.to)
+            .fetch_one(&self.pool)
+            .await?
+        };
         Ok(count.max(0) as u64)
     }
+}
+
+fn in_window(window: &ArchiveWindow, event: &ArchivedEvent) -> bool {
+    window.from.is_none_or(|from| event.occurred_at >= from)
+        && window.to.is_none_or(|to| event.occurred_at < to)
 }
 
 /// By position: replay reads millions of these.

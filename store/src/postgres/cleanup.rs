@@ -1,6 +1,7 @@
 //! PostgreSQL's player data deletion (GDPR) and the cleanup job's statements.
 
 use super::PgStore;
+use super::archive::BATCH_EVENTS;
 use crate::row::expired_batch;
 use crate::{ExpiredBatch, ExpiryCursor, ExpiryPolicy, StoreError};
 use chrono::{DateTime, Utc};
@@ -36,10 +37,7 @@ impl PgStore {
             .rows_affected();
         self.move_intents_to_ledger(&mut tx, user_id, &secret, now)
             .await?;
-        sqlx::query("DELETE FROM event_archive WHERE user_id = $1")
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        delete_archived_events(&mut tx, user_id).await?;
         sqlx::query("DELETE FROM processed_events WHERE user_id = $1")
             .bind(user_id.as_str())
             .execute(&mut *tx)
@@ -123,18 +121,24 @@ impl PgStore {
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            // Ids grow with the archive time: the oldest rows are the lowest ids, so the head of
-            // the primary key is all a run looks at (no index on `archived_at` to keep up).
-            "DELETE FROM event_archive WHERE id IN ( \
-               SELECT id FROM (SELECT id, archived_at FROM event_archive ORDER BY id LIMIT $2) head \
-               WHERE archived_at < $1)",
+        // Ids grow with the archive time: the oldest batches are the lowest ids, so the head of
+        // the primary key is all a run looks at. Whole batches go, the fewest that hold `limit`
+        // events; so fewer than `limit` pruned means nothing older is left.
+        let pruned: i64 = sqlx::query_scalar(
+            "WITH head AS ( \
+               SELECT id, archived_at, sum(events) OVER (ORDER BY id) - events AS before \
+               FROM (SELECT id, archived_at, events FROM event_archive_batch ORDER BY id LIMIT $2) h), \
+             gone AS ( \
+               DELETE FROM event_archive_batch WHERE id IN ( \
+                 SELECT id FROM head WHERE archived_at < $1 AND before < $2) \
+               RETURNING events) \
+             SELECT coalesce(sum(events), 0)::bigint FROM gone",
         )
         .bind(before)
         .bind(limit)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(pruned.max(0) as u64)
     }
 
     pub(super) async fn prune_processed_events_impl(
@@ -162,4 +166,42 @@ impl PgStore {
         .await?;
         Ok(events)
     }
+}
+
+/// Takes a player's events out of the archive batches that hold them: a batch of theirs alone
+/// goes, the others are rewritten without their events.
+async fn delete_archived_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    user_id: &UserId,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "DELETE FROM event_archive_batch \
+         WHERE players @> ARRAY[$1]::varchar[] AND cardinality(players) = 1",
+    )
+    .bind(user_id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    let sql = format!(
+        "UPDATE event_archive_batch t SET events = k.events, \
+           players = array_remove(t.players, $1::varchar), event_id = k.event_id, kind = k.kind, \
+           user_id = k.user_id, namespace = k.namespace, occurred_at = k.occurred_at, \
+           stat_code = k.stat_code, value = k.value, inc = k.inc, payload = k.payload \
+         FROM ( \
+           SELECT b.id, count(*)::int AS events, array_agg(e.event_id ORDER BY e.place) AS event_id, \
+             array_agg(e.kind ORDER BY e.place) AS kind, array_agg(e.user_id ORDER BY e.place) AS user_id, \
+             array_agg(e.namespace ORDER BY e.place) AS namespace, \
+             array_agg(e.occurred_at ORDER BY e.place) AS occurred_at, \
+             array_agg(e.stat_code ORDER BY e.place) AS stat_code, \
+             array_agg(e.value ORDER BY e.place) AS value, array_agg(e.inc ORDER BY e.place) AS inc, \
+             array_agg(e.payload ORDER BY e.place) AS payload \
+           FROM event_archive_batch b {BATCH_EVENTS} \
+           WHERE b.players @> ARRAY[$1]::varchar[] AND e.user_id <> $1 \
+           GROUP BY b.id) k \
+         WHERE t.id = k.id"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(user_id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -15,6 +15,7 @@ conformance!(
     accepted_events_of_sampled_players_are_archived,
     a_batch_archives_its_unheard_events_with_the_others,
     the_archive_goes_with_the_player_and_its_retention,
+    shared_batches_read_page_by_page_and_lose_a_deleted_player_only,
 );
 
 /// (event id, kind, user, stat code, value, inc, payload) of every archived event, in order.
@@ -198,4 +199,102 @@ async fn the_archive_goes_with_the_player_and_its_retention(db: &TestDb) {
         1
     );
     assert!(archived(db).await.is_empty());
+}
+
+/// Players share batches (PostgreSQL stores a batch's events as one row): pages of any size
+/// read every event once and in order, windows count by the events' own times, a player's
+/// deletion leaves the others' events of the same batch as they were, and the migrations
+/// move the archive down and up without losing an event.
+async fn shared_batches_read_page_by_page_and_lose_a_deleted_player_only(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    let pending = |id: &str, user: &str, minutes: i64| store::PendingEvent {
+        rules: rules.clone(),
+        event: stat_event(
+            id,
+            user,
+            "kills",
+            1,
+            test_now() + Duration::minutes(minutes),
+        ),
+        goals: vec![engine::GoalId::new("auto-counter")],
+        archive: true,
+    };
+    let batches = [
+        vec![
+            pending("b1", "u1", 0),
+            pending("b2", "u2", 1),
+            pending("b3", "u1", 2),
+        ],
+        vec![pending("b4", "u1", 3)],
+        vec![
+            pending("b5", "u2", 4),
+            pending("b6", "u3", 5),
+            pending("b7", "u2", 6),
+        ],
+    ];
+    for batch in &batches {
+        store.apply_events(batch, test_now()).await.expect("batch");
+    }
+    let ids = |events: &[store::ArchivedEvent]| -> Vec<String> {
+        events.iter().map(|e| e.event_id.clone()).collect()
+    };
+    let all = ["b1", "b2", "b3", "b4", "b5", "b6", "b7"];
+    let everything = store::ArchiveWindow::default();
+    for limit in [1, 2, 3, 100] {
+        let mut read = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = store
+                .read_archive(&everything, after, limit)
+                .await
+                .expect("page");
+            assert!(
+                page.len() <= limit as usize,
+                "a page of {limit} held {}",
+                page.len()
+            );
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            read.extend(page);
+        }
+        assert_eq!(ids(&read), all, "pages of {limit}");
+    }
+    let window = store::ArchiveWindow {
+        from: Some(test_now() + Duration::minutes(2)),
+        to: Some(test_now() + Duration::minutes(5)),
+    };
+    assert_eq!(store.count_archive(&window).await.expect("count"), 3);
+    assert_eq!(store.count_archive(&everything).await.expect("count"), 7);
+    let windowed = store.read_archive(&window, 0, 1).await.expect("page");
+    assert_eq!(ids(&windowed), ["b3"]);
+    let recent = store
+        .player_archive(&UserId::new("u2"), 2)
+        .await
+        .expect("u2");
+    assert_eq!(ids(&recent), ["b5", "b7"]);
+
+    store
+        .delete_user(&UserId::new("u1"), test_now() + Duration::minutes(10))
+        .await
+        .expect("delete");
+    let left = store.read_archive(&everything, 0, 100).await.expect("read");
+    assert_eq!(ids(&left), ["b2", "b5", "b6", "b7"]);
+    assert!(left.iter().all(|e| e.user_id != "u1"));
+    assert_eq!(left[0].occurred_at, test_now() + Duration::minutes(1));
+    assert!(
+        store
+            .player_archive(&UserId::new("u1"), 20)
+            .await
+            .expect("u1")
+            .is_empty()
+    );
+    assert_eq!(store.count_archive(&everything).await.expect("count"), 4);
+
+    assert_eq!(store.migrate_down(1).await.expect("down"), 1);
+    store.migrate().await.expect("up again");
+    let fresh = db.store().await;
+    let after_migrations = fresh.read_archive(&everything, 0, 100).await.expect("read");
+    assert_eq!(ids(&after_migrations), ["b2", "b5", "b6", "b7"]);
+    assert_eq!(after_migrations[3].user_id, "u2");
 }

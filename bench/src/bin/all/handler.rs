@@ -94,14 +94,15 @@ impl Run {
         self.report.push(floor);
         let mut offset = 0;
         let cpu = Self::meter(&[&handler]).start();
-        let outcome = closed_loop(256, self.seconds(), None, {
+        let in_flight = self.args.in_flight.max(1);
+        let outcome = closed_loop(in_flight, self.seconds(), None, {
             let send = send.clone();
             move |n| send(n)
         })
         .await;
         offset += outcome.ok + outcome.failed;
         let mut row = Row::new(
-            "handler: events flat out (gRPC, 256 in flight)",
+            &format!("handler: events flat out (gRPC, {in_flight} in flight)"),
             &outcome,
             &cpu.stop(),
         )

@@ -49,6 +49,10 @@ struct Args {
     /// Skip the search for the highest mixed rates.
     #[arg(long)]
     no_search: bool,
+    /// Events in flight in the handler's flat-out run: enough to keep both cores busy (at 256
+    /// the loop can be bound by the batch's latency instead).
+    #[arg(long, default_value_t = 256)]
+    in_flight: usize,
     /// Run one part only: `handler` (ceiling, events) or `service` (ceiling, REST, mixed).
     #[arg(long, value_parser = ["handler", "service"])]
     only: Option<String>,
