@@ -68,10 +68,15 @@ impl Instrumented {
         write: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let result = self.timed(operation, write).await;
-        if let Some(cache) = &self.cache {
-            cache.evict(user);
-        }
+        self.evict(|cache| cache.evict(user));
         result
+    }
+
+    /// Tells the cache, when there is one, what a write may have changed.
+    fn evict(&self, what: impl FnOnce(&ProgressCache)) {
+        if let Some(cache) = &self.cache {
+            what(cache);
+        }
     }
 }
 
@@ -225,9 +230,7 @@ impl ProgressStore for Instrumented {
                 self.inner.delete_expired(policies, before, after, limit),
             )
             .await;
-        if let Some(cache) = &self.cache {
-            cache.evict_all();
-        }
+        self.evict(ProgressCache::evict_all);
         result
     }
 
@@ -376,11 +379,11 @@ impl ProgressStore for Instrumented {
         let result = self
             .timed("apply_events", self.inner.apply_events(batch, now))
             .await;
-        if let Some(cache) = &self.cache {
+        self.evict(|cache| {
             for pending in batch {
                 cache.evict(&pending.event.user_id);
             }
-        }
+        });
         result
     }
 }

@@ -105,11 +105,7 @@ impl TestHandler {
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://127.0.0.1:{}", self.grpc_port))
-            .unwrap()
-            .connect()
-            .await
-            .expect("connect")
+        grpc_channel(self.grpc_port).await
     }
 
     pub async fn stats(&self) -> StatisticStatItemUpdatedServiceClient<Channel> {
@@ -299,11 +295,15 @@ impl HandlerProcess {
     }
 
     pub async fn stats(&self) -> StatisticStatItemUpdatedServiceClient<Channel> {
-        let channel = Channel::from_shared(format!("http://127.0.0.1:{}", self.grpc_port))
-            .unwrap()
-            .connect()
-            .await
-            .expect("connect");
-        StatisticStatItemUpdatedServiceClient::new(channel)
+        StatisticStatItemUpdatedServiceClient::new(grpc_channel(self.grpc_port).await)
     }
+}
+
+/// A connection to a handler's gRPC port on this machine.
+async fn grpc_channel(port: u16) -> Channel {
+    Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect")
 }

@@ -22,6 +22,17 @@ const EVENT_COLUMNS: &str = "b.id * 65536 + e.place, e.event_id, e.kind, e.user_
      e.occurred_at, e.stat_code, e.value, e.inc, e.payload::text";
 const PLACES: i64 = 65_536;
 
+/// The first `$2` batches (by id) that `condition` keeps, each with `before`: the events of the
+/// batches ahead of it. `before < $2` picks the fewest that hold `$2` events (their counts are a
+/// column: nothing is decompressed to choose them). Replay pages and the retention prune read
+/// the archive this way.
+pub(super) fn head_batches(condition: &str) -> String {
+    format!(
+        "SELECT id, archived_at, sum(events) OVER (ORDER BY id) - events AS before \
+         FROM (SELECT id, archived_at, events FROM event_archive_batch {condition} ORDER BY id LIMIT $2) h"
+    )
+}
+
 impl PgStore {
     pub(super) async fn read_archive_impl(
         &self,
@@ -32,17 +43,15 @@ impl PgStore {
         let limit = limit.max(1);
         let mut from_batch = after.max(0) / PLACES;
         loop {
-            // The fewest batches after `from_batch` that hold `limit` events (their counts are a
-            // column: nothing is decompressed to choose them), then their events in order.
+            // The fewest batches from `from_batch` on that hold `limit` events, then their
+            // events in order.
             static SQL: LazyLock<String> = LazyLock::new(|| {
                 format!(
                     "SELECT {EVENT_COLUMNS} FROM event_archive_batch b {BATCH_EVENTS} \
                      WHERE b.id >= $1 AND b.id <= ( \
-                       SELECT max(id) FROM ( \
-                         SELECT id, sum(events) OVER (ORDER BY id) - events AS before \
-                         FROM (SELECT id, events FROM event_archive_batch WHERE id >= $1 ORDER BY id LIMIT $2) h \
-                       ) c WHERE before < $2) \
-                     ORDER BY b.id, e.place"
+                       SELECT max(id) FROM ({}) c WHERE before < $2) \
+                     ORDER BY b.id, e.place",
+                    head_batches("WHERE id >= $1")
                 )
             });
             let rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))

@@ -337,7 +337,7 @@ fn archive_sql(first: usize) -> String {
         .enumerate()
         .map(|(i, ty)| format!("${}::{ty}[]", first + i))
         .collect();
-    let users = &arrays[2];
+    let users = &arrays[2]; // user_id's array
     format!(
         "INSERT INTO event_archive_batch \
            (archived_at, events, players, event_id, kind, user_id, namespace, occurred_at, stat_code, \

@@ -1,12 +1,13 @@
 //! PostgreSQL's player data deletion (GDPR) and the cleanup job's statements.
 
 use super::PgStore;
-use super::archive::BATCH_EVENTS;
+use super::archive::{BATCH_EVENTS, head_batches};
 use crate::row::expired_batch;
 use crate::{ExpiredBatch, ExpiryCursor, ExpiryPolicy, StoreError};
 use chrono::{DateTime, Utc};
 use engine::UserId;
 use sqlx::Row;
+use std::sync::LazyLock;
 
 impl PgStore {
     pub(super) async fn delete_user_impl(
@@ -124,20 +125,22 @@ impl PgStore {
         // Ids grow with the archive time: the oldest batches are the lowest ids, so the head of
         // the primary key is all a run looks at. Whole batches go, the fewest that hold `limit`
         // events; so fewer than `limit` pruned means nothing older is left.
-        let pruned: i64 = sqlx::query_scalar(
-            "WITH head AS ( \
-               SELECT id, archived_at, sum(events) OVER (ORDER BY id) - events AS before \
-               FROM (SELECT id, archived_at, events FROM event_archive_batch ORDER BY id LIMIT $2) h), \
-             gone AS ( \
-               DELETE FROM event_archive_batch WHERE id IN ( \
-                 SELECT id FROM head WHERE archived_at < $1 AND before < $2) \
-               RETURNING events) \
-             SELECT coalesce(sum(events), 0)::bigint FROM gone",
-        )
-        .bind(before)
-        .bind(limit)
-        .fetch_one(&self.pool)
-        .await?;
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH head AS ({}), \
+                 gone AS ( \
+                   DELETE FROM event_archive_batch WHERE id IN ( \
+                     SELECT id FROM head WHERE archived_at < $1 AND before < $2) \
+                   RETURNING events) \
+                 SELECT coalesce(sum(events), 0)::bigint FROM gone",
+                head_batches("")
+            )
+        });
+        let pruned: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(SQL.as_str()))
+            .bind(before)
+            .bind(limit)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(pruned.max(0) as u64)
     }
 
