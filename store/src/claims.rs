@@ -132,12 +132,24 @@ impl NewIntent {
     pub fn transaction_id(&self) -> String {
         transaction_id(&self.namespace, &self.key)
     }
+
+    /// The state a claim records, and the attempts it counts. A fulfillment goes out right
+    /// after the commit and may be re-sent freely, so it is recorded `sending` with its first
+    /// attempt counted (one commit fewer per claim). A direct request is recorded `pending` and
+    /// marked `sending` just before it goes, so one that never went is still sent after a crash.
+    pub(crate) fn first_state(&self) -> (&'static str, i32) {
+        match self.delivery {
+            Delivery::Fulfillment => (IntentState::Sending.as_str(), 1),
+            Delivery::Direct | Delivery::None => (IntentState::Pending.as_str(), 0),
+        }
+    }
 }
 
 /// Where a claim stands after `begin_claim`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimStart {
-    /// The intent is recorded (pending) and leased to the caller: deliver it now.
+    /// The intent is recorded (`pending`, or `sending` for a fulfillment: see
+    /// [`NewIntent::first_state`]) and leased to the caller: deliver it now.
     Started(Box<RewardIntent>),
     /// The reward of this period was granted already (or the row is claimed, or the ledger
     /// of a deleted player's data says so).

@@ -234,8 +234,9 @@ pub trait ProgressStore: Send + Sync + 'static {
         limit: i64,
     ) -> Result<u64, StoreError>;
 
-    /// Records the durable intent to grant the reward of (user, goal, period), `pending` and
-    /// leased to the caller, in a short transaction that first locks the progress row and
+    /// Records the durable intent to grant the reward of (user, goal, period), leased to the
+    /// caller: `pending`, or for a fulfillment `sending` with its first attempt counted (the
+    /// caller sends it right after, with no `mark_sending`), in a short transaction that first locks the progress row and
     /// checks it is completed, and checks the ledger of deleted players' rewards. Only one
     /// caller gets `Started`; an intent Platform refused may be started again.
     async fn begin_claim(

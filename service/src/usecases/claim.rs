@@ -8,7 +8,7 @@ use engine::{ClaimRefusal, UserId};
 use serde::Serialize;
 use store::{ClaimStart, Delivery, IntentKey, NewIntent};
 
-use super::delivery::{Delivered, deliver};
+use super::delivery::{Delivered, Owned, deliver};
 use super::{Context, PlayerProgress, goal};
 use crate::error::{ApiError, ErrorCode};
 use crate::views::{RewardJson, time};
@@ -104,7 +104,7 @@ pub async fn claim(
     // Detached: the delivery goes on (and records its outcome) if the player hangs up.
     let detached = {
         let ctx = ctx.clone();
-        tokio::spawn(async move { deliver(&ctx, &started).await })
+        tokio::spawn(async move { deliver(&ctx, &started, Owned::Claimed).await })
     };
     match detached.await {
         Ok(Ok(Delivered::Granted { claimed_at })) => Ok(ClaimAnswer::Claimed(Claimed {

@@ -90,9 +90,22 @@ pub enum Delivered {
     Pending,
 }
 
+/// How the caller came to own the intent it delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owned {
+    /// Just recorded by a claim: a fulfillment is already `sending`, its first attempt counted.
+    Claimed,
+    /// Leased by a reconciler: every attempt is marked `sending` first.
+    Leased,
+}
+
 /// Delivers `intent` (leased by the caller) until Platform answers, the deadline passes, or
 /// the intent turns out closed or owned elsewhere.
-pub async fn deliver(ctx: &Context, intent: &RewardIntent) -> Result<Delivered, StoreError> {
+pub async fn deliver(
+    ctx: &Context,
+    intent: &RewardIntent,
+    owned: Owned,
+) -> Result<Delivered, StoreError> {
     let key = &intent.key;
     let Some(reward) =
         reward_from_record(&intent.reward).filter(|_| intent.delivery != Delivery::None)
@@ -105,13 +118,20 @@ pub async fn deliver(ctx: &Context, intent: &RewardIntent) -> Result<Delivered, 
     };
     let deadline = tokio::time::Instant::now() + ctx.claims.deadline;
     let mut pause = Duration::from_millis(100);
+    // A claim's fulfillment was recorded `sending` with its first attempt: it goes out as is.
+    let mut recorded =
+        (owned == Owned::Claimed && intent.state == IntentState::Sending).then(|| intent.clone());
     loop {
         let now = ctx.clock.now();
-        let Some(sending) = ctx
-            .store
-            .mark_sending(key, ctx.claims.lease_from(now), now)
-            .await?
-        else {
+        let marked = match recorded.take() {
+            Some(sending) => Some(sending),
+            None => {
+                ctx.store
+                    .mark_sending(key, ctx.claims.lease_from(now), now)
+                    .await?
+            }
+        };
+        let Some(sending) = marked else {
             // Closed meanwhile, or a direct request that may have arrived: never sent again.
             return Ok(match ctx.store.intent(key).await? {
                 Some(found) if found.state == IntentState::Granted => Delivered::Granted {
@@ -227,7 +247,7 @@ pub async fn reconcile(ctx: &Context, limit: i64) -> Result<Reconciled, StoreErr
             continue;
         }
         let ctx = ctx.clone();
-        running.spawn(async move { deliver(&ctx, &intent).await });
+        running.spawn(async move { deliver(&ctx, &intent, Owned::Leased).await });
     }
     while let Some(done) = running.join_next().await {
         match done {

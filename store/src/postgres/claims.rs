@@ -47,31 +47,33 @@ impl PgStore {
     ) -> Result<ClaimStart, StoreError> {
         let secret = self.ledger_secret().await?;
         let key = &intent.key;
+        let (first_state, first_attempts) = intent.first_state();
         let mut tx = self.pool.begin().await?;
-        // The progress row first (the lock order of every claim transaction).
-        let status: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2 FOR UPDATE",
+        // The progress row first (the lock order of every claim transaction), and in the same
+        // round trip the ledger of deleted players' rewards.
+        let found: Option<(String, bool)> = sqlx::query_as(
+            "SELECT status, EXISTS (SELECT 1 FROM reward_ledger WHERE key = $3) \
+             FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2 \
+             FOR UPDATE OF user_goal_progress",
         )
         .bind(key.user_id.as_str())
         .bind(key.goal_id.as_str())
+        .bind(ledger_key(&secret, &intent.namespace, key))
         .fetch_optional(&mut *tx)
         .await?;
+        let (status, in_ledger) = found.unzip();
         if let Some(refused) = ClaimStart::refused_by_row(status.as_deref()) {
             return Ok(refused);
         }
-        let in_ledger: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM reward_ledger WHERE key = $1)")
-                .bind(ledger_key(&secret, &intent.namespace, key))
-                .fetch_one(&mut *tx)
-                .await?;
-        if in_ledger {
+        if in_ledger == Some(true) {
             return Ok(ClaimStart::AlreadyClaimed);
         }
         let sql = format!(
             "INSERT INTO reward_grants (user_id, goal_id, period_start, namespace, state, delivery, \
                reward, transaction_id, period_end, attempts, created_at, updated_at, lease_until, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, 0, $9, $9, $10, $10) \
-             ON CONFLICT (user_id, goal_id, period_start) DO UPDATE SET state = 'pending', \
+             VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $12, $9, $9, $10, $10) \
+             ON CONFLICT (user_id, goal_id, period_start) DO UPDATE SET state = EXCLUDED.state, \
+               attempts = reward_grants.attempts + EXCLUDED.attempts, \
                namespace = EXCLUDED.namespace, delivery = EXCLUDED.delivery, reward = EXCLUDED.reward, \
                transaction_id = EXCLUDED.transaction_id, period_end = EXCLUDED.period_end, \
                last_error = NULL, updated_at = EXCLUDED.updated_at, \
@@ -89,6 +91,8 @@ impl PgStore {
             .bind(intent.period_end)
             .bind(now)
             .bind(intent.lease_until)
+            .bind(first_state)
+            .bind(first_attempts)
             .fetch_optional(&mut *tx)
             .await?;
         let outcome = match started {
@@ -140,21 +144,31 @@ impl PgStore {
         only_from: Option<&[&str]>,
         now: DateTime<Utc>,
     ) -> Result<Option<RewardIntent>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // The progress row first (the lock order of every claim transaction).
-        sqlx::query(
-            "SELECT 1 FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2 FOR UPDATE",
-        )
-        .bind(key.user_id.as_str())
-        .bind(key.goal_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
         let columns = outcome.columns();
+        let claimed_at = match outcome {
+            IntentOutcome::Granted { claimed_at } => Some(*claimed_at),
+            _ => None,
+        };
+        // One statement, in the lock order of every claim transaction: `locked` (run by the
+        // intent's one-time filter, before the intent's row is touched) locks the progress row,
+        // `intent` records the outcome, and `claimed` (run after them) marks a grant's progress
+        // row: the row of the intent's own period only, so a row that moved on to a later period
+        // (or was cleaned up) is left alone.
         let sql = format!(
-            "UPDATE reward_grants SET state = coalesce($4, state), last_error = $5, \
-               lease_until = CASE WHEN $9 THEN lease_until ELSE NULL END, \
-               next_attempt_at = CASE WHEN $9 THEN next_attempt_at ELSE $6 END, updated_at = $7 \
-             WHERE {KEY} AND state = ANY($8) RETURNING {INTENT_COLUMNS}"
+            "WITH locked AS ( \
+               SELECT 1 FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2 FOR UPDATE \
+             ), intent AS ( \
+               UPDATE reward_grants SET state = coalesce($4, state), last_error = $5, \
+                 lease_until = CASE WHEN $9 THEN lease_until ELSE NULL END, \
+                 next_attempt_at = CASE WHEN $9 THEN next_attempt_at ELSE $6 END, updated_at = $7 \
+               WHERE {KEY} AND state = ANY($8) AND (SELECT count(*) FROM locked) >= 0 \
+               RETURNING {INTENT_COLUMNS} \
+             ), claimed AS ( \
+               UPDATE user_goal_progress p SET status = 'claimed', claimed_at = $10, updated_at = $7 \
+               FROM intent i \
+               WHERE $10::timestamptz IS NOT NULL AND p.user_id = $1 AND p.goal_id = $2 \
+                 AND p.status = 'completed' AND (i.period_end IS NULL OR p.expires_at = i.period_end) \
+             ) SELECT * FROM intent"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(key.user_id.as_str())
@@ -166,30 +180,10 @@ impl PgStore {
             .bind(now)
             .bind(only_from.unwrap_or(columns.from))
             .bind(columns.keeps_lease)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let intent = decode_intent(&row)?;
-        if let IntentOutcome::Granted { claimed_at } = outcome {
-            // The row of the intent's own period only: a row that moved on to a later period
-            // (or was cleaned up) is left alone.
-            sqlx::query(
-                "UPDATE user_goal_progress SET status = 'claimed', claimed_at = $3, updated_at = $4 \
-                 WHERE user_id = $1 AND goal_id = $2 AND status = 'completed' \
-                   AND ($5::timestamptz IS NULL OR expires_at = $5)",
-            )
-            .bind(key.user_id.as_str())
-            .bind(key.goal_id.as_str())
             .bind(claimed_at)
-            .bind(now)
-            .bind(intent.period_end)
-            .execute(&mut *tx)
+            .fetch_optional(&self.pool)
             .await?;
-        }
-        tx.commit().await?;
-        Ok(Some(intent))
+        Ok(row.as_ref().map(decode_intent).transpose()?)
     }
 
     pub(super) async fn lease_intents_impl(

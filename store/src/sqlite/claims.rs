@@ -46,6 +46,7 @@ impl SqliteStore {
     ) -> Result<ClaimStart, StoreError> {
         let secret = self.ledger_secret().await?;
         let key = &intent.key;
+        let (first_state, first_attempts) = intent.first_state();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let status: Option<String> = sqlx::query_scalar(
             "SELECT status FROM user_goal_progress WHERE user_id = ?1 AND goal_id = ?2",
@@ -68,8 +69,9 @@ impl SqliteStore {
         let sql = format!(
             "INSERT INTO reward_grants (user_id, goal_id, period_start, namespace, state, delivery, \
                reward, transaction_id, period_end, attempts, created_at, updated_at, lease_until, next_attempt_at) \
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, 0, ?9, ?9, ?10, ?10) \
-             ON CONFLICT (user_id, goal_id, period_start) DO UPDATE SET state = 'pending', \
+             VALUES (?1, ?2, ?3, ?4, ?11, ?5, ?6, ?7, ?8, ?12, ?9, ?9, ?10, ?10) \
+             ON CONFLICT (user_id, goal_id, period_start) DO UPDATE SET state = excluded.state, \
+               attempts = reward_grants.attempts + excluded.attempts, \
                namespace = excluded.namespace, delivery = excluded.delivery, reward = excluded.reward, \
                transaction_id = excluded.transaction_id, period_end = excluded.period_end, \
                last_error = NULL, updated_at = excluded.updated_at, \
@@ -87,6 +89,8 @@ impl SqliteStore {
             .bind(intent.period_end)
             .bind(now)
             .bind(intent.lease_until)
+            .bind(first_state)
+            .bind(first_attempts)
             .fetch_optional(&mut *tx)
             .await?;
         let outcome = match started {

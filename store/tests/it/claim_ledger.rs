@@ -64,7 +64,18 @@ async fn the_ledger_outlives_the_players_data(db: &TestDb) {
         ClaimStart::Started(_)
     ));
 
-    // An intent never sent leaves nothing behind: the player may claim after a deletion.
+    // An intent never sent leaves nothing behind: the player may claim after a deletion. (A
+    // fulfillment is recorded `sending`; Platform unreachable puts it back to `pending`.)
+    let not_sent = IntentOutcome::Retry {
+        error: "connection refused".into(),
+        reached: false,
+        retry_at: Some(tomorrow + Duration::minutes(1)),
+    };
+    let back = store
+        .finish_intent(&next, &not_sent, tomorrow)
+        .await
+        .expect("not sent");
+    assert_eq!(back.map(|i| i.state), Some(IntentState::Pending));
     store
         .delete_user(&UserId::new("u1"), test_now())
         .await
@@ -78,6 +89,22 @@ async fn the_ledger_outlives_the_players_data(db: &TestDb) {
             .expect("begin"),
         ClaimStart::Started(_)
     ));
+
+    // That claim's fulfillment may have reached Platform (its process stopped before the answer
+    // was recorded): a deletion now keeps it in the ledger, never granted a second time.
+    store
+        .delete_user(&UserId::new("u1"), test_now())
+        .await
+        .expect("delete");
+    init_user(store.as_ref(), &rules, "u1").await;
+    complete_daily(&store, &rules, "u1", tomorrow + Duration::minutes(2)).await;
+    assert_eq!(
+        store
+            .begin_claim(&next_intent, tomorrow)
+            .await
+            .expect("begin"),
+        ClaimStart::AlreadyClaimed
+    );
 }
 
 async fn a_grant_stamps_the_intents_own_period(db: &TestDb) {

@@ -15,6 +15,7 @@ conformance!(
     one_claim_at_a_time_and_only_a_refusal_frees_the_goal,
     a_direct_delivery_is_never_sent_twice,
     leases_are_exclusive_and_wait_for_the_backoff,
+    a_grant_racing_a_new_claim_never_deadlocks,
 );
 
 async fn one_claim_at_a_time_and_only_a_refusal_frees_the_goal(db: &TestDb) {
@@ -44,22 +45,21 @@ async fn one_claim_at_a_time_and_only_a_refusal_frees_the_goal(db: &TestDb) {
         match attempt.await.expect("task").expect("begin") {
             ClaimStart::Started(recorded) => {
                 started += 1;
-                assert_eq!(recorded.state, IntentState::Pending);
+                // A fulfillment is recorded as sent (it goes out right after the commit).
+                assert_eq!(
+                    (recorded.state, recorded.attempts),
+                    (IntentState::Sending, 1)
+                );
                 assert_eq!(recorded.transaction_id, intent.transaction_id());
                 assert_eq!(recorded.period_end, period_end);
             }
-            other => assert_eq!(other, ClaimStart::InProgress(IntentState::Pending)),
+            other => assert_eq!(other, ClaimStart::InProgress(IntentState::Sending)),
         }
     }
     assert_eq!(started, 1);
 
     // Sent, then refused: the goal stays completed and may be claimed again.
     let lease = now + Duration::minutes(1);
-    let sending = store.mark_sending(&key, lease, now).await.expect("mark");
-    assert_eq!(
-        sending.map(|i| (i.state, i.attempts)),
-        Some((IntentState::Sending, 1))
-    );
     assert_eq!(
         store.begin_claim(&intent, now).await.expect("begin"),
         ClaimStart::InProgress(IntentState::Sending)
@@ -76,13 +76,16 @@ async fn one_claim_at_a_time_and_only_a_refusal_frees_the_goal(db: &TestDb) {
         status_of(store.as_ref(), "u1", "daily").await,
         Some(Status::Completed)
     );
-    assert!(matches!(
-        store.begin_claim(&intent, now).await.expect("again"),
-        ClaimStart::Started(_)
-    ));
+    match store.begin_claim(&intent, now).await.expect("again") {
+        ClaimStart::Started(recorded) => assert_eq!(
+            (recorded.state, recorded.attempts),
+            (IntentState::Sending, 2),
+            "a claim started again counts its attempt"
+        ),
+        other => panic!("a refused goal may be claimed again, got {other:?}"),
+    }
 
     // Sent again and granted: claimed, and closed for good.
-    store.mark_sending(&key, lease, now).await.expect("mark");
     let granted = IntentOutcome::Granted { claimed_at: now };
     let closed = store
         .finish_intent(&key, &granted, now)
@@ -129,10 +132,23 @@ async fn a_direct_delivery_is_never_sent_twice(db: &TestDb) {
         complete_daily(&store, &rules, user, now).await;
         let key = intent_key(user, "daily", period);
         let intent = new_intent(&key, delivery, Some(period + Duration::days(1)), now);
-        assert!(matches!(
-            store.begin_claim(&intent, now).await.expect("begin"),
-            ClaimStart::Started(_)
-        ));
+        match store.begin_claim(&intent, now).await.expect("begin") {
+            // A direct request is marked `sending` only just before it goes: one that never
+            // went is still sent after a crash.
+            ClaimStart::Started(recorded) if delivery == Delivery::Direct => {
+                assert_eq!(
+                    (recorded.state, recorded.attempts),
+                    (IntentState::Pending, 0)
+                );
+            }
+            ClaimStart::Started(recorded) => {
+                assert_eq!(
+                    (recorded.state, recorded.attempts),
+                    (IntentState::Sending, 1)
+                );
+            }
+            other => panic!("{delivery:?}: the claim should start, got {other:?}"),
+        }
         assert!(
             store
                 .mark_sending(&key, lease, now)
@@ -298,4 +314,52 @@ async fn leases_are_exclusive_and_wait_for_the_backoff(db: &TestDb) {
         .await
         .expect("lease");
     assert!(due.iter().any(|i| i.key == key), "due at its retry time");
+}
+
+/// A grant's answer and the player's next click lock the progress row and the intent in the
+/// same order, so they never deadlock (PostgreSQL would abort one of them after a second).
+async fn a_grant_racing_a_new_claim_never_deadlocks(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    let now = test_now();
+    let period = engine::period::Period::Daily.start_of(now);
+    let granted = IntentOutcome::Granted { claimed_at: now };
+    for player in 0..20 {
+        let user = format!("u{player}");
+        init_user(store.as_ref(), &rules, &user).await;
+        complete_daily(&store, &rules, &user, now).await;
+        let key = intent_key(&user, "daily", period);
+        let intent = new_intent(
+            &key,
+            Delivery::Fulfillment,
+            Some(period + Duration::days(1)),
+            now,
+        );
+        assert!(matches!(
+            store.begin_claim(&intent, now).await.expect("begin"),
+            ClaimStart::Started(_)
+        ));
+        let finish = {
+            let (store, key, granted) = (store.clone(), key.clone(), granted.clone());
+            tokio::spawn(async move { store.finish_intent(&key, &granted, now).await })
+        };
+        let click = {
+            let (store, intent) = (store.clone(), intent.clone());
+            tokio::spawn(async move { store.begin_claim(&intent, now).await })
+        };
+        let finished = finish.await.expect("task").expect("finish");
+        let clicked = click.await.expect("task").expect("begin");
+        assert_eq!(finished.map(|i| i.state), Some(IntentState::Granted));
+        assert!(
+            matches!(
+                clicked,
+                ClaimStart::AlreadyClaimed | ClaimStart::InProgress(IntentState::Sending)
+            ),
+            "{user}: {clicked:?}"
+        );
+        assert_eq!(
+            status_of(store.as_ref(), &user, "daily").await,
+            Some(Status::Claimed)
+        );
+    }
 }
