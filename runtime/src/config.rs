@@ -111,10 +111,10 @@ pub struct Config {
     #[arg(long, env = "EVENT_ARCHIVE_DAYS", default_value_t = 30)]
     pub event_archive_days: u32,
     /// Players whose progress rows the service keeps in memory for reads (PostgreSQL only,
-    /// evicted through its change feed); 0 turns the cache off.
+    /// evicted through its change log); 0 turns the cache off.
     #[arg(long, env = "PROGRESS_CACHE_PLAYERS", default_value_t = 100_000)]
     pub progress_cache_players: u64,
-    /// Longest a player's cached rows are kept, in seconds, whatever the change feed says.
+    /// Longest a player's cached rows are kept, in seconds, whatever the change log says.
     #[arg(long, env = "PROGRESS_CACHE_SECONDS", default_value_t = 300)]
     pub progress_cache_seconds: u64,
 }
@@ -168,7 +168,7 @@ impl Config {
     }
 
     /// The read cache's size, or `None` when it is off: turned off, or on the embedded database
-    /// (which has no change feed).
+    /// (which has no change log).
     pub fn progress_cache(&self) -> Option<store::cache::CacheConfig> {
         (self.progress_cache_players > 0
             && self.progress_cache_seconds > 0

@@ -235,7 +235,7 @@ impl Metrics {
             )?,
             cache_following: gauge(
                 "challenge_progress_cache_following",
-                "1 while the read cache follows the database's change feed (and serves), else 0",
+                "1 while the read cache follows the database's change log (and serves), else 0",
             )?,
             cache_players: gauge(
                 "challenge_progress_cache_players",

@@ -134,7 +134,7 @@ impl Runtime {
         }
         if let Some(cache) = cache {
             let feed = store::cache::follow(url, cache.clone(), runtime.stop_signal());
-            runtime.background("progress change feed", feed);
+            runtime.background("progress change log", feed);
             runtime.metrics.watch_progress_cache(cache);
         }
         Ok(runtime)

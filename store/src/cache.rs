@@ -1,37 +1,46 @@
 //! A per-player cache of progress rows for the services' reads, kept correct by PostgreSQL's
-//! change feed.
+//! change log.
 //!
-//! Every statement that writes `user_goal_progress`, from any process, notifies the channel
-//! [`CHANNEL`] at its commit with the players it touched (a trigger; migration
-//! `20261201000007_progress_change_feed`). [`follow`] listens and evicts them. The rules that
-//! keep a cached read from ever outliving a write:
-//! - rows are served and stored only while the listener is connected (`ready`); when its
-//!   connection drops, notifications sent meanwhile are lost, so the whole cache is emptied and
-//!   reads go to the database until it has listened again;
+//! Every statement that writes `user_goal_progress`, from any process, adds a row to
+//! `progress_changes` in its own transaction: its transaction id and the players it touched (a
+//! trigger; migration `20261201000009_progress_change_log`). [`follow`] reads the log every
+//! [`FeedConfig::poll`] and evicts them. The rules that keep a cached read from ever outliving a
+//! write:
+//! - each read takes the rows with `xid >=` the oldest transaction that was still running at the
+//!   previous read (`pg_snapshot_xmin` of its snapshot): a transaction that took its id early and
+//!   commits late is read once it commits, never skipped. Transactions read already are
+//!   remembered, so a long one holding the horizon back does not evict the same players again;
+//! - rows are served and stored only while the log is read (`ready`); when a read fails, the whole
+//!   cache is emptied and reads go to the database until the log is read again;
+//! - the readers prune the log, but only rows of transactions that had finished at least
+//!   [`FeedConfig::retention`] earlier; a reader whose reads were further apart than half that
+//!   empties its cache;
 //! - a fill stores what it read only if no eviction of its player happened since before its
 //!   read (a counter per stripe of players, and one for "everyone"): a write that committed
-//!   after the read began is evicted by its notification, whether that arrives before or after
-//!   the store. Striped, so the handler's steady writes to other players do not keep every fill
-//!   from storing;
+//!   after the read began is evicted by the log, whether that comes before or after the store.
+//!   Striped, so the handler's steady writes to other players do not keep every fill from
+//!   storing;
 //! - the store that wrote evicts its player at once, so a player's own write through this
-//!   service is seen by their next read without waiting for the notification.
+//!   service is seen by their next read without waiting for the log.
 //!
-//! What a reader may see: another process's commit, until its notification arrives (well under
-//! a millisecond on one host), then never again. Writes decide from the database, never from
-//! this cache (claims lock their row).
+//! What a reader may see: another process's commit, until the next read of the log (within
+//! [`FeedConfig::poll`] and the read's own time), then never again. Writes decide from the
+//! database, never from this cache (claims lock their row).
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use engine::UserId;
-use sqlx::postgres::PgListener;
+use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::watch;
 
 use crate::{ProgressRow, StoreError};
 
-/// The channel the change feed notifies.
-pub const CHANNEL: &str = "challenge_progress";
+/// The `application_name` of the connection that reads the change log.
+pub const FEED_APPLICATION: &str = "challenge-progress-feed";
 
 /// Stripes of players, each with its own eviction counter.
 const STRIPES: usize = 1024;
@@ -147,15 +156,15 @@ impl ProgressCache {
         (self.epoch.load(SeqCst), self.stripe(user).load(SeqCst))
     }
 
-    fn notified(&self, payload: &str) {
-        match serde_json::from_str::<Vec<String>>(payload) {
-            Ok(users) => {
+    /// Evicts what one change of the log names: players, or everyone (`None`, a `TRUNCATE`).
+    fn changed(&self, users: Option<Vec<String>>) {
+        match users {
+            Some(users) => {
                 for user in users {
                     self.evict(&UserId::new(user));
                 }
             }
-            // `*` (a TRUNCATE), or anything unexpected: forget everyone rather than guess.
-            Err(_) => self.evict_all(),
+            None => self.evict_all(),
         }
     }
 
@@ -171,32 +180,61 @@ impl ProgressCache {
     }
 }
 
-/// Follows the change feed of the PostgreSQL database at `url` into `cache` until `stop` turns
-/// true, reconnecting (with a pause) whenever the connection drops.
-pub async fn follow(url: String, cache: Arc<ProgressCache>, mut stop: watch::Receiver<bool>) {
+/// How the change log is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedConfig {
+    /// Between two reads of the log: another process's write reaches the cache within this.
+    pub poll: Duration,
+    /// How long a change stays in the log after its transaction finished.
+    pub retention: Duration,
+    /// Between two prunings of the log by this reader.
+    pub prune_every: Duration,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_millis(20),
+            retention: Duration::from_secs(60),
+            prune_every: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Follows the change log of the PostgreSQL database at `url` into `cache` until `stop` turns
+/// true, reconnecting (with a pause) whenever a read fails.
+pub async fn follow(url: String, cache: Arc<ProgressCache>, stop: watch::Receiver<bool>) {
+    follow_with(url, cache, FeedConfig::default(), stop).await;
+}
+
+/// [`follow`] with its timings.
+pub async fn follow_with(
+    url: String,
+    cache: Arc<ProgressCache>,
+    config: FeedConfig,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut pause = Duration::from_millis(100);
     while !*stop.borrow() {
-        match listen(&url).await {
-            Ok(mut listener) => {
+        match Feed::open(&url, config).await {
+            Ok(mut feed) => {
                 cache.set_ready(true);
                 pause = Duration::from_millis(100);
-                tracing::info!("following the progress change feed; the read cache is on");
+                tracing::info!("following the progress change log; the read cache is on");
                 loop {
                     tokio::select! {
                         _ = stop.changed() => break,
-                        next = listener.try_recv() => match next {
-                            Ok(Some(notification)) => cache.notified(notification.payload()),
-                            Ok(None) | Err(_) => {
-                                tracing::warn!("lost the progress change feed; reading without the cache until it is back");
-                                break;
-                            }
-                        },
+                        _ = tokio::time::sleep(config.poll) => {}
+                    }
+                    if let Err(err) = feed.read(&cache).await {
+                        tracing::warn!(error = %err, "lost the progress change log; reading without the cache until it is back");
+                        break;
                     }
                 }
                 cache.set_ready(false);
             }
             Err(err) => {
-                tracing::warn!(error = %err, "cannot follow the progress change feed; reading without the cache");
+                tracing::warn!(error = %err, "cannot follow the progress change log; reading without the cache");
             }
         }
         tokio::select! {
@@ -208,8 +246,97 @@ pub async fn follow(url: String, cache: Arc<ProgressCache>, mut stop: watch::Rec
     cache.set_ready(false);
 }
 
-async fn listen(url: &str) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect(url).await?;
-    listener.listen(CHANNEL).await?;
-    Ok(listener)
+/// One reader of the change log, on its own connection.
+struct Feed {
+    connection: PgConnection,
+    config: FeedConfig,
+    /// The oldest transaction running at the last read: rows from `horizon` on are read again.
+    horizon: i64,
+    /// Transactions at or above `horizon` whose changes were applied already.
+    seen: HashSet<i64>,
+    /// When the last successful read began.
+    last_read: Instant,
+    /// Horizons of earlier reads, oldest first: the log is pruned below one that is `retention`
+    /// old (every transaction below it had finished by then).
+    marks: VecDeque<(Instant, i64)>,
 }
+
+impl Feed {
+    async fn open(url: &str, config: FeedConfig) -> Result<Self, sqlx::Error> {
+        let options: PgConnectOptions = url.parse()?;
+        let mut connection = options.application_name(FEED_APPLICATION).connect().await?;
+        let horizon = sqlx::query_scalar(HORIZON)
+            .fetch_one(&mut connection)
+            .await?;
+        let now = Instant::now();
+        Ok(Self {
+            connection,
+            config,
+            horizon,
+            seen: HashSet::new(),
+            last_read: now,
+            marks: VecDeque::from([(now, horizon)]),
+        })
+    }
+
+    /// Reads the changes since the last read into `cache`, and prunes the log when it is time.
+    async fn read(&mut self, cache: &ProgressCache) -> Result<(), sqlx::Error> {
+        let started = Instant::now();
+        let rows: Vec<(i64, Option<i64>, Option<Vec<String>>)> = sqlx::query_as(
+            "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint, \
+                    (c.xid::text)::bigint, c.users \
+             FROM (VALUES (1)) AS here(one) \
+             LEFT JOIN progress_changes c ON c.xid >= ($1::bigint::text)::xid8",
+        )
+        .bind(self.horizon)
+        .fetch_all(&mut self.connection)
+        .await?;
+        if started.duration_since(self.last_read) > self.config.retention / 2 {
+            // Reads this far apart may have missed a pruned change.
+            cache.evict_all();
+        }
+        let horizon = rows.first().map_or(self.horizon, |row| row.0);
+        let mut seen = HashSet::new();
+        for (_, xid, users) in rows {
+            let Some(xid) = xid else { continue };
+            if !self.seen.contains(&xid) {
+                cache.changed(users);
+            }
+            if xid >= horizon {
+                seen.insert(xid);
+            }
+        }
+        self.horizon = horizon;
+        self.seen = seen;
+        self.last_read = started;
+        let due = self
+            .marks
+            .back()
+            .is_none_or(|(at, _)| started.duration_since(*at) >= self.config.prune_every);
+        if due {
+            self.marks.push_back((started, horizon));
+            self.prune(started).await?;
+        }
+        Ok(())
+    }
+
+    async fn prune(&mut self, now: Instant) -> Result<(), sqlx::Error> {
+        let mut below = None;
+        while let Some((at, mark)) = self.marks.front().copied() {
+            if now.duration_since(at) < self.config.retention {
+                break;
+            }
+            below = Some(mark);
+            self.marks.pop_front();
+        }
+        if let Some(mark) = below {
+            sqlx::query("DELETE FROM progress_changes WHERE xid < ($1::bigint::text)::xid8")
+                .bind(mark)
+                .execute(&mut self.connection)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+const HORIZON: &str = "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint";

@@ -2,7 +2,7 @@
 //! [`QueryObserver`] (the binaries' `challenge_db_query_duration_seconds`), and, given a
 //! [`ProgressCache`], serves the rows of answers (`progress_for_display`) from it and evicts a
 //! player after every write that names them (so their next read sees it without waiting for the
-//! change feed).
+//! change log).
 
 use std::future::Future;
 use std::sync::Arc;

@@ -16,7 +16,7 @@ impl store::QueryObserver for Quiet {
     fn query(&self, _: &'static str, _: Duration, _: bool) {}
 }
 
-/// A store reading through a cache that follows the database's change feed, as the service's.
+/// A store reading through a cache that follows the database's change log, as the service's.
 struct Cached {
     store: Arc<dyn ProgressStore>,
     cache: Arc<ProgressCache>,
@@ -25,6 +25,10 @@ struct Cached {
 
 impl Cached {
     async fn open(url: &str) -> Self {
+        Self::open_with(url, store::cache::FeedConfig::default()).await
+    }
+
+    async fn open_with(url: &str, feed: store::cache::FeedConfig) -> Self {
         let cache = Arc::new(ProgressCache::new(CacheConfig {
             players: 1_000,
             ttl: Duration::from_secs(3_600),
@@ -35,9 +39,10 @@ impl Cached {
             Some(cache.clone()),
         );
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(store::cache::follow(
+        tokio::spawn(store::cache::follow_with(
             url.to_string(),
             cache.clone(),
+            feed,
             stopped,
         ));
         let cached = Self {
@@ -128,7 +133,7 @@ async fn cached_reads_follow_writes_made_by_other_processes() {
         .await
         .expect("update");
     cached.eventually("player-1", "kills", 8).await;
-    // Cached again. The read that first saw 8 may have kept nothing (the update's notification
+    // Cached again. The read that first saw 8 may have kept nothing (the update's change
     // can arrive while it reads, and then it must not store), so the next one may refill; a
     // read after that is a hit, and every read shows 8.
     let (hits, _) = cached.cache.hits_and_misses();
@@ -138,15 +143,17 @@ async fn cached_reads_follow_writes_made_by_other_processes() {
         assert_eq!(cached.progress("player-1", "kills").await, Some(8));
     }
 
-    // The feed's connection is cut, and a write lands while it is down: its notification is
-    // lost, so nothing cached before may be served afterwards.
-    sqlx::query(
+    // The feed's connection is cut, and a write lands while it is down: nothing cached before
+    // may be served afterwards.
+    let cut: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+         WHERE datname = current_database() AND application_name = $1",
     )
-    .execute(&pool)
+    .bind(store::cache::FEED_APPLICATION)
+    .fetch_all(&pool)
     .await
     .expect("terminate the feed");
+    assert_eq!(cut, [true], "the feed's connection was not found");
     sqlx::query("UPDATE user_goal_progress SET progress = 9 WHERE user_id = 'player-1' AND goal_id = 'kills'")
         .execute(&pool)
         .await
@@ -207,4 +214,61 @@ async fn reads_racing_writes_settle_on_the_database() {
     }
     let (hits, misses) = cached.cache.hits_and_misses();
     assert!(hits > 0 && misses > 0, "hits {hits}, misses {misses}");
+}
+
+/// An operator's transaction writes a player, stays open while the reader reads the log many
+/// times (and prunes it, with a short retention), and commits: the commit still reaches the
+/// cache, because the reader reads again from the oldest transaction still running. Once
+/// nothing is running, the log is pruned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_commit_of_a_long_transaction_reaches_the_cache() {
+    let db = TestDatabase::postgres().await.expect("PostgreSQL");
+    store::open(&db.url, 2)
+        .await
+        .expect("store")
+        .migrate()
+        .await
+        .expect("migrate");
+    initialize(&db.url, "player-1").await;
+    let feed = store::cache::FeedConfig {
+        poll: Duration::from_millis(10),
+        retention: Duration::from_millis(600),
+        prune_every: Duration::from_millis(100),
+    };
+    let cached = Cached::open_with(&db.url, feed).await;
+    assert_eq!(cached.progress("player-1", "kills").await, Some(0));
+
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+    let mut long = pool.begin().await.expect("begin");
+    sqlx::query("UPDATE user_goal_progress SET progress = 5 WHERE user_id = 'player-1' AND goal_id = 'kills'")
+        .execute(&mut *long)
+        .await
+        .expect("update");
+    // Meanwhile other transactions commit and are read (so the reader's reads move on), and
+    // the retention passes several times over.
+    initialize(&db.url, "player-2").await;
+    cached.eventually("player-2", "kills", 0).await;
+    tokio::time::sleep(feed.retention * 3).await;
+    initialize(&db.url, "player-3").await;
+    cached.eventually("player-3", "kills", 0).await;
+    assert_eq!(
+        cached.progress("player-1", "kills").await,
+        Some(0),
+        "nothing committed yet"
+    );
+    long.commit().await.expect("commit");
+    cached.eventually("player-1", "kills", 5).await;
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM progress_changes")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        if left == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{left} changes never pruned");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use crate::replicas::{Replica, setup};
 
 /// Replica B answers lists from its read cache; writes made through replica A (an event, then a
-/// claim) reach B's answers through the database's change feed, not after a time limit.
+/// claim) reach B's answers through the database's change log, not after a time limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replicas_cached_list_follows_writes_made_through_another() {
     let (db, rules, ags) = setup().await;

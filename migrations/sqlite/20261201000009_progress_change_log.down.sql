@@ -1,0 +1,2 @@
+-- Nothing was changed (see the .up.sql).
+SELECT 1;
