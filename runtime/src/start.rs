@@ -132,6 +132,15 @@ impl Runtime {
             );
             runtime.background("cleanup", job);
         }
+        if !config.database.is_embedded() {
+            // Every process on PostgreSQL keeps the change log small, cache or not.
+            let pruner = store::cache::prune_log(
+                url.clone(),
+                store::cache::FeedConfig::default(),
+                runtime.stop_signal(),
+            );
+            runtime.background("progress change log pruning", pruner);
+        }
         if let Some(cache) = cache {
             let feed = store::cache::follow(url, cache.clone(), runtime.stop_signal());
             runtime.background("progress change log", feed);

@@ -12,7 +12,8 @@
 //!   remembered, so a long one holding the horizon back does not evict the same players again;
 //! - rows are served and stored only while the log is read (`ready`); when a read fails, the whole
 //!   cache is emptied and reads go to the database until the log is read again;
-//! - the readers prune the log, but only rows of transactions that had finished at least
+//! - every process on the database (handler and services, cache or not: [`prune_log`]) prunes
+//!   the log, but only rows of transactions that had finished at least
 //!   [`FeedConfig::retention`] earlier; a reader whose reads were further apart than half that
 //!   empties its cache;
 //! - a fill stores what it read only if no eviction of its player happened since before its
@@ -41,6 +42,9 @@ use crate::{ProgressRow, StoreError};
 
 /// The `application_name` of the connection that reads the change log.
 pub const FEED_APPLICATION: &str = "challenge-progress-feed";
+
+/// The `application_name` of the connection that prunes the change log.
+pub const PRUNER_APPLICATION: &str = "challenge-progress-log-pruner";
 
 /// Stripes of players, each with its own eviction counter.
 const STRIPES: usize = 1024;
@@ -187,7 +191,7 @@ pub struct FeedConfig {
     pub poll: Duration,
     /// How long a change stays in the log after its transaction finished.
     pub retention: Duration,
-    /// Between two prunings of the log by this reader.
+    /// Between two prunings of the log by one process.
     pub prune_every: Duration,
 }
 
@@ -256,30 +260,24 @@ struct Feed {
     seen: HashSet<i64>,
     /// When the last successful read began.
     last_read: Instant,
-    /// Horizons of earlier reads, oldest first: the log is pruned below one that is `retention`
-    /// old (every transaction below it had finished by then).
-    marks: VecDeque<(Instant, i64)>,
 }
 
 impl Feed {
     async fn open(url: &str, config: FeedConfig) -> Result<Self, sqlx::Error> {
-        let options: PgConnectOptions = url.parse()?;
-        let mut connection = options.application_name(FEED_APPLICATION).connect().await?;
+        let mut connection = connect(url, FEED_APPLICATION).await?;
         let horizon = sqlx::query_scalar(HORIZON)
             .fetch_one(&mut connection)
             .await?;
-        let now = Instant::now();
         Ok(Self {
             connection,
             config,
             horizon,
             seen: HashSet::new(),
-            last_read: now,
-            marks: VecDeque::from([(now, horizon)]),
+            last_read: Instant::now(),
         })
     }
 
-    /// Reads the changes since the last read into `cache`, and prunes the log when it is time.
+    /// Reads the changes since the last read into `cache`.
     async fn read(&mut self, cache: &ProgressCache) -> Result<(), sqlx::Error> {
         let started = Instant::now();
         let rows: Vec<(i64, Option<i64>, Option<Vec<String>>)> = sqlx::query_as(
@@ -309,34 +307,61 @@ impl Feed {
         self.horizon = horizon;
         self.seen = seen;
         self.last_read = started;
-        let due = self
-            .marks
-            .back()
-            .is_none_or(|(at, _)| started.duration_since(*at) >= self.config.prune_every);
-        if due {
-            self.marks.push_back((started, horizon));
-            self.prune(started).await?;
-        }
         Ok(())
     }
+}
 
-    async fn prune(&mut self, now: Instant) -> Result<(), sqlx::Error> {
-        let mut below = None;
-        while let Some((at, mark)) = self.marks.front().copied() {
-            if now.duration_since(at) < self.config.retention {
-                break;
+/// Prunes the change log of the PostgreSQL database at `url` every [`FeedConfig::prune_every`]
+/// until `stop` turns true: the rows of transactions that had finished at least
+/// [`FeedConfig::retention`] earlier (below the oldest running transaction of a look that long
+/// ago). Every process on the database runs it, so the log stays small whether or not a cache
+/// reads it.
+pub async fn prune_log(url: String, config: FeedConfig, mut stop: watch::Receiver<bool>) {
+    // Oldest first: (when, the oldest transaction running then).
+    let mut marks: VecDeque<(Instant, i64)> = VecDeque::new();
+    let mut connection: Option<PgConnection> = None;
+    while !*stop.borrow() {
+        let pruned = async {
+            let conn = match &mut connection {
+                Some(conn) => conn,
+                None => connection.insert(connect(&url, PRUNER_APPLICATION).await?),
+            };
+            let now = Instant::now();
+            marks.push_back((
+                now,
+                sqlx::query_scalar(HORIZON).fetch_one(&mut *conn).await?,
+            ));
+            let mut below = None;
+            while let Some((at, mark)) = marks.front().copied() {
+                if now.duration_since(at) < config.retention {
+                    break;
+                }
+                below = Some(mark);
+                marks.pop_front();
             }
-            below = Some(mark);
-            self.marks.pop_front();
+            if let Some(mark) = below {
+                sqlx::query("DELETE FROM progress_changes WHERE xid < ($1::bigint::text)::xid8")
+                    .bind(mark)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok::<_, sqlx::Error>(())
         }
-        if let Some(mark) = below {
-            sqlx::query("DELETE FROM progress_changes WHERE xid < ($1::bigint::text)::xid8")
-                .bind(mark)
-                .execute(&mut self.connection)
-                .await?;
+        .await;
+        if let Err(err) = pruned {
+            tracing::warn!(error = %err, "cannot prune the progress change log; trying again");
+            connection = None;
         }
-        Ok(())
+        tokio::select! {
+            _ = stop.changed() => {}
+            _ = tokio::time::sleep(config.prune_every) => {}
+        }
     }
+}
+
+async fn connect(url: &str, application: &str) -> Result<PgConnection, sqlx::Error> {
+    let options: PgConnectOptions = url.parse()?;
+    options.application_name(application).connect().await
 }
 
 const HORIZON: &str = "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint";

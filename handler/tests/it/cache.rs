@@ -43,8 +43,9 @@ impl Cached {
             url.to_string(),
             cache.clone(),
             feed,
-            stopped,
+            stopped.clone(),
         ));
+        tokio::spawn(store::cache::prune_log(url.to_string(), feed, stopped));
         let cached = Self {
             store,
             cache,
@@ -270,5 +271,29 @@ async fn a_late_commit_of_a_long_transaction_reaches_the_cache() {
         }
         assert!(Instant::now() < deadline, "{left} changes never pruned");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The handler prunes the change log itself, so the log stays small where no service reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handler_prunes_the_change_log() {
+    let db = TestDatabase::postgres().await.expect("PostgreSQL");
+    let _handler = HandlerProcess::spawn(&db.url).await;
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pruners: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = $1",
+        )
+        .bind(store::cache::PRUNER_APPLICATION)
+        .fetch_one(&pool)
+        .await
+        .expect("activity");
+        if pruners == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no pruner connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
