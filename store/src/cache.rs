@@ -24,9 +24,11 @@
 //! - the store that wrote evicts its player at once, so a player's own write through this
 //!   service is seen by their next read without waiting for the log.
 //!
-//! What a reader may see: another process's commit, until the next read of the log (within
-//! [`FeedConfig::poll`] and the read's own time), then never again. Writes decide from the
-//! database, never from this cache (claims lock their row).
+//! - a hit is served only after a read of the log that began after the request arrived (it
+//!   asks for one at once; requests arriving together share it), so it shows every commit that
+//!   finished before the request, as a read of the database would.
+//!
+//! Writes decide from the database, never from this cache (claims lock their row).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -68,7 +70,17 @@ pub struct ProgressCache {
     ready: AtomicBool,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Reads of the change log begun so far (a read's number is this count at its start).
+    reads_begun: AtomicU64,
+    /// The number of the last read of the change log that finished (or `u64::MAX` once the
+    /// log is no longer followed): a hit waits for a read begun after it arrived.
+    read_done: watch::Sender<u64>,
+    /// Asks the reader of the log for a read now.
+    read_now: tokio::sync::Notify,
 }
+
+/// Longest a hit waits for a read of the log before it reads the database instead.
+const FRESH_WAIT: Duration = Duration::from_secs(1);
 
 impl ProgressCache {
     pub fn new(config: CacheConfig) -> Self {
@@ -82,7 +94,21 @@ impl ProgressCache {
             ready: AtomicBool::new(false),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            reads_begun: AtomicU64::new(0),
+            read_done: watch::Sender::new(0),
+            read_now: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Waits for a read of the change log that began after this call, so that every commit
+    /// finished before the call has evicted its players. `false`: none came in time (or the
+    /// log is not followed), and the caller must read the database.
+    async fn caught_up(&self) -> bool {
+        let needed = self.reads_begun.load(SeqCst) + 1;
+        let mut done = self.read_done.subscribe();
+        self.read_now.notify_one();
+        let finished = tokio::time::timeout(FRESH_WAIT, done.wait_for(|read| *read >= needed));
+        matches!(finished.await, Ok(Ok(read)) if *read != u64::MAX) && self.ready.load(SeqCst)
     }
 
     /// A player's rows (only the active ones when `active_only`), from the cache or from `load`
@@ -96,12 +122,26 @@ impl ProgressCache {
     where
         F: Future<Output = Result<Vec<ProgressRow>, StoreError>>,
     {
-        let all = match self.ready.load(SeqCst).then(|| self.entries.get(user)) {
-            Some(Some(rows)) => {
+        // A hit is served only after the log was read from after its arrival (and the entry
+        // survived that read): what a read of the database would show.
+        let mut cached = self
+            .ready
+            .load(SeqCst)
+            .then(|| self.entries.get(user))
+            .flatten();
+        if cached.is_some() {
+            cached = self
+                .caught_up()
+                .await
+                .then(|| self.entries.get(user))
+                .flatten();
+        }
+        let all = match cached {
+            Some(rows) => {
                 self.hits.fetch_add(1, SeqCst);
                 rows
             }
-            _ => {
+            None => {
                 self.misses.fetch_add(1, SeqCst);
                 let before = self.generation(user);
                 let rows = Arc::new(load.await?);
@@ -220,8 +260,15 @@ pub async fn follow_with(
 ) {
     let mut pause = Duration::from_millis(100);
     while !*stop.borrow() {
-        match Feed::open(&url, config).await {
+        // The first read takes in what committed before (it evicts nothing the emptying of
+        // `set_ready` does not), so the first hits do not evict it again.
+        let opened = match Feed::open(&url, config).await {
+            Ok(mut feed) => feed.read(&cache).await.map(|()| feed),
+            Err(err) => Err(err),
+        };
+        match opened {
             Ok(mut feed) => {
+                cache.read_done.send_replace(cache.reads_begun.load(SeqCst));
                 cache.set_ready(true);
                 pause = Duration::from_millis(100);
                 tracing::info!("following the progress change log; the read cache is on");
@@ -229,13 +276,19 @@ pub async fn follow_with(
                     tokio::select! {
                         _ = stop.changed() => break,
                         _ = tokio::time::sleep(config.poll) => {}
+                        _ = cache.read_now.notified() => {}
                     }
-                    if let Err(err) = feed.read(&cache).await {
+                    let number = cache.reads_begun.fetch_add(1, SeqCst) + 1;
+                    let read = feed.read(&cache).await;
+                    if let Err(err) = read {
                         tracing::warn!(error = %err, "lost the progress change log; reading without the cache until it is back");
                         break;
                     }
+                    cache.read_done.send_replace(number);
                 }
                 cache.set_ready(false);
+                // Hits waiting for a read go to the database.
+                cache.read_done.send_replace(u64::MAX);
             }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot follow the progress change log; reading without the cache");
@@ -248,6 +301,7 @@ pub async fn follow_with(
         pause = (pause * 2).min(Duration::from_secs(5));
     }
     cache.set_ready(false);
+    cache.read_done.send_replace(u64::MAX);
 }
 
 /// One reader of the change log, on its own connection.

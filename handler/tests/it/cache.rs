@@ -297,3 +297,44 @@ async fn the_handler_prunes_the_change_log() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A read served from the cache shows every commit that finished before the read arrived, as a
+/// read of the database would: a player's screen right after another process acknowledged
+/// their event (the handler answers after its commit) is never stale. The log is read only
+/// every 10 s here, so nothing but that guarantee can show the write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_read_shows_what_committed_before_it_arrived() {
+    let db = TestDatabase::postgres().await.expect("PostgreSQL");
+    let handler = HandlerProcess::spawn(&db.url).await;
+    initialize(&db.url, "player-1").await;
+    let feed = store::cache::FeedConfig {
+        poll: Duration::from_secs(10),
+        ..store::cache::FeedConfig::default()
+    };
+    let cached = Cached::open_with(&db.url, feed).await;
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+    let mut stats = handler.stats().await;
+    for value in 1..=5 {
+        assert_eq!(cached.progress("player-1", "kills").await, Some(value - 1));
+        let (hits, _) = cached.cache.hits_and_misses();
+        assert_eq!(cached.progress("player-1", "kills").await, Some(value - 1));
+        assert_eq!(cached.cache.hits_and_misses().0, hits + 1, "not cached");
+        // Acknowledged by the handler, another process: committed.
+        stats
+            .on_message(stat(
+                &format!("e{value}"),
+                "player-1",
+                "kills",
+                value as f64,
+                None,
+            ))
+            .await
+            .expect("applied");
+        assert_eq!(direct(&pool, "player-1", "kills").await, value);
+        assert_eq!(
+            cached.progress("player-1", "kills").await,
+            Some(value),
+            "a read after the acknowledgement showed the cache's old rows"
+        );
+    }
+}
