@@ -260,13 +260,7 @@ pub async fn follow_with(
 ) {
     let mut pause = Duration::from_millis(100);
     while !*stop.borrow() {
-        // The first read takes in what committed before (it evicts nothing the emptying of
-        // `set_ready` does not), so the first hits do not evict it again.
-        let opened = match Feed::open(&url, config).await {
-            Ok(mut feed) => feed.read(&cache).await.map(|()| feed),
-            Err(err) => Err(err),
-        };
-        match opened {
+        match Feed::open(&url, config, &cache).await {
             Ok(mut feed) => {
                 cache.read_done.send_replace(cache.reads_begun.load(SeqCst));
                 cache.set_ready(true);
@@ -317,18 +311,26 @@ struct Feed {
 }
 
 impl Feed {
-    async fn open(url: &str, config: FeedConfig) -> Result<Self, sqlx::Error> {
+    /// Connects and reads once: that first read takes in what committed before (it evicts
+    /// nothing the emptying of `set_ready` does not), so the first hits do not evict it again.
+    async fn open(
+        url: &str,
+        config: FeedConfig,
+        cache: &ProgressCache,
+    ) -> Result<Self, sqlx::Error> {
         let mut connection = connect(url, FEED_APPLICATION).await?;
         let horizon = sqlx::query_scalar(HORIZON)
             .fetch_one(&mut connection)
             .await?;
-        Ok(Self {
+        let mut feed = Self {
             connection,
             config,
             horizon,
             seen: HashSet::new(),
             last_read: Instant::now(),
-        })
+        };
+        feed.read(cache).await?;
+        Ok(feed)
     }
 
     /// Reads the changes since the last read into `cache`.

@@ -102,6 +102,31 @@ async fn direct(pool: &sqlx::PgPool, user: &str, goal: &str) -> i64 {
     .expect("row")
 }
 
+/// Reads the count `sql` (with `$1` bound to `arg` when given) until it is `want`, for at most
+/// `within`.
+async fn count_reaches(
+    pool: &sqlx::PgPool,
+    sql: &'static str,
+    arg: Option<&str>,
+    want: i64,
+    within: Duration,
+    what: &str,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut query = sqlx::query_scalar::<_, i64>(sql);
+        if let Some(arg) = arg {
+            query = query.bind(arg);
+        }
+        let got = query.fetch_one(pool).await.expect(what);
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {got}, not {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_reads_follow_writes_made_by_other_processes() {
     let db = TestDatabase::postgres().await.expect("PostgreSQL");
@@ -260,18 +285,16 @@ async fn a_late_commit_of_a_long_transaction_reaches_the_cache() {
     long.commit().await.expect("commit");
     cached.eventually("player-1", "kills", 5).await;
 
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM progress_changes")
-            .fetch_one(&pool)
-            .await
-            .expect("count");
-        if left == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{left} changes never pruned");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let pruned = "SELECT count(*) FROM progress_changes";
+    count_reaches(
+        &pool,
+        pruned,
+        None,
+        0,
+        Duration::from_secs(15),
+        "changes never pruned",
+    )
+    .await;
 }
 
 /// The handler prunes the change log itself, so the log stays small where no service reads it.
@@ -280,22 +303,18 @@ async fn the_handler_prunes_the_change_log() {
     let db = TestDatabase::postgres().await.expect("PostgreSQL");
     let _handler = HandlerProcess::spawn(&db.url).await;
     let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let pruners: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND application_name = $1",
-        )
-        .bind(store::cache::PRUNER_APPLICATION)
-        .fetch_one(&pool)
-        .await
-        .expect("activity");
-        if pruners == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no pruner connected");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let pruners = "SELECT count(*) FROM pg_stat_activity \
+                   WHERE datname = current_database() AND application_name = $1";
+    let name = Some(store::cache::PRUNER_APPLICATION);
+    count_reaches(
+        &pool,
+        pruners,
+        name,
+        1,
+        Duration::from_secs(20),
+        "no pruner connected",
+    )
+    .await;
 }
 
 /// A read served from the cache shows every commit that finished before the read arrived, as a

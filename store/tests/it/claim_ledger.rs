@@ -7,8 +7,8 @@ use engine::{Status, UserId};
 use store::{ClaimStart, Delivery, IntentOutcome, IntentState};
 
 use crate::support::{
-    TestDb, claim_granted, complete_daily, init_user, intent_key, new_intent, rules, status_of,
-    test_now,
+    TestDb, claim_granted, complete_daily, init_user, intent_key, new_intent, rules,
+    started_daily_claim, status_of, test_now,
 };
 
 conformance!(
@@ -112,19 +112,7 @@ async fn a_grant_stamps_the_intents_own_period(db: &TestDb) {
     let rules = rules();
     let now = test_now();
     let period = engine::period::Period::Daily.start_of(now);
-    init_user(store.as_ref(), &rules, "u1").await;
-    complete_daily(&store, &rules, "u1", now).await;
-    let key = intent_key("u1", "daily", period);
-    let intent = new_intent(
-        &key,
-        Delivery::Fulfillment,
-        Some(period + Duration::days(1)),
-        now,
-    );
-    assert!(matches!(
-        store.begin_claim(&intent, now).await.expect("begin"),
-        ClaimStart::Started(_)
-    ));
+    let (key, _) = started_daily_claim(&store, &rules, "u1", now).await;
     store
         .mark_sending(&key, now + Duration::minutes(1), now)
         .await

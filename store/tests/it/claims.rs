@@ -8,7 +8,8 @@ use engine::Status;
 use store::{ClaimStart, Delivery, IntentOutcome, IntentState};
 
 use crate::support::{
-    TestDb, complete_daily, init_user, intent_key, new_intent, rules, status_of, test_now,
+    TestDb, complete_daily, init_user, intent_key, new_intent, rules, started_daily_claim,
+    status_of, test_now,
 };
 
 conformance!(
@@ -224,23 +225,9 @@ async fn leases_are_exclusive_and_wait_for_the_backoff(db: &TestDb) {
     let store = db.store().await;
     let rules = rules();
     let now = test_now();
-    let period = engine::period::Period::Daily.start_of(now);
     // Twenty claims whose process died right after recording them.
     for user in 0..20 {
-        let user = format!("u{user}");
-        init_user(store.as_ref(), &rules, &user).await;
-        complete_daily(&store, &rules, &user, now).await;
-        let key = intent_key(&user, "daily", period);
-        let intent = new_intent(
-            &key,
-            Delivery::Fulfillment,
-            Some(period + Duration::days(1)),
-            now,
-        );
-        assert!(matches!(
-            store.begin_claim(&intent, now).await.expect("begin"),
-            ClaimStart::Started(_)
-        ));
+        started_daily_claim(&store, &rules, &format!("u{user}"), now).await;
     }
     // While the claims' own lease runs, no reconciler takes them.
     assert!(
@@ -322,23 +309,10 @@ async fn a_grant_racing_a_new_claim_never_deadlocks(db: &TestDb) {
     let store = db.store().await;
     let rules = rules();
     let now = test_now();
-    let period = engine::period::Period::Daily.start_of(now);
     let granted = IntentOutcome::Granted { claimed_at: now };
     for player in 0..20 {
         let user = format!("u{player}");
-        init_user(store.as_ref(), &rules, &user).await;
-        complete_daily(&store, &rules, &user, now).await;
-        let key = intent_key(&user, "daily", period);
-        let intent = new_intent(
-            &key,
-            Delivery::Fulfillment,
-            Some(period + Duration::days(1)),
-            now,
-        );
-        assert!(matches!(
-            store.begin_claim(&intent, now).await.expect("begin"),
-            ClaimStart::Started(_)
-        ));
+        let (key, intent) = started_daily_claim(&store, &rules, &user, now).await;
         let finish = {
             let (store, key, granted) = (store.clone(), key.clone(), granted.clone());
             tokio::spawn(async move { store.finish_intent(&key, &granted, now).await })

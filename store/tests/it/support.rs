@@ -154,6 +154,32 @@ pub async fn claim_granted(
         .expect("open");
 }
 
+/// A new player `user` who completed today's `daily` at `now` and whose fulfillment claim of
+/// it started (the intent recorded and leased): its key and intent.
+pub async fn started_daily_claim(
+    store: &Arc<dyn ProgressStore>,
+    rules: &Arc<RuleSet>,
+    user: &str,
+    now: DateTime<Utc>,
+) -> (store::IntentKey, store::NewIntent) {
+    init_user(store.as_ref(), rules, user).await;
+    complete_daily(store, rules, user, now).await;
+    let period = engine::period::Period::Daily.start_of(now);
+    let key = intent_key(user, "daily", period);
+    let intent = new_intent(
+        &key,
+        store::Delivery::Fulfillment,
+        Some(period + chrono::TimeDelta::days(1)),
+        now,
+    );
+    let started = store.begin_claim(&intent, now).await.expect("begin");
+    assert!(
+        matches!(started, store::ClaimStart::Started(_)),
+        "{started:?}"
+    );
+    (key, intent)
+}
+
 /// Completes the daily goal `daily` (3 wins) of `user` at `at`.
 pub async fn complete_daily(
     store: &Arc<dyn ProgressStore>,
