@@ -64,7 +64,8 @@ pub struct Config {
     /// Port of /metrics and /healthz.
     #[arg(long, env = "METRICS_PORT", default_value_t = 8080)]
     pub metrics_port: u16,
-    /// Largest number of database connections.
+    /// Largest number of connections in the shared pool (the event writer keeps its own, one per
+    /// flusher).
     #[arg(long, env = "DB_POOL_SIZE", default_value_t = 10)]
     pub pool_size: u32,
     /// Apply database migrations before serving.

@@ -33,7 +33,7 @@ pub use claims::{
 pub use engine::ExpiryPolicy;
 pub use error::StoreError;
 pub use instrument::{QueryObserver, instrument};
-pub use postgres::PgStore;
+pub use postgres::{PgStore, WRITER_APPLICATION};
 pub use row::ProgressRow;
 pub use sqlite::SqliteStore;
 pub use url::{DEFAULT_SQLITE_URL, redacted};

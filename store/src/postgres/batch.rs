@@ -11,7 +11,7 @@ use crate::{EventOutcome, PendingEvent, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use engine::{GoalId, UserId};
-use sqlx::{Postgres, Transaction};
+use sqlx::{Connection as _, PgConnection, Postgres, Transaction};
 use std::collections::HashSet;
 
 pub(super) async fn lock_rows(
@@ -184,114 +184,149 @@ impl PgStore {
     }
 }
 
+/// What one attempt at the batch transaction came to.
+enum Attempt {
+    Committed {
+        outcomes: Vec<EventOutcome>,
+        /// The auto rows its events touched, which exist now.
+        auto_rows: Vec<(UserId, GoalId)>,
+    },
+    /// An auto row the caller expected was not there: rolled back, nothing written.
+    AutoRowMissing,
+}
+
 impl PgStore {
+    /// The batch on one of the writer's own connections, which goes back only after a commit.
     pub(super) async fn apply_in_one_transaction(
         &self,
         batch: &[&PendingEvent],
         now: DateTime<Utc>,
     ) -> Result<Vec<EventOutcome>, StoreError> {
-        let mut fresh = first_occurrences(batch);
-        let users = batch_users(batch);
-        self.insert_auto_placeholders(batch, &fresh, &users, now)
-            .await?;
+        let mut conn = self.writer_connections.take().await?;
+        let outcomes = self.apply_on(&mut conn, batch, now).await?;
+        self.writer_connections.give_back(conn);
+        Ok(outcomes)
+    }
 
-        let mut tx = self.pool.begin().await?;
-        let tombstones = lock_users(&mut tx, &users).await?;
-        let forgotten = forget_deleted(batch, &mut fresh, &tombstones);
-        let candidates: Vec<&PendingEvent> = batch
+    /// The placeholders' transaction when a batch may need new auto rows (`auto_rows.rs`), then
+    /// the batch transaction.
+    async fn apply_on(
+        &self,
+        conn: &mut PgConnection,
+        batch: &[&PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EventOutcome>, StoreError> {
+        let users = batch_users(batch);
+        let known = self.known_auto_rows.all_known(batch.iter().copied());
+        if !known {
+            Self::insert_auto_placeholders(conn, batch, &first_occurrences(batch), &users, now)
+                .await?;
+        }
+        let mut attempt = batch_transaction(conn, batch, &users, now, known).await?;
+        if let Attempt::AutoRowMissing = attempt {
+            Self::insert_auto_placeholders(conn, batch, &first_occurrences(batch), &users, now)
+                .await?;
+            attempt = batch_transaction(conn, batch, &users, now, false).await?;
+        }
+        match attempt {
+            Attempt::Committed {
+                outcomes,
+                auto_rows,
+            } => {
+                self.known_auto_rows.remember(auto_rows);
+                Ok(outcomes)
+            }
+            Attempt::AutoRowMissing => Err(StoreError::Inconsistent(
+                "the batch transaction asked for placeholders it was told to go without".into(),
+            )),
+        }
+    }
+}
+
+/// Locks the batch's users and rows, drops what was deleted or already counted, folds the rest
+/// and writes it, in one transaction. With `expect_auto_rows`, an `assign: auto` row missing
+/// among the locked ones rolls it back ([`Attempt::AutoRowMissing`]); without, such a row is
+/// created by the write (the placeholders ran just before, so only a deletion since removed it).
+async fn batch_transaction(
+    conn: &mut PgConnection,
+    batch: &[&PendingEvent],
+    users: &[String],
+    now: DateTime<Utc>,
+    expect_auto_rows: bool,
+) -> Result<Attempt, StoreError> {
+    let mut fresh = first_occurrences(batch);
+    let mut tx = conn.begin().await?;
+    let tombstones = lock_users(&mut tx, users).await?;
+    let forgotten = forget_deleted(batch, &mut fresh, &tombstones);
+    let candidates: Vec<&PendingEvent> = batch
+        .iter()
+        .zip(&fresh)
+        .filter(|(p, is_fresh)| **is_fresh && deduplicated(p))
+        .map(|(p, _)| *p)
+        .collect();
+    if !candidates.is_empty() {
+        let ids: Vec<&str> = candidates.iter().map(|p| p.event.id.as_str()).collect();
+        let users: Vec<&str> = candidates
             .iter()
-            .zip(&fresh)
-            .filter(|(p, is_fresh)| **is_fresh && deduplicated(p))
-            .map(|(p, _)| *p)
+            .map(|p| p.event.user_id.as_str())
             .collect();
-        if !candidates.is_empty() {
-            let ids: Vec<&str> = candidates.iter().map(|p| p.event.id.as_str()).collect();
-            let users: Vec<&str> = candidates
-                .iter()
-                .map(|p| p.event.user_id.as_str())
-                .collect();
-            let recorded: HashSet<String> = sqlx::query_scalar(
-                "INSERT INTO processed_events (event_id, user_id, processed_at) \
-                 SELECT id, uid, $3 FROM UNNEST($1::varchar[], $2::varchar[]) AS t(id, uid) \
-                 ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-            )
-            .bind(&ids)
-            .bind(&users)
-            .bind(now)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-            for (pending, is_fresh) in batch.iter().zip(fresh.iter_mut()) {
-                if *is_fresh && deduplicated(pending) && !recorded.contains(&pending.event.id) {
-                    *is_fresh = false;
-                }
+        let recorded: HashSet<String> = sqlx::query_scalar(
+            "INSERT INTO processed_events (event_id, user_id, processed_at) \
+             SELECT id, uid, $3 FROM UNNEST($1::varchar[], $2::varchar[]) AS t(id, uid) \
+             ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+        )
+        .bind(&ids)
+        .bind(&users)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        for (pending, is_fresh) in batch.iter().zip(fresh.iter_mut()) {
+            if *is_fresh && deduplicated(pending) && !recorded.contains(&pending.event.id) {
+                *is_fresh = false;
             }
         }
-
-        let keys = touched_keys(
-            batch
-                .iter()
-                .zip(&fresh)
-                .filter(|(_, f)| **f)
-                .map(|(p, _)| *p),
-        );
-        let rows = lock_rows(&mut tx, &keys).await?;
-        let folded = fold(batch, &fresh, &forgotten, rows, now);
-        let archived = ArchiveColumns::of(batch, &fresh);
-        write_batch(&mut tx, &folded.changed, &archived, now).await?;
-        tx.commit().await?;
-        Ok(folded.outcomes)
     }
 
-    /// `assign: auto` goals have no row until their first event. Their rows are created (empty)
-    /// in a statement of their own before the batch transaction, so the batch can lock every
-    /// row it touches in key order; two replicas creating the same row cannot lose an update.
-    /// Players deleted meanwhile get none: the users' locks and tombstones are checked as in
-    /// the batch transaction.
-    pub(super) async fn insert_auto_placeholders(
-        &self,
-        batch: &[&PendingEvent],
-        fresh: &[bool],
-        users: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let wanted: Vec<&PendingEvent> = batch
+    let applied = || {
+        batch
             .iter()
-            .zip(fresh)
+            .zip(&fresh)
             .filter(|(_, f)| **f)
             .map(|(p, _)| *p)
-            .collect();
-        if auto_keys(wanted.iter().copied()).is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        let tombstones = lock_users(&mut tx, users).await?;
-        let mut fresh = vec![true; wanted.len()];
-        forget_deleted(&wanted, &mut fresh, &tombstones);
-        let keys = auto_keys(
-            wanted
-                .iter()
-                .zip(&fresh)
-                .filter(|(_, f)| **f)
-                .map(|(p, _)| *p),
-        );
-        let rows: Vec<ProgressRow> = keys
-            .into_iter()
-            .filter_map(|(user_id, goal_id, pending)| {
-                let goal = pending.rules.goal(goal_id.as_str())?;
-                Some(ProgressRow::assigned(
-                    &user_id,
-                    &pending.event.namespace,
-                    goal,
-                    now,
-                ))
-            })
-            .collect();
-        insert_missing(&mut *tx, &rows).await?;
-        tx.commit().await?;
-        Ok(())
+    };
+    let keys = touched_keys(applied());
+    let rows = lock_rows(&mut tx, &keys).await?;
+    let auto_rows: Vec<(UserId, GoalId)> = auto_keys(applied())
+        .into_iter()
+        .map(|(user, goal, _)| (user, goal))
+        .collect();
+    if expect_auto_rows && !all_present(&auto_rows, &rows) {
+        tx.rollback().await?;
+        return Ok(Attempt::AutoRowMissing);
     }
+    let folded = fold(batch, &fresh, &forgotten, rows, now);
+    let archived = ArchiveColumns::of(batch, &fresh);
+    write_batch(&mut tx, &folded.changed, &archived, now).await?;
+    tx.commit().await?;
+    Ok(Attempt::Committed {
+        outcomes: folded.outcomes,
+        auto_rows,
+    })
+}
+
+/// Whether every one of `keys` has a row among `rows`.
+fn all_present(keys: &[(UserId, GoalId)], rows: &[ProgressRow]) -> bool {
+    if keys.is_empty() {
+        return true;
+    }
+    let present: HashSet<(&str, &str)> = rows
+        .iter()
+        .map(|row| (row.user_id.as_str(), row.goal_id.as_str()))
+        .collect();
+    keys.iter()
+        .all(|(user, goal)| present.contains(&(user.as_str(), goal.as_str())))
 }
 
 /// The three shapes of a batch's write, built once.
@@ -371,7 +406,7 @@ impl ArchiveColumns<'_> {
 /// Takes the shared lock of each of `users` (sorted, so batches never wait on each other in a
 /// cycle) that a deletion takes exclusively, then reads their tombstones. Two statements: the
 /// read must see a deletion that committed while this waited for its lock.
-async fn lock_users(
+pub(super) async fn lock_users(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     users: &[String],
 ) -> Result<Tombstones, StoreError> {

@@ -4,17 +4,19 @@
 
 mod archive;
 mod assignment;
+mod auto_rows;
 mod batch;
 mod claims;
 mod cleanup;
+mod connections;
 
-use std::time::Duration;
+pub use connections::WRITER_APPLICATION;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use engine::{ChallengeId, CompiledGoal, GoalId, ProgressState, Status, UserId};
 use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgRow};
 
 use crate::archive::{ArchiveWindow, ArchivedEvent};
 use crate::row::ProgressRow;
@@ -35,6 +37,10 @@ pub struct PgStore {
     pool: PgPool,
     /// The reward ledger's HMAC secret, read (or created) on first use.
     ledger_secret: std::sync::Arc<tokio::sync::OnceCell<String>>,
+    /// The batch writer's own connections (`connections.rs` says why).
+    writer_connections: std::sync::Arc<connections::WriterConnections>,
+    /// Auto rows seen to exist, so most batches skip the placeholders (`auto_rows.rs`).
+    known_auto_rows: std::sync::Arc<auto_rows::KnownAutoRows>,
 }
 
 impl PgStore {
@@ -43,9 +49,7 @@ impl PgStore {
         let options: PgConnectOptions = url
             .parse()
             .map_err(|err| StoreError::Config(format!("bad DATABASE_URL: {err}")))?;
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(3))
+        let pool = connections::pool_options(max_connections)
             .connect_with(options)
             .await?;
         Ok(Self::from_pool(pool))
@@ -53,9 +57,13 @@ impl PgStore {
 
     /// Wraps an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
+        let writer_connections =
+            std::sync::Arc::new(connections::WriterConnections::new(&pool.connect_options()));
         Self {
             pool,
             ledger_secret: Default::default(),
+            writer_connections,
+            known_auto_rows: Default::default(),
         }
     }
 

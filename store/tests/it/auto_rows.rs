@@ -1,0 +1,120 @@
+//! `assign: auto` rows and the writer's own connections: a store that remembers which auto rows
+//! exist (to skip creating them) must not lose an update when one is deleted behind its back,
+//! and a writer connection the server dropped while idle must not fail a batch.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use engine::{GoalId, UserId};
+use store::{ProgressStore, Writer, WriterConfig};
+
+use crate::support::{TestDb, init_user, rules, stat_event, test_now};
+
+conformance!(two_writers_that_knew_an_auto_row_lose_no_update_after_it_is_deleted);
+
+async fn auto_progress(store: &dyn ProgressStore, user: &str) -> Option<i64> {
+    store
+        .progress_for_user_goal(&UserId::new(user), &GoalId::new("auto-counter"))
+        .await
+        .expect("read")
+        .map(|row| row.state.progress)
+}
+
+/// Two replicas both saw u1's auto row; then the player's data is deleted. Their next events
+/// race to create the row again: each replica must find it gone and create it before counting,
+/// or one replica's count overwrites the other's.
+async fn two_writers_that_knew_an_auto_row_lose_no_update_after_it_is_deleted(db: &TestDb) {
+    let (store_a, store_b) = (db.store().await, db.store().await);
+    let rules = rules();
+    let config = WriterConfig {
+        batch_size: 64,
+        ..WriterConfig::default()
+    };
+    let writers = [
+        Arc::new(Writer::start(store_a.clone(), config.clone())),
+        Arc::new(Writer::start(store_b.clone(), config)),
+    ];
+    let now = test_now();
+    let before = now - Duration::minutes(10);
+    init_user(store_a.as_ref(), &rules, "u1").await;
+    for (n, writer) in writers.iter().enumerate() {
+        writer
+            .submit(
+                rules.clone(),
+                stat_event(&format!("warm-{n}"), "u1", "kills", 1, before),
+            )
+            .await
+            .expect("warm-up event");
+    }
+    assert_eq!(auto_progress(store_a.as_ref(), "u1").await, Some(2));
+
+    // Each round deletes the row both replicas know and races them to count again; the lost
+    // update, when it happens, is a matter of timing, so there are several rounds.
+    for round in 0..6 {
+        let at = now + Duration::minutes(10 * round);
+        store_a
+            .delete_user(&UserId::new("u1"), at - Duration::minutes(5))
+            .await
+            .expect("delete");
+        assert_eq!(auto_progress(store_a.as_ref(), "u1").await, None);
+        let tasks: Vec<_> = (0..400)
+            .map(|i| {
+                let (writer, rules) = (writers[i % 2].clone(), rules.clone());
+                let event = stat_event(&format!("e{round}-{i}"), "u1", "kills", i as i64, at);
+                tokio::spawn(async move { writer.submit(rules, event).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task").expect("committed");
+        }
+        assert_eq!(
+            auto_progress(store_b.as_ref(), "u1").await,
+            Some(400),
+            "round {round}"
+        );
+    }
+    for writer in writers {
+        writer.shutdown().await;
+    }
+}
+
+/// The server ends the writer's idle connections (a restart, an idle timeout, an operator's
+/// `pg_terminate_backend`): the next event is still committed, because a connection idle for
+/// a while is tested before a batch uses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_writer_connection_the_server_ended_fails_no_event() {
+    let db = TestDb::postgres().await;
+    let store = db.store().await;
+    let rules = rules();
+    init_user(store.as_ref(), &rules, "u1").await;
+    let writer = Writer::start(store.clone(), WriterConfig::default());
+    let now = test_now();
+    writer
+        .submit(rules.clone(), stat_event("e1", "u1", "kills", 1, now))
+        .await
+        .expect("first event");
+
+    let admin = sqlx::PgPool::connect(&db.url).await.expect("pool");
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = $1 AND datname = current_database()",
+    )
+    .bind(store::WRITER_APPLICATION)
+    .fetch_all(&admin)
+    .await
+    .expect("terminate");
+    assert!(
+        !ended.is_empty() && ended.iter().all(|ok| *ok),
+        "the writer's connection is named {:?} in pg_stat_activity",
+        store::WRITER_APPLICATION
+    );
+    // Idle past the point where a connection is tested before use.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+
+    writer
+        .submit(rules.clone(), stat_event("e2", "u1", "kills", 2, now))
+        .await
+        .expect("an event after the connection was ended");
+    assert_eq!(auto_progress(store.as_ref(), "u1").await, Some(2));
+    writer.shutdown().await;
+}
