@@ -83,6 +83,11 @@ impl EventSender {
         Ok(sender)
     }
 
+    /// How many players the mix spreads its events over.
+    pub fn users(&self) -> u64 {
+        self.mix.users
+    }
+
     /// Sends event `n` of the mix and waits for the handler's answer (given after commit).
     pub async fn send(&self, n: u64) -> Result<(), String> {
         let mix = &self.mix;
@@ -128,6 +133,50 @@ impl EventSender {
             client.on_message(update.message(&mix.namespace)).await
         };
         result.map(drop).map_err(|status| status.to_string())
+    }
+
+    /// Player `user` of the mix plays the events that create their `assign: auto` rows in the
+    /// example challenges (a login, a level, a ranked match): afterwards they are a returning
+    /// player, as most of a live game's players are.
+    pub async fn returning(&self, user: u64) -> Result<(), String> {
+        let mix = &self.mix;
+        let player = format!("{}{user}", mix.user_prefix);
+        let connection = (user as usize) % self.stats.len();
+        let mut logins = self.logins[connection].clone();
+        logins
+            .on_message(UserLoggedIn {
+                id: format!("seed-{}-{user}-login", mix.run),
+                namespace: mix.namespace.clone(),
+                user_id: player.clone(),
+                timestamp: chrono::Utc::now().to_rfc3339(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|status| status.to_string())?;
+        for code in ["player_level", "ranked_points"] {
+            let fields = [(
+                "mode".to_string(),
+                prost_types::Value {
+                    kind: Some(prost_types::value::Kind::StringValue("ranked".into())),
+                },
+            )]
+            .into_iter()
+            .collect();
+            let update = Stat {
+                id: format!("seed-{}-{user}-{code}", mix.run),
+                user: player.clone(),
+                code: code.into(),
+                value: 1.0,
+                inc: 1.0,
+                additional: Some(prost_types::Struct { fields }),
+            };
+            let mut stats = self.stats[connection].clone();
+            stats
+                .on_message(update.message(&mix.namespace))
+                .await
+                .map_err(|status| status.to_string())?;
+        }
+        Ok(())
     }
 
     /// A health check: a unary call through the same server stack that does no work, so its

@@ -69,7 +69,18 @@ impl Run {
                 async move { sender.send(n).await }
             }
         };
-        // Warm-up: connections, caches, the database's plans (not measured).
+        // Every player of the mix has played before (their rows exist, as in a live game),
+        // then a warm-up: connections, caches, the database's plans (neither measured).
+        let users = sender.users();
+        let seeded = closed_loop(256, Duration::from_secs(600), Some(users), {
+            let sender = sender.clone();
+            move |user| {
+                let sender = sender.clone();
+                async move { sender.returning(user).await }
+            }
+        })
+        .await;
+        ensure_all("seeding the returning players", &seeded)?;
         closed_loop(256, Duration::from_secs(3), None, {
             let send = send.clone();
             move |n| send(u64::MAX / 2 + n)
@@ -114,6 +125,35 @@ impl Run {
             ));
         }
         self.report.push(row);
+        // The same, from players the handler has never seen: each one's first events create
+        // their `assign: auto` rows (docs/storage.md, "The event writer", step 4).
+        let newcomers = EventSender::connect(
+            &target,
+            4,
+            EventMix {
+                user_prefix: "new-user-".into(),
+                // Event ids of their own: the same ids as the run above would be redeliveries.
+                ..EventMix::examples(20_000, &format!("{}-new", self.run))
+            },
+        )
+        .await?;
+        let cpu = Self::meter(&[&handler]).start();
+        let outcome = closed_loop(in_flight, self.seconds(), None, {
+            let newcomers = newcomers.clone();
+            move |n| {
+                let newcomers = newcomers.clone();
+                async move { newcomers.send(n).await }
+            }
+        })
+        .await;
+        self.report.push(
+            Row::new(
+                &format!("handler: new players' events flat out (gRPC, {in_flight} in flight)"),
+                &outcome,
+                &cpu.stop(),
+            )
+            .against("raw upsert", ceiling),
+        );
         for rate in [2_500.0, 5_000.0] {
             let cpu = Self::meter(&[&handler]).start();
             let base = offset;
