@@ -42,6 +42,14 @@ use tokio::sync::watch;
 
 use crate::{ProgressRow, StoreError};
 
+/// The oldest transaction still running when a statement's snapshot was taken (a `bigint`):
+/// where the next read of the change log starts.
+macro_rules! snapshot_xmin {
+    () => {
+        "(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"
+    };
+}
+
 /// The `application_name` of the connection that reads the change log.
 pub const FEED_APPLICATION: &str = "challenge-progress-feed";
 
@@ -336,12 +344,13 @@ impl Feed {
     /// Reads the changes since the last read into `cache`.
     async fn read(&mut self, cache: &ProgressCache) -> Result<(), sqlx::Error> {
         let started = Instant::now();
-        let rows: Vec<(i64, Option<i64>, Option<Vec<String>>)> = sqlx::query_as(
-            "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint, \
-                    (c.xid::text)::bigint, c.users \
-             FROM (VALUES (1)) AS here(one) \
-             LEFT JOIN progress_changes c ON c.xid >= ($1::bigint::text)::xid8",
-        )
+        let rows: Vec<(i64, Option<i64>, Option<Vec<String>>)> = sqlx::query_as(concat!(
+            "SELECT ",
+            snapshot_xmin!(),
+            ", (c.xid::text)::bigint, c.users \
+                 FROM (VALUES (1)) AS here(one) \
+                 LEFT JOIN progress_changes c ON c.xid >= ($1::bigint::text)::xid8"
+        ))
         .bind(self.horizon)
         .fetch_all(&mut self.connection)
         .await?;
@@ -420,4 +429,4 @@ async fn connect(url: &str, application: &str) -> Result<PgConnection, sqlx::Err
     options.application_name(application).connect().await
 }
 
-const HORIZON: &str = "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint";
+const HORIZON: &str = concat!("SELECT ", snapshot_xmin!());

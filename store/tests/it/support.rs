@@ -142,11 +142,7 @@ pub async fn claim_granted(
         matches!(started, store::ClaimStart::Started(_)),
         "{started:?}"
     );
-    store
-        .mark_sending(key, now + chrono::TimeDelta::minutes(1), now)
-        .await
-        .expect("sending")
-        .expect("sendable");
+    // A fulfillment is recorded `sending` by `begin_claim` itself: the grant goes out at once.
     store
         .finish_intent(key, &store::IntentOutcome::Granted { claimed_at: now }, now)
         .await
