@@ -196,16 +196,24 @@ enum Attempt {
 }
 
 impl PgStore {
-    /// The batch on one of the writer's own connections, which goes back only after a commit.
+    /// The batch on one of the writer's own connections. It goes back after a commit, and
+    /// after the database refused the batch once it answers again (the refused transaction's
+    /// rollback goes first); after a failure to reach the database it is closed.
     pub(super) async fn apply_in_one_transaction(
         &self,
         batch: &[&PendingEvent],
         now: DateTime<Utc>,
     ) -> Result<Vec<EventOutcome>, StoreError> {
         let mut conn = self.writer_connections.take().await?;
-        let outcomes = self.apply_on(&mut conn, batch, now).await?;
-        self.writer_connections.give_back(conn);
-        Ok(outcomes)
+        let result = self.apply_on(&mut conn, batch, now).await;
+        let reusable = match &result {
+            Ok(_) => true,
+            Err(err) => !err.is_unavailable() && conn.ping().await.is_ok(),
+        };
+        if reusable {
+            self.writer_connections.give_back(conn);
+        }
+        result
     }
 
     /// The placeholders' transaction when a batch may need new auto rows (`auto_rows.rs`), then

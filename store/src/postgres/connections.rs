@@ -41,9 +41,10 @@ pub(super) fn pool_options(max_connections: u32) -> PgPoolOptions {
 }
 
 /// Connections only the batch writer uses, one per transaction in flight (the writer runs two,
-/// `WriterConfig::flushers`). A connection goes back only after its transaction committed;
-/// after any error it is closed, and the next batch opens a fresh one. One idle for
-/// [`TEST_WHEN_IDLE_FOR`] is tested first, as the pool does.
+/// `WriterConfig::flushers`). A connection goes back after its transaction committed, or was
+/// refused and rolled back; after a failure to reach the database it is closed, and the next
+/// batch opens a fresh one. One idle for [`TEST_WHEN_IDLE_FOR`] is tested first, as the pool
+/// does.
 #[derive(Debug)]
 pub(super) struct WriterConnections {
     options: PgConnectOptions,

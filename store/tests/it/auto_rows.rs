@@ -118,3 +118,49 @@ async fn an_idle_writer_connection_the_server_ended_fails_no_event() {
     assert_eq!(auto_progress(store.as_ref(), "u1").await, Some(2));
     writer.shutdown().await;
 }
+
+/// An event the database refuses (a user id longer than the column) fails alone; the writer
+/// keeps its connection, which only rolled a transaction back, instead of opening one per bad
+/// event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_event_keeps_the_writer_connection() {
+    let db = TestDb::postgres().await;
+    let store = db.store().await;
+    let rules = rules();
+    let now = test_now();
+    let admin = sqlx::PgPool::connect(&db.url).await.expect("pool");
+    let writer_backends = || {
+        sqlx::query_scalar::<_, i32>(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE application_name = $1 AND datname = current_database() ORDER BY pid",
+        )
+        .bind(store::WRITER_APPLICATION)
+        .fetch_all(&admin)
+    };
+    let event = |id: &str, user: &str| store::PendingEvent {
+        rules: rules.clone(),
+        event: stat_event(id, user, "kills", 1, now),
+        goals: vec![GoalId::new("auto-counter")],
+        archive: false,
+    };
+    store
+        .apply_events(&[event("first", "u1")], now)
+        .await
+        .expect("the database is up");
+    let before = writer_backends().await.expect("backends");
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    let too_long = "x".repeat(200);
+    let outcomes = store
+        .apply_events(&[event("bad-1", &too_long), event("bad-2", &too_long)], now)
+        .await
+        .expect("the database is up");
+    assert!(outcomes.iter().all(|o| o.is_err()), "{outcomes:?}");
+    store
+        .apply_events(&[event("after", "u1")], now)
+        .await
+        .expect("the database is up")[0]
+        .as_ref()
+        .expect("applied");
+    assert_eq!(writer_backends().await.expect("backends"), before);
+}
