@@ -44,6 +44,34 @@ impl Run {
         Ok(rate)
     }
 
+    /// Progress rows inserted or updated so far (PostgreSQL's statistics, which a backend
+    /// reports within a second of its commits): what an event cost depends on how many rows it
+    /// changes, and that depends on the players' history.
+    async fn rows_written(pool: &sqlx::PgPool) -> Result<i64> {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(sum(n_tup_ins + n_tup_upd), 0)::bigint FROM pg_stat_user_tables \
+             WHERE relname = 'user_goal_progress'",
+        )
+        .fetch_one(pool)
+        .await?)
+    }
+
+    /// Notes on `row` the progress rows its events wrote, per event, since `rows`.
+    async fn rows_per_event(
+        row: Row,
+        outcome: &Outcome,
+        pool: &sqlx::PgPool,
+        rows: &mut i64,
+    ) -> Result<Row> {
+        let now = Self::rows_written(pool).await?;
+        let written = now - std::mem::replace(rows, now);
+        Ok(row.noted(format!(
+            "{:.2} rows written per event",
+            written as f64 / outcome.ok.max(1) as f64
+        )))
+    }
+
     pub(super) async fn handler(&mut self) -> Result<()> {
         let url = bench::fresh_database(&self.args.server.url, DATABASE_EVENTS).await?;
         let store = store::PgStore::connect(&url, 4).await?;
@@ -104,6 +132,7 @@ impl Run {
         let floor_cpu = floor.cpu("handler").unwrap_or(f64::NAN);
         self.report.push(floor);
         let mut offset = 0;
+        let mut rows = Self::rows_written(store.pool()).await?;
         let cpu = Self::meter(&[&handler]).start();
         let in_flight = self.args.in_flight.max(1);
         let outcome = closed_loop(in_flight, self.seconds(), None, {
@@ -124,6 +153,7 @@ impl Run {
                 per_event / floor_cpu
             ));
         }
+        let row = Self::rows_per_event(row, &outcome, store.pool(), &mut rows).await?;
         self.report.push(row);
         // The same, from players the handler has never seen: each one's first events create
         // their `assign: auto` rows (docs/storage.md, "The event writer", step 4).
@@ -137,6 +167,7 @@ impl Run {
             },
         )
         .await?;
+        rows = Self::rows_written(store.pool()).await?;
         let cpu = Self::meter(&[&handler]).start();
         let outcome = closed_loop(in_flight, self.seconds(), None, {
             let newcomers = newcomers.clone();
@@ -146,15 +177,16 @@ impl Run {
             }
         })
         .await;
-        self.report.push(
-            Row::new(
-                &format!("handler: new players' events flat out (gRPC, {in_flight} in flight)"),
-                &outcome,
-                &cpu.stop(),
-            )
-            .against("raw upsert", ceiling),
-        );
+        let row = Row::new(
+            &format!("handler: new players' events flat out (gRPC, {in_flight} in flight)"),
+            &outcome,
+            &cpu.stop(),
+        )
+        .against("raw upsert", ceiling);
+        let row = Self::rows_per_event(row, &outcome, store.pool(), &mut rows).await?;
+        self.report.push(row);
         for rate in [2_500.0, 5_000.0] {
+            rows = Self::rows_written(store.pool()).await?;
             let cpu = Self::meter(&[&handler]).start();
             let base = offset;
             let outcome = open_loop(rate, self.seconds(), 2048, {
@@ -171,6 +203,7 @@ impl Run {
             if row.throughput < rate * 0.95 {
                 row = row.noted(format!("target {rate:.0}/s not reached"));
             }
+            let row = Self::rows_per_event(row, &outcome, store.pool(), &mut rows).await?;
             self.report.push(row);
         }
         handler.stop().await?;
