@@ -79,6 +79,19 @@ pub(crate) fn forget_deleted(
         .collect()
 }
 
+/// The events of `batch` whose `fresh` flag is set (first occurrences, not redelivered, not
+/// forgotten), in batch order.
+pub(crate) fn fresh_events<'a>(
+    batch: &'a [&'a PendingEvent],
+    fresh: &'a [bool],
+) -> impl Iterator<Item = &'a PendingEvent> + Clone {
+    batch
+        .iter()
+        .zip(fresh)
+        .filter(|(_, f)| **f)
+        .map(|(p, _)| *p)
+}
+
 /// The distinct users of a batch, sorted (the order their locks are taken in).
 pub(crate) fn batch_users(batch: &[&PendingEvent]) -> Vec<String> {
     let users: BTreeSet<&str> = batch.iter().map(|p| p.event.user_id.as_str()).collect();

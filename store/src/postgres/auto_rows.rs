@@ -17,7 +17,7 @@ use sqlx::{Connection as _, PgConnection};
 
 use super::PgStore;
 use super::batch::{insert_missing, lock_users};
-use crate::fold::{auto_keys, forget_deleted};
+use crate::fold::{auto_keys, forget_deleted, fresh_events};
 use crate::row::ProgressRow;
 use crate::{PendingEvent, StoreError};
 
@@ -72,12 +72,7 @@ impl PgStore {
         users: &[String],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let wanted: Vec<&PendingEvent> = batch
-            .iter()
-            .zip(fresh)
-            .filter(|(_, f)| **f)
-            .map(|(p, _)| *p)
-            .collect();
+        let wanted: Vec<&PendingEvent> = fresh_events(batch, fresh).collect();
         if auto_keys(wanted.iter().copied()).is_empty() {
             return Ok(());
         }
@@ -85,13 +80,7 @@ impl PgStore {
         let tombstones = lock_users(&mut tx, users).await?;
         let mut fresh = vec![true; wanted.len()];
         forget_deleted(&wanted, &mut fresh, &tombstones);
-        let keys = auto_keys(
-            wanted
-                .iter()
-                .zip(&fresh)
-                .filter(|(_, f)| **f)
-                .map(|(p, _)| *p),
-        );
+        let keys = auto_keys(fresh_events(&wanted, &fresh));
         let rows: Vec<ProgressRow> = keys
             .into_iter()
             .filter_map(|(user_id, goal_id, pending)| {

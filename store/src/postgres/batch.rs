@@ -4,7 +4,7 @@ use super::{COLUMNS, PgStore, decode};
 use crate::archive::ArchiveColumns;
 use crate::fold::{
     ApplyBatch, Tombstones, auto_keys, batch_users, deduplicated, first_occurrences, fold,
-    forget_deleted, isolate_failures, touched_keys,
+    forget_deleted, fresh_events, isolate_failures, touched_keys,
 };
 use crate::row::ProgressRow;
 use crate::{EventOutcome, PendingEvent, StoreError};
@@ -297,16 +297,9 @@ async fn batch_transaction(
         }
     }
 
-    let applied = || {
-        batch
-            .iter()
-            .zip(&fresh)
-            .filter(|(_, f)| **f)
-            .map(|(p, _)| *p)
-    };
-    let keys = touched_keys(applied());
+    let keys = touched_keys(fresh_events(batch, &fresh));
     let rows = lock_rows(&mut tx, &keys).await?;
-    let auto_rows: Vec<(UserId, GoalId)> = auto_keys(applied())
+    let auto_rows: Vec<(UserId, GoalId)> = auto_keys(fresh_events(batch, &fresh))
         .into_iter()
         .map(|(user, goal, _)| (user, goal))
         .collect();

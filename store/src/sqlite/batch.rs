@@ -4,7 +4,7 @@ use super::{COLUMNS, SqliteStore, decode, insert_row};
 use crate::archive::ArchiveColumns;
 use crate::fold::{
     ApplyBatch, Tombstones, auto_keys, batch_users, deduplicated, first_occurrences, fold,
-    forget_deleted, isolate_failures, touched_keys,
+    forget_deleted, fresh_events, isolate_failures, touched_keys,
 };
 use crate::row::ProgressRow;
 use crate::{EventOutcome, PendingEvent, StoreError};
@@ -65,20 +65,14 @@ impl SqliteStore {
             .rows_affected();
             *is_fresh = inserted == 1;
         }
-        let wanted: Vec<&PendingEvent> = batch
-            .iter()
-            .zip(&fresh)
-            .filter(|(_, f)| **f)
-            .map(|(p, _)| *p)
-            .collect();
-        for (user_id, goal_id, pending) in auto_keys(wanted.iter().copied()) {
+        for (user_id, goal_id, pending) in auto_keys(fresh_events(batch, &fresh)) {
             if let Some(goal) = pending.rules.goal(goal_id.as_str()) {
                 let row = ProgressRow::assigned(&user_id, &pending.event.namespace, goal, now);
                 insert_row(&mut tx, &row, " ON CONFLICT (user_id, goal_id) DO NOTHING").await?;
             }
         }
         let mut rows = Vec::new();
-        for (user_id, goal_id) in touched_keys(wanted.iter().copied()) {
+        for (user_id, goal_id) in touched_keys(fresh_events(batch, &fresh)) {
             let sql = format!(
                 "SELECT {COLUMNS} FROM user_goal_progress WHERE user_id = ? AND goal_id = ?"
             );

@@ -2,13 +2,11 @@
 //! exist (to skip creating them) must not lose an update when one is deleted behind its back,
 //! and a writer connection the server dropped while idle must not fail a batch.
 
-use std::sync::Arc;
-
 use chrono::Duration;
 use engine::{GoalId, UserId};
 use store::{ProgressStore, Writer, WriterConfig};
 
-use crate::support::{TestDb, init_user, rules, stat_event, test_now};
+use crate::support::{TestDb, init_user, race, rules, stat_event, test_now, two_replicas};
 
 conformance!(two_writers_that_knew_an_auto_row_lose_no_update_after_it_is_deleted);
 
@@ -20,20 +18,24 @@ async fn auto_progress(store: &dyn ProgressStore, user: &str) -> Option<i64> {
         .map(|row| row.state.progress)
 }
 
+/// The backends of the writer's own connections to the test's database.
+async fn writer_backends(admin: &sqlx::PgPool) -> Vec<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity \
+         WHERE application_name = $1 AND datname = current_database() ORDER BY pid",
+    )
+    .bind(store::WRITER_APPLICATION)
+    .fetch_all(admin)
+    .await
+    .expect("the writer's backends")
+}
+
 /// Two replicas both saw u1's auto row; then the player's data is deleted. Their next events
 /// race to create the row again: each replica must find it gone and create it before counting,
 /// or one replica's count overwrites the other's.
 async fn two_writers_that_knew_an_auto_row_lose_no_update_after_it_is_deleted(db: &TestDb) {
-    let (store_a, store_b) = (db.store().await, db.store().await);
+    let ([store_a, store_b], writers) = two_replicas(db).await;
     let rules = rules();
-    let config = WriterConfig {
-        batch_size: 64,
-        ..WriterConfig::default()
-    };
-    let writers = [
-        Arc::new(Writer::start(store_a.clone(), config.clone())),
-        Arc::new(Writer::start(store_b.clone(), config)),
-    ];
     let now = test_now();
     let before = now - Duration::minutes(10);
     init_user(store_a.as_ref(), &rules, "u1").await;
@@ -57,16 +59,10 @@ async fn two_writers_that_knew_an_auto_row_lose_no_update_after_it_is_deleted(db
             .await
             .expect("delete");
         assert_eq!(auto_progress(store_a.as_ref(), "u1").await, None);
-        let tasks: Vec<_> = (0..400)
-            .map(|i| {
-                let (writer, rules) = (writers[i % 2].clone(), rules.clone());
-                let event = stat_event(&format!("e{round}-{i}"), "u1", "kills", i as i64, at);
-                tokio::spawn(async move { writer.submit(rules, event).await })
-            })
+        let events = (0..400)
+            .map(|i| stat_event(&format!("e{round}-{i}"), "u1", "kills", i, at))
             .collect();
-        for task in tasks {
-            task.await.expect("task").expect("committed");
-        }
+        race(&writers, &rules, events).await;
         assert_eq!(
             auto_progress(store_b.as_ref(), "u1").await,
             Some(400),
@@ -95,19 +91,20 @@ async fn an_idle_writer_connection_the_server_ended_fails_no_event() {
         .expect("first event");
 
     let admin = sqlx::PgPool::connect(&db.url).await.expect("pool");
-    let ended: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE application_name = $1 AND datname = current_database()",
-    )
-    .bind(store::WRITER_APPLICATION)
-    .fetch_all(&admin)
-    .await
-    .expect("terminate");
+    let backends = writer_backends(&admin).await;
     assert!(
-        !ended.is_empty() && ended.iter().all(|ok| *ok),
+        !backends.is_empty(),
         "the writer's connection is named {:?} in pg_stat_activity",
         store::WRITER_APPLICATION
     );
+    for pid in backends {
+        let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(&admin)
+            .await
+            .expect("terminate");
+        assert!(ended, "backend {pid} ended");
+    }
     // Idle past the point where a connection is tested before use.
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
 
@@ -129,14 +126,6 @@ async fn a_refused_event_keeps_the_writer_connection() {
     let rules = rules();
     let now = test_now();
     let admin = sqlx::PgPool::connect(&db.url).await.expect("pool");
-    let writer_backends = || {
-        sqlx::query_scalar::<_, i32>(
-            "SELECT pid FROM pg_stat_activity \
-             WHERE application_name = $1 AND datname = current_database() ORDER BY pid",
-        )
-        .bind(store::WRITER_APPLICATION)
-        .fetch_all(&admin)
-    };
     let event = |id: &str, user: &str| store::PendingEvent {
         rules: rules.clone(),
         event: stat_event(id, user, "kills", 1, now),
@@ -147,7 +136,7 @@ async fn a_refused_event_keeps_the_writer_connection() {
         .apply_events(&[event("first", "u1")], now)
         .await
         .expect("the database is up");
-    let before = writer_backends().await.expect("backends");
+    let before = writer_backends(&admin).await;
     assert_eq!(before.len(), 1, "{before:?}");
 
     let too_long = "x".repeat(200);
@@ -162,5 +151,5 @@ async fn a_refused_event_keeps_the_writer_connection() {
         .expect("the database is up")[0]
         .as_ref()
         .expect("applied");
-    assert_eq!(writer_backends().await.expect("backends"), before);
+    assert_eq!(writer_backends(&admin).await, before);
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use engine::{GoalId, Status, UserId};
 use store::{EventOutcome, PendingEvent, ProgressStore, Writer, WriterConfig};
 
-use crate::support::{TestDb, init_user, intent_key, new_intent, rules, stat_event, test_now};
+use crate::support::{
+    TestDb, init_user, intent_key, new_intent, race, rules, stat_event, test_now, two_replicas,
+};
 
 conformance!(
     thousand_concurrent_events_for_one_goal_give_the_exact_progress,
@@ -117,38 +119,19 @@ async fn a_redelivered_event_changes_nothing(db: &TestDb) {
 }
 
 async fn two_writers_on_the_same_users_lose_no_update(db: &TestDb) {
-    // Two pools, two writers: as two replicas of the handler.
-    let (store_a, store_b) = (db.store().await, db.store().await);
+    let ([store_a, store_b], writers) = two_replicas(db).await;
     let rules = rules();
     for user in ["u1", "u2"] {
         init_user(store_a.as_ref(), &rules, user).await;
     }
-    let config = WriterConfig {
-        batch_size: 64,
-        ..WriterConfig::default()
-    };
-    let writers = [
-        Arc::new(Writer::start(store_a.clone(), config.clone())),
-        Arc::new(Writer::start(store_b.clone(), config)),
-    ];
     let now = test_now();
-    let mut tasks = Vec::new();
-    for i in 0..400 {
-        let writer = writers[i % 2].clone();
-        let rules = rules.clone();
-        let user = if i % 3 == 0 { "u2" } else { "u1" };
-        tasks.push(tokio::spawn(async move {
-            writer
-                .submit(
-                    rules,
-                    stat_event(&format!("e{i}"), user, "kills", i as i64, now),
-                )
-                .await
-        }));
-    }
-    for task in tasks {
-        task.await.expect("task").expect("committed");
-    }
+    let events = (0..400)
+        .map(|i| {
+            let user = if i % 3 == 0 { "u2" } else { "u1" };
+            stat_event(&format!("e{i}"), user, "kills", i as i64, now)
+        })
+        .collect();
+    race(&writers, &rules, events).await;
     let u2_events = (0..400).filter(|i| i % 3 == 0).count() as i64;
     for (user, expected) in [("u1", 400 - u2_events), ("u2", u2_events)] {
         assert_eq!(

@@ -213,3 +213,34 @@ pub async fn status_of(store: &dyn ProgressStore, user: &str, goal: &str) -> Opt
         .expect("read")
         .map(|row| row.state.status)
 }
+
+/// Two stores with a writer each over one database, as two replicas of the handler (batches of
+/// 64, so a burst makes several batches race).
+pub async fn two_replicas(db: &TestDb) -> ([Arc<dyn ProgressStore>; 2], [Arc<Writer>; 2]) {
+    let stores = [db.store().await, db.store().await];
+    let config = WriterConfig {
+        batch_size: 64,
+        ..WriterConfig::default()
+    };
+    let writers = [
+        Arc::new(Writer::start(stores[0].clone(), config.clone())),
+        Arc::new(Writer::start(stores[1].clone(), config)),
+    ];
+    (stores, writers)
+}
+
+/// Submits every event at once, event `i` through `writers[i % 2]`, and waits until all are
+/// committed.
+pub async fn race(writers: &[Arc<Writer>; 2], rules: &Arc<RuleSet>, events: Vec<Event>) {
+    let tasks: Vec<_> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let (writer, rules) = (writers[i % 2].clone(), rules.clone());
+            tokio::spawn(async move { writer.submit(rules, event).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task").expect("committed");
+    }
+}

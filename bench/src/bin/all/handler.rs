@@ -57,7 +57,8 @@ impl Run {
         .await?)
     }
 
-    /// Notes on `row` the progress rows its events wrote, per event, since `rows`.
+    /// Notes on `row` the progress rows its events wrote, per event, since `rows`, and moves
+    /// `rows` on to the count now.
     async fn rows_per_event(
         row: Row,
         outcome: &Outcome,
@@ -167,7 +168,6 @@ impl Run {
             },
         )
         .await?;
-        rows = Self::rows_written(store.pool()).await?;
         let cpu = Self::meter(&[&handler]).start();
         let outcome = closed_loop(in_flight, self.seconds(), None, {
             let newcomers = newcomers.clone();
@@ -185,8 +185,8 @@ impl Run {
         .against("raw upsert", ceiling);
         let row = Self::rows_per_event(row, &outcome, store.pool(), &mut rows).await?;
         self.report.push(row);
+        // `rows_per_event` leaves `rows` at the count after each row's events.
         for rate in [2_500.0, 5_000.0] {
-            rows = Self::rows_written(store.pool()).await?;
             let cpu = Self::meter(&[&handler]).start();
             let base = offset;
             let outcome = open_loop(rate, self.seconds(), 2048, {
