@@ -160,21 +160,27 @@ async fn sigterm_during_load_loses_no_acknowledged_event() {
 }
 
 /// A crash (SIGKILL, no shutdown at all) loses nothing that was acknowledged: an event is
-/// answered OK only once its transaction committed.
+/// answered OK only once its transaction committed. The crash comes while the database hangs
+/// (a proxy that stops forwarding), so batches are mid-transaction when the process dies: a
+/// build that answered before its commit would have answered events that never commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_load_loses_no_acknowledged_event() {
     signal_during_load("KILL").await;
 }
 
 /// Runs the handler binary under load from 16 senders, sends it `signal` once 200 events were
-/// acknowledged, and checks every acknowledged event committed and counted once.
+/// acknowledged, and checks every acknowledged event committed and counted once. Before a
+/// SIGKILL the database stalls for a moment first, so the kill lands mid-transaction.
 async fn signal_during_load(signal: &str) {
     let db = TestDatabase::postgres().await.expect("PostgreSQL");
+    let proxy = OutageProxy::start("127.0.0.1:5432".into())
+        .await
+        .expect("proxy");
     let HandlerProcess {
         mut child,
         grpc_port,
         rules_dir: _rules_dir,
-    } = HandlerProcess::spawn(&db.url).await;
+    } = HandlerProcess::spawn(&proxy.url_through(&db.url)).await;
 
     let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc_port}"))
         .unwrap()
@@ -204,6 +210,13 @@ async fn signal_during_load(signal: &str) {
     while acknowledged.lock().unwrap().len() < 200 {
         assert!(Instant::now() < deadline, "the load never got going");
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if signal == "KILL" {
+        // Queries hang from now on: whatever the flushers hold is mid-transaction, and the
+        // senders keep sending. A correct build answers none of it; the wait only gives a
+        // broken one the time to answer what it should not.
+        proxy.stall();
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let pid = child.id().expect("pid").to_string();
     let killed = std::process::Command::new("kill")
