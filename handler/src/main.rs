@@ -14,12 +14,22 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<()> {
     let config = Config::parse().with_env_aliases(|name| std::env::var(name).ok());
     runtime::telemetry::init_logging(&config.log_level);
-    let grpc = TcpListener::bind(("0.0.0.0", config.grpc_port))
+    let grpc = TcpListener::bind((config.grpc_bind, config.grpc_port))
         .await
-        .with_context(|| format!("cannot listen on GRPC_PORT {}", config.grpc_port))?;
-    let metrics = TcpListener::bind(("0.0.0.0", config.metrics_port))
+        .with_context(|| {
+            format!(
+                "cannot listen on GRPC_BIND {} GRPC_PORT {}",
+                config.grpc_bind, config.grpc_port
+            )
+        })?;
+    let metrics = TcpListener::bind((config.metrics_bind, config.metrics_port))
         .await
-        .with_context(|| format!("cannot listen on METRICS_PORT {}", config.metrics_port))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on METRICS_BIND {} METRICS_PORT {}",
+                config.metrics_bind, config.metrics_port
+            )
+        })?;
     let result = runtime::run(
         config,
         Listeners { grpc, metrics },

@@ -64,6 +64,13 @@ pub struct Config {
     /// Port of /metrics and /healthz.
     #[arg(long, env = "METRICS_PORT", default_value_t = 8080)]
     pub metrics_port: u16,
+    /// Address the gRPC event services listen on (`0.0.0.0`: every interface, as containers and
+    /// Extend need; `127.0.0.1`: this machine only).
+    #[arg(long, env = "GRPC_BIND", default_value = "0.0.0.0")]
+    pub grpc_bind: std::net::IpAddr,
+    /// Address /metrics and /healthz listen on.
+    #[arg(long, env = "METRICS_BIND", default_value = "0.0.0.0")]
+    pub metrics_bind: std::net::IpAddr,
     /// Largest number of connections in the shared pool (the event writer keeps its own, one per
     /// flusher).
     #[arg(long, env = "DB_POOL_SIZE", default_value_t = 10)]

@@ -212,6 +212,7 @@ pub async fn run_with_clock(
         tracing::info!(grpc = %listener.local_addr()?, "gRPC event services serving in-process");
         let services = runtime::grpc::EventServices {
             context: runtime.events.clone(),
+            callers: Some(Arc::new(crate::auth::GrpcCallers(state.auth.clone()))),
         };
         let stopping = runtime.stopping();
         runtime.serve("gRPC", runtime::grpc::serve(services, listener, stopping));

@@ -23,6 +23,10 @@ pub struct ServeConfig {
     /// REST port.
     #[arg(long, env = "HTTP_PORT", default_value_t = 8000)]
     pub http_port: u16,
+    /// Address the REST service listens on (`0.0.0.0`: every interface; `127.0.0.1`: this
+    /// machine only).
+    #[arg(long, env = "HTTP_BIND", default_value = "0.0.0.0")]
+    pub http_bind: std::net::IpAddr,
     /// Verify AGS IAM JWTs (true) or take the user from `x-mock-user-id` (false).
     #[arg(long, env = "PLUGIN_GRPC_SERVER_AUTH_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
     pub auth_enabled: bool,

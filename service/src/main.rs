@@ -96,18 +96,30 @@ fn run_async(future: impl std::future::Future<Output = anyhow::Result<()>>) -> E
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     runtime::telemetry::init_logging(&config.common.log_level);
-    let bind = |port: u16, name: &'static str| async move {
-        tokio::net::TcpListener::bind(("0.0.0.0", port))
+    let bind = |address: std::net::IpAddr, port: u16, name: &'static str| async move {
+        tokio::net::TcpListener::bind((address, port))
             .await
-            .map_err(|err| anyhow::anyhow!("cannot listen on {name} {port}: {err}"))
+            .map_err(|err| anyhow::anyhow!("cannot listen on {name}: {address} port {port}: {err}"))
     };
-    let http = bind(config.http_port, "HTTP_PORT").await?;
-    let metrics = bind(config.common.metrics_port, "METRICS_PORT").await?;
+    let http = bind(config.http_bind, config.http_port, "HTTP_BIND/HTTP_PORT").await?;
+    let metrics = bind(
+        config.common.metrics_bind,
+        config.common.metrics_port,
+        "METRICS_BIND/METRICS_PORT",
+    )
+    .await?;
     let grpc = if config
         .grpc_events
         .unwrap_or_else(|| service::app::embedded_database(&config))
     {
-        Some(bind(config.common.grpc_port, "GRPC_PORT").await?)
+        Some(
+            bind(
+                config.common.grpc_bind,
+                config.common.grpc_port,
+                "GRPC_BIND/GRPC_PORT",
+            )
+            .await?,
+        )
     } else {
         None
     };

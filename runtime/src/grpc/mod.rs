@@ -5,6 +5,8 @@ mod health;
 mod server;
 
 pub use server::{Listeners, run, serve};
+use std::sync::Arc;
+
 use tonic::{Request, Response, Status};
 
 use crate::events::{Call, EventContext, EventError, LoginInput, Processed, StatInput};
@@ -18,6 +20,46 @@ use crate::proto::statistic::statistic_stat_item_updated_service_server::Statist
 #[derive(Clone)]
 pub struct EventServices {
     pub context: EventContext,
+    /// Who may call: `None` serves every caller (the `handler`, which Extend calls without a
+    /// token, behind a network policy); the service's in-process services check a token.
+    pub callers: Option<Arc<dyn CallerCheck>>,
+}
+
+/// What an event call asks to do, for the caller check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventAction {
+    /// A login or a statistic update: progress moves.
+    Progress,
+    /// A GDPR deletion: a player's data goes.
+    Delete,
+}
+
+/// Decides whether a gRPC caller may send events (from its metadata, e.g. a bearer token).
+#[tonic::async_trait]
+pub trait CallerCheck: Send + Sync + 'static {
+    /// `Ok` lets the call through; an `Err` is the gRPC answer (UNAUTHENTICATED, PERMISSION_DENIED).
+    async fn check(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        action: EventAction,
+    ) -> Result<(), Status>;
+}
+
+impl EventServices {
+    /// The services for every caller (no check).
+    pub fn open(context: EventContext) -> Self {
+        Self {
+            context,
+            callers: None,
+        }
+    }
+
+    async fn admit<T>(&self, request: &Request<T>, action: EventAction) -> Result<(), Status> {
+        match &self.callers {
+            Some(check) => check.check(request.metadata(), action).await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// The gRPC answer to a use-case's result (the use-case counted and logged it).
@@ -31,6 +73,7 @@ fn status(result: Result<Processed, EventError>) -> Result<Response<()>, Status>
 #[tonic::async_trait]
 impl UserAuthenticationUserLoggedInService for EventServices {
     async fn on_message(&self, request: Request<UserLoggedIn>) -> Result<Response<()>, Status> {
+        self.admit(&request, EventAction::Progress).await?;
         let message = request.into_inner();
         let account = message
             .payload
@@ -59,6 +102,7 @@ impl UserAuthenticationUserLoggedInService for EventServices {
 #[tonic::async_trait]
 impl StatisticStatItemUpdatedService for EventServices {
     async fn on_message(&self, request: Request<StatItemUpdated>) -> Result<Response<()>, Status> {
+        self.admit(&request, EventAction::Progress).await?;
         let message = request.into_inner();
         let Some(item) = message.payload else {
             let call = Call {
@@ -100,6 +144,7 @@ impl DeletionAccountGdprGdprRequestDataDeletionResponseService for EventServices
         &self,
         request: Request<GdprRequestDataDeletionResponse>,
     ) -> Result<Response<()>, Status> {
+        self.admit(&request, EventAction::Delete).await?;
         let message = request.into_inner();
         let deletion = message
             .payload

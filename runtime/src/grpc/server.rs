@@ -43,9 +43,7 @@ pub async fn run(
         "event handler serving"
     );
     runtime.serve_metrics(listeners.metrics);
-    let services = EventServices {
-        context: runtime.events.clone(),
-    };
+    let services = EventServices::open(runtime.events.clone());
     let stopping = runtime.stopping();
     runtime.serve("gRPC", serve(services, listeners.grpc, stopping));
     runtime.run_until(shutdown).await

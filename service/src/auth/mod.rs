@@ -30,13 +30,19 @@ pub enum Authenticator {
 
 impl Authenticator {
     async fn claims(&self, parts: &Parts) -> Result<Option<Claims>, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        self.claims_of(header).await
+    }
+
+    /// The claims of an `authorization` value (`Bearer <token>`); `None` in mock mode.
+    pub async fn claims_of(&self, authorization: Option<&str>) -> Result<Option<Claims>, ApiError> {
         let Authenticator::Jwt { verifier, .. } = self else {
             return Ok(None);
         };
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+        let token = authorization
             .and_then(|v| {
                 v.strip_prefix("Bearer ")
                     .or_else(|| v.strip_prefix("bearer "))
@@ -57,6 +63,48 @@ impl Authenticator {
                 ))
             }
             Err(err) => Err(unauthorized(&err)),
+        }
+    }
+}
+
+/// The service's in-process gRPC event services admit the callers `POST /v1/events` admits: with
+/// auth on, a bearer token in the `authorization` metadata with the
+/// `ADMIN:NAMESPACE:{ns}:CHALLENGE` permission (CREATE or UPDATE for progress, DELETE for a
+/// GDPR deletion). Anonymous calls could otherwise complete goals whose rewards are real.
+pub struct GrpcCallers(pub Authenticator);
+
+#[tonic::async_trait]
+impl runtime::grpc::CallerCheck for GrpcCallers {
+    async fn check(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        action: runtime::grpc::EventAction,
+    ) -> Result<(), tonic::Status> {
+        use jwt::action::{CREATE, DELETE, UPDATE};
+        let header = metadata
+            .get("authorization")
+            .and_then(|value| value.to_str().ok());
+        let claims = self.0.claims_of(header).await.map_err(|err| {
+            let code = if err.code == ErrorCode::AuthUnavailable {
+                tonic::Code::Unavailable
+            } else {
+                tonic::Code::Unauthenticated
+            };
+            tonic::Status::new(code, err.message)
+        })?;
+        let (Some(claims), Authenticator::Jwt { namespace, .. }) = (claims, &self.0) else {
+            return Ok(()); // mock mode: anyone, as on REST
+        };
+        let (actions, named) = match action {
+            runtime::grpc::EventAction::Progress => (CREATE | UPDATE, "CREATE or UPDATE"),
+            runtime::grpc::EventAction::Delete => (DELETE, "DELETE"),
+        };
+        if allows_server_calls(&claims, namespace, actions) {
+            Ok(())
+        } else {
+            Err(tonic::Status::permission_denied(format!(
+                "sending this event needs the ADMIN:NAMESPACE:{{namespace}}:CHALLENGE permission with {named}"
+            )))
         }
     }
 }

@@ -6,6 +6,7 @@ mod claims;
 mod deploy;
 mod docs;
 mod fake_ags;
+mod grpc_auth;
 mod jwt;
 mod lint;
 mod migrate;

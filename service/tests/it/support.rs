@@ -11,6 +11,8 @@ pub struct InProcess {
     /// `http://127.0.0.1:<port>/challenge`
     pub base: String,
     pub metrics_port: u16,
+    /// `http://127.0.0.1:<port>` of the in-process gRPC event services, when asked for.
+    pub grpc: Option<String>,
     pub stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -19,6 +21,24 @@ pub async fn serve(
     rewards: Arc<dyn RewardClient>,
     clock: engine::Clock,
 ) -> InProcess {
+    serve_with_grpc(config, rewards, clock, false).await
+}
+
+/// `serve`, also listening for the in-process gRPC event services when `grpc` is set.
+pub async fn serve_with_grpc(
+    config: service::config::ServeConfig,
+    rewards: Arc<dyn RewardClient>,
+    clock: engine::Clock,
+    grpc: bool,
+) -> InProcess {
+    let grpc = if grpc {
+        Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+    } else {
+        None
+    };
+    let grpc_url = grpc
+        .as_ref()
+        .map(|listener| format!("http://{}", listener.local_addr().unwrap()));
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/challenge", http.local_addr().unwrap());
@@ -29,7 +49,7 @@ pub async fn serve(
         service::app::Listeners {
             http,
             metrics,
-            grpc: None,
+            grpc,
         },
         rewards,
         clock,
@@ -46,6 +66,7 @@ pub async fn serve(
     InProcess {
         base,
         metrics_port,
+        grpc: grpc_url,
         stop,
     }
 }
