@@ -27,6 +27,8 @@ pub enum ErrorCode {
     DatabaseUnavailable,
     /// IAM's signing keys cannot be fetched, so no token can be checked.
     AuthUnavailable,
+    /// The request did not finish within `HTTP_REQUEST_TIMEOUT_SECONDS`.
+    Timeout,
     Internal,
 }
 
@@ -50,6 +52,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
             ErrorCode::AuthUnavailable => "AUTH_UNAVAILABLE",
+            ErrorCode::Timeout => "REQUEST_TIMEOUT",
             ErrorCode::Internal => "INTERNAL_ERROR",
         }
     }
@@ -72,7 +75,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::DatabaseUnavailable | ErrorCode::AuthUnavailable => {
+            ErrorCode::DatabaseUnavailable | ErrorCode::AuthUnavailable | ErrorCode::Timeout => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -98,6 +101,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => tonic::Code::PermissionDenied,
             ErrorCode::RateLimited => tonic::Code::ResourceExhausted,
             ErrorCode::DatabaseUnavailable | ErrorCode::AuthUnavailable => tonic::Code::Unavailable,
+            ErrorCode::Timeout => tonic::Code::DeadlineExceeded,
         }
     }
 
@@ -109,7 +113,7 @@ impl ErrorCode {
     }
 
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::GoalNotFound,
         ErrorCode::ChallengeNotFound,
         ErrorCode::NotFound,
@@ -127,6 +131,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::DatabaseUnavailable,
         ErrorCode::AuthUnavailable,
+        ErrorCode::Timeout,
         ErrorCode::Internal,
     ];
 }

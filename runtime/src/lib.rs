@@ -9,6 +9,7 @@ pub mod config;
 pub mod database;
 pub mod error;
 pub mod events;
+pub mod front_door;
 pub mod grpc;
 pub mod metrics;
 pub mod proto;

@@ -191,7 +191,9 @@ impl Runtime {
         });
         // Metrics stop last: `shutdown` aborts this task after everything else has stopped.
         self.metrics_server = Some(tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, app).await {
+            let limits = crate::front_door::Limits::default();
+            let served = crate::front_door::serve(listener, app, limits, std::future::pending());
+            if let Err(err) = served.await {
                 tracing::error!(error = %err, "metrics server failed");
             }
         }));

@@ -220,8 +220,12 @@ pub async fn run_with_clock(
     let reconciler =
         crate::usecases::delivery::reconcile_loop(state.context.clone(), runtime.stop_signal());
     runtime.background("reward reconciler", reconciler);
-    let http = axum::serve(listeners.http, router(state, &base_path))
-        .with_graceful_shutdown(runtime.stopping());
+    let http = runtime::front_door::serve(
+        listeners.http,
+        router(state, &base_path),
+        config.front_door(),
+        runtime.stopping(),
+    );
     runtime.serve("HTTP", async move { http.await.context("HTTP server") });
     runtime.run_until(shutdown).await
 }
@@ -233,7 +237,7 @@ async fn record_latency(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let started = std::time::Instant::now();
-    let method = request.method().as_str().to_string();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
@@ -248,7 +252,23 @@ async fn record_latency(
     }
     metrics
         .api_requests
-        .with_label_values(&[method.as_str(), route.as_str(), response.status().as_str()])
+        .with_label_values(&[method, route.as_str(), response.status().as_str()])
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// The `method` label: the standard methods by name, anything else as `other`, so a caller
+/// cannot grow the label set with made-up methods.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }

@@ -27,6 +27,16 @@ pub struct ServeConfig {
     /// machine only).
     #[arg(long, env = "HTTP_BIND", default_value = "0.0.0.0")]
     pub http_bind: std::net::IpAddr,
+    /// Longest a client may take to send a request's headers, or stay idle between requests;
+    /// then the connection is closed.
+    #[arg(long, env = "HTTP_HEADER_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_header_timeout_seconds: u64,
+    /// Longest a request may take to be answered; past it, 503 `REQUEST_TIMEOUT`.
+    #[arg(long, env = "HTTP_REQUEST_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_request_timeout_seconds: u64,
+    /// Most REST connections open at once; more wait until one closes.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_max_connections: u64,
     /// Verify AGS IAM JWTs (true) or take the user from `x-mock-user-id` (false).
     #[arg(long, env = "PLUGIN_GRPC_SERVER_AUTH_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
     pub auth_enabled: bool,
@@ -102,6 +112,15 @@ impl ServeConfig {
             backoff: std::time::Duration::from_secs(self.reconcile_backoff_seconds),
         }
         .checked()
+    }
+
+    /// The REST front door's limits.
+    pub fn front_door(&self) -> runtime::front_door::Limits {
+        runtime::front_door::Limits {
+            header_timeout: std::time::Duration::from_secs(self.http_header_timeout_seconds),
+            request_timeout: std::time::Duration::from_secs(self.http_request_timeout_seconds),
+            max_connections: usize::try_from(self.http_max_connections).unwrap_or(usize::MAX),
+        }
     }
 
     /// The base path normalized to `/x` (or empty for the root).

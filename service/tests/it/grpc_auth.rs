@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use clap::Parser;
 use runtime::proto::iam::deletion_account_gdpr_gdpr_request_data_deletion_response_service_client::DeletionAccountGdprGdprRequestDataDeletionResponseServiceClient;
-use runtime::proto::iam::{DeletionGdpr, GdprRequestDataDeletionResponse, GdprRequestDataDeletionResponsePayload};
+use runtime::proto::iam::{
+    DeletionGdpr, GdprRequestDataDeletionResponse, GdprRequestDataDeletionResponsePayload,
+};
 use runtime::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient;
 use runtime::proto::statistic::{StatItem, StatItemUpdated};
 use serde_json::{Value, json};
@@ -32,10 +34,9 @@ fn level_event(user: &str, id: &str) -> StatItemUpdated {
 fn with_bearer<T>(message: T, bearer: Option<&str>) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     if let Some(bearer) = bearer {
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {bearer}").parse().unwrap(),
-        );
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {bearer}").parse().unwrap());
     }
     request
 }
@@ -103,9 +104,21 @@ async fn grpc_events_need_a_server_token_when_auth_is_on() {
 
     let refused = [
         ("anonymous", None, tonic::Code::Unauthenticated),
-        ("garbage", Some("not.a.jwt".to_string()), tonic::Code::Unauthenticated),
-        ("a player", Some(player.clone()), tonic::Code::PermissionDenied),
-        ("READ only", Some(server_token(2)), tonic::Code::PermissionDenied),
+        (
+            "garbage",
+            Some("not.a.jwt".to_string()),
+            tonic::Code::Unauthenticated,
+        ),
+        (
+            "a player",
+            Some(player.clone()),
+            tonic::Code::PermissionDenied,
+        ),
+        (
+            "READ only",
+            Some(server_token(2)),
+            tonic::Code::PermissionDenied,
+        ),
     ];
     for (n, (name, bearer, code)) in refused.into_iter().enumerate() {
         let err = stats
@@ -117,7 +130,11 @@ async fn grpc_events_need_a_server_token_when_auth_is_on() {
             .expect_err(name);
         assert_eq!(err.code(), code, "{name}: {err:?}");
     }
-    assert_eq!(progress().await, json!(0), "refused events changed progress");
+    assert_eq!(
+        progress().await,
+        json!(0),
+        "refused events changed progress"
+    );
 
     // A GDPR deletion needs DELETE, not just any token.
     let mut gdpr = DeletionAccountGdprGdprRequestDataDeletionResponseServiceClient::connect(grpc)

@@ -5,6 +5,7 @@ mod api;
 mod claims;
 mod deploy;
 mod docs;
+mod edges;
 mod fake_ags;
 mod grpc_auth;
 mod jwt;
