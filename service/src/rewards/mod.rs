@@ -29,9 +29,13 @@ pub enum GrantOutcome {
     /// The request definitely did not take effect (no connection, no token, 429): safe to
     /// send again in any delivery.
     NotSent(String),
-    /// The request may have taken effect (a timeout, a lost answer, a 5xx or 408): only an
-    /// idempotent delivery may send it again.
+    /// The request may have taken effect (a timeout, a lost answer, a 5xx or 408, an answer
+    /// that does not say): only an idempotent delivery may send it again.
     Unknown(String),
+    /// It cannot be sent as it was recorded, and only an operator can tell what the player got
+    /// (Platform holds other items under the transaction id; the currency's coins item is no
+    /// longer configured). Never sent again on its own.
+    Operator(String),
 }
 
 /// Grants rewards.
@@ -60,4 +64,5 @@ impl RewardClient for MockRewards {
     }
 }
 
+mod answers;
 pub mod platform;

@@ -22,6 +22,7 @@ use serde_json::json;
 use store::Delivery;
 use tokio::sync::Mutex;
 
+use super::answers::{Answer, classify, exchange, shown};
 use super::{GrantOutcome, GrantRequest, RewardClient};
 
 /// Characters left as they are in a path segment (RFC 3986 unreserved).
@@ -174,7 +175,9 @@ impl PlatformRewards {
         Ok(token.access_token)
     }
 
-    fn call(&self, request: &GrantRequest) -> reqwest::RequestBuilder {
+    /// The request that grants `request`; an `Operator` outcome when it cannot be built as the
+    /// claim recorded it.
+    fn call(&self, request: &GrantRequest) -> Result<reqwest::RequestBuilder, GrantOutcome> {
         let base = &self.config.base_url;
         let namespace = segment(&request.namespace);
         let user = segment(request.user_id.as_str());
@@ -186,25 +189,22 @@ impl PlatformRewards {
                 "origin": "System",
             }]})
         };
-        match (&request.reward, request.delivery) {
+        Ok(match (&request.reward, request.delivery) {
             (Reward::Item { item_id, quantity }, Delivery::Fulfillment) => self
                 .http
-                .put(format!(
-                    "{base}/platform/v3/admin/namespaces/{namespace}/users/{user}/fulfillments/{}",
-                    segment(&request.transaction_id)
-                ))
+                .put(self.fulfillment_url(request))
                 .json(&item(item_id, *quantity)),
             (Reward::Wallet { currency, amount }, Delivery::Fulfillment) => {
-                let coins = self
-                    .config
-                    .currency_items
-                    .get(currency)
-                    .map_or(currency.as_str(), String::as_str);
+                let Some(coins) = self.config.currency_items.get(currency) else {
+                    return Err(GrantOutcome::Operator(format!(
+                        "this claim started as a fulfillment of {currency}'s coins item, but \
+                         REWARD_CURRENCY_ITEMS no longer names one for {currency}: restore the \
+                         mapping (the claim is then sent as it started), or credit the player \
+                         yourself and mark it with `service claims resolve … --granted`"
+                    )));
+                };
                 self.http
-                    .put(format!(
-                        "{base}/platform/v3/admin/namespaces/{namespace}/users/{user}/fulfillments/{}",
-                        segment(&request.transaction_id)
-                    ))
+                    .put(self.fulfillment_url(request))
                     .json(&item(coins, *amount))
             }
             (Reward::Item { item_id, quantity }, _) => self
@@ -230,7 +230,17 @@ impl PlatformRewards {
                     "source": "REWARD",
                     "reason": format!("challenge reward {}", request.transaction_id),
                 })),
-        }
+        })
+    }
+
+    fn fulfillment_url(&self, request: &GrantRequest) -> String {
+        format!(
+            "{}/platform/v3/admin/namespaces/{}/users/{}/fulfillments/{}",
+            self.config.base_url,
+            segment(&request.namespace),
+            segment(request.user_id.as_str()),
+            segment(&request.transaction_id)
+        )
     }
 
     /// One request; `Err(())` on a 401 (the token is renewed and the request sent once more).
@@ -239,44 +249,48 @@ impl PlatformRewards {
             Ok(token) => token,
             Err(outcome) => return Ok(outcome),
         };
-        let response = match self.call(request).bearer_auth(token).send().await {
-            Ok(response) => response,
-            // Not connected: the request never left. Anything else (a timeout, a reset
-            // connection) may have been received and applied.
-            Err(err) if err.is_connect() => {
-                return Ok(GrantOutcome::NotSent(format!("Platform request: {err}")));
-            }
-            Err(err) => return Ok(GrantOutcome::Unknown(format!("Platform request: {err}"))),
+        let call = match self.call(request) {
+            Ok(call) => call,
+            Err(outcome) => return Ok(outcome),
         };
-        let status = response.status();
+        let (status, body) = match exchange(call.bearer_auth(&token)).await {
+            Ok(answer) => answer,
+            Err(outcome) => return Ok(outcome),
+        };
         if status == StatusCode::UNAUTHORIZED {
             return Err(());
         }
-        let body = response.text().await.unwrap_or_default();
-        let shown: String = body.chars().take(300).collect();
-        Ok(classify(status, &shown, request.delivery))
+        let fulfillment = request.delivery == Delivery::Fulfillment;
+        Ok(match classify(status, &body, request.delivery) {
+            Answer::Done(outcome) => outcome,
+            // Platform holds the transaction as failed (or would not say how it holds it): ask
+            // it to fulfil again with the first payload; its answer is what it holds now.
+            Answer::Failed(why) if fulfillment => self.retry(request, &token, &why).await,
+            Answer::Failed(why) => GrantOutcome::Unknown(why),
+        })
     }
-}
 
-/// What Platform's answer to a grant means.
-fn classify(status: StatusCode, body: &str, delivery: Delivery) -> GrantOutcome {
-    let fulfillment = delivery == Delivery::Fulfillment;
-    if status.is_success() {
-        // A fulfillment that failed on Platform's side is reported in the body; the same
-        // transaction id may be sent again once the cause is gone.
-        if fulfillment && body.contains("\"FULFILL_FAILED\"") {
-            return GrantOutcome::Unknown(format!("Platform could not fulfil: {body}"));
+    /// `PUT …/fulfillments/{transactionId}/retry`: fulfils a failed transaction with the items
+    /// first sent, and answers the transaction's result.
+    async fn retry(&self, request: &GrantRequest, token: &str, why: &str) -> GrantOutcome {
+        let url = format!("{}/retry", self.fulfillment_url(request));
+        let (status, body) = match exchange(self.http.put(url).bearer_auth(token)).await {
+            Ok(answer) => answer,
+            Err(outcome) => return outcome,
+        };
+        if status == StatusCode::NOT_FOUND {
+            // Platform holds nothing under the id: the first request never took effect.
+            return GrantOutcome::NotSent(format!(
+                "{why}; Platform holds no fulfillment under the transaction id ({})",
+                shown(&body)
+            ));
         }
-        return GrantOutcome::Granted;
-    }
-    let message = format!("Platform answered {status}: {body}");
-    match status {
-        // The transaction id was fulfilled before (see docs/decisions.md).
-        StatusCode::CONFLICT if fulfillment => GrantOutcome::Granted,
-        StatusCode::TOO_MANY_REQUESTS => GrantOutcome::NotSent(message),
-        StatusCode::REQUEST_TIMEOUT => GrantOutcome::Unknown(message),
-        _ if status.is_server_error() => GrantOutcome::Unknown(message),
-        _ => GrantOutcome::Refused(message),
+        match classify(status, &body, Delivery::Fulfillment) {
+            Answer::Done(outcome) => outcome,
+            Answer::Failed(again) => {
+                GrantOutcome::NotSent(format!("{why}; its retry failed too: {again}"))
+            }
+        }
     }
 }
 
@@ -314,29 +328,6 @@ impl RewardClient for PlatformRewards {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn answers_mean_what_the_delivery_allows() {
-        use Delivery::{Direct, Fulfillment};
-        let outcome = |status: u16, body: &str, delivery| {
-            classify(StatusCode::from_u16(status).unwrap(), body, delivery)
-        };
-        assert_eq!(outcome(200, "{}", Direct), GrantOutcome::Granted);
-        assert!(matches!(
-            outcome(200, r#"{"state":"FULFILL_FAILED"}"#, Fulfillment),
-            GrantOutcome::Unknown(_)
-        ));
-        assert!(matches!(outcome(400, "", Direct), GrantOutcome::Refused(_)));
-        assert!(matches!(
-            outcome(404, "", Fulfillment),
-            GrantOutcome::Refused(_)
-        ));
-        assert!(matches!(outcome(409, "", Direct), GrantOutcome::Refused(_)));
-        assert_eq!(outcome(409, "", Fulfillment), GrantOutcome::Granted);
-        assert!(matches!(outcome(429, "", Direct), GrantOutcome::NotSent(_)));
-        assert!(matches!(outcome(408, "", Direct), GrantOutcome::Unknown(_)));
-        assert!(matches!(outcome(503, "", Direct), GrantOutcome::Unknown(_)));
-    }
 
     #[test]
     fn path_segments_are_percent_encoded() {

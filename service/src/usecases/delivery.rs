@@ -184,6 +184,13 @@ pub async fn deliver(
                 ctx.store.finish_intent(key, &refused, now).await?;
                 return Ok(Delivered::Refused(error));
             }
+            GrantOutcome::Operator(error) => {
+                counted("unknown");
+                tracing::error!(user_id = %key.user_id, goal_id = %key.goal_id, transaction_id = %sending.transaction_id, %error, "a reward cannot be delivered as it was recorded; it is never re-sent: resolve it with `service claims`");
+                let unknown = IntentOutcome::Unknown { error };
+                ctx.store.finish_intent(key, &unknown, now).await?;
+                return Ok(Delivered::Pending);
+            }
             GrantOutcome::Unknown(error) if !sending.delivery.idempotent() => {
                 counted("unknown");
                 tracing::error!(user_id = %key.user_id, goal_id = %key.goal_id, transaction_id = %sending.transaction_id, %error, "a direct reward grant may or may not have been applied; it is never re-sent: resolve it with `service claims`");

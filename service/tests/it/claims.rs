@@ -55,6 +55,7 @@ both_stores!(
     deleting_my_data_does_not_make_a_reward_claimable_again,
     thirty_two_claims_at_once_grant_once,
     a_platform_answering_503_is_retried_within_the_claim,
+    a_failed_fulfillment_leaves_the_goal_unclaimed_until_platform_fulfils_it,
 );
 
 /// Timings of the tests: a claim gives up after 2 s; its intent is taken over 4 s after its
@@ -177,7 +178,12 @@ impl Harness {
 
     /// Waits (bounded: the bound only guards against a hang) until the goal shows `claimed`.
     async fn wait_claimed(&self, user: &str, goal: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_claimed_within(user, goal, Duration::from_secs(30))
+            .await;
+    }
+
+    async fn wait_claimed_within(&self, user: &str, goal: &str, bound: Duration) {
+        let deadline = Instant::now() + bound;
         while self.status(user, goal).await != "claimed" {
             assert!(
                 Instant::now() < deadline,
@@ -440,4 +446,38 @@ async fn a_platform_answering_503_is_retried_within_the_claim(db: TestDatabase) 
             .await,
         2.0
     );
+}
+
+async fn a_failed_fulfillment_leaves_the_goal_unclaimed_until_platform_fulfils_it(
+    db: TestDatabase,
+) {
+    let api = Harness::start(db, DeliveryMode::Fulfillment, FAST).await;
+    api.kill("p1", "k1").await;
+    // Platform answers 200 with `"state":"FULFILL_FAILED"` far into a long body, and its
+    // retries fail too, for a while.
+    api.ags.fail_fulfillments(1_000);
+    let (status, body) = api.claim("p1", "sword").await;
+    assert_ne!(body["status"], json!("claimed"), "{status}: {body}");
+    assert_ne!(api.status("p1", "sword").await, "claimed");
+    assert!(api.ags.effects().is_empty());
+    let intent = api
+        .store
+        .intent(&store::IntentKey {
+            user_id: engine::UserId::new("p1"),
+            goal_id: engine::GoalId::new("sword"),
+            period_start: chrono::DateTime::UNIX_EPOCH,
+        })
+        .await
+        .expect("intent");
+    assert_ne!(
+        intent.map(|i| i.state),
+        Some(IntentState::Granted),
+        "a failed fulfillment is not recorded as granted"
+    );
+    // Platform recovers: the reconciler retries the failed transaction, once (after the
+    // backoff the claim's own attempts built up: 1 s doubling per attempt).
+    api.ags.fail_fulfillments(0);
+    api.wait_claimed_within("p1", "sword", Duration::from_secs(90))
+        .await;
+    assert_eq!(api.ags.effects().len(), 1);
 }

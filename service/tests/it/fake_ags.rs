@@ -3,8 +3,13 @@
 //! only then answers, as late as the test says (or with the statuses it scripts), and records
 //! every effect: a fulfillment once per transaction id (Platform's idempotency), every direct
 //! entitlement grant or wallet credit (no idempotency key).
+//!
+//! Fulfillments behave as AGS documents them: the answer is a `FulfillmentV2Result` whose
+//! `state` comes late in a long body; a fulfillment can fail (`FULFILL_FAILED`, stored under
+//! its transaction id); the same id again answers what Platform holds, 409 while it is failed,
+//! and 400 `38128` with other items; `…/retry` fulfils a failed one with its first payload.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,7 +32,12 @@ pub struct Effect {
 #[derive(Default)]
 struct Ags {
     effects: Mutex<Vec<Effect>>,
-    fulfilled: Mutex<HashSet<String>>,
+    /// Transaction id → (the items first sent, whether it is fulfilled).
+    fulfillments: Mutex<HashMap<String, (Value, bool)>>,
+    /// The next this many fulfillment attempts (first or retry) fail on Platform's side.
+    failing: AtomicUsize,
+    /// The next this many 2xx answers carry a body that is not JSON.
+    garbled: AtomicUsize,
     requests: AtomicUsize,
     tokens: AtomicUsize,
     /// Statuses for the next grant requests (a non-2xx one applies nothing).
@@ -51,6 +61,10 @@ impl FakeAgs {
             .route(
                 "/platform/v3/admin/namespaces/{ns}/users/{user}/fulfillments/{txid}",
                 put(fulfil),
+            )
+            .route(
+                "/platform/v3/admin/namespaces/{ns}/users/{user}/fulfillments/{txid}/retry",
+                put(retry),
             )
             .route(
                 "/platform/admin/namespaces/{ns}/users/{user}/entitlements",
@@ -93,6 +107,27 @@ impl FakeAgs {
     /// The next grant requests answer these statuses (applying only on 2xx).
     pub fn script(&self, statuses: impl IntoIterator<Item = u16>) {
         self.ags.script.lock().unwrap().extend(statuses);
+    }
+
+    /// The next `count` fulfillment attempts fail on Platform's side (`FULFILL_FAILED`).
+    pub fn fail_fulfillments(&self, count: usize) {
+        self.ags.failing.store(count, Ordering::SeqCst);
+    }
+
+    /// The next `count` successful answers carry a body that is not JSON.
+    pub fn garble_answers(&self, count: usize) {
+        self.ags.garbled.store(count, Ordering::SeqCst);
+    }
+
+    /// Grant requests that reached the retry endpoint.
+    pub fn retries(&self) -> usize {
+        self.ags
+            .bearers
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| *b == "retry")
+            .count()
     }
 
     /// Waits (bounded) until `count` effects were applied.
@@ -138,7 +173,7 @@ async fn fulfil(
     uri: Uri,
     headers: HeaderMap,
     body: String,
-) -> (StatusCode, axum::Json<Value>) {
+) -> (StatusCode, String) {
     grant(ags, user, method, uri, headers, body, Some(txid)).await
 }
 
@@ -149,13 +184,80 @@ async fn direct(
     uri: Uri,
     headers: HeaderMap,
     body: String,
-) -> (StatusCode, axum::Json<Value>) {
+) -> (StatusCode, String) {
     let user = params
         .iter()
         .find(|(name, _)| name == "user")
         .map(|(_, value)| value.clone())
         .unwrap_or_default();
     grant(ags, user, method, uri, headers, body, None).await
+}
+
+/// Takes one from a countdown, if any is left.
+fn take(counter: &AtomicUsize) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+/// A `FulfillmentV2Result` as Platform answers it: long, with `state` well past its start.
+fn fulfillment_result(user: &str, txid: &str, items: &Value, state: &str) -> Value {
+    json!({
+        "id": format!("f-{txid}"),
+        "namespace": "game",
+        "userId": user,
+        "transactionId": txid,
+        "items": items,
+        "entitlementSummaries": (0..4).map(|n| json!({
+            "id": format!("entitlement-{n}-{}", "0".repeat(32)),
+            "itemId": items[0]["itemId"],
+            "stackable": true,
+            "clazz": "ENTITLEMENT",
+            "type": "DURABLE",
+        })).collect::<Vec<_>>(),
+        "creditSummaries": [],
+        "state": state,
+    })
+}
+
+async fn retry(
+    State(ags): State<Arc<Ags>>,
+    Path((_ns, user, txid)): Path<(String, String, String)>,
+    uri: Uri,
+) -> (StatusCode, String) {
+    ags.requests.fetch_add(1, Ordering::SeqCst);
+    ags.bearers.lock().unwrap().push("retry".into());
+    let held = ags.fulfillments.lock().unwrap().get(&txid).cloned();
+    let Some((items, fulfilled)) = held else {
+        let error = json!({"errorCode": 38145, "errorMessage": format!("Fulfillment with transactionId [{txid}] does not exist")});
+        return (StatusCode::NOT_FOUND, error.to_string());
+    };
+    let fulfilled = fulfilled || {
+        let applied = !take(&ags.failing);
+        if applied {
+            ags.fulfillments
+                .lock()
+                .unwrap()
+                .insert(txid.clone(), (items.clone(), true));
+            ags.effects.lock().unwrap().push(Effect {
+                method: "PUT".into(),
+                path: uri.path().trim_end_matches("/retry").to_string(),
+                user: user.clone(),
+                body: json!({"items": items}),
+            });
+        }
+        applied
+    };
+    let state = if fulfilled {
+        "FULFILLED"
+    } else {
+        "FULFILL_FAILED"
+    };
+    answer(
+        &ags,
+        StatusCode::OK,
+        fulfillment_result(&user, &txid, &items, state),
+    )
 }
 
 async fn grant(
@@ -166,7 +268,7 @@ async fn grant(
     headers: HeaderMap,
     body: String,
     transaction_id: Option<String>,
-) -> (StatusCode, axum::Json<Value>) {
+) -> (StatusCode, String) {
     ags.requests.fetch_add(1, Ordering::SeqCst);
     ags.bearers.lock().unwrap().push(
         headers
@@ -176,23 +278,76 @@ async fn grant(
     );
     let status = ags.script.lock().unwrap().pop_front().unwrap_or(200);
     if status == 401 {
-        return (StatusCode::UNAUTHORIZED, axum::Json(json!({})));
+        return (StatusCode::UNAUTHORIZED, "{}".into());
     }
-    // A fulfillment applies once per transaction id; a direct call every time.
-    let applies = (200..300).contains(&status)
-        && transaction_id.is_none_or(|txid| ags.fulfilled.lock().unwrap().insert(txid));
-    if applies {
-        ags.effects.lock().unwrap().push(Effect {
-            method: method.to_string(),
-            path: uri.path().to_string(),
-            user,
-            body: serde_json::from_str(&body).unwrap_or(Value::Null),
-        });
-    }
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let effect = Effect {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        user: user.clone(),
+        body: body.clone(),
+    };
     let delay = *ags.delay.lock().unwrap();
+    let Some(txid) = transaction_id else {
+        // A direct call applies every time.
+        if (200..300).contains(&status) {
+            ags.effects.lock().unwrap().push(effect);
+        }
+        tokio::time::sleep(delay).await;
+        return answer(
+            &ags,
+            StatusCode::from_u16(status).unwrap(),
+            json!({"ok": true}),
+        );
+    };
+    if !(200..300).contains(&status) {
+        tokio::time::sleep(delay).await;
+        return (StatusCode::from_u16(status).unwrap(), "{}".into());
+    }
+    // A fulfillment: once per transaction id, and what Platform holds under it answers.
+    let items = body["items"].clone();
+    let held = ags.fulfillments.lock().unwrap().get(&txid).cloned();
+    let result = match held {
+        Some((first, _)) if first != items => {
+            let error = json!({"errorCode": 38128, "errorMessage": "Cannot retry fulfillment with different payload. Please check the items list."});
+            (StatusCode::BAD_REQUEST, error)
+        }
+        Some((_, false)) => {
+            let error = json!({"errorCode": 38127, "errorMessage": format!("Fulfillment [{txid}] failed; retry it")});
+            (StatusCode::CONFLICT, error)
+        }
+        Some((_, true)) => (
+            StatusCode::OK,
+            fulfillment_result(&user, &txid, &items, "FULFILLED"),
+        ),
+        None => {
+            let applied = !take(&ags.failing);
+            ags.fulfillments
+                .lock()
+                .unwrap()
+                .insert(txid.clone(), (items.clone(), applied));
+            if applied {
+                ags.effects.lock().unwrap().push(effect);
+            }
+            let state = if applied {
+                "FULFILLED"
+            } else {
+                "FULFILL_FAILED"
+            };
+            (
+                StatusCode::OK,
+                fulfillment_result(&user, &txid, &items, state),
+            )
+        }
+    };
     tokio::time::sleep(delay).await;
-    (
-        StatusCode::from_u16(status).unwrap(),
-        axum::Json(json!({"state": "FULFILLED"})),
-    )
+    answer(&ags, result.0, result.1)
+}
+
+/// The answer's body: the JSON, or (when the test garbles it) something that is not JSON.
+fn answer(ags: &Ags, status: StatusCode, body: Value) -> (StatusCode, String) {
+    if status.is_success() && take(&ags.garbled) {
+        return (status, "<html>upstream says hello</html>".into());
+    }
+    (status, body.to_string())
 }

@@ -198,3 +198,79 @@ async fn a_401_renews_the_token_once() {
         GrantOutcome::NotSent(_)
     ));
 }
+
+/// What Platform holds decides a grant, not the first characters of its answer: a failed
+/// fulfillment whose `state` comes late in a long body, a 409 for a failed transaction, and a
+/// body that is not JSON are not grants; a failed one is retried through `…/retry`.
+#[tokio::test]
+async fn a_fulfillment_is_granted_only_when_platform_says_fulfilled() {
+    let ags = FakeAgs::start().await;
+    let rewards = client(&ags.url, DeliveryMode::Fulfillment);
+    let item = request(&rewards, "p1", sword());
+
+    // The fulfillment and its retry fail: nothing granted, and the client says so.
+    ags.fail_fulfillments(2);
+    let outcome = rewards.send(&item).await;
+    assert!(
+        !matches!(outcome, GrantOutcome::Granted),
+        "a FULFILL_FAILED late in the body is not a grant: {outcome:?}"
+    );
+    assert!(ags.effects().is_empty());
+    // Sent again: Platform answers 409 for the failed transaction; the client retries it.
+    assert_eq!(rewards.send(&item).await, GrantOutcome::Granted);
+    assert_eq!(ags.effects().len(), 1);
+    assert!(ags.retries() >= 2, "the failed fulfillment was retried");
+    // And again: Platform holds it fulfilled; nothing new is applied.
+    assert_eq!(rewards.send(&item).await, GrantOutcome::Granted);
+    assert_eq!(ags.effects().len(), 1);
+
+    // A 200 whose body is not a fulfillment result is not a grant (it is tried again).
+    let other = request(&rewards, "p2", sword());
+    ags.garble_answers(1);
+    let outcome = rewards.send(&other).await;
+    assert!(
+        matches!(outcome, GrantOutcome::Unknown(_)),
+        "an unreadable 200 may or may not have applied: {outcome:?}"
+    );
+    assert_eq!(rewards.send(&other).await, GrantOutcome::Granted);
+    assert_eq!(ags.effects().len(), 2);
+}
+
+/// The same transaction id with other items (a currency's coins item changed since the claim
+/// started): Platform refuses it, and only an operator can tell what the player got.
+#[tokio::test]
+async fn a_changed_payload_under_one_transaction_id_goes_to_an_operator() {
+    let ags = FakeAgs::start().await;
+    let rewards = client(&ags.url, DeliveryMode::Fulfillment);
+    let coins = request(&rewards, "p1", gold(50));
+    assert_eq!(rewards.send(&coins).await, GrantOutcome::Granted);
+    let mut moved = PlatformConfig::new(&ags.url, "challenge-service", "s3cret");
+    moved.currency_items = [("GOLD".to_string(), "new-gold-coins".to_string())].into();
+    let moved = PlatformRewards::new(moved).unwrap();
+    let outcome = moved.send(&coins).await;
+    match &outcome {
+        GrantOutcome::Operator(message) => assert!(
+            message.contains("38128") && message.contains("other items"),
+            "{message}"
+        ),
+        other => panic!("a changed payload needs an operator: {other:?}"),
+    }
+    assert_eq!(ags.effects().len(), 1);
+
+    // The currency's mapping removed since the claim started: never sent as an item id.
+    let unmapped = client(&ags.url, DeliveryMode::Fulfillment);
+    let mut bare = PlatformConfig::new(&ags.url, "challenge-service", "s3cret");
+    bare.timeout = Duration::from_millis(500);
+    let bare = PlatformRewards::new(bare).unwrap();
+    let started = request(&unmapped, "p3", gold(5));
+    assert_eq!(started.delivery, Delivery::Fulfillment);
+    let requests = ags.requests();
+    match bare.send(&started).await {
+        GrantOutcome::Operator(message) => assert!(
+            message.contains("REWARD_CURRENCY_ITEMS") && message.contains("GOLD"),
+            "{message}"
+        ),
+        other => panic!("an unmapped currency is an operator's: {other:?}"),
+    }
+    assert_eq!(ags.requests(), requests, "nothing was sent");
+}
