@@ -50,7 +50,7 @@ impl SqliteStore {
             .map_err(|err| StoreError::Config(format!("bad SQLite URL `{url}`: {err}")))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
@@ -350,5 +350,30 @@ impl ProgressStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
         self.apply_events_impl(batch, now).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An acknowledged event or a `granted` claim must survive a power loss: every commit is
+    /// synced before it returns (`synchronous=FULL`; `NORMAL` in WAL mode may roll back the
+    /// last commits).
+    #[tokio::test]
+    async fn every_commit_is_synced_before_it_returns() {
+        let dir = std::env::temp_dir().join(format!("challenge-sync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite://{}", dir.join("sync.db").display());
+        let store = SqliteStore::connect(&url).await.expect("open");
+        for _ in 0..4 {
+            let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&store.pool)
+                .await
+                .expect("pragma");
+            assert_eq!(level, 2, "synchronous is FULL (2) on every connection");
+        }
+        store.pool.close().await;
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
