@@ -43,34 +43,81 @@ pub struct GoalResult {
     pub reason: Option<String>,
 }
 
+/// A simulation ran out of time after this many events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the simulation ran out of time after {applied} of {total} events")]
+pub struct OutOfTime {
+    pub applied: usize,
+    pub total: usize,
+}
+
+/// `simulate`, stopping at `deadline` (checked between events; each event's expressions are
+/// bounded by the Rhai limits).
+pub fn simulate_until(
+    rules: &RuleSet,
+    events: &[Event],
+    deadline: std::time::Instant,
+) -> Result<Vec<EventResult>, OutOfTime> {
+    run(rules, events, Some(deadline))
+}
+
 /// Applies `events` in order, one fresh player per user id. Goals that need an assignment are
 /// taken as assigned when an event first reaches them, as in replay.
 pub fn simulate(rules: &RuleSet, events: &[Event]) -> Vec<EventResult> {
+    run(rules, events, None).unwrap_or_default()
+}
+
+fn run(
+    rules: &RuleSet,
+    events: &[Event],
+    deadline: Option<std::time::Instant>,
+) -> Result<Vec<EventResult>, OutOfTime> {
+    let mut results = Vec::with_capacity(events.len());
     let mut players: HashMap<&str, Replayer<'_>> = HashMap::new();
     let mut tally = Tally::new(rules);
     // The fields each goal's expressions read, found once per goal rather than per event.
     let mut paths: Vec<Option<Vec<String>>> = vec![None; rules.goals().len()];
-    events
-        .iter()
-        .map(|event| {
-            let replayer = players
-                .entry(event.user_id.as_str())
-                .or_insert_with(|| Replayer::new(rules));
-            let steps = replayer.trace(event, &mut tally);
-            EventResult {
-                event_id: event.id.clone(),
-                user_id: event.user_id.to_string(),
-                goals: steps
-                    .into_iter()
-                    .map(|step| {
-                        let goal = &rules.goals()[step.goal];
-                        let read = paths[step.goal].get_or_insert_with(|| fields_read(goal));
-                        goal_result(goal, event, read, step)
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
+    for event in events {
+        if deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline) {
+            return Err(OutOfTime {
+                applied: results.len(),
+                total: events.len(),
+            });
+        }
+        results.push(simulate_one(
+            rules,
+            &mut players,
+            &mut tally,
+            &mut paths,
+            event,
+        ));
+    }
+    Ok(results)
+}
+
+fn simulate_one<'r, 'e>(
+    rules: &'r RuleSet,
+    players: &mut HashMap<&'e str, Replayer<'r>>,
+    tally: &mut Tally,
+    paths: &mut [Option<Vec<String>>],
+    event: &'e Event,
+) -> EventResult {
+    let replayer = players
+        .entry(event.user_id.as_str())
+        .or_insert_with(|| Replayer::new(rules));
+    let steps = replayer.trace(event, tally);
+    EventResult {
+        event_id: event.id.clone(),
+        user_id: event.user_id.to_string(),
+        goals: steps
+            .into_iter()
+            .map(|step| {
+                let goal = &rules.goals()[step.goal];
+                let read = paths[step.goal].get_or_insert_with(|| fields_read(goal));
+                goal_result(goal, event, read, step)
+            })
+            .collect(),
+    }
 }
 
 fn goal_result(goal: &CompiledGoal, event: &Event, read: &[String], step: GoalStep) -> GoalResult {

@@ -201,3 +201,21 @@ fn simulate_traces_each_listening_goal() {
         ]
     );
 }
+
+#[test]
+fn simulate_stops_at_its_deadline() {
+    use engine::simulate::{OutOfTime, simulate_until};
+    let r = rules(DEPLOYED);
+    let at = t("2026-03-01T10:00:00Z");
+    let events = vec![stat("kills", 1, 1, at); 3];
+    let far = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+    assert_eq!(simulate_until(&r, &events, far).map(|r| r.len()), Ok(3));
+    let passed = std::time::Instant::now();
+    assert_eq!(
+        simulate_until(&r, &events, passed).map(|r| r.len()),
+        Err(OutOfTime {
+            applied: 0,
+            total: 3
+        })
+    );
+}

@@ -20,6 +20,13 @@ use crate::error::{ApiError, ErrorCode};
 /// Most events one simulate request may carry.
 const MAX_EVENTS: usize = 10_000;
 
+/// Longest one simulation may run; it stops between events after it.
+const SIMULATE_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One simulation at a time per process: each keeps a core busy while it runs, and players'
+/// requests share those cores.
+static SIMULATIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/admin/rules/lint", post(lint))
@@ -145,11 +152,27 @@ pub(super) async fn simulate(
     let Some(rules) = rules else {
         return Ok(Json(json!({ "diagnostics": diagnostics, "results": [] })));
     };
-    let results = tokio::task::spawn_blocking(move || engine::simulate::simulate(&rules, &events))
-        .await
-        .map_err(|err| {
-            ApiError::new(ErrorCode::Internal, format!("the simulation failed: {err}"))
-        })?;
+    let Ok(_running) = SIMULATIONS.try_acquire() else {
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "another simulation is running on this service; try again when it ends",
+        ));
+    };
+    let deadline = std::time::Instant::now() + SIMULATE_TIME_LIMIT;
+    let results = tokio::task::spawn_blocking(move || {
+        engine::simulate::simulate_until(&rules, &events, deadline)
+    })
+    .await
+    .map_err(|err| ApiError::new(ErrorCode::Internal, format!("the simulation failed: {err}")))?
+    .map_err(|out| {
+        ApiError::new(
+            ErrorCode::ValidationFailed,
+            format!(
+                "{out} (the limit is {} s): simulate fewer events at a time",
+                SIMULATE_TIME_LIMIT.as_secs()
+            ),
+        )
+    })?;
     Ok(Json(
         json!({ "diagnostics": diagnostics, "results": results }),
     ))

@@ -208,3 +208,83 @@ async fn simulate_on_postgres() {
 async fn simulate_on_sqlite() {
     simulate_and_lint_write_nothing(TestDatabase::sqlite().expect("SQLite")).await;
 }
+
+/// Simulations run one at a time per process: a second one while the first runs is told to
+/// try again (429), so designers cannot take every core from the players.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulations_run_one_at_a_time() {
+    let db = TestDatabase::sqlite().expect("SQLite");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("rules.yaml"), DEPLOYED).expect("rules");
+    let config = service::config::ServeConfig::try_parse_from([
+        "service",
+        "--database-url",
+        &db.url,
+        "--challenges",
+        dir.path().to_str().unwrap(),
+        "--migrate",
+        "--auth-enabled",
+        "false",
+        "--reward-mode",
+        "mock",
+    ])
+    .expect("config");
+    let served = crate::support::serve(
+        config,
+        Arc::new(service::rewards::MockRewards),
+        engine::Clock::system(),
+    )
+    .await;
+    // 10,000 events, each reaching the predicate goal: long enough to overlap.
+    let events: Vec<Value> = (0..10_000)
+        .map(|n| {
+            json!({"kind": "stat", "id": format!("e{n}"), "userId": format!("u{}", n % 50),
+                   "statCode": "kills", "latestValue": 1, "inc": 1, "additional": {"mode": "ranked"}})
+        })
+        .collect();
+    let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+    let client = reqwest::Client::new();
+    let mut refused = None;
+    // Four at once, a few rounds: one of them finds another running.
+    for _ in 0..5 {
+        let calls = (0..4).map(|_| {
+            client
+                .post(format!("{}/v1/admin/rules/simulate", served.base))
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+        });
+        for response in futures_join(calls).await {
+            let response = response.expect("request");
+            if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                refused = Some(response.json::<Value>().await.expect("JSON"));
+            } else {
+                assert!(response.status().is_success(), "{}", response.status());
+            }
+        }
+        if refused.is_some() {
+            break;
+        }
+    }
+    let refused = refused.expect("a simulation ran while another was running");
+    assert_eq!(refused["errorCode"], "RATE_LIMITED", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("another simulation")),
+        "{refused}"
+    );
+}
+
+async fn futures_join<F: std::future::Future>(calls: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = calls.map(tokio::spawn).collect();
+    let mut outputs = Vec::new();
+    for handle in handles {
+        outputs.push(handle.await.expect("task"));
+    }
+    outputs
+}
