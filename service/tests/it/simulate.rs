@@ -276,9 +276,9 @@ async fn simulations_run_one_at_a_time() {
     );
 }
 
-async fn futures_join<F: std::future::Future>(calls: impl Iterator<Item = F>) -> Vec<F::Output>
+async fn futures_join<F>(calls: impl Iterator<Item = F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = calls.map(tokio::spawn).collect();
