@@ -115,7 +115,9 @@ def player_token(sub, permissions=None):
     """An RS256 IAM access token for `sub`, signed with the test key the fake IAM publishes
     (openssl does the signing), valid on the binaries' clock."""
     now = int(CLOCK.now().timestamp())
-    claims = {"sub": sub, "namespace": NAMESPACE, "iat": now, "exp": now + 3600}
+    # The issuer is the service's AB_BASE_URL, as AGS IAM signs it.
+    claims = {"sub": sub, "namespace": NAMESPACE, "iat": now, "exp": now + 3600,
+              "iss": FakeAgs.issuer}
     if permissions:
         claims["permissions"] = permissions
     header = {"alg": "RS256", "typ": "JWT", "kid": "key1"}
@@ -133,6 +135,7 @@ def as_player(sub):
 class FakeAgs(http.server.BaseHTTPRequestHandler):
     grants = []
     lock = threading.Lock()
+    issuer = ""
 
     def log_message(self, *args):
         pass
@@ -151,6 +154,10 @@ class FakeAgs(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/iam/v3/oauth/jwks":
             return self.answer(200, {"keys": [json.loads(JWK.read_text())]})
+        if self.path == "/iam/v3/oauth/revocationlist":
+            # Nothing revoked: an empty bloom filter and no revoked users.
+            return self.answer(200, {"revoked_tokens": {"m": 64, "k": 1, "bits": [0]},
+                                     "revoked_users": []})
         return self.answer(404, {"errorMessage": "not found"})
 
     def do_PUT(self):
@@ -171,6 +178,11 @@ class FakeAgs(http.server.BaseHTTPRequestHandler):
             return self.answer(400, {"errorCode": 20002, "errorMessage": "wallet is locked"})
         with FakeAgs.lock:
             FakeAgs.grants.append((self.command, self.path, body.decode()))
+        if "/fulfillments/" in self.path:
+            # A fulfillment answers its result; only FULFILLED is a grant.
+            transaction = self.path.rsplit("/", 1)[1]
+            return self.answer(200, {"transactionId": transaction, "state": "FULFILLED",
+                                     "items": json.loads(body or b"{}").get("items", [])})
         return self.answer(200, {})
 
 
@@ -338,6 +350,7 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="challenge-e2e-"))
     procs = []
     ags = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeAgs)
+    FakeAgs.issuer = f"http://127.0.0.1:{ags.server_address[1]}"
     threading.Thread(target=ags.serve_forever, daemon=True).start()
     ok = False
     try:

@@ -153,11 +153,75 @@ fn authenticator(config: &ServeConfig) -> Result<crate::auth::Authenticator> {
         }
         .into());
     }
+    for (setting, value) in [
+        ("AB_CLIENT_ID", config.ab_client_id.as_str()),
+        ("AB_CLIENT_SECRET", config.ab_client_secret.as_str()),
+    ] {
+        if value.trim().is_empty() {
+            return Err(ConfigError::Missing {
+                setting,
+                why: "PLUGIN_GRPC_SERVER_AUTH_ENABLED=true reads IAM's revocation list (banned \
+                      players, revoked tokens) with the service's IAM client; set \
+                      PLUGIN_GRPC_SERVER_AUTH_ENABLED=false to run with mock users (x-mock-user-id)",
+            }
+            .into());
+        }
+    }
+    let revocations = crate::auth::revocation::Revocations::new(
+        base,
+        &config.ab_client_id,
+        &config.ab_client_secret,
+    )
+    .context("building the IAM HTTP client")?;
+    let issuer = config
+        .iam_issuer
+        .as_deref()
+        .filter(|i| !i.trim().is_empty())
+        .unwrap_or(base);
     Ok(crate::auth::Authenticator::Jwt {
-        verifier: crate::auth::jwt::JwtVerifier::new(base, &namespace)
-            .context("building the IAM HTTP client")?,
+        verifier: crate::auth::jwt::JwtVerifier::build(
+            base,
+            &namespace,
+            issuer,
+            Some(revocations),
+            crate::auth::jwt::KEYS_TTL,
+        )
+        .context("building the IAM HTTP client")?,
         namespace,
     })
+}
+
+/// Reads IAM's revocation list now and then every `IAM_REVOCATION_REFRESH_SECONDS`, with its
+/// metrics on the service's registry.
+async fn watch_revocations(
+    auth: &crate::auth::Authenticator,
+    runtime: &mut Runtime,
+    every: Duration,
+) -> Result<()> {
+    let registry = &runtime.metrics.registry;
+    let revocations = match auth {
+        crate::auth::Authenticator::Jwt { verifier, .. } => verifier.revocations().cloned(),
+        crate::auth::Authenticator::Mock => None,
+    };
+    let Some(revocations) = revocations else {
+        // No list to read (auth off): the gauges are served at 0, for dashboards and alerts.
+        let (stale, last_success) = crate::auth::revocation::gauges()?;
+        registry.register(Box::new(stale))?;
+        registry.register(Box::new(last_success))?;
+        return Ok(());
+    };
+    registry.register(Box::new(revocations.stale.clone()))?;
+    registry.register(Box::new(revocations.last_success.clone()))?;
+    match revocations.refresh().await {
+        Ok(()) => tracing::info!("IAM revocation list read"),
+        Err(error) => tracing::error!(
+            %error,
+            "cannot read IAM's revocation list; revoked tokens and banned players are not refused until it can be read (retrying)"
+        ),
+    }
+    let stopped = runtime.stop_signal();
+    runtime.background("IAM revocation list", revocations.run(every, stopped));
+    Ok(())
 }
 
 /// `run` with a given reward client and clock (tests of daily and weekly goals set the time).
@@ -178,6 +242,12 @@ pub async fn run_with_clock(
         cache_progress: true,
     };
     let mut runtime = Runtime::start(&config.common, options).await?;
+    watch_revocations(
+        &auth,
+        &mut runtime,
+        Duration::from_secs(config.iam_revocation_refresh_seconds),
+    )
+    .await?;
     let state = AppState {
         context: Context {
             rules: runtime.rules.clone(),

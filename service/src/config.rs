@@ -46,6 +46,12 @@ pub struct ServeConfig {
     /// AGS base URL (IAM JWKS, Platform).
     #[arg(long, env = "AB_BASE_URL")]
     pub ab_base_url: Option<String>,
+    /// The `iss` IAM puts in its tokens (default: AB_BASE_URL); tokens of another issuer are refused.
+    #[arg(long, env = "IAM_ISSUER")]
+    pub iam_issuer: Option<String>,
+    /// How often IAM's revocation list (revoked tokens and users) is read again.
+    #[arg(long, env = "IAM_REVOCATION_REFRESH_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub iam_revocation_refresh_seconds: u64,
     /// IAM client id of this service (for AGS Platform calls).
     #[arg(long, env = "AB_CLIENT_ID", default_value = "")]
     pub ab_client_id: String,

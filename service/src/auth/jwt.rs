@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tokio::sync::{Mutex, RwLock};
 
 /// How long fetched keys are trusted before a refresh.
-const KEYS_TTL: Duration = Duration::from_secs(600);
+pub const KEYS_TTL: Duration = Duration::from_secs(600);
 /// Unknown key ids trigger at most one refresh per this interval (no refresh storms); after
 /// failed refreshes the interval doubles per failure, up to `MAX_REFRESH_INTERVAL`.
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
@@ -26,6 +26,14 @@ pub enum TokenError {
     Invalid(String),
     #[error("token expired")]
     Expired,
+    #[error("token is not valid yet (`nbf` is in the future)")]
+    NotYetValid,
+    #[error("token was issued by `{0}`, not this deployment's IAM")]
+    WrongIssuer(String),
+    #[error("token was revoked")]
+    Revoked,
+    #[error("the player's tokens were revoked")]
+    UserRevoked,
     #[error("token is for namespace `{0}`, not this one")]
     WrongNamespace(String),
     #[error("signing key `{0}` is unknown")]
@@ -55,6 +63,11 @@ pub struct Claims {
     pub namespace: String,
     #[serde(default)]
     pub permissions: Vec<Permission>,
+    /// When the token was issued (Unix seconds); a user revoked at or after it is refused.
+    #[serde(default)]
+    pub iat: i64,
+    #[serde(default)]
+    pub iss: String,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +96,10 @@ struct KeySet {
 pub struct JwtVerifier {
     jwks_url: String,
     namespace: String,
+    /// The `iss` every token must carry (`IAM_ISSUER`, default `AB_BASE_URL`).
+    issuer: String,
+    /// IAM's revocation list, when the service reads it.
+    revocations: Option<Arc<super::revocation::Revocations>>,
     http: reqwest::Client,
     keys: RwLock<KeySet>,
     /// The last refresh attempt and how many failed in a row since the last success.
@@ -125,12 +142,25 @@ impl JwtVerifier {
         namespace: &str,
         keys_ttl: Duration,
     ) -> Result<Arc<Self>, reqwest::Error> {
+        Self::build(ab_base_url, namespace, ab_base_url, None, keys_ttl)
+    }
+
+    /// A verifier of tokens issued by `issuer`, refusing those `revocations` lists.
+    pub fn build(
+        ab_base_url: &str,
+        namespace: &str,
+        issuer: &str,
+        revocations: Option<Arc<super::revocation::Revocations>>,
+        keys_ttl: Duration,
+    ) -> Result<Arc<Self>, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()?;
         Ok(Arc::new(Self {
             jwks_url: format!("{}/iam/v3/oauth/jwks", ab_base_url.trim_end_matches('/')),
             namespace: namespace.to_string(),
+            issuer: issuer.trim_end_matches('/').to_string(),
+            revocations,
             http,
             keys: RwLock::new(KeySet {
                 keys: HashMap::new(),
@@ -141,7 +171,13 @@ impl JwtVerifier {
         }))
     }
 
-    /// Verifies signature, expiry and namespace; returns the claims.
+    /// The revocation list this verifier reads, if any.
+    pub fn revocations(&self) -> Option<&Arc<super::revocation::Revocations>> {
+        self.revocations.as_ref()
+    }
+
+    /// Verifies signature, expiry, not-before, issuer, namespace and IAM's revocation list;
+    /// returns the claims.
     pub async fn verify(self: &Arc<Self>, token: &str) -> Result<Claims, TokenError> {
         let header = decode_header(token).map_err(|err| TokenError::Invalid(err.to_string()))?;
         if header.alg != Algorithm::RS256 {
@@ -154,14 +190,27 @@ impl JwtVerifier {
         let key = self.key(&kid).await?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.validate_aud = false;
+        validation.validate_nbf = true;
         validation.leeway = 30;
         let data = decode::<Claims>(token, &key, &validation).map_err(|err| match err.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            jsonwebtoken::errors::ErrorKind::ImmatureSignature => TokenError::NotYetValid,
             _ => TokenError::Invalid(err.to_string()),
         })?;
         let claims = data.claims;
+        if claims.iss.trim_end_matches('/') != self.issuer {
+            return Err(TokenError::WrongIssuer(claims.iss));
+        }
         if !self.namespace.is_empty() && claims.namespace != self.namespace {
             return Err(TokenError::WrongNamespace(claims.namespace));
+        }
+        if let Some(revocations) = &self.revocations {
+            use super::revocation::Revoked;
+            match revocations.check(token, &claims.sub, claims.iat) {
+                Ok(()) => {}
+                Err(Revoked::Token) => return Err(TokenError::Revoked),
+                Err(Revoked::User) => return Err(TokenError::UserRevoked),
+            }
         }
         Ok(claims)
     }
@@ -282,6 +331,8 @@ mod tests {
         Claims {
             sub: "u".into(),
             namespace: "ns".into(),
+            iat: 0,
+            iss: String::new(),
             permissions: vec![Permission {
                 resource: resource.into(),
                 action,

@@ -10,17 +10,15 @@
 //! Every path segment is percent-encoded. What an answer means is in [`GrantOutcome`].
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use engine::Reward;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::StatusCode;
 use runtime::config::ConfigError;
-use serde::Deserialize;
 use serde_json::json;
 use store::Delivery;
-use tokio::sync::Mutex;
 
 use super::answers::{Answer, classify, exchange, shown};
 use super::{GrantOutcome, GrantRequest, RewardClient};
@@ -95,22 +93,11 @@ pub fn parse_currency_items(text: &str) -> Result<HashMap<String, String>, Confi
     Ok(items)
 }
 
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default = "default_expiry")]
-    expires_in: u64,
-}
-
-fn default_expiry() -> u64 {
-    3600
-}
-
 /// Grants rewards through AGS Platform.
 pub struct PlatformRewards {
     config: PlatformConfig,
     http: reqwest::Client,
-    token: Mutex<Option<(String, Instant)>>,
+    token: crate::auth::client_token::ClientToken,
 }
 
 impl std::fmt::Debug for PlatformRewards {
@@ -127,52 +114,22 @@ impl std::fmt::Debug for PlatformRewards {
 impl PlatformRewards {
     pub fn new(config: PlatformConfig) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder().timeout(config.timeout).build()?;
+        let token = crate::auth::client_token::ClientToken::new(
+            &config.base_url,
+            &config.client_id,
+            &config.client_secret,
+            http.clone(),
+        );
         Ok(Self {
             config,
             http,
-            token: Mutex::new(None),
+            token,
         })
     }
 
-    /// A valid access token, fetched (client credentials) when none is cached or `renew`.
-    /// A failure means nothing was sent to Platform's grant endpoints.
+    /// A valid access token; a failure means nothing was sent to Platform's grant endpoints.
     async fn token(&self, renew: bool) -> Result<String, GrantOutcome> {
-        let mut cached = self.token.lock().await;
-        if let (false, Some((token, valid_until))) = (renew, cached.as_ref())
-            && Instant::now() < *valid_until
-        {
-            return Ok(token.clone());
-        }
-        let response = self
-            .http
-            .post(format!("{}/iam/v3/oauth/token", self.config.base_url))
-            .basic_auth(&self.config.client_id, Some(&self.config.client_secret))
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body("grant_type=client_credentials")
-            .send()
-            .await
-            .map_err(|err| GrantOutcome::NotSent(format!("IAM token request: {err}")))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(GrantOutcome::NotSent(format!(
-                "IAM token request answered {status}"
-            )));
-        }
-        let token: TokenResponse = response
-            .json()
-            .await
-            .map_err(|err| GrantOutcome::NotSent(format!("IAM token response: {err}")))?;
-        // Renew a minute early (or halfway for short-lived tokens).
-        let lifetime = Duration::from_secs(token.expires_in);
-        let margin = Duration::from_secs(60).min(lifetime / 2);
-        *cached = Some((
-            token.access_token.clone(),
-            Instant::now() + lifetime - margin,
-        ));
-        Ok(token.access_token)
+        self.token.get(renew).await.map_err(GrantOutcome::NotSent)
     }
 
     /// The request that grants `request`; an `Operator` outcome when it cannot be built as the

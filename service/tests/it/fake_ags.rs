@@ -38,6 +38,10 @@ struct Ags {
     failing: AtomicUsize,
     /// The next this many 2xx answers carry a body that is not JSON.
     garbled: AtomicUsize,
+    /// IAM's revocation list, as it answers it.
+    revocations: Mutex<Value>,
+    /// The revocation list answers 500 while set.
+    iam_down: std::sync::atomic::AtomicBool,
     requests: AtomicUsize,
     tokens: AtomicUsize,
     /// Statuses for the next grant requests (a non-2xx one applies nothing).
@@ -58,6 +62,7 @@ impl FakeAgs {
         let app = Router::new()
             .route("/iam/v3/oauth/token", post(token))
             .route("/iam/v3/oauth/jwks", get(jwks))
+            .route("/iam/v3/oauth/revocationlist", get(revocation_list))
             .route(
                 "/platform/v3/admin/namespaces/{ns}/users/{user}/fulfillments/{txid}",
                 put(fulfil),
@@ -109,6 +114,43 @@ impl FakeAgs {
         self.ags.script.lock().unwrap().extend(statuses);
     }
 
+    /// IAM revokes these tokens and these users (at these Unix times), building its list as
+    /// AccelByte's IAM and SDKs do: a bloom filter of 64-bit words whose `k` indexes come
+    /// from MurmurHash3 x64 128 of the token (seed 0).
+    pub fn revoke(&self, tokens: &[&str], users: &[(&str, i64)]) {
+        const WORDS: usize = 32;
+        const K: u64 = 5;
+        let m = (WORDS * 64) as u64;
+        let mut bits = vec![0_u64; WORDS];
+        for token in tokens {
+            let hash =
+                murmur3::murmur3_x64_128(&mut std::io::Cursor::new(token.as_bytes()), 0).unwrap();
+            let (h1, h2) = (hash as u64 as i64, (hash >> 64) as u64 as i64);
+            let mut combined = h1;
+            for _ in 0..K {
+                let index = ((combined & i64::MAX) as u64) % m;
+                bits[(index / 64) as usize] |= 1 << (index % 64);
+                combined = combined.wrapping_add(h2);
+            }
+        }
+        let users: Vec<Value> = users
+            .iter()
+            .map(|(id, at)| {
+                let at = chrono::DateTime::from_timestamp(*at, 0).unwrap();
+                json!({"id": id, "revoked_at": at.to_rfc3339()})
+            })
+            .collect();
+        *self.ags.revocations.lock().unwrap() = json!({
+            "revoked_tokens": {"m": m, "k": K, "bits": bits},
+            "revoked_users": users,
+        });
+    }
+
+    /// IAM's revocation list answers 500 (`true`) or the list (`false`).
+    pub fn iam_down(&self, down: bool) {
+        self.ags.iam_down.store(down, Ordering::SeqCst);
+    }
+
     /// The next `count` fulfillment attempts fail on Platform's side (`FULFILL_FAILED`).
     pub fn fail_fulfillments(&self, count: usize) {
         self.ags.failing.store(count, Ordering::SeqCst);
@@ -152,6 +194,30 @@ async fn token(State(ags): State<Arc<Ags>>, headers: HeaderMap) -> (StatusCode, 
         StatusCode::OK,
         axum::Json(json!({"access_token": format!("token-{n}"), "expires_in": 3600})),
     )
+}
+
+async fn revocation_list(
+    State(ags): State<Arc<Ags>>,
+    headers: HeaderMap,
+) -> (StatusCode, axum::Json<Value>) {
+    if ags.iam_down.load(Ordering::SeqCst) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({})));
+    }
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // IAM answers it to a client by Basic authentication (AGS: `BASIC_AUTH`).
+    if !bearer.starts_with("Basic ") {
+        return (StatusCode::UNAUTHORIZED, axum::Json(json!({})));
+    }
+    let list = ags.revocations.lock().unwrap().clone();
+    let list = if list.is_null() {
+        json!({"revoked_tokens": {"m": 64, "k": 1, "bits": [0]}, "revoked_users": []})
+    } else {
+        list
+    };
+    (StatusCode::OK, axum::Json(list))
 }
 
 async fn jwks() -> axum::Json<Value> {

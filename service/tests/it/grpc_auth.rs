@@ -54,24 +54,28 @@ async fn grpc_events_need_a_server_token_when_auth_is_on() {
     let ags = crate::fake_ags::FakeAgs::start().await;
     let db = TestDatabase::sqlite().expect("SQLite");
     let challenges = format!("{}/../challenges", env!("CARGO_MANIFEST_DIR"));
-    let config = service::config::ServeConfig::try_parse_from([
-        "service",
-        "--database-url",
-        &db.url,
-        "--challenges",
-        &challenges,
-        "--namespace",
-        "game",
-        "--auth-enabled",
-        "true",
-        "--ab-base-url",
-        &ags.url,
-        "--reward-mode",
-        "mock",
-        "--grpc-events",
-        "true",
-        "--migrate",
-    ])
+    let config = service::config::ServeConfig::try_parse_from(
+        [
+            "service",
+            "--database-url",
+            &db.url,
+            "--challenges",
+            &challenges,
+            "--namespace",
+            "game",
+            "--auth-enabled",
+            "true",
+            "--ab-base-url",
+            &ags.url,
+            "--reward-mode",
+            "mock",
+            "--grpc-events",
+            "true",
+            "--migrate",
+        ]
+        .into_iter()
+        .chain(crate::jwt::IAM_SETTINGS),
+    )
     .expect("config");
     let served = crate::support::serve_with_grpc(
         config,

@@ -34,10 +34,23 @@ pub(crate) fn token(key: &str, kid: &str, claims: Value) -> String {
     .expect("sign")
 }
 
+/// The issuer the tests' IAM signs as (the services under test get `--iam-issuer` with it).
+pub(crate) const ISSUER: &str = "https://iam.test.example";
+
 pub(crate) fn claims(sub: &str, namespace: &str, expires_in: i64) -> Value {
     let now = chrono::Utc::now().timestamp();
-    json!({"sub": sub, "namespace": namespace, "exp": now + expires_in, "iat": now})
+    json!({"sub": sub, "namespace": namespace, "exp": now + expires_in, "iat": now, "iss": ISSUER})
 }
+
+/// The settings every auth-on service of the tests gets: the tests' issuer and an IAM client.
+pub(crate) const IAM_SETTINGS: [&str; 6] = [
+    "--iam-issuer",
+    ISSUER,
+    "--ab-client-id",
+    "challenge-service",
+    "--ab-client-secret",
+    "s3cret",
+];
 
 /// A local IAM serving the keys in `keys` at /iam/v3/oauth/jwks, counting the fetches.
 async fn iam(keys: Arc<Mutex<Vec<Value>>>, fetches: Arc<AtomicUsize>) -> String {
@@ -64,22 +77,26 @@ async fn tokens_are_verified_against_the_iam_keys() {
     let iam_url = iam(keys.clone(), fetches.clone()).await;
     let db = TestDatabase::postgres().await.expect("PostgreSQL");
     let challenges = format!("{}/../challenges", env!("CARGO_MANIFEST_DIR"));
-    let config = service::config::ServeConfig::try_parse_from([
-        "service",
-        "--database-url",
-        &db.url,
-        "--challenges",
-        &challenges,
-        "--migrate",
-        "--namespace",
-        "game",
-        "--auth-enabled",
-        "true",
-        "--ab-base-url",
-        &iam_url,
-        "--reward-mode",
-        "mock",
-    ])
+    let config = service::config::ServeConfig::try_parse_from(
+        [
+            "service",
+            "--database-url",
+            &db.url,
+            "--challenges",
+            &challenges,
+            "--migrate",
+            "--namespace",
+            "game",
+            "--auth-enabled",
+            "true",
+            "--ab-base-url",
+            &iam_url,
+            "--reward-mode",
+            "mock",
+        ]
+        .into_iter()
+        .chain(IAM_SETTINGS),
+    )
     .expect("config");
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -316,7 +333,9 @@ async fn an_iam_outage_keeps_the_cached_keys_and_backs_off() {
     let iam_url = flaky_iam(key1, failing.clone(), fetches.clone()).await;
     // Keys are stale at once: every verification wants a refresh.
     let verifier = JwtVerifier::with_keys_ttl(&iam_url, "game", Duration::ZERO).unwrap();
-    let player = token("key1", "key1", claims("player-1", "game", 600));
+    let mut player = claims("player-1", "game", 600);
+    player["iss"] = json!(iam_url);
+    let player = token("key1", "key1", player);
     verifier.verify(&player).await.expect("IAM up");
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
 
@@ -389,21 +408,25 @@ async fn an_unreachable_iam_answers_503_not_401() {
     };
     let db = TestDatabase::sqlite().expect("SQLite");
     let challenges = format!("{}/../challenges", env!("CARGO_MANIFEST_DIR"));
-    let config = service::config::ServeConfig::try_parse_from([
-        "service",
-        "--database-url",
-        &db.url,
-        "--challenges",
-        &challenges,
-        "--namespace",
-        "game",
-        "--auth-enabled",
-        "true",
-        "--ab-base-url",
-        &format!("http://127.0.0.1:{closed}"),
-        "--reward-mode",
-        "mock",
-    ])
+    let config = service::config::ServeConfig::try_parse_from(
+        [
+            "service",
+            "--database-url",
+            &db.url,
+            "--challenges",
+            &challenges,
+            "--namespace",
+            "game",
+            "--auth-enabled",
+            "true",
+            "--ab-base-url",
+            &format!("http://127.0.0.1:{closed}"),
+            "--reward-mode",
+            "mock",
+        ]
+        .into_iter()
+        .chain(IAM_SETTINGS),
+    )
     .expect("config");
     let served = crate::support::serve(
         config,

@@ -17,3 +17,4 @@ mod replicas;
 mod rewards;
 mod simulate;
 mod support;
+mod tokens;

@@ -93,6 +93,7 @@ impl Replica {
             .env("AB_CLIENT_ID", "challenge-service")
             .env("AB_CLIENT_SECRET", "s3cret")
             .env("PLUGIN_GRPC_SERVER_AUTH_ENABLED", "true")
+            .env("IAM_ISSUER", crate::jwt::ISSUER)
             .env("REWARD_CLIENT_MODE", "real")
             .env("REWARD_DELIVERY", delivery)
             .env("HTTP_PORT", http.to_string())
