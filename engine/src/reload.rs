@@ -1,19 +1,19 @@
 //! Hot reload: the current rule set behind an atomic pointer, rebuilt off the request path
 //! when the challenge files change. A broken edit never replaces a working rule set.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
-use notify_debouncer_full::notify::{self, RecursiveMode};
-use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use notify_debouncer_full::notify;
 
 use crate::compile::compile;
 use crate::diagnostic::Diagnostic;
 use crate::ruleset::RuleSet;
 use crate::source::{SourceError, read_sources};
+pub use crate::watch::RuleWatcher;
 
 /// Why the first load failed.
 #[derive(Debug, thiserror::Error)]
@@ -197,48 +197,10 @@ impl RuleSetHandle {
         ReloadOutcome::Failed(failure)
     }
 
-    /// Watches the files and reloads after changes settle for `debounce`. Works for folders
-    /// whose files are swapped through symlinks (Kubernetes ConfigMap mounts): the folder itself
-    /// is watched, and every change re-reads it. Dropping the watcher stops watching.
+    /// Watches the files and reloads after changes settle for `debounce` (see [`crate::watch`]).
+    /// Dropping the watcher stops watching.
     pub fn watch(self: &Arc<Self>, debounce: Duration) -> Result<RuleWatcher, notify::Error> {
-        let handle = Arc::clone(self);
-        let mut debouncer =
-            new_debouncer(
-                debounce,
-                None,
-                move |result: DebounceEventResult| match result {
-                    // Reading the files (ours included, on every reload) is not a change:
-                    // reacting to it would re-read a rejected edit forever.
-                    Ok(events) if !events.iter().any(|e| is_change(e)) => {}
-                    Ok(_) => {
-                        handle.reload();
-                    }
-                    Err(errors) => {
-                        for error in errors {
-                            tracing::warn!(%error, "watching the challenge files");
-                        }
-                    }
-                },
-            )?;
-        for path in &self.paths {
-            let (target, mode) = watch_target(path);
-            debouncer.watch(&target, mode)?;
-        }
-        Ok(RuleWatcher {
-            _debouncer: debouncer,
-        })
-    }
-}
-
-fn watch_target(path: &Path) -> (PathBuf, RecursiveMode) {
-    if path.is_dir() {
-        (path.to_path_buf(), RecursiveMode::Recursive)
-    } else {
-        let parent = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        (parent.to_path_buf(), RecursiveMode::NonRecursive)
+        crate::watch::watch(self, debounce)
     }
 }
 
@@ -258,16 +220,5 @@ fn status_of(
         failures,
         last_error,
         failed_hash: None,
-    }
-}
-
-/// Keeps the file watch alive; drop it to stop.
-pub struct RuleWatcher {
-    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
-}
-
-impl std::fmt::Debug for RuleWatcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RuleWatcher")
     }
 }

@@ -79,13 +79,14 @@ pub enum SourceError {
 /// visible symlinks). Files come back sorted by path, so the rule order is stable.
 pub fn read_sources(paths: &[PathBuf]) -> Result<Sources, SourceError> {
     let mut found = Vec::new();
+    let mut unreadable = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|source| SourceError::Io {
             path: path.clone(),
             source,
         })?;
         if meta.is_dir() {
-            collect_dir(path, &mut found).map_err(|source| SourceError::Io {
+            collect_dir(path, &mut found, &mut unreadable).map_err(|source| SourceError::Io {
                 path: path.clone(),
                 source,
             })?;
@@ -96,7 +97,6 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Sources, SourceError> {
     found.sort();
     found.dedup();
     let mut files = Vec::new();
-    let mut unreadable = Vec::new();
     for path in found {
         match std::fs::read_to_string(&path) {
             Ok(text) => files.push(SourceFile { path, text }),
@@ -109,7 +109,13 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Sources, SourceError> {
     Ok(Sources { files, unreadable })
 }
 
-fn collect_dir(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Collects the challenge files under `dir`. A visible entry that cannot be looked at (a
+/// dangling link, no permission) is a diagnostic, not skipped: its goals would vanish silently.
+fn collect_dir(
+    dir: &Path,
+    found: &mut Vec<PathBuf>,
+    unreadable: &mut Vec<Diagnostic>,
+) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -118,11 +124,20 @@ fn collect_dir(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
         let path = entry.path();
         // `metadata` follows symlinks: ConfigMap files are symlinks into `..data/`.
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(err) => {
+                let what = if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink()) {
+                    format!("a link to nothing (dangling symlink): {err}")
+                } else {
+                    format!("cannot look at this entry: {err}")
+                };
+                unreadable.push(Diagnostic::new(Code::UnreadableFile, what).at(path, None));
+                continue;
+            }
         };
         if meta.is_dir() {
-            collect_dir(&path, found)?;
+            collect_dir(&path, found, unreadable)?;
         } else if is_challenge_file(&path) {
             found.push(path);
         }

@@ -230,3 +230,98 @@ fn reading_the_files_is_not_a_change_but_writing_is() {
         );
     }
 }
+
+/// A deploy tool replaces the whole folder (`rm -rf challenges && mkdir challenges && cp …`):
+/// the watch follows the new folder, and later edits keep reloading.
+#[test]
+fn a_replaced_folder_keeps_reloading() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("challenges");
+    std::fs::create_dir(&folder).expect("mkdir");
+    std::fs::write(folder.join("rules.yaml"), goal_file(5)).expect("write");
+    let handle = Arc::new(RuleSetHandle::load(vec![folder.clone()]).expect("loads"));
+    let _watcher = handle.watch(Duration::from_millis(100)).expect("watch");
+
+    std::fs::remove_dir_all(&folder).expect("rm -rf");
+    std::fs::create_dir(&folder).expect("mkdir");
+    std::fs::write(folder.join("rules.yaml"), goal_file(7)).expect("cp");
+    assert!(
+        wait_until(|| target_of(&handle) == 7),
+        "the replaced folder was not read"
+    );
+    // And the edit after it.
+    std::fs::write(folder.join("rules.yaml"), goal_file(9)).expect("edit");
+    assert!(
+        wait_until(|| target_of(&handle) == 9),
+        "an edit after the replacement was not picked up"
+    );
+}
+
+/// One file, edited in place and then replaced by an editor's atomic save (write a temporary
+/// file, rename it over the old one).
+#[test]
+fn a_single_file_keeps_reloading() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("rules.yaml");
+    std::fs::write(&file, goal_file(5)).expect("write");
+    let handle = Arc::new(RuleSetHandle::load(vec![file.clone()]).expect("loads"));
+    let _watcher = handle.watch(Duration::from_millis(100)).expect("watch");
+    std::fs::write(&file, goal_file(6)).expect("edit");
+    assert!(wait_until(|| target_of(&handle) == 6), "an edit in place");
+    let saved = dir.path().join(".rules.yaml.swp");
+    std::fs::write(&saved, goal_file(8)).expect("write");
+    std::fs::rename(&saved, &file).expect("rename over");
+    assert!(wait_until(|| target_of(&handle) == 8), "an atomic save");
+}
+
+/// `challenges` is a link to a release folder, and a deploy points it at the next release.
+#[test]
+fn a_symlinked_folder_follows_its_link() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let release = |name: &str, target: i64| {
+        let folder = dir.path().join(name);
+        std::fs::create_dir(&folder).expect("mkdir");
+        std::fs::write(folder.join("rules.yaml"), goal_file(target)).expect("write");
+        folder
+    };
+    release("release-1", 5);
+    let link = dir.path().join("challenges");
+    symlink(Path::new("release-1"), &link);
+    let handle = Arc::new(RuleSetHandle::load(vec![link.clone()]).expect("loads"));
+    let _watcher = handle.watch(Duration::from_millis(100)).expect("watch");
+
+    release("release-2", 6);
+    let next = dir.path().join("challenges.next");
+    symlink(Path::new("release-2"), &next);
+    std::fs::rename(&next, &link).expect("swap the link");
+    assert!(
+        wait_until(|| target_of(&handle) == 6),
+        "the new release was not read"
+    );
+    std::fs::write(dir.path().join("release-2/rules.yaml"), goal_file(7)).expect("edit");
+    assert!(
+        wait_until(|| target_of(&handle) == 7),
+        "an edit in the new release was not picked up"
+    );
+}
+
+/// A link to nothing (or an entry that cannot be looked at) is an error, not a file that
+/// silently takes its goals away.
+#[test]
+fn a_dangling_link_is_a_reload_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("rules.yaml"), goal_file(5)).expect("write");
+    let handle = RuleSetHandle::load(vec![dir.path().to_path_buf()]).expect("loads");
+    symlink(Path::new("gone.yaml"), &dir.path().join("more.yaml"));
+    match handle.reload() {
+        ReloadOutcome::Failed(failure) => assert!(
+            failure
+                .diagnostics
+                .iter()
+                .any(|d| d.message.contains("dangling")),
+            "{failure:?}"
+        ),
+        other => panic!("a dangling link must fail the reload: {other:?}"),
+    }
+    assert_eq!(target_of(&handle), 5);
+}
