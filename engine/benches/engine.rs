@@ -61,6 +61,7 @@ fn kill_event(now: DateTime<Utc>) -> Event {
         user_id: UserId::new("player"),
         namespace: "bench".into(),
         timestamp: now,
+        sent_at: None,
         stat_code: Some("kills".into()),
         value: 10,
         inc: 1,

@@ -19,6 +19,10 @@ pub struct EventData {
     pub user_id: UserId,
     pub namespace: String,
     pub timestamp: DateTime<Utc>,
+    /// The timestamp the producer sent, if it sent one. Every redelivery of an event carries the
+    /// same, so it is part of the event's dedup key (with the user and the id); an event sent
+    /// without one is keyed by the user and the id alone.
+    pub sent_at: Option<DateTime<Utc>>,
     /// Stat code (stat events only).
     pub stat_code: Option<String>,
     /// The stat's latest value, truncated toward zero.

@@ -358,6 +358,7 @@ mod tests {
             user_id: UserId::new("u1"),
             namespace: "ns".into(),
             timestamp: chrono::DateTime::UNIX_EPOCH,
+            sent_at: None,
             stat_code: Some("kills".into()),
             value,
             inc: 1,

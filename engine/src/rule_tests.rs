@@ -288,6 +288,7 @@ fn run_test(rules: &RuleSet, test: &CompiledTest) -> Vec<Diagnostic> {
             user_id: user.clone(),
             namespace: "test".into(),
             timestamp: clock,
+            sent_at: None,
             stat_code: spec.stat.clone(),
             value: spec.value,
             inc: spec.inc,

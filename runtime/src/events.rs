@@ -126,6 +126,13 @@ fn required<'a>(value: &'a str, what: &str, max: usize) -> Result<&'a str, Event
     Ok(value)
 }
 
+/// The timestamp the producer sent (already checked by [`timestamp`]), for the dedup key.
+fn sent_at(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 fn timestamp(text: &str, clock: &engine::Clock) -> Result<DateTime<Utc>, EventError> {
     if text.trim().is_empty() {
         return Ok(clock.now());
@@ -376,6 +383,7 @@ impl EventContext {
             user_id: UserId::new(user_id),
             namespace: self.resolved_namespace(&input.namespace),
             timestamp: timestamp(&input.timestamp, &self.clock)?,
+            sent_at: sent_at(&input.timestamp),
             stat_code: None,
             value: 0,
             inc: 0,
@@ -405,6 +413,7 @@ impl EventContext {
             user_id: UserId::new(user_id),
             namespace: self.resolved_namespace(&input.namespace),
             timestamp: timestamp(&input.timestamp, &self.clock)?,
+            sent_at: sent_at(&input.timestamp),
             stat_code: Some(stat_code.to_string()),
             value,
             inc,

@@ -46,6 +46,7 @@ impl ArchivedEvent {
             user_id: UserId::new(&self.user_id),
             namespace: self.namespace.clone(),
             timestamp: self.occurred_at,
+            sent_at: None,
             stat_code: self.stat_code.clone(),
             value: self.value,
             inc: self.inc,

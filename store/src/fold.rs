@@ -178,13 +178,14 @@ pub(crate) fn deduplicated(pending: &PendingEvent) -> bool {
     !pending.event.id.is_empty() && !pending.goals.is_empty()
 }
 
-/// Marks the first occurrence of each event id in the batch; later ones are redeliveries.
+/// Marks the first occurrence of each event (user, id and sent time) in the batch; later ones
+/// are redeliveries.
 /// Events without an id are always fresh.
 pub(crate) fn first_occurrences(batch: &[&PendingEvent]) -> Vec<bool> {
     let mut seen = std::collections::HashSet::new();
     batch
         .iter()
-        .map(|pending| pending.event.id.is_empty() || seen.insert(pending.event.id.as_str()))
+        .map(|pending| pending.event.id.is_empty() || seen.insert(crate::dedup::key(pending)))
         .collect()
 }
 

@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod cache;
 pub mod claims;
+mod dedup;
 mod error;
 mod fold;
 mod instrument;

@@ -121,6 +121,7 @@ async fn main() -> Result<()> {
                 user_id: UserId::new(format!("player-{i}")),
                 namespace: "bench".into(),
                 timestamp: now,
+                sent_at: None,
                 stat_code: Some("kills".into()),
                 value: 1,
                 inc: 1,

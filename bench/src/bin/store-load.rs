@@ -63,6 +63,7 @@ fn event(scenario: &str, i: usize, user: &str) -> Event {
         user_id: UserId::new(user),
         namespace: "bench".into(),
         timestamp: Utc::now(),
+        sent_at: None,
         stat_code: Some("kills".into()),
         value: i as i64,
         inc: 1,

@@ -23,6 +23,7 @@ pub(crate) fn sample_event(goal: &CompiledGoal) -> Event {
         user_id: UserId::new("lint-user"),
         namespace: "lint".into(),
         timestamp: DateTime::<Utc>::UNIX_EPOCH,
+        sent_at: None,
         stat_code: match goal.on {
             EventKind::Stat => goal.stats.first().cloned(),
             EventKind::Login => None,

@@ -237,7 +237,7 @@ async fn signal_during_load(signal: &str) {
 
     let acknowledged = acknowledged.lock().unwrap().clone();
     let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
-    let committed: HashSet<String> = sqlx::query_scalar("SELECT event_id FROM processed_events")
+    let committed: HashSet<String> = sqlx::query_scalar("SELECT event_id FROM applied_events")
         .fetch_all(&pool)
         .await
         .unwrap()

@@ -49,6 +49,7 @@ async fn a_run_deletes_at_most_its_bound_and_prunes_old_event_ids() {
                 user_id: UserId::new("u0"),
                 namespace: "game".into(),
                 timestamp: then,
+                sent_at: None,
                 stat_code: Some("wins".into()),
                 value: 1,
                 inc: 1,

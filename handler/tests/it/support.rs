@@ -193,9 +193,16 @@ pub fn stat(id: &str, user: &str, code: &str, value: f64, biome: Option<&str>) -
         id: id.into(),
         namespace: "game".into(),
         user_id: user.into(),
-        timestamp: chrono::Utc::now().to_rfc3339(),
+        timestamp: sent_at(),
         ..Default::default()
     }
+}
+
+/// When the test's game sent its events: one time for the whole run, so the same event sent
+/// again is a redelivery (Extend redelivers the message as it was: same id, same timestamp).
+fn sent_at() -> String {
+    static SENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SENT.get_or_init(|| chrono::Utc::now().to_rfc3339()).clone()
 }
 
 pub fn login(id: &str, user: &str) -> UserLoggedIn {
@@ -204,7 +211,7 @@ pub fn login(id: &str, user: &str) -> UserLoggedIn {
         id: id.into(),
         namespace: "game".into(),
         user_id: user.into(),
-        timestamp: chrono::Utc::now().to_rfc3339(),
+        timestamp: sent_at(),
         ..Default::default()
     }
 }

@@ -98,7 +98,19 @@ pub(super) async fn events(
     let mut results = Vec::with_capacity(bodies.len());
     // Checked whole first: one bad event refuses the list before any of it is committed.
     let mut inputs = Vec::with_capacity(bodies.len());
-    for body in bodies {
+    for (index, body) in bodies.into_iter().enumerate() {
+        if body.id.trim().is_empty() {
+            // The id is what makes a retry safe: without one, a POST answered too late and sent
+            // again would count twice.
+            return Err(ApiError::new(
+                ErrorCode::ValidationFailed,
+                format!(
+                    "event {}: `id` is required (a unique id per event, the same on every retry, \
+                     so a retried POST counts once)",
+                    index + 1
+                ),
+            ));
+        }
         let (id, input) = body.into_input()?;
         if let Err(EventError::Invalid(message)) = input.event(&state.events) {
             // Counted as a rejected event, as the gRPC services count theirs.

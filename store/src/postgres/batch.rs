@@ -230,11 +230,12 @@ impl PgStore {
             Self::insert_auto_placeholders(conn, batch, &first_occurrences(batch), &users, now)
                 .await?;
         }
-        let mut attempt = batch_transaction(conn, batch, &users, now, known).await?;
+        let legacy = &self.legacy_dedup;
+        let mut attempt = batch_transaction(conn, batch, &users, now, known, legacy).await?;
         if let Attempt::AutoRowMissing = attempt {
             Self::insert_auto_placeholders(conn, batch, &first_occurrences(batch), &users, now)
                 .await?;
-            attempt = batch_transaction(conn, batch, &users, now, false).await?;
+            attempt = batch_transaction(conn, batch, &users, now, false, legacy).await?;
         }
         match attempt {
             Attempt::Committed {
@@ -261,6 +262,7 @@ async fn batch_transaction(
     users: &[String],
     now: DateTime<Utc>,
     expect_auto_rows: bool,
+    legacy: &crate::dedup::Legacy,
 ) -> Result<Attempt, StoreError> {
     let mut fresh = first_occurrences(batch);
     let mut tx = conn.begin().await?;
@@ -273,25 +275,10 @@ async fn batch_transaction(
         .map(|(p, _)| *p)
         .collect();
     if !candidates.is_empty() {
-        let ids: Vec<&str> = candidates.iter().map(|p| p.event.id.as_str()).collect();
-        let users: Vec<&str> = candidates
-            .iter()
-            .map(|p| p.event.user_id.as_str())
-            .collect();
-        let recorded: HashSet<String> = sqlx::query_scalar(
-            "INSERT INTO processed_events (event_id, user_id, processed_at) \
-             SELECT id, uid, $3 FROM UNNEST($1::varchar[], $2::varchar[]) AS t(id, uid) \
-             ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-        )
-        .bind(&ids)
-        .bind(&users)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+        let applied = super::dedup::record_applied(&mut tx, &candidates, legacy, now).await?;
         for (pending, is_fresh) in batch.iter().zip(fresh.iter_mut()) {
-            if *is_fresh && deduplicated(pending) && !recorded.contains(&pending.event.id) {
+            if *is_fresh && deduplicated(pending) && !applied.contains(&crate::dedup::key(pending))
+            {
                 *is_fresh = false;
             }
         }

@@ -43,6 +43,10 @@ impl PgStore {
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM applied_events WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(rows)
     }
@@ -158,6 +162,22 @@ impl PgStore {
             .execute(&self.pool)
             .await?
             .rows_affected();
+        let applied = sqlx::query(
+            "DELETE FROM applied_events WHERE ctid IN ( \
+               SELECT ctid FROM applied_events WHERE processed_at < $1 ORDER BY processed_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if self.legacy_dedup.live() != Some(false) {
+            let has_rows: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM processed_events)")
+                    .fetch_one(&self.pool)
+                    .await?;
+            self.legacy_dedup.seen(has_rows);
+        }
         // Tombstones live as long as event ids: a redelivery older than both is not expected.
         sqlx::query(
             "DELETE FROM deleted_users WHERE user_id IN ( \
@@ -167,7 +187,7 @@ impl PgStore {
         .bind(limit)
         .execute(&self.pool)
         .await?;
-        Ok(events)
+        Ok(events + applied)
     }
 }
 

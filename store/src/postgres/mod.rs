@@ -9,6 +9,7 @@ mod batch;
 mod claims;
 mod cleanup;
 mod connections;
+mod dedup;
 
 pub use connections::WRITER_APPLICATION;
 
@@ -41,6 +42,8 @@ pub struct PgStore {
     writer_connections: std::sync::Arc<connections::WriterConnections>,
     /// Auto rows seen to exist, so most batches skip the placeholders (`auto_rows.rs`).
     known_auto_rows: std::sync::Arc<auto_rows::KnownAutoRows>,
+    /// Whether the legacy dedup table is still read (`dedup.rs`).
+    legacy_dedup: std::sync::Arc<crate::dedup::Legacy>,
 }
 
 impl PgStore {
@@ -64,6 +67,7 @@ impl PgStore {
             ledger_secret: Default::default(),
             writer_connections,
             known_auto_rows: Default::default(),
+            legacy_dedup: Default::default(),
         }
     }
 

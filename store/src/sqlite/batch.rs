@@ -50,15 +50,42 @@ impl SqliteStore {
         .into_iter()
         .collect();
         let forgotten = forget_deleted(batch, &mut fresh, &tombstones);
+        let legacy = match self.legacy_dedup.live() {
+            Some(live) => live,
+            None => {
+                let has_rows: bool =
+                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM processed_events)")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                self.legacy_dedup.seen(has_rows);
+                has_rows
+            }
+        };
         for (pending, is_fresh) in batch.iter().zip(fresh.iter_mut()) {
             if !*is_fresh || !deduplicated(pending) {
                 continue;
             }
+            let (user, id, sent) = crate::dedup::key(pending);
+            if legacy {
+                let before: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM processed_events WHERE event_id = ? AND user_id = ?)",
+                )
+                .bind(id)
+                .bind(user)
+                .fetch_one(&mut *tx)
+                .await?;
+                if before {
+                    *is_fresh = false;
+                    continue;
+                }
+            }
             let inserted = sqlx::query(
-                "INSERT INTO processed_events (event_id, user_id, processed_at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                "INSERT INTO applied_events (user_id, event_id, event_time, processed_at) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             )
-            .bind(&pending.event.id)
-            .bind(pending.event.user_id.as_str())
+            .bind(user)
+            .bind(id)
+            .bind(sent)
             .bind(now)
             .execute(&mut *tx)
             .await?

@@ -39,6 +39,10 @@ impl SqliteStore {
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM applied_events WHERE user_id = ?")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(rows)
     }
@@ -148,6 +152,22 @@ impl SqliteStore {
             .execute(&self.pool)
             .await?
             .rows_affected();
+        let applied = sqlx::query(
+            "DELETE FROM applied_events WHERE (user_id, event_id, event_time) IN ( \
+               SELECT user_id, event_id, event_time FROM applied_events WHERE processed_at < ? ORDER BY processed_at LIMIT ?)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if self.legacy_dedup.live() != Some(false) {
+            let has_rows: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM processed_events)")
+                    .fetch_one(&self.pool)
+                    .await?;
+            self.legacy_dedup.seen(has_rows);
+        }
         // Tombstones live as long as event ids: a redelivery older than both is not expected.
         sqlx::query(
             "DELETE FROM deleted_users WHERE user_id IN ( \
@@ -157,6 +177,6 @@ impl SqliteStore {
         .bind(limit)
         .execute(&self.pool)
         .await?;
-        Ok(events)
+        Ok(events + applied)
     }
 }

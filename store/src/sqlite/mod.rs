@@ -41,6 +41,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The reward ledger's HMAC secret, read (or created) on first use.
     ledger_secret: std::sync::Arc<tokio::sync::OnceCell<String>>,
+    /// Whether the legacy dedup table is still read (`dedup.rs`).
+    legacy_dedup: std::sync::Arc<crate::dedup::Legacy>,
 }
 
 impl SqliteStore {
@@ -61,6 +63,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             ledger_secret: Default::default(),
+            legacy_dedup: Default::default(),
         })
     }
 }

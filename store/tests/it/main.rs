@@ -31,6 +31,7 @@ mod claim_ledger;
 mod claims;
 mod cleanup;
 mod conformance;
+mod dedup_migration;
 mod outage;
 mod replay;
 mod supervision;

@@ -106,7 +106,7 @@ async fn killing_the_database_mid_flush_acknowledges_only_committed_events() {
 
     // Every acknowledged event is committed: its id is recorded with its progress.
     let pool = sqlx::PgPool::connect(&db.url).await.expect("direct");
-    let recorded: HashSet<String> = sqlx::query_scalar("SELECT event_id FROM processed_events")
+    let recorded: HashSet<String> = sqlx::query_scalar("SELECT event_id FROM applied_events")
         .fetch_all(&pool)
         .await
         .expect("ids")

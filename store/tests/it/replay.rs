@@ -80,6 +80,7 @@ fn event(case: usize, n: usize, step: &Step, at: DateTime<Utc>) -> Event {
         user_id: UserId::new(format!("c{case}-p{player}")),
         namespace: "test".into(),
         timestamp: at,
+        sent_at: None,
         stat_code: code.map(str::to_string),
         value,
         inc,

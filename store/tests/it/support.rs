@@ -40,6 +40,25 @@ impl TestDb {
         }
     }
 
+    /// Runs one SQL statement on the test database (what another release would have written).
+    pub async fn execute(&self, sql: &str) {
+        if self.url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(&self.url).await.expect("connect");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&pool)
+                .await
+                .expect("SQL");
+            pool.close().await;
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.expect("open");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&pool)
+                .await
+                .expect("SQL");
+            pool.close().await;
+        }
+    }
+
     pub async fn store(&self) -> Arc<dyn ProgressStore> {
         let store: Arc<dyn ProgressStore> = if self.url.starts_with("postgres") {
             Arc::new(PgStore::connect(&self.url, 8).await.expect("connect"))
@@ -83,6 +102,7 @@ pub fn stat_event(id: &str, user: &str, code: &str, value: i64, at: DateTime<Utc
         user_id: UserId::new(user),
         namespace: "test".into(),
         timestamp: at,
+        sent_at: None,
         stat_code: Some(code.into()),
         value,
         inc: 1,

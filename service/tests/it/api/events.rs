@@ -108,3 +108,56 @@ async fn a_list_with_a_bad_event_commits_nothing() {
     );
     api.stop();
 }
+
+/// Two game servers post `match-42` for two players: both count. A retry of one counts once.
+/// An event without an id is refused: nothing could make its retry safe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_event_id_for_two_players_counts_for_both() {
+    let api = Api::start().await;
+    for user in ["p1", "p2"] {
+        api.post(user, "/v1/challenges/initialize", json!({})).await;
+    }
+    let post = |user: &'static str| {
+        api.post(
+            user,
+            "/v1/events",
+            json!({"kind": "stat", "id": "match-42", "userId": user, "statCode": "tutorial",
+                   "latestValue": 1, "inc": 1, "timestamp": "2026-06-02T10:00:00Z"}),
+        )
+    };
+    let outcome = |body: &Value| body["results"][0]["outcome"].clone();
+    let (status, body) = post("p1").await;
+    assert_eq!((status, outcome(&body)), (StatusCode::OK, json!("applied")));
+    let (status, body) = post("p2").await;
+    assert_eq!(
+        (status, outcome(&body)),
+        (StatusCode::OK, json!("applied")),
+        "another player's event with the same id counts: {body}"
+    );
+    let (_, body) = post("p1").await;
+    assert_eq!(outcome(&body), json!("duplicate"), "a retry counts once");
+    for user in ["p1", "p2"] {
+        assert_eq!(
+            api.goal(user, "season", "tutorial").await["status"],
+            "completed"
+        );
+    }
+    let (status, body) = api
+        .post(
+            "p1",
+            "/v1/events",
+            json!({"kind": "stat", "userId": "p1", "statCode": "kills", "latestValue": 1}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["errorCode"].clone()),
+        (StatusCode::BAD_REQUEST, json!("VALIDATION_FAILED"))
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`id` is required")),
+        "{body}"
+    );
+    api.stop();
+}

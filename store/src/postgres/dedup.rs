@@ -1,0 +1,69 @@
+//! The batch's dedup step on PostgreSQL (the key and the legacy table: `crate::dedup`).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::{PendingEvent, StoreError};
+
+/// Records the candidates as applied and answers those that were not before: new in
+/// `applied_events` (keyed by user, id and sent time) and, while the legacy table may hold
+/// rows, absent from `processed_events` (matched by user and id).
+pub(super) async fn record_applied<'a>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    candidates: &[&'a PendingEvent],
+    legacy: &crate::dedup::Legacy,
+    now: DateTime<Utc>,
+) -> Result<HashSet<(&'a str, &'a str, DateTime<Utc>)>, StoreError> {
+    let keys: Vec<_> = candidates.iter().map(|p| crate::dedup::key(p)).collect();
+    let users: Vec<&str> = keys.iter().map(|k| k.0).collect();
+    let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
+    let times: Vec<DateTime<Utc>> = keys.iter().map(|k| k.2).collect();
+    let live = match legacy.live() {
+        Some(live) => live,
+        None => {
+            let has_rows: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM processed_events)")
+                    .fetch_one(&mut **tx)
+                    .await?;
+            legacy.seen(has_rows);
+            has_rows
+        }
+    };
+    let before: HashSet<(String, String)> = if live {
+        sqlx::query_as(
+            "SELECT p.user_id, p.event_id FROM processed_events p \
+             JOIN UNNEST($1::varchar[], $2::varchar[]) AS t(uid, id) \
+               ON p.event_id = t.id AND p.user_id = t.uid",
+        )
+        .bind(&users)
+        .bind(&ids)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect()
+    } else {
+        HashSet::new()
+    };
+    let inserted: HashSet<(String, String, DateTime<Utc>)> = sqlx::query_as(
+        "INSERT INTO applied_events (user_id, event_id, event_time, processed_at) \
+         SELECT uid, id, t, $4 FROM UNNEST($1::varchar[], $2::varchar[], $3::timestamptz[]) \
+           AS x(uid, id, t) \
+         ON CONFLICT DO NOTHING RETURNING user_id, event_id, event_time",
+    )
+    .bind(&users)
+    .bind(&ids)
+    .bind(&times)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect();
+    Ok(keys
+        .into_iter()
+        .filter(|(user, id, at)| {
+            inserted.contains(&(user.to_string(), id.to_string(), *at))
+                && !before.contains(&(user.to_string(), id.to_string()))
+        })
+        .collect())
+}
