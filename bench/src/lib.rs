@@ -6,6 +6,7 @@ pub mod events;
 pub mod http;
 pub mod load;
 pub mod mixed;
+pub mod platform;
 pub mod processes;
 pub mod report;
 

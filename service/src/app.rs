@@ -258,6 +258,7 @@ pub async fn run_with_clock(
             claims,
             metrics: runtime.metrics.clone(),
             render: Default::default(),
+            expedite: Default::default(),
         },
         events: runtime.events.clone(),
         auth,

@@ -91,6 +91,9 @@ pub struct ServeConfig {
     /// First wait before an undelivered reward is tried again (doubling, at most an hour).
     #[arg(long, env = "RECONCILE_BACKOFF_SECONDS", default_value_t = 30)]
     pub reconcile_backoff_seconds: u64,
+    /// Most rewards one reconciler delivers at once while it works a backlog.
+    #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 32)]
+    pub reconcile_concurrency: usize,
 }
 
 impl ServeConfig {
@@ -116,6 +119,7 @@ impl ServeConfig {
             lease: std::time::Duration::from_secs(self.reconcile_stuck_after_seconds),
             reconcile_every: std::time::Duration::from_secs(self.reconcile_interval_seconds),
             backoff: std::time::Duration::from_secs(self.reconcile_backoff_seconds),
+            in_flight: self.reconcile_concurrency,
         }
         .checked()
     }

@@ -371,6 +371,11 @@ impl ProgressStore for Instrumented {
             .await
     }
 
+    async fn expedite_intents(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.timed("expedite_intents", self.inner.expedite_intents(now))
+            .await
+    }
+
     async fn apply_events(
         &self,
         batch: &[PendingEvent],

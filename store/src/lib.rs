@@ -299,6 +299,10 @@ pub trait ProgressStore: Send + Sync + 'static {
     /// counted by the grant outcome counter, not here.
     async fn intent_counts(&self) -> Result<Vec<(IntentState, i64)>, StoreError>;
 
+    /// Makes every open intent waiting for its backoff due now (Platform answers again after an
+    /// outage: the others need not wait out their backoff). Answers how many it moved.
+    async fn expedite_intents(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// Applies a batch of events in ONE transaction: records their ids (a redelivered id is
     /// skipped), locks the touched rows in key order, folds the events with `apply` in order,
     /// writes the changed rows and commits. On a failure that concerns single events rather

@@ -9,8 +9,7 @@
 //! driver, the service and the fake Platform share the process), and checks that Platform saw
 //! exactly one fulfillment per player.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
@@ -44,40 +43,6 @@ challenges:
     goals:
       - { id: sword, name: Sword, on: stat, stat: kills, target: 1, assign: auto, reward: { item: sword-1, quantity: 1 } }
 "#;
-
-/// Platform answering every fulfillment at once, counting distinct transaction ids.
-async fn instant_platform() -> Result<(String, Arc<Mutex<HashSet<String>>>)> {
-    use axum::routing::{post, put};
-    let fulfilled = Arc::new(Mutex::new(HashSet::new()));
-    let seen = fulfilled.clone();
-    let app = axum::Router::new()
-        .route(
-            "/iam/v3/oauth/token",
-            post(|| async {
-                axum::Json(serde_json::json!({"access_token": "bench", "expires_in": 3600}))
-            }),
-        )
-        .route(
-            "/platform/v3/admin/namespaces/{ns}/users/{user}/fulfillments/{txid}",
-            put(
-                move |axum::extract::Path((_, _, txid)): axum::extract::Path<(
-                    String,
-                    String,
-                    String,
-                )>| {
-                    let seen = seen.clone();
-                    async move {
-                        seen.lock().map(|mut s| s.insert(txid)).ok();
-                        axum::Json(serde_json::json!({"state": "FULFILLED"}))
-                    }
-                },
-            ),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((url, fulfilled))
-}
 
 /// CPU time (user + system) this process used so far.
 fn process_cpu() -> Duration {
@@ -135,7 +100,7 @@ async fn main() -> Result<()> {
     }
     writer.shutdown().await;
 
-    let (platform_url, fulfilled) = instant_platform().await?;
+    let (platform_url, fulfilled) = bench::platform::instant().await?;
     let mut platform = PlatformConfig::new(&platform_url, "bench", "bench");
     platform.mode = DeliveryMode::Fulfillment;
     let rewards = Arc::new(PlatformRewards::new(platform)?);

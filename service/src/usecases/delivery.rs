@@ -30,6 +30,8 @@ pub struct ClaimSettings {
     /// First wait before an undelivered intent is tried again, doubling per attempt up to an
     /// hour (`RECONCILE_BACKOFF_SECONDS`).
     pub backoff: Duration,
+    /// Most intents one reconciler delivers at once (`RECONCILE_CONCURRENCY`).
+    pub in_flight: usize,
 }
 
 impl Default for ClaimSettings {
@@ -39,6 +41,7 @@ impl Default for ClaimSettings {
             lease: Duration::from_secs(60),
             reconcile_every: Duration::from_secs(30),
             backoff: Duration::from_secs(30),
+            in_flight: 32,
         }
     }
 }
@@ -46,6 +49,13 @@ impl Default for ClaimSettings {
 impl ClaimSettings {
     /// Checks the settings hang together, naming the variables.
     pub fn checked(self) -> Result<Self, ConfigError> {
+        if self.in_flight == 0 {
+            return Err(ConfigError::TooSmall {
+                setting: "RECONCILE_CONCURRENCY",
+                min: 1,
+                why: None,
+            });
+        }
         for (setting, value) in [
             ("CLAIM_DEADLINE_SECONDS", self.deadline),
             ("RECONCILE_INTERVAL_SECONDS", self.reconcile_every),
@@ -173,6 +183,7 @@ pub async fn deliver(
                 let claimed_at = now;
                 let granted = IntentOutcome::Granted { claimed_at };
                 ctx.store.finish_intent(key, &granted, now).await?;
+                ctx.expedite.after_grant(ctx, now).await;
                 return Ok(Delivered::Granted { claimed_at });
             }
             GrantOutcome::Refused(error) => {
@@ -219,24 +230,68 @@ pub async fn deliver(
     }
 }
 
+/// Cuts the others' backoff short when Platform grants again: after an outage, the intents it
+/// left waiting become due at once (on every replica: it is a database update), instead of each
+/// waiting out its own backoff of up to an hour. At most once per [`Expedite::EVERY`] per
+/// process, so an intent that keeps failing alone is not retried at every other grant.
+#[derive(Debug, Default)]
+pub struct Expedite {
+    last: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Wakes this process's reconciler when intents were made due.
+    wake: tokio::sync::Notify,
+}
+
+impl Expedite {
+    pub const EVERY: Duration = Duration::from_secs(30);
+
+    async fn after_grant(&self, ctx: &Context, now: DateTime<Utc>) {
+        {
+            let mut last = self
+                .last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < Self::EVERY) {
+                return;
+            }
+            *last = Some(tokio::time::Instant::now());
+        }
+        match ctx.store.expedite_intents(now).await {
+            Ok(0) => {}
+            Ok(moved) => {
+                tracing::info!(
+                    intents = moved,
+                    "Platform grants again: rewards waiting for their retry are due now"
+                );
+                self.wake.notify_one();
+            }
+            Err(err) => tracing::warn!(error = %err, "expediting reward intents"),
+        }
+    }
+}
+
 /// What a reconciler pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Reconciled {
+    /// Intents it leased (as many as it asked for: more may be due).
+    pub leased: usize,
     pub granted: usize,
     pub refused: usize,
     pub unknown: usize,
     pub still_pending: usize,
 }
 
-/// Leases open intents that are due (their owner went away, or their backoff passed) and
-/// delivers them, a few at a time; then refreshes `challenge_reward_intents`.
+/// Leases up to `limit` open intents that are due (their owner went away, or their backoff
+/// passed) and delivers them concurrently.
 pub async fn reconcile(ctx: &Context, limit: i64) -> Result<Reconciled, StoreError> {
     let now = ctx.clock.now();
     let leased = ctx
         .store
         .lease_intents(now, ctx.claims.lease_from(now), limit)
         .await?;
-    let mut report = Reconciled::default();
+    let mut report = Reconciled {
+        leased: leased.len(),
+        ..Reconciled::default()
+    };
     let mut running = tokio::task::JoinSet::new();
     for intent in leased {
         if intent.state == IntentState::Sending && !intent.delivery.idempotent() {
@@ -265,35 +320,62 @@ pub async fn reconcile(ctx: &Context, limit: i64) -> Result<Reconciled, StoreErr
             Err(err) => tracing::error!(error = %err, "a reconciler task failed"),
         }
     }
+    Ok(report)
+}
+
+/// Refreshes `challenge_reward_intents` from the store.
+async fn count_intents(ctx: &Context) -> Result<(), StoreError> {
     for (state, count) in ctx.store.intent_counts().await? {
         ctx.metrics
             .reward_intents
             .with_label_values(&[state.as_str()])
             .set(count);
     }
-    if report != Reconciled::default() {
-        tracing::info!(
-            granted = report.granted,
-            refused = report.refused,
-            unknown = report.unknown,
-            still_pending = report.still_pending,
-            "reconciled reward intents"
-        );
-    }
-    Ok(report)
+    Ok(())
 }
 
-/// Runs `reconcile` every `reconcile_every` until `stopped`.
+/// Works the open intents until `stopped`: pass after pass, `RECONCILE_CONCURRENCY` at a
+/// time, while passes find as many as they ask for (a Platform outage left a backlog); then
+/// every `reconcile_every`. Replicas share the work: each leases its own.
 pub async fn reconcile_loop(ctx: Context, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let limit = i64::try_from(ctx.claims.in_flight).unwrap_or(i64::MAX);
+    let mut drained = Reconciled::default();
     loop {
-        if let Err(err) = reconcile(&ctx, 16).await {
-            tracing::warn!(
-                error = &err as &(dyn std::error::Error + 'static),
-                "reconciling reward intents"
+        let more = match reconcile(&ctx, limit).await {
+            Ok(pass) => {
+                drained.granted += pass.granted;
+                drained.refused += pass.refused;
+                drained.unknown += pass.unknown;
+                drained.still_pending = pass.still_pending;
+                pass.leased as i64 >= limit
+            }
+            Err(err) => {
+                tracing::warn!(
+                    error = &err as &(dyn std::error::Error + 'static),
+                    "reconciling reward intents"
+                );
+                false
+            }
+        };
+        if more && !*stopped.borrow() {
+            continue;
+        }
+        if drained != Reconciled::default() {
+            tracing::info!(
+                granted = drained.granted,
+                refused = drained.refused,
+                unknown = drained.unknown,
+                still_pending = drained.still_pending,
+                "reconciled reward intents"
             );
+            drained = Reconciled::default();
+        }
+        if let Err(err) = count_intents(&ctx).await {
+            tracing::warn!(error = %err, "counting reward intents");
         }
         tokio::select! {
             _ = tokio::time::sleep(ctx.claims.reconcile_every) => {}
+            () = ctx.expedite.wake.notified() => {}
             _ = stopped.wait_for(|stop| *stop) => return,
         }
     }

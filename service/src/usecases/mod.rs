@@ -32,6 +32,8 @@ pub struct Context {
     pub metrics: Arc<runtime::metrics::Metrics>,
     /// The rules' parts of the list answers, rendered once per rule set.
     pub render: Arc<crate::render::RenderCache>,
+    /// When this process last cut the waiting rewards' backoff short.
+    pub expedite: Arc<delivery::Expedite>,
 }
 
 /// A player's rows, keyed by goal, as the current period sees them.

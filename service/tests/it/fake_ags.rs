@@ -151,6 +151,11 @@ impl FakeAgs {
         self.ags.iam_down.store(down, Ordering::SeqCst);
     }
 
+    /// Forgets the scripted statuses not used yet (Platform is back).
+    pub fn recover(&self) {
+        self.ags.script.lock().unwrap().clear();
+    }
+
     /// The next `count` fulfillment attempts fail on Platform's side (`FULFILL_FAILED`).
     pub fn fail_fulfillments(&self, count: usize) {
         self.ags.failing.store(count, Ordering::SeqCst);

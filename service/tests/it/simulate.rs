@@ -254,7 +254,7 @@ async fn simulations_run_one_at_a_time() {
                 .body(body.clone())
                 .send()
         });
-        for response in futures_join(calls).await {
+        for response in futures::future::join_all(calls).await {
             let response = response.expect("request");
             if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
                 refused = Some(response.json::<Value>().await.expect("JSON"));
@@ -274,17 +274,4 @@ async fn simulations_run_one_at_a_time() {
             .is_some_and(|m| m.contains("another simulation")),
         "{refused}"
     );
-}
-
-async fn futures_join<F>(calls: impl Iterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = calls.map(tokio::spawn).collect();
-    let mut outputs = Vec::new();
-    for handle in handles {
-        outputs.push(handle.await.expect("task"));
-    }
-    outputs
 }

@@ -331,6 +331,10 @@ impl ProgressStore for PgStore {
         self.intent_counts_impl().await
     }
 
+    async fn expedite_intents(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.expedite_intents_impl(now).await
+    }
+
     async fn apply_events(
         &self,
         batch: &[PendingEvent],

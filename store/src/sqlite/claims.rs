@@ -247,6 +247,21 @@ impl SqliteStore {
             .map_err(StoreError::from)
     }
 
+    pub(super) async fn expedite_intents_impl(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE reward_grants SET next_attempt_at = ?1 \
+             WHERE state IN ('pending', 'sending') AND next_attempt_at > ?1 \
+               AND (lease_until IS NULL OR lease_until < ?1)",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     pub(super) async fn intent_counts_impl(&self) -> Result<Vec<(IntentState, i64)>, StoreError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT state, count(*) FROM reward_grants WHERE state IN ('pending', 'sending', 'unknown') GROUP BY state")
