@@ -60,6 +60,7 @@ pub enum Code {
     RotationInconsistent,
     EmptyChallenge,
     PrerequisiteNeverCompletes,
+    RemovedGoalInUse,
 }
 
 impl Code {
@@ -109,6 +110,7 @@ impl Code {
             Code::TestFailed => ("E040", "test-failed"),
             Code::TestUnknownGoal => ("E041", "test-unknown-goal"),
             Code::TestInvalidStep => ("E042", "test-invalid-step"),
+            Code::RemovedGoalInUse => ("E050", "removed-goal-in-use"),
             Code::NeverCompletes => ("W101", "never-completes"),
             Code::RotationInconsistent => ("W102", "rotation-inconsistent"),
             Code::EmptyChallenge => ("W103", "empty-challenge"),

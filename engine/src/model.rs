@@ -211,6 +211,12 @@ pub struct GoalDef {
     /// Overrides the challenge's rotation for this goal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<RotationDef>,
+    /// Retires the goal from this time (RFC 3339) instead of deleting it: from then on it stops
+    /// counting and is no longer offered; rewards completed before stay claimable for the
+    /// challenge's claim grace after it. A goal players hold progress on cannot simply be
+    /// removed from the files (the reload is refused): retire it, and delete it after the grace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<DateTime<Utc>>,
 }
 
 fn is_default_assign(assign: &Assign) -> bool {

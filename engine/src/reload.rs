@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use notify_debouncer_full::notify;
 
 use crate::compile::compile;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::ids::GoalId;
 use crate::ruleset::RuleSet;
 use crate::source::{SourceError, read_sources};
 pub use crate::watch::RuleWatcher;
@@ -75,7 +76,13 @@ pub struct RuleSetHandle {
     paths: Vec<PathBuf>,
     current: ArcSwap<RuleSet>,
     status: Mutex<ReloadStatus>,
+    /// Which of the given goals players hold rows for (the database's answer, passed in so
+    /// the engine does no I/O); without it, removing goals is not checked.
+    in_use: std::sync::OnceLock<GoalsInUse>,
 }
+
+/// Answers which of `goals` players hold progress rows for (or why it cannot tell).
+pub type GoalsInUse = Arc<dyn Fn(&[GoalId]) -> Result<Vec<GoalId>, String> + Send + Sync>;
 
 impl std::fmt::Debug for RuleSetHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -101,6 +108,7 @@ impl RuleSetHandle {
             paths,
             current: ArcSwap::from_pointee(rules),
             status: Mutex::new(status),
+            in_use: std::sync::OnceLock::new(),
         })
     }
 
@@ -111,7 +119,13 @@ impl RuleSetHandle {
             paths,
             current: ArcSwap::from_pointee(rules),
             status: Mutex::new(status),
+            in_use: std::sync::OnceLock::new(),
         }
+    }
+
+    /// From now on a reload that removes goals players hold rows for is refused (E050).
+    pub fn check_removed_goals(&self, in_use: GoalsInUse) {
+        let _ = self.in_use.set(in_use);
     }
 
     /// The rule set in use. Cheap; hold the `Arc` for the duration of one request or event.
@@ -163,6 +177,9 @@ impl RuleSetHandle {
                 Some(hash),
             );
         };
+        if let Some(refused) = self.removed_goals_in_use(&rules, &hash) {
+            return refused;
+        }
         let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
         *status = status_of(&rules, status.reloads + 1, status.failures, None);
         tracing::info!(
@@ -173,6 +190,58 @@ impl RuleSetHandle {
         );
         self.current.store(Arc::new(rules));
         ReloadOutcome::Swapped
+    }
+
+    /// A reload that removes goals players hold rows for loses their progress and unclaimed
+    /// rewards (and events for them would be acknowledged as matching nothing): refused.
+    fn removed_goals_in_use(&self, next: &RuleSet, hash: &str) -> Option<ReloadOutcome> {
+        let in_use = self.in_use.get()?;
+        let current = self.current.load();
+        let removed: Vec<GoalId> = current
+            .goals()
+            .iter()
+            .filter(|goal| next.goal(goal.id.as_str()).is_none())
+            .map(|goal| goal.id.clone())
+            .collect();
+        if removed.is_empty() {
+            return None;
+        }
+        let held = match in_use(&removed) {
+            Ok(held) if held.is_empty() => return None,
+            Ok(held) => held,
+            // Not known: refuse, and read the same files again on the next change.
+            Err(error) => {
+                let message = format!(
+                    "cannot check whether players hold progress on the removed goal(s) {}: {error}",
+                    list(&removed)
+                );
+                return Some(self.fail(message, Vec::new(), None));
+            }
+        };
+        let diagnostics = held
+            .iter()
+            .map(|goal| {
+                let challenge = current
+                    .goal(goal.as_str())
+                    .map(|g| g.challenge_id.to_string())
+                    .unwrap_or_default();
+                Diagnostic::new(
+                    Code::RemovedGoalInUse,
+                    format!(
+                        "goal `{goal}` of challenge `{challenge}` was removed, but players hold progress on it"
+                    ),
+                )
+                .with_hint(format!(
+                    "keep it in the file and retire it instead: `retired: {}` stops it counting and being offered, and its completed rewards stay claimable for the claim grace; delete it after that",
+                    Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+                ))
+            })
+            .collect();
+        Some(self.fail(
+            format!("{} removed goal(s) still in use", held.len()),
+            diagnostics,
+            Some(hash.to_string()),
+        ))
     }
 
     fn fail(
@@ -221,4 +290,12 @@ fn status_of(
         last_error,
         failed_hash: None,
     }
+}
+
+fn list(goals: &[GoalId]) -> String {
+    goals
+        .iter()
+        .map(|g| format!("`{g}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -85,8 +85,23 @@ pub struct CompiledGoal {
     pub reward: Option<Reward>,
     pub requires: Vec<GoalId>,
     pub rotation: Option<Rotation>,
-    /// The challenge's schedule.
+    /// The challenge's schedule, ending at the goal's `retired` time when that is earlier.
     pub schedule: Schedule,
+    /// When the goal was retired (`retired:`): it no longer counts or is offered from then.
+    pub retired: Option<DateTime<Utc>>,
+}
+
+impl CompiledGoal {
+    /// Whether the goal is retired at `at`: it counts nothing and is not offered any more.
+    pub fn is_retired(&self, at: DateTime<Utc>) -> bool {
+        self.retired.is_some_and(|retired| at >= retired)
+    }
+
+    /// Whether the goal is shown at `at`: not retired, or retired within the claim grace (its
+    /// completed rewards can still be claimed).
+    pub fn is_shown(&self, at: DateTime<Utc>) -> bool {
+        !self.is_retired(at) || self.schedule.claimable(at)
+    }
 }
 
 /// A challenge and its goals (indices into the rule set's goal list, in file order).

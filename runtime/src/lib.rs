@@ -13,6 +13,7 @@ pub mod front_door;
 pub mod grpc;
 pub mod metrics;
 pub mod proto;
+pub mod retire;
 pub mod start;
 pub mod telemetry;
 

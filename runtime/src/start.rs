@@ -91,6 +91,7 @@ impl Runtime {
             store.migrate().await.context("applying migrations")?;
         }
         let rules = load_rules(&config.challenges)?;
+        rules.check_removed_goals(crate::retire::goals_in_use(store.clone()));
         let watcher = rules
             .watch(Duration::from_millis(config.reload_debounce_ms))
             .context("watching the challenge files")?;
@@ -122,6 +123,11 @@ impl Runtime {
             metrics_server: None,
             _watcher: watcher,
         };
+        let orphaned = crate::retire::orphaned_gauge(&runtime.metrics.registry)
+            .context("registering metrics")?;
+        let orphans =
+            crate::retire::warn_orphans(runtime.store.clone(), runtime.rules.clone(), orphaned);
+        runtime.background("orphaned goals check", orphans);
         if let Some(cleanup) = cleanup_config {
             let job = crate::cleanup::run(
                 runtime.store.clone(),

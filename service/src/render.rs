@@ -118,7 +118,8 @@ impl Rendered {
             Some(head) => out.extend_from_slice(head),
             None => return,
         }
-        for (n, goal) in rules.goals_of(challenge).enumerate() {
+        let shown = rules.goals_of(challenge).filter(|g| g.is_shown(now));
+        for (n, goal) in shown.enumerate() {
             if n > 0 {
                 out.push(b',');
             }

@@ -376,6 +376,11 @@ impl ProgressStore for Instrumented {
             .await
     }
 
+    async fn goals_in_use(&self, goals: &[GoalId]) -> Result<Vec<GoalId>, StoreError> {
+        self.timed("goals_in_use", self.inner.goals_in_use(goals))
+            .await
+    }
+
     async fn apply_events(
         &self,
         batch: &[PendingEvent],

@@ -303,6 +303,11 @@ pub trait ProgressStore: Send + Sync + 'static {
     /// outage: the others need not wait out their backoff). Answers how many it moved.
     async fn expedite_intents(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
+    /// Which of `goals` players hold progress rows for (a reload must not drop those); with no
+    /// goals, every goal any player holds rows for. Scans the progress table: called when a
+    /// reload removes goals, and once at start-up.
+    async fn goals_in_use(&self, goals: &[GoalId]) -> Result<Vec<GoalId>, StoreError>;
+
     /// Applies a batch of events in ONE transaction: records their ids (a redelivered id is
     /// skipped), locks the touched rows in key order, folds the events with `apply` in order,
     /// writes the changed rows and commits. On a failure that concerns single events rather

@@ -18,7 +18,11 @@ pub(super) fn schedule(
     def: Option<&ScheduleDef>,
 ) -> Schedule {
     let Some(def) = def else {
-        return Schedule::default();
+        // No window; a goal retired in it still gets the default grace to claim in.
+        return Schedule {
+            claim_grace: crate::ruleset::DEFAULT_CLAIM_GRACE,
+            ..Schedule::default()
+        };
     };
     if let (Some(start), Some(end)) = (def.start, def.end)
         && end <= start
@@ -259,7 +263,14 @@ pub(super) fn compile_goal(
         reward,
         requires,
         rotation,
-        schedule,
+        schedule: Schedule {
+            end: match (schedule.end, def.retired) {
+                (Some(end), Some(retired)) => Some(end.min(retired)),
+                (end, retired) => end.or(retired),
+            },
+            ..schedule
+        },
+        retired: def.retired,
     })
 }
 

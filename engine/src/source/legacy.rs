@@ -292,6 +292,7 @@ fn convert_goal(goal: LegacyGoal) -> GoalDef {
         reward: Some(reward),
         requires: goal.prerequisites,
         rotation,
+        retired: None,
     }
 }
 

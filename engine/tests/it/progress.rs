@@ -372,3 +372,47 @@ fn huge_stat_values_count_without_overflow() {
     );
     assert_eq!(sum.as_ref().map(|s| s.progress), Some(i64::MAX));
 }
+
+/// A retired goal stops counting at its `retired` time, is shown while its completed reward
+/// can still be claimed (the claim grace after it), and not after.
+#[test]
+fn a_retired_goal_stops_counting_and_is_shown_through_its_claim_grace() {
+    let r = rules(
+        r#"
+version: 1
+challenges:
+  - id: c
+    name: C
+    schedule: { claim_grace: 2d }
+    goals:
+      - { id: old, name: Old, on: stat, stat: kills, count: events, target: 3, assign: auto, retired: 2026-03-10T00:00:00Z }
+      - { id: new, name: New, on: stat, stat: kills, count: events, target: 3, assign: auto }
+"#,
+    );
+    let before = t("2026-03-09T12:00:00Z");
+    let after = t("2026-03-10T12:00:00Z");
+    let mut old = None;
+    assert_eq!(
+        feed(&r, "old", &mut old, &stat("kills", 1, 1, before), before),
+        None
+    );
+    assert_eq!(
+        feed(&r, "old", &mut old, &stat("kills", 2, 1, after), after),
+        Some(Skip::OutsideSchedule),
+        "a retired goal counts nothing"
+    );
+    let mut new = None;
+    assert_eq!(
+        feed(&r, "new", &mut new, &stat("kills", 2, 1, after), after),
+        None
+    );
+    let goal = r.goal("old").expect("goal");
+    assert!(!goal.is_retired(before) && goal.is_retired(after));
+    assert!(goal.is_shown(after), "shown within the claim grace");
+    assert!(!goal.is_shown(t("2026-03-12T00:00:01Z")), "gone after it");
+    assert!(
+        r.goal("new")
+            .expect("goal")
+            .is_shown(t("2030-01-01T00:00:00Z"))
+    );
+}

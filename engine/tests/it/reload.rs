@@ -325,3 +325,59 @@ fn a_dangling_link_is_a_reload_error() {
     }
     assert_eq!(target_of(&handle), 5);
 }
+
+/// Removing a goal players hold progress on would drop their progress and unclaimed rewards,
+/// and events for it would count for nothing: the reload is refused with a diagnostic that
+/// says how to retire it. Retired (kept in the file), the reload goes through; a goal nobody
+/// holds can simply go.
+#[test]
+fn removing_a_goal_in_use_is_refused_and_retiring_it_is_not() {
+    let two_goals = |retired: &str| {
+        format!(
+            "version: 1\nchallenges:\n  - id: c\n    name: C\n    goals:\n      - {{ id: g, name: G, on: stat, stat: kills, target: 5 }}\n      - {{ id: held, name: H, on: stat, stat: kills, target: 5{retired} }}\n      - {{ id: unused, name: U, on: stat, stat: kills, target: 5 }}\n"
+        )
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("rules.yaml");
+    std::fs::write(&file, two_goals("")).expect("write");
+    let handle = RuleSetHandle::load(vec![dir.path().to_path_buf()]).expect("loads");
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = asked.clone();
+    handle.check_removed_goals(Arc::new(move |goals: &[engine::GoalId]| {
+        log.lock()
+            .unwrap()
+            .extend(goals.iter().map(|g| g.to_string()));
+        Ok(goals
+            .iter()
+            .filter(|g| g.as_str() == "held")
+            .cloned()
+            .collect())
+    }));
+
+    // Both `held` and `unused` removed: refused, for `held`.
+    std::fs::write(&file, goal_file(5)).expect("write");
+    match handle.reload() {
+        ReloadOutcome::Failed(failure) => {
+            let text = format!("{:?}", failure.diagnostics);
+            assert!(
+                text.contains("E050") || text.contains("RemovedGoalInUse"),
+                "{text}"
+            );
+            let hint = failure.diagnostics[0].hint.clone().unwrap_or_default();
+            assert!(hint.contains("retired:"), "{hint}");
+            assert_eq!(failure.diagnostics.len(), 1, "only the goal in use");
+        }
+        other => panic!("removing a goal in use must be refused: {other:?}"),
+    }
+    assert!(
+        handle.current().goal("held").is_some(),
+        "the rules in use stay"
+    );
+    assert_eq!(asked.lock().unwrap().len(), 2);
+
+    // Retired instead, and `unused` (nobody holds it) removed: goes through.
+    let retired = "version: 1\nchallenges:\n  - id: c\n    name: C\n    goals:\n      - { id: g, name: G, on: stat, stat: kills, target: 5 }\n      - { id: held, name: H, on: stat, stat: kills, target: 5, retired: 2026-01-01T00:00:00Z }\n";
+    std::fs::write(&file, retired).expect("write");
+    assert!(matches!(handle.reload(), ReloadOutcome::Swapped));
+    assert!(handle.current().goal("unused").is_none());
+}

@@ -68,6 +68,7 @@ pub fn challenge_json(
         description: challenge.description.clone(),
         goals: rules
             .goals_of(challenge)
+            .filter(|goal| goal.is_shown(now))
             .map(|goal| {
                 GoalJson::of(
                     goal,
@@ -101,7 +102,7 @@ pub async fn initialize(
         .iter()
         .filter(|c| visible(c, now))
         .flat_map(|c| rules.goals_of(c))
-        .filter(|g| g.assign == Assign::Default)
+        .filter(|g| g.assign == Assign::Default && !g.is_retired(now))
         .collect();
     let inserted = ctx
         .store

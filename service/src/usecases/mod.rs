@@ -127,10 +127,13 @@ pub fn goal<'a>(
     now: DateTime<Utc>,
 ) -> Result<&'a CompiledGoal, ApiError> {
     challenge(rules, challenge_id, now)?;
-    crate::views::goal_in(rules, challenge_id, goal_id).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::GoalNotFound,
-            format!("goal `{goal_id}` not found in challenge `{challenge_id}`"),
-        )
-    })
+    // A retired goal is gone once its claim grace has passed.
+    crate::views::goal_in(rules, challenge_id, goal_id)
+        .filter(|goal| goal.is_shown(now))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::GoalNotFound,
+                format!("goal `{goal_id}` not found in challenge `{challenge_id}`"),
+            )
+        })
 }

@@ -76,6 +76,12 @@ pub async fn batch_select(
     let mut chosen = Vec::new();
     for id in goal_ids {
         let found = goal(&rules, challenge_id, id, now)?;
+        if found.is_retired(now) {
+            return Err(ApiError::new(
+                ErrorCode::GoalInactive,
+                format!("goal `{id}` is retired: it can no longer be selected"),
+            ));
+        }
         if !chosen
             .iter()
             .any(|g: &&engine::CompiledGoal| g.id == found.id)
@@ -111,6 +117,7 @@ pub async fn random_select(
         .filter(|g| {
             let view = progress.view(g);
             !view.status.is_done()
+                && !g.is_retired(now)
                 && !progress.is_locked(&rules, g)
                 && !((exclude_active || replace_existing) && view.is_active && view.exists)
         })

@@ -14,6 +14,7 @@ mod migrate;
 mod read_cache;
 mod replay;
 mod replicas;
+mod retire;
 mod rewards;
 mod simulate;
 mod support;

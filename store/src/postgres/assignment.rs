@@ -163,3 +163,27 @@ impl PgStore {
         Ok(result)
     }
 }
+
+impl super::PgStore {
+    pub(super) async fn goals_in_use_impl(
+        &self,
+        goals: &[GoalId],
+    ) -> Result<Vec<GoalId>, StoreError> {
+        if goals.is_empty() {
+            let held: Vec<String> =
+                sqlx::query_scalar("SELECT DISTINCT goal_id FROM user_goal_progress")
+                    .fetch_all(&self.pool)
+                    .await?;
+            return Ok(held.into_iter().map(GoalId::new).collect());
+        }
+        let ids: Vec<&str> = goals.iter().map(GoalId::as_str).collect();
+        let held: Vec<String> = sqlx::query_scalar(
+            "SELECT t.goal FROM UNNEST($1::varchar[]) AS t(goal) \
+             WHERE EXISTS (SELECT 1 FROM user_goal_progress p WHERE p.goal_id = t.goal)",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(held.into_iter().map(GoalId::new).collect())
+    }
+}

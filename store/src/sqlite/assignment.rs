@@ -158,3 +158,28 @@ impl SqliteStore {
         Ok(rows)
     }
 }
+
+impl super::SqliteStore {
+    pub(super) async fn goals_in_use_impl(
+        &self,
+        goals: &[GoalId],
+    ) -> Result<Vec<GoalId>, StoreError> {
+        if goals.is_empty() {
+            let held: Vec<String> =
+                sqlx::query_scalar("SELECT DISTINCT goal_id FROM user_goal_progress")
+                    .fetch_all(&self.pool)
+                    .await?;
+            return Ok(held.into_iter().map(GoalId::new).collect());
+        }
+        let json = serde_json::to_string(&goals.iter().map(GoalId::as_str).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let held: Vec<String> = sqlx::query_scalar(
+            "SELECT j.value FROM json_each(?) AS j \
+             WHERE EXISTS (SELECT 1 FROM user_goal_progress p WHERE p.goal_id = j.value)",
+        )
+        .bind(json)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(held.into_iter().map(GoalId::new).collect())
+    }
+}

@@ -351,6 +351,10 @@ impl ProgressStore for SqliteStore {
         self.expedite_intents_impl(now).await
     }
 
+    async fn goals_in_use(&self, goals: &[GoalId]) -> Result<Vec<GoalId>, StoreError> {
+        self.goals_in_use_impl(goals).await
+    }
+
     async fn apply_events(
         &self,
         batch: &[PendingEvent],
