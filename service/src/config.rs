@@ -190,6 +190,35 @@ mod tests {
     }
 
     #[test]
+    fn every_listener_takes_a_bind_address() {
+        let config = ServeConfig::parse_from(["service"]);
+        let any: std::net::IpAddr = "0.0.0.0".parse().unwrap();
+        assert_eq!(
+            (
+                config.http_bind,
+                config.common.grpc_bind,
+                config.common.metrics_bind
+            ),
+            (any, any, any),
+            "containers and Extend need every interface by default"
+        );
+        let local = ServeConfig::parse_from([
+            "service",
+            "--http-bind",
+            "127.0.0.1",
+            "--grpc-bind",
+            "::1",
+            "--metrics-bind",
+            "127.0.0.1",
+        ]);
+        assert!(local.http_bind.is_loopback() && local.common.grpc_bind.is_loopback());
+        assert!(local.common.metrics_bind.is_loopback());
+        let err = ServeConfig::try_parse_from(["service", "--http-bind", "localhost"])
+            .expect_err("a host name is not an address");
+        assert!(err.to_string().contains("--http-bind"), "{err}");
+    }
+
+    #[test]
     fn claim_settings_are_checked() {
         let claims = |args: &[&str]| {
             ServeConfig::parse_from(std::iter::once("service").chain(args.iter().copied())).claims()

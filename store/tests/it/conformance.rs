@@ -20,7 +20,6 @@ conformance!(
     batch_activation_is_all_or_nothing,
     migrations_go_down_and_up,
     progress_beyond_32_bits_round_trips,
-    one_event_id_for_two_players_counts_for_both,
 );
 
 async fn progress_of(store: &dyn ProgressStore, user: &str, goal: &str) -> Option<(i64, Status)> {
@@ -441,72 +440,4 @@ async fn progress_beyond_32_bits_round_trips(db: &TestDb) {
         progress_of(store.as_ref(), "u1", "level").await,
         Some((5_000_000_000, Status::Completed))
     );
-}
-
-/// Event ids are the producers': two game servers may both send `match-42`, for two players.
-/// Each counts; a redelivery (same player, id and sent timestamp) does not. Ids the release
-/// before recorded in `processed_events` still deduplicate, per player.
-async fn one_event_id_for_two_players_counts_for_both(db: &TestDb) {
-    let store = db.store().await;
-    let rules = rules();
-    init_user(store.as_ref(), &rules, "u1").await;
-    init_user(store.as_ref(), &rules, "u2").await;
-    let now = test_now();
-    // What the release before this one recorded: `legacy-1` applied for u1.
-    db.execute(&format!(
-        "INSERT INTO processed_events (event_id, user_id, processed_at) VALUES ('legacy-1', 'u1', '{}')",
-        now.to_rfc3339()
-    ))
-    .await;
-    let writer = Writer::start(store.clone(), WriterConfig::default());
-    let sent = |id: &str, user: &str, at: Option<chrono::DateTime<chrono::Utc>>| {
-        let event = stat_event(id, user, "kills", 1, now);
-        engine::Event::new(engine::EventData {
-            sent_at: at,
-            ..(*event).clone()
-        })
-    };
-    let submit = |event: engine::Event| {
-        let (writer, rules) = (&writer, rules.clone());
-        async move { writer.submit(rules, event).await.expect("committed") }
-    };
-    let applied = |outcome: EventOutcome| matches!(outcome, EventOutcome::Applied { .. });
-    assert!(applied(submit(sent("match-42", "u1", None)).await));
-    assert!(
-        applied(submit(sent("match-42", "u2", None)).await),
-        "another player's event with the same id counts"
-    );
-    assert_eq!(
-        submit(sent("match-42", "u1", None)).await,
-        EventOutcome::Duplicate
-    );
-    let at = Some(now - chrono::TimeDelta::seconds(5));
-    assert!(applied(submit(sent("timed", "u1", at)).await));
-    assert_eq!(
-        submit(sent("timed", "u1", at)).await,
-        EventOutcome::Duplicate,
-        "a redelivery carries the same timestamp"
-    );
-    assert_eq!(
-        submit(sent("legacy-1", "u1", None)).await,
-        EventOutcome::Duplicate,
-        "what the release before recorded still counts once"
-    );
-    assert!(
-        applied(submit(sent("legacy-1", "u2", None)).await),
-        "but only for its own player"
-    );
-    assert_eq!(
-        progress_of(store.as_ref(), "u1", "counter")
-            .await
-            .map(|p| p.0),
-        Some(2)
-    );
-    assert_eq!(
-        progress_of(store.as_ref(), "u2", "counter")
-            .await
-            .map(|p| p.0),
-        Some(2)
-    );
-    writer.shutdown().await;
 }

@@ -31,7 +31,7 @@ mod claim_ledger;
 mod claims;
 mod cleanup;
 mod conformance;
-mod dedup_migration;
+mod dedup;
 mod outage;
 mod replay;
 mod supervision;
