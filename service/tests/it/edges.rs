@@ -4,26 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use store::testing::TestDatabase;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn config(db: &TestDatabase, extra: &[&str]) -> service::config::ServeConfig {
-    let challenges = format!("{}/../challenges", env!("CARGO_MANIFEST_DIR"));
-    let mut args = vec![
-        "service",
-        "--database-url",
-        &db.url,
-        "--challenges",
-        &challenges,
-        "--migrate",
-        "--auth-enabled",
-        "false",
-        "--reward-mode",
-        "mock",
-    ];
-    args.extend_from_slice(extra);
-    service::config::ServeConfig::try_parse_from(args).expect("config")
+    crate::support::config(&db.url, &crate::support::example_challenges(), extra)
 }
 
 async fn metrics_text(port: u16) -> String {

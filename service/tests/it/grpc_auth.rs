@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use clap::Parser;
 use runtime::proto::iam::deletion_account_gdpr_gdpr_request_data_deletion_response_service_client::DeletionAccountGdprGdprRequestDataDeletionResponseServiceClient;
 use runtime::proto::iam::{
     DeletionGdpr, GdprRequestDataDeletionResponse, GdprRequestDataDeletionResponsePayload,
@@ -53,30 +52,7 @@ fn server_token(action: i64) -> String {
 async fn grpc_events_need_a_server_token_when_auth_is_on() {
     let ags = crate::fake_ags::FakeAgs::start().await;
     let db = TestDatabase::sqlite().expect("SQLite");
-    let challenges = format!("{}/../challenges", env!("CARGO_MANIFEST_DIR"));
-    let config = service::config::ServeConfig::try_parse_from(
-        [
-            "service",
-            "--database-url",
-            &db.url,
-            "--challenges",
-            &challenges,
-            "--namespace",
-            "game",
-            "--auth-enabled",
-            "true",
-            "--ab-base-url",
-            &ags.url,
-            "--reward-mode",
-            "mock",
-            "--grpc-events",
-            "true",
-            "--migrate",
-        ]
-        .into_iter()
-        .chain(crate::jwt::IAM_SETTINGS),
-    )
-    .expect("config");
+    let config = crate::support::with_auth(&db.url, &ags.url, &["--grpc-events", "true"]);
     let served = crate::support::serve_with_grpc(
         config,
         Arc::new(service::rewards::MockRewards),

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use serde_json::{Value, json};
 use store::testing::TestDatabase;
 
@@ -25,21 +24,11 @@ struct Service {
 
 impl Service {
     async fn start(db: &TestDatabase, dir: &std::path::Path) -> Self {
-        let config = service::config::ServeConfig::try_parse_from([
-            "service",
-            "--database-url",
+        let config = crate::support::config(
             &db.url,
-            "--challenges",
             dir.to_str().unwrap(),
-            "--migrate",
-            "--auth-enabled",
-            "false",
-            "--reward-mode",
-            "mock",
-            "--reload-debounce-ms",
-            "50",
-        ])
-        .expect("config");
+            &["--reload-debounce-ms", "50"],
+        );
         let served = crate::support::serve(
             config,
             Arc::new(service::rewards::MockRewards),

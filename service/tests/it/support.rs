@@ -70,3 +70,44 @@ pub async fn serve_with_grpc(
         stop,
     }
 }
+
+/// The example challenges shipped with the project.
+pub fn example_challenges() -> String {
+    format!("{}/../challenges", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A test service's settings: `db_url`, the rules in `challenges`, migrations applied, mock
+/// rewards, then `extra`. Auth is off unless `extra` (or [`with_auth`]) turns it on.
+pub fn config(db_url: &str, challenges: &str, extra: &[&str]) -> service::config::ServeConfig {
+    let mut args = vec![
+        "service",
+        "--database-url",
+        db_url,
+        "--challenges",
+        challenges,
+        "--migrate",
+        "--reward-mode",
+        "mock",
+    ];
+    if !extra.contains(&"--auth-enabled") {
+        args.extend(["--auth-enabled", "false"]);
+    }
+    args.extend_from_slice(extra);
+    <service::config::ServeConfig as clap::Parser>::try_parse_from(args).expect("config")
+}
+
+/// `config` with auth on against the local IAM at `iam_url` (namespace `game`, the tests'
+/// issuer and IAM client).
+pub fn with_auth(db_url: &str, iam_url: &str, extra: &[&str]) -> service::config::ServeConfig {
+    let mut args = vec![
+        "--namespace",
+        "game",
+        "--auth-enabled",
+        "true",
+        "--ab-base-url",
+        iam_url,
+    ];
+    args.extend(crate::jwt::IAM_SETTINGS);
+    args.extend_from_slice(extra);
+    config(db_url, &example_challenges(), &args)
+}

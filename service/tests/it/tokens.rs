@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use store::testing::TestDatabase;
 
 use crate::fake_ags::FakeAgs;
-use crate::jwt::{IAM_SETTINGS, claims, token};
+use crate::jwt::{claims, token};
 
 fn b64(data: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -82,30 +82,11 @@ impl Api {
 
 async fn start(ags: &FakeAgs) -> Api {
     let db = TestDatabase::sqlite().expect("SQLite");
-    let challenges = format!("{}/../challenges", env!("CARGO_MANIFEST_DIR"));
-    let config = service::config::ServeConfig::try_parse_from(
-        [
-            "service",
-            "--database-url",
-            &db.url,
-            "--challenges",
-            &challenges,
-            "--migrate",
-            "--namespace",
-            "game",
-            "--auth-enabled",
-            "true",
-            "--ab-base-url",
-            &ags.url,
-            "--reward-mode",
-            "mock",
-            "--iam-revocation-refresh-seconds",
-            "1",
-        ]
-        .into_iter()
-        .chain(IAM_SETTINGS),
-    )
-    .expect("config");
+    let config = crate::support::with_auth(
+        &db.url,
+        &ags.url,
+        &["--iam-revocation-refresh-seconds", "1"],
+    );
     let served = crate::support::serve(
         config,
         Arc::new(service::rewards::MockRewards),
