@@ -31,6 +31,14 @@ pub enum Authenticator {
 }
 
 impl Authenticator {
+    /// The namespace tokens must carry (`{namespace}` in mock mode, where none is checked).
+    fn namespace(&self) -> &str {
+        match self {
+            Authenticator::Jwt { namespace, .. } => namespace,
+            Authenticator::Mock => "{namespace}",
+        }
+    }
+
     async fn claims(&self, parts: &Parts) -> Result<Option<Claims>, ApiError> {
         let header = parts
             .headers
@@ -105,7 +113,7 @@ impl runtime::grpc::CallerCheck for GrpcCallers {
             Ok(())
         } else {
             Err(tonic::Status::permission_denied(format!(
-                "sending this event needs the ADMIN:NAMESPACE:{{namespace}}:CHALLENGE permission with {named}"
+                "sending this event needs the ADMIN:NAMESPACE:{namespace}:CHALLENGE permission with {named}"
             )))
         }
     }
@@ -177,10 +185,11 @@ impl FromRequestParts<AppState> for ServerCaller {
             {
                 Ok(ServerCaller)
             }
-            (Some(_), _) => Err(ApiError::new(
+            (Some(_), auth) => Err(ApiError::new(
                 ErrorCode::Forbidden,
                 format!(
-                    "this endpoint needs the ADMIN:NAMESPACE:{{namespace}}:CHALLENGE permission with {named}"
+                    "this endpoint needs the ADMIN:NAMESPACE:{}:CHALLENGE permission with {named}",
+                    auth.namespace()
                 ),
             )),
         }

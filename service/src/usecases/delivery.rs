@@ -214,7 +214,7 @@ pub async fn deliver(
         };
         counted("retry");
         let again_now = tokio::time::Instant::now() + pause < deadline;
-        let retry_at = (!again_now).then(|| backoff(sending.attempts, ctx.claims.backoff, now));
+        let retry_at = (!again_now).then(|| retry_at(&sending, ctx.claims.backoff, now));
         tracing::warn!(user_id = %key.user_id, goal_id = %key.goal_id, transaction_id = %sending.transaction_id, attempt = sending.attempts, %error, retry_at = ?retry_at, "reward not delivered yet");
         let retry = IntentOutcome::Retry {
             error,
@@ -267,6 +267,17 @@ impl Expedite {
             Err(err) => tracing::warn!(error = %err, "expediting reward intents"),
         }
     }
+}
+
+/// When an undelivered intent is tried next: the backoff doubling per attempt (up to an hour),
+/// but never later than the intent has already been failing (and never sooner than the base).
+/// A claim makes several quick attempts within its deadline; counting them alone put a reward
+/// that failed for seven seconds an hour away.
+fn retry_at(intent: &RewardIntent, base: Duration, now: DateTime<Utc>) -> DateTime<Utc> {
+    let doubled = backoff(intent.attempts, base, now);
+    let failing_for = (now - intent.created_at).max(chrono::TimeDelta::zero());
+    let base = chrono::TimeDelta::from_std(base).unwrap_or(chrono::TimeDelta::seconds(30));
+    doubled.min(now + failing_for.max(base))
 }
 
 /// What a reconciler pass did.

@@ -142,6 +142,11 @@ async fn grpc_events_need_a_server_token_when_auth_is_on() {
         .await
         .expect_err("deletion with CREATE|UPDATE");
     assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+    assert!(
+        err.message()
+            .contains("ADMIN:NAMESPACE:game:CHALLENGE permission with DELETE"),
+        "the answer names the permission to grant: {err:?}"
+    );
 
     // A game server's token with CREATE counts.
     stats
