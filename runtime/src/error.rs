@@ -136,6 +136,23 @@ impl ErrorCode {
     ];
 }
 
+impl ErrorCode {
+    /// This code's JSON error answer, `{code, errorCode, message}`: the one shape every error of
+    /// the REST API has, the front door's own included.
+    pub fn response(self, message: String) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        (
+            self.http_status(),
+            axum::Json(serde_json::json!({
+                "code": self.code(),
+                "errorCode": self.as_str(),
+                "message": message,
+            })),
+        )
+            .into_response()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ErrorCode;

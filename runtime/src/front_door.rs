@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 use axum::Router;
-use axum::response::IntoResponse;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -98,19 +97,4 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
-}
-
-impl crate::error::ErrorCode {
-    /// This code's JSON error answer (`{code, errorCode, message}`), for the front door's own.
-    pub fn response(self, message: String) -> axum::response::Response {
-        (
-            self.http_status(),
-            axum::Json(serde_json::json!({
-                "code": self.code(),
-                "errorCode": self.as_str(),
-                "message": message,
-            })),
-        )
-            .into_response()
-    }
 }

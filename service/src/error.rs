@@ -1,7 +1,6 @@
 //! The REST error answer: an [`ErrorCode`] (which decides the HTTP status, the `errorCode` and
 //! the numeric `code`) and a message. Internal causes are logged, not shown.
 
-use axum::Json;
 use axum::response::{IntoResponse, Response};
 pub use runtime::error::ErrorCode;
 use serde::Serialize;
@@ -50,21 +49,8 @@ pub struct ErrorJson {
     pub message: String,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ErrorBody<'a> {
-    code: u16,
-    error_code: &'a str,
-    message: &'a str,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            code: self.code.code(),
-            error_code: self.code.as_str(),
-            message: &self.message,
-        };
-        (self.code.http_status(), Json(body)).into_response()
+        self.code.response(self.message)
     }
 }

@@ -132,11 +132,8 @@ impl std::fmt::Debug for JwtVerifier {
 }
 
 impl JwtVerifier {
-    pub fn new(ab_base_url: &str, namespace: &str) -> Result<Arc<Self>, reqwest::Error> {
-        Self::with_keys_ttl(ab_base_url, namespace, KEYS_TTL)
-    }
-
-    /// `new`, trusting fetched keys for `keys_ttl` before a refresh (tests shorten it).
+    /// A verifier of tokens issued at `ab_base_url`, without a revocation list, trusting fetched
+    /// keys for `keys_ttl` before a refresh (tests shorten it).
     pub fn with_keys_ttl(
         ab_base_url: &str,
         namespace: &str,
