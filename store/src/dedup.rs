@@ -31,9 +31,37 @@ pub(crate) struct Legacy(AtomicU8);
 const LIVE: u8 = 1;
 const EMPTY: u8 = 2;
 
+/// Whether the legacy table holds rows (each backend runs it on its own connection).
+pub(crate) const HAS_ROWS: &str = "SELECT EXISTS (SELECT 1 FROM processed_events)";
+
 impl Legacy {
+    /// Whether batches must read the legacy table: `has_rows` (a query of [`HAS_ROWS`]) is asked
+    /// the first time, the answer remembered.
+    pub(crate) async fn live<F>(&self, has_rows: impl FnOnce() -> F) -> Result<bool, sqlx::Error>
+    where
+        F: std::future::Future<Output = Result<bool, sqlx::Error>>,
+    {
+        if let Some(live) = self.known() {
+            return Ok(live);
+        }
+        let rows = has_rows().await?;
+        self.seen(rows);
+        Ok(rows)
+    }
+
+    /// After a prune: asks `has_rows` again, unless the table is known to be empty.
+    pub(crate) async fn recheck<F>(&self, has_rows: impl FnOnce() -> F) -> Result<(), sqlx::Error>
+    where
+        F: std::future::Future<Output = Result<bool, sqlx::Error>>,
+    {
+        if self.known() != Some(false) {
+            self.seen(has_rows().await?);
+        }
+        Ok(())
+    }
+
     /// `None` when nobody has looked yet.
-    pub(crate) fn live(&self) -> Option<bool> {
+    fn known(&self) -> Option<bool> {
         match self.0.load(Ordering::Relaxed) {
             LIVE => Some(true),
             EMPTY => Some(false),
@@ -43,7 +71,7 @@ impl Legacy {
 
     /// Records what the table was seen to hold. Once empty it stays empty: no release writes
     /// it any more.
-    pub(crate) fn seen(&self, has_rows: bool) {
+    fn seen(&self, has_rows: bool) {
         let state = if has_rows { LIVE } else { EMPTY };
         let _ = self
             .0

@@ -19,17 +19,9 @@ pub(super) async fn record_applied<'a>(
     let users: Vec<&str> = keys.iter().map(|k| k.0).collect();
     let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
     let times: Vec<DateTime<Utc>> = keys.iter().map(|k| k.2).collect();
-    let live = match legacy.live() {
-        Some(live) => live,
-        None => {
-            let has_rows: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM processed_events)")
-                    .fetch_one(&mut **tx)
-                    .await?;
-            legacy.seen(has_rows);
-            has_rows
-        }
-    };
+    let live = legacy
+        .live(|| sqlx::query_scalar(crate::dedup::HAS_ROWS).fetch_one(&mut **tx))
+        .await?;
     let before: HashSet<(String, String)> = if live {
         sqlx::query_as(
             "SELECT p.user_id, p.event_id FROM processed_events p \

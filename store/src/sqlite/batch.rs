@@ -50,17 +50,10 @@ impl SqliteStore {
         .into_iter()
         .collect();
         let forgotten = forget_deleted(batch, &mut fresh, &tombstones);
-        let legacy = match self.legacy_dedup.live() {
-            Some(live) => live,
-            None => {
-                let has_rows: bool =
-                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM processed_events)")
-                        .fetch_one(&mut *tx)
-                        .await?;
-                self.legacy_dedup.seen(has_rows);
-                has_rows
-            }
-        };
+        let legacy = self
+            .legacy_dedup
+            .live(|| sqlx::query_scalar(crate::dedup::HAS_ROWS).fetch_one(&mut *tx))
+            .await?;
         for (pending, is_fresh) in batch.iter().zip(fresh.iter_mut()) {
             if !*is_fresh || !deduplicated(pending) {
                 continue;

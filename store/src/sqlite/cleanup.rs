@@ -161,13 +161,9 @@ impl SqliteStore {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        if self.legacy_dedup.live() != Some(false) {
-            let has_rows: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM processed_events)")
-                    .fetch_one(&self.pool)
-                    .await?;
-            self.legacy_dedup.seen(has_rows);
-        }
+        self.legacy_dedup
+            .recheck(|| sqlx::query_scalar(crate::dedup::HAS_ROWS).fetch_one(&self.pool))
+            .await?;
         // Tombstones live as long as event ids: a redelivery older than both is not expected.
         sqlx::query(
             "DELETE FROM deleted_users WHERE user_id IN ( \
