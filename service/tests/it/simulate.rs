@@ -216,19 +216,7 @@ async fn simulations_run_one_at_a_time() {
     let db = TestDatabase::sqlite().expect("SQLite");
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("rules.yaml"), DEPLOYED).expect("rules");
-    let config = service::config::ServeConfig::try_parse_from([
-        "service",
-        "--database-url",
-        &db.url,
-        "--challenges",
-        dir.path().to_str().unwrap(),
-        "--migrate",
-        "--auth-enabled",
-        "false",
-        "--reward-mode",
-        "mock",
-    ])
-    .expect("config");
+    let config = crate::support::config(&db.url, dir.path().to_str().unwrap(), &[]);
     let served = crate::support::serve(
         config,
         Arc::new(service::rewards::MockRewards),

@@ -37,7 +37,7 @@ pub(super) async fn record_applied<'a>(
     } else {
         HashSet::new()
     };
-    let inserted: HashSet<(String, String, DateTime<Utc>)> = sqlx::query_as(
+    let inserted: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
         "INSERT INTO applied_events (user_id, event_id, event_time, processed_at) \
          SELECT uid, id, t, $4 FROM UNNEST($1::varchar[], $2::varchar[], $3::timestamptz[]) \
            AS x(uid, id, t) \
@@ -48,14 +48,24 @@ pub(super) async fn record_applied<'a>(
     .bind(&times)
     .bind(now)
     .fetch_all(&mut **tx)
-    .await?
-    .into_iter()
-    .collect();
+    .await?;
+    // Which candidates the inserted rows are (looked up borrowed: nothing allocated per event).
+    let index: std::collections::HashMap<(&str, &str, DateTime<Utc>), usize> =
+        keys.iter().enumerate().map(|(n, key)| (*key, n)).collect();
+    let mut new = vec![false; keys.len()];
+    for (user, id, at) in &inserted {
+        if let Some(&n) = index.get(&(user.as_str(), id.as_str(), *at)) {
+            new[n] = true;
+        }
+    }
+    let before: HashSet<(&str, &str)> = before
+        .iter()
+        .map(|(user, id)| (user.as_str(), id.as_str()))
+        .collect();
     Ok(keys
-        .into_iter()
-        .filter(|(user, id, at)| {
-            inserted.contains(&(user.to_string(), id.to_string(), *at))
-                && !before.contains(&(user.to_string(), id.to_string()))
-        })
+        .iter()
+        .zip(new)
+        .filter(|(key, new)| *new && !before.contains(&(key.0, key.1)))
+        .map(|(key, _)| *key)
         .collect())
 }
