@@ -3,7 +3,6 @@
 //! the reference implementation's e2e and load scripts) the user comes from `x-mock-user-id`
 //! (default `test-user-123`) and any bearer value is ignored.
 
-pub mod client_token;
 pub mod jwt;
 pub mod revocation;
 

@@ -97,7 +97,7 @@ pub fn parse_currency_items(text: &str) -> Result<HashMap<String, String>, Confi
 pub struct PlatformRewards {
     config: PlatformConfig,
     http: reqwest::Client,
-    token: crate::auth::client_token::ClientToken,
+    token: super::client_token::ClientToken,
 }
 
 impl std::fmt::Debug for PlatformRewards {
@@ -114,7 +114,7 @@ impl std::fmt::Debug for PlatformRewards {
 impl PlatformRewards {
     pub fn new(config: PlatformConfig) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder().timeout(config.timeout).build()?;
-        let token = crate::auth::client_token::ClientToken::new(
+        let token = super::client_token::ClientToken::new(
             &config.base_url,
             &config.client_id,
             &config.client_secret,

@@ -1,6 +1,5 @@
 //! The service's own IAM access token (OAuth client credentials: `AB_CLIENT_ID` /
-//! `AB_CLIENT_SECRET`), cached until shortly before it expires. Platform's grants and IAM's
-//! revocation list are read with it.
+//! `AB_CLIENT_SECRET`) for Platform's grant endpoints, cached until shortly before it expires.
 
 use std::time::{Duration, Instant};
 
