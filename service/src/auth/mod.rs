@@ -30,20 +30,40 @@ pub enum Authenticator {
 }
 
 impl Authenticator {
-    /// The namespace tokens must carry (`{namespace}` in mock mode, where none is checked).
-    fn namespace(&self) -> &str {
-        match self {
-            Authenticator::Jwt { namespace, .. } => namespace,
-            Authenticator::Mock => "{namespace}",
-        }
-    }
-
     async fn claims(&self, parts: &Parts) -> Result<Option<Claims>, ApiError> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         self.claims_of(header).await
+    }
+
+    /// Whether the `authorization` value may use the *server* side for one of `actions` (a
+    /// mask; `named` spells it for the refusal, `what` names what is refused): a token with
+    /// `ADMIN:NAMESPACE:{ns}:CHALLENGE` for it, or anyone in mock mode. REST's `ServerCaller`
+    /// and the in-process gRPC event services ask the same.
+    pub async fn allow_server(
+        &self,
+        authorization: Option<&str>,
+        actions: i64,
+        what: &str,
+        named: &str,
+    ) -> Result<(), ApiError> {
+        // Mock mode has no claims, and lets anyone in.
+        let (Some(claims), Authenticator::Jwt { namespace, .. }) =
+            (self.claims_of(authorization).await?, self)
+        else {
+            return Ok(());
+        };
+        if allows_server_calls(&claims, namespace, actions) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "{what} needs the ADMIN:NAMESPACE:{namespace}:CHALLENGE permission with {named}"
+            ),
+        ))
     }
 
     /// The claims of an `authorization` value (`Bearer <token>`); `None` in mock mode.
@@ -93,28 +113,14 @@ impl runtime::grpc::CallerCheck for GrpcCallers {
         let header = metadata
             .get("authorization")
             .and_then(|value| value.to_str().ok());
-        let claims = self.0.claims_of(header).await.map_err(|err| {
-            let code = if err.code == ErrorCode::AuthUnavailable {
-                tonic::Code::Unavailable
-            } else {
-                tonic::Code::Unauthenticated
-            };
-            tonic::Status::new(code, err.message)
-        })?;
-        let (Some(claims), Authenticator::Jwt { namespace, .. }) = (claims, &self.0) else {
-            return Ok(()); // mock mode: anyone, as on REST
-        };
         let (actions, named) = match action {
             runtime::grpc::EventAction::Progress => (CREATE | UPDATE, "CREATE or UPDATE"),
             runtime::grpc::EventAction::Delete => (DELETE, "DELETE"),
         };
-        if allows_server_calls(&claims, namespace, actions) {
-            Ok(())
-        } else {
-            Err(tonic::Status::permission_denied(format!(
-                "sending this event needs the ADMIN:NAMESPACE:{namespace}:CHALLENGE permission with {named}"
-            )))
-        }
+        self.0
+            .allow_server(header, actions, "sending this event", named)
+            .await
+            .map_err(|err| tonic::Status::new(err.code.grpc_code(), err.message))
     }
 }
 
@@ -177,20 +183,14 @@ impl FromRequestParts<AppState> for ServerCaller {
             axum::http::Method::DELETE => (DELETE, "DELETE"),
             _ => (CREATE | UPDATE, "CREATE or UPDATE"),
         };
-        match (state.auth.claims(parts).await?, &state.auth) {
-            (None, _) => Ok(ServerCaller),
-            (Some(claims), Authenticator::Jwt { namespace, .. })
-                if allows_server_calls(&claims, namespace, actions) =>
-            {
-                Ok(ServerCaller)
-            }
-            (Some(_), auth) => Err(ApiError::new(
-                ErrorCode::Forbidden,
-                format!(
-                    "this endpoint needs the ADMIN:NAMESPACE:{}:CHALLENGE permission with {named}",
-                    auth.namespace()
-                ),
-            )),
-        }
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        state
+            .auth
+            .allow_server(header, actions, "this endpoint", named)
+            .await
+            .map(|()| ServerCaller)
     }
 }
