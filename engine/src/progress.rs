@@ -367,10 +367,26 @@ impl RuleSet {
     }
 }
 
+/// A status change made outside [`RuleSet::apply`]. A store persists it as a compare-and-set,
+/// binding both statuses: it writes `to` only on a row still in `from`, so a row that moved on
+/// since (rolled over, cleaned up, claimed already) is left as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub from: Status,
+    pub to: Status,
+}
+
+/// A granted reward: the period's completed row becomes claimed ([`claimed`] is the whole state
+/// after it).
+pub const CLAIM: Transition = Transition {
+    from: Status::Completed,
+    to: Status::Claimed,
+};
+
 /// The state after a successful claim.
 pub fn claimed(state: &ProgressState, now: DateTime<Utc>) -> ProgressState {
     ProgressState {
-        status: Status::Claimed,
+        status: CLAIM.to,
         claimed_at: Some(now),
         updated_at: now,
         ..state.clone()

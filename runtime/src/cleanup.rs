@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use engine::RuleSetHandle;
-use store::{ExpiryCursor, ExpiryPolicy, ProgressStore, StoreError};
+use store::{EventArchive, ExpiryCursor, ExpiryPolicy, Maintenance, StoreError};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -48,7 +48,8 @@ const PAUSE: Duration = Duration::from_millis(20);
 /// run stopped (`None` once the walk reached the end), so consecutive runs do not re-read the
 /// rows that stay.
 pub async fn clean_once(
-    store: &dyn ProgressStore,
+    store: &dyn Maintenance,
+    archive: &dyn EventArchive,
     rules: &RuleSetHandle,
     config: &CleanupConfig,
     now: DateTime<Utc>,
@@ -75,7 +76,7 @@ pub async fn clean_once(
     })
     .await?;
     let archived_events = drain(config, |limit| {
-        store.prune_event_archive(now - config.archive_retention, limit)
+        archive.prune_event_archive(now - config.archive_retention, limit)
     })
     .await?;
     Ok(Cleaned {
@@ -108,7 +109,8 @@ where
 
 /// Runs the job every `config.interval` until `stopped` turns true.
 pub async fn run(
-    store: Arc<dyn ProgressStore>,
+    store: Arc<dyn Maintenance>,
+    archive: Arc<dyn EventArchive>,
     rules: Arc<RuleSetHandle>,
     metrics: Arc<Metrics>,
     config: CleanupConfig,
@@ -124,7 +126,7 @@ pub async fn run(
         let started = Instant::now();
         // Shutting down mid-run drops the run: each statement commits alone, nothing half-done.
         let result = tokio::select! {
-            result = clean_once(store.as_ref(), &rules, &config, Utc::now(), &mut cursor) => result,
+            result = clean_once(store.as_ref(), archive.as_ref(), &rules, &config, Utc::now(), &mut cursor) => result,
             _ = stopped.wait_for(|stop| *stop) => return,
         };
         metrics.cleanup_ran(&result, started.elapsed());

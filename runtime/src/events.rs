@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use engine::{Event, EventData, EventKind, RuleSetHandle, UserId};
-use store::{EventOutcome, ProgressStore, WriteError, Writer};
+use store::{EventOutcome, Maintenance, WriteError, Writer};
 
 use crate::error::ErrorCode;
 use crate::metrics::Metrics;
@@ -22,7 +22,8 @@ const MAX_STAT_CODE: usize = 256;
 pub struct EventContext {
     pub rules: Arc<RuleSetHandle>,
     pub writer: Arc<Writer>,
-    pub store: Arc<dyn ProgressStore>,
+    /// GDPR deletion (the writer holds the event sink; nothing here reaches reward intents).
+    pub maintenance: Arc<dyn Maintenance>,
     /// Events of other namespaces are skipped; `None` accepts all.
     pub namespace: Option<String>,
     pub metrics: Arc<Metrics>,
@@ -431,7 +432,7 @@ impl EventContext {
         if self.other_namespace(namespace) {
             return Ok(None);
         }
-        self.store
+        self.maintenance
             .delete_user(&UserId::new(user_id), self.clock.now())
             .await
             .map(Some)

@@ -20,4 +20,4 @@ pub mod telemetry;
 pub use config::Config;
 pub use events::{EventContext, EventError, Processed};
 pub use grpc::{Listeners, run};
-pub use start::{Runtime, StartOptions, load_rules};
+pub use start::{Runtime, ServiceRoles, StartOptions, load_rules};

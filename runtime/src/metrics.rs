@@ -13,7 +13,7 @@ use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use store::{ProgressStore, QueryObserver, Writer, WriterObserver};
+use store::{Maintenance, QueryObserver, Writer, WriterObserver};
 
 /// The handler's metrics, registered in their own registry.
 pub struct Metrics {
@@ -289,7 +289,7 @@ impl Metrics {
         &self,
         writer: &Writer,
         rules: &RuleSetHandle,
-        store: &dyn ProgressStore,
+        store: &dyn Maintenance,
     ) -> String {
         self.buffer_size.set(writer.queue_depth() as i64);
         let status = rules.status();
@@ -399,7 +399,7 @@ pub struct MetricsState {
     pub metrics: Arc<Metrics>,
     pub writer: Arc<Writer>,
     pub rules: Arc<RuleSetHandle>,
-    pub store: Arc<dyn ProgressStore>,
+    pub maintenance: Arc<dyn Maintenance>,
 }
 
 /// `/metrics` (Prometheus text) and `/healthz` (see [`health`]).
@@ -418,18 +418,18 @@ async fn render(State(state): State<MetricsState>) -> impl IntoResponse {
         )],
         state
             .metrics
-            .render(&state.writer, &state.rules, state.store.as_ref()),
+            .render(&state.writer, &state.rules, state.maintenance.as_ref()),
     )
 }
 
 async fn healthz(State(state): State<MetricsState>) -> impl IntoResponse {
-    health(state.store.as_ref(), &state.writer).await
+    health(state.maintenance.as_ref(), &state.writer).await
 }
 
 /// The `/healthz` answer of both binaries: 200 `{"status":"healthy"}` when the database
 /// answers and every writer flusher runs, else 503 saying which is not.
 pub async fn health(
-    store: &dyn ProgressStore,
+    store: &dyn Maintenance,
     writer: &Writer,
 ) -> (StatusCode, Json<serde_json::Value>) {
     let problem = if let Err(err) = store.ping().await {

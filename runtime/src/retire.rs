@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use engine::{GoalId, RuleSetHandle};
 use prometheus::IntGauge;
-use store::ProgressStore;
+use store::Maintenance;
 
 /// The engine's question "which of these goals do players hold rows for", answered by `store`
 /// (blocking the watcher's thread on the async store; reloads run off the async threads).
-pub fn goals_in_use(store: Arc<dyn ProgressStore>) -> engine::reload::GoalsInUse {
+pub fn goals_in_use(store: Arc<dyn Maintenance>) -> engine::reload::GoalsInUse {
     let runtime = tokio::runtime::Handle::current();
     Arc::new(move |goals: &[GoalId]| {
         let ask = store.goals_in_use(goals);
@@ -36,11 +36,7 @@ pub fn orphaned_gauge(registry: &prometheus::Registry) -> prometheus::Result<Int
 }
 
 /// Looks once for rows of goals the deployed rules do not define, and says so loudly.
-pub async fn warn_orphans(
-    store: Arc<dyn ProgressStore>,
-    rules: Arc<RuleSetHandle>,
-    gauge: IntGauge,
-) {
+pub async fn warn_orphans(store: Arc<dyn Maintenance>, rules: Arc<RuleSetHandle>, gauge: IntGauge) {
     let held = match store.goals_in_use(&[]).await {
         Ok(held) => held,
         Err(err) => {

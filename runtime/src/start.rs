@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use engine::{Clock, RuleSetHandle};
-use store::{ProgressStore, Writer};
+use store::{ClaimLedger, EventArchive, Maintenance, PlayerProgress, Writer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -49,9 +49,20 @@ impl Default for StartOptions {
     }
 }
 
+/// The roles of the database only the service holds: players' reads and assignment, the claim
+/// ledger, the archive's reads. [`Runtime::start`] hands them to its caller and keeps none, so
+/// the handler's program (which drops them) can neither create nor deliver a reward intent.
+#[derive(Clone)]
+pub struct ServiceRoles {
+    pub players: Arc<dyn PlayerProgress>,
+    pub ledger: Arc<dyn ClaimLedger>,
+    pub archive: Arc<dyn EventArchive>,
+}
+
 /// The started parts, shared by the adapters, and the tasks stopped in order at shutdown.
 pub struct Runtime {
-    pub store: Arc<dyn ProgressStore>,
+    /// Migrations, health, GDPR deletion and the cleanup job's deletions.
+    pub maintenance: Arc<dyn Maintenance>,
     pub rules: Arc<RuleSetHandle>,
     pub writer: Arc<Writer>,
     pub metrics: Arc<Metrics>,
@@ -69,7 +80,7 @@ pub struct Runtime {
 
 impl Runtime {
     /// Starts the shared parts. Fails, naming the setting or file, before anything is served.
-    pub async fn start(config: &Config, options: StartOptions) -> Result<Self> {
+    pub async fn start(config: &Config, options: StartOptions) -> Result<(Self, ServiceRoles)> {
         let writer_config = store::WriterConfig {
             clock: options.clock.clone(),
             ..config.writer()?
@@ -77,40 +88,47 @@ impl Runtime {
         let cleanup_config = config.cleanup()?;
         let url = config.database.url()?;
         let database = store::redacted(&url);
-        let store = store::open(&url, config.pool_size)
-            .await
-            .with_context(|| format!("cannot open the database {database}"))?;
         let metrics = Arc::new(Metrics::new().context("registering metrics")?);
         let cache = config
             .progress_cache()
             .filter(|_| options.cache_progress)
             .map(|size| Arc::new(store::cache::ProgressCache::new(size)));
-        let store = store::instrument(store, metrics.clone(), cache.clone());
+        let probe = store::Probe::new(metrics.clone(), cache.clone());
+        let store = store::open_with(&url, config.pool_size, probe)
+            .await
+            .with_context(|| format!("cannot open the database {database}"))?;
+        let service = ServiceRoles {
+            players: store.clone(),
+            ledger: store.clone(),
+            archive: store.clone(),
+        };
+        let maintenance: Arc<dyn Maintenance> = store.clone();
+        let archive: Arc<dyn EventArchive> = store.clone();
         if config.migrate || options.migrate {
             tracing::info!(database = %database, "applying database migrations");
-            store.migrate().await.context("applying migrations")?;
+            maintenance.migrate().await.context("applying migrations")?;
         }
         let rules = load_rules(&config.challenges)?;
-        rules.check_removed_goals(crate::retire::goals_in_use(store.clone()));
+        rules.check_removed_goals(crate::retire::goals_in_use(maintenance.clone()));
         let watcher = rules
             .watch(Duration::from_millis(config.reload_debounce_ms))
             .context("watching the challenge files")?;
         let writer = Arc::new(Writer::start_observed(
-            store.clone(),
+            store,
             writer_config,
             metrics.clone(),
         ));
         let events = EventContext {
             rules: rules.clone(),
             writer: writer.clone(),
-            store: store.clone(),
+            maintenance: maintenance.clone(),
             namespace: config.namespace_filter(),
             metrics: metrics.clone(),
             clock: options.clock.clone(),
         };
         let (stop, _) = watch::channel(false);
         let mut runtime = Self {
-            store,
+            maintenance,
             rules,
             writer,
             metrics,
@@ -125,12 +143,16 @@ impl Runtime {
         };
         let orphaned = crate::retire::orphaned_gauge(&runtime.metrics.registry)
             .context("registering metrics")?;
-        let orphans =
-            crate::retire::warn_orphans(runtime.store.clone(), runtime.rules.clone(), orphaned);
+        let orphans = crate::retire::warn_orphans(
+            runtime.maintenance.clone(),
+            runtime.rules.clone(),
+            orphaned,
+        );
         runtime.background("orphaned goals check", orphans);
         if let Some(cleanup) = cleanup_config {
             let job = crate::cleanup::run(
-                runtime.store.clone(),
+                runtime.maintenance.clone(),
+                archive,
                 runtime.rules.clone(),
                 runtime.metrics.clone(),
                 cleanup,
@@ -152,7 +174,7 @@ impl Runtime {
             runtime.background("progress change log", feed);
             runtime.metrics.watch_progress_cache(cache);
         }
-        Ok(runtime)
+        Ok((runtime, service))
     }
 
     /// Turns `true` when shutdown begins (for loops that check it between steps).
@@ -193,7 +215,7 @@ impl Runtime {
             metrics: self.metrics.clone(),
             writer: self.writer.clone(),
             rules: self.rules.clone(),
-            store: self.store.clone(),
+            maintenance: self.maintenance.clone(),
         });
         // Metrics stop last: `shutdown` aborts this task after everything else has stopped.
         self.metrics_server = Some(tokio::spawn(async move {

@@ -241,7 +241,7 @@ pub async fn run_with_clock(
         migrate: embedded,
         cache_progress: true,
     };
-    let mut runtime = Runtime::start(&config.common, options).await?;
+    let (mut runtime, roles) = Runtime::start(&config.common, options).await?;
     watch_revocations(
         &auth,
         &mut runtime,
@@ -251,7 +251,9 @@ pub async fn run_with_clock(
     let state = AppState {
         context: Context {
             rules: runtime.rules.clone(),
-            store: runtime.store.clone(),
+            players: roles.players,
+            ledger: roles.ledger,
+            archive: roles.archive,
             rewards,
             namespace: config.common.namespace_filter().unwrap_or_default(),
             clock: runtime.clock.clone(),

@@ -13,7 +13,7 @@ use engine::progress::GoalView;
 use engine::{ChallengeId, CompiledChallenge, CompiledGoal, GoalId, RuleSet};
 use serde::Serialize;
 
-use crate::usecases::PlayerProgress;
+use crate::usecases::PlayerRows;
 use crate::views::{RequirementJson, RewardJson, time};
 
 /// The rules' part of a goal, in [`crate::views::GoalJson`]'s field order.
@@ -111,7 +111,7 @@ impl Rendered {
         out: &mut Vec<u8>,
         rules: &RuleSet,
         challenge: &CompiledChallenge,
-        progress: &PlayerProgress,
+        progress: &PlayerRows,
         now: DateTime<Utc>,
     ) {
         match self.challenges.get(&challenge.id) {
@@ -275,7 +275,7 @@ challenges:
             .with_ymd_and_hms(2026, 12, 15, 13, 14, 15)
             .single()
             .expect("time");
-        let progress = PlayerProgress::from_rows(rows(rules, now), now);
+        let progress = PlayerRows::from_rows(rows(rules, now), now);
         let cache = RenderCache::default();
         let rendered = cache.for_rules(rules);
         for challenge in rules.challenges() {

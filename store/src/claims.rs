@@ -164,9 +164,10 @@ impl ClaimStart {
     /// A claim cannot start on a progress row in `status` (`None`: no row) unless it is
     /// completed: the answer when it cannot.
     pub(crate) fn refused_by_row(status: Option<&str>) -> Option<ClaimStart> {
+        let claim = engine::progress::CLAIM;
         match status.and_then(engine::Status::parse) {
-            Some(engine::Status::Completed) => None,
-            Some(engine::Status::Claimed) => Some(ClaimStart::AlreadyClaimed),
+            Some(status) if status == claim.from => None,
+            Some(status) if status == claim.to => Some(ClaimStart::AlreadyClaimed),
             _ => Some(ClaimStart::NotCompleted),
         }
     }

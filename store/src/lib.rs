@@ -1,5 +1,6 @@
-//! Persistence of per-player goal progress behind one trait, [`ProgressStore`], with a
-//! PostgreSQL implementation (production) and a SQLite one (the embedded default), and the
+//! Persistence of per-player goal progress behind one trait per role ([`EventSink`],
+//! [`PlayerProgress`], [`ClaimLedger`], [`EventArchive`], [`Maintenance`]), each implemented
+//! once by PostgreSQL (production) and once by SQLite (the embedded default), and the
 //! group-commit [`Writer`] that turns concurrent events into few transactions.
 //!
 //! The store persists what `engine::RuleSet::apply` computes: it reads rows, folds events
@@ -12,8 +13,8 @@ pub mod claims;
 mod dedup;
 mod error;
 mod fold;
-mod instrument;
 mod postgres;
+mod probe;
 mod row;
 mod sqlite;
 #[cfg(feature = "testing")]
@@ -33,8 +34,8 @@ pub use claims::{
 };
 pub use engine::ExpiryPolicy;
 pub use error::StoreError;
-pub use instrument::{QueryObserver, instrument};
 pub use postgres::{PgStore, WRITER_APPLICATION};
+pub use probe::{Probe, QueryObserver};
 pub use row::ProgressRow;
 pub use sqlite::SqliteStore;
 pub use url::{DEFAULT_SQLITE_URL, redacted};
@@ -96,22 +97,25 @@ pub struct ExpiredBatch {
     pub next: Option<ExpiryCursor>,
 }
 
-/// Persistence of per-player progress. User-scoped operations say so by taking the user id.
+/// The writer's batch: the one way events become progress. Held by the group-commit
+/// [`Writer`] alone.
 #[async_trait]
-pub trait ProgressStore: Send + Sync + 'static {
-    /// Applies pending migrations.
-    async fn migrate(&self) -> Result<(), StoreError>;
+pub trait EventSink: Send + Sync + 'static {
+    /// Applies a batch of events in ONE transaction: records their ids (a redelivered id is
+    /// skipped), locks the touched rows in key order, folds the events with `apply` in order,
+    /// writes the changed rows and commits. On a failure that concerns single events rather
+    /// than the database, the batch is retried event by event so only the bad ones fail.
+    async fn apply_events(
+        &self,
+        batch: &[PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError>;
+}
 
-    /// Reverts the last `steps` migrations. Returns how many it reverted (0 on a database
-    /// that was never migrated).
-    async fn migrate_down(&self, steps: usize) -> Result<usize, StoreError>;
-
-    /// Whether the database answers.
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    /// The connection pool right now.
-    fn pool_connections(&self) -> PoolStats;
-
+/// A player's rows: the reads of the player routes, and assignment (initialize, selection).
+/// User-scoped: every method takes the user id.
+#[async_trait]
+pub trait PlayerProgress: Send + Sync + 'static {
     /// Every row of a user (or only active ones), ordered by goal id, from the database.
     async fn progress_for_user(
         &self,
@@ -126,22 +130,6 @@ pub trait ProgressStore: Send + Sync + 'static {
         &self,
         user_id: &UserId,
         active_only: bool,
-    ) -> Result<Vec<ProgressRow>, StoreError> {
-        self.progress_for_user(user_id, active_only).await
-    }
-
-    /// One row of a user.
-    async fn progress_for_user_goal(
-        &self,
-        user_id: &UserId,
-        goal_id: &GoalId,
-    ) -> Result<Option<ProgressRow>, StoreError>;
-
-    /// The rows of a user for the given goals.
-    async fn progress_for_user_goals(
-        &self,
-        user_id: &UserId,
-        goal_ids: &[GoalId],
     ) -> Result<Vec<ProgressRow>, StoreError>;
 
     /// Number of active rows of a user, in one challenge or in all.
@@ -181,65 +169,18 @@ pub trait ProgressStore: Send + Sync + 'static {
         deactivate: &[GoalId],
         now: DateTime<Utc>,
     ) -> Result<Vec<ProgressRow>, StoreError>;
+}
 
-    /// GDPR: deletes every row of a user. Returns how many progress rows went. What a reward
-    /// intent that was (or may have been) granted leaves is a ledger entry keyed by a keyed
-    /// hash, naming no user, so the same reward is never granted twice. A tombstone
-    /// (user, `now`) makes later batches forget the user's events from before `now`
-    /// ([`EventOutcome::UserDeleted`]); it is pruned with the dedup window.
-    async fn delete_user(&self, user_id: &UserId, now: DateTime<Utc>) -> Result<u64, StoreError>;
-
-    /// Looks at up to `limit` rows whose `expires_at` is before `before`, in (expires_at,
-    /// user_id, goal_id) order after `after`, and deletes those one of `policies` allows to go
-    /// (see [`ExpiryPolicy`]; rows being written right now are skipped). Pass the returned
-    /// cursor to go on; `next: None` means the end was reached.
-    async fn delete_expired(
-        &self,
-        policies: &[ExpiryPolicy],
-        before: DateTime<Utc>,
-        after: Option<&ExpiryCursor>,
-        limit: i64,
-    ) -> Result<ExpiredBatch, StoreError>;
-
-    /// Deletes up to `limit` archived events archived before `before` (EVENT_ARCHIVE_DAYS).
-    /// Returns how many.
-    async fn prune_event_archive(
-        &self,
-        before: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<u64, StoreError>;
-
-    /// Up to `limit` archived events in `window`, in archive order after `after` (a `seq`;
-    /// 0 for the first page).
-    async fn read_archive(
-        &self,
-        window: &ArchiveWindow,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<ArchivedEvent>, StoreError>;
-
-    /// A player's last `limit` archived events, in archive order (oldest first).
-    async fn player_archive(
-        &self,
-        user_id: &UserId,
-        limit: i64,
-    ) -> Result<Vec<ArchivedEvent>, StoreError>;
-
-    /// How many archived events `window` holds.
-    async fn count_archive(&self, window: &ArchiveWindow) -> Result<u64, StoreError>;
-
-    /// Forgets applied event ids older than `before` (the dedup window). Returns how many.
-    async fn prune_processed_events(
-        &self,
-        before: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<u64, StoreError>;
-
+/// Reward intents: the claim ledger. Only the service holds it; the handler's program cannot
+/// create or deliver an intent.
+#[async_trait]
+pub trait ClaimLedger: Send + Sync + 'static {
     /// Records the durable intent to grant the reward of (user, goal, period), leased to the
     /// caller: `pending`, or for a fulfillment `sending` with its first attempt counted (the
-    /// caller sends it right after, with no `mark_sending`), in a short transaction that first locks the progress row and
-    /// checks it is completed, and checks the ledger of deleted players' rewards. Only one
-    /// caller gets `Started`; an intent Platform refused may be started again.
+    /// caller sends it right after, with no `mark_sending`), in a short transaction that first
+    /// locks the progress row and checks it is completed, and checks the ledger of deleted
+    /// players' rewards. Only one caller gets `Started`; an intent Platform refused may be
+    /// started again.
     async fn begin_claim(
         &self,
         intent: &NewIntent,
@@ -256,9 +197,10 @@ pub trait ProgressStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Option<RewardIntent>, StoreError>;
 
-    /// Records how a delivery ended. `Granted` also marks the period's progress row claimed
-    /// when it is still there (locking the row before the intent, as `begin_claim` does).
-    /// `None` when the intent is gone or already closed.
+    /// Records how a delivery ended. `Granted` also persists the period's progress row as
+    /// `engine::progress::claimed` decides (when the row is still there and still what the
+    /// engine started from), locking the row before the intent, as `begin_claim` does. `None`
+    /// when the intent is gone or already closed.
     async fn finish_intent(
         &self,
         key: &IntentKey,
@@ -302,29 +244,114 @@ pub trait ProgressStore: Send + Sync + 'static {
     /// Makes every open intent waiting for its backoff due now (Platform answers again after an
     /// outage: the others need not wait out their backoff). Answers how many it moved.
     async fn expedite_intents(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// The event archive: the sampled players' applied events, for explain, replay and the console.
+#[async_trait]
+pub trait EventArchive: Send + Sync + 'static {
+    /// Up to `limit` archived events in `window`, in archive order after `after` (a `seq`;
+    /// 0 for the first page).
+    async fn read_archive(
+        &self,
+        window: &ArchiveWindow,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ArchivedEvent>, StoreError>;
+
+    /// A player's last `limit` archived events, in archive order (oldest first).
+    async fn player_archive(
+        &self,
+        user_id: &UserId,
+        limit: i64,
+    ) -> Result<Vec<ArchivedEvent>, StoreError>;
+
+    /// How many archived events `window` holds.
+    async fn count_archive(&self, window: &ArchiveWindow) -> Result<u64, StoreError>;
+
+    /// Deletes up to `limit` archived events archived before `before` (EVENT_ARCHIVE_DAYS).
+    /// Returns how many.
+    async fn prune_event_archive(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError>;
+}
+
+/// What the process itself does to the database: migrations, health, GDPR deletion and the
+/// cleanup job's deletions.
+#[async_trait]
+pub trait Maintenance: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Reverts the last `steps` migrations. Returns how many it reverted (0 on a database
+    /// that was never migrated).
+    async fn migrate_down(&self, steps: usize) -> Result<usize, StoreError>;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The connection pool right now.
+    fn pool_connections(&self) -> PoolStats;
+
+    /// GDPR: deletes every row of a user. Returns how many progress rows went. What a reward
+    /// intent that was (or may have been) granted leaves is a ledger entry keyed by a keyed
+    /// hash, naming no user, so the same reward is never granted twice. A tombstone
+    /// (user, `now`) makes later batches forget the user's events from before `now`
+    /// ([`EventOutcome::UserDeleted`]); it is pruned with the dedup window.
+    async fn delete_user(&self, user_id: &UserId, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Looks at up to `limit` rows whose `expires_at` is before `before`, in (expires_at,
+    /// user_id, goal_id) order after `after`, and deletes those one of `policies` allows to go
+    /// (see [`ExpiryPolicy`]; rows being written right now are skipped). Pass the returned
+    /// cursor to go on; `next: None` means the end was reached.
+    async fn delete_expired(
+        &self,
+        policies: &[ExpiryPolicy],
+        before: DateTime<Utc>,
+        after: Option<&ExpiryCursor>,
+        limit: i64,
+    ) -> Result<ExpiredBatch, StoreError>;
+
+    /// Forgets applied event ids older than `before` (the dedup window). Returns how many.
+    async fn prune_processed_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError>;
 
     /// Which of `goals` players hold progress rows for (a reload must not drop those); with no
     /// goals, every goal any player holds rows for. Scans the progress table: called when a
     /// reload removes goals, and once at start-up.
     async fn goals_in_use(&self, goals: &[GoalId]) -> Result<Vec<GoalId>, StoreError>;
-
-    /// Applies a batch of events in ONE transaction: records their ids (a redelivered id is
-    /// skipped), locks the touched rows in key order, folds the events with `apply` in order,
-    /// writes the changed rows and commits. On a failure that concerns single events rather
-    /// than the database, the batch is retried event by event so only the bad ones fail.
-    async fn apply_events(
-        &self,
-        batch: &[PendingEvent],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError>;
 }
 
-/// Opens the store a database URL names: `postgres://…` or `sqlite:…`.
-pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn ProgressStore>, StoreError> {
+/// A database opened, with every role: what `open` answers, for the process to hand each part
+/// only the roles it uses (`Arc<dyn Store>` coerces to `Arc<dyn EventSink>` and the others).
+pub trait Store: EventSink + PlayerProgress + ClaimLedger + EventArchive + Maintenance {}
+
+impl<T: EventSink + PlayerProgress + ClaimLedger + EventArchive + Maintenance> Store for T {}
+
+/// Opens the store a database URL names: `postgres://…` or `sqlite:…`, reporting nowhere.
+pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, max_connections, Probe::default()).await
+}
+
+/// [`open`], with `probe` timing every call and, on PostgreSQL, reading players' rows for
+/// answers through its cache.
+pub async fn open_with(
+    url: &str,
+    max_connections: u32,
+    probe: Probe,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url, max_connections).await?))
+        Ok(Arc::new(
+            PgStore::connect(url, max_connections)
+                .await?
+                .with_probe(probe),
+        ))
     } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+        Ok(Arc::new(SqliteStore::connect(url).await?.with_probe(probe)))
     } else {
         Err(StoreError::Config(format!(
             "unsupported database URL `{}`: use postgres://… or sqlite:…",

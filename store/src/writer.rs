@@ -10,7 +10,7 @@ use engine::{Event, RuleSet};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::{EventOutcome, PendingEvent, ProgressStore, StoreError};
+use crate::{EventOutcome, EventSink, PendingEvent, StoreError};
 
 /// Writer knobs.
 #[derive(Debug, Clone)]
@@ -120,13 +120,13 @@ impl std::fmt::Debug for Writer {
 
 impl Writer {
     /// Starts the flusher tasks on the current Tokio runtime.
-    pub fn start(store: Arc<dyn ProgressStore>, config: WriterConfig) -> Self {
+    pub fn start(store: Arc<dyn EventSink>, config: WriterConfig) -> Self {
         Self::start_observed(store, config, Arc::new(NoObserver))
     }
 
     /// Starts the flusher tasks, reporting flushes to `observer`.
     pub fn start_observed(
-        store: Arc<dyn ProgressStore>,
+        store: Arc<dyn EventSink>,
         config: WriterConfig,
         observer: Arc<dyn WriterObserver>,
     ) -> Self {
@@ -242,7 +242,7 @@ impl Writer {
 /// What a flusher works with (cloned for each, and for each restart).
 #[derive(Clone)]
 struct Flusher {
-    store: Arc<dyn ProgressStore>,
+    store: Arc<dyn EventSink>,
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     stop_signal: watch::Receiver<bool>,
     depth: Arc<QueueDepth>,

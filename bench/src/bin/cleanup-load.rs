@@ -16,7 +16,7 @@ use chrono::{Duration, Utc};
 use clap::Parser;
 use engine::RuleSetHandle;
 use runtime::cleanup::{CleanupConfig, clean_once};
-use store::{PgStore, ProgressStore};
+use store::{Maintenance, PgStore, Store};
 
 #[derive(Parser)]
 struct Args {
@@ -50,7 +50,7 @@ async fn main() -> Result<()> {
     let url = bench::fresh_database(&args.server.url, "ce_cleanup_bench").await?;
     let pg = PgStore::connect(&url, 4).await?;
     pg.migrate().await?;
-    let store: Arc<dyn ProgressStore> = Arc::new(pg);
+    let store: Arc<dyn Store> = Arc::new(pg);
     let dir = std::env::temp_dir().join(format!("ce-cleanup-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("rules.yaml"), RULES)?;
@@ -125,7 +125,15 @@ async fn main() -> Result<()> {
     let mut cursor = None;
     loop {
         let run = Instant::now();
-        let cleaned = clean_once(store.as_ref(), &rules, &config, Utc::now(), &mut cursor).await?;
+        let cleaned = clean_once(
+            store.as_ref(),
+            store.as_ref(),
+            &rules,
+            &config,
+            Utc::now(),
+            &mut cursor,
+        )
+        .await?;
         let took = run.elapsed();
         if cleaned.expired_rows == 0 && cleaned.event_ids == 0 {
             break;

@@ -88,9 +88,12 @@ async fn main() -> Result<()> {
     for _ in 0..args.replicas {
         let mut platform = PlatformConfig::new(&platform_url, "bench", "bench");
         platform.mode = DeliveryMode::Fulfillment;
+        let opened = store::open(&url, args.pool).await?;
         let context = Context {
             rules: rules.clone(),
-            store: store::open(&url, args.pool).await?,
+            players: opened.clone(),
+            ledger: opened.clone(),
+            archive: opened,
             rewards: Arc::new(PlatformRewards::new(platform)?),
             namespace: "bench".into(),
             clock: engine::Clock::system(),

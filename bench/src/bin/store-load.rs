@@ -19,7 +19,7 @@ use chrono::Utc;
 use clap::Parser;
 use engine::{Event, EventData, EventKind, RuleSet, SourceFile, Sources, UserId, compile};
 use sqlx::Connection;
-use store::{PgStore, ProgressStore, Writer, WriterConfig};
+use store::{Maintenance, PgStore, Store, Writer, WriterConfig};
 
 #[derive(Parser)]
 struct Args {
@@ -101,7 +101,7 @@ impl Report {
 async fn run_writer(
     name: &'static str,
     args: &Args,
-    store: Arc<dyn ProgressStore>,
+    store: Arc<dyn Store>,
     rules: Arc<RuleSet>,
     users: usize,
 ) -> Result<Report> {
@@ -198,7 +198,7 @@ async fn main() -> Result<()> {
     let store = PgStore::connect(&url, args.pool).await?;
     store.migrate().await?;
     let pool = store.pool().clone();
-    let store: Arc<dyn ProgressStore> = Arc::new(store);
+    let store: Arc<dyn Store> = Arc::new(store);
     let compiled = compile(&Sources {
         files: vec![SourceFile::new("bench.yaml", RULES)],
         unreadable: Vec::new(),

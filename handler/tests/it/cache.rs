@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engine::UserId;
-use store::ProgressStore;
+use store::Store;
 use store::cache::{CacheConfig, ProgressCache};
 use store::testing::TestDatabase;
 
@@ -18,7 +18,7 @@ impl store::QueryObserver for Quiet {
 
 /// A store reading through a cache that follows the database's change log, as the service's.
 struct Cached {
-    store: Arc<dyn ProgressStore>,
+    store: Arc<dyn Store>,
     cache: Arc<ProgressCache>,
     _stop: tokio::sync::watch::Sender<bool>,
 }
@@ -33,11 +33,8 @@ impl Cached {
             players: 1_000,
             ttl: Duration::from_secs(3_600),
         }));
-        let store = store::instrument(
-            store::open(url, 4).await.expect("store"),
-            Arc::new(Quiet),
-            Some(cache.clone()),
-        );
+        let probe = store::Probe::new(Arc::new(Quiet), Some(cache.clone()));
+        let store = store::open_with(url, 4, probe).await.expect("store");
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(store::cache::follow_with(
             url.to_string(),

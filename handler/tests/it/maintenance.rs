@@ -9,7 +9,7 @@ use engine::{Event, EventData, EventKind, RuleSetHandle, UserId};
 use runtime::Config;
 use runtime::cleanup::{Cleaned, CleanupConfig, clean_once};
 use store::testing::TestDatabase;
-use store::{PendingEvent, ProgressStore};
+use store::{PendingEvent, Store};
 
 const RULES: &str = r#"
 version: 1
@@ -24,7 +24,7 @@ challenges:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_deletes_at_most_its_bound_and_prunes_old_event_ids() {
     let db = TestDatabase::postgres().await.expect("PostgreSQL");
-    let store: Arc<dyn ProgressStore> = store::open(&db.url, 4).await.expect("open");
+    let store: Arc<dyn Store> = store::open(&db.url, 4).await.expect("open");
     store.migrate().await.expect("migrate");
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("rules.yaml"), RULES).expect("rules");
@@ -72,9 +72,16 @@ async fn a_run_deletes_at_most_its_bound_and_prunes_old_event_ids() {
     // The cursor carries from run to run, as in the job's loop.
     let mut cursor = None;
     let mut run = async || {
-        clean_once(store.as_ref(), &rules, &config, now, &mut cursor)
-            .await
-            .expect("cleanup")
+        clean_once(
+            store.as_ref(),
+            store.as_ref(),
+            &rules,
+            &config,
+            now,
+            &mut cursor,
+        )
+        .await
+        .expect("cleanup")
     };
     assert_eq!(
         run().await,

@@ -31,7 +31,9 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let mut runtime = Runtime::start(&config, StartOptions::default()).await?;
+    // The service roles (players, the claim ledger, the archive's reads) are dropped here: the
+    // handler can neither create nor deliver a reward intent.
+    let (mut runtime, _) = Runtime::start(&config, StartOptions::default()).await?;
     let status = runtime.rules.status();
     tracing::info!(
         grpc = %listeners.grpc.local_addr()?,

@@ -185,7 +185,7 @@ pub(super) async fn replay(
     let Some(after) = compiled.trial_rules().map(Arc::new) else {
         return Ok(Json(json!({ "diagnostics": diagnostics, "report": null })));
     };
-    let events = state.context.store.count_archive(&window).await?;
+    let events = state.context.archive.count_archive(&window).await?;
     if events > MAX_REPLAY_EVENTS {
         return Err(ApiError::new(
             ErrorCode::ValidationFailed,
@@ -203,7 +203,7 @@ pub(super) async fn replay(
     };
     let before: Arc<RuleSet> = state.context.rules.current();
     let replayed = crate::usecases::replay::replay(
-        state.context.store.as_ref(),
+        state.context.archive.as_ref(),
         window,
         before,
         after,

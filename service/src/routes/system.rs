@@ -37,8 +37,8 @@ pub(super) async fn delete_my_data(
         ));
     }
     let rows = state
-        .context
-        .store
+        .events
+        .maintenance
         .delete_user(&user, state.context.clock.now())
         .await?;
     tracing::info!(user_id = %user, rows, "GDPR self-deletion");
@@ -246,5 +246,5 @@ pub(super) async fn rules(State(state): State<AppState>, _caller: ServerCaller) 
 #[utoipa::path(get, path = "/healthz", tag = "health",
     responses((status = 200, description = "`{\"status\":\"healthy\"}`"), (status = 503, description = "the database does not answer, or a writer flusher is restarting")))]
 pub(super) async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    runtime::metrics::health(state.context.store.as_ref(), &state.events.writer).await
+    runtime::metrics::health(state.events.maintenance.as_ref(), &state.events.writer).await
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use engine::{Assign, Event, RuleSet, UserId};
 use serde::Serialize;
 
-use super::{Context, PlayerProgress, challenge, goal};
+use super::{Context, PlayerRows, challenge, goal};
 use crate::error::{ApiError, ErrorCode};
 use crate::views::{AssignedGoalJson, ChallengeJson, GoalJson, RequirementJson, time, visible};
 
@@ -21,7 +21,7 @@ pub async fn list(
     let rules = ctx.rules.current();
     let rendered = ctx.render.for_rules(&rules);
     let progress =
-        PlayerProgress::load_for_display(ctx.store.as_ref(), user, active_only, now).await?;
+        PlayerRows::load_for_display(ctx.players.as_ref(), user, active_only, now).await?;
     let mut out = Vec::with_capacity(16 * 1024);
     out.extend_from_slice(b"{\"challenges\":[");
     for (n, c) in rules
@@ -49,7 +49,7 @@ pub async fn get(
     let rules = ctx.rules.current();
     let found = challenge(&rules, challenge_id, now)?;
     let rendered = ctx.render.for_rules(&rules);
-    let progress = PlayerProgress::load_for_display(ctx.store.as_ref(), user, false, now).await?;
+    let progress = PlayerRows::load_for_display(ctx.players.as_ref(), user, false, now).await?;
     let mut out = Vec::with_capacity(4 * 1024);
     rendered.write_challenge(&mut out, &rules, found, &progress, now);
     Ok(out)
@@ -59,7 +59,7 @@ pub async fn get(
 pub fn challenge_json(
     rules: &engine::RuleSet,
     challenge: &engine::CompiledChallenge,
-    progress: &PlayerProgress,
+    progress: &PlayerRows,
     now: DateTime<Utc>,
 ) -> ChallengeJson {
     ChallengeJson {
@@ -105,11 +105,11 @@ pub async fn initialize(
         .filter(|g| g.assign == Assign::Default && !g.is_retired(now))
         .collect();
     let inserted = ctx
-        .store
+        .players
         .initialize_for_user(user, &ctx.namespace, &defaults, now)
         .await?;
-    let progress = PlayerProgress::load(ctx.store.as_ref(), user, false, now).await?;
-    let total_active = ctx.store.count_active_for_user(user, None).await?;
+    let progress = PlayerRows::load(ctx.players.as_ref(), user, false, now).await?;
+    let total_active = ctx.players.count_active_for_user(user, None).await?;
     Ok(Initialized {
         assigned_goals: defaults
             .iter()
@@ -241,7 +241,7 @@ async fn recent_events(
     rules: &Arc<RuleSet>,
     goal_id: &str,
 ) -> Result<Vec<RecentEvent>, ApiError> {
-    let archived = ctx.store.player_archive(user, EXPLAIN_HISTORY).await?;
+    let archived = ctx.archive.player_archive(user, EXPLAIN_HISTORY).await?;
     // A row that cannot be read back is left out, and a repeated id counts once, as in replay.
     let events: Vec<Event> = store::first_deliveries(&archived)
         .filter_map(|row| row.to_event().ok())
@@ -318,7 +318,7 @@ pub async fn explain(
 ) -> Result<Explanation, ApiError> {
     let rules = ctx.rules.current();
     let found = goal(&rules, challenge_id, goal_id, now)?;
-    let progress = PlayerProgress::load(ctx.store.as_ref(), user, false, now).await?;
+    let progress = PlayerRows::load(ctx.players.as_ref(), user, false, now).await?;
     let view = progress.view(found);
     let status_of = progress.status_of(&rules);
     let locked_by: Vec<String> = found

@@ -9,7 +9,7 @@ use serde::Serialize;
 use store::{ClaimStart, Delivery, IntentKey, NewIntent};
 
 use super::delivery::{Delivered, Owned, deliver};
-use super::{Context, PlayerProgress, goal};
+use super::{Context, PlayerRows, goal};
 use crate::error::{ApiError, ErrorCode};
 use crate::views::{RewardJson, time};
 
@@ -49,7 +49,7 @@ pub async fn claim(
 ) -> Result<ClaimAnswer, ApiError> {
     let rules = ctx.rules.current();
     let found = goal(&rules, challenge_id, goal_id, now)?;
-    let progress = PlayerProgress::load(ctx.store.as_ref(), user, false, now).await?;
+    let progress = PlayerRows::load(ctx.players.as_ref(), user, false, now).await?;
     let row = progress.row(&found.id);
     rules
         .check_claim(
@@ -93,7 +93,7 @@ pub async fn claim(
             message: "the reward is being granted; ask again later to see it claimed",
         })
     };
-    let started = match ctx.store.begin_claim(&intent, now).await? {
+    let started = match ctx.ledger.begin_claim(&intent, now).await? {
         ClaimStart::Started(started) => started,
         ClaimStart::InProgress(_) => return Ok(pending()),
         ClaimStart::AlreadyClaimed => {

@@ -123,7 +123,7 @@ pub async fn deliver(
         // A goal without reward: only the row is marked.
         let now = ctx.clock.now();
         let outcome = IntentOutcome::Granted { claimed_at: now };
-        ctx.store.finish_intent(key, &outcome, now).await?;
+        ctx.ledger.finish_intent(key, &outcome, now).await?;
         return Ok(Delivered::Granted { claimed_at: now });
     };
     let deadline = tokio::time::Instant::now() + ctx.claims.deadline;
@@ -136,14 +136,14 @@ pub async fn deliver(
         let marked = match recorded.take() {
             Some(sending) => Some(sending),
             None => {
-                ctx.store
+                ctx.ledger
                     .mark_sending(key, ctx.claims.lease_from(now), now)
                     .await?
             }
         };
         let Some(sending) = marked else {
             // Closed meanwhile, or a direct request that may have arrived: never sent again.
-            return Ok(match ctx.store.intent(key).await? {
+            return Ok(match ctx.ledger.intent(key).await? {
                 Some(found) if found.state == IntentState::Granted => Delivered::Granted {
                     claimed_at: found.updated_at,
                 },
@@ -182,7 +182,7 @@ pub async fn deliver(
                 counted("granted");
                 let claimed_at = now;
                 let granted = IntentOutcome::Granted { claimed_at };
-                ctx.store.finish_intent(key, &granted, now).await?;
+                ctx.ledger.finish_intent(key, &granted, now).await?;
                 ctx.expedite.after_grant(ctx, now).await;
                 return Ok(Delivered::Granted { claimed_at });
             }
@@ -192,21 +192,21 @@ pub async fn deliver(
                 let refused = IntentOutcome::Refused {
                     error: error.clone(),
                 };
-                ctx.store.finish_intent(key, &refused, now).await?;
+                ctx.ledger.finish_intent(key, &refused, now).await?;
                 return Ok(Delivered::Refused(error));
             }
             GrantOutcome::Operator(error) => {
                 counted("unknown");
                 tracing::error!(user_id = %key.user_id, goal_id = %key.goal_id, transaction_id = %sending.transaction_id, %error, "a reward cannot be delivered as it was recorded; it is never re-sent: resolve it with `service claims`");
                 let unknown = IntentOutcome::Unknown { error };
-                ctx.store.finish_intent(key, &unknown, now).await?;
+                ctx.ledger.finish_intent(key, &unknown, now).await?;
                 return Ok(Delivered::Pending);
             }
             GrantOutcome::Unknown(error) if !sending.delivery.idempotent() => {
                 counted("unknown");
                 tracing::error!(user_id = %key.user_id, goal_id = %key.goal_id, transaction_id = %sending.transaction_id, %error, "a direct reward grant may or may not have been applied; it is never re-sent: resolve it with `service claims`");
                 let unknown = IntentOutcome::Unknown { error };
-                ctx.store.finish_intent(key, &unknown, now).await?;
+                ctx.ledger.finish_intent(key, &unknown, now).await?;
                 return Ok(Delivered::Pending);
             }
             GrantOutcome::Unknown(error) => (error, true),
@@ -221,7 +221,7 @@ pub async fn deliver(
             reached,
             retry_at,
         };
-        ctx.store.finish_intent(key, &retry, now).await?;
+        ctx.ledger.finish_intent(key, &retry, now).await?;
         if !again_now {
             return Ok(Delivered::Pending);
         }
@@ -255,7 +255,7 @@ impl Expedite {
             }
             *last = Some(tokio::time::Instant::now());
         }
-        match ctx.store.expedite_intents(now).await {
+        match ctx.ledger.expedite_intents(now).await {
             Ok(0) => {}
             Ok(moved) => {
                 tracing::info!(
@@ -296,7 +296,7 @@ pub struct Reconciled {
 pub async fn reconcile(ctx: &Context, limit: i64) -> Result<Reconciled, StoreError> {
     let now = ctx.clock.now();
     let leased = ctx
-        .store
+        .ledger
         .lease_intents(now, ctx.claims.lease_from(now), limit)
         .await?;
     let mut report = Reconciled {
@@ -314,7 +314,7 @@ pub async fn reconcile(ctx: &Context, limit: i64) -> Result<Reconciled, StoreErr
             let unknown = IntentOutcome::Unknown {
                 error: "a direct grant may have reached Platform but its answer was lost (the claim's process stopped or ran out of time)".into(),
             };
-            ctx.store.finish_intent(&intent.key, &unknown, now).await?;
+            ctx.ledger.finish_intent(&intent.key, &unknown, now).await?;
             tracing::error!(user_id = %intent.key.user_id, goal_id = %intent.key.goal_id, transaction_id = %intent.transaction_id, "a direct reward grant's outcome is unknown; resolve it with `service claims`");
             report.unknown += 1;
             continue;
@@ -336,7 +336,7 @@ pub async fn reconcile(ctx: &Context, limit: i64) -> Result<Reconciled, StoreErr
 
 /// Refreshes `challenge_reward_intents` from the store.
 async fn count_intents(ctx: &Context) -> Result<(), StoreError> {
-    for (state, count) in ctx.store.intent_counts().await? {
+    for (state, count) in ctx.ledger.intent_counts().await? {
         ctx.metrics
             .reward_intents
             .with_label_values(&[state.as_str()])

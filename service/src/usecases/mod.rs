@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use engine::progress::{GoalView, view};
 use engine::{CompiledGoal, GoalId, RuleSet, RuleSetHandle, Status, UserId};
-use store::{ProgressRow, ProgressStore};
+use store::{ClaimLedger, EventArchive, PlayerProgress, ProgressRow};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::rewards::RewardClient;
@@ -22,7 +22,12 @@ use crate::rewards::RewardClient;
 #[derive(Clone)]
 pub struct Context {
     pub rules: Arc<RuleSetHandle>,
-    pub store: Arc<dyn ProgressStore>,
+    /// Players' rows and assignment.
+    pub players: Arc<dyn PlayerProgress>,
+    /// Reward intents.
+    pub ledger: Arc<dyn ClaimLedger>,
+    /// The event archive's reads (explain, replay).
+    pub archive: Arc<dyn EventArchive>,
     pub rewards: Arc<dyn RewardClient>,
     pub namespace: String,
     /// Where "now" comes from (a set clock in tests).
@@ -37,14 +42,14 @@ pub struct Context {
 }
 
 /// A player's rows, keyed by goal, as the current period sees them.
-pub struct PlayerProgress {
+pub struct PlayerRows {
     rows: HashMap<GoalId, ProgressRow>,
     now: DateTime<Utc>,
 }
 
-impl PlayerProgress {
+impl PlayerRows {
     pub async fn load(
-        store: &dyn ProgressStore,
+        store: &dyn PlayerProgress,
         user: &UserId,
         active_only: bool,
         now: DateTime<Utc>,
@@ -56,7 +61,7 @@ impl PlayerProgress {
     /// The same for an answer only (the list, one challenge): read through the cache when
     /// there is one. A decision (claim, selection) uses [`Self::load`].
     pub async fn load_for_display(
-        store: &dyn ProgressStore,
+        store: &dyn PlayerProgress,
         user: &UserId,
         active_only: bool,
         now: DateTime<Utc>,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use engine::RuleSet;
 use engine::replay::{ReplayReport, Replayer, Tally};
-use store::{ArchiveWindow, ArchivedEvent, ProgressStore, StoreError};
+use store::{ArchiveWindow, ArchivedEvent, EventArchive, StoreError};
 
 /// Archive rows read per query.
 const PAGE: i64 = 20_000;
@@ -42,7 +42,7 @@ pub struct Replayed {
 
 /// Replays the archived events of `window` under `before` (deployed) and `after` (the edit).
 pub async fn replay(
-    store: &dyn ProgressStore,
+    store: &dyn EventArchive,
     window: ArchiveWindow,
     before: Arc<RuleSet>,
     after: Arc<RuleSet>,

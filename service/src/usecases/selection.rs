@@ -5,7 +5,7 @@ use engine::{GoalId, UserId};
 use rand::seq::IndexedRandom;
 use serde::Serialize;
 
-use super::{Context, PlayerProgress, challenge, goal};
+use super::{Context, PlayerRows, challenge, goal};
 use crate::error::{ApiError, ErrorCode};
 use crate::views::{GoalJson, time};
 
@@ -31,7 +31,7 @@ pub async fn set_active(
     let rules = ctx.rules.current();
     let found = goal(&rules, challenge_id, goal_id, now)?;
     let row = ctx
-        .store
+        .players
         .set_active_for_user(user, &ctx.namespace, found, active, now)
         .await?;
     Ok(ActiveSet {
@@ -111,7 +111,7 @@ pub async fn random_select(
     }
     let rules = ctx.rules.current();
     let found = challenge(&rules, challenge_id, now)?;
-    let progress = PlayerProgress::load(ctx.store.as_ref(), user, false, now).await?;
+    let progress = PlayerRows::load(ctx.players.as_ref(), user, false, now).await?;
     let pool: Vec<&engine::CompiledGoal> = rules
         .goals_of(found)
         .filter(|g| {
@@ -145,7 +145,7 @@ async fn select(
 ) -> Result<Selection, ApiError> {
     let rules = ctx.rules.current();
     let replaced: Vec<GoalId> = if replace_existing {
-        let progress = PlayerProgress::load(ctx.store.as_ref(), user, true, now).await?;
+        let progress = PlayerRows::load(ctx.players.as_ref(), user, true, now).await?;
         let challenge = challenge(&rules, challenge_id, now)?;
         rules
             .goals_of(challenge)
@@ -155,12 +155,12 @@ async fn select(
     } else {
         Vec::new()
     };
-    ctx.store
+    ctx.players
         .activate_batch_for_user(user, &ctx.namespace, chosen, &replaced, now)
         .await?;
-    let progress = PlayerProgress::load(ctx.store.as_ref(), user, false, now).await?;
+    let progress = PlayerRows::load(ctx.players.as_ref(), user, false, now).await?;
     let total_active = ctx
-        .store
+        .players
         .count_active_for_user(user, Some(&engine::ChallengeId::new(challenge_id)))
         .await?;
     Ok(Selection {

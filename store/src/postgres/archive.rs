@@ -3,6 +3,7 @@
 //!
 //! An event's `seq` is `batch id * 65536 + its place in the batch` (from 1), as the
 //! `event_archive` view numbers it.
+use chrono::{DateTime, Utc};
 
 use std::sync::LazyLock;
 
@@ -33,99 +34,6 @@ pub(super) fn head_batches(condition: &str) -> String {
     )
 }
 
-impl PgStore {
-    pub(super) async fn read_archive_impl(
-        &self,
-        window: &ArchiveWindow,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<ArchivedEvent>, StoreError> {
-        let limit = limit.max(1);
-        let mut from_batch = after.max(0) / PLACES;
-        loop {
-            // The fewest batches from `from_batch` on that hold `limit` events, then their
-            // events in order.
-            static SQL: LazyLock<String> = LazyLock::new(|| {
-                format!(
-                    "SELECT {EVENT_COLUMNS} FROM event_archive_batch b {BATCH_EVENTS} \
-                     WHERE b.id >= $1 AND b.id <= ( \
-                       SELECT max(id) FROM ({}) c WHERE before < $2) \
-                     ORDER BY b.id, e.place",
-                    head_batches("WHERE id >= $1")
-                )
-            });
-            let rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
-                .bind(from_batch)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-            let Some(last) = rows.last() else {
-                return Ok(Vec::new());
-            };
-            let last_batch = last.try_get::<i64, _>(0)? / PLACES;
-            let mut events = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let event = decode(row)?;
-                if event.seq > after && in_window(window, &event) {
-                    events.push(event);
-                }
-            }
-            if !events.is_empty() {
-                events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-                return Ok(events);
-            }
-            // None of these batches' events is in the window: on to the next ones.
-            from_batch = last_batch + 1;
-        }
-    }
-
-    pub(super) async fn player_archive_impl(
-        &self,
-        user_id: &UserId,
-        limit: i64,
-    ) -> Result<Vec<ArchivedEvent>, StoreError> {
-        // Each of the player's batches holds at least one of their events, so their last
-        // `limit` events are in their last `limit` batches.
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "SELECT {EVENT_COLUMNS} FROM ( \
-                   SELECT * FROM event_archive_batch WHERE players @> ARRAY[$1]::varchar[] \
-                   ORDER BY id DESC LIMIT $2) b {BATCH_EVENTS} \
-                 WHERE e.user_id = $1 ORDER BY 1 DESC LIMIT $2"
-            )
-        });
-        let rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
-            .bind(user_id.as_str())
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut events: Vec<ArchivedEvent> = rows.iter().map(decode).collect::<Result<_, _>>()?;
-        events.reverse();
-        Ok(events)
-    }
-
-    pub(super) async fn count_archive_impl(
-        &self,
-        window: &ArchiveWindow,
-    ) -> Result<u64, StoreError> {
-        let count: i64 = if window.from.is_none() && window.to.is_none() {
-            sqlx::query_scalar("SELECT coalesce(sum(events), 0)::bigint FROM event_archive_batch")
-                .fetch_one(&self.pool)
-                .await?
-        } else {
-            sqlx::query_scalar(
-                "SELECT count(*) FROM event_archive_batch b CROSS JOIN LATERAL unnest(b.occurred_at) o \
-                 WHERE ($1::timestamptz IS NULL OR o >= $1) AND ($2::timestamptz IS NULL OR o < $2)",
-            )
-            .bind(window.from)
-            .bind(window.to)
-            .fetch_one(&self.pool)
-            .await?
-        };
-        Ok(count.max(0) as u64)
-    }
-}
-
 fn in_window(window: &ArchiveWindow, event: &ArchivedEvent) -> bool {
     window.from.is_none_or(|from| event.occurred_at >= from)
         && window.to.is_none_or(|to| event.occurred_at < to)
@@ -145,4 +53,137 @@ fn decode(row: &PgRow) -> Result<ArchivedEvent, sqlx::Error> {
         inc: row.try_get(8)?,
         payload: row.try_get(9)?,
     })
+}
+
+#[async_trait::async_trait]
+impl crate::EventArchive for PgStore {
+    async fn read_archive(
+        &self,
+        window: &ArchiveWindow,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        self.probe
+            .timed("read_archive", async move {
+                let limit = limit.max(1);
+                let mut from_batch = after.max(0) / PLACES;
+                loop {
+                    // The fewest batches from `from_batch` on that hold `limit` events, then their
+                    // events in order.
+                    static SQL: LazyLock<String> = LazyLock::new(|| {
+                        format!(
+                            "SELECT {EVENT_COLUMNS} FROM event_archive_batch b {BATCH_EVENTS} \
+                     WHERE b.id >= $1 AND b.id <= ( \
+                       SELECT max(id) FROM ({}) c WHERE before < $2) \
+                     ORDER BY b.id, e.place",
+                            head_batches("WHERE id >= $1")
+                        )
+                    });
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
+                        .bind(from_batch)
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let Some(last) = rows.last() else {
+                        return Ok(Vec::new());
+                    };
+                    let last_batch = last.try_get::<i64, _>(0)? / PLACES;
+                    let mut events = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        let event = decode(row)?;
+                        if event.seq > after && in_window(window, &event) {
+                            events.push(event);
+                        }
+                    }
+                    if !events.is_empty() {
+                        events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                        return Ok(events);
+                    }
+                    // None of these batches' events is in the window: on to the next ones.
+                    from_batch = last_batch + 1;
+                }
+            })
+            .await
+    }
+
+    async fn player_archive(
+        &self,
+        user_id: &UserId,
+        limit: i64,
+    ) -> Result<Vec<ArchivedEvent>, StoreError> {
+        self.probe
+            .timed("player_archive", async move {
+                // Each of the player's batches holds at least one of their events, so their last
+                // `limit` events are in their last `limit` batches.
+                static SQL: LazyLock<String> = LazyLock::new(|| {
+                    format!(
+                        "SELECT {EVENT_COLUMNS} FROM ( \
+                   SELECT * FROM event_archive_batch WHERE players @> ARRAY[$1]::varchar[] \
+                   ORDER BY id DESC LIMIT $2) b {BATCH_EVENTS} \
+                 WHERE e.user_id = $1 ORDER BY 1 DESC LIMIT $2"
+                    )
+                });
+                let rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
+                    .bind(user_id.as_str())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut events: Vec<ArchivedEvent> =
+                    rows.iter().map(decode).collect::<Result<_, _>>()?;
+                events.reverse();
+                Ok(events)
+            })
+            .await
+    }
+
+    async fn count_archive(&self, window: &ArchiveWindow) -> Result<u64, StoreError> {
+        self.probe.timed("count_archive", async move {
+        let count: i64 = if window.from.is_none() && window.to.is_none() {
+            sqlx::query_scalar("SELECT coalesce(sum(events), 0)::bigint FROM event_archive_batch")
+                .fetch_one(&self.pool)
+                .await?
+        } else {
+            sqlx::query_scalar(
+                "SELECT count(*) FROM event_archive_batch b CROSS JOIN LATERAL unnest(b.occurred_at) o \
+                 WHERE ($1::timestamptz IS NULL OR o >= $1) AND ($2::timestamptz IS NULL OR o < $2)",
+            )
+            .bind(window.from)
+            .bind(window.to)
+            .fetch_one(&self.pool)
+            .await?
+        };
+        Ok(count.max(0) as u64)
+        }).await
+    }
+
+    async fn prune_event_archive(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        self.probe
+            .timed("prune_event_archive", async move {
+                // Ids grow with the archive time: the oldest batches are the lowest ids, so the head of
+                // the primary key is all a run looks at. Whole batches go, the fewest that hold `limit`
+                // events; so fewer than `limit` pruned means nothing older is left.
+                static SQL: LazyLock<String> = LazyLock::new(|| {
+                    format!(
+                        "WITH head AS ({}), \
+                 gone AS ( \
+                   DELETE FROM event_archive_batch WHERE id IN ( \
+                     SELECT id FROM head WHERE archived_at < $1 AND before < $2) \
+                   RETURNING events) \
+                 SELECT coalesce(sum(events), 0)::bigint FROM gone",
+                        head_batches("")
+                    )
+                });
+                let pruned: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(SQL.as_str()))
+                    .bind(before)
+                    .bind(limit)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(pruned.max(0) as u64)
+            })
+            .await
+    }
 }

@@ -9,7 +9,7 @@ use crate::StoreError;
 use crate::row::ProgressRow;
 
 impl PgStore {
-    pub(super) async fn progress_for_user_impl(
+    pub(super) async fn read_rows(
         &self,
         user_id: &UserId,
         active_only: bool,
@@ -24,44 +24,36 @@ impl PgStore {
             .await?;
         Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
     }
+}
 
-    pub(super) async fn progress_for_user_goal_impl(
+#[async_trait::async_trait]
+impl crate::PlayerProgress for PgStore {
+    async fn progress_for_user(
         &self,
         user_id: &UserId,
-        goal_id: &GoalId,
-    ) -> Result<Option<ProgressRow>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(user_id.as_str())
-            .bind(goal_id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(decode).transpose()?)
-    }
-
-    pub(super) async fn progress_for_user_goals_impl(
-        &self,
-        user_id: &UserId,
-        goal_ids: &[GoalId],
+        active_only: bool,
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        let ids: Vec<&str> = goal_ids.iter().map(GoalId::as_str).collect();
-        let sql = format!(
-            "SELECT {COLUMNS} FROM user_goal_progress WHERE user_id = $1 AND goal_id = ANY($2) ORDER BY goal_id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(user_id.as_str())
-            .bind(&ids)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+        self.probe
+            .timed("progress_for_user", self.read_rows(user_id, active_only))
+            .await
     }
 
-    pub(super) async fn count_active_for_user_impl(
+    async fn progress_for_display(
+        &self,
+        user_id: &UserId,
+        active_only: bool,
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        let read = self.read_rows(user_id, active_only);
+        let all = self.read_rows(user_id, false);
+        self.probe.display(user_id, active_only, read, all).await
+    }
+
+    async fn count_active_for_user(
         &self,
         user_id: &UserId,
         challenge_id: Option<&ChallengeId>,
     ) -> Result<i64, StoreError> {
+        self.probe.timed("count_active_for_user", async move {
         Ok(sqlx::query_scalar(
                 "SELECT count(*) FROM user_goal_progress WHERE user_id = $1 AND is_active AND ($2::varchar IS NULL OR challenge_id = $2)",
             )
@@ -69,15 +61,17 @@ impl PgStore {
             .bind(challenge_id.map(ChallengeId::as_str))
             .fetch_one(&self.pool)
             .await?)
+        }).await
     }
 
-    pub(super) async fn initialize_for_user_impl(
+    async fn initialize_for_user(
         &self,
         user_id: &UserId,
         namespace: &str,
         goals: &[&CompiledGoal],
         now: DateTime<Utc>,
     ) -> Result<Vec<ProgressRow>, StoreError> {
+        self.probe.wrote("initialize_for_user", user_id, async move {
         let rows: Vec<ProgressRow> = goals
             .iter()
             .map(|g| ProgressRow::assigned(user_id, namespace, g, now))
@@ -94,9 +88,10 @@ impl PgStore {
             .fetch_all(&self.pool)
             .await?;
         Ok(inserted.iter().map(decode).collect::<Result<_, _>>()?)
+        }).await
     }
 
-    pub(super) async fn set_active_for_user_impl(
+    async fn set_active_for_user(
         &self,
         user_id: &UserId,
         namespace: &str,
@@ -104,6 +99,7 @@ impl PgStore {
         active: bool,
         now: DateTime<Utc>,
     ) -> Result<ProgressRow, StoreError> {
+        self.probe.wrote("set_active_for_user", user_id, async move {
         let mut row = ProgressRow::assigned(user_id, namespace, goal, now);
         row.state.is_active = active;
         let sql = format!(
@@ -120,9 +116,10 @@ impl PgStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(decode(&stored)?)
+        }).await
     }
 
-    pub(super) async fn activate_batch_for_user_impl(
+    async fn activate_batch_for_user(
         &self,
         user_id: &UserId,
         namespace: &str,
@@ -130,6 +127,7 @@ impl PgStore {
         deactivate: &[GoalId],
         now: DateTime<Utc>,
     ) -> Result<Vec<ProgressRow>, StoreError> {
+        self.probe.wrote("activate_batch_for_user", user_id, async move {
         let mut tx = self.pool.begin().await?;
         if !deactivate.is_empty() {
             let ids: Vec<&str> = deactivate.iter().map(GoalId::as_str).collect();
@@ -161,29 +159,6 @@ impl PgStore {
         }
         tx.commit().await?;
         Ok(result)
-    }
-}
-
-impl super::PgStore {
-    pub(super) async fn goals_in_use_impl(
-        &self,
-        goals: &[GoalId],
-    ) -> Result<Vec<GoalId>, StoreError> {
-        if goals.is_empty() {
-            let held: Vec<String> =
-                sqlx::query_scalar("SELECT DISTINCT goal_id FROM user_goal_progress")
-                    .fetch_all(&self.pool)
-                    .await?;
-            return Ok(held.into_iter().map(GoalId::new).collect());
-        }
-        let ids: Vec<&str> = goals.iter().map(GoalId::as_str).collect();
-        let held: Vec<String> = sqlx::query_scalar(
-            "SELECT t.goal FROM UNNEST($1::varchar[]) AS t(goal) \
-             WHERE EXISTS (SELECT 1 FROM user_goal_progress p WHERE p.goal_id = t.goal)",
-        )
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(held.into_iter().map(GoalId::new).collect())
+        }).await
     }
 }

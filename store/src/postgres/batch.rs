@@ -174,15 +174,6 @@ impl ApplyBatch for PgStore {
         self.apply_in_one_transaction(batch, now).await
     }
 }
-impl PgStore {
-    pub(super) async fn apply_events_impl(
-        &self,
-        batch: &[PendingEvent],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
-        isolate_failures(self, batch, now).await
-    }
-}
 
 /// What one attempt at the batch transaction came to.
 enum Attempt {
@@ -413,7 +404,7 @@ pub(super) async fn lock_users(
 #[cfg(all(test, feature = "testing"))]
 mod tests {
     use super::lock_rows_sql;
-    use crate::ProgressStore;
+    use crate::Maintenance;
     use crate::testing::TestDatabase;
 
     /// The plan a connection caches for the lock statement probes an index, even when it was
@@ -441,5 +432,21 @@ mod tests {
             !plan.contains("Seq Scan on user_goal_progress") && plan.contains("Index Scan"),
             "{plan}"
         );
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::EventSink for PgStore {
+    async fn apply_events(
+        &self,
+        batch: &[PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
+        self.probe
+            .wrote_batch(
+                batch,
+                async move { isolate_failures(self, batch, now).await },
+            )
+            .await
     }
 }

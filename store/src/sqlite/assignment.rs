@@ -1,8 +1,8 @@
 //! SQLite reads of a player's rows and the assignment writes (initialize, select, batch select).
 
 use super::{COLUMNS, SqliteStore, decode, insert_row};
+use crate::StoreError;
 use crate::row::ProgressRow;
-use crate::{ProgressStore, StoreError};
 use chrono::{DateTime, Utc};
 use engine::{ChallengeId, CompiledGoal, GoalId, UserId};
 use sqlx::SqliteConnection;
@@ -43,8 +43,9 @@ pub(super) async fn activate(
         .await?
         .ok_or_else(|| StoreError::Inconsistent(format!("row of goal `{}` vanished", goal.id)))
 }
+
 impl SqliteStore {
-    pub(super) async fn progress_for_user_impl(
+    pub(super) async fn read_rows(
         &self,
         user_id: &UserId,
         active_only: bool,
@@ -59,36 +60,36 @@ impl SqliteStore {
             .await?;
         Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
     }
+}
 
-    pub(super) async fn progress_for_user_goal_impl(
+#[async_trait::async_trait]
+impl crate::PlayerProgress for SqliteStore {
+    async fn progress_for_user(
         &self,
         user_id: &UserId,
-        goal_id: &GoalId,
-    ) -> Result<Option<ProgressRow>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        select_user_goal(&mut conn, user_id, goal_id).await
-    }
-
-    pub(super) async fn progress_for_user_goals_impl(
-        &self,
-        user_id: &UserId,
-        goal_ids: &[GoalId],
+        active_only: bool,
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        let mut rows: Vec<ProgressRow> = self
-            .progress_for_user(user_id, false)
-            .await?
-            .into_iter()
-            .filter(|row| goal_ids.contains(&row.goal_id))
-            .collect();
-        rows.sort_by(|a, b| a.goal_id.cmp(&b.goal_id));
-        Ok(rows)
+        self.probe
+            .timed("progress_for_user", self.read_rows(user_id, active_only))
+            .await
     }
 
-    pub(super) async fn count_active_for_user_impl(
+    async fn progress_for_display(
+        &self,
+        user_id: &UserId,
+        active_only: bool,
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        let read = self.read_rows(user_id, active_only);
+        let all = self.read_rows(user_id, false);
+        self.probe.display(user_id, active_only, read, all).await
+    }
+
+    async fn count_active_for_user(
         &self,
         user_id: &UserId,
         challenge_id: Option<&ChallengeId>,
     ) -> Result<i64, StoreError> {
+        self.probe.timed("count_active_for_user", async move {
         Ok(sqlx::query_scalar(
                 "SELECT count(*) FROM user_goal_progress WHERE user_id = ? AND is_active AND (? IS NULL OR challenge_id = ?)",
             )
@@ -97,28 +98,36 @@ impl SqliteStore {
             .bind(challenge_id.map(ChallengeId::as_str))
             .fetch_one(&self.pool)
             .await?)
+        }).await
     }
 
-    pub(super) async fn initialize_for_user_impl(
+    async fn initialize_for_user(
         &self,
         user_id: &UserId,
         namespace: &str,
         goals: &[&CompiledGoal],
         now: DateTime<Utc>,
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut inserted = Vec::new();
-        for goal in goals {
-            let row = ProgressRow::assigned(user_id, namespace, goal, now);
-            if insert_row(&mut tx, &row, " ON CONFLICT (user_id, goal_id) DO NOTHING").await? == 1 {
-                inserted.push(row);
-            }
-        }
-        tx.commit().await?;
-        Ok(inserted)
+        self.probe
+            .wrote("initialize_for_user", user_id, async move {
+                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                let mut inserted = Vec::new();
+                for goal in goals {
+                    let row = ProgressRow::assigned(user_id, namespace, goal, now);
+                    if insert_row(&mut tx, &row, " ON CONFLICT (user_id, goal_id) DO NOTHING")
+                        .await?
+                        == 1
+                    {
+                        inserted.push(row);
+                    }
+                }
+                tx.commit().await?;
+                Ok(inserted)
+            })
+            .await
     }
 
-    pub(super) async fn set_active_for_user_impl(
+    async fn set_active_for_user(
         &self,
         user_id: &UserId,
         namespace: &str,
@@ -126,13 +135,17 @@ impl SqliteStore {
         active: bool,
         now: DateTime<Utc>,
     ) -> Result<ProgressRow, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row = activate(&mut tx, user_id, namespace, goal, active, now).await?;
-        tx.commit().await?;
-        Ok(row)
+        self.probe
+            .wrote("set_active_for_user", user_id, async move {
+                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                let row = activate(&mut tx, user_id, namespace, goal, active, now).await?;
+                tx.commit().await?;
+                Ok(row)
+            })
+            .await
     }
 
-    pub(super) async fn activate_batch_for_user_impl(
+    async fn activate_batch_for_user(
         &self,
         user_id: &UserId,
         namespace: &str,
@@ -140,46 +153,25 @@ impl SqliteStore {
         deactivate: &[GoalId],
         now: DateTime<Utc>,
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for goal_id in deactivate {
-            sqlx::query(
+        self.probe
+            .wrote("activate_batch_for_user", user_id, async move {
+                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                for goal_id in deactivate {
+                    sqlx::query(
                 "UPDATE user_goal_progress SET is_active = 0 WHERE user_id = ? AND goal_id = ?",
             )
             .bind(user_id.as_str())
             .bind(goal_id.as_str())
             .execute(&mut *tx)
             .await?;
-        }
-        let mut rows = Vec::new();
-        for goal in activate_goals {
-            rows.push(activate(&mut tx, user_id, namespace, goal, true, now).await?);
-        }
-        tx.commit().await?;
-        Ok(rows)
-    }
-}
-
-impl super::SqliteStore {
-    pub(super) async fn goals_in_use_impl(
-        &self,
-        goals: &[GoalId],
-    ) -> Result<Vec<GoalId>, StoreError> {
-        if goals.is_empty() {
-            let held: Vec<String> =
-                sqlx::query_scalar("SELECT DISTINCT goal_id FROM user_goal_progress")
-                    .fetch_all(&self.pool)
-                    .await?;
-            return Ok(held.into_iter().map(GoalId::new).collect());
-        }
-        let json = serde_json::to_string(&goals.iter().map(GoalId::as_str).collect::<Vec<_>>())
-            .unwrap_or_default();
-        let held: Vec<String> = sqlx::query_scalar(
-            "SELECT j.value FROM json_each(?) AS j \
-             WHERE EXISTS (SELECT 1 FROM user_goal_progress p WHERE p.goal_id = j.value)",
-        )
-        .bind(json)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(held.into_iter().map(GoalId::new).collect())
+                }
+                let mut rows = Vec::new();
+                for goal in activate_goals {
+                    rows.push(activate(&mut tx, user_id, namespace, goal, true, now).await?);
+                }
+                tx.commit().await?;
+                Ok(rows)
+            })
+            .await
     }
 }

@@ -21,15 +21,6 @@ impl ApplyBatch for SqliteStore {
         self.apply_in_one_transaction(batch, now).await
     }
 }
-impl SqliteStore {
-    pub(super) async fn apply_events_impl(
-        &self,
-        batch: &[PendingEvent],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
-        isolate_failures(self, batch, now).await
-    }
-}
 
 impl SqliteStore {
     pub(super) async fn apply_in_one_transaction(
@@ -138,5 +129,21 @@ impl SqliteStore {
         }
         tx.commit().await?;
         Ok(folded.outcomes)
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::EventSink for SqliteStore {
+    async fn apply_events(
+        &self,
+        batch: &[PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
+        self.probe
+            .wrote_batch(
+                batch,
+                async move { isolate_failures(self, batch, now).await },
+            )
+            .await
     }
 }

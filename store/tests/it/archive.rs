@@ -48,7 +48,7 @@ async fn archived(db: &TestDb) -> Vec<Row> {
         .collect()
 }
 
-fn writer(store: Arc<dyn store::ProgressStore>, sample: f64) -> Writer {
+fn writer(store: Arc<dyn store::Store>, sample: f64) -> Writer {
     Writer::start(
         store,
         WriterConfig {

@@ -4,13 +4,15 @@
 
 use chrono::Duration;
 use engine::{GoalId, UserId};
-use store::{ProgressStore, Writer, WriterConfig};
+use store::{Store, Writer, WriterConfig};
 
-use crate::support::{TestDb, init_user, race, rules, stat_event, test_now, two_replicas};
+use crate::support::{
+    TestDb, TestReads, init_user, race, rules, stat_event, test_now, two_replicas,
+};
 
 conformance!(two_writers_that_knew_an_auto_row_lose_no_update_after_it_is_deleted);
 
-async fn auto_progress(store: &dyn ProgressStore, user: &str) -> Option<i64> {
+async fn auto_progress(store: &dyn Store, user: &str) -> Option<i64> {
     store
         .progress_for_user_goal(&UserId::new(user), &GoalId::new("auto-counter"))
         .await

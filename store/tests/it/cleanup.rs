@@ -7,7 +7,9 @@ use chrono::Duration;
 use engine::{GoalId, Status, UserId};
 use store::PendingEvent;
 
-use crate::support::{TestDb, claim_granted, init_user, intent_key, rules, stat_event, test_now};
+use crate::support::{
+    TestDb, TestReads, claim_granted, init_user, intent_key, rules, stat_event, test_now,
+};
 
 conformance!(
     gdpr_delete_and_expired_cleanup,

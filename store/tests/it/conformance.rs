@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use engine::{GoalId, Status, UserId};
-use store::{EventOutcome, PendingEvent, ProgressStore, Writer, WriterConfig};
+use store::{EventOutcome, PendingEvent, Store, Writer, WriterConfig};
 
 use crate::support::{
-    TestDb, init_user, intent_key, new_intent, race, rules, stat_event, test_now, two_replicas,
+    TestDb, TestReads, init_user, intent_key, new_intent, race, rules, stat_event, test_now,
+    two_replicas,
 };
 
 conformance!(
@@ -22,7 +23,7 @@ conformance!(
     progress_beyond_32_bits_round_trips,
 );
 
-async fn progress_of(store: &dyn ProgressStore, user: &str, goal: &str) -> Option<(i64, Status)> {
+async fn progress_of(store: &dyn Store, user: &str, goal: &str) -> Option<(i64, Status)> {
     store
         .progress_for_user_goal(&UserId::new(user), &GoalId::new(goal))
         .await

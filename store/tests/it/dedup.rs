@@ -6,17 +6,13 @@
 
 use engine::{GoalId, UserId};
 use sqlx::Row;
-use store::{EventOutcome, ProgressStore, Writer, WriterConfig};
+use store::{EventOutcome, Store, Writer, WriterConfig};
 
-use crate::support::{TestDb, init_user, rules, stat_event, test_now};
+use crate::support::{TestDb, TestReads, init_user, rules, stat_event, test_now};
 
 conformance!(one_event_id_for_two_players_counts_for_both);
 
-async fn progress_of(
-    store: &dyn ProgressStore,
-    user: &str,
-    goal: &str,
-) -> Option<(i64, engine::Status)> {
+async fn progress_of(store: &dyn Store, user: &str, goal: &str) -> Option<(i64, engine::Status)> {
     store
         .progress_for_user_goal(&UserId::new(user), &GoalId::new(goal))
         .await

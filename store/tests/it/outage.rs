@@ -11,9 +11,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use engine::{GoalId, UserId};
 use store::testing::OutageProxy;
-use store::{PgStore, ProgressStore, WriteError, Writer, WriterConfig};
+use store::{PgStore, Store, WriteError, Writer, WriterConfig};
 
-use crate::support::{TestDb, init_user, rules, stat_event};
+use crate::support::{TestDb, TestReads, init_user, rules, stat_event};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_database_mid_flush_acknowledges_only_committed_events() {
@@ -32,7 +32,7 @@ async fn killing_the_database_mid_flush_acknowledges_only_committed_events() {
         via_proxy, db.url,
         "the test database URL must point at 127.0.0.1:5432"
     );
-    let store: Arc<dyn ProgressStore> = Arc::new(
+    let store: Arc<dyn Store> = Arc::new(
         PgStore::connect(&via_proxy, 4)
             .await
             .expect("connect via proxy"),
@@ -117,7 +117,7 @@ async fn killing_the_database_mid_flush_acknowledges_only_committed_events() {
         missing.is_empty(),
         "acknowledged but not committed: {missing:?}"
     );
-    let progress = |store: Arc<dyn ProgressStore>| async move {
+    let progress = |store: Arc<dyn Store>| async move {
         store
             .progress_for_user_goal(&UserId::new("u1"), &GoalId::new("counter"))
             .await
@@ -163,7 +163,7 @@ async fn a_full_queue_refuses_at_once() {
     let via_proxy = db
         .url
         .replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
-    let store: Arc<dyn ProgressStore> = Arc::new(
+    let store: Arc<dyn Store> = Arc::new(
         PgStore::connect(&via_proxy, 1)
             .await
             .expect("connect via proxy"),

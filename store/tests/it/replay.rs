@@ -12,7 +12,7 @@ use engine::{
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use store::{ArchiveWindow, PendingEvent, ProgressStore};
+use store::{ArchiveWindow, PendingEvent, Store};
 
 use crate::support::{TestDb, test_now};
 
@@ -90,7 +90,7 @@ fn event(case: usize, n: usize, step: &Step, at: DateTime<Utc>) -> Event {
 
 /// Applies the steps through the store, a batch per instant, archived; then checks that
 /// replaying the archive gives each player's stored progress.
-async fn check(store: &dyn ProgressStore, rules: &Arc<RuleSet>, case: usize, steps: &[Step]) {
+async fn check(store: &dyn Store, rules: &Arc<RuleSet>, case: usize, steps: &[Step]) {
     let players: Vec<UserId> = (0..3)
         .map(|p| UserId::new(format!("c{case}-p{p}")))
         .collect();

@@ -33,11 +33,8 @@ impl WriterObserver for Panics {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_flusher_is_restarted() {
     let db = TestDb::sqlite().await;
-    let store = store::instrument(
-        db.store().await,
-        Arc::new(PanicOnFirstFlush(AtomicUsize::new(0))),
-        None,
-    );
+    let observer = Arc::new(PanicOnFirstFlush(AtomicUsize::new(0)));
+    let store = db.store_with(store::Probe::new(observer, None)).await;
     let panics = Arc::new(Panics::default());
     let config = WriterConfig {
         flushers: 1,

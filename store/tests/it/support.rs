@@ -7,7 +7,9 @@ use engine::{
     Event, EventData, EventKind, GoalId, RuleSet, SourceFile, Sources, Status, UserId, compile,
 };
 use store::testing::TestDatabase;
-use store::{PgStore, ProgressStore, SqliteStore, Writer, WriterConfig};
+use store::{
+    PgStore, PlayerProgress, ProgressRow, SqliteStore, Store, StoreError, Writer, WriterConfig,
+};
 
 /// The tests' clock: a fixed Wednesday noon (UTC), far from any day or week boundary, so that
 /// daily and weekly periods never roll over in the middle of a test, whatever the real date.
@@ -59,11 +61,18 @@ impl TestDb {
         }
     }
 
-    pub async fn store(&self) -> Arc<dyn ProgressStore> {
-        let store: Arc<dyn ProgressStore> = if self.url.starts_with("postgres") {
-            Arc::new(PgStore::connect(&self.url, 8).await.expect("connect"))
+    pub async fn store(&self) -> Arc<dyn Store> {
+        self.store_with(store::Probe::default()).await
+    }
+
+    /// The store, reporting its calls to `probe`.
+    pub async fn store_with(&self, probe: store::Probe) -> Arc<dyn Store> {
+        let store: Arc<dyn Store> = if self.url.starts_with("postgres") {
+            let pg = PgStore::connect(&self.url, 8).await.expect("connect");
+            Arc::new(pg.with_probe(probe))
         } else {
-            Arc::new(SqliteStore::connect(&self.url).await.expect("open"))
+            let sqlite = SqliteStore::connect(&self.url).await.expect("open");
+            Arc::new(sqlite.with_probe(probe))
         };
         store.migrate().await.expect("migrate");
         store
@@ -111,7 +120,7 @@ pub fn stat_event(id: &str, user: &str, code: &str, value: i64, at: DateTime<Utc
 }
 
 /// Initializes a user's default goals.
-pub async fn init_user(store: &dyn ProgressStore, rules: &RuleSet, user: &str) {
+pub async fn init_user(store: &dyn Store, rules: &RuleSet, user: &str) {
     let defaults: Vec<_> = rules
         .goals()
         .iter()
@@ -151,7 +160,7 @@ pub fn new_intent(
 
 /// A whole successful claim of `key`: recorded, sent, granted.
 pub async fn claim_granted(
-    store: &dyn ProgressStore,
+    store: &dyn Store,
     key: &store::IntentKey,
     period_end: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
@@ -173,7 +182,7 @@ pub async fn claim_granted(
 /// A new player `user` who completed today's `daily` at `now` and whose fulfillment claim of
 /// it started (the intent recorded and leased): its key and intent.
 pub async fn started_daily_claim(
-    store: &Arc<dyn ProgressStore>,
+    store: &Arc<dyn Store>,
     rules: &Arc<RuleSet>,
     user: &str,
     now: DateTime<Utc>,
@@ -198,7 +207,7 @@ pub async fn started_daily_claim(
 
 /// Completes the daily goal `daily` (3 wins) of `user` at `at`.
 pub async fn complete_daily(
-    store: &Arc<dyn ProgressStore>,
+    store: &Arc<dyn Store>,
     rules: &Arc<RuleSet>,
     user: &str,
     at: DateTime<Utc>,
@@ -226,7 +235,7 @@ pub async fn complete_daily(
     writer.shutdown().await;
 }
 
-pub async fn status_of(store: &dyn ProgressStore, user: &str, goal: &str) -> Option<Status> {
+pub async fn status_of(store: &dyn Store, user: &str, goal: &str) -> Option<Status> {
     store
         .progress_for_user_goal(&UserId::new(user), &GoalId::new(goal))
         .await
@@ -236,7 +245,7 @@ pub async fn status_of(store: &dyn ProgressStore, user: &str, goal: &str) -> Opt
 
 /// Two stores with a writer each over one database, as two replicas of the handler (batches of
 /// 64, so a burst makes several batches race).
-pub async fn two_replicas(db: &TestDb) -> ([Arc<dyn ProgressStore>; 2], [Arc<Writer>; 2]) {
+pub async fn two_replicas(db: &TestDb) -> ([Arc<dyn Store>; 2], [Arc<Writer>; 2]) {
     let stores = [db.store().await, db.store().await];
     let config = WriterConfig {
         batch_size: 64,
@@ -262,5 +271,45 @@ pub async fn race(writers: &[Arc<Writer>; 2], rules: &Arc<RuleSet>, events: Vec<
         .collect();
     for task in tasks {
         task.await.expect("task").expect("committed");
+    }
+}
+
+/// Reads only tests make, written over the players' role: one row, or the rows of some goals.
+#[async_trait::async_trait]
+pub trait TestReads {
+    async fn progress_for_user_goal(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+    ) -> Result<Option<ProgressRow>, StoreError>;
+
+    async fn progress_for_user_goals(
+        &self,
+        user_id: &UserId,
+        goal_ids: &[GoalId],
+    ) -> Result<Vec<ProgressRow>, StoreError>;
+}
+
+#[async_trait::async_trait]
+impl<T: PlayerProgress + ?Sized> TestReads for T {
+    async fn progress_for_user_goal(
+        &self,
+        user_id: &UserId,
+        goal_id: &GoalId,
+    ) -> Result<Option<ProgressRow>, StoreError> {
+        let rows = self.progress_for_user(user_id, false).await?;
+        Ok(rows.into_iter().find(|row| &row.goal_id == goal_id))
+    }
+
+    async fn progress_for_user_goals(
+        &self,
+        user_id: &UserId,
+        goal_ids: &[GoalId],
+    ) -> Result<Vec<ProgressRow>, StoreError> {
+        let rows = self.progress_for_user(user_id, false).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|row| goal_ids.contains(&row.goal_id))
+            .collect())
     }
 }

@@ -27,7 +27,7 @@ use bench::processes::{Process, free_port};
 use bench::report::{Report, Row};
 use clap::Parser;
 use sqlx::Connection;
-use store::ProgressStore;
+use store::Maintenance;
 
 mod handler;
 mod mixed_search;

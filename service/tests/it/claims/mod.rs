@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service::rewards::platform::{DeliveryMode, PlatformConfig, PlatformRewards};
 use store::testing::TestDatabase;
-use store::{IntentState, ProgressStore};
+use store::{IntentState, Store};
 
 use crate::fake_ags::FakeAgs;
 
@@ -77,7 +77,7 @@ struct Harness {
     metrics: String,
     client: reqwest::Client,
     ags: FakeAgs,
-    store: Arc<dyn ProgressStore>,
+    store: Arc<dyn Store>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _db: TestDatabase,
     _rules: tempfile::TempDir,
