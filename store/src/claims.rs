@@ -1,6 +1,6 @@
 //! Reward intents: the durable state machine that makes a reward's grant happen at most once
 //! per (user, goal, period), and the keyed ledger that keeps that promise after a player's
-//! data is deleted. The SQL lives in each backend's `claims.rs`; what they share (states, the
+//! data is deleted. The statements are written once in `ledger.rs`; what else they share (states, the
 //! identity of an intent, the ledger's keyed hash) lives here.
 
 use chrono::{DateTime, Utc};
@@ -218,6 +218,17 @@ pub(crate) struct OutcomeColumns<'a> {
 }
 
 impl IntentOutcome {
+    /// An operator's decision on an `unknown` intent, `note` saying why when refused.
+    pub(crate) fn resolved(granted: bool, note: &str, now: DateTime<Utc>) -> Self {
+        if granted {
+            IntentOutcome::Granted { claimed_at: now }
+        } else {
+            IntentOutcome::Refused {
+                error: note.to_string(),
+            }
+        }
+    }
+
     pub(crate) fn columns(&self) -> OutcomeColumns<'_> {
         const OPEN: &[&str] = &["pending", "sending"];
         const OPEN_OR_UNKNOWN: &[&str] = &["pending", "sending", "unknown"];

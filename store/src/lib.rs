@@ -13,6 +13,7 @@ pub mod claims;
 mod dedup;
 mod error;
 mod fold;
+mod ledger;
 mod postgres;
 mod probe;
 mod row;

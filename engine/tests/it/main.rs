@@ -4,6 +4,7 @@
 mod corpus;
 mod legacy;
 mod progress;
+mod progress_fields;
 mod reload;
 mod replay;
 mod rotation;

@@ -1,42 +1,55 @@
-//! Reward intents on SQLite: the PostgreSQL twin's statements, made safe by SQLite's single
-//! writer (`BEGIN IMMEDIATE`) instead of row locks.
+//! Reward intents on SQLite: the hooks of the statements written once in `ledger.rs`, made safe
+//! by SQLite's single writer (`BEGIN IMMEDIATE`) instead of row locks.
 
 use chrono::{DateTime, Utc};
 use engine::{GoalId, UserId};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
 use crate::StoreError;
-use crate::claims::{
-    ClaimStart, Delivery, IntentKey, IntentOutcome, IntentState, NewIntent, RewardIntent,
-    ledger_key, new_ledger_secret,
-};
+use crate::claims::{IntentKey, IntentOutcome, RewardIntent, ledger_key};
+use crate::ledger::{INTENT_COLUMNS, KEY};
 
-const INTENT_COLUMNS: &str = "user_id, goal_id, period_start, namespace, state, delivery, reward, \
-     transaction_id, period_end, attempts, last_error, created_at, updated_at, lease_until, next_attempt_at";
+/// Leases due intents (one writer at a time: nobody else leases in between).
+fn lease() -> String {
+    format!(
+        "UPDATE reward_grants SET lease_until = $2 \
+         WHERE (user_id, goal_id, period_start) IN ( \
+           SELECT user_id, goal_id, period_start FROM reward_grants \
+           WHERE state IN ('pending', 'sending') AND next_attempt_at <= $1 \
+             AND (lease_until IS NULL OR lease_until < $1) \
+           ORDER BY next_attempt_at LIMIT $3) \
+         RETURNING {INTENT_COLUMNS}"
+    )
+}
 
-const KEY: &str = "user_id = ?1 AND goal_id = ?2 AND period_start = ?3";
+crate::ledger::claim_ledger!(SqliteStore, sqlx::Sqlite, lease: lease());
 
 impl SqliteStore {
-    /// The ledger's HMAC secret: generated and stored once, on first use.
-    pub(super) async fn ledger_secret(&self) -> Result<String, StoreError> {
-        self.ledger_secret
-            .get_or_try_init(|| async {
-                sqlx::query(
-                    "INSERT INTO reward_ledger_secret (id, secret) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(new_ledger_secret()?)
-                .execute(&self.pool)
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The progress row's status and whether the ledger of deleted players' rewards holds this
+    /// one (the write lock is held already).
+    async fn claim_row(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        key: &IntentKey,
+        ledger_key: &str,
+    ) -> Result<(Option<String>, bool), StoreError> {
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2",
+        )
+        .bind(key.user_id.as_str())
+        .bind(key.goal_id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        let in_ledger: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM reward_ledger WHERE key = $1)")
+                .bind(ledger_key)
+                .fetch_one(&mut **tx)
                 .await?;
-                let secret: String =
-                    sqlx::query_scalar("SELECT secret FROM reward_ledger_secret WHERE id = 1")
-                        .fetch_one(&self.pool)
-                        .await?;
-                Ok(secret)
-            })
-            .await
-            .cloned()
+        Ok((status, in_ledger))
     }
 
     async fn finish(
@@ -133,266 +146,5 @@ impl SqliteStore {
             .execute(&mut **tx)
             .await?;
         Ok(())
-    }
-}
-
-fn decode_intent(row: &SqliteRow) -> Result<RewardIntent, sqlx::Error> {
-    let state: String = row.try_get("state")?;
-    let delivery: String = row.try_get("delivery")?;
-    Ok(RewardIntent {
-        key: IntentKey {
-            user_id: UserId::new(row.try_get::<String, _>("user_id")?),
-            goal_id: GoalId::new(row.try_get::<String, _>("goal_id")?),
-            period_start: row.try_get("period_start")?,
-        },
-        namespace: row.try_get("namespace")?,
-        state: IntentState::parse(&state)
-            .ok_or_else(|| sqlx::Error::Decode(format!("unknown intent state `{state}`").into()))?,
-        delivery: Delivery::parse(&delivery)
-            .ok_or_else(|| sqlx::Error::Decode(format!("unknown delivery `{delivery}`").into()))?,
-        reward: row.try_get("reward")?,
-        transaction_id: row.try_get("transaction_id")?,
-        period_end: row.try_get("period_end")?,
-        attempts: row.try_get::<i64, _>("attempts")? as i32,
-        last_error: row.try_get("last_error")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        lease_until: row.try_get("lease_until")?,
-        next_attempt_at: row.try_get("next_attempt_at")?,
-    })
-}
-
-#[async_trait::async_trait]
-impl crate::ClaimLedger for SqliteStore {
-    async fn begin_claim(
-        &self,
-        intent: &NewIntent,
-        now: DateTime<Utc>,
-    ) -> Result<ClaimStart, StoreError> {
-        self.probe.wrote("begin_claim", &intent.key.user_id, async move {
-        let secret = self.ledger_secret().await?;
-        let key = &intent.key;
-        let (first_state, first_attempts) = intent.first_state();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let status: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM user_goal_progress WHERE user_id = ?1 AND goal_id = ?2",
-        )
-        .bind(key.user_id.as_str())
-        .bind(key.goal_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(refused) = ClaimStart::refused_by_row(status.as_deref()) {
-            return Ok(refused);
-        }
-        let in_ledger: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM reward_ledger WHERE key = ?)")
-                .bind(ledger_key(&secret, &intent.namespace, key))
-                .fetch_one(&mut *tx)
-                .await?;
-        if in_ledger {
-            return Ok(ClaimStart::AlreadyClaimed);
-        }
-        let sql = format!(
-            "INSERT INTO reward_grants (user_id, goal_id, period_start, namespace, state, delivery, \
-               reward, transaction_id, period_end, attempts, created_at, updated_at, lease_until, next_attempt_at) \
-             VALUES (?1, ?2, ?3, ?4, ?11, ?5, ?6, ?7, ?8, ?12, ?9, ?9, ?10, ?10) \
-             ON CONFLICT (user_id, goal_id, period_start) DO UPDATE SET state = excluded.state, \
-               attempts = reward_grants.attempts + excluded.attempts, \
-               namespace = excluded.namespace, delivery = excluded.delivery, reward = excluded.reward, \
-               transaction_id = excluded.transaction_id, period_end = excluded.period_end, \
-               last_error = NULL, updated_at = excluded.updated_at, \
-               lease_until = excluded.lease_until, next_attempt_at = excluded.next_attempt_at \
-             WHERE reward_grants.state = 'refused' RETURNING {INTENT_COLUMNS}"
-        );
-        let started = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(key.user_id.as_str())
-            .bind(key.goal_id.as_str())
-            .bind(key.period_start)
-            .bind(&intent.namespace)
-            .bind(intent.delivery.as_str())
-            .bind(&intent.reward)
-            .bind(intent.transaction_id())
-            .bind(intent.period_end)
-            .bind(now)
-            .bind(intent.lease_until)
-            .bind(first_state)
-            .bind(first_attempts)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let outcome = match started {
-            Some(row) => ClaimStart::Started(Box::new(decode_intent(&row)?)),
-            None => {
-                let state: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT state FROM reward_grants WHERE {KEY}"
-                )))
-                .bind(key.user_id.as_str())
-                .bind(key.goal_id.as_str())
-                .bind(key.period_start)
-                .fetch_optional(&mut *tx)
-                .await?;
-                ClaimStart::blocked_by(state.as_deref())
-            }
-        };
-        tx.commit().await?;
-        Ok(outcome)
-        }).await
-    }
-
-    async fn mark_sending(
-        &self,
-        key: &IntentKey,
-        lease_until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<RewardIntent>, StoreError> {
-        self.probe
-            .timed("mark_sending", async move {
-                let sql = format!(
-                    "UPDATE reward_grants SET state = 'sending', attempts = attempts + 1, \
-               lease_until = ?4, updated_at = ?5 \
-             WHERE {KEY} AND (state = 'pending' OR (state = 'sending' AND delivery <> 'direct')) \
-             RETURNING {INTENT_COLUMNS}"
-                );
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(key.user_id.as_str())
-                    .bind(key.goal_id.as_str())
-                    .bind(key.period_start)
-                    .bind(lease_until)
-                    .bind(now)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                Ok(row.as_ref().map(decode_intent).transpose()?)
-            })
-            .await
-    }
-
-    async fn finish_intent(
-        &self,
-        key: &IntentKey,
-        outcome: &IntentOutcome,
-        now: DateTime<Utc>,
-    ) -> Result<Option<RewardIntent>, StoreError> {
-        let finish = self.finish(key, outcome, None, now);
-        self.probe
-            .wrote("finish_intent", &key.user_id, finish)
-            .await
-    }
-
-    async fn resolve_intent(
-        &self,
-        key: &IntentKey,
-        granted: bool,
-        note: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<RewardIntent>, StoreError> {
-        let outcome = if granted {
-            IntentOutcome::Granted { claimed_at: now }
-        } else {
-            IntentOutcome::Refused {
-                error: note.to_string(),
-            }
-        };
-        let finish = self.finish(key, &outcome, Some(&["unknown"]), now);
-        self.probe
-            .wrote("resolve_intent", &key.user_id, finish)
-            .await
-    }
-
-    async fn lease_intents(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<RewardIntent>, StoreError> {
-        self.probe
-            .timed("lease_intents", async move {
-                let sql = format!(
-                    "UPDATE reward_grants SET lease_until = ?2 \
-             WHERE (user_id, goal_id, period_start) IN ( \
-               SELECT user_id, goal_id, period_start FROM reward_grants \
-               WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?1 \
-                 AND (lease_until IS NULL OR lease_until < ?1) \
-               ORDER BY next_attempt_at LIMIT ?3) \
-             RETURNING {INTENT_COLUMNS}"
-                );
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(now)
-                    .bind(lease_until)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.iter()
-                    .map(decode_intent)
-                    .collect::<Result<_, _>>()
-                    .map_err(StoreError::from)
-            })
-            .await
-    }
-
-    async fn intent(&self, key: &IntentKey) -> Result<Option<RewardIntent>, StoreError> {
-        self.probe
-            .timed("intent", async move {
-                let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {INTENT_COLUMNS} FROM reward_grants WHERE {KEY}"
-                )))
-                .bind(key.user_id.as_str())
-                .bind(key.goal_id.as_str())
-                .bind(key.period_start)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.as_ref().map(decode_intent).transpose()?)
-            })
-            .await
-    }
-
-    async fn list_intents(
-        &self,
-        state: Option<IntentState>,
-        limit: i64,
-    ) -> Result<Vec<RewardIntent>, StoreError> {
-        self.probe
-            .timed("list_intents", async move {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {INTENT_COLUMNS} FROM reward_grants WHERE (?1 IS NULL OR state = ?1) \
-             ORDER BY updated_at, user_id, goal_id LIMIT ?2"
-                )))
-                .bind(state.map(IntentState::as_str))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                rows.iter()
-                    .map(decode_intent)
-                    .collect::<Result<_, _>>()
-                    .map_err(StoreError::from)
-            })
-            .await
-    }
-
-    async fn expedite_intents(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.probe
-            .timed("expedite_intents", async move {
-                Ok(sqlx::query(
-                    "UPDATE reward_grants SET next_attempt_at = ?1 \
-             WHERE state IN ('pending', 'sending') AND next_attempt_at > ?1 \
-               AND (lease_until IS NULL OR lease_until < ?1)",
-                )
-                .bind(now)
-                .execute(&self.pool)
-                .await?
-                .rows_affected())
-            })
-            .await
-    }
-
-    async fn intent_counts(&self) -> Result<Vec<(IntentState, i64)>, StoreError> {
-        self.probe.timed("intent_counts", async move {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT state, count(*) FROM reward_grants WHERE state IN ('pending', 'sending', 'unknown') GROUP BY state")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(state, count)| Some((IntentState::parse(&state)?, count)))
-            .collect())
-        }).await
     }
 }
