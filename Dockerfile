@@ -1,4 +1,4 @@
-# Both binaries in one small image. No system protoc is needed: runtime/build.rs compiles the
+# Both binaries in one small image. No system protoc is needed: pipeline/build.rs compiles the
 # .proto files with protox. Build: docker build -t challenge-engine .
 FROM rust:1-bookworm AS build
 WORKDIR /src

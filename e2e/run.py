@@ -410,7 +410,7 @@ def run(admin_url, database, bin_dir, client, work, procs, ags_port):
         **base_env,
         "GRPC_PORT": str(ports["grpc"]),
         "METRICS_PORT": str(ports["handler_metrics"]),
-        "LOG_LEVEL": "info,runtime::events=debug",  # one line per event, as the specification shows
+        "LOG_LEVEL": "info,pipeline::events=debug",  # one line per event, as the specification shows
         "CLEANUP_INTERVAL_SECONDS": "1",
         "CLEANUP_RETENTION_DAYS": "1",
         "DEDUP_RETENTION_HOURS": "24",

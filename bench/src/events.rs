@@ -2,10 +2,10 @@
 //! statistic updates over many players and stat codes, as AccelByte's event bus sends them.
 
 use anyhow::{Context, Result};
-use runtime::proto::iam::UserLoggedIn;
-use runtime::proto::iam::user_authentication_user_logged_in_service_client::UserAuthenticationUserLoggedInServiceClient;
-use runtime::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient;
-use runtime::proto::statistic::{StatItem, StatItemUpdated};
+use pipeline::proto::iam::UserLoggedIn;
+use pipeline::proto::iam::user_authentication_user_logged_in_service_client::UserAuthenticationUserLoggedInServiceClient;
+use pipeline::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient;
+use pipeline::proto::statistic::{StatItem, StatItemUpdated};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;

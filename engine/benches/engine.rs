@@ -53,8 +53,8 @@ fn rules(total: usize, matching: usize) -> RuleSet {
 }
 
 fn kill_event(now: DateTime<Utc>) -> Event {
-    let mut additional = rhai::Map::new();
-    additional.insert("biome".into(), "tundra".into());
+    let additional = serde_json::json!({"biome": "tundra"});
+    let additional = engine::event::payload_from_json(additional.as_object());
     Event::new(EventData {
         id: "bench".into(),
         kind: EventKind::Stat,

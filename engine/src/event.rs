@@ -30,7 +30,41 @@ pub struct EventData {
     /// The increase this update made, truncated toward zero.
     pub inc: i64,
     /// Free-form payload (the statistic's `additional_data`).
-    pub additional: rhai::Map,
+    pub additional: Payload,
+}
+
+/// An event's free-form payload (a statistic's `additional_data`): JSON values (numbers,
+/// strings, booleans, lists, maps, null), held in the form expressions read, so no crate but the
+/// engine names the expression language's types.
+#[derive(Debug, Clone, Default)]
+pub struct Payload(rhai::Map);
+
+impl Payload {
+    /// The payload as JSON (for the event archive, simulate's traces): numbers, strings,
+    /// booleans, lists and maps as they are; `()` as null.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.0
+                .iter()
+                .map(|(key, value)| (key.to_string(), dynamic_to_json(value)))
+                .collect(),
+        )
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A JSON object as a payload, taking its strings as they are.
+impl From<serde_json::Map<String, serde_json::Value>> for Payload {
+    fn from(map: serde_json::Map<String, serde_json::Value>) -> Self {
+        Self(
+            map.into_iter()
+                .map(|(key, value)| (key.into(), json_into_dynamic(value)))
+                .collect(),
+        )
+    }
 }
 
 /// An event ready for evaluation: its fields plus the view Rhai expressions read, built once.
@@ -56,7 +90,7 @@ impl Event {
             // Shared, so reading `event.additional` hands out a reference, not a deep copy; and
             // read-only all the way down, so one goal's expression cannot change what the next
             // one reads (`event.additional.remove("mode")` is an evaluation error).
-            additional: read_only(Dynamic::from_map(data.additional.clone())).into_shared(),
+            additional: read_only(Dynamic::from_map(data.additional.0.clone())).into_shared(),
         };
         Self {
             data: Arc::new(data),
@@ -67,12 +101,7 @@ impl Event {
     /// The payload as JSON (for the event archive): numbers, strings, booleans, lists and maps
     /// as they are; `()` as null.
     pub fn additional_json(&self) -> serde_json::Value {
-        serde_json::Value::Object(
-            self.additional
-                .iter()
-                .map(|(key, value)| (key.to_string(), dynamic_to_json(value)))
-                .collect(),
-        )
+        self.additional.to_json()
     }
 
     /// The UTC day the event happened on, for `count: days`.
@@ -81,29 +110,26 @@ impl Event {
     }
 }
 
-/// A JSON payload (a REST event's `additional`, an archived event's payload) as the Rhai map
-/// events carry: the inverse of [`Event::additional_json`].
-pub fn payload_from_json(map: Option<&serde_json::Map<String, serde_json::Value>>) -> rhai::Map {
-    map.map(|m| {
-        m.iter()
-            .map(|(key, value)| (key.as_str().into(), json_to_dynamic(value)))
-            .collect()
-    })
-    .unwrap_or_default()
+/// A JSON payload (a REST event's `additional`, an archived event's payload), none being
+/// empty: the inverse of [`Event::additional_json`].
+pub fn payload_from_json(map: Option<&serde_json::Map<String, serde_json::Value>>) -> Payload {
+    map.cloned().map(Payload::from).unwrap_or_default()
 }
 
-fn json_to_dynamic(value: &serde_json::Value) -> Dynamic {
+fn json_into_dynamic(value: serde_json::Value) -> Dynamic {
     use serde_json::Value;
     match value {
         Value::Null => Dynamic::UNIT,
-        Value::Bool(flag) => (*flag).into(),
+        Value::Bool(flag) => flag.into(),
         Value::Number(number) => match number.as_i64() {
             Some(int) => int.into(),
             None => number.as_f64().unwrap_or(0.0).into(),
         },
-        Value::String(text) => text.as_str().into(),
-        Value::Array(items) => Dynamic::from_array(items.iter().map(json_to_dynamic).collect()),
-        Value::Object(map) => Dynamic::from_map(payload_from_json(Some(map))),
+        Value::String(text) => text.into(),
+        Value::Array(items) => {
+            Dynamic::from_array(items.into_iter().map(json_into_dynamic).collect())
+        }
+        Value::Object(map) => Dynamic::from_map(Payload::from(map).0),
     }
 }
 

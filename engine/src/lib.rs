@@ -24,7 +24,7 @@ pub mod watch;
 pub use clock::Clock;
 pub use compile::{Compiled, compile};
 pub use diagnostic::{Code, Diagnostic, Pos, Severity};
-pub use event::{Event, EventData, EventKind};
+pub use event::{Event, EventData, EventKind, Payload};
 pub use expiry::ExpiryPolicy;
 pub use ids::{ChallengeId, GoalId, UserId};
 pub use model::Assign;

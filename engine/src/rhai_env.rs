@@ -348,10 +348,11 @@ mod tests {
     use crate::model::EventKind;
 
     fn event(value: i64, biome: Option<&str>) -> Event {
-        let mut additional = rhai::Map::new();
+        let mut additional = serde_json::Map::new();
         if let Some(biome) = biome {
             additional.insert("biome".into(), biome.into());
         }
+        let additional = additional.into();
         Event::new(EventData {
             id: "e1".into(),
             kind: EventKind::Stat,

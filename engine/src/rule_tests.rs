@@ -62,7 +62,7 @@ struct StepEvent {
     stat: Option<String>,
     value: i64,
     inc: i64,
-    additional: rhai::Map,
+    additional: crate::event::Payload,
 }
 
 pub(crate) fn compile_tests(

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use runtime::{Config, Listeners};
+use pipeline::{Config, Listeners};
 use tokio::net::TcpListener;
 
 // The event path allocates many small buffers (HTTP/2 frames, protobuf strings, the batch's
@@ -13,7 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<()> {
     let config = Config::parse().with_env_aliases(|name| std::env::var(name).ok());
-    runtime::telemetry::init_logging(&config.log_level);
+    pipeline::telemetry::init_logging(&config.log_level);
     let grpc = TcpListener::bind((config.grpc_bind, config.grpc_port))
         .await
         .with_context(|| {
@@ -30,10 +30,10 @@ async fn main() -> Result<()> {
                 config.metrics_bind, config.metrics_port
             )
         })?;
-    let result = runtime::run(
+    let result = pipeline::run(
         config,
         Listeners { grpc, metrics },
-        runtime::telemetry::shutdown_signal(),
+        pipeline::telemetry::shutdown_signal(),
     )
     .await;
     if let Err(err) = &result {

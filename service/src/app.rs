@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use axum::Router;
-use runtime::config::ConfigError;
-use runtime::{Runtime, StartOptions};
+use pipeline::config::ConfigError;
+use pipeline::{Runtime, StartOptions};
 use tokio::net::TcpListener;
 
 use crate::config::{RewardMode, ServeConfig};
@@ -19,7 +19,7 @@ use crate::usecases::Context;
 #[derive(Clone)]
 pub struct AppState {
     pub context: Context,
-    pub events: runtime::EventContext,
+    pub events: pipeline::EventContext,
     /// Users who deleted their data within the last minute.
     pub gdpr_limiter: moka::sync::Cache<String, ()>,
     pub auth: crate::auth::Authenticator,
@@ -60,7 +60,7 @@ pub fn router(state: AppState, base_path: &str) -> Router {
 }
 
 /// Runs the service until `shutdown` resolves; then stops accepting, lets requests in flight
-/// finish, commits queued events and returns (the order of [`runtime::Runtime::shutdown`]).
+/// finish, commits queued events and returns (the order of [`pipeline::Runtime::shutdown`]).
 pub async fn run(
     config: ServeConfig,
     listeners: Listeners,
@@ -283,17 +283,17 @@ pub async fn run_with_clock(
     runtime.serve_metrics(listeners.metrics);
     if let (true, Some(listener)) = (serve_grpc, listeners.grpc) {
         tracing::info!(grpc = %listener.local_addr()?, "gRPC event services serving in-process");
-        let services = runtime::grpc::EventServices {
+        let services = pipeline::grpc::EventServices {
             context: runtime.events.clone(),
             callers: Some(Arc::new(crate::auth::GrpcCallers(state.auth.clone()))),
         };
         let stopping = runtime.stopping();
-        runtime.serve("gRPC", runtime::grpc::serve(services, listener, stopping));
+        runtime.serve("gRPC", pipeline::grpc::serve(services, listener, stopping));
     }
     let reconciler =
         crate::usecases::delivery::reconcile_loop(state.context.clone(), runtime.stop_signal());
     runtime.background("reward reconciler", reconciler);
-    let http = runtime::front_door::serve(
+    let http = pipeline::front_door::serve(
         listeners.http,
         router(state, &base_path),
         config.front_door(),

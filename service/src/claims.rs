@@ -6,7 +6,7 @@
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use runtime::database::DatabaseArgs;
+use pipeline::database::DatabaseArgs;
 use store::{IntentKey, IntentState, RewardIntent, redacted};
 
 #[derive(Debug, Args)]

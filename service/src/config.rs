@@ -16,7 +16,7 @@ pub enum RewardMode {
 #[command(name = "service")]
 pub struct ServeConfig {
     #[command(flatten)]
-    pub common: runtime::Config,
+    pub common: pipeline::Config,
     /// Path prefix of every REST route.
     #[arg(long, env = "BASE_PATH", default_value = "/challenge")]
     pub base_path: String,
@@ -113,7 +113,7 @@ impl ServeConfig {
     /// The reward delivery's deadlines, checked.
     pub fn claims(
         &self,
-    ) -> Result<crate::usecases::delivery::ClaimSettings, runtime::config::ConfigError> {
+    ) -> Result<crate::usecases::delivery::ClaimSettings, pipeline::config::ConfigError> {
         crate::usecases::delivery::ClaimSettings {
             deadline: std::time::Duration::from_secs(self.claim_deadline_seconds),
             lease: std::time::Duration::from_secs(self.reconcile_stuck_after_seconds),
@@ -125,8 +125,8 @@ impl ServeConfig {
     }
 
     /// The REST front door's limits.
-    pub fn front_door(&self) -> runtime::front_door::Limits {
-        runtime::front_door::Limits {
+    pub fn front_door(&self) -> pipeline::front_door::Limits {
+        pipeline::front_door::Limits {
             header_timeout: std::time::Duration::from_secs(self.http_header_timeout_seconds),
             request_timeout: std::time::Duration::from_secs(self.http_request_timeout_seconds),
             max_connections: usize::try_from(self.http_max_connections).unwrap_or(usize::MAX),

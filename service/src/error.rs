@@ -2,7 +2,7 @@
 //! the numeric `code`) and a message. Internal causes are logged, not shown.
 
 use axum::response::{IntoResponse, Response};
-pub use runtime::error::ErrorCode;
+pub use pipeline::error::ErrorCode;
 use serde::Serialize;
 
 /// An error answered to a client.

@@ -95,7 +95,7 @@ fn run_async(future: impl std::future::Future<Output = anyhow::Result<()>>) -> E
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    runtime::telemetry::init_logging(&config.common.log_level);
+    pipeline::telemetry::init_logging(&config.common.log_level);
     let bind = |address: std::net::IpAddr, port: u16, name: &'static str| async move {
         tokio::net::TcpListener::bind((address, port))
             .await
@@ -130,7 +130,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             metrics,
             grpc,
         },
-        runtime::telemetry::shutdown_signal(),
+        pipeline::telemetry::shutdown_signal(),
     )
     .await
 }

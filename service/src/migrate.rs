@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use runtime::database::DatabaseArgs;
+use pipeline::database::DatabaseArgs;
 
 use store::redacted;
 

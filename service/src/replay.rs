@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use engine::RuleSet;
 use engine::replay::{GoalComparison, Median};
 use indicatif::{ProgressBar, ProgressStyle};
-use runtime::database::DatabaseArgs;
+use pipeline::database::DatabaseArgs;
 use store::{ArchiveWindow, redacted};
 
 use crate::usecases::replay::{ReplayObserver, Replayed, replay};

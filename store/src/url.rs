@@ -1,5 +1,5 @@
 //! Database URLs: the embedded default, and how one is shown in logs. Which URL a process uses
-//! is its configuration's decision (`runtime::database`); the store reads no environment.
+//! is its configuration's decision (`pipeline::database`); the store reads no environment.
 
 /// The embedded default: a SQLite file in the working directory.
 pub const DEFAULT_SQLITE_URL: &str = "sqlite://challenge.db";

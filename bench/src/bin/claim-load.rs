@@ -90,7 +90,7 @@ async fn main() -> Result<()> {
                 stat_code: Some("kills".into()),
                 value: 1,
                 inc: 1,
-                additional: rhai::Map::new(),
+                additional: Default::default(),
             });
             writer.submit(rules, event).await
         });

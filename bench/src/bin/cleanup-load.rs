@@ -15,7 +15,7 @@ use anyhow::{Context, Result, ensure};
 use chrono::{Duration, Utc};
 use clap::Parser;
 use engine::RuleSetHandle;
-use runtime::cleanup::{CleanupConfig, clean_once};
+use pipeline::cleanup::{CleanupConfig, clean_once};
 use store::{Maintenance, PgStore, Store};
 
 #[derive(Parser)]

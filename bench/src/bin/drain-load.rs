@@ -102,7 +102,7 @@ async fn main() -> Result<()> {
                 ..ClaimSettings::default()
             }
             .checked()?,
-            metrics: Arc::new(runtime::metrics::Metrics::new()?),
+            metrics: Arc::new(pipeline::metrics::Metrics::new()?),
             render: Default::default(),
             expedite: Default::default(),
         };

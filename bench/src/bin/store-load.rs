@@ -55,8 +55,8 @@ challenges:
 "#;
 
 fn event(scenario: &str, i: usize, user: &str) -> Event {
-    let mut additional = rhai::Map::new();
-    additional.insert("biome".into(), "tundra".into());
+    let additional = serde_json::json!({"biome": "tundra"});
+    let additional = engine::event::payload_from_json(additional.as_object());
     Event::new(EventData {
         id: format!("{scenario}-{i}"),
         kind: EventKind::Stat,

@@ -30,7 +30,7 @@ pub(crate) fn sample_event(goal: &CompiledGoal) -> Event {
         },
         value: 1,
         inc: 1,
-        additional: rhai::Map::new(),
+        additional: Default::default(),
     })
 }
 

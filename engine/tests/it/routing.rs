@@ -71,14 +71,9 @@ challenges:
 "#,
     );
     let now = t("2026-05-01T10:00:00Z");
-    let mut additional = rhai::Map::new();
-    additional.insert("mode".into(), "ranked".into());
-    let mut deep = rhai::Map::new();
-    deep.insert("map".into(), 1_i64.into());
-    additional.insert("deep".into(), deep.into());
-    additional.insert("list".into(), rhai::Dynamic::from_array(vec![1_i64.into()]));
+    let additional = serde_json::json!({"mode": "ranked", "deep": {"map": 1}, "list": [1]});
     let event = engine::Event::new(engine::EventData {
-        additional,
+        additional: engine::event::payload_from_json(additional.as_object()),
         ..(*stat("kills", 7, 1, now)).clone()
     });
     for _ in 0..2 {

@@ -29,7 +29,7 @@ pub fn stat(code: &str, value: i64, inc: i64, at: DateTime<Utc>) -> Event {
         stat_code: Some(code.into()),
         value,
         inc,
-        additional: rhai::Map::new(),
+        additional: Default::default(),
     })
 }
 
@@ -44,6 +44,6 @@ pub fn login(at: DateTime<Utc>) -> Event {
         stat_code: None,
         value: 0,
         inc: 0,
-        additional: rhai::Map::new(),
+        additional: Default::default(),
     })
 }

@@ -1,7 +1,7 @@
 //! Events through the real gRPC services: progress, validation, namespaces, GDPR, metrics.
 
-use runtime::proto::iam::deletion_account_gdpr_gdpr_request_data_deletion_response_service_client::DeletionAccountGdprGdprRequestDataDeletionResponseServiceClient;
-use runtime::proto::iam::{
+use pipeline::proto::iam::deletion_account_gdpr_gdpr_request_data_deletion_response_service_client::DeletionAccountGdprGdprRequestDataDeletionResponseServiceClient;
+use pipeline::proto::iam::{
     DeletionGdpr, GdprRequestDataDeletionResponse, GdprRequestDataDeletionResponsePayload,
 };
 use tonic::Code;

@@ -193,7 +193,7 @@ async fn signal_during_load(signal: &str) {
         let channel = channel.clone();
         let acknowledged = acknowledged.clone();
         senders.push(tokio::spawn(async move {
-            let mut client = runtime::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient::new(channel);
+            let mut client = pipeline::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient::new(channel);
             for i in 0..10_000 {
                 let id = format!("t{t}-{i}");
                 match client.on_message(stat(&id, &format!("player-{t}"), "kills", i as f64, None)).await {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use clap::Parser;
 use engine::{Event, EventData, EventKind, RuleSetHandle, UserId};
-use runtime::Config;
-use runtime::cleanup::{Cleaned, CleanupConfig, clean_once};
+use pipeline::Config;
+use pipeline::cleanup::{Cleaned, CleanupConfig, clean_once};
 use store::testing::TestDatabase;
 use store::{PendingEvent, Store};
 

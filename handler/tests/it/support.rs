@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use runtime::proto::iam::user_authentication_user_logged_in_service_client::UserAuthenticationUserLoggedInServiceClient;
-use runtime::proto::iam::{UserLoggedIn, UserLoggedInPayload};
-use runtime::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient;
-use runtime::proto::statistic::{StatItem, StatItemUpdated};
-use runtime::{Config, Listeners};
+use pipeline::proto::iam::user_authentication_user_logged_in_service_client::UserAuthenticationUserLoggedInServiceClient;
+use pipeline::proto::iam::{UserLoggedIn, UserLoggedInPayload};
+use pipeline::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient;
+use pipeline::proto::statistic::{StatItem, StatItemUpdated};
+use pipeline::{Config, Listeners};
 use store::testing::TestDatabase;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
@@ -70,7 +70,7 @@ impl TestHandler {
             "4",
         ]);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(runtime::run(config, Listeners { grpc, metrics }, async {
+        let task = tokio::spawn(pipeline::run(config, Listeners { grpc, metrics }, async {
             let _ = stopped.await;
         }));
         let mut handler = Self {

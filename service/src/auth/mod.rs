@@ -103,19 +103,19 @@ impl Authenticator {
 pub struct GrpcCallers(pub Authenticator);
 
 #[tonic::async_trait]
-impl runtime::grpc::CallerCheck for GrpcCallers {
+impl pipeline::grpc::CallerCheck for GrpcCallers {
     async fn check(
         &self,
         metadata: &tonic::metadata::MetadataMap,
-        action: runtime::grpc::EventAction,
+        action: pipeline::grpc::EventAction,
     ) -> Result<(), tonic::Status> {
         use jwt::action::{CREATE, DELETE, UPDATE};
         let header = metadata
             .get("authorization")
             .and_then(|value| value.to_str().ok());
         let (actions, named) = match action {
-            runtime::grpc::EventAction::Progress => (CREATE | UPDATE, "CREATE or UPDATE"),
-            runtime::grpc::EventAction::Delete => (DELETE, "DELETE"),
+            pipeline::grpc::EventAction::Progress => (CREATE | UPDATE, "CREATE or UPDATE"),
+            pipeline::grpc::EventAction::Delete => (DELETE, "DELETE"),
         };
         self.0
             .allow_server(header, actions, "sending this event", named)

@@ -15,8 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use engine::Reward;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use pipeline::config::ConfigError;
 use reqwest::StatusCode;
-use runtime::config::ConfigError;
 use serde_json::json;
 use store::Delivery;
 

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use runtime::events::{EventError, LoginInput, Processed, StatInput};
+use pipeline::events::{EventError, LoginInput, Processed, StatInput};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -118,7 +118,7 @@ pub(super) async fn events(
                 Input::Login(l) => ("login", l.user_id.as_str(), l.namespace.as_str()),
                 Input::Stat(s) => ("stat", s.user_id.as_str(), s.namespace.as_str()),
             };
-            let call = runtime::events::Call {
+            let call = pipeline::events::Call {
                 kind,
                 event_id: &id,
                 user_id: user,
@@ -212,7 +212,7 @@ impl Input {
     /// writing anything (`None`: another namespace's).
     pub(super) fn event(
         &self,
-        events: &runtime::EventContext,
+        events: &pipeline::EventContext,
     ) -> Result<Option<engine::Event>, EventError> {
         match self {
             Input::Login(login) => events.login_event(login.clone()),
@@ -246,5 +246,5 @@ pub(super) async fn rules(State(state): State<AppState>, _caller: ServerCaller) 
 #[utoipa::path(get, path = "/healthz", tag = "health",
     responses((status = 200, description = "`{\"status\":\"healthy\"}`"), (status = 503, description = "the database does not answer, or a writer flusher is restarting")))]
 pub(super) async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    runtime::metrics::health(state.events.maintenance.as_ref(), &state.events.writer).await
+    pipeline::metrics::health(state.events.maintenance.as_ref(), &state.events.writer).await
 }

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use runtime::config::ConfigError;
+use pipeline::config::ConfigError;
 use store::claims::backoff;
 use store::{Delivery, IntentOutcome, IntentState, RewardIntent, StoreError};
 

@@ -34,7 +34,7 @@ pub struct Context {
     pub clock: engine::Clock,
     /// Deadlines and leases of reward delivery.
     pub claims: delivery::ClaimSettings,
-    pub metrics: Arc<runtime::metrics::Metrics>,
+    pub metrics: Arc<pipeline::metrics::Metrics>,
     /// The rules' parts of the list answers, rendered once per rule set.
     pub render: Arc<crate::render::RenderCache>,
     /// When this process last cut the waiting rewards' backoff short.

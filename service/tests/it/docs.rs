@@ -34,7 +34,7 @@ fn architecture_md_names_only_what_exists() {
     let crates = [
         ("engine", "engine"),
         ("store", "store"),
-        ("runtime", "runtime"),
+        ("pipeline", "pipeline"),
         ("service", "service"),
         ("challenge_lint", "lint"),
     ];
@@ -42,7 +42,7 @@ fn architecture_md_names_only_what_exists() {
         "engine/",
         "store/",
         "lint/",
-        "runtime/",
+        "pipeline/",
         "service/",
         "handler/",
         "bench/",
@@ -86,7 +86,7 @@ fn architecture_md_names_only_what_exists() {
     let our_crates = [
         "engine",
         "store",
-        "runtime",
+        "pipeline",
         "service",
         "challenge_lint",
         "handler",
@@ -136,5 +136,129 @@ fn architecture_md_names_only_what_exists() {
     assert!(
         missing.is_empty(),
         "docs/ARCHITECTURE.md names what does not exist: {missing:?}"
+    );
+}
+
+/// One line of ARCHITECTURE.md's "Absences (checked)": under `path`, no Rust file names one of
+/// `names` (as a whole word) or contains one of `texts`.
+#[derive(Debug)]
+struct Absence {
+    path: String,
+    names: Vec<String>,
+    texts: Vec<String>,
+}
+
+fn absences(architecture: &str) -> Vec<Absence> {
+    let section = architecture
+        .split("\n## ")
+        .find(|s| s.starts_with("Absences (checked)"))
+        .expect("ARCHITECTURE.md has a section `## Absences (checked)`");
+    // A rule is a list item, continued on the indented lines that follow it.
+    let mut items: Vec<String> = Vec::new();
+    for line in section.lines() {
+        if let Some(item) = line.strip_prefix("- ") {
+            items.push(item.to_string());
+        } else if let (Some(last), true) = (items.last_mut(), line.starts_with("  ")) {
+            last.push(' ');
+            last.push_str(line.trim());
+        }
+    }
+    items
+        .iter()
+        .map(|item| {
+            let (mode, words) = if let Some(at) = item.find(" never names ") {
+                ("names", &item[at..])
+            } else if let Some(at) = item.find(" never contains ") {
+                ("contains", &item[at..])
+            } else {
+                panic!("an absence says `never names` or `never contains`: {item}");
+            };
+            let path = item
+                .split('`')
+                .nth(1)
+                .expect("a path in backticks")
+                .to_string();
+            let list = &words[..words.find("`: ").map_or(words.len(), |end| end + 1)];
+            let tokens: Vec<String> = list
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(String::from)
+                .collect();
+            assert!(!tokens.is_empty(), "an absence names something: {item}");
+            let (names, texts) = if mode == "names" {
+                (tokens, Vec::new())
+            } else {
+                (Vec::new(), tokens)
+            };
+            Absence { path, names, texts }
+        })
+        .collect()
+}
+
+fn rust_files(path: &std::path::Path) -> Vec<std::path::PathBuf> {
+    if path.is_file() {
+        return vec![path.to_path_buf()];
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path)
+        .expect("a folder the absence names")
+        .flatten()
+    {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Whether `word` stands in `line` as a whole word (not part of a longer name).
+fn names_word(line: &str, word: &str) -> bool {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    line.match_indices(word).any(|(at, _)| {
+        let before = line[..at].chars().next_back();
+        let after = line[at + word.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
+/// What ARCHITECTURE.md says must not be there is not there (comments aside), so a stated
+/// absence cannot quietly stop being true.
+#[test]
+fn architecture_md_absences_hold() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("docs/ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let rules = absences(&text);
+    assert!(rules.len() >= 8, "{rules:?}");
+    let mut broken = Vec::new();
+    for rule in &rules {
+        let path = root.join(&rule.path);
+        assert!(
+            path.exists(),
+            "ARCHITECTURE.md's absence names `{}`, which does not exist",
+            rule.path
+        );
+        for file in rust_files(&path) {
+            let source = std::fs::read_to_string(&file).expect("a Rust file");
+            for (number, line) in source.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                let found = rule
+                    .names
+                    .iter()
+                    .find(|name| names_word(code, name))
+                    .or_else(|| rule.texts.iter().find(|text| code.contains(text.as_str())));
+                if let Some(found) = found {
+                    let file = file.strip_prefix(&root).unwrap_or(&file).display();
+                    broken.push(format!("{file}:{}: `{found}`", number + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "docs/ARCHITECTURE.md says these are absent, but they are there: {broken:#?}"
     );
 }

@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use runtime::proto::iam::deletion_account_gdpr_gdpr_request_data_deletion_response_service_client::DeletionAccountGdprGdprRequestDataDeletionResponseServiceClient;
-use runtime::proto::iam::{
+use pipeline::proto::iam::deletion_account_gdpr_gdpr_request_data_deletion_response_service_client::DeletionAccountGdprGdprRequestDataDeletionResponseServiceClient;
+use pipeline::proto::iam::{
     DeletionGdpr, GdprRequestDataDeletionResponse, GdprRequestDataDeletionResponsePayload,
 };
-use runtime::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient;
-use runtime::proto::statistic::{StatItem, StatItemUpdated};
+use pipeline::proto::statistic::statistic_stat_item_updated_service_client::StatisticStatItemUpdatedServiceClient;
+use pipeline::proto::statistic::{StatItem, StatItemUpdated};
 use serde_json::{Value, json};
 use store::testing::TestDatabase;
 

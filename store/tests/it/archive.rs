@@ -63,12 +63,9 @@ async fn accepted_events_of_sampled_players_are_archived(db: &TestDb) {
     let store = db.store().await;
     let rules = rules();
     let writer = writer(store.clone(), 1.0);
-    let mut additional = rhai::Map::new();
-    additional.insert("mode".into(), "ranked".into());
-    additional.insert("level".into(), 3_i64.into());
-    additional.insert("tags".into(), rhai::Dynamic::from_array(vec!["a".into()]));
+    let additional = serde_json::json!({"mode": "ranked", "level": 3, "tags": ["a"]});
     let with_payload = Event::new(EventData {
-        additional,
+        additional: engine::event::payload_from_json(additional.as_object()),
         ..(*stat_event("e1", "u1", "kills", 4, test_now())).clone()
     });
     let outcome = writer.submit(rules.clone(), with_payload.clone()).await;

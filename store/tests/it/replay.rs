@@ -69,11 +69,9 @@ fn event(case: usize, n: usize, step: &Step, at: DateTime<Utc>) -> Event {
         3 => (EventKind::Stat, Some("deaths")),
         _ => (EventKind::Login, None),
     };
-    let mut additional = rhai::Map::new();
-    additional.insert(
-        "mode".into(),
-        if ranked { "ranked" } else { "casual" }.into(),
-    );
+    let mode = if ranked { "ranked" } else { "casual" };
+    let additional = serde_json::json!({ "mode": mode });
+    let additional = engine::event::payload_from_json(additional.as_object());
     Event::new(EventData {
         id: format!("c{case}-e{n}"),
         kind,

@@ -115,7 +115,7 @@ pub fn stat_event(id: &str, user: &str, code: &str, value: i64, at: DateTime<Utc
         stat_code: Some(code.into()),
         value,
         inc: 1,
-        additional: rhai::Map::new(),
+        additional: Default::default(),
     })
 }
 

@@ -50,7 +50,7 @@ pub struct StatInput {
     pub stat_code: String,
     pub latest_value: f64,
     pub inc: f64,
-    pub additional: rhai::Map,
+    pub additional: engine::Payload,
 }
 
 /// What happened to an accepted event.
@@ -388,7 +388,7 @@ impl EventContext {
             stat_code: None,
             value: 0,
             inc: 0,
-            additional: rhai::Map::new(),
+            additional: Default::default(),
         })))
     }
 

@@ -132,7 +132,10 @@ impl StatisticStatItemUpdatedService for EventServices {
             stat_code: item.stat_code,
             latest_value: item.latest_value,
             inc: item.inc,
-            additional: item.additional_data.map(struct_to_map).unwrap_or_default(),
+            additional: item
+                .additional_data
+                .map(struct_to_payload)
+                .unwrap_or_default(),
         };
         status(self.context.stat(input).await)
     }
@@ -167,18 +170,23 @@ impl DeletionAccountGdprGdprRequestDataDeletionResponseService for EventServices
     }
 }
 
-/// A protobuf `Struct` (the stat's `additional_data`) as the Rhai map events carry.
-pub fn struct_to_map(data: prost_types::Struct) -> rhai::Map {
+/// A protobuf `Struct` (the stat's `additional_data`) as the payload events carry.
+pub fn struct_to_payload(data: prost_types::Struct) -> engine::Payload {
+    struct_to_json(data).into()
+}
+
+fn struct_to_json(data: prost_types::Struct) -> serde_json::Map<String, serde_json::Value> {
     data.fields
         .into_iter()
-        .map(|(key, value)| (key.into(), value_to_dynamic(value)))
+        .map(|(key, value)| (key, value_to_json(value)))
         .collect()
 }
 
-fn value_to_dynamic(value: prost_types::Value) -> rhai::Dynamic {
+fn value_to_json(value: prost_types::Value) -> serde_json::Value {
     use prost_types::value::Kind;
+    use serde_json::Value;
     match value.kind {
-        None | Some(Kind::NullValue(_)) => rhai::Dynamic::UNIT,
+        None | Some(Kind::NullValue(_)) => Value::Null,
         Some(Kind::BoolValue(flag)) => flag.into(),
         Some(Kind::NumberValue(number)) => {
             // JSON numbers are doubles; whole ones become integers so `== 3` works as written.
@@ -189,9 +197,7 @@ fn value_to_dynamic(value: prost_types::Value) -> rhai::Dynamic {
             }
         }
         Some(Kind::StringValue(text)) => text.into(),
-        Some(Kind::ListValue(list)) => {
-            rhai::Dynamic::from_array(list.values.into_iter().map(value_to_dynamic).collect())
-        }
-        Some(Kind::StructValue(inner)) => rhai::Dynamic::from_map(struct_to_map(inner)),
+        Some(Kind::ListValue(list)) => list.values.into_iter().map(value_to_json).collect(),
+        Some(Kind::StructValue(inner)) => Value::Object(struct_to_json(inner)),
     }
 }
