@@ -189,9 +189,12 @@ pub(crate) fn first_occurrences(batch: &[&PendingEvent]) -> Vec<bool> {
         .collect()
 }
 
-/// One transaction over a batch, as each store implements it.
+/// One transaction over a batch, as each store implements it. Every store that has it is an
+/// [`EventSink`](crate::EventSink): the batch, with its failures isolated, timed by its probe.
 #[async_trait::async_trait]
-pub(crate) trait ApplyBatch: Sync {
+pub(crate) trait ApplyBatch: Send + Sync + 'static {
+    fn probe(&self) -> &crate::Probe;
+
     async fn apply_batch(
         &self,
         batch: &[&PendingEvent],
@@ -232,5 +235,17 @@ pub(crate) async fn isolate_failures(
             }
             Ok(results)
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: ApplyBatch> crate::EventSink for S {
+    async fn apply_events(
+        &self,
+        batch: &[PendingEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
+        let apply = isolate_failures(self, batch, now);
+        self.probe().wrote_batch(batch, apply).await
     }
 }

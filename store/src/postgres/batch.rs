@@ -4,7 +4,7 @@ use super::{COLUMNS, PgStore, decode};
 use crate::archive::ArchiveColumns;
 use crate::fold::{
     ApplyBatch, Tombstones, auto_keys, batch_users, deduplicated, first_occurrences, fold,
-    forget_deleted, fresh_events, isolate_failures, touched_keys,
+    forget_deleted, fresh_events, touched_keys,
 };
 use crate::row::ProgressRow;
 use crate::{EventOutcome, PendingEvent, StoreError};
@@ -166,31 +166,14 @@ pub(super) async fn insert_missing<'e>(
 }
 #[async_trait]
 impl ApplyBatch for PgStore {
-    async fn apply_batch(
-        &self,
-        batch: &[&PendingEvent],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventOutcome>, StoreError> {
-        self.apply_in_one_transaction(batch, now).await
+    fn probe(&self) -> &crate::Probe {
+        &self.probe
     }
-}
 
-/// What one attempt at the batch transaction came to.
-enum Attempt {
-    Committed {
-        outcomes: Vec<EventOutcome>,
-        /// The auto rows its events touched, which exist now.
-        auto_rows: Vec<(UserId, GoalId)>,
-    },
-    /// An auto row the caller expected was not there: rolled back, nothing written.
-    AutoRowMissing,
-}
-
-impl PgStore {
     /// The batch on one of the writer's own connections. It goes back after a commit, and
     /// after the database refused the batch once it answers again (the refused transaction's
     /// rollback goes first); after a failure to reach the database it is closed.
-    pub(super) async fn apply_in_one_transaction(
+    async fn apply_batch(
         &self,
         batch: &[&PendingEvent],
         now: DateTime<Utc>,
@@ -206,7 +189,20 @@ impl PgStore {
         }
         result
     }
+}
 
+/// What one attempt at the batch transaction came to.
+enum Attempt {
+    Committed {
+        outcomes: Vec<EventOutcome>,
+        /// The auto rows its events touched, which exist now.
+        auto_rows: Vec<(UserId, GoalId)>,
+    },
+    /// An auto row the caller expected was not there: rolled back, nothing written.
+    AutoRowMissing,
+}
+
+impl PgStore {
     /// The placeholders' transaction when a batch may need new auto rows (`auto_rows.rs`), then
     /// the batch transaction.
     async fn apply_on(
@@ -432,21 +428,5 @@ mod tests {
             !plan.contains("Seq Scan on user_goal_progress") && plan.contains("Index Scan"),
             "{plan}"
         );
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::EventSink for PgStore {
-    async fn apply_events(
-        &self,
-        batch: &[PendingEvent],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
-        self.probe
-            .wrote_batch(
-                batch,
-                async move { isolate_failures(self, batch, now).await },
-            )
-            .await
     }
 }

@@ -4,7 +4,7 @@ use super::{COLUMNS, SqliteStore, decode, insert_row};
 use crate::archive::ArchiveColumns;
 use crate::fold::{
     ApplyBatch, Tombstones, auto_keys, batch_users, deduplicated, first_occurrences, fold,
-    forget_deleted, fresh_events, isolate_failures, touched_keys,
+    forget_deleted, fresh_events, touched_keys,
 };
 use crate::row::ProgressRow;
 use crate::{EventOutcome, PendingEvent, StoreError};
@@ -13,17 +13,11 @@ use chrono::{DateTime, Utc};
 
 #[async_trait]
 impl ApplyBatch for SqliteStore {
-    async fn apply_batch(
-        &self,
-        batch: &[&PendingEvent],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventOutcome>, StoreError> {
-        self.apply_in_one_transaction(batch, now).await
+    fn probe(&self) -> &crate::Probe {
+        &self.probe
     }
-}
 
-impl SqliteStore {
-    pub(super) async fn apply_in_one_transaction(
+    async fn apply_batch(
         &self,
         batch: &[&PendingEvent],
         now: DateTime<Utc>,
@@ -129,21 +123,5 @@ impl SqliteStore {
         }
         tx.commit().await?;
         Ok(folded.outcomes)
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::EventSink for SqliteStore {
-    async fn apply_events(
-        &self,
-        batch: &[PendingEvent],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
-        self.probe
-            .wrote_batch(
-                batch,
-                async move { isolate_failures(self, batch, now).await },
-            )
-            .await
     }
 }
