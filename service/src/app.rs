@@ -20,6 +20,8 @@ use crate::usecases::Context;
 pub struct AppState {
     pub context: Context,
     pub events: pipeline::EventContext,
+    /// The rules' parts of the list answers, rendered once per rule set.
+    pub render: Arc<crate::render::RenderCache>,
     /// Users who deleted their data within the last minute.
     pub gdpr_limiter: moka::sync::Cache<String, ()>,
     pub auth: crate::auth::Authenticator,
@@ -259,10 +261,10 @@ pub async fn run_with_clock(
             clock: runtime.clock.clone(),
             claims,
             metrics: runtime.metrics.clone(),
-            render: Default::default(),
             expedite: Default::default(),
         },
         events: runtime.events.clone(),
+        render: Default::default(),
         auth,
         base_path: config.base_path(),
         gdpr_limiter: moka::sync::Cache::builder()

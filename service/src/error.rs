@@ -1,5 +1,6 @@
 //! The REST error answer: an [`ErrorCode`] (which decides the HTTP status, the `errorCode` and
-//! the numeric `code`) and a message. Internal causes are logged, not shown.
+//! the numeric `code`) and a message. A use-case's [`crate::usecases::Error`] becomes one here,
+//! at the REST edge. Internal causes are logged, not shown.
 
 use axum::response::{IntoResponse, Response};
 pub use pipeline::error::ErrorCode;
@@ -22,19 +23,15 @@ impl ApiError {
     }
 }
 
+impl From<crate::usecases::Error> for ApiError {
+    fn from(err: crate::usecases::Error) -> Self {
+        Self::new(err.code, err.message)
+    }
+}
+
 impl From<store::StoreError> for ApiError {
     fn from(err: store::StoreError) -> Self {
-        let error: &(dyn std::error::Error + 'static) = &err;
-        if err.is_unavailable() {
-            tracing::warn!(error, "database unavailable");
-            ApiError::new(
-                ErrorCode::DatabaseUnavailable,
-                "the database is unavailable; try again shortly",
-            )
-        } else {
-            tracing::error!(error, "store error");
-            ApiError::new(ErrorCode::Internal, "internal error")
-        }
+        crate::usecases::Error::from(err).into()
     }
 }
 

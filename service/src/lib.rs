@@ -3,12 +3,10 @@
 
 pub mod app;
 pub mod auth;
-pub mod claims;
+pub mod cli;
 pub mod config;
 pub mod error;
-pub mod migrate;
 pub mod render;
-pub mod replay;
 pub mod rewards;
 mod routes;
 pub mod usecases;

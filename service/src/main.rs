@@ -9,8 +9,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use challenge_lint::{LintArgs, run_lint};
 use clap::{Parser, Subcommand};
+use service::cli::migrate::MigrateArgs;
 use service::config::ServeConfig;
-use service::migrate::MigrateArgs;
 
 #[derive(Parser)]
 #[command(
@@ -36,9 +36,9 @@ enum Command {
     /// Apply the database migrations (or revert the last N with --down N).
     Migrate(MigrateArgs),
     /// Reward intents: list them, and resolve those whose outcome is unknown.
-    Claims(service::claims::ClaimsArgs),
+    Claims(service::cli::claims::ClaimsArgs),
     /// Replay the event archive under the deployed rules and an edit, and compare each goal.
-    Replay(service::replay::ReplayArgs),
+    Replay(service::cli::replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,13 +48,14 @@ fn main() -> ExitCode {
             cli.serve.with_env_aliases(|name| std::env::var(name).ok()),
         )),
         Some(Command::Lint(args)) => run_lint(&args, &mut std::io::stdout().lock()),
-        Some(Command::Migrate(args)) => {
-            run_async(service::migrate::run(&args, &cli.serve.common.database))
-        }
+        Some(Command::Migrate(args)) => run_async(service::cli::migrate::run(
+            &args,
+            &cli.serve.common.database,
+        )),
         Some(Command::Claims(args)) => {
-            run_async(service::claims::run(&args, &cli.serve.common.database))
+            run_async(service::cli::claims::run(&args, &cli.serve.common.database))
         }
-        Some(Command::Replay(args)) => run_async(service::replay::run(
+        Some(Command::Replay(args)) => run_async(service::cli::replay::run(
             &args,
             &cli.serve.common.database,
             &cli.serve.common.challenges,

@@ -14,6 +14,7 @@ use engine::{ChallengeId, CompiledChallenge, CompiledGoal, GoalId, RuleSet};
 use serde::Serialize;
 
 use crate::usecases::PlayerRows;
+use crate::usecases::challenges::PlayerChallenges;
 use crate::views::{RequirementJson, RewardJson, time};
 
 /// The rules' part of a goal, in [`crate::views::GoalJson`]'s field order.
@@ -170,6 +171,32 @@ pub struct RenderCache {
 }
 
 impl RenderCache {
+    /// The list answer `{"challenges": [...]}`: the bytes serializing its
+    /// `crate::views::ChallengeJson`s would give.
+    pub fn list(&self, view: &PlayerChallenges) -> Vec<u8> {
+        let rendered = self.for_rules(&view.rules);
+        let mut out = Vec::with_capacity(16 * 1024);
+        out.extend_from_slice(b"{\"challenges\":[");
+        for (n, challenge) in view.challenges().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            rendered.write_challenge(&mut out, &view.rules, challenge, &view.progress, view.now);
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+
+    /// One challenge's answer (the view's first).
+    pub fn challenge(&self, view: &PlayerChallenges) -> Vec<u8> {
+        let rendered = self.for_rules(&view.rules);
+        let mut out = Vec::with_capacity(4 * 1024);
+        if let Some(challenge) = view.challenges().next() {
+            rendered.write_challenge(&mut out, &view.rules, challenge, &view.progress, view.now);
+        }
+        out
+    }
+
     pub fn for_rules(&self, rules: &Arc<RuleSet>) -> Arc<Rendered> {
         // A `Weak` keeps its allocation, so a live one pointing at `rules` is this rule set.
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());

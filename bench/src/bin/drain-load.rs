@@ -103,7 +103,6 @@ async fn main() -> Result<()> {
             }
             .checked()?,
             metrics: Arc::new(pipeline::metrics::Metrics::new()?),
-            render: Default::default(),
             expedite: Default::default(),
         };
         loops.push(tokio::spawn(service::usecases::delivery::reconcile_loop(

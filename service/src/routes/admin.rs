@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiJson;
-use super::system::EventBody;
+use super::events::EventBody;
 use crate::app::AppState;
 use crate::auth::ServerCaller;
 use crate::error::{ApiError, ErrorCode};

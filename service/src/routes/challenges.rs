@@ -47,14 +47,14 @@ pub(super) async fn list(
 ) -> Result<JsonBytes, ApiError> {
     // Written from the parts of the rules rendered once per rule set (crate::render); the
     // bytes are what serializing `ChallengeList` gives.
-    let body = challenges::list(
+    let view = challenges::list(
         &state.context,
         &user,
         query.active_only,
         state.context.clock.now(),
     )
     .await?;
-    Ok(JsonBytes(body))
+    Ok(JsonBytes(state.render.list(&view)))
 }
 
 /// A JSON answer already serialized.
@@ -82,9 +82,8 @@ pub(super) async fn one(
     Path(challenge): Path<String>,
 ) -> Result<JsonBytes, ApiError> {
     let now = state.context.clock.now();
-    Ok(JsonBytes(
-        challenges::get(&state.context, &user, &challenge, now).await?,
-    ))
+    let view = challenges::get(&state.context, &user, &challenge, now).await?;
+    Ok(JsonBytes(state.render.challenge(&view)))
 }
 
 #[utoipa::path(post, path = "/v1/challenges/initialize", tag = "challenges",

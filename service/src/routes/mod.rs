@@ -3,8 +3,10 @@
 mod admin;
 mod challenges;
 mod console;
+mod events;
 mod selection;
-mod system;
+mod status;
+mod users;
 
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
@@ -17,7 +19,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(challenges::router())
         .merge(selection::router())
-        .merge(system::router())
+        .merge(users::router())
+        .merge(events::router())
+        .merge(status::router())
         .merge(admin::router())
         .merge(console::router())
         .route("/apidocs/api.json", axum::routing::get(openapi))
@@ -45,10 +49,10 @@ pub fn router() -> Router<AppState> {
         selection::set_active,
         selection::batch_select,
         selection::random_select,
-        system::delete_my_data,
-        system::events,
-        system::rules,
-        system::healthz,
+        users::delete_my_data,
+        events::events,
+        status::rules,
+        status::healthz,
         admin::lint,
         admin::simulate,
         admin::explain_player,

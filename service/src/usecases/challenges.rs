@@ -7,52 +7,71 @@ use engine::{Assign, Event, RuleSet, UserId};
 use serde::Serialize;
 
 use super::{Context, PlayerRows, challenge, goal};
-use crate::error::{ApiError, ErrorCode};
+use crate::usecases::error::{Error, ErrorCode};
 use crate::views::{AssignedGoalJson, ChallengeJson, GoalJson, RequirementJson, time, visible};
 
-/// Every visible challenge with the player's progress, in rule-set order: the list answer
-/// `{"challenges": [...]}`, written from the rule set's rendered parts (crate::render).
+/// A player's progress on the challenges an answer shows, with the rule set it was read
+/// under. REST writes it from that rule set's rendered parts (`crate::render`).
+pub struct PlayerChallenges {
+    pub rules: Arc<RuleSet>,
+    pub progress: PlayerRows,
+    pub now: DateTime<Utc>,
+    /// Positions in `rules.challenges()` of the challenges shown, in rule-set order.
+    pub shown: Vec<usize>,
+}
+
+impl PlayerChallenges {
+    /// The challenges shown, in order.
+    pub fn challenges(&self) -> impl Iterator<Item = &engine::CompiledChallenge> {
+        let all = self.rules.challenges();
+        self.shown.iter().filter_map(move |&at| all.get(at))
+    }
+}
+
+/// Every visible challenge with the player's progress, in rule-set order (the list).
 pub async fn list(
     ctx: &Context,
     user: &UserId,
     active_only: bool,
     now: DateTime<Utc>,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<PlayerChallenges, Error> {
     let rules = ctx.rules.current();
-    let rendered = ctx.render.for_rules(&rules);
     let progress =
         PlayerRows::load_for_display(ctx.players.as_ref(), user, active_only, now).await?;
-    let mut out = Vec::with_capacity(16 * 1024);
-    out.extend_from_slice(b"{\"challenges\":[");
-    for (n, c) in rules
-        .challenges()
-        .iter()
-        .filter(|c| visible(c, now))
-        .enumerate()
-    {
-        if n > 0 {
-            out.push(b',');
-        }
-        rendered.write_challenge(&mut out, &rules, c, &progress, now);
-    }
-    out.extend_from_slice(b"]}");
-    Ok(out)
+    let shown = (rules.challenges().iter().enumerate())
+        .filter(|(_, c)| visible(c, now))
+        .map(|(at, _)| at)
+        .collect();
+    Ok(PlayerChallenges {
+        rules,
+        progress,
+        now,
+        shown,
+    })
 }
 
-/// One visible challenge, written from the rule set's rendered parts.
+/// One visible challenge with the player's progress.
 pub async fn get(
     ctx: &Context,
     user: &UserId,
     challenge_id: &str,
     now: DateTime<Utc>,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<PlayerChallenges, Error> {
     let rules = ctx.rules.current();
     let found = challenge(&rules, challenge_id, now)?;
-    let rendered = ctx.render.for_rules(&rules);
+    let shown = rules
+        .challenges()
+        .iter()
+        .position(|c| c.id == found.id)
+        .into_iter()
+        .collect();
     let progress = PlayerRows::load_for_display(ctx.players.as_ref(), user, false, now).await?;
-    let mut out = Vec::with_capacity(4 * 1024);
-    rendered.write_challenge(&mut out, &rules, found, &progress, now);
-    Ok(out)
+    Ok(PlayerChallenges {
+        rules,
+        progress,
+        now,
+        shown,
+    })
 }
 
 /// One challenge as [`ChallengeJson`] (the reference the rendered answers are held to).
@@ -95,7 +114,7 @@ pub async fn initialize(
     ctx: &Context,
     user: &UserId,
     now: DateTime<Utc>,
-) -> Result<Initialized, ApiError> {
+) -> Result<Initialized, Error> {
     let rules = ctx.rules.current();
     let defaults: Vec<_> = rules
         .challenges()
@@ -151,7 +170,7 @@ pub fn rotation(
     ctx: &Context,
     challenge_id: &str,
     now: DateTime<Utc>,
-) -> Result<RotationStatus, ApiError> {
+) -> Result<RotationStatus, Error> {
     let rules = ctx.rules.current();
     let found = challenge(&rules, challenge_id, now)?;
     let rotation = found
@@ -240,7 +259,7 @@ async fn recent_events(
     user: &UserId,
     rules: &Arc<RuleSet>,
     goal_id: &str,
-) -> Result<Vec<RecentEvent>, ApiError> {
+) -> Result<Vec<RecentEvent>, Error> {
     let archived = ctx.archive.player_archive(user, EXPLAIN_HISTORY).await?;
     // A row that cannot be read back is left out, and a repeated id counts once, as in replay.
     let events: Vec<Event> = store::first_deliveries(&archived)
@@ -280,7 +299,7 @@ async fn recent_events(
         recent
     })
     .await
-    .map_err(|err| ApiError::new(ErrorCode::Internal, format!("explain failed: {err}")))
+    .map_err(|err| Error::new(ErrorCode::Internal, format!("explain failed: {err}")))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -315,7 +334,7 @@ pub async fn explain(
     challenge_id: &str,
     goal_id: &str,
     now: DateTime<Utc>,
-) -> Result<Explanation, ApiError> {
+) -> Result<Explanation, Error> {
     let rules = ctx.rules.current();
     let found = goal(&rules, challenge_id, goal_id, now)?;
     let progress = PlayerRows::load(ctx.players.as_ref(), user, false, now).await?;

@@ -10,7 +10,7 @@ use store::{ClaimStart, Delivery, IntentKey, NewIntent};
 
 use super::delivery::{Delivered, Owned, deliver};
 use super::{Context, PlayerRows, goal};
-use crate::error::{ApiError, ErrorCode};
+use crate::usecases::error::{Error, ErrorCode};
 use crate::views::{RewardJson, time};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -46,7 +46,7 @@ pub async fn claim(
     challenge_id: &str,
     goal_id: &str,
     now: DateTime<Utc>,
-) -> Result<ClaimAnswer, ApiError> {
+) -> Result<ClaimAnswer, Error> {
     let rules = ctx.rules.current();
     let found = goal(&rules, challenge_id, goal_id, now)?;
     let progress = PlayerRows::load(ctx.players.as_ref(), user, false, now).await?;
@@ -113,7 +113,7 @@ pub async fn claim(
             reward,
             claimed_at: time(Some(claimed_at)),
         })),
-        Ok(Ok(Delivered::Refused(_))) => Err(ApiError::new(
+        Ok(Ok(Delivered::Refused(_))) => Err(Error::new(
             ErrorCode::RewardGrantFailed,
             "the reward could not be granted; try again later",
         )),
@@ -126,25 +126,25 @@ pub async fn claim(
     }
 }
 
-fn refused(refusal: ClaimRefusal, goal_id: &str) -> ApiError {
+fn refused(refusal: ClaimRefusal, goal_id: &str) -> Error {
     match refusal {
-        ClaimRefusal::NotCompleted => ApiError::new(
+        ClaimRefusal::NotCompleted => Error::new(
             ErrorCode::GoalNotCompleted,
             format!("goal `{goal_id}` is not completed"),
         ),
-        ClaimRefusal::Inactive => ApiError::new(
+        ClaimRefusal::Inactive => Error::new(
             ErrorCode::GoalInactive,
             format!("goal `{goal_id}` is not active"),
         ),
-        ClaimRefusal::Rotated => ApiError::new(
+        ClaimRefusal::Rotated => Error::new(
             ErrorCode::GoalRotated,
             format!("goal `{goal_id}` has rotated; its period is over"),
         ),
-        ClaimRefusal::AlreadyClaimed => ApiError::new(
+        ClaimRefusal::AlreadyClaimed => Error::new(
             ErrorCode::AlreadyClaimed,
             format!("goal `{goal_id}` is already claimed"),
         ),
-        ClaimRefusal::PrerequisitesNotMet => ApiError::new(
+        ClaimRefusal::PrerequisitesNotMet => Error::new(
             ErrorCode::PrerequisitesNotMet,
             format!("goal `{goal_id}` has prerequisites that are not completed"),
         ),

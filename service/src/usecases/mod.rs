@@ -4,6 +4,7 @@
 pub mod challenges;
 pub mod claim;
 pub mod delivery;
+pub mod error;
 pub mod replay;
 pub mod selection;
 
@@ -15,8 +16,8 @@ use engine::progress::{GoalView, view};
 use engine::{CompiledGoal, GoalId, RuleSet, RuleSetHandle, Status, UserId};
 use store::{ClaimLedger, EventArchive, PlayerProgress, ProgressRow};
 
-use crate::error::{ApiError, ErrorCode};
 use crate::rewards::RewardClient;
+pub use error::{Error, ErrorCode};
 
 /// What the use-cases need.
 #[derive(Clone)]
@@ -35,8 +36,6 @@ pub struct Context {
     /// Deadlines and leases of reward delivery.
     pub claims: delivery::ClaimSettings,
     pub metrics: Arc<pipeline::metrics::Metrics>,
-    /// The rules' parts of the list answers, rendered once per rule set.
-    pub render: Arc<crate::render::RenderCache>,
     /// When this process last cut the waiting rewards' backoff short.
     pub expedite: Arc<delivery::Expedite>,
 }
@@ -53,7 +52,7 @@ impl PlayerRows {
         user: &UserId,
         active_only: bool,
         now: DateTime<Utc>,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, Error> {
         let rows = store.progress_for_user(user, active_only).await?;
         Ok(Self::from_rows(rows, now))
     }
@@ -65,7 +64,7 @@ impl PlayerRows {
         user: &UserId,
         active_only: bool,
         now: DateTime<Utc>,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, Error> {
         let rows = store.progress_for_display(user, active_only).await?;
         Ok(Self::from_rows(rows, now))
     }
@@ -112,12 +111,12 @@ pub fn challenge<'a>(
     rules: &'a RuleSet,
     challenge_id: &str,
     now: DateTime<Utc>,
-) -> Result<&'a engine::CompiledChallenge, ApiError> {
+) -> Result<&'a engine::CompiledChallenge, Error> {
     rules
         .challenge(challenge_id)
         .filter(|c| crate::views::visible(c, now))
         .ok_or_else(|| {
-            ApiError::new(
+            Error::new(
                 ErrorCode::ChallengeNotFound,
                 format!("challenge `{challenge_id}` not found"),
             )
@@ -130,13 +129,13 @@ pub fn goal<'a>(
     challenge_id: &str,
     goal_id: &str,
     now: DateTime<Utc>,
-) -> Result<&'a CompiledGoal, ApiError> {
+) -> Result<&'a CompiledGoal, Error> {
     challenge(rules, challenge_id, now)?;
     // A retired goal is gone once its claim grace has passed.
     crate::views::goal_in(rules, challenge_id, goal_id)
         .filter(|goal| goal.is_shown(now))
         .ok_or_else(|| {
-            ApiError::new(
+            Error::new(
                 ErrorCode::GoalNotFound,
                 format!("goal `{goal_id}` not found in challenge `{challenge_id}`"),
             )

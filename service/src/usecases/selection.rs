@@ -6,7 +6,7 @@ use rand::seq::IndexedRandom;
 use serde::Serialize;
 
 use super::{Context, PlayerRows, challenge, goal};
-use crate::error::{ApiError, ErrorCode};
+use crate::usecases::error::{Error, ErrorCode};
 use crate::views::{GoalJson, time};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -27,7 +27,7 @@ pub async fn set_active(
     goal_id: &str,
     active: bool,
     now: DateTime<Utc>,
-) -> Result<ActiveSet, ApiError> {
+) -> Result<ActiveSet, Error> {
     let rules = ctx.rules.current();
     let found = goal(&rules, challenge_id, goal_id, now)?;
     let row = ctx
@@ -65,9 +65,9 @@ pub async fn batch_select(
     goal_ids: &[String],
     replace_existing: bool,
     now: DateTime<Utc>,
-) -> Result<Selection, ApiError> {
+) -> Result<Selection, Error> {
     if goal_ids.is_empty() {
-        return Err(ApiError::new(
+        return Err(Error::new(
             ErrorCode::ValidationFailed,
             "goalIds must name at least one goal",
         ));
@@ -77,7 +77,7 @@ pub async fn batch_select(
     for id in goal_ids {
         let found = goal(&rules, challenge_id, id, now)?;
         if found.is_retired(now) {
-            return Err(ApiError::new(
+            return Err(Error::new(
                 ErrorCode::GoalInactive,
                 format!("goal `{id}` is retired: it can no longer be selected"),
             ));
@@ -102,9 +102,9 @@ pub async fn random_select(
     replace_existing: bool,
     exclude_active: bool,
     now: DateTime<Utc>,
-) -> Result<Selection, ApiError> {
+) -> Result<Selection, Error> {
     if count == 0 {
-        return Err(ApiError::new(
+        return Err(Error::new(
             ErrorCode::ValidationFailed,
             "count must be at least 1",
         ));
@@ -123,7 +123,7 @@ pub async fn random_select(
         })
         .collect();
     if pool.is_empty() {
-        return Err(ApiError::new(
+        return Err(Error::new(
             ErrorCode::InsufficientGoals,
             format!("no goal of `{challenge_id}` is available to select"),
         ));
@@ -142,7 +142,7 @@ async fn select(
     chosen: &[&engine::CompiledGoal],
     replace_existing: bool,
     now: DateTime<Utc>,
-) -> Result<Selection, ApiError> {
+) -> Result<Selection, Error> {
     let rules = ctx.rules.current();
     let replaced: Vec<GoalId> = if replace_existing {
         let progress = PlayerRows::load(ctx.players.as_ref(), user, true, now).await?;

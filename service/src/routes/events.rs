@@ -1,8 +1,8 @@
-//! GDPR self-deletion, events over REST, the loaded rule set, health.
+//! Events over REST (`POST /v1/events`): the gRPC events' fields, through the same event
+//! use-cases.
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use pipeline::events::{EventError, LoginInput, Processed, StatInput};
 use serde::Deserialize;
@@ -10,41 +10,11 @@ use serde_json::{Value, json};
 
 use super::ApiJson;
 use crate::app::AppState;
-use crate::auth::{AuthUser, ServerCaller};
+use crate::auth::ServerCaller;
 use crate::error::{ApiError, ErrorCode};
-use crate::views::time;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/users/me/data", delete(delete_my_data))
-        .route("/v1/events", post(events))
-        .route("/v1/rules", get(rules))
-        .route("/healthz", get(healthz))
-}
-
-#[utoipa::path(delete, path = "/v1/users/me/data", tag = "users",
-    responses((status = 200, description = "`{userId, rowsDeleted}`"), (status = 429, body = crate::error::ErrorJson)))]
-pub(super) async fn delete_my_data(
-    State(state): State<AppState>,
-    AuthUser(user): AuthUser,
-) -> Result<Json<Value>, ApiError> {
-    // At most once a minute per user: the entry is fresh only for the first call in the window.
-    let entry = state.gdpr_limiter.entry(user.to_string()).or_insert(());
-    if !entry.is_fresh() {
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            "data deletion is allowed once a minute; try again later",
-        ));
-    }
-    let rows = state
-        .events
-        .maintenance
-        .delete_user(&user, state.context.clock.now())
-        .await?;
-    tracing::info!(user_id = %user, rows, "GDPR self-deletion");
-    Ok(Json(
-        json!({ "userId": user.as_str(), "rowsDeleted": rows }),
-    ))
+    Router::new().route("/v1/events", post(events))
 }
 
 /// An event as game servers post it: the gRPC events' fields, camelCase.
@@ -219,32 +189,4 @@ impl Input {
             Input::Stat(stat) => events.stat_event(stat.clone()),
         }
     }
-}
-
-#[utoipa::path(get, path = "/v1/rules", tag = "server",
-    responses((status = 200, description = "content hash, load time, files, counts, last reload error")))]
-pub(super) async fn rules(State(state): State<AppState>, _caller: ServerCaller) -> Json<Value> {
-    let status = state.context.rules.status();
-    let rules = state.context.rules.current();
-    Json(json!({
-        "contentHash": status.content_hash,
-        "loadedAt": time(Some(status.loaded_at)),
-        "files": status.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
-        "challenges": status.challenges,
-        "goals": status.goals,
-        "ruleTests": rules.test_count(),
-        "reloads": status.reloads,
-        "reloadFailures": status.failures,
-        "lastError": status.last_error.map(|failure| json!({
-            "at": time(Some(failure.at)),
-            "message": failure.message,
-            "diagnostics": failure.diagnostics.iter().filter(|d| d.is_error()).map(ToString::to_string).collect::<Vec<_>>(),
-        })),
-    }))
-}
-
-#[utoipa::path(get, path = "/healthz", tag = "health",
-    responses((status = 200, description = "`{\"status\":\"healthy\"}`"), (status = 503, description = "the database does not answer, or a writer flusher is restarting")))]
-pub(super) async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    pipeline::metrics::health(state.events.maintenance.as_ref(), &state.events.writer).await
 }
