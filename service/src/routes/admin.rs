@@ -1,13 +1,11 @@
-//! Designers' tools over REST (server permission): lint a challenge file's text, and simulate
-//! events against it or against the deployed rules. Both are pure: nothing is written.
-
-use std::sync::Arc;
+//! Designers' tools over REST (server permission): lint a challenge file's text, simulate
+//! events against it or against the deployed rules (`usecases::designers`), and any player's
+//! explain. Nothing is written.
 
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use challenge_lint::JsonDiagnostic;
-use engine::{Compiled, RuleSet, SourceFile, Sources};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -16,16 +14,7 @@ use super::events::EventBody;
 use crate::app::AppState;
 use crate::auth::ServerCaller;
 use crate::error::{ApiError, ErrorCode};
-
-/// Most events one simulate request may carry.
-const MAX_EVENTS: usize = 10_000;
-
-/// Longest one simulation may run; it stops between events after it.
-const SIMULATE_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// One simulation at a time per process: each keeps a core busy while it runs, and players'
-/// requests share those cores.
-static SIMULATIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+use crate::usecases::designers::{self, Draft, MAX_SIMULATED_EVENTS};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -97,10 +86,14 @@ pub(super) async fn lint(
     _caller: ServerCaller,
     ApiJson(body): ApiJson<LintBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let deployed = deployed_files(&state, body.with_deployed);
-    let compiled = compile_text(body.rules, body.file_name.as_deref(), deployed).await?;
+    let draft = Draft {
+        text: body.rules,
+        file_name: body.file_name,
+        with_deployed: body.with_deployed,
+    };
+    let compiled = designers::lint(&state.context, draft).await?;
     Ok(Json(json!({
-        "diagnostics": diagnostics(&compiled),
+        "diagnostics": diagnostics(&compiled.diagnostics),
         "errors": compiled.errors(),
         "warnings": compiled.warnings(),
     })))
@@ -116,11 +109,11 @@ pub(super) async fn simulate(
     _caller: ServerCaller,
     ApiJson(body): ApiJson<SimulateBody>,
 ) -> Result<Json<Value>, ApiError> {
-    if body.events.len() > MAX_EVENTS {
+    if body.events.len() > MAX_SIMULATED_EVENTS {
         return Err(ApiError::new(
             ErrorCode::ValidationFailed,
             format!(
-                "{} events: a simulation takes at most {MAX_EVENTS}",
+                "{} events: a simulation takes at most {MAX_SIMULATED_EVENTS}",
                 body.events.len()
             ),
         ));
@@ -140,122 +133,23 @@ pub(super) async fn simulate(
             }
         }
     }
-    let (rules, diagnostics): (Option<Arc<RuleSet>>, Value) = match body.rules {
-        None => (Some(state.context.rules.current()), json!([])),
-        Some(text) => {
-            let deployed = deployed_files(&state, body.with_deployed);
-            let compiled = compile_text(text, body.file_name.as_deref(), deployed).await?;
-            let diagnostics = diagnostics(&compiled);
-            (compiled.trial_rules().map(Arc::new), diagnostics)
-        }
-    };
-    let Some(rules) = rules else {
-        return Ok(Json(json!({ "diagnostics": diagnostics, "results": [] })));
-    };
-    let Ok(_running) = SIMULATIONS.try_acquire() else {
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            "another simulation is running on this service; try again when it ends",
-        ));
-    };
-    let deadline = std::time::Instant::now() + SIMULATE_TIME_LIMIT;
-    let results = tokio::task::spawn_blocking(move || {
-        engine::simulate::simulate_until(&rules, &events, deadline)
-    })
-    .await
-    .map_err(|err| ApiError::new(ErrorCode::Internal, format!("the simulation failed: {err}")))?
-    .map_err(|out| {
-        ApiError::new(
-            ErrorCode::ValidationFailed,
-            format!(
-                "{out} (the limit is {} s): simulate fewer events at a time",
-                SIMULATE_TIME_LIMIT.as_secs()
-            ),
-        )
-    })?;
+    let draft = body.rules.map(|text| Draft {
+        text,
+        file_name: body.file_name,
+        with_deployed: body.with_deployed,
+    });
+    let simulation = designers::simulate(&state.context, draft, events).await?;
+    let diagnostics = diagnostics(&simulation.diagnostics);
     Ok(Json(
-        json!({ "diagnostics": diagnostics, "results": results }),
+        json!({ "diagnostics": diagnostics, "results": simulation.results }),
     ))
 }
 
-pub(super) fn diagnostics(compiled: &Compiled) -> Value {
+pub(super) fn diagnostics(diagnostics: &[engine::Diagnostic]) -> Value {
     json!(
-        compiled
-            .diagnostics
+        diagnostics
             .iter()
             .map(JsonDiagnostic::of)
             .collect::<Vec<_>>()
     )
-}
-
-/// The deployed rule set's files, when the text is to be compiled with them.
-pub(super) fn deployed_files(state: &AppState, with_deployed: bool) -> Vec<std::path::PathBuf> {
-    if with_deployed {
-        state.context.rules.current().info.files.clone()
-    } else {
-        Vec::new()
-    }
-}
-
-/// Compiles one file's text, alone or with `deployed` files (the one of the same name
-/// replaced), off the async threads: rule tests run as part of it.
-pub(super) async fn compile_text(
-    text: String,
-    file_name: Option<&str>,
-    deployed: Vec<std::path::PathBuf>,
-) -> Result<Compiled, ApiError> {
-    let name = match file_name {
-        Some(name) => {
-            let plain = std::path::Path::new(name)
-                .file_name()
-                .and_then(|n| n.to_str())
-                .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml") || n.ends_with(".json"));
-            match plain {
-                Some(plain) => plain.to_string(),
-                None => {
-                    return Err(ApiError::new(
-                        ErrorCode::ValidationFailed,
-                        format!(
-                            "fileName `{name}` must be a file name ending in .yaml, .yml or .json"
-                        ),
-                    ));
-                }
-            }
-        }
-        None if is_legacy_json(&text) => "challenges.json".to_string(),
-        None => "challenges.yaml".to_string(),
-    };
-    tokio::task::spawn_blocking(move || {
-        let mut files = Vec::with_capacity(deployed.len() + 1);
-        let mut unreadable = Vec::new();
-        for path in deployed {
-            if path.file_name().and_then(|n| n.to_str()) == Some(name.as_str()) {
-                continue;
-            }
-            match std::fs::read_to_string(&path) {
-                Ok(text) => files.push(SourceFile::new(path, text)),
-                Err(err) => unreadable.push(
-                    engine::Diagnostic::new(
-                        engine::Code::UnreadableFile,
-                        format!("cannot read the deployed file: {err}"),
-                    )
-                    .at(path, None),
-                ),
-            }
-        }
-        files.push(SourceFile::new(name, text));
-        engine::compile(&Sources { files, unreadable })
-    })
-    .await
-    .map_err(|err| ApiError::new(ErrorCode::Internal, format!("compiling failed: {err}")))
-}
-
-/// A JSON object without the DSL's `version`: the reference implementation's format.
-fn is_legacy_json(text: &str) -> bool {
-    text.trim_start().starts_with('{')
-        && serde_json::from_str::<Value>(text).is_ok_and(|value| {
-            value
-                .as_object()
-                .is_some_and(|o| !o.contains_key("version"))
-        })
 }

@@ -2,32 +2,24 @@
 //! toolchain to build or run it), and the two endpoints only it needs beyond lint, simulate and
 //! explain: the deployed rules at a glance, and a replay of an edited file over REST.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use engine::{CompiledGoal, Reward, RuleSet};
+use engine::{CompiledGoal, Reward};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::ArchiveWindow;
 
 use super::ApiJson;
-use super::admin::{compile_text, deployed_files, diagnostics};
+use super::admin::diagnostics;
 use crate::app::AppState;
 use crate::auth::ServerCaller;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
+use crate::usecases::designers::{self, Draft};
 use crate::views::time;
-
-/// Most archived events a replay over REST reads; more is the CLI's job (`service replay`).
-const MAX_REPLAY_EVENTS: u64 = 1_000_000;
-
-/// One replay at a time per process: each holds its archive in memory (about 0.5 GB per
-/// million events) and keeps both cores busy while it runs.
-static REPLAYS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 const INDEX: &str = include_str!("../console/index.html");
 const SCRIPT: &str = include_str!("../console/console.js");
@@ -74,17 +66,11 @@ pub(super) async fn overview(
     State(state): State<AppState>,
     _caller: ServerCaller,
 ) -> Result<Json<Value>, ApiError> {
-    let rules = state.context.rules.current();
-    let mut files = Vec::new();
-    for path in &rules.info.files {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        // A file changed on disk since the load still shows; the watcher reloads it soon.
-        let text = tokio::fs::read_to_string(path).await.unwrap_or_default();
-        files.push(json!({ "name": name, "text": text }));
-    }
+    let deployed = designers::deployed(&state.context).await;
+    let rules = deployed.rules;
+    let files: Vec<Value> = (deployed.files.into_iter())
+        .map(|(name, text)| json!({ "name": name, "text": text }))
+        .collect();
     let tests = rules.test_summaries();
     let challenges: Vec<Value> = rules
         .challenges()
@@ -175,41 +161,16 @@ pub(super) async fn replay(
         from: body.from,
         to: body.to,
     };
-    let compiled = compile_text(
-        body.rules,
-        Some(&body.file_name),
-        deployed_files(&state, true),
-    )
-    .await?;
-    let diagnostics = diagnostics(&compiled);
-    let Some(after) = compiled.trial_rules().map(Arc::new) else {
+    let draft = Draft {
+        text: body.rules,
+        file_name: Some(body.file_name),
+        with_deployed: true,
+    };
+    let edit = designers::replay_edit(&state.context, draft, window).await?;
+    let diagnostics = diagnostics(&edit.diagnostics);
+    let Some(replayed) = edit.replayed else {
         return Ok(Json(json!({ "diagnostics": diagnostics, "report": null })));
     };
-    let events = state.context.archive.count_archive(&window).await?;
-    if events > MAX_REPLAY_EVENTS {
-        return Err(ApiError::new(
-            ErrorCode::ValidationFailed,
-            format!(
-                "{events} archived events in this window; the console replays at most \
-                 {MAX_REPLAY_EVENTS}: narrow it with from and to, or run `service replay`"
-            ),
-        ));
-    }
-    let Ok(_running) = REPLAYS.try_acquire() else {
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            "another replay is running on this service; try again when it ends",
-        ));
-    };
-    let before: Arc<RuleSet> = state.context.rules.current();
-    let replayed = crate::usecases::replay::replay(
-        state.context.archive.as_ref(),
-        window,
-        before,
-        after,
-        Arc::new(crate::usecases::replay::Quiet),
-    )
-    .await?;
     Ok(Json(json!({
         "diagnostics": diagnostics,
         "report": replayed.report,

@@ -4,6 +4,7 @@
 pub mod challenges;
 pub mod claim;
 pub mod delivery;
+pub mod designers;
 pub mod error;
 pub mod replay;
 pub mod selection;
