@@ -15,9 +15,21 @@ use crate::config::{RewardMode, ServeConfig};
 use crate::rewards::{MockRewards, RewardClient};
 use crate::usecases::Context;
 
-/// Shared by every request.
+/// Shared by every request: one `Arc`, so the copy axum hands each request costs one counter
+/// increment rather than a clone of every part (which was 2 % of the list route's CPU).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub context: Context,
     pub events: pipeline::EventContext,
     /// The rules' parts of the list answers, rendered once per rule set.
@@ -250,7 +262,7 @@ pub async fn run_with_clock(
         Duration::from_secs(config.iam_revocation_refresh_seconds),
     )
     .await?;
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         context: Context {
             rules: runtime.rules.clone(),
             players: roles.players,
@@ -271,7 +283,7 @@ pub async fn run_with_clock(
             .time_to_live(Duration::from_secs(60))
             .max_capacity(1_000_000)
             .build(),
-    };
+    }));
     let base_path = config.base_path();
     let serve_grpc = config.grpc_events.unwrap_or(embedded);
     tracing::info!(

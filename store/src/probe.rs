@@ -102,21 +102,22 @@ impl Probe {
     }
 
     /// A player's rows for an answer: from the cache when there is one (which loads every row
-    /// of the player with `all` on a miss), else `read` from the database.
-    pub(crate) async fn display(
+    /// of the player, `read(false)`, on a miss), else `read(active_only)` from the database.
+    pub(crate) async fn display<F>(
         &self,
         user_id: &UserId,
         active_only: bool,
-        read: impl Future<Output = Result<Vec<ProgressRow>, StoreError>>,
-        all: impl Future<Output = Result<Vec<ProgressRow>, StoreError>>,
-    ) -> Result<Vec<ProgressRow>, StoreError> {
+        read: impl FnOnce(bool) -> F,
+    ) -> Result<Vec<ProgressRow>, StoreError>
+    where
+        F: Future<Output = Result<Vec<ProgressRow>, StoreError>>,
+    {
         match &self.cache {
             Some(cache) => {
-                cache
-                    .rows(user_id, active_only, self.timed("progress_for_user", all))
-                    .await
+                let all = self.timed("progress_for_user", read(false));
+                cache.rows(user_id, active_only, all).await
             }
-            None => self.timed("progress_for_user", read).await,
+            None => self.timed("progress_for_user", read(active_only)).await,
         }
     }
 }

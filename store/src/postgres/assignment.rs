@@ -43,9 +43,8 @@ impl crate::PlayerProgress for PgStore {
         user_id: &UserId,
         active_only: bool,
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        let read = self.read_rows(user_id, active_only);
-        let all = self.read_rows(user_id, false);
-        self.probe.display(user_id, active_only, read, all).await
+        let read = |active_only| self.read_rows(user_id, active_only);
+        self.probe.display(user_id, active_only, read).await
     }
 
     async fn count_active_for_user(
