@@ -137,13 +137,15 @@ impl crate::EventArchive for PgStore {
     }
 
     async fn count_archive(&self, window: &ArchiveWindow) -> Result<u64, StoreError> {
-        self.probe.timed("count_archive", async move {
-        let count: i64 = if window.from.is_none() && window.to.is_none() {
-            sqlx::query_scalar("SELECT coalesce(sum(events), 0)::bigint FROM event_archive_batch")
+        let work = async move {
+            let count: i64 = if window.from.is_none() && window.to.is_none() {
+                sqlx::query_scalar(
+                    "SELECT coalesce(sum(events), 0)::bigint FROM event_archive_batch",
+                )
                 .fetch_one(&self.pool)
                 .await?
-        } else {
-            sqlx::query_scalar(
+            } else {
+                sqlx::query_scalar(
                 "SELECT count(*) FROM event_archive_batch b CROSS JOIN LATERAL unnest(b.occurred_at) o \
                  WHERE ($1::timestamptz IS NULL OR o >= $1) AND ($2::timestamptz IS NULL OR o < $2)",
             )
@@ -151,9 +153,10 @@ impl crate::EventArchive for PgStore {
             .bind(window.to)
             .fetch_one(&self.pool)
             .await?
+            };
+            Ok(count.max(0) as u64)
         };
-        Ok(count.max(0) as u64)
-        }).await
+        self.probe.timed("count_archive", work).await
     }
 
     async fn prune_event_archive(

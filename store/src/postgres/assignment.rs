@@ -52,15 +52,16 @@ impl crate::PlayerProgress for PgStore {
         user_id: &UserId,
         challenge_id: Option<&ChallengeId>,
     ) -> Result<i64, StoreError> {
-        self.probe.timed("count_active_for_user", async move {
-        Ok(sqlx::query_scalar(
+        let work = async move {
+            Ok(sqlx::query_scalar(
                 "SELECT count(*) FROM user_goal_progress WHERE user_id = $1 AND is_active AND ($2::varchar IS NULL OR challenge_id = $2)",
             )
             .bind(user_id.as_str())
             .bind(challenge_id.map(ChallengeId::as_str))
             .fetch_one(&self.pool)
             .await?)
-        }).await
+        };
+        self.probe.timed("count_active_for_user", work).await
     }
 
     async fn initialize_for_user(
@@ -70,24 +71,25 @@ impl crate::PlayerProgress for PgStore {
         goals: &[&CompiledGoal],
         now: DateTime<Utc>,
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        self.probe.wrote("initialize_for_user", user_id, async move {
-        let rows: Vec<ProgressRow> = goals
-            .iter()
-            .map(|g| ProgressRow::assigned(user_id, namespace, g, now))
-            .collect();
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} ON CONFLICT (user_id, goal_id) DO NOTHING RETURNING {COLUMNS}"
-        );
-        let columns = Columns::of(&rows);
-        let inserted = columns
-            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(inserted.iter().map(decode).collect::<Result<_, _>>()?)
-        }).await
+        let work = async move {
+            let rows: Vec<ProgressRow> = goals
+                .iter()
+                .map(|g| ProgressRow::assigned(user_id, namespace, g, now))
+                .collect();
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            let sql = format!(
+                "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} ON CONFLICT (user_id, goal_id) DO NOTHING RETURNING {COLUMNS}"
+            );
+            let columns = Columns::of(&rows);
+            let inserted = columns
+                .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(inserted.iter().map(decode).collect::<Result<_, _>>()?)
+        };
+        self.probe.wrote("initialize_for_user", user_id, work).await
     }
 
     async fn set_active_for_user(
@@ -98,24 +100,25 @@ impl crate::PlayerProgress for PgStore {
         active: bool,
         now: DateTime<Utc>,
     ) -> Result<ProgressRow, StoreError> {
-        self.probe.wrote("set_active_for_user", user_id, async move {
-        let mut row = ProgressRow::assigned(user_id, namespace, goal, now);
-        row.state.is_active = active;
-        let sql = format!(
-            "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
+        let work = async move {
+            let mut row = ProgressRow::assigned(user_id, namespace, goal, now);
+            row.state.is_active = active;
+            let sql = format!(
+                "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
                  ON CONFLICT (user_id, goal_id) DO UPDATE SET is_active = EXCLUDED.is_active, \
                    assigned_at = CASE WHEN EXCLUDED.is_active AND NOT user_goal_progress.is_active \
                                       THEN EXCLUDED.assigned_at ELSE user_goal_progress.assigned_at END \
                  RETURNING {COLUMNS}"
-        );
-        let rows = [row];
-        let columns = Columns::of(&rows);
-        let stored = columns
-            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(decode(&stored)?)
-        }).await
+            );
+            let rows = [row];
+            let columns = Columns::of(&rows);
+            let stored = columns
+                .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .fetch_one(&self.pool)
+                .await?;
+            Ok(decode(&stored)?)
+        };
+        self.probe.wrote("set_active_for_user", user_id, work).await
     }
 
     async fn activate_batch_for_user(
@@ -126,38 +129,41 @@ impl crate::PlayerProgress for PgStore {
         deactivate: &[GoalId],
         now: DateTime<Utc>,
     ) -> Result<Vec<ProgressRow>, StoreError> {
-        self.probe.wrote("activate_batch_for_user", user_id, async move {
-        let mut tx = self.pool.begin().await?;
-        if !deactivate.is_empty() {
-            let ids: Vec<&str> = deactivate.iter().map(GoalId::as_str).collect();
-            sqlx::query("UPDATE user_goal_progress SET is_active = false WHERE user_id = $1 AND goal_id = ANY($2)")
+        let work = async move {
+            let mut tx = self.pool.begin().await?;
+            if !deactivate.is_empty() {
+                let ids: Vec<&str> = deactivate.iter().map(GoalId::as_str).collect();
+                sqlx::query("UPDATE user_goal_progress SET is_active = false WHERE user_id = $1 AND goal_id = ANY($2)")
                     .bind(user_id.as_str())
                     .bind(&ids)
                     .execute(&mut *tx)
                     .await?;
-        }
-        let mut result = Vec::new();
-        if !activate.is_empty() {
-            let rows: Vec<ProgressRow> = activate
-                .iter()
-                .map(|g| ProgressRow::assigned(user_id, namespace, g, now))
-                .collect();
-            let sql = format!(
-                "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
+            }
+            let mut result = Vec::new();
+            if !activate.is_empty() {
+                let rows: Vec<ProgressRow> = activate
+                    .iter()
+                    .map(|g| ProgressRow::assigned(user_id, namespace, g, now))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} \
                      ON CONFLICT (user_id, goal_id) DO UPDATE SET is_active = true, \
                        assigned_at = CASE WHEN user_goal_progress.is_active THEN user_goal_progress.assigned_at \
                                           ELSE EXCLUDED.assigned_at END \
                      RETURNING {COLUMNS}"
-            );
-            let columns = Columns::of(&rows);
-            let stored = columns
-                .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-                .fetch_all(&mut *tx)
-                .await?;
-            result = stored.iter().map(decode).collect::<Result<_, _>>()?;
-        }
-        tx.commit().await?;
-        Ok(result)
-        }).await
+                );
+                let columns = Columns::of(&rows);
+                let stored = columns
+                    .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                result = stored.iter().map(decode).collect::<Result<_, _>>()?;
+            }
+            tx.commit().await?;
+            Ok(result)
+        };
+        self.probe
+            .wrote("activate_batch_for_user", user_id, work)
+            .await
     }
 }

@@ -89,16 +89,16 @@ impl crate::Maintenance for PgStore {
     }
 
     async fn delete_user(&self, user_id: &UserId, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.probe.wrote("delete_user", user_id, async move {
-        let secret = self.ledger_secret().await?;
-        let mut tx = self.pool.begin().await?;
-        // Exclusive against the batches touching this user (they hold it shared), so none can
-        // write the user's rows between this deletion and its tombstone becoming visible.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
+        let work = async move {
+            let secret = self.ledger_secret().await?;
+            let mut tx = self.pool.begin().await?;
+            // Exclusive against the batches touching this user (they hold it shared), so none can
+            // write the user's rows between this deletion and its tombstone becoming visible.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(user_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
             "INSERT INTO deleted_users (user_id, deleted_at) VALUES ($1, $2) \
              ON CONFLICT (user_id) DO UPDATE SET deleted_at = GREATEST(deleted_users.deleted_at, excluded.deleted_at)",
         )
@@ -106,25 +106,26 @@ impl crate::Maintenance for PgStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let rows = sqlx::query("DELETE FROM user_goal_progress WHERE user_id = $1")
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        self.move_intents_to_ledger(&mut tx, user_id, &secret, now)
-            .await?;
-        delete_archived_events(&mut tx, user_id).await?;
-        sqlx::query("DELETE FROM processed_events WHERE user_id = $1")
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM applied_events WHERE user_id = $1")
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(rows)
-        }).await
+            let rows = sqlx::query("DELETE FROM user_goal_progress WHERE user_id = $1")
+                .bind(user_id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            self.move_intents_to_ledger(&mut tx, user_id, &secret, now)
+                .await?;
+            delete_archived_events(&mut tx, user_id).await?;
+            sqlx::query("DELETE FROM processed_events WHERE user_id = $1")
+                .bind(user_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM applied_events WHERE user_id = $1")
+                .bind(user_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(rows)
+        };
+        self.probe.wrote("delete_user", user_id, work).await
     }
 
     async fn delete_expired(
@@ -134,22 +135,22 @@ impl crate::Maintenance for PgStore {
         after: Option<&ExpiryCursor>,
         limit: i64,
     ) -> Result<ExpiredBatch, StoreError> {
-        self.probe.wrote_anyone("delete_expired", async move {
-        let goals: Vec<&str> = policies.iter().map(|p| p.goal_id.as_str()).collect();
-        let active: Vec<bool> = policies.iter().map(|p| p.active).collect();
-        let claimed: Vec<bool> = policies.iter().map(|p| p.claimed_too).collect();
-        // `scanned` walks the expiry index from the cursor, every row counting against the
-        // limit (also rows of goals without a policy), so one statement's work is bounded.
-        // `doomed` locks the deletable ones, skipping rows an event holds, and checks the
-        // conditions again on the locked version.
-        // Two statement texts rather than `$6 IS NULL OR …`: a generic plan would keep the OR
-        // and could not use the cursor as an index condition.
-        let from_cursor = if after.is_some() {
-            "AND (e.expires_at, e.user_id, e.goal_id) > ($6, $7, $8)"
-        } else {
-            "AND $6::timestamptz IS NULL AND $7::varchar IS NULL AND $8::varchar IS NULL"
-        };
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let work = async move {
+            let goals: Vec<&str> = policies.iter().map(|p| p.goal_id.as_str()).collect();
+            let active: Vec<bool> = policies.iter().map(|p| p.active).collect();
+            let claimed: Vec<bool> = policies.iter().map(|p| p.claimed_too).collect();
+            // `scanned` walks the expiry index from the cursor, every row counting against the
+            // limit (also rows of goals without a policy), so one statement's work is bounded.
+            // `doomed` locks the deletable ones, skipping rows an event holds, and checks the
+            // conditions again on the locked version.
+            // Two statement texts rather than `$6 IS NULL OR …`: a generic plan would keep the OR
+            // and could not use the cursor as an index condition.
+            let from_cursor = if after.is_some() {
+                "AND (e.expires_at, e.user_id, e.goal_id) > ($6, $7, $8)"
+            } else {
+                "AND $6::timestamptz IS NULL AND $7::varchar IS NULL AND $8::varchar IS NULL"
+            };
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "WITH scanned AS ( \
                    SELECT e.user_id, e.goal_id, e.expires_at, g.goal_id IS NOT NULL AS known, \
                           g.active, g.claimed_too \
@@ -189,15 +190,16 @@ impl crate::Maintenance for PgStore {
             .bind(engine::Status::Claimed.as_str())
             .fetch_one(&self.pool)
             .await?;
-        Ok(expired_batch(
-            row.try_get("deleted")?,
-            row.try_get("scanned")?,
-            limit,
-            row.try_get("expires_at")?,
-            row.try_get("user_id")?,
-            row.try_get("goal_id")?,
-        ))
-        }).await
+            Ok(expired_batch(
+                row.try_get("deleted")?,
+                row.try_get("scanned")?,
+                limit,
+                row.try_get("expires_at")?,
+                row.try_get("user_id")?,
+                row.try_get("goal_id")?,
+            ))
+        };
+        self.probe.wrote_anyone("delete_expired", work).await
     }
 
     async fn prune_processed_events(
@@ -205,8 +207,8 @@ impl crate::Maintenance for PgStore {
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<u64, StoreError> {
-        self.probe.timed("prune_processed_events", async move {
-        let events = sqlx::query(
+        let work = async move {
+            let events = sqlx::query(
                 "DELETE FROM processed_events WHERE event_id IN ( \
                    SELECT event_id FROM processed_events WHERE processed_at < $1 ORDER BY processed_at LIMIT $2)",
             )
@@ -215,7 +217,7 @@ impl crate::Maintenance for PgStore {
             .execute(&self.pool)
             .await?
             .rows_affected();
-        let applied = sqlx::query(
+            let applied = sqlx::query(
             "DELETE FROM applied_events WHERE ctid IN ( \
                SELECT ctid FROM applied_events WHERE processed_at < $1 ORDER BY processed_at LIMIT $2)",
         )
@@ -224,11 +226,11 @@ impl crate::Maintenance for PgStore {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        self.legacy_dedup
-            .recheck(|| sqlx::query_scalar(crate::dedup::HAS_ROWS).fetch_one(&self.pool))
-            .await?;
-        // Tombstones live as long as event ids: a redelivery older than both is not expected.
-        sqlx::query(
+            self.legacy_dedup
+                .recheck(|| sqlx::query_scalar(crate::dedup::HAS_ROWS).fetch_one(&self.pool))
+                .await?;
+            // Tombstones live as long as event ids: a redelivery older than both is not expected.
+            sqlx::query(
             "DELETE FROM deleted_users WHERE user_id IN ( \
                SELECT user_id FROM deleted_users WHERE deleted_at < $1 ORDER BY deleted_at LIMIT $2)",
         )
@@ -236,8 +238,9 @@ impl crate::Maintenance for PgStore {
         .bind(limit)
         .execute(&self.pool)
         .await?;
-        Ok(events + applied)
-        }).await
+            Ok(events + applied)
+        };
+        self.probe.timed("prune_processed_events", work).await
     }
 
     async fn goals_in_use(&self, goals: &[GoalId]) -> Result<Vec<GoalId>, StoreError> {

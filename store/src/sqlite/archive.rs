@@ -35,20 +35,21 @@ impl crate::EventArchive for SqliteStore {
         after: i64,
         limit: i64,
     ) -> Result<Vec<ArchivedEvent>, StoreError> {
-        self.probe.timed("read_archive", async move {
-        let sql = format!(
-            "SELECT id, event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, \
+        let work = async move {
+            let sql = format!(
+                "SELECT id, event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, \
                payload FROM event_archive WHERE {IN_WINDOW} AND id > ?3 ORDER BY id LIMIT ?4"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(window.from)
-            .bind(window.to)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
-        }).await
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(window.from)
+                .bind(window.to)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+        };
+        self.probe.timed("read_archive", work).await
     }
 
     async fn player_archive(
@@ -93,8 +94,8 @@ impl crate::EventArchive for SqliteStore {
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<u64, StoreError> {
-        self.probe.timed("prune_event_archive", async move {
-        Ok(sqlx::query(
+        let work = async move {
+            Ok(sqlx::query(
             // Ids grow with the archive time: the oldest rows are the lowest ids, so the head of
             // the primary key is all a run looks at (no index on `archived_at` to keep up).
             "DELETE FROM event_archive WHERE id IN ( \
@@ -106,6 +107,7 @@ impl crate::EventArchive for SqliteStore {
         .execute(&self.pool)
         .await?
         .rows_affected())
-        }).await
+        };
+        self.probe.timed("prune_event_archive", work).await
     }
 }

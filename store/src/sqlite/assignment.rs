@@ -88,8 +88,8 @@ impl crate::PlayerProgress for SqliteStore {
         user_id: &UserId,
         challenge_id: Option<&ChallengeId>,
     ) -> Result<i64, StoreError> {
-        self.probe.timed("count_active_for_user", async move {
-        Ok(sqlx::query_scalar(
+        let work = async move {
+            Ok(sqlx::query_scalar(
                 "SELECT count(*) FROM user_goal_progress WHERE user_id = ? AND is_active AND (? IS NULL OR challenge_id = ?)",
             )
             .bind(user_id.as_str())
@@ -97,7 +97,8 @@ impl crate::PlayerProgress for SqliteStore {
             .bind(challenge_id.map(ChallengeId::as_str))
             .fetch_one(&self.pool)
             .await?)
-        }).await
+        };
+        self.probe.timed("count_active_for_user", work).await
     }
 
     async fn initialize_for_user(

@@ -94,23 +94,23 @@ impl crate::Maintenance for SqliteStore {
         after: Option<&ExpiryCursor>,
         limit: i64,
     ) -> Result<ExpiredBatch, StoreError> {
-        self.probe.wrote_anyone("delete_expired", async move {
-        let policies = serde_json::Value::Array(
-            policies
-                .iter()
-                .map(|p| {
-                    serde_json::json!({
-                        "goal": p.goal_id.as_str(),
-                        "active": p.active,
-                        "claimed": p.claimed_too,
+        let work = async move {
+            let policies = serde_json::Value::Array(
+                policies
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "goal": p.goal_id.as_str(),
+                            "active": p.active,
+                            "claimed": p.claimed_too,
+                        })
                     })
-                })
-                .collect(),
-        );
-        // The write lock is held from the walk to the delete, so nothing changes in between.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let scanned: Vec<(DateTime<Utc>, String, String, bool)> = sqlx::query_as(
-            "SELECT e.expires_at, e.user_id, e.goal_id, \
+                    .collect(),
+            );
+            // The write lock is held from the walk to the delete, so nothing changes in between.
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let scanned: Vec<(DateTime<Utc>, String, String, bool)> = sqlx::query_as(
+                "SELECT e.expires_at, e.user_id, e.goal_id, \
                         COALESCE(g.value IS NOT NULL \
                           AND e.is_active = json_extract(g.value, '$.active') \
                           AND (e.status <> ? OR json_extract(g.value, '$.claimed')) \
@@ -122,25 +122,25 @@ impl crate::Maintenance for SqliteStore {
                  WHERE e.expires_at IS NOT NULL AND e.expires_at < ? \
                    AND (? IS NULL OR (e.expires_at, e.user_id, e.goal_id) > (?, ?, ?)) \
                  ORDER BY e.expires_at, e.user_id, e.goal_id LIMIT ?",
-        )
-        .bind(engine::Status::Claimed.as_str())
-        .bind(policies.to_string())
-        .bind(before)
-        .bind(after.map(|c| c.expires_at))
-        .bind(after.map(|c| c.expires_at))
-        .bind(after.map(|c| c.user_id.as_str()))
-        .bind(after.map(|c| c.goal_id.as_str()))
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        let doomed = serde_json::Value::Array(
-            scanned
-                .iter()
-                .filter(|row| row.3)
-                .map(|(_, user, goal, _)| serde_json::json!([user, goal]))
-                .collect(),
-        );
-        let deleted = sqlx::query(
+            )
+            .bind(engine::Status::Claimed.as_str())
+            .bind(policies.to_string())
+            .bind(before)
+            .bind(after.map(|c| c.expires_at))
+            .bind(after.map(|c| c.expires_at))
+            .bind(after.map(|c| c.user_id.as_str()))
+            .bind(after.map(|c| c.goal_id.as_str()))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+            let doomed = serde_json::Value::Array(
+                scanned
+                    .iter()
+                    .filter(|row| row.3)
+                    .map(|(_, user, goal, _)| serde_json::json!([user, goal]))
+                    .collect(),
+            );
+            let deleted = sqlx::query(
                 "DELETE FROM user_goal_progress WHERE (user_id, goal_id) IN ( \
                    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
             )
@@ -148,18 +148,19 @@ impl crate::Maintenance for SqliteStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        tx.commit().await?;
-        let count = i64::try_from(scanned.len()).unwrap_or(i64::MAX);
-        let last = scanned.into_iter().next_back();
-        Ok(expired_batch(
-            i64::try_from(deleted).unwrap_or(i64::MAX),
-            count,
-            limit,
-            last.as_ref().map(|row| row.0),
-            last.as_ref().map(|row| row.1.clone()),
-            last.map(|row| row.2),
-        ))
-        }).await
+            tx.commit().await?;
+            let count = i64::try_from(scanned.len()).unwrap_or(i64::MAX);
+            let last = scanned.into_iter().next_back();
+            Ok(expired_batch(
+                i64::try_from(deleted).unwrap_or(i64::MAX),
+                count,
+                limit,
+                last.as_ref().map(|row| row.0),
+                last.as_ref().map(|row| row.1.clone()),
+                last.map(|row| row.2),
+            ))
+        };
+        self.probe.wrote_anyone("delete_expired", work).await
     }
 
     async fn prune_processed_events(
@@ -167,8 +168,8 @@ impl crate::Maintenance for SqliteStore {
         before: DateTime<Utc>,
         limit: i64,
     ) -> Result<u64, StoreError> {
-        self.probe.timed("prune_processed_events", async move {
-        let events = sqlx::query(
+        let work = async move {
+            let events = sqlx::query(
                 "DELETE FROM processed_events WHERE event_id IN ( \
                    SELECT event_id FROM processed_events WHERE processed_at < ? ORDER BY processed_at LIMIT ?)",
             )
@@ -177,7 +178,7 @@ impl crate::Maintenance for SqliteStore {
             .execute(&self.pool)
             .await?
             .rows_affected();
-        let applied = sqlx::query(
+            let applied = sqlx::query(
             "DELETE FROM applied_events WHERE (user_id, event_id, event_time) IN ( \
                SELECT user_id, event_id, event_time FROM applied_events WHERE processed_at < ? ORDER BY processed_at LIMIT ?)",
         )
@@ -186,20 +187,21 @@ impl crate::Maintenance for SqliteStore {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        self.legacy_dedup
-            .recheck(|| sqlx::query_scalar(crate::dedup::HAS_ROWS).fetch_one(&self.pool))
-            .await?;
-        // Tombstones live as long as event ids: a redelivery older than both is not expected.
-        sqlx::query(
-            "DELETE FROM deleted_users WHERE user_id IN ( \
+            self.legacy_dedup
+                .recheck(|| sqlx::query_scalar(crate::dedup::HAS_ROWS).fetch_one(&self.pool))
+                .await?;
+            // Tombstones live as long as event ids: a redelivery older than both is not expected.
+            sqlx::query(
+                "DELETE FROM deleted_users WHERE user_id IN ( \
                SELECT user_id FROM deleted_users WHERE deleted_at < ? ORDER BY deleted_at LIMIT ?)",
-        )
-        .bind(before)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(events + applied)
-        }).await
+            )
+            .bind(before)
+            .bind(limit)
+            .execute(&self.pool)
+            .await?;
+            Ok(events + applied)
+        };
+        self.probe.timed("prune_processed_events", work).await
     }
 
     async fn goals_in_use(&self, goals: &[GoalId]) -> Result<Vec<GoalId>, StoreError> {
