@@ -62,11 +62,7 @@ pub async fn simulate(
 ) -> Result<Simulation, Error> {
     let (rules, diagnostics) = match draft {
         None => (Some(ctx.rules.current()), Vec::new()),
-        Some(draft) => {
-            let mut compiled = compile(ctx, draft).await?;
-            let diagnostics = std::mem::take(&mut compiled.diagnostics);
-            (compiled.trial_rules().map(Arc::new), diagnostics)
-        }
+        Some(draft) => trial(ctx, draft).await?,
     };
     let Some(rules) = rules else {
         return Ok(Simulation {
@@ -116,9 +112,8 @@ pub async fn replay_edit(
     draft: Draft,
     window: ArchiveWindow,
 ) -> Result<EditReplay, Error> {
-    let mut compiled = compile(ctx, draft).await?;
-    let diagnostics = std::mem::take(&mut compiled.diagnostics);
-    let Some(after) = compiled.trial_rules().map(Arc::new) else {
+    let (after, diagnostics) = trial(ctx, draft).await?;
+    let Some(after) = after else {
         return Ok(EditReplay {
             diagnostics,
             replayed: None,
@@ -170,6 +165,17 @@ pub async fn deployed(ctx: &Context) -> Deployed {
         files.push((name, text));
     }
     Deployed { rules, files }
+}
+
+/// A draft's rules fit to simulate or replay (see `Compiled::trial_rules`), if any, and its
+/// diagnostics.
+async fn trial(
+    ctx: &Context,
+    draft: Draft,
+) -> Result<(Option<Arc<RuleSet>>, Vec<Diagnostic>), Error> {
+    let mut compiled = compile(ctx, draft).await?;
+    let diagnostics = std::mem::take(&mut compiled.diagnostics);
+    Ok((compiled.trial_rules().map(Arc::new), diagnostics))
 }
 
 /// Compiles a draft, alone or with the deployed files, off the async threads: rule tests run as
