@@ -130,6 +130,89 @@ impl<'a> ArchiveColumns<'a> {
     }
 }
 
+/// What an archive read answers.
+pub(crate) type Events = Result<Vec<ArchivedEvent>, crate::StoreError>;
+
+/// Implements `EventArchive` for `$store`, whose rows are `$row`, over its hooks (PostgreSQL
+/// keeps the archive as one row of arrays per batch, SQLite as one row per event):
+/// - `archive_page(window, after, limit)`: a page of `read_archive`;
+/// - `archive_count(window)` and `archive_prune(before, limit)`;
+///
+/// and `player_events`, the statement of a player's (`$1`) last `$2` events, newest first.
+///
+/// Also defines the module's `decode_event`: every read selects the archive's columns in the
+/// order of [`ArchivedEvent`]'s fields, read by position (replay reads millions).
+macro_rules! event_archive {
+    ($store:ty, $row:ty, player_events: $player_events:expr) => {
+        fn decode_event(row: &$row) -> Result<$crate::ArchivedEvent, sqlx::Error> {
+            use sqlx::Row as _;
+            Ok($crate::ArchivedEvent {
+                seq: row.try_get(0)?,
+                event_id: row.try_get(1)?,
+                kind: row.try_get(2)?,
+                user_id: row.try_get(3)?,
+                namespace: row.try_get(4)?,
+                occurred_at: row.try_get(5)?,
+                stat_code: row.try_get(6)?,
+                value: row.try_get(7)?,
+                inc: row.try_get(8)?,
+                payload: row.try_get(9)?,
+            })
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::EventArchive for $store {
+            async fn read_archive(
+                &self,
+                window: &$crate::ArchiveWindow,
+                after: i64,
+                limit: i64,
+            ) -> $crate::archive::Events {
+                let page = self.archive_page(window, after, limit.max(1));
+                self.common.probe.timed("read_archive", page).await
+            }
+
+            async fn player_archive(
+                &self,
+                user_id: &engine::UserId,
+                limit: i64,
+            ) -> $crate::archive::Events {
+                let work = async move {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe($player_events))
+                        .bind(user_id.as_str())
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let mut events: Vec<$crate::ArchivedEvent> =
+                        rows.iter().map(decode_event).collect::<Result<_, _>>()?;
+                    events.reverse();
+                    Ok(events)
+                };
+                self.common.probe.timed("player_archive", work).await
+            }
+
+            async fn count_archive(
+                &self,
+                window: &$crate::ArchiveWindow,
+            ) -> Result<u64, $crate::StoreError> {
+                let work = async move { Ok(self.archive_count(window).await?.max(0) as u64) };
+                self.common.probe.timed("count_archive", work).await
+            }
+
+            async fn prune_event_archive(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> Result<u64, $crate::StoreError> {
+                let prune = self.archive_prune(before, limit);
+                self.common.probe.timed("prune_event_archive", prune).await
+            }
+        }
+    };
+}
+
+pub(crate) use event_archive;
+
 #[cfg(test)]
 mod tests {
     use engine::UserId;

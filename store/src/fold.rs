@@ -189,17 +189,14 @@ pub(crate) fn first_occurrences(batch: &[&PendingEvent]) -> Vec<bool> {
         .collect()
 }
 
+/// A batch's outcomes, one per event.
+pub(crate) type Outcomes = Result<Vec<EventOutcome>, StoreError>;
+
 /// One transaction over a batch, as each store implements it. Every store that has it is an
 /// [`EventSink`](crate::EventSink): the batch, with its failures isolated, timed by its probe.
 #[async_trait::async_trait]
-pub(crate) trait ApplyBatch: Send + Sync + 'static {
-    fn probe(&self) -> &crate::Probe;
-
-    async fn apply_batch(
-        &self,
-        batch: &[&PendingEvent],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventOutcome>, StoreError>;
+pub(crate) trait ApplyBatch: crate::common::Backend {
+    async fn apply_batch(&self, batch: &[&PendingEvent], now: DateTime<Utc>) -> Outcomes;
 }
 
 /// Applies a batch in one go; when the database refuses it for a reason other than being
@@ -246,6 +243,6 @@ impl<S: ApplyBatch> crate::EventSink for S {
         now: DateTime<Utc>,
     ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
         let apply = isolate_failures(self, batch, now);
-        self.probe().wrote_batch(batch, apply).await
+        self.common().probe.wrote_batch(batch, apply).await
     }
 }

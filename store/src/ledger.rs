@@ -6,7 +6,7 @@
 //! - `claim_row`: the progress row's status and whether the deleted players' ledger holds the
 //!   reward (PostgreSQL locks the row `FOR UPDATE`, in one round trip);
 //! - `finish`: an outcome and a grant's claimed row (PostgreSQL: one statement);
-//! - `move_intents_to_ledger`: GDPR deletion's part;
+//! - `record_in_ledger`: GDPR deletion's keyed hashes (PostgreSQL: one `UNNEST` statement);
 //! - the lease statement (PostgreSQL: `FOR UPDATE SKIP LOCKED`), passed to the macro.
 
 /// The intent columns, in the order every statement returns them.
@@ -43,17 +43,87 @@ pub(crate) fn mark_sending_sql() -> String {
     )
 }
 
+/// What `claim_row` answers: the progress row's status (none: no row), and whether the ledger
+/// of deleted players' rewards holds the reward.
+pub(crate) type ClaimRow = Result<(Option<String>, bool), crate::StoreError>;
+
+/// An outcome for `finish` to record: `only_from` narrows the states it may leave.
+pub(crate) struct Finish<'a> {
+    pub key: &'a crate::claims::IntentKey,
+    pub outcome: &'a crate::claims::IntentOutcome,
+    pub only_from: Option<&'a [&'a str]>,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
 /// Implements `ClaimLedger` for `$store` over `$db` (`sqlx::Postgres` or `sqlx::Sqlite`), whose
 /// due intents are leased by the statement `$lease` (`$1` now, `$2` the lease's end, `$3` how
-/// many). Also defines the module's `decode_intent`.
+/// many), and whose deletion reads a player's intents with `$lock` appended (PostgreSQL:
+/// `FOR UPDATE`). Also defines the module's `decode_intent` and `bind_outcome`, and
+/// `move_intents_to_ledger` over the backend's `record_in_ledger(tx, keys, states, now)`.
 macro_rules! claim_ledger {
-    ($store:ty, $db:ty, lease: $lease:expr) => {
+    ($store:ty, $db:ty, lease: $lease:expr, lock: $lock:literal) => {
         use sqlx::Row as _;
 
+        /// Binds an outcome's first seven parameters: the intent's key (`$1`–`$3`), then its
+        /// state, error, next attempt and `now` (`$4`–`$7`).
+        fn bind_outcome<'q>(
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            key: &'q $crate::claims::IntentKey,
+            columns: &$crate::claims::OutcomeColumns<'q>,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+            query
+                .bind(key.user_id.as_str())
+                .bind(key.goal_id.as_str())
+                .bind(key.period_start)
+                .bind(columns.state)
+                .bind(columns.error)
+                .bind(columns.next_attempt_at)
+                .bind(now)
+        }
+
         impl $store {
+            /// Inside `delete_user`'s transaction: what was (or may have been) granted goes to
+            /// the ledger as a keyed hash; then the user's intents go. (`pending` was never sent,
+            /// since sending is recorded first, and `refused` frees the goal.)
+            pub(super) async fn move_intents_to_ledger(
+                &self,
+                tx: &mut sqlx::Transaction<'_, $db>,
+                user_id: &engine::UserId,
+                secret: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                let intents: Vec<(String, chrono::DateTime<chrono::Utc>, String, String)> =
+                    sqlx::query_as(concat!(
+                        "SELECT goal_id, period_start, namespace, state FROM reward_grants \
+                         WHERE user_id = $1 AND state IN ('sending', 'granted', 'unknown')",
+                        $lock
+                    ))
+                    .bind(user_id.as_str())
+                    .fetch_all(&mut **tx)
+                    .await?;
+                let mut keys = Vec::with_capacity(intents.len());
+                let mut states = Vec::with_capacity(intents.len());
+                for (goal_id, period_start, namespace, state) in intents {
+                    let key = $crate::claims::IntentKey {
+                        user_id: user_id.clone(),
+                        goal_id: engine::GoalId::new(goal_id),
+                        period_start,
+                    };
+                    keys.push($crate::claims::ledger_key(secret, &namespace, &key));
+                    states.push(state);
+                }
+                record_in_ledger(tx, &keys, &states, now).await?;
+                sqlx::query("DELETE FROM reward_grants WHERE user_id = $1")
+                    .bind(user_id.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
             /// The ledger's HMAC secret: generated and stored once, on first use.
             pub(super) async fn ledger_secret(&self) -> Result<String, $crate::StoreError> {
-                self.ledger_secret
+                self.common.ledger_secret
                     .get_or_try_init(|| async {
                         sqlx::query(
                             "INSERT INTO reward_ledger_secret (id, secret) VALUES (1, $1) \
@@ -123,7 +193,7 @@ macro_rules! claim_ledger {
             ) -> Result<$crate::claims::ClaimStart, $crate::StoreError> {
                 use $crate::claims::ClaimStart;
                 let user = &intent.key.user_id;
-                self.probe
+                self.common.probe
                     .wrote("begin_claim", user, async move {
                         let secret = self.ledger_secret().await?;
                         let key = &intent.key;
@@ -182,7 +252,7 @@ macro_rules! claim_ledger {
                 lease_until: chrono::DateTime<chrono::Utc>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<Option<$crate::claims::RewardIntent>, $crate::StoreError> {
-                self.probe
+                self.common.probe
                     .timed("mark_sending", async move {
                         let sql = $crate::ledger::mark_sending_sql();
                         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -204,8 +274,13 @@ macro_rules! claim_ledger {
                 outcome: &$crate::claims::IntentOutcome,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<Option<$crate::claims::RewardIntent>, $crate::StoreError> {
-                let finish = self.finish(key, outcome, None, now);
-                self.probe.wrote("finish_intent", &key.user_id, finish).await
+                let finish = self.finish($crate::ledger::Finish {
+                    key,
+                    outcome,
+                    only_from: None,
+                    now,
+                });
+                self.common.probe.wrote("finish_intent", &key.user_id, finish).await
             }
 
             async fn resolve_intent(
@@ -216,8 +291,13 @@ macro_rules! claim_ledger {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<Option<$crate::claims::RewardIntent>, $crate::StoreError> {
                 let outcome = $crate::claims::IntentOutcome::resolved(granted, note, now);
-                let finish = self.finish(key, &outcome, Some(&["unknown"]), now);
-                self.probe.wrote("resolve_intent", &key.user_id, finish).await
+                let finish = self.finish($crate::ledger::Finish {
+                    key,
+                    outcome: &outcome,
+                    only_from: Some(&["unknown"]),
+                    now,
+                });
+                self.common.probe.wrote("resolve_intent", &key.user_id, finish).await
             }
 
             async fn lease_intents(
@@ -226,7 +306,7 @@ macro_rules! claim_ledger {
                 lease_until: chrono::DateTime<chrono::Utc>,
                 limit: i64,
             ) -> Result<Vec<$crate::claims::RewardIntent>, $crate::StoreError> {
-                self.probe
+                self.common.probe
                     .timed("lease_intents", async move {
                         let rows = sqlx::query(sqlx::AssertSqlSafe($lease))
                             .bind(now)
@@ -243,7 +323,7 @@ macro_rules! claim_ledger {
                 &self,
                 key: &$crate::claims::IntentKey,
             ) -> Result<Option<$crate::claims::RewardIntent>, $crate::StoreError> {
-                self.probe
+                self.common.probe
                     .timed("intent", async move {
                         let sql = format!(
                             "SELECT {} FROM reward_grants WHERE {}",
@@ -266,7 +346,7 @@ macro_rules! claim_ledger {
                 state: Option<$crate::claims::IntentState>,
                 limit: i64,
             ) -> Result<Vec<$crate::claims::RewardIntent>, $crate::StoreError> {
-                self.probe
+                self.common.probe
                     .timed("list_intents", async move {
                         let sql = format!(
                             "SELECT {} FROM reward_grants \
@@ -287,7 +367,7 @@ macro_rules! claim_ledger {
             async fn intent_counts(
                 &self,
             ) -> Result<Vec<($crate::claims::IntentState, i64)>, $crate::StoreError> {
-                self.probe
+                self.common.probe
                     .timed("intent_counts", async move {
                         let rows: Vec<(String, i64)> = sqlx::query_as(
                             "SELECT state, count(*) FROM reward_grants \
@@ -309,7 +389,7 @@ macro_rules! claim_ledger {
                 &self,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<u64, $crate::StoreError> {
-                self.probe
+                self.common.probe
                     .timed("expedite_intents", async move {
                         let done = sqlx::query(
                             "UPDATE reward_grants SET next_attempt_at = $1 \

@@ -10,10 +10,13 @@
 pub mod archive;
 pub mod cache;
 pub mod claims;
+mod common;
 mod dedup;
 mod error;
 mod fold;
 mod ledger;
+mod maintenance;
+mod players;
 mod postgres;
 mod probe;
 mod row;

@@ -7,13 +7,25 @@ use chrono::{DateTime, Utc};
 
 use std::sync::LazyLock;
 
-use engine::UserId;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::PgStore;
 use crate::StoreError;
-use crate::archive::{ArchiveWindow, ArchivedEvent};
+use crate::archive::{ArchiveWindow, ArchivedEvent, Events};
+
+crate::archive::event_archive!(PgStore, PgRow, player_events: PLAYER_EVENTS.as_str());
+
+/// Each of the player's batches holds at least one of their events, so their last `limit`
+/// events are in their last `limit` batches.
+static PLAYER_EVENTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM ( \
+           SELECT * FROM event_archive_batch WHERE players @> ARRAY[$1]::varchar[] \
+           ORDER BY id DESC LIMIT $2) b {BATCH_EVENTS} \
+         WHERE e.user_id = $1 ORDER BY 1 DESC LIMIT $2"
+    )
+});
 
 /// A batch's events, one row each, in the order `decode` reads them.
 pub(super) const BATCH_EVENTS: &str = "CROSS JOIN LATERAL unnest(b.event_id, b.kind, b.user_id, \
@@ -39,154 +51,85 @@ fn in_window(window: &ArchiveWindow, event: &ArchivedEvent) -> bool {
         && window.to.is_none_or(|to| event.occurred_at < to)
 }
 
-/// By position: replay reads millions of these.
-fn decode(row: &PgRow) -> Result<ArchivedEvent, sqlx::Error> {
-    Ok(ArchivedEvent {
-        seq: row.try_get(0)?,
-        event_id: row.try_get(1)?,
-        kind: row.try_get(2)?,
-        user_id: row.try_get(3)?,
-        namespace: row.try_get(4)?,
-        occurred_at: row.try_get(5)?,
-        stat_code: row.try_get(6)?,
-        value: row.try_get(7)?,
-        inc: row.try_get(8)?,
-        payload: row.try_get(9)?,
-    })
-}
-
-#[async_trait::async_trait]
-impl crate::EventArchive for PgStore {
-    async fn read_archive(
-        &self,
-        window: &ArchiveWindow,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<ArchivedEvent>, StoreError> {
-        self.probe
-            .timed("read_archive", async move {
-                let limit = limit.max(1);
-                let mut from_batch = after.max(0) / PLACES;
-                loop {
-                    // The fewest batches from `from_batch` on that hold `limit` events, then their
-                    // events in order.
-                    static SQL: LazyLock<String> = LazyLock::new(|| {
-                        format!(
-                            "SELECT {EVENT_COLUMNS} FROM event_archive_batch b {BATCH_EVENTS} \
-                     WHERE b.id >= $1 AND b.id <= ( \
-                       SELECT max(id) FROM ({}) c WHERE before < $2) \
-                     ORDER BY b.id, e.place",
-                            head_batches("WHERE id >= $1")
-                        )
-                    });
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
-                        .bind(from_batch)
-                        .bind(limit)
-                        .fetch_all(&self.pool)
-                        .await?;
-                    let Some(last) = rows.last() else {
-                        return Ok(Vec::new());
-                    };
-                    let last_batch = last.try_get::<i64, _>(0)? / PLACES;
-                    let mut events = Vec::with_capacity(rows.len());
-                    for row in &rows {
-                        let event = decode(row)?;
-                        if event.seq > after && in_window(window, &event) {
-                            events.push(event);
-                        }
-                    }
-                    if !events.is_empty() {
-                        events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-                        return Ok(events);
-                    }
-                    // None of these batches' events is in the window: on to the next ones.
-                    from_batch = last_batch + 1;
+impl PgStore {
+    /// The fewest batches from the one holding `after` on that hold `limit` events, then their
+    /// events in order; batches with none in the window are skipped.
+    async fn archive_page(&self, window: &ArchiveWindow, after: i64, limit: i64) -> Events {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {EVENT_COLUMNS} FROM event_archive_batch b {BATCH_EVENTS} \
+                 WHERE b.id >= $1 AND b.id <= (SELECT max(id) FROM ({}) c WHERE before < $2) \
+                 ORDER BY b.id, e.place",
+                head_batches("WHERE id >= $1")
+            )
+        });
+        let mut from_batch = after.max(0) / PLACES;
+        loop {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
+                .bind(from_batch)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+            let Some(last) = rows.last() else {
+                return Ok(Vec::new());
+            };
+            let last_batch = last.try_get::<i64, _>(0)? / PLACES;
+            let mut events = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let event = decode_event(row)?;
+                if event.seq > after && in_window(window, &event) {
+                    events.push(event);
                 }
-            })
-            .await
+            }
+            if !events.is_empty() {
+                events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                return Ok(events);
+            }
+            // None of these batches' events is in the window: on to the next ones.
+            from_batch = last_batch + 1;
+        }
     }
 
-    async fn player_archive(
-        &self,
-        user_id: &UserId,
-        limit: i64,
-    ) -> Result<Vec<ArchivedEvent>, StoreError> {
-        self.probe
-            .timed("player_archive", async move {
-                // Each of the player's batches holds at least one of their events, so their last
-                // `limit` events are in their last `limit` batches.
-                static SQL: LazyLock<String> = LazyLock::new(|| {
-                    format!(
-                        "SELECT {EVENT_COLUMNS} FROM ( \
-                   SELECT * FROM event_archive_batch WHERE players @> ARRAY[$1]::varchar[] \
-                   ORDER BY id DESC LIMIT $2) b {BATCH_EVENTS} \
-                 WHERE e.user_id = $1 ORDER BY 1 DESC LIMIT $2"
-                    )
-                });
-                let rows = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
-                    .bind(user_id.as_str())
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let mut events: Vec<ArchivedEvent> =
-                    rows.iter().map(decode).collect::<Result<_, _>>()?;
-                events.reverse();
-                Ok(events)
-            })
-            .await
-    }
-
-    async fn count_archive(&self, window: &ArchiveWindow) -> Result<u64, StoreError> {
-        let work = async move {
-            let count: i64 = if window.from.is_none() && window.to.is_none() {
-                sqlx::query_scalar(
-                    "SELECT coalesce(sum(events), 0)::bigint FROM event_archive_batch",
-                )
+    /// The batches' counts when the window is open; else every event's time is looked at.
+    async fn archive_count(&self, window: &ArchiveWindow) -> Result<i64, StoreError> {
+        let count = if window.from.is_none() && window.to.is_none() {
+            sqlx::query_scalar("SELECT coalesce(sum(events), 0)::bigint FROM event_archive_batch")
                 .fetch_one(&self.pool)
                 .await?
-            } else {
-                sqlx::query_scalar(
-                "SELECT count(*) FROM event_archive_batch b CROSS JOIN LATERAL unnest(b.occurred_at) o \
+        } else {
+            sqlx::query_scalar(
+                "SELECT count(*) FROM event_archive_batch b \
+                 CROSS JOIN LATERAL unnest(b.occurred_at) o \
                  WHERE ($1::timestamptz IS NULL OR o >= $1) AND ($2::timestamptz IS NULL OR o < $2)",
             )
             .bind(window.from)
             .bind(window.to)
             .fetch_one(&self.pool)
             .await?
-            };
-            Ok(count.max(0) as u64)
         };
-        self.probe.timed("count_archive", work).await
+        Ok(count)
     }
 
-    async fn prune_event_archive(
-        &self,
-        before: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<u64, StoreError> {
-        self.probe
-            .timed("prune_event_archive", async move {
-                // Ids grow with the archive time: the oldest batches are the lowest ids, so the head of
-                // the primary key is all a run looks at. Whole batches go, the fewest that hold `limit`
-                // events; so fewer than `limit` pruned means nothing older is left.
-                static SQL: LazyLock<String> = LazyLock::new(|| {
-                    format!(
-                        "WITH head AS ({}), \
+    /// Ids grow with the archive time: the oldest batches are the lowest ids, so the head of the
+    /// primary key is all a run looks at. Whole batches go, the fewest that hold `limit` events;
+    /// so fewer than `limit` pruned means nothing older is left.
+    async fn archive_prune(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH head AS ({}), \
                  gone AS ( \
                    DELETE FROM event_archive_batch WHERE id IN ( \
                      SELECT id FROM head WHERE archived_at < $1 AND before < $2) \
                    RETURNING events) \
                  SELECT coalesce(sum(events), 0)::bigint FROM gone",
-                        head_batches("")
-                    )
-                });
-                let pruned: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(SQL.as_str()))
-                    .bind(before)
-                    .bind(limit)
-                    .fetch_one(&self.pool)
-                    .await?;
-                Ok(pruned.max(0) as u64)
-            })
-            .await
+                head_batches("")
+            )
+        });
+        let pruned: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(SQL.as_str()))
+            .bind(before)
+            .bind(limit)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(pruned.max(0) as u64)
     }
 }

@@ -1,11 +1,12 @@
 //! PostgreSQL's batch transaction: the group-commit writer's events, folded into the rows they touch.
 
-use super::{COLUMNS, PgStore, decode};
+use super::{PgStore, decode};
 use crate::archive::ArchiveColumns;
 use crate::fold::{
-    ApplyBatch, Tombstones, auto_keys, batch_users, deduplicated, first_occurrences, fold,
-    forget_deleted, fresh_events, touched_keys,
+    ApplyBatch, Outcomes, Tombstones, auto_keys, batch_users, deduplicated, first_occurrences,
+    fold, forget_deleted, fresh_events, touched_keys,
 };
+use crate::players::COLUMNS;
 use crate::row::ProgressRow;
 use crate::{EventOutcome, PendingEvent, StoreError};
 use async_trait::async_trait;
@@ -166,18 +167,10 @@ pub(super) async fn insert_missing<'e>(
 }
 #[async_trait]
 impl ApplyBatch for PgStore {
-    fn probe(&self) -> &crate::Probe {
-        &self.probe
-    }
-
     /// The batch on one of the writer's own connections. It goes back after a commit, and
     /// after the database refused the batch once it answers again (the refused transaction's
     /// rollback goes first); after a failure to reach the database it is closed.
-    async fn apply_batch(
-        &self,
-        batch: &[&PendingEvent],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventOutcome>, StoreError> {
+    async fn apply_batch(&self, batch: &[&PendingEvent], now: DateTime<Utc>) -> Outcomes {
         let mut conn = self.writer_connections.take().await?;
         let result = self.apply_on(&mut conn, batch, now).await;
         let reusable = match &result {
@@ -217,7 +210,7 @@ impl PgStore {
             Self::insert_auto_placeholders(conn, batch, &first_occurrences(batch), &users, now)
                 .await?;
         }
-        let legacy = &self.legacy_dedup;
+        let legacy = &self.common.legacy_dedup;
         let mut attempt = batch_transaction(conn, batch, &users, now, known, legacy).await?;
         if let Attempt::AutoRowMissing = attempt {
             Self::insert_auto_placeholders(conn, batch, &first_occurrences(batch), &users, now)

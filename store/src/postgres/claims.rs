@@ -6,12 +6,13 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use engine::{GoalId, UserId};
 
 use super::PgStore;
 use crate::StoreError;
-use crate::claims::{IntentKey, IntentOutcome, RewardIntent, ledger_key};
-use crate::ledger::{INTENT_COLUMNS, KEY};
+use crate::claims::{IntentKey, IntentOutcome, RewardIntent};
+use crate::ledger::{ClaimRow, Finish, INTENT_COLUMNS, KEY};
+
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Postgres>;
 
 /// Leases due intents no other replica holds.
 static LEASE: LazyLock<String> = LazyLock::new(|| {
@@ -32,21 +33,41 @@ static LEASE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-crate::ledger::claim_ledger!(PgStore, sqlx::Postgres, lease: LEASE.as_str());
+crate::ledger::claim_ledger!(PgStore, sqlx::Postgres, lease: LEASE.as_str(), lock: " FOR UPDATE");
+
+/// The outcome of a finish, in the lock order of every claim transaction: `locked` (run by the
+/// intent's one-time filter, before the intent's row is touched) locks the progress row,
+/// `intent` records the outcome, and `claimed` (run after them) marks a grant's progress row:
+/// the row of the intent's own period only, so a row that moved on to a later period (or was
+/// cleaned up) is left alone. The engine's transition is bound: its status (`$11`) and the one
+/// it starts from (`$12`).
+static FINISH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH locked AS ( \
+           SELECT 1 FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2 FOR UPDATE \
+         ), intent AS ( \
+           UPDATE reward_grants SET state = coalesce($4, state), last_error = $5, \
+             lease_until = CASE WHEN $9 THEN lease_until ELSE NULL END, \
+             next_attempt_at = CASE WHEN $9 THEN next_attempt_at ELSE $6 END, updated_at = $7 \
+           WHERE {KEY} AND state = ANY($8) AND (SELECT count(*) FROM locked) >= 0 \
+           RETURNING {INTENT_COLUMNS} \
+         ), claimed AS ( \
+           UPDATE user_goal_progress p SET status = $11, claimed_at = $10, updated_at = $7 \
+           FROM intent i \
+           WHERE $10::timestamptz IS NOT NULL AND p.user_id = $1 AND p.goal_id = $2 \
+             AND p.status = $12 AND (i.period_end IS NULL OR p.expires_at = i.period_end) \
+         ) SELECT * FROM intent"
+    )
+});
 
 impl PgStore {
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    pub(super) async fn begin_write(&self) -> Result<Tx<'static>, StoreError> {
         Ok(self.pool.begin().await?)
     }
 
     /// The progress row's status, locked, and in the same round trip whether the ledger of
     /// deleted players' rewards holds this one.
-    async fn claim_row(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-        key: &IntentKey,
-        ledger_key: &str,
-    ) -> Result<(Option<String>, bool), StoreError> {
+    async fn claim_row(&self, tx: &mut Tx<'static>, key: &IntentKey, ledger: &str) -> ClaimRow {
         let found: Option<(String, bool)> = sqlx::query_as(
             "SELECT status, EXISTS (SELECT 1 FROM reward_ledger WHERE key = $3) \
              FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2 \
@@ -54,57 +75,23 @@ impl PgStore {
         )
         .bind(key.user_id.as_str())
         .bind(key.goal_id.as_str())
-        .bind(ledger_key)
+        .bind(ledger)
         .fetch_optional(&mut **tx)
         .await?;
         let (status, in_ledger) = found.unzip();
         Ok((status, in_ledger == Some(true)))
     }
 
-    async fn finish(
-        &self,
-        key: &IntentKey,
-        outcome: &IntentOutcome,
-        only_from: Option<&[&str]>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<RewardIntent>, StoreError> {
-        let columns = outcome.columns();
-        let claimed_at = match outcome {
+    /// One statement ([`FINISH`]).
+    async fn finish(&self, f: Finish<'_>) -> Result<Option<RewardIntent>, StoreError> {
+        let columns = f.outcome.columns();
+        let claimed_at = match f.outcome {
             IntentOutcome::Granted { claimed_at } => Some(*claimed_at),
             _ => None,
         };
-        // The engine's transition, bound: its status ($11), and the one it starts from ($12).
         let claim = engine::progress::CLAIM;
-        // One statement, in the lock order of every claim transaction: `locked` (run by the
-        // intent's one-time filter, before the intent's row is touched) locks the progress row,
-        // `intent` records the outcome, and `claimed` (run after them) marks a grant's progress
-        // row: the row of the intent's own period only, so a row that moved on to a later period
-        // (or was cleaned up) is left alone.
-        let sql = format!(
-            "WITH locked AS ( \
-               SELECT 1 FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2 FOR UPDATE \
-             ), intent AS ( \
-               UPDATE reward_grants SET state = coalesce($4, state), last_error = $5, \
-                 lease_until = CASE WHEN $9 THEN lease_until ELSE NULL END, \
-                 next_attempt_at = CASE WHEN $9 THEN next_attempt_at ELSE $6 END, updated_at = $7 \
-               WHERE {KEY} AND state = ANY($8) AND (SELECT count(*) FROM locked) >= 0 \
-               RETURNING {INTENT_COLUMNS} \
-             ), claimed AS ( \
-               UPDATE user_goal_progress p SET status = $11, claimed_at = $10, updated_at = $7 \
-               FROM intent i \
-               WHERE $10::timestamptz IS NOT NULL AND p.user_id = $1 AND p.goal_id = $2 \
-                 AND p.status = $12 AND (i.period_end IS NULL OR p.expires_at = i.period_end) \
-             ) SELECT * FROM intent"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(key.user_id.as_str())
-            .bind(key.goal_id.as_str())
-            .bind(key.period_start)
-            .bind(columns.state)
-            .bind(columns.error)
-            .bind(columns.next_attempt_at)
-            .bind(now)
-            .bind(only_from.unwrap_or(columns.from))
+        let row = bind_outcome(sqlx::query(FINISH.as_str()), f.key, &columns, f.now)
+            .bind(f.only_from.unwrap_or(columns.from))
             .bind(columns.keeps_lease)
             .bind(claimed_at)
             .bind(claim.to.as_str())
@@ -113,49 +100,24 @@ impl PgStore {
             .await?;
         Ok(row.as_ref().map(decode_intent).transpose()?)
     }
+}
 
-    /// Inside `delete_user`'s transaction: what was (or may have been) granted goes to the
-    /// ledger as a keyed hash; then the user's intents go.
-    pub(super) async fn move_intents_to_ledger(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        user_id: &UserId,
-        secret: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        // `pending` was never sent (sending is recorded first) and `refused` frees the goal.
-        let intents: Vec<(String, DateTime<Utc>, String, String)> = sqlx::query_as(
-            "SELECT goal_id, period_start, namespace, state FROM reward_grants \
-             WHERE user_id = $1 AND state IN ('sending', 'granted', 'unknown') FOR UPDATE",
-        )
-        .bind(user_id.as_str())
-        .fetch_all(&mut **tx)
-        .await?;
-        let mut keys = Vec::with_capacity(intents.len());
-        let mut states = Vec::with_capacity(intents.len());
-        for (goal_id, period_start, namespace, state) in intents {
-            let key = IntentKey {
-                user_id: user_id.clone(),
-                goal_id: GoalId::new(goal_id),
-                period_start,
-            };
-            keys.push(ledger_key(secret, &namespace, &key));
-            states.push(state);
-        }
-        sqlx::query(
-            "INSERT INTO reward_ledger (key, state, recorded_at) \
-             SELECT k, s, $3 FROM UNNEST($1::varchar[], $2::varchar[]) AS t(k, s) \
-             ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(&keys)
-        .bind(&states)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query("DELETE FROM reward_grants WHERE user_id = $1")
-            .bind(user_id.as_str())
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
+/// The keyed hashes of a deleted player's rewards, in one statement.
+async fn record_in_ledger(
+    tx: &mut Tx<'_>,
+    keys: &[String],
+    states: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO reward_ledger (key, state, recorded_at) \
+         SELECT k, s, $3 FROM UNNEST($1::varchar[], $2::varchar[]) AS t(k, s) \
+         ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(keys)
+    .bind(states)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

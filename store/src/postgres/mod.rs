@@ -22,33 +22,20 @@ use crate::row::ProgressRow;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
-/// The progress columns, in the order `decode` reads them by position.
-const COLUMNS: &str = "user_id, goal_id, challenge_id, namespace, progress, status, completed_at, claimed_at, \
-     created_at, updated_at, is_active, assigned_at, expires_at, baseline_value, last_counted_day";
-
 /// The production store.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// The reward ledger's HMAC secret, read (or created) on first use.
-    ledger_secret: std::sync::Arc<tokio::sync::OnceCell<String>>,
     /// The batch writer's own connections (`connections.rs` says why).
     writer_connections: std::sync::Arc<connections::WriterConnections>,
     /// Auto rows seen to exist, so most batches skip the placeholders (`auto_rows.rs`).
     known_auto_rows: std::sync::Arc<auto_rows::KnownAutoRows>,
-    /// Whether the legacy dedup table is still read (`dedup.rs`).
-    legacy_dedup: std::sync::Arc<crate::dedup::Legacy>,
-    /// Times every call; on PostgreSQL, the read cache of answers (`probe.rs`).
-    probe: crate::Probe,
+    common: crate::common::Common,
 }
 
-impl PgStore {
-    /// The same store, reporting its calls to `probe` (and reading answers through its cache).
-    pub fn with_probe(mut self, probe: crate::Probe) -> Self {
-        self.probe = probe;
-        self
-    }
+crate::common::backend!(PgStore);
 
+impl PgStore {
     /// Connects a pool of at most `max_connections`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url
@@ -66,11 +53,9 @@ impl PgStore {
             std::sync::Arc::new(connections::WriterConnections::new(&pool.connect_options()));
         Self {
             pool,
-            ledger_secret: Default::default(),
             writer_connections,
             known_auto_rows: Default::default(),
-            legacy_dedup: Default::default(),
-            probe: Default::default(),
+            common: Default::default(),
         }
     }
 
@@ -79,7 +64,7 @@ impl PgStore {
     }
 }
 
-/// A row of `SELECT {COLUMNS}` (every caller selects exactly [`COLUMNS`], in its order).
+/// A row of `SELECT {COLUMNS}` (every caller selects exactly `players::COLUMNS`, in its order).
 /// By position: a by-name lookup compares the name with each column's, per column per row,
 /// which was a tenth of the list route's CPU.
 fn decode(row: &PgRow) -> Result<ProgressRow, sqlx::Error> {

@@ -1,29 +1,22 @@
 //! SQLite's batch transaction: the group-commit writer's events, folded into the rows they touch.
 
-use super::{COLUMNS, SqliteStore, decode, insert_row};
+use super::{SqliteStore, decode, insert_row};
+use crate::PendingEvent;
 use crate::archive::ArchiveColumns;
 use crate::fold::{
-    ApplyBatch, Tombstones, auto_keys, batch_users, deduplicated, first_occurrences, fold,
-    forget_deleted, fresh_events, touched_keys,
+    ApplyBatch, Outcomes, Tombstones, auto_keys, batch_users, deduplicated, first_occurrences,
+    fold, forget_deleted, fresh_events, touched_keys,
 };
+use crate::players::COLUMNS;
 use crate::row::ProgressRow;
-use crate::{EventOutcome, PendingEvent, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 #[async_trait]
 impl ApplyBatch for SqliteStore {
-    fn probe(&self) -> &crate::Probe {
-        &self.probe
-    }
-
-    async fn apply_batch(
-        &self,
-        batch: &[&PendingEvent],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<EventOutcome>, StoreError> {
+    async fn apply_batch(&self, batch: &[&PendingEvent], now: DateTime<Utc>) -> Outcomes {
         let mut fresh = first_occurrences(batch);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let users = serde_json::to_string(&batch_users(batch)).unwrap_or_default();
         let tombstones: Tombstones = sqlx::query_as(
             "SELECT user_id, deleted_at FROM deleted_users \
@@ -36,6 +29,7 @@ impl ApplyBatch for SqliteStore {
         .collect();
         let forgotten = forget_deleted(batch, &mut fresh, &tombstones);
         let legacy = self
+            .common
             .legacy_dedup
             .live(|| sqlx::query_scalar(crate::dedup::HAS_ROWS).fetch_one(&mut *tx))
             .await?;

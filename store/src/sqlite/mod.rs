@@ -22,9 +22,6 @@ use crate::row::ProgressRow;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
-const COLUMNS: &str = "user_id, goal_id, challenge_id, namespace, progress, status, completed_at, claimed_at, \
-     created_at, updated_at, is_active, assigned_at, expires_at, baseline_value, last_counted_day";
-
 const INSERT: &str = "INSERT INTO user_goal_progress (user_id, goal_id, challenge_id, namespace, progress, status, \
      completed_at, claimed_at, created_at, updated_at, is_active, assigned_at, expires_at, baseline_value, last_counted_day) \
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -33,21 +30,12 @@ const INSERT: &str = "INSERT INTO user_goal_progress (user_id, goal_id, challeng
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The reward ledger's HMAC secret, read (or created) on first use.
-    ledger_secret: std::sync::Arc<tokio::sync::OnceCell<String>>,
-    /// Whether the legacy dedup table is still read (`dedup.rs`).
-    legacy_dedup: std::sync::Arc<crate::dedup::Legacy>,
-    /// Times every call; on PostgreSQL, the read cache of answers (`probe.rs`).
-    probe: crate::Probe,
+    common: crate::common::Common,
 }
 
-impl SqliteStore {
-    /// The same store, reporting its calls to `probe` (and reading answers through its cache).
-    pub fn with_probe(mut self, probe: crate::Probe) -> Self {
-        self.probe = probe;
-        self
-    }
+crate::common::backend!(SqliteStore);
 
+impl SqliteStore {
     /// Opens (creating if needed) the database file a `sqlite:` URL names.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
@@ -64,9 +52,7 @@ impl SqliteStore {
             .await?;
         Ok(Self {
             pool,
-            ledger_secret: Default::default(),
-            legacy_dedup: Default::default(),
-            probe: Default::default(),
+            common: Default::default(),
         })
     }
 }
@@ -96,14 +82,12 @@ fn decode(row: &SqliteRow) -> Result<ProgressRow, sqlx::Error> {
     })
 }
 
-pub(super) async fn insert_row(
-    conn: &mut SqliteConnection,
-    row: &ProgressRow,
-    on_conflict: &str,
-) -> Result<u64, StoreError> {
-    let sql = format!("{INSERT}{on_conflict}");
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds a row's values to an [`INSERT`].
+pub(super) fn bind_row<'q>(query: Query<'q>, row: &'q ProgressRow) -> Query<'q> {
     let s = &row.state;
-    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+    query
         .bind(row.user_id.as_str())
         .bind(row.goal_id.as_str())
         .bind(row.challenge_id.as_str())
@@ -119,9 +103,16 @@ pub(super) async fn insert_row(
         .bind(s.expires_at)
         .bind(s.baseline)
         .bind(s.last_counted_day)
-        .execute(conn)
-        .await?
-        .rows_affected())
+}
+
+pub(super) async fn insert_row(
+    conn: &mut SqliteConnection,
+    row: &ProgressRow,
+    on_conflict: &str,
+) -> Result<u64, StoreError> {
+    let sql = format!("{INSERT}{on_conflict}");
+    let query = bind_row(sqlx::query(sqlx::AssertSqlSafe(sql)), row);
+    Ok(query.execute(conn).await?.rows_affected())
 }
 
 #[cfg(test)]

@@ -1,0 +1,210 @@
+//! The `Maintenance` role written once for both backends ([`maintenance!`]): migrations, ping,
+//! pool figures, a player's deletion (GDPR) and the cleanup job's prunes. Statements use `$N`
+//! placeholders, which both drivers bind by number. What differs is passed to the macro:
+//! - `migrated`: whether the migrations table exists (each database's catalog);
+//! - `newest`: the two-argument maximum (`GREATEST` / `max`);
+//! - `applied_key`: how `applied_events` names a row to delete, in a condition and in a select
+//!   list (PostgreSQL: `ctid`; SQLite: the primary key);
+//! - `elements`: the rows of the JSON array of text bound as `$1`, one column `value`;
+//!
+//! and each backend's hooks:
+//! - `lock_user` (PostgreSQL: an advisory lock the batches touching the player hold shared;
+//!   SQLite's single writer needs none);
+//! - `delete_archived_events` (PostgreSQL's archive keeps batches, SQLite's rows);
+//! - `expire`: one step of the expiry walk (PostgreSQL: one statement with `SKIP LOCKED`).
+
+use chrono::{DateTime, Utc};
+
+use crate::{ExpiryCursor, ExpiryPolicy};
+
+/// One step of the cleanup's walk over expired rows (`Maintenance::delete_expired`).
+pub(crate) struct ExpiryScan<'a> {
+    pub policies: &'a [ExpiryPolicy],
+    pub before: DateTime<Utc>,
+    pub after: Option<&'a ExpiryCursor>,
+    pub limit: i64,
+}
+
+/// Implements `Maintenance` for `$store` over `$db`.
+macro_rules! maintenance {
+    ($store:ty, $db:ty, migrated: $migrated:literal, newest: $newest:literal,
+     applied_key: ($key:literal, $columns:literal), elements: $elements:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::Maintenance for $store {
+            async fn migrate(&self) -> Result<(), $crate::StoreError> {
+                MIGRATOR.run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn migrate_down(&self, steps: usize) -> Result<usize, $crate::StoreError> {
+                let migrated: bool = sqlx::query_scalar($migrated).fetch_one(&self.pool).await?;
+                if !migrated {
+                    return Ok(0);
+                }
+                let applied: Vec<i64> = sqlx::query_scalar(
+                    "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version DESC",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                // `undo` reverts every migration newer than the target version.
+                let target = applied.get(steps).copied().unwrap_or(0);
+                MIGRATOR.undo(&self.pool, target).await?;
+                Ok(steps.min(applied.len()))
+            }
+
+            async fn ping(&self) -> Result<(), $crate::StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            fn pool_connections(&self) -> $crate::PoolStats {
+                $crate::PoolStats {
+                    open: self.pool.size(),
+                    idle: self.pool.num_idle(),
+                    max: self.pool.options().get_max_connections(),
+                }
+            }
+
+            async fn delete_user(
+                &self,
+                user_id: &engine::UserId,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, $crate::StoreError> {
+                let work = async move {
+                    let secret = self.ledger_secret().await?;
+                    let mut tx = self.begin_write().await?;
+                    // No batch writes the player's rows between this deletion and its
+                    // tombstone becoming visible.
+                    self.lock_user(&mut tx, user_id).await?;
+                    // Times are stored in one format, so the newest of two is their maximum.
+                    sqlx::query(concat!(
+                        "INSERT INTO deleted_users (user_id, deleted_at) VALUES ($1, $2) \
+                         ON CONFLICT (user_id) DO UPDATE \
+                         SET deleted_at = ",
+                        $newest,
+                        "(deleted_users.deleted_at, EXCLUDED.deleted_at)"
+                    ))
+                    .bind(user_id.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    let user = user_id.as_str();
+                    let rows = sqlx::query("DELETE FROM user_goal_progress WHERE user_id = $1")
+                        .bind(user)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    self.move_intents_to_ledger(&mut tx, user_id, &secret, now)
+                        .await?;
+                    delete_archived_events(&mut tx, user_id).await?;
+                    for table in ["processed_events", "applied_events"] {
+                        let sql = format!("DELETE FROM {table} WHERE user_id = $1");
+                        sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(user)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(rows)
+                };
+                self.common.probe.wrote("delete_user", user_id, work).await
+            }
+
+            async fn delete_expired(
+                &self,
+                policies: &[$crate::ExpiryPolicy],
+                before: chrono::DateTime<chrono::Utc>,
+                after: Option<&$crate::ExpiryCursor>,
+                limit: i64,
+            ) -> Result<$crate::ExpiredBatch, $crate::StoreError> {
+                let scan = $crate::maintenance::ExpiryScan {
+                    policies,
+                    before,
+                    after,
+                    limit,
+                };
+                let work = async move { self.expire(&scan).await };
+                self.common.probe.wrote_anyone("delete_expired", work).await
+            }
+
+            async fn prune_processed_events(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> Result<u64, $crate::StoreError> {
+                let work = async move {
+                    let prune = |sql| {
+                        sqlx::query(sql)
+                            .bind(before)
+                            .bind(limit)
+                            .execute(&self.pool)
+                    };
+                    let events = prune(
+                        "DELETE FROM processed_events WHERE event_id IN ( \
+                           SELECT event_id FROM processed_events WHERE processed_at < $1 \
+                           ORDER BY processed_at LIMIT $2)",
+                    )
+                    .await?
+                    .rows_affected();
+                    let applied = prune(concat!(
+                        "DELETE FROM applied_events WHERE ",
+                        $key,
+                        " IN (SELECT ",
+                        $columns,
+                        " FROM applied_events WHERE processed_at < $1 \
+                           ORDER BY processed_at LIMIT $2)"
+                    ))
+                    .await?
+                    .rows_affected();
+                    self.common
+                        .legacy_dedup
+                        .recheck(|| {
+                            sqlx::query_scalar($crate::dedup::HAS_ROWS).fetch_one(&self.pool)
+                        })
+                        .await?;
+                    // Tombstones live as long as event ids: a redelivery older than both is not
+                    // expected.
+                    prune(
+                        "DELETE FROM deleted_users WHERE user_id IN ( \
+                           SELECT user_id FROM deleted_users WHERE deleted_at < $1 \
+                           ORDER BY deleted_at LIMIT $2)",
+                    )
+                    .await?;
+                    Ok(events + applied)
+                };
+                self.common
+                    .probe
+                    .timed("prune_processed_events", work)
+                    .await
+            }
+
+            async fn goals_in_use(
+                &self,
+                goals: &[engine::GoalId],
+            ) -> Result<Vec<engine::GoalId>, $crate::StoreError> {
+                let work = async move {
+                    let held: Vec<String> = if goals.is_empty() {
+                        sqlx::query_scalar("SELECT DISTINCT goal_id FROM user_goal_progress")
+                            .fetch_all(&self.pool)
+                            .await?
+                    } else {
+                        let ids: Vec<&str> = goals.iter().map(engine::GoalId::as_str).collect();
+                        sqlx::query_scalar(concat!(
+                            "SELECT j.value FROM ",
+                            $elements,
+                            " AS j WHERE EXISTS \
+                             (SELECT 1 FROM user_goal_progress p WHERE p.goal_id = j.value)"
+                        ))
+                        .bind(serde_json::to_string(&ids).unwrap_or_default())
+                        .fetch_all(&self.pool)
+                        .await?
+                    };
+                    Ok(held.into_iter().map(engine::GoalId::new).collect())
+                };
+                self.common.probe.timed("goals_in_use", work).await
+            }
+        }
+    };
+}
+
+pub(crate) use maintenance;
