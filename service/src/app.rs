@@ -33,7 +33,7 @@ pub struct Shared {
     pub context: Context,
     pub events: pipeline::EventContext,
     /// The rules' parts of the list answers, rendered once per rule set.
-    pub render: Arc<crate::render::RenderCache>,
+    pub render: Arc<crate::json::prerendered::RenderCache>,
     /// Users who deleted their data within the last minute.
     pub gdpr_limiter: moka::sync::Cache<String, ()>,
     pub auth: crate::auth::Authenticator,

@@ -14,6 +14,7 @@ use super::events::EventBody;
 use crate::app::AppState;
 use crate::auth::ServerCaller;
 use crate::error::{ApiError, ErrorCode};
+use crate::json::answers::ExplanationJson;
 use crate::usecases::designers::{self, Draft, MAX_SIMULATED_EVENTS};
 
 pub fn router() -> Router<AppState> {
@@ -30,22 +31,15 @@ pub fn router() -> Router<AppState> {
 /// `GET /v1/challenges/{challenge}/goals/{goal}/explain`).
 #[utoipa::path(get, path = "/v1/admin/players/{user}/challenges/{challenge}/goals/{goal}/explain", tag = "designers",
     params(("user" = String, Path), ("challenge" = String, Path), ("goal" = String, Path)),
-    responses((status = 200, body = crate::usecases::challenges::Explanation), (status = 404, body = crate::error::ErrorJson)))]
+    responses((status = 200, body = ExplanationJson), (status = 404, body = crate::error::ErrorJson)))]
 pub(super) async fn explain_player(
     State(state): State<AppState>,
     _caller: ServerCaller,
     Path((user, challenge, goal)): Path<(String, String, String)>,
-) -> Result<Json<crate::usecases::challenges::Explanation>, ApiError> {
-    Ok(Json(
-        crate::usecases::challenges::explain(
-            &state.context,
-            &engine::UserId::new(user),
-            &challenge,
-            &goal,
-            state.context.clock.now(),
-        )
-        .await?,
-    ))
+) -> Result<Json<ExplanationJson>, ApiError> {
+    let (user, now) = (engine::UserId::new(user), state.context.clock.now());
+    let why = crate::usecases::challenges::explain(&state.context, &user, &challenge, &goal, now);
+    Ok(Json(why.await?.into()))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

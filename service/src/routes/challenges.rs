@@ -8,6 +8,10 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::json::ChallengeJson;
+use crate::json::answers::{
+    ClaimPendingJson, ClaimedJson, ExplanationJson, InitializedJson, RotationStatusJson,
+};
 use crate::usecases::{challenges, claim};
 
 pub fn router() -> Router<AppState> {
@@ -34,7 +38,7 @@ pub(super) struct ListQuery {
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub(super) struct ChallengeList {
-    challenges: Vec<crate::views::ChallengeJson>,
+    challenges: Vec<ChallengeJson>,
 }
 
 #[utoipa::path(get, path = "/v1/challenges", tag = "challenges",
@@ -45,7 +49,7 @@ pub(super) async fn list(
     AuthUser(user): AuthUser,
     super::ApiQuery(query): super::ApiQuery<ListQuery>,
 ) -> Result<JsonBytes, ApiError> {
-    // Written from the parts of the rules rendered once per rule set (crate::render); the
+    // Written from the parts of the rules rendered once per rule set (crate::json::prerendered); the
     // bytes are what serializing `ChallengeList` gives.
     let view = challenges::list(
         &state.context,
@@ -75,7 +79,7 @@ impl axum::response::IntoResponse for JsonBytes {
 
 #[utoipa::path(get, path = "/v1/challenges/{challenge}", tag = "challenges",
     params(("challenge" = String, Path)),
-    responses((status = 200, body = crate::views::ChallengeJson), (status = 404, body = crate::error::ErrorJson)))]
+    responses((status = 200, body = ChallengeJson), (status = 404, body = crate::error::ErrorJson)))]
 pub(super) async fn one(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
@@ -87,55 +91,47 @@ pub(super) async fn one(
 }
 
 #[utoipa::path(post, path = "/v1/challenges/initialize", tag = "challenges",
-    responses((status = 200, body = challenges::Initialized)))]
+    responses((status = 200, body = InitializedJson)))]
 pub(super) async fn initialize(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-) -> Result<Json<challenges::Initialized>, ApiError> {
-    Ok(Json(
-        challenges::initialize(&state.context, &user, state.context.clock.now()).await?,
-    ))
+) -> Result<Json<InitializedJson>, ApiError> {
+    let now = state.context.clock.now();
+    let initialized = challenges::initialize(&state.context, &user, now).await?;
+    Ok(Json(initialized.into()))
 }
 
 #[utoipa::path(get, path = "/v1/challenges/{challenge}/rotation", tag = "challenges",
     params(("challenge" = String, Path)),
-    responses((status = 200, body = challenges::RotationStatus), (status = 404, body = crate::error::ErrorJson)))]
+    responses((status = 200, body = RotationStatusJson), (status = 404, body = crate::error::ErrorJson)))]
 pub(super) async fn rotation(
     State(state): State<AppState>,
     _user: AuthUser,
     Path(challenge): Path<String>,
-) -> Result<Json<challenges::RotationStatus>, ApiError> {
-    Ok(Json(challenges::rotation(
-        &state.context,
-        &challenge,
-        state.context.clock.now(),
-    )?))
+) -> Result<Json<RotationStatusJson>, ApiError> {
+    let now = state.context.clock.now();
+    Ok(Json(
+        challenges::rotation(&state.context, &challenge, now)?.into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/challenges/{challenge}/goals/{goal}/explain", tag = "challenges",
     params(("challenge" = String, Path), ("goal" = String, Path)),
-    responses((status = 200, body = challenges::Explanation), (status = 404, body = crate::error::ErrorJson)))]
+    responses((status = 200, body = ExplanationJson), (status = 404, body = crate::error::ErrorJson)))]
 pub(super) async fn explain(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path((challenge, goal)): Path<(String, String)>,
-) -> Result<Json<challenges::Explanation>, ApiError> {
-    Ok(Json(
-        challenges::explain(
-            &state.context,
-            &user,
-            &challenge,
-            &goal,
-            state.context.clock.now(),
-        )
-        .await?,
-    ))
+) -> Result<Json<ExplanationJson>, ApiError> {
+    let now = state.context.clock.now();
+    let why = challenges::explain(&state.context, &user, &challenge, &goal, now).await?;
+    Ok(Json(why.into()))
 }
 
 #[utoipa::path(post, path = "/v1/challenges/{challenge}/goals/{goal}/claim", tag = "goals",
     params(("challenge" = String, Path), ("goal" = String, Path)),
-    responses((status = 200, body = claim::Claimed),
-        (status = 202, description = "the reward is being granted (or its outcome awaits an operator); ask again later", body = claim::ClaimPending),
+    responses((status = 200, body = ClaimedJson),
+        (status = 202, description = "the reward is being granted (or its outcome awaits an operator); ask again later", body = ClaimPendingJson),
         (status = 400, body = crate::error::ErrorJson),
         (status = 404, body = crate::error::ErrorJson), (status = 409, body = crate::error::ErrorJson),
         (status = 502, body = crate::error::ErrorJson)))]
@@ -154,8 +150,9 @@ pub(super) async fn claim_goal(
     )
     .await?;
     Ok(match answer {
-        claim::ClaimAnswer::Claimed(claimed) => Json(claimed).into_response(),
+        claim::ClaimAnswer::Claimed(claimed) => Json(ClaimedJson::from(claimed)).into_response(),
         claim::ClaimAnswer::Pending(pending) => {
+            let pending = ClaimPendingJson::from(pending);
             (axum::http::StatusCode::ACCEPTED, Json(pending)).into_response()
         }
     })

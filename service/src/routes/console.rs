@@ -18,8 +18,8 @@ use super::admin::diagnostics;
 use crate::app::AppState;
 use crate::auth::ServerCaller;
 use crate::error::ApiError;
+use crate::json::time;
 use crate::usecases::designers::{self, Draft};
-use crate::views::time;
 
 const INDEX: &str = include_str!("../console/index.html");
 const SCRIPT: &str = include_str!("../console/console.js");

@@ -9,6 +9,7 @@ use super::ApiJson;
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::json::answers::{ActiveSetJson, SelectionJson};
 use crate::usecases::selection;
 
 pub fn router() -> Router<AppState> {
@@ -35,13 +36,13 @@ pub(super) struct SetActiveBody {
 
 #[utoipa::path(put, path = "/v1/challenges/{challenge}/goals/{goal}/active", tag = "goals",
     params(("challenge" = String, Path), ("goal" = String, Path)), request_body = SetActiveBody,
-    responses((status = 200, body = selection::ActiveSet), (status = 404, body = crate::error::ErrorJson)))]
+    responses((status = 200, body = ActiveSetJson), (status = 404, body = crate::error::ErrorJson)))]
 pub(super) async fn set_active(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path((challenge, goal)): Path<(String, String)>,
     ApiJson(body): ApiJson<SetActiveBody>,
-) -> Result<Json<selection::ActiveSet>, ApiError> {
+) -> Result<Json<ActiveSetJson>, ApiError> {
     Ok(Json(
         selection::set_active(
             &state.context,
@@ -51,7 +52,8 @@ pub(super) async fn set_active(
             body.is_active,
             state.context.clock.now(),
         )
-        .await?,
+        .await?
+        .into(),
     ))
 }
 
@@ -66,14 +68,14 @@ pub(super) struct BatchBody {
 
 #[utoipa::path(post, path = "/v1/challenges/{challenge}/goals/batch-select", tag = "goals",
     params(("challenge" = String, Path)), request_body = BatchBody,
-    responses((status = 200, body = selection::Selection), (status = 400, body = crate::error::ErrorJson),
+    responses((status = 200, body = SelectionJson), (status = 400, body = crate::error::ErrorJson),
         (status = 404, body = crate::error::ErrorJson)))]
 pub(super) async fn batch_select(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(challenge): Path<String>,
     ApiJson(body): ApiJson<BatchBody>,
-) -> Result<Json<selection::Selection>, ApiError> {
+) -> Result<Json<SelectionJson>, ApiError> {
     let body = super::validated(body)?;
     Ok(Json(
         selection::batch_select(
@@ -84,7 +86,8 @@ pub(super) async fn batch_select(
             body.replace_existing,
             state.context.clock.now(),
         )
-        .await?,
+        .await?
+        .into(),
     ))
 }
 
@@ -101,13 +104,13 @@ pub(super) struct RandomBody {
 
 #[utoipa::path(post, path = "/v1/challenges/{challenge}/goals/random-select", tag = "goals",
     params(("challenge" = String, Path)), request_body = RandomBody,
-    responses((status = 200, body = selection::Selection), (status = 400, body = crate::error::ErrorJson)))]
+    responses((status = 200, body = SelectionJson), (status = 400, body = crate::error::ErrorJson)))]
 pub(super) async fn random_select(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(challenge): Path<String>,
     ApiJson(body): ApiJson<RandomBody>,
-) -> Result<Json<selection::Selection>, ApiError> {
+) -> Result<Json<SelectionJson>, ApiError> {
     let body = super::validated(body)?;
     Ok(Json(
         selection::random_select(
@@ -119,6 +122,7 @@ pub(super) async fn random_select(
             body.exclude_active,
             state.context.clock.now(),
         )
-        .await?,
+        .await?
+        .into(),
     ))
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::auth::ServerCaller;
-use crate::views::time;
+use crate::json::time;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -3,15 +3,15 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use engine::{Assign, Event, RuleSet, UserId};
-use serde::Serialize;
+use engine::progress::GoalView;
+use engine::simulate::GoalResult;
+use engine::{ChallengeId, CompiledGoal, Event, GoalId, Rotation, RuleSet, UserId};
 
-use super::{Context, PlayerRows, challenge, goal};
+use super::{Context, PlayerRows, challenge, goal, visible};
 use crate::usecases::error::{Error, ErrorCode};
-use crate::views::{AssignedGoalJson, ChallengeJson, GoalJson, RequirementJson, time, visible};
 
 /// A player's progress on the challenges an answer shows, with the rule set it was read
-/// under. REST writes it from that rule set's rendered parts (`crate::render`).
+/// under. REST writes it from that rule set's rendered parts (`crate::json::prerendered`).
 pub struct PlayerChallenges {
     pub rules: Arc<RuleSet>,
     pub progress: PlayerRows,
@@ -74,37 +74,21 @@ pub async fn get(
     })
 }
 
-/// One challenge as [`ChallengeJson`] (the reference the rendered answers are held to).
-pub fn challenge_json(
-    rules: &engine::RuleSet,
-    challenge: &engine::CompiledChallenge,
-    progress: &PlayerRows,
-    now: DateTime<Utc>,
-) -> ChallengeJson {
-    ChallengeJson {
-        challenge_id: challenge.id.to_string(),
-        name: challenge.name.clone(),
-        description: challenge.description.clone(),
-        goals: rules
-            .goals_of(challenge)
-            .filter(|goal| goal.is_shown(now))
-            .map(|goal| {
-                GoalJson::of(
-                    goal,
-                    &progress.view(goal),
-                    progress.is_locked(rules, goal),
-                    now,
-                )
-            })
-            .collect(),
-    }
+/// A goal as the player has it now.
+#[derive(Debug, Clone)]
+pub struct PlayerGoal {
+    pub goal: CompiledGoal,
+    pub view: GoalView,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+/// What initialize did.
+#[derive(Debug)]
 pub struct Initialized {
-    pub assigned_goals: Vec<AssignedGoalJson>,
+    /// Every default goal of the visible challenges, as the player has it now.
+    pub assigned: Vec<PlayerGoal>,
+    /// How many of them this call assigned.
     pub new_assignments: usize,
+    /// The player's active goals, in every challenge.
     pub total_active: i64,
 }
 
@@ -121,7 +105,7 @@ pub async fn initialize(
         .iter()
         .filter(|c| visible(c, now))
         .flat_map(|c| rules.goals_of(c))
-        .filter(|g| g.assign == Assign::Default && !g.is_retired(now))
+        .filter(|g| g.assign == engine::Assign::Default && !g.is_retired(now))
         .collect();
     let inserted = ctx
         .players
@@ -130,39 +114,50 @@ pub async fn initialize(
     let progress = PlayerRows::load(ctx.players.as_ref(), user, false, now).await?;
     let total_active = ctx.players.count_active_for_user(user, None).await?;
     Ok(Initialized {
-        assigned_goals: defaults
+        assigned: defaults
             .iter()
-            .map(|g| AssignedGoalJson::of(g, &progress.view(g)))
+            .map(|g| PlayerGoal {
+                goal: (*g).clone(),
+                view: progress.view(g),
+            })
             .collect(),
         new_assignments: inserted.len(),
         total_active,
     })
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PeriodJson {
-    pub start_time: String,
-    pub end_time: String,
-    pub expires_in_seconds: i64,
+/// A rotation period: from `start` up to `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RotationJson {
-    pub enabled: bool,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub schedule: Option<&'static str>,
-    pub current_period: Option<PeriodJson>,
-    pub next_period: Option<PeriodJson>,
+impl Window {
+    /// The period of `every` that holds `at`.
+    pub fn of(every: engine::period::Period, at: DateTime<Utc>) -> Self {
+        Self {
+            start: every.start_of(at),
+            end: every.next_start(at),
+        }
+    }
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+/// A rotation's periods around now.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotating {
+    pub every: engine::period::Period,
+    pub current: Window,
+    pub next: Window,
+}
+
+/// A challenge's rotation.
+#[derive(Debug)]
 pub struct RotationStatus {
-    pub challenge_id: String,
-    pub rotation: RotationJson,
+    pub challenge_id: ChallengeId,
+    /// None: neither the challenge nor any of its goals rotates.
+    pub rotating: Option<Rotating>,
+    pub now: DateTime<Utc>,
 }
 
 /// The challenge's rotation periods (the challenge's own rotation, else its first rotating goal's).
@@ -176,52 +171,33 @@ pub fn rotation(
     let rotation = found
         .rotation
         .or_else(|| rules.goals_of(found).find_map(|g| g.rotation));
-    let period = |start: DateTime<Utc>, end: DateTime<Utc>| PeriodJson {
-        start_time: time(Some(start)),
-        end_time: time(Some(end)),
-        expires_in_seconds: (end - now).num_seconds().max(0),
-    };
-    let json = match rotation {
-        Some(r) => {
-            let start = r.every.start_of(now);
-            let end = r.every.next_start(now);
-            RotationJson {
-                enabled: true,
-                kind: "global",
-                schedule: Some(r.every.as_str()),
-                current_period: Some(period(start, end)),
-                next_period: Some(period(end, r.every.next_start(end))),
-            }
-        }
-        None => RotationJson {
-            enabled: false,
-            kind: "global",
-            schedule: None,
-            current_period: None,
-            next_period: None,
-        },
-    };
     Ok(RotationStatus {
-        challenge_id: found.id.to_string(),
-        rotation: json,
+        challenge_id: found.id.clone(),
+        rotating: rotation.map(|r| {
+            let current = Window::of(r.every, now);
+            Rotating {
+                every: r.every,
+                current,
+                next: Window::of(r.every, current.end),
+            }
+        }),
+        now,
     })
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+/// Why the player's goal is where it is.
+#[derive(Debug)]
 pub struct Explanation {
-    pub challenge_id: String,
-    pub goal_id: String,
-    pub rule: RuleJson,
-    pub progress: i64,
-    pub target: i64,
-    pub status: &'static str,
-    pub is_active: bool,
+    pub goal: CompiledGoal,
+    pub view: GoalView,
+    /// Whether the player has a row of the goal.
     pub assigned: bool,
-    pub locked: bool,
-    pub locked_by: Vec<String>,
-    pub last_matching_event_at: String,
-    pub rotation: Option<ExplainRotation>,
+    /// The prerequisites the player has not done yet.
+    pub locked_by: Vec<GoalId>,
+    /// When an event last changed the player's row (none: never).
+    pub last_matching_event_at: Option<DateTime<Utc>>,
+    /// The goal's rotation and its current period.
+    pub rotation: Option<(Rotation, Window)>,
     /// The player's last archived events that reached the goal's kind and stat code, newest
     /// first, with what each did to the goal (empty when the player is not archived).
     pub recent_events: Vec<RecentEvent>,
@@ -229,24 +205,10 @@ pub struct Explanation {
 
 /// An archived event that reached a goal's (kind, stat code), and what it did to the goal,
 /// found by replaying the player's archived history under the current rules.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct RecentEvent {
-    pub event_id: String,
-    pub kind: &'static str,
-    pub stat_code: Option<String>,
-    pub value: i64,
-    pub inc: i64,
-    pub timestamp: String,
-    pub matched: bool,
-    pub when: Option<bool>,
-    #[schema(value_type = Object)]
-    pub fields: serde_json::Map<String, serde_json::Value>,
-    pub progress_before: i64,
-    pub progress_after: i64,
-    pub status_before: &'static str,
-    pub status_after: &'static str,
-    pub reason: Option<String>,
+    pub event: Event,
+    pub trace: GoalResult,
 }
 
 /// A player's archived events explain replays (their latest), and how many it shows.
@@ -273,25 +235,10 @@ async fn recent_events(
         let results = engine::simulate::simulate(&rules, &events);
         let mut recent: Vec<RecentEvent> = results
             .into_iter()
-            .zip(&events)
+            .zip(events)
             .filter_map(|(result, event)| {
-                let traced = result.goals.into_iter().find(|g| g.goal_id == goal_id)?;
-                Some(RecentEvent {
-                    event_id: event.id.clone(),
-                    kind: event.kind.as_str(),
-                    stat_code: event.stat_code.clone(),
-                    value: event.value,
-                    inc: event.inc,
-                    timestamp: time(Some(event.timestamp)),
-                    matched: traced.matched,
-                    when: traced.when,
-                    fields: traced.fields,
-                    progress_before: traced.progress_before,
-                    progress_after: traced.progress_after,
-                    status_before: traced.status_before,
-                    status_after: traced.status_after,
-                    reason: traced.reason,
-                })
+                let trace = result.goals.into_iter().find(|g| g.goal_id == goal_id)?;
+                Some(RecentEvent { event, trace })
             })
             .collect();
         recent.reverse();
@@ -300,31 +247,6 @@ async fn recent_events(
     })
     .await
     .map_err(|err| Error::new(ErrorCode::Internal, format!("explain failed: {err}")))
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RuleJson {
-    pub on: &'static str,
-    pub stat_codes: Vec<String>,
-    pub when: Option<String>,
-    pub count: &'static str,
-    pub relative: bool,
-    pub amount: Option<String>,
-    pub progress: Option<String>,
-    pub assign: &'static str,
-    pub requirement: RequirementJson,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ExplainRotation {
-    pub every: &'static str,
-    pub reset_progress: bool,
-    pub allow_reselection: bool,
-    pub period_start: String,
-    pub period_end: String,
-    pub row_from_earlier_period: bool,
 }
 
 /// Why the player's goal is where it is.
@@ -340,51 +262,23 @@ pub async fn explain(
     let progress = PlayerRows::load(ctx.players.as_ref(), user, false, now).await?;
     let view = progress.view(found);
     let status_of = progress.status_of(&rules);
-    let locked_by: Vec<String> = found
+    let locked_by: Vec<GoalId> = found
         .requires
         .iter()
         .filter(|r| !status_of(r).is_some_and(engine::Status::is_done))
-        .map(ToString::to_string)
+        .cloned()
         .collect();
     let row = progress.row(&found.id);
     let recent_events = recent_events(ctx, user, &rules, goal_id).await?;
     Ok(Explanation {
-        challenge_id: challenge_id.to_string(),
-        goal_id: goal_id.to_string(),
-        rule: RuleJson {
-            on: found.on.as_str(),
-            stat_codes: found.stats.clone(),
-            when: found.when.as_ref().map(|e| e.text.clone()),
-            count: found.count.as_str(),
-            relative: found.relative,
-            amount: found.amount.as_ref().map(|e| e.text.clone()),
-            progress: found.progress.as_ref().map(|e| e.text.clone()),
-            assign: match found.assign {
-                Assign::Default => "default",
-                Assign::Manual => "manual",
-                Assign::Auto => "auto",
-            },
-            requirement: RequirementJson::of(found),
-        },
-        progress: view.progress,
-        target: found.target,
-        status: view.status.as_str(),
-        is_active: view.is_active,
+        goal: found.clone(),
         assigned: row.is_some(),
-        locked: !locked_by.is_empty(),
         locked_by,
-        last_matching_event_at: time(
-            row.filter(|r| r.state.updated_at > r.state.created_at)
-                .map(|r| r.state.updated_at),
-        ),
-        rotation: found.rotation.map(|r| ExplainRotation {
-            every: r.every.as_str(),
-            reset_progress: r.reset_progress,
-            allow_reselection: r.allow_reselection,
-            period_start: time(Some(r.every.start_of(now))),
-            period_end: time(Some(r.every.next_start(now))),
-            row_from_earlier_period: view.rotated,
-        }),
+        last_matching_event_at: row
+            .filter(|r| r.state.updated_at > r.state.created_at)
+            .map(|r| r.state.updated_at),
+        rotation: found.rotation.map(|r| (r, Window::of(r.every, now))),
+        view,
         recent_events,
     })
 }

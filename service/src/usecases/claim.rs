@@ -4,33 +4,26 @@
 //! once and a player who asks again is told it is pending.
 
 use chrono::{DateTime, Utc};
-use engine::{ClaimRefusal, UserId};
-use serde::Serialize;
+use engine::{ClaimRefusal, GoalId, Reward, UserId};
 use store::{ClaimStart, Delivery, IntentKey, NewIntent};
 
-use super::delivery::{Delivered, Owned, deliver};
+use super::delivery::{Delivered, Owned, deliver, reward_record};
 use super::{Context, PlayerRows, goal};
 use crate::usecases::error::{Error, ErrorCode};
-use crate::views::{RewardJson, time};
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+/// A granted claim.
+#[derive(Debug)]
 pub struct Claimed {
-    pub goal_id: String,
-    pub status: &'static str,
-    pub reward: Option<RewardJson>,
-    pub claimed_at: String,
+    pub goal_id: GoalId,
+    pub reward: Option<Reward>,
+    pub claimed_at: DateTime<Utc>,
 }
 
-/// The reward is on its way (202): granted soon, or an operator decides an unknown outcome.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+/// The reward is on its way: granted soon, or an operator decides an unknown outcome.
+#[derive(Debug)]
 pub struct ClaimPending {
-    pub goal_id: String,
-    /// Always `pending`.
-    pub status: &'static str,
-    pub reward: Option<RewardJson>,
-    pub message: &'static str,
+    pub goal_id: GoalId,
+    pub reward: Option<Reward>,
 }
 
 /// What a claim answers.
@@ -59,7 +52,6 @@ pub async fn claim(
             now,
         )
         .map_err(|refusal| refused(refusal, goal_id))?;
-    let reward = RewardJson::of(found.reward.as_ref());
     // One grant per period. Goals that never rotate, and rotating ones that carry their
     // progress over (claimable once, whenever completed), have a single period: the epoch, and
     // no end (the claim marks their row whatever its current expiry).
@@ -81,16 +73,14 @@ pub async fn claim(
             .reward
             .as_ref()
             .map_or(Delivery::None, |r| ctx.rewards.delivery(r)),
-        reward: serde_json::to_string(&reward).unwrap_or_else(|_| "null".into()),
+        reward: reward_record(found.reward.as_ref()),
         period_end,
         lease_until: ctx.claims.lease_from(now),
     };
     let pending = || {
         ClaimAnswer::Pending(ClaimPending {
-            goal_id: goal_id.to_string(),
-            status: "pending",
-            reward: RewardJson::of(found.reward.as_ref()),
-            message: "the reward is being granted; ask again later to see it claimed",
+            goal_id: found.id.clone(),
+            reward: found.reward.clone(),
         })
     };
     let started = match ctx.ledger.begin_claim(&intent, now).await? {
@@ -108,10 +98,9 @@ pub async fn claim(
     };
     match detached.await {
         Ok(Ok(Delivered::Granted { claimed_at })) => Ok(ClaimAnswer::Claimed(Claimed {
-            goal_id: goal_id.to_string(),
-            status: "claimed",
-            reward,
-            claimed_at: time(Some(claimed_at)),
+            goal_id: found.id.clone(),
+            reward: found.reward.clone(),
+            claimed_at,
         })),
         Ok(Ok(Delivered::Refused(_))) => Err(Error::new(
             ErrorCode::RewardGrantFailed,

@@ -392,12 +392,11 @@ pub async fn reconcile_loop(ctx: Context, mut stopped: tokio::sync::watch::Recei
     }
 }
 
-/// The reward as recorded with the intent (`RewardJson`), back to the engine's type.
+/// The reward as recorded with the intent (a `RewardRecord`), back to the engine's type.
 pub fn reward_from_record(record: &str) -> Option<engine::Reward> {
-    let value: serde_json::Value = serde_json::from_str(record).ok()?;
-    let id = value.get("rewardId")?.as_str()?.to_string();
-    let quantity = value.get("quantity")?.as_i64()?;
-    match value.get("type")?.as_str()? {
+    let record: RewardRecord = serde_json::from_str(record).ok()?;
+    let (id, quantity) = (record.reward_id.into_owned(), record.quantity);
+    match record.kind.as_ref() {
         "WALLET" => Some(engine::Reward::Wallet {
             currency: id,
             amount: quantity,
@@ -408,4 +407,32 @@ pub fn reward_from_record(record: &str) -> Option<engine::Reward> {
         }),
         _ => None,
     }
+}
+
+/// The reward an intent records (`null` for none), as [`reward_from_record`] reads it back.
+pub fn reward_record(reward: Option<&engine::Reward>) -> String {
+    let record = reward.map(|reward| match reward {
+        engine::Reward::Wallet { currency, amount } => RewardRecord {
+            kind: "WALLET".into(),
+            reward_id: currency.into(),
+            quantity: *amount,
+        },
+        engine::Reward::Item { item_id, quantity } => RewardRecord {
+            kind: "ITEM".into(),
+            reward_id: item_id.into(),
+            quantity: *quantity,
+        },
+    });
+    serde_json::to_string(&record).unwrap_or_else(|_| "null".into())
+}
+
+/// A reward in an intent's record: the shape of api.md's reward, which records written before
+/// this type existed have too.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RewardRecord<'a> {
+    #[serde(rename = "type")]
+    kind: std::borrow::Cow<'a, str>,
+    reward_id: std::borrow::Cow<'a, str>,
+    quantity: i64,
 }

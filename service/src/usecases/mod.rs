@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use engine::progress::{GoalView, view};
-use engine::{CompiledGoal, GoalId, RuleSet, RuleSetHandle, Status, UserId};
+use engine::{CompiledChallenge, CompiledGoal, GoalId, RuleSet, RuleSetHandle, Status, UserId};
 use store::{ClaimLedger, EventArchive, PlayerProgress, ProgressRow};
 
 use crate::rewards::RewardClient;
@@ -115,7 +115,7 @@ pub fn challenge<'a>(
 ) -> Result<&'a engine::CompiledChallenge, Error> {
     rules
         .challenge(challenge_id)
-        .filter(|c| crate::views::visible(c, now))
+        .filter(|c| visible(c, now))
         .ok_or_else(|| {
             Error::new(
                 ErrorCode::ChallengeNotFound,
@@ -133,7 +133,7 @@ pub fn goal<'a>(
 ) -> Result<&'a CompiledGoal, Error> {
     challenge(rules, challenge_id, now)?;
     // A retired goal is gone once its claim grace has passed.
-    crate::views::goal_in(rules, challenge_id, goal_id)
+    goal_in(rules, challenge_id, goal_id)
         .filter(|goal| goal.is_shown(now))
         .ok_or_else(|| {
             Error::new(
@@ -141,4 +141,18 @@ pub fn goal<'a>(
                 format!("goal `{goal_id}` not found in challenge `{challenge_id}`"),
             )
         })
+}
+
+/// Whether a challenge is visible now: inside its schedule window, or within its claim grace.
+pub fn visible(challenge: &CompiledChallenge, now: DateTime<Utc>) -> bool {
+    // After its end a season stays readable (and its rewards claimable) for its claim grace;
+    // its events stop counting at the end (the engine's `Schedule::contains`).
+    challenge.schedule.claimable(now)
+}
+
+/// The goals of a challenge that a request names, or 404.
+fn goal_in<'a>(rules: &'a RuleSet, challenge_id: &str, goal_id: &str) -> Option<&'a CompiledGoal> {
+    rules
+        .goal(goal_id)
+        .filter(|goal| goal.challenge_id.as_str() == challenge_id)
 }

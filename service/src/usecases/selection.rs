@@ -1,22 +1,20 @@
 //! Choosing goals: set one active, select a batch (all or nothing), select at random.
 
 use chrono::{DateTime, Utc};
-use engine::{GoalId, UserId};
+use engine::progress::GoalView;
+use engine::{ChallengeId, CompiledGoal, GoalId, UserId};
 use rand::seq::IndexedRandom;
-use serde::Serialize;
 
 use super::{Context, PlayerRows, challenge, goal};
 use crate::usecases::error::{Error, ErrorCode};
-use crate::views::{GoalJson, time};
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+/// A goal set active or not.
+#[derive(Debug)]
 pub struct ActiveSet {
-    pub challenge_id: String,
-    pub goal_id: String,
+    pub challenge_id: ChallengeId,
+    pub goal_id: GoalId,
     pub is_active: bool,
-    pub assigned_at: String,
-    pub message: String,
+    pub assigned_at: Option<DateTime<Utc>>,
 }
 
 /// Activates or deactivates one goal; progress is kept either way.
@@ -35,25 +33,31 @@ pub async fn set_active(
         .set_active_for_user(user, &ctx.namespace, found, active, now)
         .await?;
     Ok(ActiveSet {
-        challenge_id: challenge_id.to_string(),
-        goal_id: goal_id.to_string(),
+        challenge_id: found.challenge_id.clone(),
+        goal_id: found.id.clone(),
         is_active: row.state.is_active,
-        assigned_at: time(row.state.assigned_at),
-        message: if active {
-            "goal activated".into()
-        } else {
-            "goal deactivated".into()
-        },
+        assigned_at: row.state.assigned_at,
     })
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+/// A goal a selection chose, as the player has it now.
+#[derive(Debug)]
+pub struct SelectedGoal {
+    pub goal: CompiledGoal,
+    pub view: GoalView,
+    pub locked: bool,
+}
+
+/// What a selection did.
+#[derive(Debug)]
 pub struct Selection {
-    pub selected_goals: Vec<GoalJson>,
-    pub challenge_id: String,
+    pub selected: Vec<SelectedGoal>,
+    pub challenge_id: ChallengeId,
+    /// The player's active goals in the challenge, after.
     pub total_active_goals: i64,
-    pub replaced_goals: Vec<String>,
+    /// The goals deactivated to make room (`replace_existing`).
+    pub replaced: Vec<GoalId>,
+    pub now: DateTime<Utc>,
 }
 
 /// Activates `goal_ids` (all or nothing); with `replace_existing`, deactivates the challenge's
@@ -164,12 +168,17 @@ async fn select(
         .count_active_for_user(user, Some(&engine::ChallengeId::new(challenge_id)))
         .await?;
     Ok(Selection {
-        selected_goals: chosen
+        selected: chosen
             .iter()
-            .map(|g| GoalJson::of(g, &progress.view(g), progress.is_locked(&rules, g), now))
+            .map(|g| SelectedGoal {
+                goal: (*g).clone(),
+                view: progress.view(g),
+                locked: progress.is_locked(&rules, g),
+            })
             .collect(),
-        challenge_id: challenge_id.to_string(),
+        challenge_id: ChallengeId::new(challenge_id),
         total_active_goals: total_active,
-        replaced_goals: replaced.iter().map(ToString::to_string).collect(),
+        replaced,
+        now,
     })
 }

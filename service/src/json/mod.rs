@@ -1,8 +1,13 @@
-//! The JSON shapes of api.md (camelCase, absent times as ""), built from the engine's views.
+//! The REST edge's JSON: the shapes of api.md (camelCase, absent times as ""), built from the
+//! engine's views and the use-cases' answers (`answers.rs`), and the list's pre-rendered bytes
+//! (`prerendered.rs`). Nothing outside the routes and this module knows these shapes.
+
+pub mod answers;
+pub mod prerendered;
 
 use chrono::{DateTime, Utc};
 use engine::progress::GoalView;
-use engine::{CompiledChallenge, CompiledGoal, Reward, RuleSet};
+use engine::{CompiledGoal, Reward};
 use serde::Serialize;
 
 /// An RFC 3339 time, or "" when absent (what the reference clients expect).
@@ -153,20 +158,28 @@ impl AssignedGoalJson {
     }
 }
 
-/// Whether a challenge is visible now: inside its schedule window, or within its claim grace.
-pub fn visible(challenge: &CompiledChallenge, now: DateTime<Utc>) -> bool {
-    // After its end a season stays readable (and its rewards claimable) for its claim grace;
-    // its events stop counting at the end (the engine's `Schedule::contains`).
-    challenge.schedule.claimable(now)
-}
-
-/// The goals of a challenge that a request names, or 404.
-pub fn goal_in<'a>(
-    rules: &'a RuleSet,
-    challenge_id: &str,
-    goal_id: &str,
-) -> Option<&'a CompiledGoal> {
-    rules
-        .goal(goal_id)
-        .filter(|goal| goal.challenge_id.as_str() == challenge_id)
+/// One challenge as [`ChallengeJson`] (the reference the rendered answers are held to).
+pub fn challenge_json(
+    rules: &engine::RuleSet,
+    challenge: &engine::CompiledChallenge,
+    progress: &crate::usecases::PlayerRows,
+    now: DateTime<Utc>,
+) -> ChallengeJson {
+    ChallengeJson {
+        challenge_id: challenge.id.to_string(),
+        name: challenge.name.clone(),
+        description: challenge.description.clone(),
+        goals: rules
+            .goals_of(challenge)
+            .filter(|goal| goal.is_shown(now))
+            .map(|goal| {
+                GoalJson::of(
+                    goal,
+                    &progress.view(goal),
+                    progress.is_locked(rules, goal),
+                    now,
+                )
+            })
+            .collect(),
+    }
 }

@@ -13,9 +13,9 @@ use engine::progress::GoalView;
 use engine::{ChallengeId, CompiledChallenge, CompiledGoal, GoalId, RuleSet};
 use serde::Serialize;
 
+use super::{RequirementJson, RewardJson, time};
 use crate::usecases::PlayerRows;
 use crate::usecases::challenges::PlayerChallenges;
-use crate::views::{RequirementJson, RewardJson, time};
 
 /// The rules' part of a goal, in [`crate::views::GoalJson`]'s field order.
 #[derive(Serialize)]
@@ -222,7 +222,7 @@ impl std::fmt::Debug for RenderCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::usecases::challenges::challenge_json;
+    use crate::json::challenge_json;
     use chrono::TimeZone;
     use engine::{SourceFile, Sources, Status, UserId};
     use store::ProgressRow;

@@ -1,0 +1,319 @@
+//! The REST answers of the use-cases, each built once from the use-case's result: `From` the
+//! domain type, shaped as api.md says (and as the reference's clients read it).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{AssignedGoalJson, GoalJson, RequirementJson, RewardJson, time};
+use crate::usecases::challenges::{Explanation, Initialized, RecentEvent, RotationStatus, Window};
+use crate::usecases::claim::{ClaimPending, Claimed};
+use crate::usecases::selection::{ActiveSet, Selection};
+
+/// Seconds from `now` until `end`, never negative.
+fn seconds_until(end: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    (end - now).num_seconds().max(0)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Initialized)]
+pub struct InitializedJson {
+    pub assigned_goals: Vec<AssignedGoalJson>,
+    pub new_assignments: usize,
+    pub total_active: i64,
+}
+
+impl From<Initialized> for InitializedJson {
+    fn from(done: Initialized) -> Self {
+        Self {
+            assigned_goals: (done.assigned.iter())
+                .map(|g| AssignedGoalJson::of(&g.goal, &g.view))
+                .collect(),
+            new_assignments: done.new_assignments,
+            total_active: done.total_active,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PeriodJson {
+    pub start_time: String,
+    pub end_time: String,
+    pub expires_in_seconds: i64,
+}
+
+impl PeriodJson {
+    fn of(window: Window, now: DateTime<Utc>) -> Self {
+        Self {
+            start_time: time(Some(window.start)),
+            end_time: time(Some(window.end)),
+            expires_in_seconds: seconds_until(window.end, now),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationJson {
+    pub enabled: bool,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub schedule: Option<&'static str>,
+    pub current_period: Option<PeriodJson>,
+    pub next_period: Option<PeriodJson>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = RotationStatus)]
+pub struct RotationStatusJson {
+    pub challenge_id: String,
+    pub rotation: RotationJson,
+}
+
+impl From<RotationStatus> for RotationStatusJson {
+    fn from(status: RotationStatus) -> Self {
+        let now = status.now;
+        let rotating = status.rotating;
+        Self {
+            challenge_id: status.challenge_id.to_string(),
+            rotation: RotationJson {
+                enabled: rotating.is_some(),
+                kind: "global",
+                schedule: rotating.map(|r| r.every.as_str()),
+                current_period: rotating.map(|r| PeriodJson::of(r.current, now)),
+                next_period: rotating.map(|r| PeriodJson::of(r.next, now)),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Explanation)]
+pub struct ExplanationJson {
+    pub challenge_id: String,
+    pub goal_id: String,
+    pub rule: RuleJson,
+    pub progress: i64,
+    pub target: i64,
+    pub status: &'static str,
+    pub is_active: bool,
+    pub assigned: bool,
+    pub locked: bool,
+    pub locked_by: Vec<String>,
+    pub last_matching_event_at: String,
+    pub rotation: Option<ExplainRotationJson>,
+    /// The player's last archived events that reached the goal's kind and stat code, newest
+    /// first, with what each did to the goal (empty when the player is not archived).
+    pub recent_events: Vec<RecentEventJson>,
+}
+
+impl From<Explanation> for ExplanationJson {
+    fn from(why: Explanation) -> Self {
+        let goal = &why.goal;
+        Self {
+            challenge_id: goal.challenge_id.to_string(),
+            goal_id: goal.id.to_string(),
+            rule: RuleJson {
+                on: goal.on.as_str(),
+                stat_codes: goal.stats.clone(),
+                when: goal.when.as_ref().map(|e| e.text.clone()),
+                count: goal.count.as_str(),
+                relative: goal.relative,
+                amount: goal.amount.as_ref().map(|e| e.text.clone()),
+                progress: goal.progress.as_ref().map(|e| e.text.clone()),
+                assign: match goal.assign {
+                    engine::Assign::Default => "default",
+                    engine::Assign::Manual => "manual",
+                    engine::Assign::Auto => "auto",
+                },
+                requirement: RequirementJson::of(goal),
+            },
+            progress: why.view.progress,
+            target: goal.target,
+            status: why.view.status.as_str(),
+            is_active: why.view.is_active,
+            assigned: why.assigned,
+            locked: !why.locked_by.is_empty(),
+            locked_by: why.locked_by.iter().map(ToString::to_string).collect(),
+            last_matching_event_at: time(why.last_matching_event_at),
+            rotation: why.rotation.map(|(r, period)| ExplainRotationJson {
+                every: r.every.as_str(),
+                reset_progress: r.reset_progress,
+                allow_reselection: r.allow_reselection,
+                period_start: time(Some(period.start)),
+                period_end: time(Some(period.end)),
+                row_from_earlier_period: why.view.rotated,
+            }),
+            recent_events: why.recent_events.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// An archived event that reached a goal's (kind, stat code), and what it did to the goal,
+/// found by replaying the player's archived history under the current rules.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = RecentEvent)]
+pub struct RecentEventJson {
+    pub event_id: String,
+    pub kind: &'static str,
+    pub stat_code: Option<String>,
+    pub value: i64,
+    pub inc: i64,
+    pub timestamp: String,
+    pub matched: bool,
+    pub when: Option<bool>,
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub progress_before: i64,
+    pub progress_after: i64,
+    pub status_before: &'static str,
+    pub status_after: &'static str,
+    pub reason: Option<String>,
+}
+
+impl From<RecentEvent> for RecentEventJson {
+    fn from(RecentEvent { event, trace }: RecentEvent) -> Self {
+        Self {
+            event_id: event.id.clone(),
+            kind: event.kind.as_str(),
+            stat_code: event.stat_code.clone(),
+            value: event.value,
+            inc: event.inc,
+            timestamp: time(Some(event.timestamp)),
+            matched: trace.matched,
+            when: trace.when,
+            fields: trace.fields,
+            progress_before: trace.progress_before,
+            progress_after: trace.progress_after,
+            status_before: trace.status_before,
+            status_after: trace.status_after,
+            reason: trace.reason,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleJson {
+    pub on: &'static str,
+    pub stat_codes: Vec<String>,
+    pub when: Option<String>,
+    pub count: &'static str,
+    pub relative: bool,
+    pub amount: Option<String>,
+    pub progress: Option<String>,
+    pub assign: &'static str,
+    pub requirement: RequirementJson,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ExplainRotation)]
+pub struct ExplainRotationJson {
+    pub every: &'static str,
+    pub reset_progress: bool,
+    pub allow_reselection: bool,
+    pub period_start: String,
+    pub period_end: String,
+    pub row_from_earlier_period: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Claimed)]
+pub struct ClaimedJson {
+    pub goal_id: String,
+    /// Always `claimed`.
+    pub status: &'static str,
+    pub reward: Option<RewardJson>,
+    pub claimed_at: String,
+}
+
+impl From<Claimed> for ClaimedJson {
+    fn from(claimed: Claimed) -> Self {
+        Self {
+            goal_id: claimed.goal_id.to_string(),
+            status: "claimed",
+            reward: RewardJson::of(claimed.reward.as_ref()),
+            claimed_at: time(Some(claimed.claimed_at)),
+        }
+    }
+}
+
+/// The reward is on its way (202): granted soon, or an operator decides an unknown outcome.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ClaimPending)]
+pub struct ClaimPendingJson {
+    pub goal_id: String,
+    /// Always `pending`.
+    pub status: &'static str,
+    pub reward: Option<RewardJson>,
+    pub message: &'static str,
+}
+
+impl From<ClaimPending> for ClaimPendingJson {
+    fn from(pending: ClaimPending) -> Self {
+        Self {
+            goal_id: pending.goal_id.to_string(),
+            status: "pending",
+            reward: RewardJson::of(pending.reward.as_ref()),
+            message: "the reward is being granted; ask again later to see it claimed",
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ActiveSet)]
+pub struct ActiveSetJson {
+    pub challenge_id: String,
+    pub goal_id: String,
+    pub is_active: bool,
+    pub assigned_at: String,
+    pub message: &'static str,
+}
+
+impl From<ActiveSet> for ActiveSetJson {
+    fn from(set: ActiveSet) -> Self {
+        Self {
+            challenge_id: set.challenge_id.to_string(),
+            goal_id: set.goal_id.to_string(),
+            is_active: set.is_active,
+            assigned_at: time(set.assigned_at),
+            message: if set.is_active {
+                "goal activated"
+            } else {
+                "goal deactivated"
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Selection)]
+pub struct SelectionJson {
+    pub selected_goals: Vec<GoalJson>,
+    pub challenge_id: String,
+    pub total_active_goals: i64,
+    pub replaced_goals: Vec<String>,
+}
+
+impl From<Selection> for SelectionJson {
+    fn from(selection: Selection) -> Self {
+        let now = selection.now;
+        Self {
+            selected_goals: (selection.selected.iter())
+                .map(|g| GoalJson::of(&g.goal, &g.view, g.locked, now))
+                .collect(),
+            challenge_id: selection.challenge_id.to_string(),
+            total_active_goals: selection.total_active_goals,
+            replaced_goals: selection.replaced.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
