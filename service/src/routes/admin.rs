@@ -3,11 +3,10 @@
 //! explain. Nothing is written.
 
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use challenge_lint::JsonDiagnostic;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::ApiJson;
 use super::events::EventBody;
@@ -15,6 +14,7 @@ use crate::app::AppState;
 use crate::auth::ServerCaller;
 use crate::error::{ApiError, ErrorCode};
 use crate::json::answers::ExplanationJson;
+use crate::json::designers::{LintJson, SimulationJson};
 use crate::usecases::designers::{self, Draft, MAX_SIMULATED_EVENTS};
 
 pub fn router() -> Router<AppState> {
@@ -73,36 +73,32 @@ pub(super) struct SimulateBody {
 
 /// The diagnostics of a challenge file, as `challenge-lint --format json` reports them.
 #[utoipa::path(post, path = "/v1/admin/rules/lint", tag = "designers", request_body = LintBody,
-    responses((status = 200, description = "`{diagnostics, errors, warnings}`"),
+    responses((status = 200, body = LintJson),
         (status = 400, body = crate::error::ErrorJson)))]
 pub(super) async fn lint(
     State(state): State<AppState>,
     _caller: ServerCaller,
     ApiJson(body): ApiJson<LintBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let draft = Draft {
         text: body.rules,
         file_name: body.file_name,
         with_deployed: body.with_deployed,
     };
     let compiled = designers::lint(&state.context, draft).await?;
-    Ok(Json(json!({
-        "diagnostics": diagnostics(&compiled.diagnostics),
-        "errors": compiled.errors(),
-        "warnings": compiled.warnings(),
-    })))
+    Ok(Json(LintJson::of(&compiled)).into_response())
 }
 
 /// Events applied in order to one fresh player per `userId`, under the given rules or the
 /// deployed ones: for each event, every goal listening to it, whether it matched and why.
 #[utoipa::path(post, path = "/v1/admin/rules/simulate", tag = "designers", request_body = SimulateBody,
-    responses((status = 200, description = "`{diagnostics, results: [{eventId, userId, goals: [{challengeId, goalId, matched, when, fields, progressBefore, progressAfter, statusBefore, statusAfter, reason}]}]}`"),
+    responses((status = 200, body = SimulationJson),
         (status = 400, body = crate::error::ErrorJson)))]
 pub(super) async fn simulate(
     State(state): State<AppState>,
     _caller: ServerCaller,
     ApiJson(body): ApiJson<SimulateBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     if body.events.len() > MAX_SIMULATED_EVENTS {
         return Err(ApiError::new(
             ErrorCode::ValidationFailed,
@@ -133,17 +129,5 @@ pub(super) async fn simulate(
         with_deployed: body.with_deployed,
     });
     let simulation = designers::simulate(&state.context, draft, events).await?;
-    let diagnostics = diagnostics(&simulation.diagnostics);
-    Ok(Json(
-        json!({ "diagnostics": diagnostics, "results": simulation.results }),
-    ))
-}
-
-pub(super) fn diagnostics(diagnostics: &[engine::Diagnostic]) -> Value {
-    json!(
-        diagnostics
-            .iter()
-            .map(JsonDiagnostic::of)
-            .collect::<Vec<_>>()
-    )
+    Ok(Json(SimulationJson::from(&simulation)).into_response())
 }
