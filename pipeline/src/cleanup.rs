@@ -1,7 +1,11 @@
 //! The cleanup job: deletes rows of rotating goals long after their period ended, and forgets
-//! applied event ids older than the dedup window. Bounded: each statement deletes at most
-//! `batch_size` rows, each run at most `max_rows_per_run` per table; what is left waits for the
-//! next run. Safe to run in every replica at once (rows are picked with `SKIP LOCKED`).
+//! applied event ids older than the dedup window, and archived events older than theirs.
+//! Bounded: each statement deletes at most `batch_size` rows and is followed by a pause at least
+//! as long as it took; each run deletes at most `max_rows_per_run` per table. Runs come every
+//! `interval` (at most a quarter of the shortest retention window, see [`cadence`]), or right
+//! away when one stopped at its bound, so pruning keeps pace with growth. Safe to run in every
+//! replica at once (rows are picked with `SKIP LOCKED`; PostgreSQL's archive pruning is taken by
+//! one replica at a time).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,11 +41,36 @@ pub struct Cleaned {
     pub archived_events: u64,
 }
 
+/// The time between two runs: `configured`, or a quarter of the shortest retention window when
+/// that is shorter (a table then never holds more than 1.25 windows of rows), but at least a
+/// second.
+pub fn cadence(configured: Duration, shortest_window: Duration) -> Duration {
+    configured
+        .min(shortest_window / 4)
+        .max(Duration::from_secs(1))
+}
+
 /// When the first run comes after start, at the latest.
 pub const FIRST_RUN_AFTER: Duration = Duration::from_secs(300);
 
-/// Pause between two statements of a run, so cleanup never hogs the database.
+/// Shortest pause between two statements of a run. The pause is as long as the statement
+/// took, when that is longer, so a run keeps the database busy half the time at most.
 const PAUSE: Duration = Duration::from_millis(20);
+
+/// The pause after a statement that started at `started`.
+fn pause_after(started: Instant) -> Duration {
+    started.elapsed().max(PAUSE)
+}
+
+/// The pause before the next run when a run stopped at its bound with rows left.
+const CATCH_UP: Duration = Duration::from_secs(1);
+
+impl Cleaned {
+    /// Whether a table reached the run's bound, so rows may be left that are already due.
+    pub fn reached(&self, bound: u64) -> bool {
+        self.expired_rows >= bound || self.event_ids >= bound || self.archived_events >= bound
+    }
+}
 
 /// One run as of `now`, with the rules loaded now. The walk over expired rows starts at
 /// `cursor` — where the previous run stopped, `None` for the start — and leaves it where this
@@ -61,6 +90,7 @@ pub async fn clean_once(
     while expired_rows < config.max_rows_per_run {
         let limit = u64::from(config.batch_size).min(config.max_rows_per_run - expired_rows);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let started = Instant::now();
         let batch = store
             .delete_expired(&policies, before, cursor.as_ref(), limit)
             .await?;
@@ -69,7 +99,7 @@ pub async fn clean_once(
         if cursor.is_none() {
             break;
         }
-        tokio::time::sleep(PAUSE).await;
+        tokio::time::sleep(pause_after(started)).await;
     }
     let event_ids = drain(config, |limit| {
         store.prune_processed_events(now - config.dedup_retention, limit)
@@ -97,12 +127,13 @@ where
     let mut total = 0;
     while total < config.max_rows_per_run {
         let limit = u64::from(config.batch_size).min(config.max_rows_per_run - total);
+        let started = Instant::now();
         let deleted = delete(i64::try_from(limit).unwrap_or(i64::MAX)).await?;
         total += deleted;
         if deleted < limit {
             break;
         }
-        tokio::time::sleep(PAUSE).await;
+        tokio::time::sleep(pause_after(started)).await;
     }
     Ok(total)
 }
@@ -130,8 +161,8 @@ pub async fn run(
             _ = stopped.wait_for(|stop| *stop) => return,
         };
         metrics.cleanup_ran(&result, started.elapsed());
-        match result {
-            Ok(cleaned) if cleaned != Cleaned::default() => tracing::info!(
+        match &result {
+            Ok(cleaned) if *cleaned != Cleaned::default() => tracing::info!(
                 expired_rows = cleaned.expired_rows,
                 event_ids = cleaned.event_ids,
                 archived_events = cleaned.archived_events,
@@ -140,10 +171,48 @@ pub async fn run(
             ),
             Ok(_) => tracing::debug!("cleanup found nothing to delete"),
             Err(err) => tracing::warn!(
-                error = &err as &(dyn std::error::Error + 'static),
+                error = err as &(dyn std::error::Error + 'static),
                 "cleanup failed; retrying next interval"
             ),
         }
-        wait = config.interval;
+        // A run that stopped at its bound left due rows: the next one comes soon, so pruning
+        // keeps up with any rate of growth (each run still bounded, half the time paused).
+        wait = match result {
+            Ok(cleaned) if cleaned.reached(config.max_rows_per_run) => CATCH_UP,
+            _ => config.interval,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Cleaned, cadence};
+
+    #[test]
+    fn the_cadence_follows_the_shortest_window_down_to_a_second() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(cadence(hour, Duration::from_secs(168 * 3600)), hour);
+        assert_eq!(
+            cadence(hour, Duration::from_secs(120)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            cadence(hour, Duration::from_secs(2)),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn a_run_at_its_bound_is_behind() {
+        let run = |expired_rows, event_ids, archived_events| Cleaned {
+            expired_rows,
+            event_ids,
+            archived_events,
+        };
+        assert!(!run(10, 99, 0).reached(100));
+        assert!(run(0, 100, 0).reached(100));
+        assert!(run(0, 0, 100).reached(100));
     }
 }

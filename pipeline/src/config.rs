@@ -42,6 +42,47 @@ impl ConfigError {
     }
 }
 
+/// A retention window, as `DEDUP_RETENTION=90s` sets it: a number and a unit (`s`, `m`, `h`,
+/// `d`, or humantime's longer forms such as `1h 30m`).
+fn parse_window(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|err| {
+        format!("`{text}` is not a duration with a unit, such as 90s, 15m, 36h or 7d ({err})")
+    })
+}
+
+/// A retention window and the setting that chose it.
+struct Retention {
+    setting: &'static str,
+    window: Duration,
+}
+
+/// The window set by `new` (a duration) or by its older name `old` (a count of `unit` seconds),
+/// else `default` seconds. Both set is refused: which one was meant cannot be told.
+fn retention(
+    new: (&'static str, Option<Duration>),
+    old: (&'static str, Option<u32>, u64),
+    default: u64,
+) -> Result<Retention, ConfigError> {
+    match (new.1, old.1) {
+        (Some(_), Some(_)) => Err(ConfigError::Invalid {
+            setting: new.0,
+            reason: format!("{} (its older name) is set too; keep one", old.0),
+        }),
+        (Some(window), None) => Ok(Retention {
+            setting: new.0,
+            window,
+        }),
+        (None, Some(count)) => Ok(Retention {
+            setting: old.0,
+            window: Duration::from_secs(u64::from(count) * old.2),
+        }),
+        (None, None) => Ok(Retention {
+            setting: new.0,
+            window: Duration::from_secs(default),
+        }),
+    }
+}
+
 /// Configuration of the `handler` binary.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -99,12 +140,20 @@ pub struct Config {
     /// Seconds between two runs of the cleanup job (expired rows, dedup window); 0 turns it off.
     #[arg(long, env = "CLEANUP_INTERVAL_SECONDS", default_value_t = 3600)]
     pub cleanup_interval_seconds: u64,
-    /// Rows of rotating, resetting goals are deleted this many days after their period ended.
-    #[arg(long, env = "CLEANUP_RETENTION_DAYS", default_value_t = 7)]
-    pub cleanup_retention_days: u32,
-    /// Applied event ids are remembered (redeliveries ignored) for this many hours.
-    #[arg(long, env = "DEDUP_RETENTION_HOURS", default_value_t = 168)]
-    pub dedup_retention_hours: u32,
+    /// Rows of rotating, resetting goals are deleted this long after their period ended: a
+    /// duration with a unit (`7d`, `36h`). Default 7d.
+    #[arg(long, env = "CLEANUP_RETENTION", value_parser = parse_window)]
+    pub cleanup_retention: Option<Duration>,
+    /// CLEANUP_RETENTION in days (its older name).
+    #[arg(long, env = "CLEANUP_RETENTION_DAYS")]
+    pub cleanup_retention_days: Option<u32>,
+    /// Applied event ids are remembered (redeliveries ignored) this long: a duration with a unit
+    /// (`24h`, `7d`, `90s`). Default 24h (docs/decisions.md, "Retention windows").
+    #[arg(long, env = "DEDUP_RETENTION", value_parser = parse_window)]
+    pub dedup_retention: Option<Duration>,
+    /// DEDUP_RETENTION in hours (its older name).
+    #[arg(long, env = "DEDUP_RETENTION_HOURS")]
+    pub dedup_retention_hours: Option<u32>,
     /// Rows deleted per statement by the cleanup job.
     #[arg(long, env = "CLEANUP_BATCH_SIZE", default_value_t = 1000)]
     pub cleanup_batch_size: u32,
@@ -115,9 +164,13 @@ pub struct Config {
     /// for replay. Default: 1 on the embedded database, 0.05 on PostgreSQL.
     #[arg(long, env = "EVENT_ARCHIVE_SAMPLE")]
     pub event_archive_sample: Option<f64>,
-    /// Archived events are kept this many days (the cleanup job prunes older ones).
-    #[arg(long, env = "EVENT_ARCHIVE_DAYS", default_value_t = 30)]
-    pub event_archive_days: u32,
+    /// Archived events are kept this long (the cleanup job prunes older ones): a duration with
+    /// a unit (`30d`, `12h`). Default 30d.
+    #[arg(long, env = "EVENT_ARCHIVE_RETENTION", value_parser = parse_window)]
+    pub event_archive_retention: Option<Duration>,
+    /// EVENT_ARCHIVE_RETENTION in days (its older name).
+    #[arg(long, env = "EVENT_ARCHIVE_DAYS")]
+    pub event_archive_days: Option<u32>,
     /// Players whose progress rows the service keeps in memory for reads (PostgreSQL only,
     /// evicted through its change log); 0 turns the cache off.
     #[arg(long, env = "PROGRESS_CACHE_PLAYERS", default_value_t = 100_000)]
@@ -187,7 +240,9 @@ impl Config {
         })
     }
 
-    /// The cleanup job's knobs, checked; `None` when it is turned off.
+    /// The cleanup job's knobs, checked; `None` when it is turned off. A retention window
+    /// shorter than the older settings allowed (an hour of dedup, a day of the others) is taken,
+    /// with a warning in the log saying what it costs.
     pub fn cleanup(&self) -> Result<Option<crate::cleanup::CleanupConfig>, ConfigError> {
         if self.cleanup_interval_seconds == 0 {
             return Ok(None);
@@ -199,20 +254,65 @@ impl Config {
                 why: None,
             });
         }
-        if self.dedup_retention_hours == 0 {
+        const HOUR: u64 = 3600;
+        const DAY: u64 = 24 * HOUR;
+        let rows = retention(
+            ("CLEANUP_RETENTION", self.cleanup_retention),
+            ("CLEANUP_RETENTION_DAYS", self.cleanup_retention_days, DAY),
+            7 * DAY,
+        )?;
+        let dedup = retention(
+            ("DEDUP_RETENTION", self.dedup_retention),
+            ("DEDUP_RETENTION_HOURS", self.dedup_retention_hours, HOUR),
+            24 * HOUR,
+        )?;
+        let archive = retention(
+            ("EVENT_ARCHIVE_RETENTION", self.event_archive_retention),
+            ("EVENT_ARCHIVE_DAYS", self.event_archive_days, DAY),
+            30 * DAY,
+        )?;
+        if dedup.window.is_zero() {
             return Err(ConfigError::TooSmall {
-                setting: "DEDUP_RETENTION_HOURS",
+                setting: dedup.setting,
                 min: 1,
                 why: Some("a redelivered event would count twice"),
             });
         }
+        for (window, below, cost) in [
+            (
+                &dedup,
+                HOUR,
+                "an event Extend redelivers later than that counts again",
+            ),
+            (&rows, DAY, "a player sees an ended period's rows go sooner"),
+            (
+                &archive,
+                DAY,
+                "replay, explain and backfill see only that much history",
+            ),
+        ] {
+            if window.window < Duration::from_secs(below) {
+                tracing::warn!(
+                    setting = window.setting,
+                    window = %humantime::format_duration(window.window),
+                    "a retention window this short is for tests and benchmarks: {cost}"
+                );
+            }
+        }
+        let delta = |window: Duration| {
+            chrono::TimeDelta::from_std(window).unwrap_or(chrono::TimeDelta::MAX)
+        };
+        let shortest = dedup.window.min(rows.window).min(archive.window);
         Ok(Some(crate::cleanup::CleanupConfig {
-            interval: Duration::from_secs(self.cleanup_interval_seconds),
-            row_retention: chrono::TimeDelta::days(i64::from(self.cleanup_retention_days)),
-            dedup_retention: chrono::TimeDelta::hours(i64::from(self.dedup_retention_hours)),
+            interval: crate::cleanup::cadence(
+                Duration::from_secs(self.cleanup_interval_seconds),
+                shortest,
+            ),
+            row_retention: delta(rows.window),
+            dedup_retention: delta(dedup.window),
             batch_size: self.cleanup_batch_size,
             max_rows_per_run: self.cleanup_max_rows_per_run.max(1),
-            archive_retention: chrono::TimeDelta::days(i64::from(self.event_archive_days)),
+            archive_retention: delta(archive.window),
         }))
     }
 

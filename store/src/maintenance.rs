@@ -6,12 +6,15 @@
 //! - `applied_key`: how `applied_events` names a row to delete, in a condition and in a select
 //!   list (PostgreSQL: `ctid`; SQLite: the primary key);
 //! - `elements`: the rows of the JSON array of text bound as `$1`, one column `value`;
+//! - `skip_locked`: how a prune's pick leaves rows another replica is deleting (PostgreSQL:
+//!   `FOR UPDATE SKIP LOCKED`; SQLite has one writer);
 //!
 //! and each backend's hooks:
 //! - `lock_user` (PostgreSQL: an advisory lock the batches touching the player hold shared;
 //!   SQLite's single writer needs none);
 //! - `delete_archived_events` (PostgreSQL's archive keeps batches, SQLite's rows);
-//! - `expire`: one step of the expiry walk (PostgreSQL: one statement with `SKIP LOCKED`).
+//! - `expire`: one step of the expiry walk (PostgreSQL: one statement with `SKIP LOCKED`);
+//! - `prune_change_log`: the read caches' change log (PostgreSQL only).
 
 use chrono::{DateTime, Utc};
 
@@ -28,7 +31,8 @@ pub(crate) struct ExpiryScan<'a> {
 /// Implements `Maintenance` for `$store` over `$db`.
 macro_rules! maintenance {
     ($store:ty, $db:ty, migrated: $migrated:literal, newest: $newest:literal,
-     applied_key: ($key:literal, $columns:literal), elements: $elements:literal) => {
+     applied_key: ($key:literal, $columns:literal), elements: $elements:literal,
+     skip_locked: $skip:literal) => {
         #[async_trait::async_trait]
         impl $crate::Maintenance for $store {
             async fn migrate(&self) -> Result<(), $crate::StoreError> {
@@ -139,11 +143,13 @@ macro_rules! maintenance {
                             .bind(limit)
                             .execute(&self.pool)
                     };
-                    let events = prune(
+                    let events = prune(concat!(
                         "DELETE FROM processed_events WHERE event_id IN ( \
                            SELECT event_id FROM processed_events WHERE processed_at < $1 \
-                           ORDER BY processed_at LIMIT $2)",
-                    )
+                           ORDER BY processed_at LIMIT $2",
+                        $skip,
+                        ")"
+                    ))
                     .await?
                     .rows_affected();
                     let applied = prune(concat!(
@@ -152,7 +158,9 @@ macro_rules! maintenance {
                         " IN (SELECT ",
                         $columns,
                         " FROM applied_events WHERE processed_at < $1 \
-                           ORDER BY processed_at LIMIT $2)"
+                           ORDER BY processed_at LIMIT $2",
+                        $skip,
+                        ")"
                     ))
                     .await?
                     .rows_affected();
@@ -164,12 +172,15 @@ macro_rules! maintenance {
                         .await?;
                     // Tombstones live as long as event ids: a redelivery older than both is not
                     // expected.
-                    prune(
+                    prune(concat!(
                         "DELETE FROM deleted_users WHERE user_id IN ( \
                            SELECT user_id FROM deleted_users WHERE deleted_at < $1 \
-                           ORDER BY deleted_at LIMIT $2)",
-                    )
+                           ORDER BY deleted_at LIMIT $2",
+                        $skip,
+                        ")"
+                    ))
                     .await?;
+                    self.prune_change_log(before, limit).await?;
                     Ok(events + applied)
                 };
                 self.common

@@ -120,3 +120,60 @@ fn cleanup_settings_are_checked() {
     assert_eq!(err.setting(), "DEDUP_RETENTION_HOURS", "{err}");
     assert!(err.to_string().contains("count twice"), "{err}");
 }
+
+/// Retention windows take a duration with a unit; the older names in hours and days keep
+/// working; a window of seconds is taken (with a warning) and the cleanup's cadence follows it.
+#[test]
+fn retention_windows_take_a_unit_and_the_cadence_follows_them() {
+    let parse = |args: &[&str]| {
+        Config::try_parse_from(std::iter::once("handler").chain(args.iter().copied()))
+    };
+    let cleanup = |args: &[&str]| parse(args).expect("parse").cleanup();
+    let defaults = cleanup(&[]).expect("defaults").expect("on");
+    assert_eq!(defaults.dedup_retention, Duration::hours(24));
+    assert_eq!(defaults.row_retention, Duration::days(7));
+    assert_eq!(defaults.archive_retention, Duration::days(30));
+    assert_eq!(defaults.interval, std::time::Duration::from_secs(3600));
+
+    let short = cleanup(&[
+        "--dedup-retention",
+        "90s",
+        "--event-archive-retention",
+        "2m",
+        "--cleanup-retention",
+        "7d",
+    ])
+    .expect("short windows are taken")
+    .expect("on");
+    assert_eq!(short.dedup_retention, Duration::seconds(90));
+    assert_eq!(short.archive_retention, Duration::minutes(2));
+    assert_eq!(short.row_retention, Duration::days(7));
+    assert_eq!(
+        short.interval,
+        std::time::Duration::from_millis(22_500),
+        "a quarter of the shortest window"
+    );
+
+    let old = cleanup(&[
+        "--dedup-retention-hours",
+        "24",
+        "--event-archive-days",
+        "3",
+        "--cleanup-retention-days",
+        "1",
+    ])
+    .expect("the older names")
+    .expect("on");
+    assert_eq!(old.dedup_retention, Duration::hours(24));
+    assert_eq!(old.archive_retention, Duration::days(3));
+    assert_eq!(old.row_retention, Duration::days(1));
+
+    let err = cleanup(&["--dedup-retention", "2h", "--dedup-retention-hours", "2"])
+        .expect_err("both names");
+    assert_eq!(err.setting(), "DEDUP_RETENTION", "{err}");
+    assert!(err.to_string().contains("DEDUP_RETENTION_HOURS"), "{err}");
+    let err = cleanup(&["--dedup-retention", "0s"]).expect_err("no dedup");
+    assert_eq!(err.setting(), "DEDUP_RETENTION", "{err}");
+    let err = parse(&["--dedup-retention", "90"]).expect_err("no unit");
+    assert!(err.to_string().contains("90s, 15m, 36h or 7d"), "{err}");
+}

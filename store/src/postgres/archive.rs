@@ -35,6 +35,9 @@ const EVENT_COLUMNS: &str = "b.id * 65536 + e.place, e.event_id, e.kind, e.user_
      e.occurred_at, e.stat_code, e.value, e.inc, e.payload::text";
 const PLACES: i64 = 65_536;
 
+/// The advisory lock (by `hashtext`) a replica holds while its statement prunes the archive.
+const ARCHIVE_PRUNE_TURN: &str = "challenge.event_archive.prune";
+
 /// The first `$2` batches (by id) that `condition` keeps, each with `before`: the events of the
 /// batches ahead of it. `before < $2` picks the fewest that hold `$2` events (their counts are a
 /// column: nothing is decompressed to choose them). Replay pages and the retention prune read
@@ -112,13 +115,16 @@ impl PgStore {
 
     /// Ids grow with the archive time: the oldest batches are the lowest ids, so the head of the
     /// primary key is all a run looks at. Whole batches go, the fewest that hold `limit` events;
-    /// so fewer than `limit` pruned means nothing older is left.
+    /// so fewer than `limit` pruned means nothing older is left. One replica prunes at a time
+    /// (the head's window sums cannot be `SKIP LOCKED`): another one's statement, finding the
+    /// turn taken, deletes nothing and its run moves on.
     async fn archive_prune(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "WITH head AS ({}), \
+                "WITH turn AS (SELECT pg_try_advisory_xact_lock(hashtext('{ARCHIVE_PRUNE_TURN}')) AS mine), \
+                 head AS ({}), \
                  gone AS ( \
-                   DELETE FROM event_archive_batch WHERE id IN ( \
+                   DELETE FROM event_archive_batch WHERE (SELECT mine FROM turn) AND id IN ( \
                      SELECT id FROM head WHERE archived_at < $1 AND before < $2) \
                    RETURNING events) \
                  SELECT coalesce(sum(events), 0)::bigint FROM gone",

@@ -5,6 +5,7 @@ use super::archive::BATCH_EVENTS;
 use crate::maintenance::ExpiryScan;
 use crate::row::expired_batch;
 use crate::{ExpiredBatch, StoreError};
+use chrono::{DateTime, Utc};
 use engine::UserId;
 use sqlx::Row;
 
@@ -16,7 +17,8 @@ crate::maintenance::maintenance!(
     migrated: "SELECT to_regclass('_sqlx_migrations') IS NOT NULL",
     newest: "GREATEST",
     applied_key: ("ctid", "ctid"),
-    elements: "json_array_elements_text($1::json)"
+    elements: "json_array_elements_text($1::json)",
+    skip_locked: " FOR UPDATE SKIP LOCKED"
 );
 
 /// Takes a player's events out of the archive batches that hold them: a batch of theirs alone
@@ -55,6 +57,23 @@ async fn delete_archived_events(tx: &mut Tx<'_>, user_id: &UserId) -> Result<(),
 }
 
 impl PgStore {
+    /// The read caches' change log: each reader prunes what it has read, but a deployment with
+    /// no reader (no service, or its cache off) would keep every row. What is older than the
+    /// dedup window and an hour is past any cache's life (`PROGRESS_CACHE_SECONDS`).
+    async fn prune_change_log(&self, before: DateTime<Utc>, limit: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM progress_changes WHERE ctid IN ( \
+               SELECT ctid FROM progress_changes \
+               WHERE recorded_at < LEAST($1, now() - interval '1 hour') \
+               LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Exclusive against the batches touching this player (they hold it shared).
     async fn lock_user(&self, tx: &mut Tx<'_>, user_id: &UserId) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")

@@ -16,7 +16,8 @@ crate::maintenance::maintenance!(
                WHERE type = 'table' AND name = '_sqlx_migrations')",
     newest: "max",
     applied_key: ("(user_id, event_id, event_time)", "user_id, event_id, event_time"),
-    elements: "json_each($1)"
+    elements: "json_each($1)",
+    skip_locked: ""
 );
 
 /// The player's rows of the archive.
@@ -29,6 +30,15 @@ async fn delete_archived_events(tx: &mut Tx<'_>, user_id: &UserId) -> Result<(),
 }
 
 impl SqliteStore {
+    /// SQLite keeps no change log (no read cache follows it).
+    async fn prune_change_log(
+        &self,
+        _before: DateTime<Utc>,
+        _limit: i64,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Nothing to take: `begin_write`'s `BEGIN IMMEDIATE` holds the one write lock.
     async fn lock_user(&self, _tx: &mut Tx<'_>, _user_id: &UserId) -> Result<(), StoreError> {
         Ok(())

@@ -34,5 +34,6 @@ mod conformance;
 mod dedup;
 mod outage;
 mod replay;
+mod retention;
 mod supervision;
 mod support;
