@@ -27,6 +27,28 @@ async fn one_a_second(store: &dyn Store, prefix: &str, from: DateTime<Utc>, coun
     }
 }
 
+/// Another replica's open transaction, holding what `sql` locks.
+async fn another_replica(
+    db: &TestDb,
+    sql: &'static str,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    let mut holder = pool.begin().await.expect("begin");
+    sqlx::query(sql).execute(&mut *holder).await.expect("hold");
+    holder
+}
+
+/// A prune's answer. The timeout only tells a hang from an answer: a prune that waited for
+/// another replica's locks would wait until that one ends.
+async fn unblocked(
+    prune: impl std::future::Future<Output = Result<u64, store::StoreError>>,
+) -> u64 {
+    tokio::time::timeout(Wait::from_secs(60), prune)
+        .await
+        .expect("the prune waited for another replica")
+        .expect("prune")
+}
+
 async fn windows_of_seconds_prune_what_is_older(db: &TestDb) {
     let store = db.store().await;
     one_a_second(store.as_ref(), "e", test_now(), 10).await;
@@ -59,24 +81,14 @@ async fn postgres_prunes_skip_the_event_ids_another_replica_holds() {
     let db = TestDb::postgres().await;
     let store = db.store().await;
     one_a_second(store.as_ref(), "e", test_now(), 6).await;
-    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
-    let mut holder = pool.begin().await.expect("begin");
-    sqlx::query(
+    let holder = another_replica(
+        &db,
         "SELECT 1 FROM applied_events WHERE ctid IN ( \
            SELECT ctid FROM applied_events ORDER BY processed_at LIMIT 2) FOR UPDATE",
     )
-    .execute(&mut *holder)
-    .await
-    .expect("lock two");
+    .await;
     let later = test_now() + Duration::minutes(1);
-    // The timeout only tells a hang from an answer: without SKIP LOCKED this waits for `holder`.
-    let pruned = tokio::time::timeout(
-        Wait::from_secs(60),
-        store.prune_processed_events(later, 100),
-    )
-    .await
-    .expect("the prune waited for the other replica's rows")
-    .expect("prune");
+    let pruned = unblocked(store.prune_processed_events(later, 100)).await;
     assert_eq!(pruned, 4, "all but the two held");
     holder.rollback().await.expect("release");
     assert_eq!(
@@ -95,18 +107,14 @@ async fn postgres_archive_prunes_take_turns() {
     let db = TestDb::postgres().await;
     let store = db.store().await;
     one_a_second(store.as_ref(), "e", test_now(), 3).await;
-    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
-    let mut holder = pool.begin().await.expect("begin");
     // The store's key for the turn (store/src/postgres/archive.rs, ARCHIVE_PRUNE_TURN).
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('challenge.event_archive.prune'))")
-        .execute(&mut *holder)
-        .await
-        .expect("take the turn");
+    let holder = another_replica(
+        &db,
+        "SELECT pg_advisory_xact_lock(hashtext('challenge.event_archive.prune'))",
+    )
+    .await;
     let later = test_now() + Duration::minutes(1);
-    let pruned = tokio::time::timeout(Wait::from_secs(60), store.prune_event_archive(later, 100))
-        .await
-        .expect("the prune waited for the other replica")
-        .expect("prune");
+    let pruned = unblocked(store.prune_event_archive(later, 100)).await;
     assert_eq!(pruned, 0, "another replica's turn");
     holder.commit().await.expect("release");
     assert_eq!(
