@@ -2,7 +2,7 @@
 //! applied event ids older than the dedup window, and archived events older than theirs.
 //! Bounded: each statement deletes at most `batch_size` rows and is followed by a pause at least
 //! as long as it took; each run deletes at most `max_rows_per_run` per table. Runs come every
-//! `interval` (at most a quarter of the shortest retention window, see [`cadence`]), or right
+//! `interval` (at most an eighth of the shortest retention window, see [`cadence`]), or right
 //! away when one stopped at its bound, so pruning keeps pace with growth. Safe to run in every
 //! replica at once (rows are picked with `SKIP LOCKED`; PostgreSQL's archive pruning is taken by
 //! one replica at a time).
@@ -41,12 +41,12 @@ pub struct Cleaned {
     pub archived_events: u64,
 }
 
-/// The time between two runs: `configured`, or a quarter of the shortest retention window when
-/// that is shorter (a table then never holds more than 1.25 windows of rows), but at least a
-/// second.
+/// The time between two runs: `configured`, or an eighth of the shortest retention window when
+/// that is shorter (a table then holds at most 1.125 windows of rows between two runs), but at
+/// least a second.
 pub fn cadence(configured: Duration, shortest_window: Duration) -> Duration {
     configured
-        .min(shortest_window / 4)
+        .min(shortest_window / 8)
         .max(Duration::from_secs(1))
 }
 
@@ -196,10 +196,10 @@ mod tests {
         assert_eq!(cadence(hour, Duration::from_secs(168 * 3600)), hour);
         assert_eq!(
             cadence(hour, Duration::from_secs(120)),
-            Duration::from_secs(30)
+            Duration::from_secs(15)
         );
         assert_eq!(
-            cadence(hour, Duration::from_secs(2)),
+            cadence(hour, Duration::from_secs(4)),
             Duration::from_secs(1)
         );
     }

@@ -150,8 +150,8 @@ fn retention_windows_take_a_unit_and_the_cadence_follows_them() {
     assert_eq!(short.row_retention, Duration::days(7));
     assert_eq!(
         short.interval,
-        std::time::Duration::from_millis(22_500),
-        "a quarter of the shortest window"
+        std::time::Duration::from_millis(11_250),
+        "an eighth of the shortest window"
     );
 
     let old = cleanup(&[

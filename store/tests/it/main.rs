@@ -35,5 +35,6 @@ mod dedup;
 mod outage;
 mod replay;
 mod retention;
+mod schema;
 mod supervision;
 mod support;

@@ -80,14 +80,7 @@ impl Run {
         let ceiling = self.upsert_ceiling(store.pool()).await?;
         let (grpc, metrics) = (free_port()?, free_port()?);
         let env = self.env(&url, "challenges", grpc, 0, metrics);
-        let handler = Process::start(
-            "handler",
-            &self.args.bin_dir,
-            &env,
-            &format!("http://127.0.0.1:{metrics}/healthz"),
-            &self.args.out_dir,
-        )
-        .await?;
+        let handler = self.start_handler(&env, metrics).await?;
         let target = format!("http://127.0.0.1:{grpc}");
         let sender =
             EventSender::connect(&target, 4, EventMix::examples(20_000, &self.run)).await?;

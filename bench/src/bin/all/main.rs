@@ -8,6 +8,8 @@
 //! 3. The service over REST on 50 goals per player: list, one challenge, claim.
 //! 4. The mixed load: REST classes and gRPC events together, each at its own rate, at 1,000
 //!    requests/s + 2,500 events/s, then higher until a class's p99 reaches 50 ms.
+//! 5. The sustained-retention run: events at 3,000/s for 10 minutes under 2-minute retention
+//!    windows, the side tables' sizes against rate × window, and what cleanup cost.
 //!
 //! Each process's CPU is read from /proc around each measurement. The table goes to stdout
 //! (Markdown) and, with the JSON, to `target/bench/`. docs/benchmarks.md quotes it.
@@ -31,6 +33,7 @@ use store::Maintenance;
 
 mod handler;
 mod mixed_search;
+mod retention;
 mod service;
 
 #[derive(Parser)]
@@ -53,13 +56,27 @@ struct Args {
     /// the loop can be bound by the batch's latency instead).
     #[arg(long, default_value_t = 256)]
     in_flight: usize,
-    /// Run one part only: `handler` (ceiling, events) or `service` (ceiling, REST, mixed).
-    #[arg(long, value_parser = ["handler", "service"])]
+    /// Run one part only: `handler` (ceiling, events), `service` (ceiling, REST, mixed) or
+    /// `retention` (the sustained-retention run).
+    #[arg(long, value_parser = ["handler", "service", "retention"])]
     only: Option<String>,
+    /// Leave out the sustained-retention run (an A/B of two builds compares the rest).
+    #[arg(long)]
+    no_retention: bool,
+    /// Events per second of the sustained-retention run.
+    #[arg(long, default_value_t = 3_000.0)]
+    retention_rate: f64,
+    /// Seconds of the sustained-retention run.
+    #[arg(long, default_value_t = 600)]
+    retention_seconds: u64,
+    /// The retention windows of that run, in seconds (dedup, archive, expired rows).
+    #[arg(long, default_value_t = 120)]
+    retention_window: u64,
 }
 
 const DATABASE_EVENTS: &str = "ce_bench_events";
 const DATABASE_REST: &str = "ce_bench_rest";
+const DATABASE_RETENTION: &str = "ce_bench_retention";
 const CLAIMERS: u64 = 25_000;
 const FLAT_CLAIMS: u64 = 3_000;
 
@@ -83,6 +100,22 @@ impl Run {
         meter
             .watch("postgres", Watched::Named("postgres".into()))
             .watch(name, me)
+    }
+
+    /// Starts the release binary `name` with `env`, ready once `health` (a URL) answers.
+    async fn start(
+        &self,
+        name: &'static str,
+        env: &[(&'static str, String)],
+        health: &str,
+    ) -> Result<Process> {
+        Process::start(name, &self.args.bin_dir, env, health, &self.args.out_dir).await
+    }
+
+    /// Starts the handler, ready once `/healthz` on its `metrics` port answers.
+    async fn start_handler(&self, env: &[(&'static str, String)], metrics: u16) -> Result<Process> {
+        let health = format!("http://127.0.0.1:{metrics}/healthz");
+        self.start("handler", env, &health).await
     }
 
     fn seconds(&self) -> Duration {
@@ -137,11 +170,15 @@ async fn main() -> Result<()> {
     };
     eprintln!("{} ({} cores)", run.report.machine, run.report.cores);
     let only = run.args.only.clone();
-    if only.as_deref() != Some("service") {
+    let part = |name: &str| only.as_deref().is_none_or(|only| only == name);
+    if part("handler") {
         run.handler().await?;
     }
-    if only.as_deref() != Some("handler") {
+    if part("service") {
         run.service().await?;
+    }
+    if part("retention") && !run.args.no_retention {
+        run.retention().await?;
     }
     let markdown = run.report.markdown();
     println!("{markdown}");
@@ -154,7 +191,7 @@ async fn main() -> Result<()> {
         "written: {}/all.md and all.json",
         run.args.out_dir.display()
     );
-    for name in [DATABASE_EVENTS, DATABASE_REST] {
+    for name in [DATABASE_EVENTS, DATABASE_REST, DATABASE_RETENTION] {
         let mut admin = sqlx::PgConnection::connect(&run.args.server.url).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"

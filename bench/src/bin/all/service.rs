@@ -62,23 +62,15 @@ impl Run {
             (free_port()?, free_port()?, free_port()?, free_port()?);
         let mut env = self.env(&url, rules, grpc, http, service_metrics);
         env.push(("MIGRATE_ON_START", "true".into()));
-        let service = Process::start(
-            "service",
-            &self.args.bin_dir,
-            &env,
-            &format!("http://127.0.0.1:{http}/challenge/healthz"),
-            &self.args.out_dir,
-        )
-        .await?;
+        let service = self
+            .start(
+                "service",
+                &env,
+                &format!("http://127.0.0.1:{http}/challenge/healthz"),
+            )
+            .await?;
         let env = self.env(&url, rules, grpc, 0, handler_metrics);
-        let handler = Process::start(
-            "handler",
-            &self.args.bin_dir,
-            &env,
-            &format!("http://127.0.0.1:{handler_metrics}/healthz"),
-            &self.args.out_dir,
-        )
-        .await?;
+        let handler = self.start_handler(&env, handler_metrics).await?;
         let players = Players::new(&format!("http://127.0.0.1:{http}/challenge"));
         let mix = EventMix {
             stat_codes: (0..5)
