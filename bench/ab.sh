@@ -16,7 +16,7 @@ for round in $(seq 1 "${ROUNDS:-1}"); do
   for dir in "$@"; do
     n=$((n + 1))
     echo "=== round $round, build $n: $dir"
-    target/release/all --bin-dir "$dir" --seconds "${SECONDS_EACH:-10}" --no-search --no-retention \
+    target/release/all --bin-dir "$dir" --seconds "${SECONDS_EACH:-10}" --no-search --no-heavy --no-retention \
       --out-dir "target/bench/ab-$round-$n" 2>/dev/null
   done
 done

@@ -128,3 +128,19 @@ async fn every_table_is_keyed_by_player_or_listed(db: &TestDb) {
         );
     }
 }
+
+/// Progress pages keep room for the next version of each row, so an event's update is HOT
+/// (docs/benchmarks.md, "Per-event cost as a game grows").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_progress_pages_keep_room_for_hot_updates() {
+    let db = TestDb::postgres().await;
+    db.store().await.migrate().await.expect("migrate");
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    let options: Option<Vec<String>> = sqlx::query_scalar(
+        "SELECT reloptions::text[] FROM pg_class WHERE oid = 'user_goal_progress'::regclass",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("reloptions");
+    assert_eq!(options, Some(vec!["fillfactor=80".to_string()]));
+}

@@ -47,7 +47,7 @@ impl Run {
     /// Progress rows inserted or updated so far (PostgreSQL's statistics, which a backend
     /// reports within a second of its commits): what an event cost depends on how many rows it
     /// changes, and that depends on the players' history.
-    async fn rows_written(pool: &sqlx::PgPool) -> Result<i64> {
+    pub(super) async fn rows_written(pool: &sqlx::PgPool) -> Result<i64> {
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         Ok(sqlx::query_scalar(
             "SELECT COALESCE(sum(n_tup_ins + n_tup_upd), 0)::bigint FROM pg_stat_user_tables \
@@ -59,7 +59,7 @@ impl Run {
 
     /// Notes on `row` the progress rows its events wrote, per event, since `rows`, and moves
     /// `rows` on to the count now.
-    async fn rows_per_event(
+    pub(super) async fn rows_per_event(
         row: Row,
         outcome: &Outcome,
         pool: &sqlx::PgPool,

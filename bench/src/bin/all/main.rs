@@ -8,7 +8,9 @@
 //! 3. The service over REST on 50 goals per player: list, one challenge, claim.
 //! 4. The mixed load: REST classes and gRPC events together, each at its own rate, at 1,000
 //!    requests/s + 2,500 events/s, then higher until a class's p99 reaches 50 ms.
-//! 5. The sustained-retention run: events at 3,000/s for 10 minutes under 2-minute retention
+//! 5. Per-event cost as a game grows: the write-heavy rule set over 20,000 and then 1,000,000
+//!    seeded players (`heavy.rs`).
+//! 6. The sustained-retention run: events at 3,000/s for 10 minutes under 2-minute retention
 //!    windows, the side tables' sizes against rate × window, and what cleanup cost.
 //!
 //! Each process's CPU is read from /proc around each measurement. The table goes to stdout
@@ -32,6 +34,7 @@ use sqlx::Connection;
 use store::Maintenance;
 
 mod handler;
+mod heavy;
 mod mixed_search;
 mod retention;
 mod service;
@@ -56,13 +59,17 @@ struct Args {
     /// the loop can be bound by the batch's latency instead).
     #[arg(long, default_value_t = 256)]
     in_flight: usize,
-    /// Run one part only: `handler` (ceiling, events), `service` (ceiling, REST, mixed) or
-    /// `retention` (the sustained-retention run).
-    #[arg(long, value_parser = ["handler", "service", "retention"])]
+    /// Run one part only: `handler` (ceiling, events), `service` (ceiling, REST, mixed),
+    /// `heavy` (write-heavy rules, 20,000 then 1,000,000 players) or `retention` (the
+    /// sustained-retention run).
+    #[arg(long, value_parser = ["handler", "service", "heavy", "retention"])]
     only: Option<String>,
     /// Leave out the sustained-retention run (an A/B of two builds compares the rest).
     #[arg(long)]
     no_retention: bool,
+    /// Leave out the 1,000,000-player run (seeding 14 M rows takes minutes).
+    #[arg(long)]
+    no_heavy: bool,
     /// Events per second of the sustained-retention run.
     #[arg(long, default_value_t = 3_000.0)]
     retention_rate: f64,
@@ -77,6 +84,7 @@ struct Args {
 const DATABASE_EVENTS: &str = "ce_bench_events";
 const DATABASE_REST: &str = "ce_bench_rest";
 const DATABASE_RETENTION: &str = "ce_bench_retention";
+const DATABASE_HEAVY: &str = "ce_bench_heavy";
 const CLAIMERS: u64 = 25_000;
 const FLAT_CLAIMS: u64 = 3_000;
 
@@ -177,6 +185,9 @@ async fn main() -> Result<()> {
     if part("service") {
         run.service().await?;
     }
+    if part("heavy") && !run.args.no_heavy {
+        run.heavy().await?;
+    }
     if part("retention") && !run.args.no_retention {
         run.retention().await?;
     }
@@ -191,7 +202,12 @@ async fn main() -> Result<()> {
         "written: {}/all.md and all.json",
         run.args.out_dir.display()
     );
-    for name in [DATABASE_EVENTS, DATABASE_REST, DATABASE_RETENTION] {
+    for name in [
+        DATABASE_EVENTS,
+        DATABASE_REST,
+        DATABASE_HEAVY,
+        DATABASE_RETENTION,
+    ] {
         let mut admin = sqlx::PgConnection::connect(&run.args.server.url).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
