@@ -105,6 +105,12 @@ pub async fn clean_once(
         store.prune_processed_events(now - config.dedup_retention, limit)
     })
     .await?;
+    // The read caches' change log (PostgreSQL), where no cache prunes it: once per run, not
+    // with every statement of the event ids' drain.
+    drain(config, |limit| {
+        store.prune_change_log(now - config.dedup_retention, limit)
+    })
+    .await?;
     let archived_events = drain(config, |limit| {
         archive.prune_event_archive(now - config.archive_retention, limit)
     })

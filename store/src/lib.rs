@@ -324,6 +324,11 @@ pub trait Maintenance: Send + Sync + 'static {
         limit: i64,
     ) -> Result<u64, StoreError>;
 
+    /// Forgets the read caches' change log older than `before` and an hour (PostgreSQL; SQLite
+    /// keeps none). Each cache prunes what it has read; this covers a deployment where none
+    /// reads (a handler alone, or the cache off). Returns how many.
+    async fn prune_change_log(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, StoreError>;
+
     /// Which of `goals` players hold progress rows for (a reload must not drop those); with no
     /// goals, every goal any player holds rows for. Scans the progress table: called when a
     /// reload removes goals, and once at start-up.

@@ -14,7 +14,7 @@
 //!   SQLite's single writer needs none);
 //! - `delete_archived_events` (PostgreSQL's archive keeps batches, SQLite's rows);
 //! - `expire`: one step of the expiry walk (PostgreSQL: one statement with `SKIP LOCKED`);
-//! - `prune_change_log`: the read caches' change log (PostgreSQL only).
+//! - `forget_change_log`: the read caches' change log (PostgreSQL only).
 
 use chrono::{DateTime, Utc};
 
@@ -180,13 +180,21 @@ macro_rules! maintenance {
                         ")"
                     ))
                     .await?;
-                    self.prune_change_log(before, limit).await?;
                     Ok(events + applied)
                 };
                 self.common
                     .probe
                     .timed("prune_processed_events", work)
                     .await
+            }
+
+            async fn prune_change_log(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> Result<u64, $crate::StoreError> {
+                let work = self.forget_change_log(before, limit);
+                self.common.probe.timed("prune_change_log", work).await
             }
 
             async fn goals_in_use(

@@ -60,8 +60,12 @@ impl PgStore {
     /// The read caches' change log: each reader prunes what it has read, but a deployment with
     /// no reader (no service, or its cache off) would keep every row. What is older than the
     /// dedup window and an hour is past any cache's life (`PROGRESS_CACHE_SECONDS`).
-    async fn prune_change_log(&self, before: DateTime<Utc>, limit: i64) -> Result<(), StoreError> {
-        sqlx::query(
+    async fn forget_change_log(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
             "DELETE FROM progress_changes WHERE ctid IN ( \
                SELECT ctid FROM progress_changes \
                WHERE recorded_at < LEAST($1, now() - interval '1 hour') \
@@ -71,7 +75,7 @@ impl PgStore {
         .bind(limit)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 
     /// Exclusive against the batches touching this player (they hold it shared).

@@ -31,12 +31,12 @@ async fn delete_archived_events(tx: &mut Tx<'_>, user_id: &UserId) -> Result<(),
 
 impl SqliteStore {
     /// SQLite keeps no change log (no read cache follows it).
-    async fn prune_change_log(
+    async fn forget_change_log(
         &self,
         _before: DateTime<Utc>,
         _limit: i64,
-    ) -> Result<(), StoreError> {
-        Ok(())
+    ) -> Result<u64, StoreError> {
+        Ok(0)
     }
 
     /// Nothing to take: `begin_write`'s `BEGIN IMMEDIATE` holds the one write lock.

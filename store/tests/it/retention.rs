@@ -135,7 +135,7 @@ async fn postgres_change_log_is_pruned_without_a_reader() {
         || sqlx::query_scalar::<_, i64>("SELECT count(*) FROM progress_changes").fetch_one(&pool);
     assert!(count().await.expect("count") > 0, "a row per write");
     store
-        .prune_processed_events(Utc::now() + Duration::days(1), 100)
+        .prune_change_log(Utc::now() + Duration::days(1), 100)
         .await
         .expect("prune");
     assert!(
@@ -147,7 +147,7 @@ async fn postgres_change_log_is_pruned_without_a_reader() {
         .await
         .expect("age the log");
     store
-        .prune_processed_events(Utc::now() + Duration::days(1), 100)
+        .prune_change_log(Utc::now() + Duration::days(1), 100)
         .await
         .expect("prune");
     assert_eq!(count().await.expect("count"), 0);
