@@ -17,7 +17,7 @@ pub(crate) const INTENT_COLUMNS: &str = "user_id, goal_id, period_start, namespa
 pub(crate) const KEY: &str = "user_id = $1 AND goal_id = $2 AND period_start = $3";
 
 /// Records an intent, or starts again one Platform refused (`EXCLUDED` is the row offered).
-pub(crate) fn start_sql() -> String {
+pub(crate) static START: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "INSERT INTO reward_grants (user_id, goal_id, period_start, namespace, state, delivery, \
            reward, transaction_id, period_end, attempts, created_at, updated_at, lease_until, next_attempt_at) \
@@ -30,18 +30,18 @@ pub(crate) fn start_sql() -> String {
            lease_until = EXCLUDED.lease_until, next_attempt_at = EXCLUDED.next_attempt_at \
          WHERE reward_grants.state = 'refused' RETURNING {INTENT_COLUMNS}"
     )
-}
+});
 
 /// A request about to be sent. A direct delivery already `sending` may have arrived: it is
 /// never sent again.
-pub(crate) fn mark_sending_sql() -> String {
+pub(crate) static MARK_SENDING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "UPDATE reward_grants SET state = 'sending', attempts = attempts + 1, \
            lease_until = $4, updated_at = $5 \
          WHERE {KEY} AND (state = 'pending' OR (state = 'sending' AND delivery <> 'direct')) \
          RETURNING {INTENT_COLUMNS}"
     )
-}
+});
 
 /// What `claim_row` answers: the progress row's status (none: no row), and whether the ledger
 /// of deleted players' rewards holds the reward.
@@ -208,7 +208,7 @@ macro_rules! claim_ledger {
                         if in_ledger {
                             return Ok(ClaimStart::AlreadyClaimed);
                         }
-                        let started = sqlx::query(sqlx::AssertSqlSafe($crate::ledger::start_sql()))
+                        let started = sqlx::query($crate::ledger::START.as_str())
                             .bind(key.user_id.as_str())
                             .bind(key.goal_id.as_str())
                             .bind(key.period_start)
@@ -254,8 +254,7 @@ macro_rules! claim_ledger {
             ) -> Result<Option<$crate::claims::RewardIntent>, $crate::StoreError> {
                 self.common.probe
                     .timed("mark_sending", async move {
-                        let sql = $crate::ledger::mark_sending_sql();
-                        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        let row = sqlx::query($crate::ledger::MARK_SENDING.as_str())
                             .bind(key.user_id.as_str())
                             .bind(key.goal_id.as_str())
                             .bind(key.period_start)

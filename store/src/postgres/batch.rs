@@ -6,7 +6,7 @@ use crate::fold::{
     ApplyBatch, Outcomes, Tombstones, auto_keys, batch_users, deduplicated, first_occurrences,
     fold, forget_deleted, fresh_events, touched_keys,
 };
-use crate::players::COLUMNS;
+use crate::players::{COLUMNS, KEEP};
 use crate::row::ProgressRow;
 use crate::{EventOutcome, PendingEvent, StoreError};
 use async_trait::async_trait;
@@ -155,9 +155,7 @@ pub(super) async fn insert_missing<'e>(
     if rows.is_empty() {
         return Ok(());
     }
-    let sql = format!(
-        "INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} ON CONFLICT (user_id, goal_id) DO NOTHING"
-    );
+    let sql = format!("INSERT INTO user_goal_progress ({COLUMNS}) {UNNEST_ROWS} {KEEP}");
     let columns = Columns::of(rows);
     columns
         .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))

@@ -67,7 +67,7 @@ impl ApplyBatch for SqliteStore {
         for (user_id, goal_id, pending) in auto_keys(fresh_events(batch, &fresh)) {
             if let Some(goal) = pending.rules.goal(goal_id.as_str()) {
                 let row = ProgressRow::assigned(&user_id, &pending.event.namespace, goal, now);
-                insert_row(&mut tx, &row, " ON CONFLICT (user_id, goal_id) DO NOTHING").await?;
+                insert_row(&mut tx, &row, crate::players::KEEP).await?;
             }
         }
         let mut rows = Vec::new();
@@ -89,7 +89,7 @@ impl ApplyBatch for SqliteStore {
             insert_row(
                 &mut tx,
                 row,
-                " ON CONFLICT (user_id, goal_id) DO UPDATE SET progress = excluded.progress, status = excluded.status, \
+                "ON CONFLICT (user_id, goal_id) DO UPDATE SET progress = excluded.progress, status = excluded.status, \
                  completed_at = excluded.completed_at, claimed_at = excluded.claimed_at, updated_at = excluded.updated_at, \
                  is_active = excluded.is_active, assigned_at = excluded.assigned_at, expires_at = excluded.expires_at, \
                  baseline_value = excluded.baseline_value, last_counted_day = excluded.last_counted_day",

@@ -110,7 +110,7 @@ pub(super) async fn insert_row(
     row: &ProgressRow,
     on_conflict: &str,
 ) -> Result<u64, StoreError> {
-    let sql = format!("{INSERT}{on_conflict}");
+    let sql = format!("{INSERT} {on_conflict}");
     let query = bind_row(sqlx::query(sqlx::AssertSqlSafe(sql)), row);
     Ok(query.execute(conn).await?.rows_affected())
 }
