@@ -34,6 +34,19 @@ impl Process {
         health: &str,
         log_dir: &Path,
     ) -> Result<Self> {
+        Self::start_in(name, bin_dir, env, health, log_dir, None).await
+    }
+
+    /// [`Process::start`] with `dir` as the working directory (where the embedded database's
+    /// default file lands).
+    pub async fn start_in(
+        name: &'static str,
+        bin_dir: &Path,
+        env: &[(&str, String)],
+        health: &str,
+        log_dir: &Path,
+        dir: Option<&Path>,
+    ) -> Result<Self> {
         let binary = bin_dir.join(name);
         anyhow::ensure!(
             binary.exists(),
@@ -43,7 +56,10 @@ impl Process {
         std::fs::create_dir_all(log_dir)?;
         let log = log_dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log)?;
-        let mut command = Command::new(&binary);
+        let mut command = Command::new(binary.canonicalize()?);
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
         command
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(file.try_clone()?)

@@ -134,6 +134,10 @@ pub struct Config {
     /// Transactions in flight at once.
     #[arg(long, env = "WRITER_FLUSHERS", default_value_t = WriterConfig::default().flushers)]
     pub writer_flushers: usize,
+    /// The shard count of a Citus-distributed database (docs/scaling.md): each batch is then
+    /// committed as one transaction per shard. 0: not distributed.
+    #[arg(long, env = "CITUS_SHARD_COUNT", default_value_t = 0)]
+    pub citus_shard_count: u32,
     /// Quiet time before a change of the challenge files is reloaded, in milliseconds.
     #[arg(long, env = "RELOAD_DEBOUNCE_MS", default_value_t = 300)]
     pub reload_debounce_ms: u64,
@@ -211,7 +215,19 @@ impl Config {
             flushers: positive("WRITER_FLUSHERS", self.writer_flushers)?,
             clock: engine::Clock::system(),
             archive_sample: self.archive_sample()?,
+            shards: self.shards()?,
         })
+    }
+
+    /// CITUS_SHARD_COUNT, checked: shards are for PostgreSQL (Citus) only.
+    fn shards(&self) -> Result<Option<store::Shards>, ConfigError> {
+        if self.citus_shard_count > 0 && self.database.is_embedded() {
+            return Err(ConfigError::Invalid {
+                setting: "CITUS_SHARD_COUNT",
+                reason: "the embedded SQLite database has no shards; unset it or use PostgreSQL with Citus".into(),
+            });
+        }
+        Ok(store::Shards::new(self.citus_shard_count))
     }
 
     /// EVENT_ARCHIVE_SAMPLE, checked, or its default for the database in use: everything on
@@ -369,5 +385,21 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.setting(), "WRITER_BATCH_SIZE");
         assert!(err.to_string().contains("65535"), "{err}");
+    }
+
+    #[test]
+    fn shards_are_for_a_distributed_postgresql() {
+        let pg = ["--database-url", "postgres://db/challenges"];
+        let unsharded = config(&pg).writer().expect("writer");
+        assert_eq!(unsharded.shards, None);
+        let sharded = config(&[pg[0], pg[1], "--citus-shard-count", "32"])
+            .writer()
+            .expect("writer");
+        assert_eq!(sharded.shards, store::Shards::new(32));
+        let err = config(&["--citus-shard-count", "32"])
+            .writer()
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(err.setting(), "CITUS_SHARD_COUNT");
     }
 }

@@ -41,9 +41,13 @@ fn set(value: Option<&String>) -> Option<&str> {
 }
 
 impl DatabaseArgs {
-    /// Whether neither DATABASE_URL nor DB_HOST is set: the embedded SQLite file is used.
+    /// Whether the database is the embedded SQLite file: neither DATABASE_URL nor DB_HOST is
+    /// set, or DATABASE_URL names a `sqlite:` file.
     pub fn is_embedded(&self) -> bool {
-        set(self.database_url.as_ref()).is_none() && set(self.db_host.as_ref()).is_none()
+        match set(self.database_url.as_ref()) {
+            Some(url) => url.starts_with("sqlite:"),
+            None => set(self.db_host.as_ref()).is_none(),
+        }
     }
 
     /// The URL to open.
@@ -128,6 +132,9 @@ mod tests {
             ("DB_NAME", "challenges"),
         ]);
         assert!(!parts.is_embedded());
+        // A SQLite file named by URL is the embedded database too (its defaults follow).
+        assert!(args(&[("DATABASE_URL", "sqlite:///tmp/x.db")]).is_embedded());
+        assert!(!args(&[("DATABASE_URL", "postgres://a/b")]).is_embedded());
         assert_eq!(
             parts.url().unwrap(),
             "postgres://postgres:p%40ss%2Fword@db:5432/challenges"

@@ -48,6 +48,25 @@ pub(crate) fn auto_keys<'a>(
     keys
 }
 
+/// The not-started rows of the `assign: auto` goals `batch` touches, to insert where missing.
+pub(crate) fn auto_rows<'a>(
+    batch: impl IntoIterator<Item = &'a PendingEvent>,
+    now: DateTime<Utc>,
+) -> Vec<ProgressRow> {
+    auto_keys(batch)
+        .into_iter()
+        .filter_map(|(user_id, goal_id, pending)| {
+            let goal = pending.rules.goal(goal_id.as_str())?;
+            Some(ProgressRow::assigned(
+                &user_id,
+                &pending.event.namespace,
+                goal,
+                now,
+            ))
+        })
+        .collect()
+}
+
 /// The result of a fold: rows to write and each event's outcome (in batch order).
 pub(crate) struct Folded {
     pub changed: Vec<ProgressRow>,

@@ -20,6 +20,7 @@ mod players;
 mod postgres;
 mod probe;
 mod row;
+pub mod shards;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -41,6 +42,7 @@ pub use error::StoreError;
 pub use postgres::{PgStore, WRITER_APPLICATION};
 pub use probe::{Probe, QueryObserver};
 pub use row::ProgressRow;
+pub use shards::Shards;
 pub use sqlite::SqliteStore;
 pub use url::{DEFAULT_SQLITE_URL, redacted};
 pub use writer::{WriteError, Writer, WriterConfig, WriterObserver};

@@ -3,7 +3,7 @@
 //! number; the rule a write applies on conflict is one of the constants here. What differs is
 //! each backend's hook:
 //! - `upsert(conn, rows, on_conflict)`: writes rows, answering those written (PostgreSQL: one
-//!   `UNNEST` statement; SQLite: one statement per row);
+//!   `UNNEST` statement; SQLite: a few multi-row statements);
 //! - `upsert_all(rows, on_conflict)`: the same as one write (PostgreSQL: one statement needs no
 //!   transaction; SQLite takes the write lock);
 //!

@@ -28,6 +28,9 @@ pub struct WriterConfig {
     /// Share of players (0 to 1, chosen by a hash of the user id) whose accepted events go to
     /// the event archive, in the batch transaction. 0: no archive.
     pub archive_sample: f64,
+    /// The shards of a distributed (Citus) database: a batch is then split into one
+    /// transaction per shard, so that none spans two (`CITUS_SHARD_COUNT`).
+    pub shards: Option<crate::Shards>,
 }
 
 impl Default for WriterConfig {
@@ -43,6 +46,7 @@ impl Default for WriterConfig {
             flushers: 2,
             clock: engine::Clock::system(),
             archive_sample: 0.0,
+            shards: None,
         }
     }
 }
@@ -333,38 +337,64 @@ async fn flush_loop(flusher: Flusher) {
         };
         depth.sub(jobs.len());
         last_batch.store(jobs.len(), Ordering::Relaxed);
-        let (pending, replies): (Vec<PendingEvent>, Vec<_>) =
-            jobs.into_iter().map(|job| (job.pending, job.reply)).unzip();
-        let started = std::time::Instant::now();
-        let result = store.apply_events(&pending, config.clock.now()).await;
-        observer.flushed(pending.len(), started.elapsed(), result.is_ok());
-        tracing::debug!(
-            size = pending.len(),
-            duration_ms = started.elapsed().as_secs_f64() * 1e3,
-            "flushed"
-        );
-        match result {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    if let Ok(EventOutcome::Applied {
-                        failed_expressions: failed @ 1..,
-                        ..
-                    }) = outcome
-                    {
-                        observer.expressions_failed(failed);
-                    }
-                    let _ = reply.send(outcome.map_err(WriteError::from));
+        for jobs in by_shard(jobs, config.shards) {
+            commit(store.as_ref(), jobs, &config, observer.as_ref()).await;
+        }
+    }
+}
+
+/// The jobs of a batch, in one group per shard when the database is sharded (each group in
+/// arrival order), else as they are.
+fn by_shard(jobs: Vec<Job>, shards: Option<crate::Shards>) -> Vec<Vec<Job>> {
+    let Some(shards) = shards else {
+        return vec![jobs];
+    };
+    let mut groups: std::collections::BTreeMap<u32, Vec<Job>> = Default::default();
+    for job in jobs {
+        let shard = shards.of(job.pending.event.user_id.as_str());
+        groups.entry(shard).or_default().push(job);
+    }
+    groups.into_values().collect()
+}
+
+/// Applies `jobs` in one transaction and answers each caller.
+async fn commit(
+    store: &dyn EventSink,
+    jobs: Vec<Job>,
+    config: &WriterConfig,
+    observer: &dyn WriterObserver,
+) {
+    let (pending, replies): (Vec<PendingEvent>, Vec<_>) =
+        jobs.into_iter().map(|job| (job.pending, job.reply)).unzip();
+    let started = std::time::Instant::now();
+    let result = store.apply_events(&pending, config.clock.now()).await;
+    observer.flushed(pending.len(), started.elapsed(), result.is_ok());
+    tracing::debug!(
+        size = pending.len(),
+        duration_ms = started.elapsed().as_secs_f64() * 1e3,
+        "flushed"
+    );
+    match result {
+        Ok(outcomes) => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                if let Ok(EventOutcome::Applied {
+                    failed_expressions: failed @ 1..,
+                    ..
+                }) = outcome
+                {
+                    observer.expressions_failed(failed);
                 }
+                let _ = reply.send(outcome.map_err(WriteError::from));
             }
-            Err(err) => {
-                tracing::error!(
-                    error = &err as &(dyn std::error::Error + 'static),
-                    size = pending.len(),
-                    "flush failed; no event of the batch was committed"
-                );
-                for reply in replies {
-                    let _ = reply.send(Err(WriteError::Store(err.clone())));
-                }
+        }
+        Err(err) => {
+            tracing::error!(
+                error = &err as &(dyn std::error::Error + 'static),
+                size = pending.len(),
+                "flush failed; no event of the batch was committed"
+            );
+            for reply in replies {
+                let _ = reply.send(Err(WriteError::Store(err.clone())));
             }
         }
     }
@@ -396,7 +426,87 @@ impl QueueDepth {
 
 #[cfg(test)]
 mod tests {
-    use super::QueueDepth;
+    use super::*;
+
+    /// Records the players of each transaction it is given.
+    #[derive(Default)]
+    struct Transactions(std::sync::Mutex<Vec<Vec<String>>>);
+
+    #[async_trait::async_trait]
+    impl EventSink for Transactions {
+        async fn apply_events(
+            &self,
+            batch: &[PendingEvent],
+            _now: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Vec<Result<EventOutcome, crate::StoreError>>, crate::StoreError> {
+            let users = batch.iter().map(|p| p.event.user_id.to_string());
+            self.0.lock().expect("lock").push(users.collect());
+            Ok(batch.iter().map(|_| Ok(EventOutcome::NoMatch)).collect())
+        }
+    }
+
+    fn event(user: &str) -> PendingEvent {
+        let yaml = "version: 1\nchallenges:\n  - id: c\n    name: C\n    goals:\n      \
+                    - { id: g, name: G, on: login, count: events, target: 1 }\n";
+        let rules = engine::compile(&engine::Sources {
+            files: vec![engine::SourceFile::new("rules.yaml", yaml)],
+            unreadable: Vec::new(),
+        });
+        PendingEvent {
+            rules: std::sync::Arc::new(rules.rules.expect("rules compile")),
+            event: Event::new(engine::EventData {
+                id: format!("{user}-1"),
+                kind: engine::EventKind::Login,
+                user_id: engine::UserId::new(user),
+                namespace: "test".into(),
+                timestamp: chrono::Utc::now(),
+                sent_at: None,
+                stat_code: None,
+                value: 0,
+                inc: 0,
+                additional: Default::default(),
+            }),
+            goals: Vec::new(),
+            archive: false,
+        }
+    }
+
+    /// On a sharded database, a batch of players on several shards commits one transaction
+    /// per shard, each event answered; unsharded, the same batch is one transaction.
+    #[tokio::test]
+    async fn a_sharded_batch_is_one_transaction_per_shard() {
+        let shards = crate::Shards::new(4).expect("shards");
+        let players: Vec<String> = (0..40).map(|p| format!("player-{p}")).collect();
+        for sharded in [Some(shards), None] {
+            let sink = Arc::new(Transactions::default());
+            let writer = Writer::start(
+                sink.clone(),
+                WriterConfig {
+                    flushers: 1,
+                    window: Duration::from_millis(200),
+                    shards: sharded,
+                    ..WriterConfig::default()
+                },
+            );
+            let answers =
+                futures::future::join_all(players.iter().map(|p| writer.submit_routed(event(p))))
+                    .await;
+            assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+            let transactions = sink.0.lock().expect("lock").clone();
+            let events: usize = transactions.iter().map(Vec::len).sum();
+            assert_eq!(events, players.len());
+            match sharded {
+                Some(shards) => {
+                    for users in &transactions {
+                        let shard = shards.of(&users[0]);
+                        assert!(users.iter().all(|u| shards.of(u) == shard), "{users:?}");
+                    }
+                    assert!(transactions.len() >= 4, "{transactions:?}");
+                }
+                None => assert_eq!(transactions.len(), 1, "{transactions:?}"),
+            }
+        }
+    }
 
     #[test]
     fn the_queue_depth_never_wraps_below_zero() {

@@ -17,8 +17,7 @@ use sqlx::{Connection as _, PgConnection};
 
 use super::PgStore;
 use super::batch::{insert_missing, lock_users};
-use crate::fold::{auto_keys, forget_deleted, fresh_events};
-use crate::row::ProgressRow;
+use crate::fold::{auto_keys, auto_rows, forget_deleted, fresh_events};
 use crate::{PendingEvent, StoreError};
 
 /// Auto rows this process saw committed, keyed by (user, goal). Bounded: past
@@ -80,19 +79,7 @@ impl PgStore {
         let tombstones = lock_users(&mut tx, users).await?;
         let mut fresh = vec![true; wanted.len()];
         forget_deleted(&wanted, &mut fresh, &tombstones);
-        let keys = auto_keys(fresh_events(&wanted, &fresh));
-        let rows: Vec<ProgressRow> = keys
-            .into_iter()
-            .filter_map(|(user_id, goal_id, pending)| {
-                let goal = pending.rules.goal(goal_id.as_str())?;
-                Some(ProgressRow::assigned(
-                    &user_id,
-                    &pending.event.namespace,
-                    goal,
-                    now,
-                ))
-            })
-            .collect();
+        let rows = auto_rows(fresh_events(&wanted, &fresh), now);
         insert_missing(&mut *tx, &rows).await?;
         tx.commit().await?;
         Ok(())

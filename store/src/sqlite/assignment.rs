@@ -2,20 +2,26 @@
 
 use sqlx::SqliteConnection;
 
-use super::{INSERT, SqliteStore, decode};
+use super::grouped::{chunks, values};
+use super::{INSERT, INSERTED, SqliteStore, decode};
 use crate::players::{COLUMNS, Rows};
 use crate::row::ProgressRow;
 
 crate::players::player_progress!(SqliteStore, elements: "json_each($1)");
 
-/// Writes `rows` one statement each, `on` deciding what happens to a row that exists;
-/// answers the rows written.
+/// Writes `rows` in a few multi-row statements, `on` deciding what happens to a row that
+/// exists; answers the rows written.
 pub(super) async fn upsert(conn: &mut SqliteConnection, rows: &[ProgressRow], on: &str) -> Rows {
-    let sql = format!("{INSERT} {on} RETURNING {COLUMNS}");
     let mut written = Vec::with_capacity(rows.len());
-    for row in rows {
-        let query = super::bind_row(sqlx::query(sqlx::AssertSqlSafe(sql.as_str())), row);
-        if let Some(stored) = query.fetch_optional(&mut *conn).await? {
+    for range in chunks(rows.len()) {
+        let sql = format!(
+            "{INSERT} VALUES {} {on} RETURNING {COLUMNS}",
+            values(range.len(), INSERTED)
+        );
+        let query = rows[range]
+            .iter()
+            .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), super::bind_row);
+        for stored in query.fetch_all(&mut *conn).await? {
             written.push(decode(&stored)?);
         }
     }

@@ -1,16 +1,28 @@
 //! SQLite's batch transaction: the group-commit writer's events, folded into the rows they touch.
+//! Each step is a few multi-row statements (`grouped.rs`), not one statement per event or row.
 
-use super::{SqliteStore, decode, insert_row};
+use std::collections::HashSet;
+
+use super::grouped::{chunks, values};
+use super::{INSERT, INSERTED, SqliteStore, bind_row, decode};
 use crate::PendingEvent;
 use crate::archive::ArchiveColumns;
 use crate::fold::{
-    ApplyBatch, Outcomes, Tombstones, auto_keys, batch_users, deduplicated, first_occurrences,
+    ApplyBatch, Outcomes, Tombstones, auto_rows, batch_users, deduplicated, first_occurrences,
     fold, forget_deleted, fresh_events, touched_keys,
 };
-use crate::players::COLUMNS;
+use crate::players::{COLUMNS, KEEP};
 use crate::row::ProgressRow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::{Row, SqliteConnection};
+
+/// What a changed row overwrites: everything the fold decides, never the key nor `created_at`.
+const OVERWRITE: &str = "ON CONFLICT (user_id, goal_id) DO UPDATE SET progress = excluded.progress, \
+     status = excluded.status, completed_at = excluded.completed_at, claimed_at = excluded.claimed_at, \
+     updated_at = excluded.updated_at, is_active = excluded.is_active, assigned_at = excluded.assigned_at, \
+     expires_at = excluded.expires_at, baseline_value = excluded.baseline_value, \
+     last_counted_day = excluded.last_counted_day";
 
 #[async_trait]
 impl ApplyBatch for SqliteStore {
@@ -33,89 +45,140 @@ impl ApplyBatch for SqliteStore {
             .legacy_dedup
             .live(|| sqlx::query_scalar(crate::dedup::HAS_ROWS).fetch_one(&mut *tx))
             .await?;
-        for (pending, is_fresh) in batch.iter().zip(fresh.iter_mut()) {
-            if !*is_fresh || !deduplicated(pending) {
+        let mut candidates = Vec::new();
+        for (place, pending) in batch.iter().enumerate() {
+            if !fresh[place] || !deduplicated(pending) {
                 continue;
             }
-            let (user, id, sent) = crate::dedup::key(pending);
-            if legacy {
-                let before: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM processed_events WHERE event_id = ? AND user_id = ?)",
-                )
-                .bind(id)
-                .bind(user)
-                .fetch_one(&mut *tx)
-                .await?;
-                if before {
-                    *is_fresh = false;
-                    continue;
-                }
-            }
-            let inserted = sqlx::query(
-                "INSERT INTO applied_events (user_id, event_id, event_time, processed_at) \
-                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(user)
-            .bind(id)
-            .bind(sent)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            *is_fresh = inserted == 1;
-        }
-        for (user_id, goal_id, pending) in auto_keys(fresh_events(batch, &fresh)) {
-            if let Some(goal) = pending.rules.goal(goal_id.as_str()) {
-                let row = ProgressRow::assigned(&user_id, &pending.event.namespace, goal, now);
-                insert_row(&mut tx, &row, crate::players::KEEP).await?;
+            if legacy && applied_before(&mut tx, pending).await? {
+                fresh[place] = false;
+            } else {
+                candidates.push(place);
             }
         }
-        let mut rows = Vec::new();
-        for (user_id, goal_id) in touched_keys(fresh_events(batch, &fresh)) {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM user_goal_progress WHERE user_id = ? AND goal_id = ?"
-            );
-            if let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(user_id.as_str())
-                .bind(goal_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-            {
-                rows.push(decode(&row)?);
-            }
+        let applied = remember(&mut tx, batch, &candidates, now).await?;
+        for place in candidates {
+            let (user, id, sent) = crate::dedup::key(batch[place]);
+            fresh[place] = applied.contains(&(user.to_string(), id.to_string(), sent));
         }
+        let assigned = auto_rows(fresh_events(batch, &fresh), now);
+        write_rows(&mut tx, &assigned, KEEP).await?;
+        let rows = read_rows(&mut tx, &touched_keys(fresh_events(batch, &fresh))).await?;
         let folded = fold(batch, &fresh, &forgotten, rows, now);
-        for row in &folded.changed {
-            insert_row(
-                &mut tx,
-                row,
-                "ON CONFLICT (user_id, goal_id) DO UPDATE SET progress = excluded.progress, status = excluded.status, \
-                 completed_at = excluded.completed_at, claimed_at = excluded.claimed_at, updated_at = excluded.updated_at, \
-                 is_active = excluded.is_active, assigned_at = excluded.assigned_at, expires_at = excluded.expires_at, \
-                 baseline_value = excluded.baseline_value, last_counted_day = excluded.last_counted_day",
-            )
-            .await?;
-        }
-        let archived = ArchiveColumns::of(batch, &fresh);
-        for i in 0..archived.len() {
-            sqlx::query(
-                "INSERT INTO event_archive (event_id, kind, user_id, namespace, occurred_at, stat_code, \
-                   value, inc, payload, archived_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(archived.event_id[i])
-            .bind(archived.kind[i])
-            .bind(archived.user_id[i])
-            .bind(archived.namespace[i])
-            .bind(archived.occurred_at[i])
-            .bind(archived.stat_code[i])
-            .bind(archived.value[i])
-            .bind(archived.inc[i])
-            .bind(&archived.payload[i])
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        write_rows(&mut tx, &folded.changed, OVERWRITE).await?;
+        archive(&mut tx, &ArchiveColumns::of(batch, &fresh), now).await?;
         tx.commit().await?;
         Ok(folded.outcomes)
     }
+}
+
+/// Whether the legacy dedup table (keyed by user and id) holds `pending`.
+async fn applied_before(
+    conn: &mut SqliteConnection,
+    pending: &PendingEvent,
+) -> Result<bool, sqlx::Error> {
+    let (user, id, _) = crate::dedup::key(pending);
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM processed_events WHERE event_id = ? AND user_id = ?)",
+    )
+    .bind(id)
+    .bind(user)
+    .fetch_one(conn)
+    .await
+}
+
+/// Records the dedup keys of `batch[place]` for each place of `candidates`; answers the keys
+/// that were new (the others were applied before).
+async fn remember(
+    conn: &mut SqliteConnection,
+    batch: &[&PendingEvent],
+    candidates: &[usize],
+    now: DateTime<Utc>,
+) -> Result<HashSet<(String, String, DateTime<Utc>)>, sqlx::Error> {
+    let mut applied = HashSet::with_capacity(candidates.len());
+    for range in chunks(candidates.len()) {
+        let sql = format!(
+            "INSERT INTO applied_events (user_id, event_id, event_time, processed_at) VALUES {} \
+             ON CONFLICT DO NOTHING RETURNING user_id, event_id, event_time",
+            values(range.len(), 4)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for place in &candidates[range] {
+            let (user, id, sent) = crate::dedup::key(batch[*place]);
+            query = query.bind(user).bind(id).bind(sent).bind(now);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            applied.insert((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
+        }
+    }
+    Ok(applied)
+}
+
+/// The stored rows of `keys` (those that exist).
+async fn read_rows(
+    conn: &mut SqliteConnection,
+    keys: &[(engine::UserId, engine::GoalId)],
+) -> Result<Vec<ProgressRow>, crate::StoreError> {
+    let mut rows = Vec::with_capacity(keys.len());
+    for range in chunks(keys.len()) {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM user_goal_progress WHERE (user_id, goal_id) IN (VALUES {})",
+            values(range.len(), 2)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (user, goal) in &keys[range] {
+            query = query.bind(user.as_str()).bind(goal.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            rows.push(decode(&row)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// Writes `rows`, `on` deciding what happens to one that exists.
+async fn write_rows(
+    conn: &mut SqliteConnection,
+    rows: &[ProgressRow],
+    on: &str,
+) -> Result<(), sqlx::Error> {
+    for range in chunks(rows.len()) {
+        let sql = format!("{INSERT} VALUES {} {on}", values(range.len(), INSERTED));
+        let query = rows[range]
+            .iter()
+            .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_row);
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Appends a batch's archived events.
+async fn archive(
+    conn: &mut SqliteConnection,
+    archived: &ArchiveColumns<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    for range in chunks(archived.len()) {
+        let sql = format!(
+            "INSERT INTO event_archive (event_id, kind, user_id, namespace, occurred_at, stat_code, \
+               value, inc, payload, archived_at) VALUES {}",
+            values(range.len(), 10)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for i in range {
+            query = query
+                .bind(archived.event_id[i])
+                .bind(archived.kind[i])
+                .bind(archived.user_id[i])
+                .bind(archived.namespace[i])
+                .bind(archived.occurred_at[i])
+                .bind(archived.stat_code[i])
+                .bind(archived.value[i])
+                .bind(archived.inc[i])
+                .bind(&archived.payload[i])
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }

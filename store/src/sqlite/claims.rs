@@ -27,7 +27,7 @@ crate::ledger::claim_ledger!(SqliteStore, sqlx::Sqlite, lease: lease(), lock: ""
 
 impl SqliteStore {
     pub(super) async fn begin_write(&self) -> Result<Tx<'static>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writes.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// The progress row's status and whether the ledger of deleted players' rewards holds this

@@ -5,31 +5,39 @@ mod archive;
 mod assignment;
 mod batch;
 mod claims;
+mod grouped;
 mod maintenance;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use engine::{ChallengeId, GoalId, ProgressState, Status, UserId};
+use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, SqliteConnection};
 
 use crate::StoreError;
 use crate::row::ProgressRow;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
+/// The head of a progress insert; [`bind_row`] binds a row's [`INSERTED`] values after it.
 const INSERT: &str = "INSERT INTO user_goal_progress (user_id, goal_id, challenge_id, namespace, progress, status, \
-     completed_at, claimed_at, created_at, updated_at, is_active, assigned_at, expires_at, baseline_value, last_counted_day) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+     completed_at, claimed_at, created_at, updated_at, is_active, assigned_at, expires_at, baseline_value, last_counted_day)";
+
+/// The values [`bind_row`] binds per row.
+const INSERTED: usize = 15;
 
 /// The embedded store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The one connection write transactions take, in turn: SQLite has one writer at a time
+    /// anyway, and a connection that alone writes keeps its page cache across batches (a
+    /// connection whose file another one changed drops its cache at its next transaction).
+    writes: SqlitePool,
     common: crate::common::Common,
 }
 
@@ -44,14 +52,21 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await?;
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
         Ok(Self {
             pool,
+            writes,
             common: Default::default(),
         })
     }
@@ -84,7 +99,7 @@ fn decode(row: &SqliteRow) -> Result<ProgressRow, sqlx::Error> {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
-/// Binds a row's values to an [`INSERT`].
+/// Binds a row's values to an [`INSERT`] (one group of `VALUES`).
 pub(super) fn bind_row<'q>(query: Query<'q>, row: &'q ProgressRow) -> Query<'q> {
     let s = &row.state;
     query
@@ -103,16 +118,6 @@ pub(super) fn bind_row<'q>(query: Query<'q>, row: &'q ProgressRow) -> Query<'q> 
         .bind(s.expires_at)
         .bind(s.baseline)
         .bind(s.last_counted_day)
-}
-
-pub(super) async fn insert_row(
-    conn: &mut SqliteConnection,
-    row: &ProgressRow,
-    on_conflict: &str,
-) -> Result<u64, StoreError> {
-    let sql = format!("{INSERT} {on_conflict}");
-    let query = bind_row(sqlx::query(sqlx::AssertSqlSafe(sql)), row);
-    Ok(query.execute(conn).await?.rows_affected())
 }
 
 #[cfg(test)]

@@ -10,7 +10,10 @@ use store::{EventOutcome, Store, Writer, WriterConfig};
 
 use crate::support::{TestDb, TestReads, init_user, rules, stat_event, test_now};
 
-conformance!(one_event_id_for_two_players_counts_for_both);
+conformance!(
+    one_event_id_for_two_players_counts_for_both,
+    a_batch_of_hundreds_counts_each_event_once
+);
 
 async fn progress_of(store: &dyn Store, user: &str, goal: &str) -> Option<(i64, engine::Status)> {
     store
@@ -157,4 +160,60 @@ async fn one_event_id_for_two_players_counts_for_both(db: &TestDb) {
         Some(2)
     );
     writer.shutdown().await;
+}
+
+/// A batch larger than one statement's group of rows (SQLite writes a batch's ids, rows and
+/// archive in multi-row statements of up to 64 rows): 150 players' first events, then a batch of
+/// 300 holding every one of them again among 150 new ones, twice a player's events. Each new
+/// event counts once, each redelivery is a duplicate, and every event is archived once.
+async fn a_batch_of_hundreds_counts_each_event_once(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    let now = test_now();
+    let event = |id: String, user: String| store::PendingEvent {
+        rules: rules.clone(),
+        event: stat_event(&id, &user, "kills", 1, now),
+        goals: vec![GoalId::new("auto-counter")],
+        archive: true,
+    };
+    let players: Vec<String> = (0..150).map(|p| format!("big-{p}")).collect();
+    let first: Vec<_> = players
+        .iter()
+        .map(|p| event(format!("{p}-a"), p.clone()))
+        .collect();
+    let outcomes = store.apply_events(&first, now).await.expect("first batch");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Ok(EventOutcome::Applied { changed: 1, .. }))),
+        "{outcomes:?}"
+    );
+    let mut second = Vec::new();
+    for p in &players {
+        second.push(event(format!("{p}-b"), p.clone()));
+        second.push(event(format!("{p}-a"), p.clone()));
+    }
+    let outcomes = store
+        .apply_events(&second, now)
+        .await
+        .expect("second batch");
+    for (place, outcome) in outcomes.iter().enumerate() {
+        let expected = match place % 2 {
+            0 => matches!(outcome, Ok(EventOutcome::Applied { changed: 1, .. })),
+            _ => matches!(outcome, Ok(EventOutcome::Duplicate)),
+        };
+        assert!(expected, "event {place}: {outcome:?}");
+    }
+    for p in &players {
+        assert_eq!(
+            progress_of(store.as_ref(), p, "auto-counter").await,
+            Some((2, engine::Status::InProgress)),
+            "{p}"
+        );
+        let archived = store
+            .player_archive(&UserId::new(p), 10)
+            .await
+            .expect("archive");
+        assert_eq!(archived.len(), 2, "{p}: {archived:?}");
+    }
 }

@@ -144,3 +144,48 @@ async fn postgres_progress_pages_keep_room_for_hot_updates() {
     .expect("reloptions");
     assert_eq!(options, Some(vec!["fillfactor=80".to_string()]));
 }
+
+/// The writer's idea of a player's shard (CITUS_SHARD_COUNT) is PostgreSQL's: `hashtext` of the
+/// user id, and Citus's equal ranges of the hash space, computed by PostgreSQL itself for ids of
+/// every length a hash round covers (0 to 40 bytes) and of several scripts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_places_players_on_the_shards_postgresql_hashes_them_to() {
+    let db = TestDb::postgres().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    let mut users: Vec<String> = (0..=40).map(|n| "u".repeat(n)).collect();
+    users.extend((0..500).map(|p| format!("player-{p}-{}", p * 7919)));
+    users.extend(
+        [
+            "joueur-é",
+            "プレイヤー-1",
+            "игрок",
+            "a3f1c2d4e5b6a7980123456789abcdef",
+        ]
+        .map(String::from),
+    );
+    for count in [1u32, 4, 32, 100] {
+        let shards = store::Shards::new(count).expect("shards");
+        let expected: Vec<(i32, i64)> = sqlx::query_as(
+            "SELECT hashtext(u), LEAST(((hashtext(u)::bigint + 2147483648) / (4294967296 / $2))::bigint, $2 - 1) \
+             FROM unnest($1::text[]) WITH ORDINALITY AS t(u, n) ORDER BY n",
+        )
+        .bind(&users)
+        .bind(i64::from(count))
+        .fetch_all(&pool)
+        .await
+        .expect("hashtext");
+        for (user, (hash, shard)) in users.iter().zip(expected) {
+            assert_eq!(
+                store::shards::hashtext(user.as_bytes()),
+                hash,
+                "hashtext({user:?})"
+            );
+            assert_eq!(
+                i64::from(shards.of(user)),
+                shard,
+                "{user:?} of {count} shards"
+            );
+        }
+    }
+    pool.close().await;
+}

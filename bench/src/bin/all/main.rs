@@ -10,7 +10,9 @@
 //!    requests/s + 2,500 events/s, then higher until a class's p99 reaches 50 ms.
 //! 5. Per-event cost as a game grows: the write-heavy rule set over 20,000 and then 1,000,000
 //!    seeded players (`heavy.rs`).
-//! 6. The sustained-retention run: events at 3,000/s for 10 minutes under 2-minute retention
+//! 6. The embedded default: `service` alone on its SQLite file, the write-heavy rules, flat out
+//!    and at 2,000 events/s (`embedded.rs`; `--embedded` runs it alone).
+//! 7. The sustained-retention run: events at 3,000/s for 10 minutes under 2-minute retention
 //!    windows, the side tables' sizes against rate × window, and what cleanup cost.
 //!
 //! Each process's CPU is read from /proc around each measurement. The table goes to stdout
@@ -33,6 +35,7 @@ use clap::Parser;
 use sqlx::Connection;
 use store::Maintenance;
 
+mod embedded;
 mod handler;
 mod heavy;
 mod mixed_search;
@@ -60,10 +63,13 @@ struct Args {
     #[arg(long, default_value_t = 256)]
     in_flight: usize,
     /// Run one part only: `handler` (ceiling, events), `service` (ceiling, REST, mixed),
-    /// `heavy` (write-heavy rules, 20,000 then 1,000,000 players) or `retention` (the
-    /// sustained-retention run).
-    #[arg(long, value_parser = ["handler", "service", "heavy", "retention"])]
+    /// `heavy` (write-heavy rules, 20,000 then 1,000,000 players), `embedded` (the service
+    /// alone on its SQLite file) or `retention` (the sustained-retention run).
+    #[arg(long, value_parser = ["handler", "service", "heavy", "embedded", "retention"])]
     only: Option<String>,
+    /// Run the embedded database's part only (the same as `--only embedded`).
+    #[arg(long, conflicts_with = "only")]
+    embedded: bool,
     /// Leave out the sustained-retention run (an A/B of two builds compares the rest).
     #[arg(long)]
     no_retention: bool,
@@ -152,6 +158,21 @@ impl Run {
     }
 }
 
+/// A sender of `mix`'s events to `target`, after 3 s of events (not measured) have warmed the
+/// connections and the server's plans.
+async fn warmed(target: &str, mix: EventMix) -> Result<EventSender> {
+    let sender = EventSender::connect(target, 4, mix).await?;
+    closed_loop(256, Duration::from_secs(3), None, {
+        let sender = sender.clone();
+        move |n| {
+            let sender = sender.clone();
+            async move { sender.send(u64::MAX / 2 + n).await }
+        }
+    })
+    .await;
+    Ok(sender)
+}
+
 fn ensure_all(what: &str, outcome: &Outcome) -> Result<()> {
     match &outcome.first_error {
         Some(error) => bail!(
@@ -177,7 +198,10 @@ async fn main() -> Result<()> {
         run: chrono::Utc::now().timestamp().to_string(),
     };
     eprintln!("{} ({} cores)", run.report.machine, run.report.cores);
-    let only = run.args.only.clone();
+    let only = match run.args.embedded {
+        true => Some("embedded".to_string()),
+        false => run.args.only.clone(),
+    };
     let part = |name: &str| only.as_deref().is_none_or(|only| only == name);
     if part("handler") {
         run.handler().await?;
@@ -187,6 +211,9 @@ async fn main() -> Result<()> {
     }
     if part("heavy") && !run.args.no_heavy {
         run.heavy().await?;
+    }
+    if part("embedded") {
+        run.embedded().await?;
     }
     if part("retention") && !run.args.no_retention {
         run.retention().await?;
