@@ -36,5 +36,6 @@ mod outage;
 mod replay;
 mod retention;
 mod schema;
+mod sharding;
 mod supervision;
 mod support;
