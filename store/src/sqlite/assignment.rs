@@ -2,8 +2,8 @@
 
 use sqlx::SqliteConnection;
 
-use super::grouped::{chunks, values};
-use super::{INSERT, INSERTED, SqliteStore, decode};
+use super::grouped::chunks;
+use super::{SqliteStore, decode};
 use crate::players::{COLUMNS, Rows};
 use crate::row::ProgressRow;
 
@@ -13,14 +13,9 @@ crate::players::player_progress!(SqliteStore, elements: "json_each($1)");
 /// exists; answers the rows written.
 pub(super) async fn upsert(conn: &mut SqliteConnection, rows: &[ProgressRow], on: &str) -> Rows {
     let mut written = Vec::with_capacity(rows.len());
+    let tail = format!("{on} RETURNING {COLUMNS}");
     for range in chunks(rows.len()) {
-        let sql = format!(
-            "{INSERT} VALUES {} {on} RETURNING {COLUMNS}",
-            values(range.len(), INSERTED)
-        );
-        let query = rows[range]
-            .iter()
-            .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), super::bind_row);
+        let query = super::insert_rows(&rows[range], &tail);
         for stored in query.fetch_all(&mut *conn).await? {
             written.push(decode(&stored)?);
         }

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::grouped::{chunks, values};
-use super::{INSERT, INSERTED, SqliteStore, bind_row, decode};
+use super::{SqliteStore, decode, insert_rows};
 use crate::PendingEvent;
 use crate::archive::ArchiveColumns;
 use crate::fold::{
@@ -143,11 +143,7 @@ async fn write_rows(
     on: &str,
 ) -> Result<(), sqlx::Error> {
     for range in chunks(rows.len()) {
-        let sql = format!("{INSERT} VALUES {} {on}", values(range.len(), INSERTED));
-        let query = rows[range]
-            .iter()
-            .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_row);
-        query.execute(&mut *conn).await?;
+        insert_rows(&rows[range], on).execute(&mut *conn).await?;
     }
     Ok(())
 }

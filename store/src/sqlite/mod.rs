@@ -99,8 +99,19 @@ fn decode(row: &SqliteRow) -> Result<ProgressRow, sqlx::Error> {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
+/// One multi-row [`INSERT`] of `rows` (one of `grouped::chunks`), with `tail` after its values:
+/// the conflict rule, and `RETURNING …` when the caller reads the rows back.
+pub(super) fn insert_rows<'q>(rows: &'q [ProgressRow], tail: &str) -> Query<'q> {
+    let sql = format!(
+        "{INSERT} VALUES {} {tail}",
+        grouped::values(rows.len(), INSERTED)
+    );
+    rows.iter()
+        .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_row)
+}
+
 /// Binds a row's values to an [`INSERT`] (one group of `VALUES`).
-pub(super) fn bind_row<'q>(query: Query<'q>, row: &'q ProgressRow) -> Query<'q> {
+fn bind_row<'q>(query: Query<'q>, row: &'q ProgressRow) -> Query<'q> {
     let s = &row.state;
     query
         .bind(row.user_id.as_str())
