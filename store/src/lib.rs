@@ -39,6 +39,7 @@ pub use claims::{
 };
 pub use engine::ExpiryPolicy;
 pub use error::StoreError;
+pub use maintenance::HELD_GOALS;
 pub use postgres::{PgStore, WRITER_APPLICATION};
 pub use probe::{Probe, QueryObserver};
 pub use row::ProgressRow;

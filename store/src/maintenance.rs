@@ -20,6 +20,16 @@ use chrono::{DateTime, Utc};
 
 use crate::{ExpiryCursor, ExpiryPolicy};
 
+/// The goals players hold rows for (`Maintenance::goals_in_use` with no goals named), one
+/// index probe per goal: each step finds the next goal id after the last (a loose index scan
+/// of `user_goal_progress_goal`), where a `DISTINCT` would read every row.
+pub const HELD_GOALS: &str = "WITH RECURSIVE held(goal_id) AS ( \
+       SELECT min(goal_id) FROM user_goal_progress \
+       UNION ALL \
+       SELECT (SELECT min(p.goal_id) FROM user_goal_progress p WHERE p.goal_id > held.goal_id) \
+       FROM held WHERE held.goal_id IS NOT NULL) \
+     SELECT goal_id FROM held WHERE goal_id IS NOT NULL";
+
 /// One step of the cleanup's walk over expired rows (`Maintenance::delete_expired`).
 pub(crate) struct ExpiryScan<'a> {
     pub policies: &'a [ExpiryPolicy],
@@ -203,7 +213,7 @@ macro_rules! maintenance {
             ) -> Result<Vec<engine::GoalId>, $crate::StoreError> {
                 let work = async move {
                     let held: Vec<String> = if goals.is_empty() {
-                        sqlx::query_scalar("SELECT DISTINCT goal_id FROM user_goal_progress")
+                        sqlx::query_scalar($crate::maintenance::HELD_GOALS)
                             .fetch_all(&self.pool)
                             .await?
                     } else {

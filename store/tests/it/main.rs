@@ -32,6 +32,7 @@ mod claims;
 mod cleanup;
 mod conformance;
 mod dedup;
+mod held;
 mod outage;
 mod replay;
 mod retention;

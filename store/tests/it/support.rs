@@ -61,6 +61,37 @@ impl TestDb {
         }
     }
 
+    /// The plan the database chooses for `sql`, one line per node (PostgreSQL's `EXPLAIN`,
+    /// SQLite's `EXPLAIN QUERY PLAN` details).
+    pub async fn plan(&self, sql: &str) -> Vec<String> {
+        let sql = if self.url.starts_with("postgres") {
+            format!("EXPLAIN {sql}")
+        } else {
+            format!("EXPLAIN QUERY PLAN {sql}")
+        };
+        if self.url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(&self.url).await.expect("connect");
+            let plan = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&pool)
+                .await
+                .expect("EXPLAIN");
+            pool.close().await;
+            plan
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.expect("open");
+            // EXPLAIN QUERY PLAN's rows: id, parent, notused, detail.
+            let plan = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&pool)
+                .await
+                .expect("EXPLAIN QUERY PLAN")
+                .iter()
+                .map(|row| sqlx::Row::get::<String, _>(row, 3))
+                .collect();
+            pool.close().await;
+            plan
+        }
+    }
+
     pub async fn store(&self) -> Arc<dyn Store> {
         self.store_with(store::Probe::default()).await
     }

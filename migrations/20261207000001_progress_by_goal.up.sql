@@ -1,0 +1,15 @@
+-- no-transaction
+-- Which goals players hold rows for, read from this index instead of the whole table: asked at
+-- every start-up (goals with rows but no rule are reported) and before a hot reload removes a
+-- goal. Without it each start read every progress row; at 1,000,000 players that scan also
+-- pruned and rewrote every page it passed, and PostgreSQL logged each one whole after a
+-- checkpoint (docs/benchmarks.md, "The archive at 100 %, measured again").
+--
+-- An event's update never changes `goal_id`, so updates stay HOT; a new row adds one entry,
+-- and with few distinct goals the index deduplicates to a small fraction of the table.
+--
+-- CONCURRENTLY (outside a transaction, as the first line says): a live database keeps taking
+-- writes while it builds. If the build fails, PostgreSQL leaves an INVALID index behind: drop
+-- it with `DROP INDEX CONCURRENTLY user_goal_progress_goal` and run the migrations again
+-- (docs/operations.md, "Migrations in production").
+CREATE INDEX CONCURRENTLY user_goal_progress_goal ON user_goal_progress (goal_id);

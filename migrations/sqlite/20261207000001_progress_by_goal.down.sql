@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS user_goal_progress_goal;
