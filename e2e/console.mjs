@@ -51,6 +51,9 @@ async function waitFor(url, log) {
 }
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "ce-console-"));
+// The service watches a copy of the example challenges: a step breaks a file on disk.
+const rules = path.join(work, "challenges");
+fs.cpSync(path.join(root, "challenges"), rules, { recursive: true });
 const [http, metrics] = [await freePort(), await freePort()];
 const base = `http://127.0.0.1:${http}/challenge`;
 let output = "";
@@ -58,7 +61,7 @@ const service = spawn(path.join(binDir, "service"), ["--migrate"], {
   env: {
     ...process.env,
     DATABASE_URL: `sqlite://${path.join(work, "console.db")}`,
-    CHALLENGE_CONFIG_PATH: path.join(root, "challenges"),
+    CHALLENGE_CONFIG_PATH: rules,
     HTTP_PORT: String(http),
     METRICS_PORT: String(metrics),
     SERVE_GRPC_EVENTS: "false",
@@ -71,6 +74,19 @@ const service = spawn(path.join(binDir, "service"), ["--migrate"], {
 });
 service.stdout.on("data", (d) => (output += d));
 service.stderr.on("data", (d) => (output += d));
+
+/// Every tab reads as text: no element shows `[object …]` (a node or array put where text goes),
+/// and the page is no wider than the window.
+async function readable(page, what) {
+  const found = await page.evaluate(() => {
+    const objects = [...document.querySelectorAll("body *")]
+      .filter((node) => [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.includes("[object")))
+      .map((node) => node.tagName.toLowerCase() + ": " + node.textContent.slice(0, 80));
+    return { objects, width: document.documentElement.scrollWidth, window: window.innerWidth };
+  });
+  check(found.objects.length === 0, `${what}: no element shows [object …] (${found.objects.join("; ")})`);
+  check(found.width <= found.window, `${what}: the page is no wider than the window (${found.width} ≤ ${found.window} px)`);
+}
 
 let browser;
 try {
@@ -102,6 +118,7 @@ try {
   }
   check((await page.textContent("#challenge-achievements tr[data-goal=level-20]")).includes("50 GEMS"),
     "a goal shows its reward");
+  await readable(page, "rules");
   await page.screenshot({ path: path.join(shots, "1-rules.png"), fullPage: true });
 
   console.log("console 2. a broken edit shows its diagnostic at its line");
@@ -115,6 +132,7 @@ try {
   check(true, `the diagnostic of \`target: twenty\` is at line ${brokenLine}`);
   check(await page.isVisible(`#gutter span.err[data-line="${brokenLine}"]`), "the gutter marks the line");
   check(!/\bnull\b|undefined/.test(await page.textContent("#diagnostics")), "the diagnostics read as text");
+  await readable(page, "editor");
   await page.screenshot({ path: path.join(shots, "2-diagnostic.png"), fullPage: true });
 
   // The edit the next steps try: level 20 becomes level 10; the designer can take it away.
@@ -141,6 +159,7 @@ try {
   await page.waitForSelector(completed);
   check((await page.textContent(completed)).includes("not_started → completed"),
     "level 12 completes level-20 under the edit (target 10)");
+  await readable(page, "simulate");
   await page.screenshot({ path: path.join(shots, "3-simulate.png"), fullPage: true });
 
   console.log("console 4. the replay comparison renders");
@@ -153,6 +172,7 @@ try {
   check(text.includes("0 → 5"), `level-20: 0 players before, 5 after (${text.trim()})`);
   check((await page.textContent("#replay-status")).includes("6 player(s)"), "six archived players replayed");
   check(!/\bnull\b|undefined/.test(await page.textContent("#replay-results")), "the comparison reads as text");
+  await readable(page, "replay");
   await page.screenshot({ path: path.join(shots, "4-replay.png"), fullPage: true });
 
   console.log("console 5. a player's explain shows the events that reached the goal");
@@ -162,7 +182,32 @@ try {
   await page.click("#run-explain");
   await page.waitForSelector("#explain-results table");
   check((await page.textContent("#explain-results")).includes("lvl-5-2"), "the last event is listed");
+  const summary = await page.textContent("#explain-results dl");
+  check(summary.includes("progress") && summary.includes("18 / 20") && summary.includes("in_progress"),
+    `the summary shows status, progress and target (${summary.trim().slice(0, 120)})`);
+  await readable(page, "explain");
   await page.screenshot({ path: path.join(shots, "5-explain.png"), fullPage: true });
+
+  console.log("console 6. a reload rejected on disk shows in red, with its diagnostics");
+  const file = path.join(rules, "achievements.yaml");
+  fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("target: 20", "target: twenty"));
+  for (let i = 0; i < 100; i++) {
+    const loaded = await (await fetch(`${base}/v1/rules`)).json();
+    if (loaded.lastError) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await page.reload();
+  await page.waitForSelector("#reload-error");
+  const rejected = await page.textContent("#reload-error");
+  check(rejected.includes("rejected") && rejected.includes("achievements.yaml") && rejected.includes("twenty"),
+    `the rejected reload names the file and the mistake (${rejected.trim().slice(0, 160)})`);
+  check(await page.isVisible("#reload-error"), "on every tab (here: explain)");
+  await page.click("#tabs button[data-tab=rules]");
+  check(!(await page.textContent("#rules-summary")).includes("all passing"),
+    "the summary does not call the rules on disk passing");
+  check(await page.isVisible("#challenge-achievements tr[data-goal=level-20]"), "the deployed rules are still listed");
+  await readable(page, "rules, after a rejected reload");
+  await page.screenshot({ path: path.join(shots, "6-rejected-reload.png"), fullPage: true });
 } catch (err) {
   console.error(err);
   console.error(`--- service output ---\n${output.slice(-4000)}`);

@@ -47,7 +47,8 @@ function el(tag, attrs, ...children) {
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value);
   }
-  for (const child of children.flat()) {
+  // Children nest (a row of cells, a list of [term, definition] pairs): all levels flatten.
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     node.append(child instanceof Node ? child : String(child));
   }
@@ -111,9 +112,17 @@ function renderRules() {
   const overview = state.overview;
   const goals = overview.challenges.reduce((n, c) => n + c.goals.length, 0);
   const tests = new Set(overview.challenges.flatMap((c) => c.goals.flatMap((g) => g.tests.map((t) => t.name))));
+  const rejected = state.loaded && state.loaded.lastError;
   $("#rules-summary").textContent =
-    `${overview.challenges.length} challenges, ${goals} goals, ${tests.size} rule tests (all passing), ` +
-    `from ${overview.files.length} files, loaded ${overview.loadedAt}.`;
+    `${overview.challenges.length} challenges, ${goals} goals, ${tests.size} rule tests ` +
+    `(passing when these rules were deployed), from ${overview.files.length} files, loaded ${overview.loadedAt}.`;
+  $("#reload-error").hidden = !rejected;
+  if (rejected) {
+    $("#reload-error").replaceChildren(
+      el("strong", {}, `The files on disk were rejected at ${rejected.at}; the rules below are still the ones in use.`),
+      el("div", {}, rejected.message),
+      el("ul", { class: "mono" }, (rejected.diagnostics || []).map((d) => el("li", {}, d))));
+  }
   const root = $("#challenges");
   root.replaceChildren();
   for (const challenge of overview.challenges) {
@@ -457,7 +466,8 @@ function renderExplain(e) {
 async function load() {
   notice("");
   try {
-    state.overview = await api("GET", "/v1/admin/rules/overview");
+    [state.overview, state.loaded] = await Promise.all([
+      api("GET", "/v1/admin/rules/overview"), api("GET", "/v1/rules")]);
   } catch (err) {
     $("#rules-summary").textContent = "Cannot load the deployed rules: " + err.message;
     return;
