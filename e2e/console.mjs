@@ -188,7 +188,23 @@ try {
   await readable(page, "explain");
   await page.screenshot({ path: path.join(shots, "5-explain.png"), fullPage: true });
 
-  console.log("console 6. a reload rejected on disk shows in red, with its diagnostics");
+  console.log("console 6. support finds a player and sees every goal's stored progress");
+  await page.click("#tabs button[data-tab=player]");
+  await page.fill("#player-user", "player-5");
+  await page.click("#run-player");
+  const stored = "#player-achievements tr[data-goal=level-20]";
+  await page.waitForSelector(stored);
+  const storedText = await page.textContent(stored);
+  check(storedText.includes("in_progress") && storedText.includes("18 / 20"),
+    `level-20 of player-5: in_progress, 18 / 20 (${storedText.trim().slice(0, 100)})`);
+  check((await page.textContent("#player-status")).includes("5 challenges"), "the player's five challenges are listed");
+  await readable(page, "player");
+  await page.screenshot({ path: path.join(shots, "6-player.png"), fullPage: true });
+  await page.click(`${stored} button.explain`);
+  await page.waitForFunction(() => document.querySelector("#explain-results")?.textContent.includes("18 / 20"));
+  check(await page.isVisible("#tab-explain"), "a goal's Explain opens the explain tab on it");
+
+  console.log("console 7. a reload rejected on disk shows in red, with its diagnostics");
   const file = path.join(rules, "achievements.yaml");
   fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("target: 20", "target: twenty"));
   for (let i = 0; i < 100; i++) {
@@ -207,7 +223,7 @@ try {
     "the summary does not call the rules on disk passing");
   check(await page.isVisible("#challenge-achievements tr[data-goal=level-20]"), "the deployed rules are still listed");
   await readable(page, "rules, after a rejected reload");
-  await page.screenshot({ path: path.join(shots, "6-rejected-reload.png"), fullPage: true });
+  await page.screenshot({ path: path.join(shots, "7-rejected-reload.png"), fullPage: true });
 } catch (err) {
   console.error(err);
   console.error(`--- service output ---\n${output.slice(-4000)}`);

@@ -461,6 +461,49 @@ function renderExplain(e) {
         : el("p", { class: "hint", style: "padding: 0 .9rem" }, "No archived event of this player reached the goal (or the player is not sampled by EVENT_ARCHIVE_SAMPLE).")));
 }
 
+// ---------------------------------------------------------------- player
+
+$("#run-player").addEventListener("click", player);
+$("#player-user").addEventListener("keydown", (e) => { if (e.key === "Enter") player(); });
+
+/// A player's challenges as that player reads them, every goal with its stored progress,
+/// status and locks; each goal's Explain opens the explain tab on it.
+async function player() {
+  const user = $("#player-user").value.trim();
+  if (!user) {
+    status("#player-status", "enter a player's user id", "bad");
+    return;
+  }
+  await request("#player-status", "reading…", "GET", `/v1/admin/players/${encodeURIComponent(user)}/challenges`,
+    undefined, (answer) => {
+      const goals = answer.challenges.reduce((n, c) => n + c.goals.length, 0);
+      status("#player-status", `${answer.userId}: ${answer.challenges.length} challenges, ${goals} goals`, "ok");
+      renderPlayer(answer);
+    });
+}
+
+function renderPlayer(answer) {
+  $("#player-results").replaceChildren(...answer.challenges.map((c) =>
+    el("div", { class: "card", id: "player-" + c.challengeId },
+      el("h2", {}, c.name, el("small", {}, c.challengeId)),
+      table(["goal", "status", "progress", "active", "locked by", "completed", "claimed", "expires", ""],
+        c.goals.map((g) => el("tr", { "data-goal": g.goalId },
+          el("td", {}, el("strong", {}, g.name), el("div", { class: "mono fields" }, g.goalId)),
+          el("td", {}, el("span", { class: "pill " + (g.status === "not_started" ? "" : "ok") }, g.status)),
+          el("td", {}, `${g.progress} / ${g.target}`),
+          el("td", {}, g.isActive ? "yes" : "no"),
+          el("td", {}, g.locked ? (g.prerequisites || []).join(", ") || "yes" : "–"),
+          el("td", {}, g.completedAt || "–"),
+          el("td", {}, g.claimedAt || "–"),
+          el("td", {}, g.expiresAt || "–"),
+          el("td", {}, el("button", { class: "explain", type: "button", onclick: () => {
+            $("#explain-user").value = answer.userId;
+            $("#explain-goal").value = `${c.challengeId}/${g.goalId}`;
+            openTab("explain");
+            explain();
+          } }, "Explain"))))))));
+}
+
 // ---------------------------------------------------------------- start
 
 async function load() {

@@ -25,6 +25,31 @@ pub fn router() -> Router<AppState> {
             "/v1/admin/players/{user}/challenges/{challenge}/goals/{goal}/explain",
             get(explain_player),
         )
+        .route(
+            "/v1/admin/players/{user}/challenges",
+            get(player_challenges),
+        )
+}
+
+/// Any player's challenges, for support: what `GET /v1/challenges` answers that player, plus
+/// `userId`. Reading writes nothing: a player who never listed stays unassigned.
+#[utoipa::path(get, path = "/v1/admin/players/{user}/challenges", tag = "designers",
+    params(("user" = String, Path)),
+    responses((status = 200, description = "`{userId, challenges}`: the player's list as `GET /v1/challenges` answers it"),
+        (status = 403, body = crate::error::ErrorJson)))]
+pub(super) async fn player_challenges(
+    State(state): State<AppState>,
+    _caller: ServerCaller,
+    Path(user): Path<String>,
+) -> Result<super::challenges::JsonBytes, ApiError> {
+    let (user, now) = (engine::UserId::new(user), state.context.clock.now());
+    let view = crate::usecases::challenges::list(&state.context, &user, false, now).await?;
+    let list = state.render.list(&view);
+    // The list's object with `userId` first: `{"userId":…,` then the list's own fields.
+    let mut answer =
+        format!("{{\"userId\":{},", serde_json::Value::from(user.as_str())).into_bytes();
+    answer.extend_from_slice(list.get(1..).unwrap_or_default());
+    Ok(super::challenges::JsonBytes::new(answer))
 }
 
 /// Any player's explain, for designers and support (the player's own is

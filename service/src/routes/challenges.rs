@@ -64,6 +64,12 @@ pub(super) async fn list(
 /// A JSON answer already serialized.
 pub(super) struct JsonBytes(Vec<u8>);
 
+impl JsonBytes {
+    pub(super) fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+}
+
 impl axum::response::IntoResponse for JsonBytes {
     fn into_response(self) -> axum::response::Response {
         (

@@ -56,6 +56,7 @@ pub fn router() -> Router<AppState> {
         admin::lint,
         admin::simulate,
         admin::explain_player,
+        admin::player_challenges,
         console::overview,
         console::replay,
     ),

@@ -284,6 +284,10 @@ async fn tokens_are_verified_against_the_iam_keys() {
             reqwest::Method::GET,
             "/v1/admin/players/player-8/challenges/achievements/goals/level-20/explain",
         ),
+        (
+            reqwest::Method::GET,
+            "/v1/admin/players/player-8/challenges",
+        ),
     ] {
         let (status, body) = call(method.clone(), path, Some(player())).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");

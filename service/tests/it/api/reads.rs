@@ -416,3 +416,54 @@ async fn every_metric_the_docs_name_is_served() {
     }
     api.stop();
 }
+
+/// Support's view of any player: the list that player would read, named by the path, with
+/// `userId`; reading it writes nothing (an unknown player stays unassigned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn support_reads_any_players_challenges() {
+    let api = Api::start().await;
+    api.post("p1", "/v1/challenges/initialize", json!({})).await;
+    api.stat("p1", "t-1", "tutorial", 1).await;
+    api.stat("p1", "k-1", "kills", 3).await;
+    let (_, own) = api.get("p1", "/v1/challenges").await;
+
+    // Asked by someone else (mock mode: any caller is the server), about p1.
+    let (status, seen) = api.get("support", "/v1/admin/players/p1/challenges").await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(seen["userId"], "p1");
+    assert_eq!(seen["challenges"], own["challenges"], "what p1 reads");
+    let season = seen["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["challengeId"] == "season")
+        .expect("season listed");
+    let kills = season["goals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["goalId"] == "kills")
+        .expect("kills listed");
+    assert_eq!(
+        (kills["progress"].clone(), kills["locked"].clone()),
+        (json!(3), json!(false))
+    );
+
+    let (status, nobody) = api
+        .get("support", "/v1/admin/players/nobody/challenges")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{nobody}");
+    assert_eq!(nobody["userId"], "nobody");
+    let (_, again) = api
+        .get("support", "/v1/admin/players/nobody/challenges")
+        .await;
+    assert_eq!(again, nobody);
+    let (_, initialized) = api
+        .post("nobody", "/v1/challenges/initialize", json!({}))
+        .await;
+    assert_eq!(
+        initialized["newAssignments"], 3,
+        "reading a player assigned nothing: {initialized}"
+    );
+    api.stop();
+}
