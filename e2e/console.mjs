@@ -118,6 +118,18 @@ try {
   }
   check((await page.textContent("#challenge-achievements tr[data-goal=level-20]")).includes("50 GEMS"),
     "a goal shows its reward");
+  const veteran = await page.textContent("#challenge-weekly-missions tr[data-goal=weekly-veteran]");
+  check(veteran.includes("own rotation: rotates weekly, keeps progress"),
+    `a goal's own rotation shows (${veteran.trim().slice(0, 160)})`);
+  check(veteran.includes("Progress carries over"), "a goal's description shows");
+  check((await page.textContent("#challenge-achievements tr[data-goal=ranked-points-1000]")).includes("progress progress + event.inc"),
+    "a count: expr goal shows its progress expression");
+  await page.fill("#rules-search", "headshot");
+  check(await page.isVisible("#challenge-daily-missions tr[data-goal=daily-headshots]") &&
+    !(await page.isVisible("#challenge-daily-missions tr[data-goal=daily-win-3]")) &&
+    !(await page.isVisible("#challenge-achievements")), "the search keeps only the goals that match");
+  await page.fill("#rules-search", "");
+  check(await page.isVisible("#challenge-achievements"), "an empty search shows everything again");
   await readable(page, "rules");
   await page.screenshot({ path: path.join(shots, "1-rules.png"), fullPage: true });
 

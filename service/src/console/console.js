@@ -96,17 +96,53 @@ function openTab(name) {
 
 function rewardText(reward) {
   if (!reward) return "–";
-  return reward.type === "wallet" ? `${reward.amount} ${reward.currency}` : `${reward.quantity} × ${reward.itemId}`;
+  return reward.type === "wallet"
+    ? `${reward.amount} ${reward.currency}`
+    : [`${reward.quantity} × item`, el("div", { class: "mono fields", title: "the item's id in AGS Platform" }, reward.itemId)];
+}
+
+function rotationText(rotation) {
+  return `rotates ${rotation.every}, ${rotation.resetProgress ? "resets progress" : "keeps progress"}` +
+    (rotation.allowReselection ? ", can be done again" : "");
 }
 
 function ruleText(goal) {
   const on = goal.on === "login" ? "login" : `stat ${goal.stats.join(", ")}`;
   return [
-    el("div", { class: "mono" }, `on ${on} · count ${goal.count} · target ${goal.target}`),
+    el("div", { class: "mono" }, `on ${on} · count ${goal.count}${goal.relative ? " (relative)" : ""} · target ${goal.target}`),
     goal.when && el("div", { class: "mono fields" }, `when ${goal.when}`),
     goal.amount && el("div", { class: "mono fields" }, `amount ${goal.amount}`),
+    goal.progress && el("div", { class: "mono fields" }, `progress ${goal.progress}`),
+    goal.rotation && el("div", { class: "override" }, `own rotation: ${rotationText(goal.rotation)}`),
+    goal.retired && el("div", { class: "override" }, `retired ${goal.retired}`),
   ];
 }
+
+/// Everything a search matches a goal by: ids, names, descriptions, stat codes, expressions,
+/// reward and tests.
+function goalWords(challenge, goal) {
+  return [challenge.id, challenge.name, goal.id, goal.name, goal.description, goal.on, ...goal.stats,
+    goal.when, goal.amount, goal.progress, goal.count, goal.assign, JSON.stringify(goal.reward),
+    ...goal.requires, ...goal.tests.map((t) => t.name)].filter(Boolean).join(" ").toLowerCase();
+}
+
+function filterRules() {
+  const words = $("#rules-search").value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  let shown = 0;
+  for (const challenge of state.overview.challenges) {
+    let any = false;
+    for (const goal of challenge.goals) {
+      const row = document.querySelector(`#challenge-${CSS.escape(challenge.id)} tr[data-goal="${CSS.escape(goal.id)}"]`);
+      const hit = words.every((w) => goalWords(challenge, goal).includes(w));
+      row.hidden = !hit;
+      any ||= hit;
+      shown += hit ? 1 : 0;
+    }
+    $(`#challenge-${CSS.escape(challenge.id)}`).hidden = !any;
+  }
+  status("#rules-search-status", words.length ? `${shown} goal(s) match` : "");
+}
+$("#rules-search").addEventListener("input", filterRules);
 
 function renderRules() {
   const overview = state.overview;
@@ -128,13 +164,15 @@ function renderRules() {
   for (const challenge of overview.challenges) {
     const when = [
       challenge.schedule && `${challenge.schedule.start || "…"} → ${challenge.schedule.end || "…"}`,
-      challenge.rotation && `rotates ${challenge.rotation.every}${challenge.rotation.resetProgress ? ", resets" : ""}`,
+      challenge.rotation && rotationText(challenge.rotation),
     ].filter(Boolean).join(" · ");
     root.append(el("div", { class: "card", id: "challenge-" + challenge.id },
       el("h2", {}, challenge.name, el("small", {}, challenge.id + (when ? " · " + when : ""))),
+      challenge.description && el("p", { class: "hint", style: "padding: 0 .9rem" }, challenge.description),
       table(["goal", "rule", "assign", "reward", "prerequisites", "rule tests", ""], challenge.goals.map((goal) =>
         el("tr", { "data-goal": goal.id },
-          el("td", {}, el("strong", {}, goal.name), el("div", { class: "mono fields" }, goal.id)),
+          el("td", {}, el("strong", {}, goal.name), el("div", { class: "mono fields" }, goal.id),
+            goal.description && el("div", { class: "fields" }, goal.description)),
           el("td", {}, ruleText(goal)),
           el("td", {}, goal.assign),
           el("td", {}, rewardText(goal.reward)),
@@ -145,6 +183,7 @@ function renderRules() {
           el("td", {}, el("button", { type: "button", class: "try", onclick: () => tryGoal(goal) }, "Try it"))))),
     ));
   }
+  filterRules();
 }
 
 /// Opens the simulator with an event this goal listens to, ready to add.

@@ -152,10 +152,18 @@ pub struct GoalRulesJson<'a> {
     pub when: Option<&'a str>,
     pub count: &'static str,
     pub amount: Option<&'a str>,
+    /// `count: expr`'s `progress:` expression.
+    pub progress: Option<&'a str>,
+    /// `count: value` shows the increase since the period's baseline.
+    pub relative: bool,
     pub target: i64,
     pub assign: &'static str,
     pub reward: Option<RewardRulesJson<'a>>,
     pub requires: Vec<&'a str>,
+    /// The goal's own rotation, where it differs from its challenge's (null: the challenge's).
+    pub rotation: Option<RotationRulesJson>,
+    /// When the goal was retired (`retired:`); null when it is not.
+    pub retired: Option<String>,
     pub tests: Vec<RuleTestJson>,
 }
 
@@ -215,20 +223,30 @@ impl<'a> ChallengeRulesJson<'a> {
                 start: time(schedule.start),
                 end: time(schedule.end),
             }),
-            rotation: challenge.rotation.map(|r| RotationRulesJson {
-                every: r.every.as_str(),
-                reset_progress: r.reset_progress,
-                allow_reselection: r.allow_reselection,
-            }),
+            rotation: challenge.rotation.map(RotationRulesJson::of),
             goals: (rules.goals_of(challenge))
-                .map(|goal| GoalRulesJson::of(goal, tests))
+                .map(|goal| GoalRulesJson::of(goal, challenge.rotation, tests))
                 .collect(),
         }
     }
 }
 
+impl RotationRulesJson {
+    fn of(rotation: engine::ruleset::Rotation) -> Self {
+        Self {
+            every: rotation.every.as_str(),
+            reset_progress: rotation.reset_progress,
+            allow_reselection: rotation.allow_reselection,
+        }
+    }
+}
+
 impl<'a> GoalRulesJson<'a> {
-    fn of(goal: &'a CompiledGoal, tests: &[engine::ruleset::TestSummary]) -> Self {
+    fn of(
+        goal: &'a CompiledGoal,
+        challenge_rotation: Option<engine::ruleset::Rotation>,
+        tests: &[engine::ruleset::TestSummary],
+    ) -> Self {
         Self {
             id: goal.id.as_str(),
             name: &goal.name,
@@ -238,6 +256,8 @@ impl<'a> GoalRulesJson<'a> {
             when: goal.when.as_ref().map(|e| e.text.as_str()),
             count: goal.count.as_str(),
             amount: goal.amount.as_ref().map(|e| e.text.as_str()),
+            progress: goal.progress.as_ref().map(|e| e.text.as_str()),
+            relative: goal.relative,
             target: goal.target,
             assign: match goal.assign {
                 engine::Assign::Default => "default",
@@ -255,6 +275,11 @@ impl<'a> GoalRulesJson<'a> {
                 },
             }),
             requires: goal.requires.iter().map(|g| g.as_str()).collect(),
+            rotation: (goal.rotation != challenge_rotation)
+                .then_some(goal.rotation)
+                .flatten()
+                .map(RotationRulesJson::of),
+            retired: goal.retired.map(|at| time(Some(at))),
             tests: (tests.iter())
                 .filter(|t| t.goals.contains(&goal.id))
                 .map(|t| RuleTestJson {

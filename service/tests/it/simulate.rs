@@ -263,3 +263,60 @@ async fn simulations_run_one_at_a_time() {
         "{refused}"
     );
 }
+
+/// The console's overview shows every field a goal's rules have: its description, a `progress:`
+/// expression, `relative`, and a rotation of its own where it overrides its challenge's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_every_field_of_a_goal() {
+    let db = TestDatabase::sqlite().expect("SQLite");
+    let served = crate::support::serve(
+        crate::support::config(&db.url, &crate::support::example_challenges(), &[]),
+        Arc::new(service::rewards::MockRewards),
+        engine::Clock::at("2026-03-02T10:00:00Z".parse().unwrap()),
+    )
+    .await;
+    let overview: Value = reqwest::get(format!("{}/v1/admin/rules/overview", served.base))
+        .await
+        .expect("overview")
+        .json()
+        .await
+        .expect("JSON");
+    let goal = |challenge: &str, goal: &str| -> Value {
+        let challenge = overview["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == challenge)
+            .expect("challenge");
+        (challenge["goals"].as_array().unwrap().iter())
+            .find(|g| g["id"] == goal)
+            .cloned()
+            .expect("goal")
+    };
+    let veteran = goal("weekly-missions", "weekly-veteran");
+    assert_eq!(
+        veteran["rotation"],
+        json!({"every": "weekly", "resetProgress": false, "allowReselection": false}),
+        "weekly-veteran keeps its progress, unlike its challenge: {veteran}"
+    );
+    assert_eq!(
+        veteran["description"],
+        "Progress carries over from week to week until done."
+    );
+    assert_eq!(
+        goal("weekly-missions", "weekly-high-score")["rotation"],
+        Value::Null,
+        "a goal that follows its challenge has no rotation of its own"
+    );
+    let ranked = goal("achievements", "ranked-points-1000");
+    assert!(
+        ranked["progress"]
+            .as_str()
+            .unwrap_or("")
+            .contains("event.inc * (if event.additional.weekend == true"),
+        "{ranked}"
+    );
+    assert_eq!(ranked["relative"], false);
+    assert_eq!(ranked["retired"], Value::Null);
+    let _ = served.stop.send(());
+}
