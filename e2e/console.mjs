@@ -182,7 +182,13 @@ try {
   const text = await page.textContent(row);
   // Deployed target 20: nobody (levels 8 to 18); edited target 10: levels 10 to 18.
   check(text.includes("0 → 5"), `level-20: 0 players before, 5 after (${text.trim()})`);
-  check((await page.textContent("#replay-status")).includes("6 player(s)"), "six archived players replayed");
+  const replayed = await page.textContent("#replay-status");
+  check(replayed.includes("6 player(s)"), "six archived players replayed");
+  check(replayed.includes("rule test(s) fail") && await page.isVisible("#replay-results .failing-tests"),
+    `the edit's failing rule test is called out (${replayed})`);
+  check((await page.getAttribute("#replay-results tbody tr:first-child", "data-goal")) === "level-20",
+    "the changed goal is the first row");
+  check(await page.getAttribute(row, "class") === "moved", "and it is highlighted");
   check(!/\bnull\b|undefined/.test(await page.textContent("#replay-results")), "the comparison reads as text");
   await readable(page, "replay");
   await page.screenshot({ path: path.join(shots, "4-replay.png"), fullPage: true });

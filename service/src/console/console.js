@@ -431,8 +431,12 @@ function renderReplay(answer) {
     return;
   }
   const report = answer.report;
+  // Rules whose only errors are failing rule tests are replayed, but cannot be deployed.
+  const failing = (answer.diagnostics || []).filter((d) => /E040|test-failed/.test(d.code));
   status("#replay-status", `${report.players} player(s), ${report.events} archived event(s)` +
-    (isEdited() ? "" : " (no edit yet: both sides are the deployed rules)"), "ok");
+    (isEdited() ? "" : " (no edit yet: both sides are the deployed rules)") +
+    (failing.length ? `; ${failing.length} rule test(s) fail under the edit: it cannot be deployed until they are updated` : ""),
+    failing.length ? "bad" : "ok");
   const change = (g) => {
     if (g.completedBefore === null) return el("span", { class: "pill ok" }, "added");
     if (g.completedAfter === null) return el("span", { class: "pill bad" }, "removed");
@@ -442,10 +446,22 @@ function renderReplay(answer) {
       (g.completedBefore ? ` (${diff > 0 ? "+" : ""}${Math.round(diff * 100 / g.completedBefore)} %)` : ""));
   };
   const unreached = report.goals.filter((g) => g.completedAfter === 0);
+  // Goals the edit changes first, the largest change first; the rest in file order.
+  const moved = (g) => g.completedBefore === null || g.completedAfter === null ||
+    g.completedBefore !== g.completedAfter || g.medianEventsBefore !== g.medianEventsAfter;
+  const size = (g) => (g.completedBefore === null || g.completedAfter === null)
+    ? Infinity : Math.abs(g.completedAfter - g.completedBefore);
+  const goals = report.goals.map((g, at) => ({ g, at }))
+    .sort((a, b) => (moved(b.g) - moved(a.g)) || (size(b.g) - size(a.g)) || (a.at - b.at))
+    .map(({ g }) => g);
   root.replaceChildren(...[
+    failing.length
+      ? el("div", { class: "card failing-tests" }, el("h2", {}, "Rule tests failing under the edit"),
+        el("ul", {}, failing.map((d) => el("li", {}, `${d.file || ""}${d.line ? ":" + d.line : ""} ${d.message}`))))
+      : null,
     el("div", { class: "card" },
       table(["challenge", "goal", "completed: deployed → edit", "change", "median events to complete"],
-        report.goals.map((g) => el("tr", { "data-goal": g.goalId },
+        goals.map((g) => el("tr", { "data-goal": g.goalId, class: moved(g) ? "moved" : "" },
           el("td", {}, g.challengeId),
           el("td", {}, g.goalId, g.completedAfter === 0 && report.players ? el("span", { class: "pill warn" }, " no player completes") : null),
           el("td", {}, `${show(g.completedBefore)} → ${show(g.completedAfter)}`),
