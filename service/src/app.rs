@@ -187,6 +187,12 @@ fn authenticator(config: &ServeConfig) -> Result<crate::auth::Authenticator> {
         &config.ab_client_secret,
     )
     .context("building the IAM HTTP client")?;
+    let roles = crate::auth::roles::RolePermissions::new(
+        base,
+        &config.ab_client_id,
+        &config.ab_client_secret,
+    )
+    .context("building the IAM HTTP client")?;
     let issuer = config
         .iam_issuer
         .as_deref()
@@ -202,6 +208,7 @@ fn authenticator(config: &ServeConfig) -> Result<crate::auth::Authenticator> {
         )
         .context("building the IAM HTTP client")?,
         namespace,
+        roles: Some(Arc::new(roles)),
     })
 }
 

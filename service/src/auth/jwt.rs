@@ -52,6 +52,15 @@ pub struct Permission {
     pub action: i64,
 }
 
+/// A role granted in one namespace.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NamespaceRole {
+    #[serde(rename = "roleId")]
+    pub role_id: String,
+    #[serde(default)]
+    pub namespace: String,
+}
+
 /// The claims this service reads.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Claims {
@@ -63,6 +72,13 @@ pub struct Claims {
     pub namespace: String,
     #[serde(default)]
     pub permissions: Vec<Permission>,
+    /// Role ids granted in the token's own namespace (a user token's permissions usually come
+    /// from these: `auth::roles`).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Role ids granted in a namespace each (`*`: every namespace).
+    #[serde(default)]
+    pub namespace_roles: Vec<NamespaceRole>,
     /// When the token was issued (Unix seconds); a user revoked at or after it is refused.
     #[serde(default)]
     pub iat: i64,
@@ -308,8 +324,14 @@ pub mod action {
 /// Whether the token's permissions allow the *server* endpoints of `namespace` for one of the
 /// `actions` (a mask): resource `ADMIN:NAMESPACE:{namespace}:CHALLENGE` (segments may be `*`).
 pub fn allows_server_calls(claims: &Claims, namespace: &str, actions: i64) -> bool {
+    permits(&claims.permissions, namespace, actions)
+}
+
+/// Whether one of `permissions` allows the *server* endpoints of `namespace` for one of
+/// `actions` (see [`allows_server_calls`]).
+pub fn permits(permissions: &[Permission], namespace: &str, actions: i64) -> bool {
     let wanted = ["ADMIN", "NAMESPACE", namespace, "CHALLENGE"];
-    claims.permissions.iter().any(|permission| {
+    permissions.iter().any(|permission| {
         let parts: Vec<&str> = permission.resource.split(':').collect();
         permission.action & actions != 0
             && parts.len() == wanted.len()
@@ -330,6 +352,8 @@ mod tests {
             namespace: "ns".into(),
             iat: 0,
             iss: String::new(),
+            roles: Vec::new(),
+            namespace_roles: Vec::new(),
             permissions: vec![Permission {
                 resource: resource.into(),
                 action,

@@ -5,6 +5,7 @@
 
 pub mod jwt;
 pub mod revocation;
+pub mod roles;
 
 use std::sync::Arc;
 
@@ -26,6 +27,9 @@ pub enum Authenticator {
     Jwt {
         verifier: Arc<JwtVerifier>,
         namespace: String,
+        /// Where the permissions of a token's roles are read (`None`: only its
+        /// `permissions` claim counts).
+        roles: Option<Arc<roles::RolePermissions>>,
     },
 }
 
@@ -50,13 +54,30 @@ impl Authenticator {
         named: &str,
     ) -> Result<(), ApiError> {
         // Mock mode has no claims, and lets anyone in.
-        let (Some(claims), Authenticator::Jwt { namespace, .. }) =
-            (self.claims_of(authorization).await?, self)
+        let (
+            Some(claims),
+            Authenticator::Jwt {
+                namespace, roles, ..
+            },
+        ) = (self.claims_of(authorization).await?, self)
         else {
             return Ok(());
         };
         if allows_server_calls(&claims, namespace, actions) {
             return Ok(());
+        }
+        if let Some(roles) = roles {
+            match role_allows(roles, &claims, namespace, actions).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot read a token's role permissions from IAM");
+                    return Err(ApiError::new(
+                        ErrorCode::AuthUnavailable,
+                        "cannot check the token's roles right now (IAM unreachable); try again shortly",
+                    ));
+                }
+            }
         }
         Err(ApiError::new(
             ErrorCode::Forbidden,
@@ -94,6 +115,46 @@ impl Authenticator {
             Err(err) => Err(unauthorized(&err)),
         }
     }
+}
+
+/// Whether one of the token's roles grants the *server* endpoints of `namespace` for one of
+/// `actions`. A role's `{namespace}` is the namespace it was granted in (`namespace_roles`) or
+/// the token's (`roles`), `{userId}` the token's user. An error only when no role allows and
+/// one could not be read.
+async fn role_allows(
+    roles: &roles::RolePermissions,
+    claims: &Claims,
+    namespace: &str,
+    actions: i64,
+) -> Result<bool, String> {
+    let granted = (claims.roles.iter())
+        .map(|role| (role.as_str(), claims.namespace.as_str()))
+        .chain(
+            (claims.namespace_roles.iter())
+                .map(|role| (role.role_id.as_str(), role.namespace.as_str())),
+        );
+    let mut unreadable = None;
+    for (role, role_namespace) in granted {
+        let permissions = match roles.of(role).await {
+            Ok(permissions) => permissions,
+            Err(err) => {
+                unreadable = Some(err);
+                continue;
+            }
+        };
+        let resolved: Vec<jwt::Permission> = (permissions.iter())
+            .map(|permission| jwt::Permission {
+                resource: (permission.resource)
+                    .replace("{namespace}", role_namespace)
+                    .replace("{userId}", &claims.sub),
+                action: permission.action,
+            })
+            .collect();
+        if jwt::permits(&resolved, namespace, actions) {
+            return Ok(true);
+        }
+    }
+    unreadable.map_or(Ok(false), Err)
 }
 
 /// The service's in-process gRPC event services admit the callers `POST /v1/events` admits: with

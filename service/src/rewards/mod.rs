@@ -65,5 +65,5 @@ impl RewardClient for MockRewards {
 }
 
 mod answers;
-mod client_token;
+pub(crate) mod client_token;
 pub mod platform;

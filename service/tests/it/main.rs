@@ -16,6 +16,7 @@ mod replay;
 mod replicas;
 mod retire;
 mod rewards;
+mod roles;
 mod simulate;
 mod support;
 mod tokens;
