@@ -19,6 +19,7 @@ pub mod rule_tests;
 pub mod ruleset;
 pub mod simulate;
 pub mod source;
+pub mod support;
 pub mod watch;
 
 pub use clock::Clock;

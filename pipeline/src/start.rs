@@ -57,6 +57,8 @@ pub struct ServiceRoles {
     pub players: Arc<dyn PlayerProgress>,
     pub ledger: Arc<dyn ClaimLedger>,
     pub archive: Arc<dyn EventArchive>,
+    /// Support's writes and the audit log.
+    pub support: Arc<dyn store::SupportLog>,
 }
 
 /// The started parts, shared by the adapters, and the tasks stopped in order at shutdown.
@@ -101,6 +103,7 @@ impl Runtime {
             players: store.clone(),
             ledger: store.clone(),
             archive: store.clone(),
+            support: store.clone(),
         };
         let maintenance: Arc<dyn Maintenance> = store.clone();
         let archive: Arc<dyn EventArchive> = store.clone();

@@ -275,6 +275,7 @@ pub async fn run_with_clock(
             players: roles.players,
             ledger: roles.ledger,
             archive: roles.archive,
+            support: roles.support,
             rewards,
             namespace: config.common.namespace_filter().unwrap_or_default(),
             clock: runtime.clock.clone(),

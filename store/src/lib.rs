@@ -8,6 +8,7 @@
 //! re-implements progress rules in SQL.
 
 pub mod archive;
+pub mod audit;
 pub mod cache;
 pub mod claims;
 mod common;
@@ -34,6 +35,7 @@ use chrono::{DateTime, Utc};
 use engine::{ChallengeId, CompiledGoal, Event, GoalId, RuleSet, UserId};
 
 pub use archive::{ArchiveWindow, ArchivedEvent, MAX_BATCH_EVENTS, first_deliveries};
+pub use audit::{AuditEntry, SupportLog};
 pub use claims::{
     ClaimStart, Delivery, IntentKey, IntentOutcome, IntentState, NewIntent, RewardIntent,
 };
@@ -340,9 +342,15 @@ pub trait Maintenance: Send + Sync + 'static {
 
 /// A database opened, with every role: what `open` answers, for the process to hand each part
 /// only the roles it uses (`Arc<dyn Store>` coerces to `Arc<dyn EventSink>` and the others).
-pub trait Store: EventSink + PlayerProgress + ClaimLedger + EventArchive + Maintenance {}
+pub trait Store:
+    EventSink + PlayerProgress + ClaimLedger + EventArchive + Maintenance + SupportLog
+{
+}
 
-impl<T: EventSink + PlayerProgress + ClaimLedger + EventArchive + Maintenance> Store for T {}
+impl<T: EventSink + PlayerProgress + ClaimLedger + EventArchive + Maintenance + SupportLog> Store
+    for T
+{
+}
 
 /// Opens the store a database URL names: `postgres://…` or `sqlite:…`, reporting nowhere.
 pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {

@@ -111,6 +111,8 @@ macro_rules! maintenance {
                     self.move_intents_to_ledger(&mut tx, user_id, &secret, now)
                         .await?;
                     delete_archived_events(&mut tx, user_id).await?;
+                    let pseudonym = $crate::audit::pseudonym(&secret, user_id);
+                    super::audit::pseudonymize_audit(&mut tx, user_id, &pseudonym, now).await?;
                     for table in ["processed_events", "applied_events"] {
                         let sql = format!("DELETE FROM {table} WHERE user_id = $1");
                         sqlx::query(sqlx::AssertSqlSafe(sql))

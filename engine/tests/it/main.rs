@@ -11,3 +11,4 @@ mod rotation;
 mod routing;
 mod schema;
 mod support;
+mod support_actions;

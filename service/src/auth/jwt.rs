@@ -84,6 +84,9 @@ pub struct Claims {
     pub iat: i64,
     #[serde(default)]
     pub iss: String,
+    /// The IAM client the token was issued to (a server token names no `sub`).
+    #[serde(default)]
+    pub client_id: String,
 }
 
 #[derive(Deserialize)]
@@ -354,6 +357,7 @@ mod tests {
             iss: String::new(),
             roles: Vec::new(),
             namespace_roles: Vec::new(),
+            client_id: String::new(),
             permissions: vec![Permission {
                 resource: resource.into(),
                 action,

@@ -53,6 +53,19 @@ impl Authenticator {
         what: &str,
         named: &str,
     ) -> Result<(), ApiError> {
+        self.server_claims(authorization, actions, what, named)
+            .await
+            .map(drop)
+    }
+
+    /// [`Self::allow_server`], answering the caller's claims (`None` in mock mode).
+    pub async fn server_claims(
+        &self,
+        authorization: Option<&str>,
+        actions: i64,
+        what: &str,
+        named: &str,
+    ) -> Result<Option<Claims>, ApiError> {
         // Mock mode has no claims, and lets anyone in.
         let (
             Some(claims),
@@ -61,14 +74,14 @@ impl Authenticator {
             },
         ) = (self.claims_of(authorization).await?, self)
         else {
-            return Ok(());
+            return Ok(None);
         };
         if allows_server_calls(&claims, namespace, actions) {
-            return Ok(());
+            return Ok(Some(claims));
         }
         if let Some(roles) = roles {
             match role_allows(roles, &claims, namespace, actions).await {
-                Ok(true) => return Ok(()),
+                Ok(true) => return Ok(Some(claims)),
                 Ok(false) => {}
                 Err(err) => {
                     tracing::error!(error = %err, "cannot read a token's role permissions from IAM");
@@ -253,5 +266,45 @@ impl FromRequestParts<AppState> for ServerCaller {
             .allow_server(header, actions, "this endpoint", named)
             .await
             .map(|()| ServerCaller)
+    }
+}
+
+/// A person or server acting on players' data for support: a token allowed the *server*
+/// endpoints with UPDATE (CREATE alone is not enough), or anyone in mock mode. `actor` names
+/// them in the audit log: a user token's `sub`, a server token's `client_id`; in mock mode
+/// `mock:` and the `x-mock-user-id` header.
+#[derive(Debug, Clone)]
+pub struct SupportCaller {
+    pub actor: String,
+}
+
+impl FromRequestParts<AppState> for SupportCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let claims = (state.auth)
+            .server_claims(header, jwt::action::UPDATE, "a support action", "UPDATE")
+            .await?;
+        let actor = match claims {
+            Some(claims) if !claims.sub.is_empty() => claims.sub,
+            Some(claims) if !claims.client_id.is_empty() => format!("client:{}", claims.client_id),
+            Some(_) => "unknown".to_string(),
+            None => {
+                let user = (parts.headers.get("x-mock-user-id"))
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty() && u.len() <= 128)
+                    .unwrap_or(DEFAULT_MOCK_USER);
+                format!("mock:{user}")
+            }
+        };
+        Ok(SupportCaller { actor })
     }
 }

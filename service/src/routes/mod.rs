@@ -6,6 +6,7 @@ mod console;
 mod events;
 mod selection;
 mod status;
+mod support;
 mod users;
 
 use axum::Router;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(status::router())
         .merge(admin::router())
         .merge(console::router())
+        .merge(support::router())
         .route("/apidocs/api.json", axum::routing::get(openapi))
         .route("/apidocs", axum::routing::get(to_swagger_ui))
         .route("/apidocs/", axum::routing::get(swagger_ui_index))
@@ -59,6 +61,8 @@ pub fn router() -> Router<AppState> {
         admin::player_challenges,
         console::overview,
         console::replay,
+        support::progress,
+        support::audit,
     ),
     components(schemas(crate::error::ErrorJson))
 )]

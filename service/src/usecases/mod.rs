@@ -8,6 +8,7 @@ pub mod designers;
 pub mod error;
 pub mod replay;
 pub mod selection;
+pub mod support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct Context {
     pub ledger: Arc<dyn ClaimLedger>,
     /// The event archive's reads (explain, replay).
     pub archive: Arc<dyn EventArchive>,
+    /// Support's writes and the audit log.
+    pub support: Arc<dyn store::SupportLog>,
     pub rewards: Arc<dyn RewardClient>,
     pub namespace: String,
     /// Where "now" comes from (a set clock in tests).

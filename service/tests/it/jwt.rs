@@ -313,6 +313,24 @@ async fn tokens_are_verified_against_the_iam_keys() {
         .await
         .expect("lint");
     assert_eq!(linted.status(), StatusCode::OK, "CREATE lints");
+    // A support action changes a player's data: UPDATE, not CREATE.
+    let support = |action: i64| {
+        client
+            .post(format!(
+                "{base}/v1/admin/players/player-8/challenges/achievements/goals/level-20/progress"
+            ))
+            .bearer_auth(game_server(action))
+            .json(&json!({"action": "set", "progress": 3, "reason": "ticket 9"}))
+            .send()
+    };
+    let refused = support(CREATE).await.expect("request");
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "CREATE cannot act for support"
+    );
+    let done = support(4).await.expect("request");
+    assert_eq!(done.status(), StatusCode::OK, "UPDATE can");
     let (status, body) = call(
         reqwest::Method::GET,
         "/v1/challenges",

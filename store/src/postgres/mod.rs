@@ -4,6 +4,7 @@
 
 mod archive;
 mod assignment;
+mod audit;
 mod auto_rows;
 mod batch;
 mod claims;

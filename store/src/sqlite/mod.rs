@@ -3,6 +3,7 @@
 
 mod archive;
 mod assignment;
+mod audit;
 mod batch;
 mod claims;
 mod grouped;

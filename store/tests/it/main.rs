@@ -26,6 +26,7 @@ macro_rules! conformance {
 }
 
 mod archive;
+mod audit;
 mod auto_rows;
 mod claim_ledger;
 mod claims;

@@ -4,6 +4,7 @@
 mod claims;
 mod events;
 mod reads;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,0 +1,94 @@
+//! What a support action does to a player's goal (`POST /v1/admin/players/{user}/…/progress`):
+//! set the progress, complete the goal, or reset it. Pure, like `progress`: the engine decides
+//! the transition, the store writes it with the audit entry. A claimed goal is refused: its
+//! reward went out, and changing it would let it be claimed again or hide that it was.
+
+use chrono::{DateTime, Utc};
+
+use crate::model::CountMode;
+use crate::progress::{ProgressState, Status, current_period};
+use crate::ruleset::CompiledGoal;
+
+/// A support action on one goal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SupportAction {
+    /// The progress the player sees becomes this (completed at the target or above).
+    Set(i64),
+    /// Completed now, its progress at least the target.
+    Complete,
+    /// Back to not started, progress 0.
+    Reset,
+}
+
+impl SupportAction {
+    /// The action's name in the audit log and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SupportAction::Set(_) => "set",
+            SupportAction::Complete => "complete",
+            SupportAction::Reset => "reset",
+        }
+    }
+}
+
+/// Why a support action is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SupportRefusal {
+    /// The goal's reward was claimed in this period.
+    Claimed,
+    /// `set` with a negative progress.
+    Negative,
+}
+
+/// The state a support action leaves: from the row as the current period sees it (a fresh,
+/// assigned row when the player has none), the progress the player sees set and the status that
+/// follows from it against the target.
+pub fn support_change(
+    goal: &CompiledGoal,
+    state: Option<&ProgressState>,
+    action: SupportAction,
+    now: DateTime<Utc>,
+) -> Result<ProgressState, SupportRefusal> {
+    let mut next = match state {
+        Some(state) => current_period(goal, state, now).into_owned(),
+        None => ProgressState::assigned(goal, now),
+    };
+    if next.status == Status::Claimed {
+        return Err(SupportRefusal::Claimed);
+    }
+    let shown = match action {
+        SupportAction::Set(progress) if progress < 0 => return Err(SupportRefusal::Negative),
+        SupportAction::Set(progress) => progress,
+        SupportAction::Complete => crate::progress::shown_progress(goal, &next).max(goal.target),
+        SupportAction::Reset => 0,
+    };
+    // Relative counting stores the stat's value: what is shown is the value less the baseline.
+    if goal.count == CountMode::Value && goal.relative {
+        let baseline = next.baseline.unwrap_or(0);
+        next.baseline = Some(baseline);
+        next.progress = baseline.saturating_add(shown);
+    } else {
+        next.progress = shown;
+    }
+    let completed = match action {
+        SupportAction::Complete => true,
+        SupportAction::Reset => false,
+        SupportAction::Set(progress) => progress >= goal.target,
+    };
+    next.status = match (completed, shown) {
+        (true, _) => Status::Completed,
+        (false, 0) => Status::NotStarted,
+        (false, _) => Status::InProgress,
+    };
+    next.completed_at = match (completed, next.completed_at) {
+        (true, Some(at)) => Some(at),
+        (true, None) => Some(now),
+        (false, _) => None,
+    };
+    if action == SupportAction::Reset {
+        next.last_counted_day = None;
+    }
+    next.updated_at = now;
+    next.expires_at = goal.rotation.map(|r| r.every.next_start(now));
+    Ok(next)
+}

@@ -1,0 +1,158 @@
+//! Support's actions over REST: set, complete and reset a player's goal with a reason, each on
+//! record in the audit log; a claimed goal is refused; a goal support completed is claimed
+//! through the same path as any other, once.
+
+use super::*;
+
+fn progress_path(user: &str, challenge: &str, goal: &str) -> String {
+    format!("/v1/admin/players/{user}/challenges/{challenge}/goals/{goal}/progress")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn support_sets_completes_and_resets_with_a_reason_on_record() {
+    let api = Api::start().await;
+    api.post("p1", "/v1/challenges/initialize", json!({})).await;
+    let act = |goal: &'static str, body: Value| {
+        let api = &api;
+        async move {
+            api.post("agent-7", &progress_path("p1", "season", goal), body)
+                .await
+        }
+    };
+
+    // Refused before anything changes: no reason, a blank one, a wrong action or goal.
+    for (body, code) in [
+        (json!({"action": "set", "progress": 3}), "VALIDATION_FAILED"),
+        (
+            json!({"action": "set", "progress": 3, "reason": "   "}),
+            "VALIDATION_FAILED",
+        ),
+        (json!({"action": "set", "reason": "r"}), "VALIDATION_FAILED"),
+        (
+            json!({"action": "complete", "progress": 3, "reason": "r"}),
+            "VALIDATION_FAILED",
+        ),
+        (
+            json!({"action": "grant-everything", "reason": "r"}),
+            "VALIDATION_FAILED",
+        ),
+        (
+            json!({"action": "set", "progress": -1, "reason": "r"}),
+            "VALIDATION_FAILED",
+        ),
+    ] {
+        let (status, answer) = act("kills", body.clone()).await;
+        assert_eq!(
+            (status, answer["errorCode"].clone()),
+            (StatusCode::BAD_REQUEST, json!(code)),
+            "{body}"
+        );
+    }
+    let (status, _) = act("ghost", json!({"action": "reset", "reason": "r"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, set) = act(
+        "kills",
+        json!({"action": "set", "progress": 3, "reason": "ticket 12: lost kills"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(
+        (
+            set["goal"]["progress"].clone(),
+            set["goal"]["status"].clone()
+        ),
+        (json!(3), json!("in_progress"))
+    );
+    assert!(
+        set["auditId"].as_str().is_some_and(|id| id.len() == 36),
+        "{set}"
+    );
+    let (_, done) = act(
+        "kills",
+        json!({"action": "complete", "reason": "ticket 12"}),
+    )
+    .await;
+    assert_eq!(
+        (
+            done["goal"]["progress"].clone(),
+            done["goal"]["status"].clone()
+        ),
+        (json!(5), json!("completed"))
+    );
+    assert_eq!(
+        api.goal("p1", "season", "kills").await["status"],
+        "completed",
+        "the player sees it"
+    );
+    let (_, reset) = act(
+        "kills",
+        json!({"action": "reset", "reason": "ticket 13: double credit"}),
+    )
+    .await;
+    assert_eq!(
+        (
+            reset["goal"]["progress"].clone(),
+            reset["goal"]["status"].clone()
+        ),
+        (json!(0), json!("not_started"))
+    );
+
+    // Completed by support, claimed by the player through the usual path, once.
+    let (status, _) = act(
+        "tutorial",
+        json!({"action": "complete", "reason": "ticket 14"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, claimed) = api
+        .post(
+            "p1",
+            "/v1/challenges/season/goals/tutorial/claim",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    assert_eq!(api.rewards.grants.load(Ordering::SeqCst), 1);
+    let (status, refused) = act("tutorial", json!({"action": "reset", "reason": "undo"})).await;
+    assert_eq!(
+        (status, refused["errorCode"].clone()),
+        (StatusCode::CONFLICT, json!("ALREADY_CLAIMED")),
+        "{refused}"
+    );
+
+    // The record, newest first: who, what, why, before and after.
+    let (status, log) = api.get("agent-7", "/v1/admin/audit?userId=p1").await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let entries = log["entries"].as_array().expect("entries");
+    let actions: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["goalId"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("complete", "tutorial"),
+            ("reset", "kills"),
+            ("complete", "kills"),
+            ("set", "kills")
+        ]
+    );
+    let first = entries.last().unwrap();
+    assert_eq!(first["actor"], "mock:agent-7");
+    assert_eq!(first["reason"], "ticket 12: lost kills");
+    assert_eq!(first["userId"], "p1");
+    assert_eq!(
+        first["detail"]["before"],
+        json!({"progress": 0, "status": "not_started"})
+    );
+    assert_eq!(
+        first["detail"]["after"],
+        json!({"progress": 3, "status": "in_progress"})
+    );
+    let (_, none) = api.get("agent-7", "/v1/admin/audit?userId=p2").await;
+    assert_eq!(none["entries"], json!([]));
+    let (status, _) = api.get("agent-7", "/v1/admin/audit?limit=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    api.stop();
+}

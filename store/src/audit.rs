@@ -1,0 +1,270 @@
+//! The `SupportLog` role written once for both backends ([`support_log!`]): support's changes to
+//! a player's goal, each written with its entry of the append-only audit log in one
+//! transaction, and the log's reads. Statements use `$N` placeholders, which both drivers bind
+//! by number. Each backend's own part is `begin_write` (SQLite takes its single write lock up
+//! front).
+//!
+//! On PostgreSQL the database itself refuses updates and deletes of `audit_log` (a trigger,
+//! migration `20261207000002_audit_log`); the one exception is a player's deletion, which
+//! replaces the player's id in their entries with [`pseudonym`] and records that it did.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use engine::UserId;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::{ProgressRow, StoreError};
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    /// Who acted: a user token's `sub`, or a server token's `client_id`.
+    pub actor: String,
+    /// `set`, `complete`, `reset`, `pseudonymize`, …
+    pub action: String,
+    pub user_id: String,
+    pub challenge_id: Option<String>,
+    pub goal_id: Option<String>,
+    pub reason: String,
+    /// JSON text: what the action changed (`{"before": …, "after": …}`).
+    pub detail: String,
+}
+
+/// A new entry id: 128 random bits, written as a UUID (version 4).
+pub fn new_audit_id() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|err| StoreError::Config(format!("no randomness for an audit id: {err}")))?;
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}
+
+/// What a deleted player's audit entries name instead of the player: a keyed hash under the
+/// database's ledger secret (the claim ledger's), so the entries still group by player and
+/// name no one.
+pub fn pseudonym(secret: &str, user_id: &UserId) -> String {
+    // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(b"audit-user\0");
+    mac.update(user_id.as_str().as_bytes());
+    let digest: String = (mac.finalize().into_bytes().iter())
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("deleted-{}", &digest[..32])
+}
+
+/// Support's writes and the audit log.
+#[async_trait]
+pub trait SupportLog: Send + Sync + 'static {
+    /// Writes `after` (the state the engine decided from `before`, the row as read; `None`: the
+    /// player had none) with `entry`, in one transaction. `false`, and nothing written, when the
+    /// row is no longer as read (an event or a claim moved it meanwhile): decide again.
+    async fn support_write(
+        &self,
+        before: Option<&ProgressRow>,
+        after: &ProgressRow,
+        entry: &AuditEntry,
+    ) -> Result<bool, StoreError>;
+
+    /// The newest `limit` entries, of one player when `user_id` is given.
+    async fn audit_entries(
+        &self,
+        user_id: Option<&UserId>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+pub(crate) const INSERT_ENTRY: &str = "INSERT INTO audit_log \
+     (id, at, actor, action, user_id, challenge_id, goal_id, reason, detail) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+pub(crate) const ENTRIES: &str = "SELECT id, at, actor, action, user_id, challenge_id, goal_id, \
+     reason, detail FROM audit_log WHERE (CAST($1 AS VARCHAR) IS NULL OR user_id = $1) \
+     ORDER BY at DESC, seq DESC LIMIT $2";
+
+/// The row as support decided it (`$3`…`$12`), only if it is still as read (`$13`…`$15`).
+pub(crate) const UPDATE_AS_READ: &str = "UPDATE user_goal_progress SET progress = $3, \
+     status = $4, completed_at = $5, claimed_at = $6, updated_at = $7, is_active = $8, \
+     assigned_at = $9, expires_at = $10, baseline_value = $11, last_counted_day = $12 \
+     WHERE user_id = $1 AND goal_id = $2 AND status = $13 AND progress = $14 AND updated_at = $15";
+
+/// A new row, only if the player still has none.
+pub(crate) const INSERT_NEW: &str = "INSERT INTO user_goal_progress (user_id, goal_id, \
+     challenge_id, namespace, progress, status, completed_at, claimed_at, created_at, updated_at, \
+     is_active, assigned_at, expires_at, baseline_value, last_counted_day) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+     ON CONFLICT (user_id, goal_id) DO NOTHING";
+
+/// A deleted player's entries name the pseudonym (`$2`) instead of the player (`$1`).
+pub(crate) const PSEUDONYMIZE: &str = "UPDATE audit_log SET user_id = $2 WHERE user_id = $1";
+
+/// Implements `SupportLog` for `$store`, whose transactions are `$db`'s.
+macro_rules! support_log {
+    ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::audit::SupportLog for $store {
+            async fn support_write(
+                &self,
+                before: Option<&$crate::ProgressRow>,
+                after: &$crate::ProgressRow,
+                entry: &$crate::audit::AuditEntry,
+            ) -> Result<bool, $crate::StoreError> {
+                let work = async move {
+                    let mut tx = self.begin_write().await?;
+                    let state = &after.state;
+                    let written = match before {
+                        Some(before) => sqlx::query($crate::audit::UPDATE_AS_READ)
+                            .bind(after.user_id.as_str())
+                            .bind(after.goal_id.as_str())
+                            .bind(state.progress)
+                            .bind(state.status.as_str())
+                            .bind(state.completed_at)
+                            .bind(state.claimed_at)
+                            .bind(state.updated_at)
+                            .bind(state.is_active)
+                            .bind(state.assigned_at)
+                            .bind(state.expires_at)
+                            .bind(state.baseline)
+                            .bind(state.last_counted_day)
+                            .bind(before.state.status.as_str())
+                            .bind(before.state.progress)
+                            .bind(before.state.updated_at),
+                        None => sqlx::query($crate::audit::INSERT_NEW)
+                            .bind(after.user_id.as_str())
+                            .bind(after.goal_id.as_str())
+                            .bind(after.challenge_id.as_str())
+                            .bind(after.namespace.as_str())
+                            .bind(state.progress)
+                            .bind(state.status.as_str())
+                            .bind(state.completed_at)
+                            .bind(state.claimed_at)
+                            .bind(state.created_at)
+                            .bind(state.updated_at)
+                            .bind(state.is_active)
+                            .bind(state.assigned_at)
+                            .bind(state.expires_at)
+                            .bind(state.baseline)
+                            .bind(state.last_counted_day),
+                    }
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if written != 1 {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                    insert_entry(&mut tx, entry).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                };
+                self.common.probe.timed("support_write", work).await
+            }
+
+            async fn audit_entries(
+                &self,
+                user_id: Option<&engine::UserId>,
+                limit: i64,
+            ) -> Result<Vec<$crate::audit::AuditEntry>, $crate::StoreError> {
+                let work = async move {
+                    let rows: Vec<(
+                        String,
+                        chrono::DateTime<chrono::Utc>,
+                        String,
+                        String,
+                        String,
+                        Option<String>,
+                        Option<String>,
+                        String,
+                        String,
+                    )> = sqlx::query_as($crate::audit::ENTRIES)
+                        .bind(user_id.map(engine::UserId::as_str))
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|row| $crate::audit::AuditEntry {
+                            id: row.0,
+                            at: row.1,
+                            actor: row.2,
+                            action: row.3,
+                            user_id: row.4,
+                            challenge_id: row.5,
+                            goal_id: row.6,
+                            reason: row.7,
+                            detail: row.8,
+                        })
+                        .collect())
+                };
+                self.common.probe.timed("audit_entries", work).await
+            }
+        }
+
+        /// Appends `entry` to the audit log in `tx`.
+        async fn insert_entry(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            entry: &$crate::audit::AuditEntry,
+        ) -> Result<(), $crate::StoreError> {
+            sqlx::query($crate::audit::INSERT_ENTRY)
+                .bind(entry.id.as_str())
+                .bind(entry.at)
+                .bind(entry.actor.as_str())
+                .bind(entry.action.as_str())
+                .bind(entry.user_id.as_str())
+                .bind(entry.challenge_id.as_deref())
+                .bind(entry.goal_id.as_deref())
+                .bind(entry.reason.as_str())
+                .bind(entry.detail.as_str())
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        /// A deleted player's audit entries: the player's id replaced by `pseudonym`, and that
+        /// recorded as an entry of its own (`allow` opens the log to the one update first).
+        pub(super) async fn pseudonymize_audit(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            user_id: &engine::UserId,
+            pseudonym: &str,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> Result<(), $crate::StoreError> {
+            allow_pseudonymizing(tx).await?;
+            let entries = sqlx::query($crate::audit::PSEUDONYMIZE)
+                .bind(user_id.as_str())
+                .bind(pseudonym)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            if entries == 0 {
+                return Ok(());
+            }
+            let entry = $crate::audit::AuditEntry {
+                id: $crate::audit::new_audit_id()?,
+                at: now,
+                actor: "gdpr-deletion".into(),
+                action: "pseudonymize".into(),
+                user_id: pseudonym.to_string(),
+                challenge_id: None,
+                goal_id: None,
+                reason: "the player's data was deleted".into(),
+                detail: format!("{{\"entries\":{entries}}}"),
+            };
+            insert_entry(tx, &entry).await
+        }
+    };
+}
+
+pub(crate) use support_log;
