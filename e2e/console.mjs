@@ -222,7 +222,27 @@ try {
   await page.waitForFunction(() => document.querySelector("#explain-results")?.textContent.includes("18 / 20"));
   check(await page.isVisible("#tab-explain"), "a goal's Explain opens the explain tab on it");
 
-  console.log("console 7. a reload rejected on disk shows in red, with its diagnostics");
+  console.log("console 7. support completes the goal, with a reason on record");
+  await page.click("#tabs button[data-tab=player]");
+  await page.click(`${stored} button.fix`);
+  await page.waitForSelector("#fix-dialog[open]");
+  await page.selectOption("#fix-action", "complete");
+  check(await page.isDisabled("#fix-send"), "Apply waits for a reason");
+  check((await page.textContent("#fix-status")).includes("reason is required"), "and says so");
+  await page.fill("#fix-reason", "ticket 4411: level 20 reached in the old client");
+  check(!(await page.isDisabled("#fix-send")), "a reason enables Apply");
+  await page.click("#fix-send");
+  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.includes("completed"), stored);
+  const fixed = await page.textContent(stored);
+  check(fixed.includes("completed") && fixed.includes("20 / 20"), `level-20 of player-5 is completed (${fixed.trim().slice(0, 80)})`);
+  await page.waitForSelector("#player-audit tr[data-audit]");
+  const record = await page.textContent("#player-audit");
+  check(record.includes("ticket 4411") && record.includes("complete") && record.includes("18 in_progress → 20 completed"),
+    `the audit log shows the action, its reason, before and after (${record.trim().slice(0, 200)})`);
+  await readable(page, "player, after a fix");
+  await page.screenshot({ path: path.join(shots, "7-fix.png"), fullPage: true });
+
+  console.log("console 8. a reload rejected on disk shows in red, with its diagnostics");
   const file = path.join(rules, "achievements.yaml");
   fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("target: 20", "target: twenty"));
   for (let i = 0; i < 100; i++) {
@@ -235,13 +255,13 @@ try {
   const rejected = await page.textContent("#reload-error");
   check(rejected.includes("rejected") && rejected.includes("achievements.yaml") && rejected.includes("twenty"),
     `the rejected reload names the file and the mistake (${rejected.trim().slice(0, 160)})`);
-  check(await page.isVisible("#reload-error"), "on every tab (here: explain)");
+  check(await page.isVisible("#reload-error"), "on every tab (here: the one the page reopened on)");
   await page.click("#tabs button[data-tab=rules]");
   check(!(await page.textContent("#rules-summary")).includes("all passing"),
     "the summary does not call the rules on disk passing");
   check(await page.isVisible("#challenge-achievements tr[data-goal=level-20]"), "the deployed rules are still listed");
   await readable(page, "rules, after a rejected reload");
-  await page.screenshot({ path: path.join(shots, "7-rejected-reload.png"), fullPage: true });
+  await page.screenshot({ path: path.join(shots, "8-rejected-reload.png"), fullPage: true });
 } catch (err) {
   console.error(err);
   console.error(`--- service output ---\n${output.slice(-4000)}`);

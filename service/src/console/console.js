@@ -551,13 +551,84 @@ function renderPlayer(answer) {
           el("td", {}, g.completedAt || "–"),
           el("td", {}, g.claimedAt || "–"),
           el("td", {}, g.expiresAt || "–"),
-          el("td", {}, el("button", { class: "explain", type: "button", onclick: () => {
-            $("#explain-user").value = answer.userId;
-            $("#explain-goal").value = `${c.challengeId}/${g.goalId}`;
-            openTab("explain");
-            explain();
-          } }, "Explain"))))))));
+          el("td", {},
+            el("button", { class: "explain", type: "button", onclick: () => {
+              $("#explain-user").value = answer.userId;
+              $("#explain-goal").value = `${c.challengeId}/${g.goalId}`;
+              openTab("explain");
+              explain();
+            } }, "Explain"),
+            " ",
+            el("button", { class: "fix", type: "button", onclick: () => openFix(answer.userId, c.challengeId, g) }, "Fix…"))))))));
+  renderAudit(answer.userId);
 }
+
+/// The support actions on record for the player, newest first.
+async function renderAudit(user) {
+  let log;
+  try {
+    log = await api("GET", `/v1/admin/audit?userId=${encodeURIComponent(user)}&limit=100`);
+  } catch (err) {
+    $("#player-audit").replaceChildren(el("p", { class: "status bad" }, "Cannot read the audit log: " + err.message));
+    return;
+  }
+  const state = (s) => (s ? `${s.progress} ${s.status}` : "no row");
+  $("#player-audit").replaceChildren(el("div", { class: "card" },
+    el("h2", {}, "Support actions ", el("small", {}, "(the audit log, newest first)")),
+    log.entries.length
+      ? table(["when", "who", "action", "goal", "before → after", "reason"], log.entries.map((e) =>
+        el("tr", { "data-audit": e.id },
+          el("td", {}, e.at), el("td", {}, e.actor), el("td", {}, e.action),
+          el("td", { class: "mono" }, `${e.challengeId || ""}/${e.goalId || ""}`),
+          el("td", {}, `${state(e.detail.before)} → ${state(e.detail.after)}`),
+          el("td", { class: "fields" }, e.reason))))
+      : el("p", { class: "hint", style: "padding: 0 .9rem" }, "No support action on record for this player.")));
+}
+
+// ---------------------------------------------------------------- fix a goal (support)
+
+let fixing = null;
+
+function openFix(user, challengeId, goal) {
+  fixing = { user, challengeId, goalId: goal.goalId };
+  $("#fix-goal").textContent = `${user} · ${challengeId}/${goal.goalId}`;
+  $("#fix-now").textContent = `Now: ${goal.status}, ${goal.progress} / ${goal.target}.`;
+  $("#fix-action").value = "set";
+  $("#fix-progress").value = goal.progress;
+  $("#fix-reason").value = "";
+  status("#fix-status", "");
+  fixForm();
+  $("#fix-dialog").showModal();
+}
+
+/// The form's state: progress only for `set`; Apply only with a reason.
+function fixForm() {
+  $("#fix-progress-label").hidden = $("#fix-action").value !== "set";
+  const reason = $("#fix-reason").value.trim();
+  $("#fix-send").disabled = !reason;
+  if (!reason) status("#fix-status", "a reason is required: it goes in the audit log", "bad");
+  else status("#fix-status", "");
+}
+for (const id of ["#fix-action", "#fix-reason", "#fix-progress"]) $(id).addEventListener("input", fixForm);
+$("#fix-cancel").addEventListener("click", () => $("#fix-dialog").close());
+$("#fix-send").addEventListener("click", async () => {
+  const reason = $("#fix-reason").value.trim();
+  if (!fixing || !reason) return fixForm();
+  const body = { action: $("#fix-action").value, reason };
+  if (body.action === "set") body.progress = Number($("#fix-progress").value);
+  const { user, challengeId, goalId } = fixing;
+  const path = `/v1/admin/players/${encodeURIComponent(user)}/challenges/${encodeURIComponent(challengeId)}` +
+    `/goals/${encodeURIComponent(goalId)}/progress`;
+  status("#fix-status", "applying…");
+  try {
+    const done = await api("POST", path, body);
+    $("#fix-dialog").close();
+    await player();
+    status("#player-status", `${goalId}: ${done.goal.status}, ${done.goal.progress} / ${done.goal.target} (audit ${done.auditId})`, "ok");
+  } catch (err) {
+    status("#fix-status", err.message, "bad");
+  }
+});
 
 // ---------------------------------------------------------------- start
 
