@@ -214,7 +214,7 @@ macro_rules! support_log {
         }
 
         /// Appends `entry` to the audit log in `tx`.
-        async fn insert_entry(
+        pub(super) async fn insert_entry(
             tx: &mut sqlx::Transaction<'static, $db>,
             entry: &$crate::audit::AuditEntry,
         ) -> Result<(), $crate::StoreError> {

@@ -125,6 +125,9 @@ pub struct NewIntent {
     pub period_end: Option<DateTime<Utc>>,
     /// How long the claim that records it works on it before a reconciler may take over.
     pub lease_until: DateTime<Utc>,
+    /// A support grant's audit entry, written in the transaction that records the intent (and
+    /// only if it does).
+    pub audit: Option<crate::AuditEntry>,
 }
 
 impl NewIntent {

@@ -224,7 +224,12 @@ macro_rules! claim_ledger {
                             .fetch_optional(&mut *tx)
                             .await?;
                         let outcome = match started {
-                            Some(row) => ClaimStart::Started(Box::new(decode_intent(&row)?)),
+                            Some(row) => {
+                                if let Some(entry) = &intent.audit {
+                                    super::audit::insert_entry(&mut tx, entry).await?;
+                                }
+                                ClaimStart::Started(Box::new(decode_intent(&row)?))
+                            }
                             None => {
                                 let sql = format!(
                                     "SELECT state FROM reward_grants WHERE {}",

@@ -146,7 +146,6 @@ pub(super) async fn claim_goal(
     AuthUser(user): AuthUser,
     Path((challenge, goal)): Path<(String, String)>,
 ) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
     let answer = claim::claim(
         &state.context,
         &user,
@@ -155,11 +154,17 @@ pub(super) async fn claim_goal(
         state.context.clock.now(),
     )
     .await?;
-    Ok(match answer {
+    Ok(claim_response(answer))
+}
+
+/// A claim's answer: 200 granted, 202 on its way.
+pub(super) fn claim_response(answer: claim::ClaimAnswer) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match answer {
         claim::ClaimAnswer::Claimed(claimed) => Json(ClaimedJson::from(claimed)).into_response(),
         claim::ClaimAnswer::Pending(pending) => {
             let pending = ClaimPendingJson::from(pending);
             (axum::http::StatusCode::ACCEPTED, Json(pending)).into_response()
         }
-    })
+    }
 }

@@ -62,6 +62,7 @@ pub fn router() -> Router<AppState> {
         console::overview,
         console::replay,
         support::progress,
+        support::grant,
         support::audit,
     ),
     components(schemas(crate::error::ErrorJson))

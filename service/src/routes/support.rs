@@ -20,6 +20,10 @@ pub fn router() -> Router<AppState> {
             "/v1/admin/players/{user}/challenges/{challenge}/goals/{goal}/progress",
             post(progress),
         )
+        .route(
+            "/v1/admin/players/{user}/challenges/{challenge}/goals/{goal}/grant",
+            post(grant),
+        )
         .route("/v1/admin/audit", get(audit))
 }
 
@@ -99,6 +103,48 @@ pub(super) async fn progress(
         .cloned()
         .unwrap_or_default();
     Ok(Json(ProgressAnswer { goal, audit_id }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct GrantBody {
+    /// Why: kept in the audit log (required, 1 to 2,000 characters).
+    #[serde(default)]
+    reason: String,
+}
+
+/// Claims a completed goal's reward on the player's behalf, through the claim's own path: the
+/// answers are a claim's (200 granted, 202 on its way, 409 already claimed, 400 not completed),
+/// and the reward still goes out exactly once.
+#[utoipa::path(post, path = "/v1/admin/players/{user}/challenges/{challenge}/goals/{goal}/grant", tag = "support",
+    params(("user" = String, Path), ("challenge" = String, Path), ("goal" = String, Path)),
+    request_body = GrantBody,
+    responses((status = 200, body = crate::json::answers::ClaimedJson),
+        (status = 202, body = crate::json::answers::ClaimPendingJson),
+        (status = 400, body = crate::error::ErrorJson), (status = 403, body = crate::error::ErrorJson),
+        (status = 404, body = crate::error::ErrorJson), (status = 409, body = crate::error::ErrorJson),
+        (status = 502, body = crate::error::ErrorJson)))]
+pub(super) async fn grant(
+    State(state): State<AppState>,
+    caller: SupportCaller,
+    Path((user, challenge, goal)): Path<(String, String, String)>,
+    ApiJson(body): ApiJson<GrantBody>,
+) -> Result<axum::response::Response, ApiError> {
+    if user.is_empty() || user.len() > 128 {
+        return Err(invalid("the user id is 1 to 128 characters"));
+    }
+    let (user, now) = (engine::UserId::new(user), state.context.clock.now());
+    let answer = crate::usecases::support::grant(
+        &state.context,
+        &caller.actor,
+        &user,
+        &challenge,
+        &goal,
+        &body.reason,
+        now,
+    )
+    .await?;
+    Ok(super::challenges::claim_response(answer))
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {

@@ -40,6 +40,19 @@ pub async fn claim(
     goal_id: &str,
     now: DateTime<Utc>,
 ) -> Result<ClaimAnswer, Error> {
+    claim_recorded(ctx, user, challenge_id, goal_id, now, None).await
+}
+
+/// [`claim`], with `audit` written in the transaction that records the intent (a support grant
+/// on the player's behalf): the entry exists exactly when the intent does.
+pub async fn claim_recorded(
+    ctx: &Context,
+    user: &UserId,
+    challenge_id: &str,
+    goal_id: &str,
+    now: DateTime<Utc>,
+    audit: Option<store::AuditEntry>,
+) -> Result<ClaimAnswer, Error> {
     let rules = ctx.rules.current();
     let found = goal(&rules, challenge_id, goal_id, now)?;
     let progress = PlayerRows::load(ctx.players.as_ref(), user, false, now).await?;
@@ -76,6 +89,7 @@ pub async fn claim(
         reward: reward_record(found.reward.as_ref()),
         period_end,
         lease_until: ctx.claims.lease_from(now),
+        audit,
     };
     let pending = || {
         ClaimAnswer::Pending(ClaimPending {

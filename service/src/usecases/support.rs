@@ -32,13 +32,7 @@ pub async fn change_progress(
     request: SupportRequest<'_>,
     now: DateTime<Utc>,
 ) -> Result<String, Error> {
-    let reason = request.reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON {
-        return Err(Error::new(
-            ErrorCode::ValidationFailed,
-            format!("`reason` is required: why this change, in 1 to {MAX_REASON} characters"),
-        ));
-    }
+    let reason = checked_reason(request.reason)?;
     let rules = ctx.rules.current();
     let goal = super::goal(&rules, request.challenge, request.goal, now)?;
     for _ in 0..TRIES {
@@ -93,6 +87,52 @@ pub async fn change_progress(
         ErrorCode::Timeout,
         "the goal kept changing while the action was applied; try again",
     ))
+}
+
+/// A reason kept in the audit log: 1 to [`MAX_REASON`] characters once trimmed.
+fn checked_reason(reason: &str) -> Result<&str, Error> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON {
+        return Err(Error::new(
+            ErrorCode::ValidationFailed,
+            format!("`reason` is required: why this change, in 1 to {MAX_REASON} characters"),
+        ));
+    }
+    Ok(reason)
+}
+
+/// Claims a completed goal's reward on the player's behalf, through the claim's own path (one
+/// intent, one transaction id, delivered exactly once), with the audit entry written in the
+/// transaction that records the intent: a grant refused (not completed, already claimed)
+/// leaves no entry, and one that started always has its entry.
+pub async fn grant(
+    ctx: &Context,
+    actor: &str,
+    user: &UserId,
+    challenge: &str,
+    goal_id: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<super::claim::ClaimAnswer, Error> {
+    let reason = checked_reason(reason)?;
+    let rules = ctx.rules.current();
+    let goal = super::goal(&rules, challenge, goal_id, now)?;
+    let entry = AuditEntry {
+        id: store::audit::new_audit_id()?,
+        at: now,
+        actor: actor.to_string(),
+        action: "grant".to_string(),
+        user_id: user.to_string(),
+        challenge_id: Some(goal.challenge_id.to_string()),
+        goal_id: Some(goal.id.to_string()),
+        reason: reason.to_string(),
+        detail: {
+            let record = super::delivery::reward_record(goal.reward.as_ref());
+            let reward = serde_json::from_str(&record).unwrap_or(serde_json::Value::String(record));
+            json!({ "reward": reward }).to_string()
+        },
+    };
+    super::claim::claim_recorded(ctx, user, challenge, goal_id, now, Some(entry)).await
 }
 
 /// A goal's state as the audit records it: the progress the player sees, and the status.

@@ -186,6 +186,7 @@ pub fn new_intent(
         reward: r#"{"type":"WALLET","rewardId":"GOLD","quantity":5}"#.into(),
         period_end,
         lease_until: now + chrono::TimeDelta::minutes(1),
+        audit: None,
     }
 }
 

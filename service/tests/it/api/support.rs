@@ -156,3 +156,86 @@ async fn support_sets_completes_and_resets_with_a_reason_on_record() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     api.stop();
 }
+
+/// A grant on the player's behalf goes through the claim's path: refused until the goal is
+/// completed, then exactly one grant however many ask at once, each started grant on record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn support_grants_through_the_claim_path_exactly_once() {
+    let api = Api::start().await;
+    api.post("p1", "/v1/challenges/initialize", json!({})).await;
+    let grant = |reason: &'static str| {
+        let api = &api;
+        async move {
+            api.post(
+                "agent-7",
+                "/v1/admin/players/p1/challenges/season/goals/tutorial/grant",
+                json!({ "reason": reason }),
+            )
+            .await
+        }
+    };
+    let (status, refused) = grant("   ").await;
+    assert_eq!(
+        (status, refused["errorCode"].clone()),
+        (StatusCode::BAD_REQUEST, json!("VALIDATION_FAILED"))
+    );
+    let (status, refused) = grant("ticket 21").await;
+    assert_eq!(
+        (status, refused["errorCode"].clone()),
+        (StatusCode::BAD_REQUEST, json!("GOAL_NOT_COMPLETED")),
+        "{refused}"
+    );
+
+    api.stat("p1", "t-1", "tutorial", 1).await;
+    // Three agents at once (Platform answers after 50 ms): one grant goes out.
+    let (a, b, c) = tokio::join!(grant("ticket 21"), grant("ticket 21"), grant("ticket 22"));
+    let statuses = [a.0, b.0, c.0];
+    assert!(
+        statuses
+            .iter()
+            .any(|s| [StatusCode::OK, StatusCode::ACCEPTED].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| [StatusCode::OK, StatusCode::ACCEPTED, StatusCode::CONFLICT].contains(s)),
+        "{statuses:?}"
+    );
+    // The delivery runs detached; wait for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while api.goal("p1", "season", "tutorial").await["status"] != "claimed" {
+        assert!(Instant::now() < deadline, "the grant was not delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(api.rewards.grants.load(Ordering::SeqCst), 1, "one grant");
+    let (status, again) = grant("ticket 23").await;
+    assert_eq!(
+        (status, again["errorCode"].clone()),
+        (StatusCode::CONFLICT, json!("ALREADY_CLAIMED"))
+    );
+    let (status, claimed) = api
+        .post(
+            "p1",
+            "/v1/challenges/season/goals/tutorial/claim",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the player's own claim finds it granted: {claimed}"
+    );
+    assert_eq!(api.rewards.grants.load(Ordering::SeqCst), 1);
+
+    // On record: the one grant that started the intent, with its reward; refusals leave none.
+    let (_, log) = api.get("agent-7", "/v1/admin/audit?userId=p1").await;
+    let grants: Vec<&Value> = (log["entries"].as_array().unwrap().iter())
+        .filter(|e| e["action"] == "grant")
+        .collect();
+    assert_eq!(grants.len(), 1, "{log}");
+    assert_eq!(grants[0]["goalId"], "tutorial");
+    assert_eq!(grants[0]["actor"], "mock:agent-7");
+    assert!(grants[0]["detail"]["reward"].is_object(), "{}", grants[0]);
+    api.stop();
+}
