@@ -63,6 +63,8 @@ pub fn router() -> Router<AppState> {
         console::replay,
         support::progress,
         support::grant,
+        support::bulk_progress,
+        support::bulk_grant,
         support::audit,
     ),
     components(schemas(crate::error::ErrorJson))

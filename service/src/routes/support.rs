@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
             post(grant),
         )
         .route("/v1/admin/audit", get(audit))
+        .route("/v1/admin/bulk/progress", post(bulk_progress))
+        .route("/v1/admin/bulk/grant", post(bulk_grant))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -64,24 +66,7 @@ pub(super) async fn progress(
     Path((user, challenge, goal)): Path<(String, String, String)>,
     ApiJson(body): ApiJson<ProgressBody>,
 ) -> Result<Json<ProgressAnswer>, ApiError> {
-    let action = match (body.action.as_str(), body.progress) {
-        ("set", Some(progress)) => SupportAction::Set(progress),
-        ("set", None) => {
-            return Err(invalid(
-                "`set` needs `progress`: the progress the player will see",
-            ));
-        }
-        ("complete", None) => SupportAction::Complete,
-        ("reset", None) => SupportAction::Reset,
-        ("complete" | "reset", Some(_)) => {
-            return Err(invalid("`progress` goes with `set` only"));
-        }
-        (other, _) => {
-            return Err(invalid(format!(
-                "unknown `action` `{other}`: `set`, `complete` or `reset`"
-            )));
-        }
-    };
+    let action = parse_action(&body.action, body.progress)?;
     if user.is_empty() || user.len() > 128 {
         return Err(invalid("the user id is 1 to 128 characters"));
     }
@@ -145,6 +130,22 @@ pub(super) async fn grant(
     )
     .await?;
     Ok(super::challenges::claim_response(answer))
+}
+
+/// A support action from its body's `action` and `progress`.
+fn parse_action(action: &str, progress: Option<i64>) -> Result<SupportAction, ApiError> {
+    match (action, progress) {
+        ("set", Some(progress)) => Ok(SupportAction::Set(progress)),
+        ("set", None) => Err(invalid(
+            "`set` needs `progress`: the progress the player will see",
+        )),
+        ("complete", None) => Ok(SupportAction::Complete),
+        ("reset", None) => Ok(SupportAction::Reset),
+        ("complete" | "reset", Some(_)) => Err(invalid("`progress` goes with `set` only")),
+        (other, _) => Err(invalid(format!(
+            "unknown `action` `{other}`: `set`, `complete` or `reset`"
+        ))),
+    }
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -218,4 +219,204 @@ pub(super) async fn audit(
             })
             .collect(),
     }))
+}
+
+/// Most players one bulk request names.
+const MAX_BULK: usize = 1_000;
+/// Players worked on at once in a bulk request (a grant may wait for Platform).
+const BULK_CONCURRENCY: usize = 8;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct BulkProgressBody {
+    /// The players, 1 to 1,000, each named once.
+    user_ids: Vec<String>,
+    challenge_id: String,
+    goal_id: String,
+    /// `set` (needs `progress`), `complete` or `reset`.
+    action: String,
+    #[serde(default)]
+    progress: Option<i64>,
+    #[serde(default)]
+    reason: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct BulkGrantBody {
+    /// The players, 1 to 1,000, each named once.
+    user_ids: Vec<String>,
+    challenge_id: String,
+    goal_id: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// One player's outcome in a bulk request: the HTTP status the single action would have
+/// answered, with its error or its audit entry.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct BulkResultJson {
+    user_id: String,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit_id: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct BulkAnswer {
+    /// In the order of `userIds`.
+    results: Vec<BulkResultJson>,
+    /// Players whose action was applied (or whose grant is on its way).
+    succeeded: usize,
+    failed: usize,
+}
+
+fn bulk_users(user_ids: Vec<String>) -> Result<Vec<engine::UserId>, ApiError> {
+    if user_ids.is_empty() || user_ids.len() > MAX_BULK {
+        return Err(invalid(format!(
+            "`userIds` names 1 to {MAX_BULK} players, not {}",
+            user_ids.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for user in &user_ids {
+        if user.is_empty() || user.len() > 128 {
+            return Err(invalid(format!("user id `{user}`: 1 to 128 characters")));
+        }
+        if !seen.insert(user.as_str()) {
+            return Err(invalid(format!("user id `{user}` is named twice")));
+        }
+    }
+    Ok(user_ids.into_iter().map(engine::UserId::new).collect())
+}
+
+/// One player's status and audit entry, or why the action was refused.
+type Outcome = Result<(u16, Option<String>), crate::usecases::Error>;
+
+/// Runs `act` for each player, [`BULK_CONCURRENCY`] at a time; each player's action is all or
+/// nothing on its own, and one player's failure does not stop the others.
+async fn for_each_player<F, Fut>(users: Vec<engine::UserId>, act: F) -> BulkAnswer
+where
+    F: Fn(engine::UserId) -> Fut,
+    Fut: std::future::Future<Output = Outcome> + Send + 'static,
+{
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(BULK_CONCURRENCY));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (at, user) in users.iter().enumerate() {
+        let (gate, work) = (gate.clone(), act(user.clone()));
+        tasks.spawn(async move {
+            let _turn = gate.acquire_owned().await;
+            (at, work.await)
+        });
+    }
+    let mut outcomes: Vec<Option<Outcome>> = (0..users.len()).map(|_| None).collect();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((at, outcome)) => outcomes[at] = Some(outcome),
+            Err(err) => tracing::error!(error = %err, "a bulk support task failed"),
+        }
+    }
+    let results: Vec<BulkResultJson> = (users.iter().zip(outcomes))
+        .map(|(user, outcome)| match outcome {
+            Some(Ok((status, audit_id))) => BulkResultJson {
+                user_id: user.to_string(),
+                status,
+                error_code: None,
+                message: None,
+                audit_id,
+            },
+            Some(Err(err)) => BulkResultJson {
+                user_id: user.to_string(),
+                status: err.code.http_status().as_u16(),
+                error_code: Some(err.code.as_str()),
+                message: Some(err.message),
+                audit_id: None,
+            },
+            None => BulkResultJson {
+                user_id: user.to_string(),
+                status: 500,
+                error_code: Some(ErrorCode::Internal.as_str()),
+                message: Some("internal error".into()),
+                audit_id: None,
+            },
+        })
+        .collect();
+    let succeeded = results.iter().filter(|r| r.status < 300).count();
+    BulkAnswer {
+        failed: results.len() - succeeded,
+        succeeded,
+        results,
+    }
+}
+
+/// A support action on one goal of many players at once: each player all or nothing, each
+/// with its own audit entry; the answer reports every player's result.
+#[utoipa::path(post, path = "/v1/admin/bulk/progress", tag = "support", request_body = BulkProgressBody,
+    responses((status = 200, body = BulkAnswer), (status = 400, body = crate::error::ErrorJson),
+        (status = 403, body = crate::error::ErrorJson)))]
+pub(super) async fn bulk_progress(
+    State(state): State<AppState>,
+    caller: SupportCaller,
+    ApiJson(body): ApiJson<BulkProgressBody>,
+) -> Result<Json<BulkAnswer>, ApiError> {
+    let action = parse_action(&body.action, body.progress)?;
+    crate::usecases::support::checked_reason(&body.reason)?;
+    let users = bulk_users(body.user_ids)?;
+    let now = state.context.clock.now();
+    let (challenge, goal, reason) = (body.challenge_id, body.goal_id, body.reason);
+    let answer = for_each_player(users, |user| {
+        let (ctx, actor) = (state.context.clone(), caller.actor.clone());
+        let (challenge, goal, reason) = (challenge.clone(), goal.clone(), reason.clone());
+        async move {
+            let request = SupportRequest {
+                actor: &actor,
+                user: &user,
+                challenge: &challenge,
+                goal: &goal,
+                action,
+                reason: &reason,
+            };
+            change_progress(&ctx, request, now)
+                .await
+                .map(|audit_id| (200, Some(audit_id)))
+        }
+    })
+    .await;
+    Ok(Json(answer))
+}
+
+/// A grant on many players' behalf: each through the claim's own path, exactly once.
+#[utoipa::path(post, path = "/v1/admin/bulk/grant", tag = "support", request_body = BulkGrantBody,
+    responses((status = 200, body = BulkAnswer), (status = 400, body = crate::error::ErrorJson),
+        (status = 403, body = crate::error::ErrorJson)))]
+pub(super) async fn bulk_grant(
+    State(state): State<AppState>,
+    caller: SupportCaller,
+    ApiJson(body): ApiJson<BulkGrantBody>,
+) -> Result<Json<BulkAnswer>, ApiError> {
+    crate::usecases::support::checked_reason(&body.reason)?;
+    let users = bulk_users(body.user_ids)?;
+    let now = state.context.clock.now();
+    let (challenge, goal, reason) = (body.challenge_id, body.goal_id, body.reason);
+    let answer = for_each_player(users, |user| {
+        let (ctx, actor) = (state.context.clone(), caller.actor.clone());
+        let (challenge, goal, reason) = (challenge.clone(), goal.clone(), reason.clone());
+        async move {
+            let granted = crate::usecases::support::grant(
+                &ctx, &actor, &user, &challenge, &goal, &reason, now,
+            )
+            .await?;
+            Ok(match granted {
+                crate::usecases::claim::ClaimAnswer::Claimed(_) => (200, None),
+                crate::usecases::claim::ClaimAnswer::Pending(_) => (202, None),
+            })
+        }
+    })
+    .await;
+    Ok(Json(answer))
 }

@@ -90,7 +90,7 @@ pub async fn change_progress(
 }
 
 /// A reason kept in the audit log: 1 to [`MAX_REASON`] characters once trimmed.
-fn checked_reason(reason: &str) -> Result<&str, Error> {
+pub fn checked_reason(reason: &str) -> Result<&str, Error> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > MAX_REASON {
         return Err(Error::new(

@@ -239,3 +239,117 @@ async fn support_grants_through_the_claim_path_exactly_once() {
     assert!(grants[0]["detail"]["reward"].is_object(), "{}", grants[0]);
     api.stop();
 }
+
+/// Bulk: one goal of many players, each player all or nothing, every result reported in order;
+/// a bad request changes no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_actions_report_each_player() {
+    let api = Api::start().await;
+    for user in ["p1", "p2", "p3"] {
+        api.post(user, "/v1/challenges/initialize", json!({})).await;
+    }
+    api.stat("p1", "t-1", "tutorial", 1).await;
+    api.post(
+        "p1",
+        "/v1/challenges/season/goals/tutorial/claim",
+        json!({}),
+    )
+    .await;
+
+    // Refused whole: no reason, too many players, a player named twice.
+    let many: Vec<String> = (0..1001).map(|i| format!("u{i}")).collect();
+    for body in [
+        json!({"userIds": ["p2"], "challengeId": "season", "goalId": "tutorial", "action": "complete"}),
+        json!({"userIds": many, "challengeId": "season", "goalId": "tutorial", "action": "complete", "reason": "r"}),
+        json!({"userIds": ["p2", "p2"], "challengeId": "season", "goalId": "tutorial", "action": "complete", "reason": "r"}),
+    ] {
+        let (status, answer) = api.post("agent-7", "/v1/admin/bulk/progress", body).await;
+        assert_eq!(
+            (status, answer["errorCode"].clone()),
+            (StatusCode::BAD_REQUEST, json!("VALIDATION_FAILED")),
+            "{answer}"
+        );
+    }
+    assert_eq!(
+        api.goal("p2", "season", "tutorial").await["status"],
+        "not_started"
+    );
+
+    // p1 claimed its tutorial already: refused; p2 and p3 completed.
+    let (status, answer) = api
+        .post(
+            "agent-7",
+            "/v1/admin/bulk/progress",
+            json!({"userIds": ["p1", "p2", "p3"], "challengeId": "season", "goalId": "tutorial",
+                   "action": "complete", "reason": "incident 7: tutorial stat lost"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        (answer["succeeded"].clone(), answer["failed"].clone()),
+        (json!(2), json!(1))
+    );
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(
+        results
+            .iter()
+            .map(|r| r["userId"].clone())
+            .collect::<Vec<_>>(),
+        [json!("p1"), json!("p2"), json!("p3")]
+    );
+    assert_eq!(
+        (
+            results[0]["status"].clone(),
+            results[0]["errorCode"].clone()
+        ),
+        (json!(409), json!("ALREADY_CLAIMED"))
+    );
+    assert!(results[1]["auditId"].is_string(), "{answer}");
+    assert_eq!(
+        api.goal("p3", "season", "tutorial").await["status"],
+        "completed"
+    );
+
+    // And their rewards, on their behalf: p1's went out already, one grant each for p2 and p3.
+    let (status, answer) = api
+        .post(
+            "agent-7",
+            "/v1/admin/bulk/grant",
+            json!({"userIds": ["p1", "p2", "p3"], "challengeId": "season", "goalId": "tutorial",
+                   "reason": "incident 7"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let statuses: Vec<Value> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].clone())
+        .collect();
+    assert_eq!(statuses[0], json!(409), "{answer}");
+    assert!(
+        statuses[1..]
+            .iter()
+            .all(|s| *s == json!(200) || *s == json!(202)),
+        "{answer}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while api.rewards.grants.load(Ordering::SeqCst) < 3 {
+        assert!(Instant::now() < deadline, "grants not delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        api.rewards.grants.load(Ordering::SeqCst),
+        3,
+        "p1's claim and one each for p2, p3"
+    );
+    let (_, log) = api.get("agent-7", "/v1/admin/audit?limit=100").await;
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["grant", "grant", "complete", "complete"], "{log}");
+    api.stop();
+}
