@@ -282,6 +282,7 @@ pub async fn run_with_clock(
             claims,
             metrics: runtime.metrics.clone(),
             expedite: Default::default(),
+            exclusive: Default::default(),
         },
         events: runtime.events.clone(),
         render: Default::default(),

@@ -66,18 +66,25 @@ pub fn pseudonym(secret: &str, user_id: &UserId) -> String {
     format!("deleted-{}", &digest[..32])
 }
 
+/// What support decided from the row as it stands: the row to write and its audit entry, or
+/// nothing (refused: the caller kept why).
+pub type Decide<'a> =
+    &'a (dyn Fn(Option<&ProgressRow>) -> Option<(ProgressRow, AuditEntry)> + Send + Sync);
+
 /// Support's writes and the audit log.
 #[async_trait]
 pub trait SupportLog: Send + Sync + 'static {
-    /// Writes `after` (the state the engine decided from `before`, the row as read; `None`: the
-    /// player had none) with `entry`, in one transaction. `false`, and nothing written, when the
-    /// row is no longer as read (an event or a claim moved it meanwhile): decide again.
+    /// Reads `user_id`'s row of `goal_id` and holds it (PostgreSQL: `FOR UPDATE`; SQLite: the
+    /// write lock) while `decide` decides from it, then writes the row it answers with its
+    /// audit entry, in the same transaction: an event or claim landing meanwhile waits, and is
+    /// applied on top. Answers the entry written, or `None` when `decide` refused (nothing is
+    /// written) or, rarely, when another writer created the player's row first (decide again).
     async fn support_write(
         &self,
-        before: Option<&ProgressRow>,
-        after: &ProgressRow,
-        entry: &AuditEntry,
-    ) -> Result<bool, StoreError>;
+        user_id: &UserId,
+        goal_id: &engine::GoalId,
+        decide: Decide<'_>,
+    ) -> Result<Option<AuditEntry>, StoreError>;
 
     /// The newest `limit` entries, of one player when `user_id` is given.
     async fn audit_entries(
@@ -95,11 +102,19 @@ pub(crate) const ENTRIES: &str = "SELECT id, at, actor, action, user_id, challen
      reason, detail FROM audit_log WHERE (CAST($1 AS VARCHAR) IS NULL OR user_id = $1) \
      ORDER BY at DESC, seq DESC LIMIT $2";
 
-/// The row as support decided it (`$3`…`$12`), only if it is still as read (`$13`…`$15`).
-pub(crate) const UPDATE_AS_READ: &str = "UPDATE user_goal_progress SET progress = $3, \
+/// The row as support decided it (`$3`…`$12`), held since it was read.
+pub(crate) const UPDATE: &str = "UPDATE user_goal_progress SET progress = $3, \
      status = $4, completed_at = $5, claimed_at = $6, updated_at = $7, is_active = $8, \
      assigned_at = $9, expires_at = $10, baseline_value = $11, last_counted_day = $12 \
-     WHERE user_id = $1 AND goal_id = $2 AND status = $13 AND progress = $14 AND updated_at = $15";
+     WHERE user_id = $1 AND goal_id = $2";
+
+/// The player's row of one goal (the backend appends its row lock).
+pub(crate) static ROW: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM user_goal_progress WHERE user_id = $1 AND goal_id = $2",
+        crate::players::COLUMNS
+    )
+});
 
 /// A new row, only if the player still has none.
 pub(crate) const INSERT_NEW: &str = "INSERT INTO user_goal_progress (user_id, goal_id, \
@@ -111,22 +126,34 @@ pub(crate) const INSERT_NEW: &str = "INSERT INTO user_goal_progress (user_id, go
 /// A deleted player's entries name the pseudonym (`$2`) instead of the player (`$1`).
 pub(crate) const PSEUDONYMIZE: &str = "UPDATE audit_log SET user_id = $2 WHERE user_id = $1";
 
-/// Implements `SupportLog` for `$store`, whose transactions are `$db`'s.
+/// Implements `SupportLog` for `$store`, whose transactions are `$db`'s; `lock` follows the
+/// row's select (PostgreSQL: `FOR UPDATE`; SQLite's write lock is taken at `BEGIN`).
 macro_rules! support_log {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, lock: $lock:literal) => {
         #[async_trait::async_trait]
         impl $crate::audit::SupportLog for $store {
             async fn support_write(
                 &self,
-                before: Option<&$crate::ProgressRow>,
-                after: &$crate::ProgressRow,
-                entry: &$crate::audit::AuditEntry,
-            ) -> Result<bool, $crate::StoreError> {
+                user_id: &engine::UserId,
+                goal_id: &engine::GoalId,
+                decide: $crate::audit::Decide<'_>,
+            ) -> Result<Option<$crate::audit::AuditEntry>, $crate::StoreError> {
                 let work = async move {
                     let mut tx = self.begin_write().await?;
+                    let sql = format!("{}{}", $crate::audit::ROW.as_str(), $lock);
+                    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(user_id.as_str())
+                        .bind(goal_id.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let before = found.as_ref().map(super::decode).transpose()?;
+                    let Some((after, entry)) = decide(before.as_ref()) else {
+                        tx.rollback().await?;
+                        return Ok(None);
+                    };
                     let state = &after.state;
                     let written = match before {
-                        Some(before) => sqlx::query($crate::audit::UPDATE_AS_READ)
+                        Some(_) => sqlx::query($crate::audit::UPDATE)
                             .bind(after.user_id.as_str())
                             .bind(after.goal_id.as_str())
                             .bind(state.progress)
@@ -138,10 +165,7 @@ macro_rules! support_log {
                             .bind(state.assigned_at)
                             .bind(state.expires_at)
                             .bind(state.baseline)
-                            .bind(state.last_counted_day)
-                            .bind(before.state.status.as_str())
-                            .bind(before.state.progress)
-                            .bind(before.state.updated_at),
+                            .bind(state.last_counted_day),
                         None => sqlx::query($crate::audit::INSERT_NEW)
                             .bind(after.user_id.as_str())
                             .bind(after.goal_id.as_str())
@@ -163,12 +187,13 @@ macro_rules! support_log {
                     .await?
                     .rows_affected();
                     if written != 1 {
+                        // Another writer created the row since the read: decide again.
                         tx.rollback().await?;
-                        return Ok(false);
+                        return Ok(None);
                     }
-                    insert_entry(&mut tx, entry).await?;
+                    insert_entry(&mut tx, &entry).await?;
                     tx.commit().await?;
-                    Ok(true)
+                    Ok(Some(entry))
                 };
                 self.common.probe.timed("support_write", work).await
             }

@@ -105,6 +105,7 @@ async fn main() -> Result<()> {
             .checked()?,
             metrics: Arc::new(pipeline::metrics::Metrics::new()?),
             expedite: Default::default(),
+            exclusive: Default::default(),
         };
         loops.push(tokio::spawn(service::usecases::delivery::reconcile_loop(
             context,

@@ -580,7 +580,10 @@ async function renderAudit(user) {
         el("tr", { "data-audit": e.id },
           el("td", {}, e.at), el("td", {}, e.actor), el("td", {}, e.action),
           el("td", { class: "mono" }, `${e.challengeId || ""}/${e.goalId || ""}`),
-          el("td", {}, `${state(e.detail.before)} → ${state(e.detail.after)}`),
+          el("td", {}, e.detail.reward !== undefined
+            ? `granted ${e.detail.reward ? `${e.detail.reward.quantity} × ${e.detail.reward.rewardId}` : "no reward"}`
+            : e.detail.entries !== undefined ? `${e.detail.entries} entries renamed`
+            : `${state(e.detail.before)} → ${state(e.detail.after)}`),
           el("td", { class: "fields" }, e.reason))))
       : el("p", { class: "hint", style: "padding: 0 .9rem" }, "No support action on record for this player.")));
 }

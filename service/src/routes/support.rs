@@ -67,10 +67,7 @@ pub(super) async fn progress(
     ApiJson(body): ApiJson<ProgressBody>,
 ) -> Result<Json<ProgressAnswer>, ApiError> {
     let action = parse_action(&body.action, body.progress)?;
-    if user.is_empty() || user.len() > 128 {
-        return Err(invalid("the user id is 1 to 128 characters"));
-    }
-    let (user, now) = (engine::UserId::new(user), state.context.clock.now());
+    let (user, now) = (player_id(user)?, state.context.clock.now());
     let request = SupportRequest {
         actor: &caller.actor,
         user: &user,
@@ -115,10 +112,7 @@ pub(super) async fn grant(
     Path((user, challenge, goal)): Path<(String, String, String)>,
     ApiJson(body): ApiJson<GrantBody>,
 ) -> Result<axum::response::Response, ApiError> {
-    if user.is_empty() || user.len() > 128 {
-        return Err(invalid("the user id is 1 to 128 characters"));
-    }
-    let (user, now) = (engine::UserId::new(user), state.context.clock.now());
+    let (user, now) = (player_id(user)?, state.context.clock.now());
     let answer = crate::usecases::support::grant(
         &state.context,
         &caller.actor,
@@ -132,9 +126,31 @@ pub(super) async fn grant(
     Ok(super::challenges::claim_response(answer))
 }
 
+/// The largest progress support may set: 2^53 - 1, what a JavaScript client reads exactly.
+const MAX_PROGRESS: i64 = 9_007_199_254_740_991;
+
+/// A player id from a path or a body: 1 to 128 bytes, not only spaces, no control characters.
+pub(super) fn player_id(raw: String) -> Result<engine::UserId, ApiError> {
+    if raw.is_empty()
+        || raw.len() > 128
+        || raw.trim().is_empty()
+        || raw.chars().any(char::is_control)
+    {
+        return Err(invalid(format!(
+            "user id `{}`: 1 to 128 characters, not only spaces, no control characters",
+            raw.escape_debug()
+        )));
+    }
+    Ok(engine::UserId::new(raw))
+}
+
 /// A support action from its body's `action` and `progress`.
 fn parse_action(action: &str, progress: Option<i64>) -> Result<SupportAction, ApiError> {
     match (action, progress) {
+        ("set", Some(progress)) if progress < 0 => Err(invalid("`progress` must be 0 or more")),
+        ("set", Some(progress)) if progress > MAX_PROGRESS => Err(invalid(format!(
+            "`progress` is at most {MAX_PROGRESS} (the largest integer every JSON client reads exactly)"
+        ))),
         ("set", Some(progress)) => Ok(SupportAction::Set(progress)),
         ("set", None) => Err(invalid(
             "`set` needs `progress`: the progress the player will see",
@@ -198,7 +214,7 @@ pub(super) async fn audit(
     if !(1..=1_000).contains(&limit) {
         return Err(invalid("`limit` is 1 to 1,000"));
     }
-    let user = query.user_id.map(engine::UserId::new);
+    let user = query.user_id.map(player_id).transpose()?;
     let entries = (state.context.support)
         .audit_entries(user.as_ref(), limit)
         .await
@@ -285,14 +301,11 @@ fn bulk_users(user_ids: Vec<String>) -> Result<Vec<engine::UserId>, ApiError> {
     }
     let mut seen = std::collections::HashSet::new();
     for user in &user_ids {
-        if user.is_empty() || user.len() > 128 {
-            return Err(invalid(format!("user id `{user}`: 1 to 128 characters")));
-        }
         if !seen.insert(user.as_str()) {
             return Err(invalid(format!("user id `{user}` is named twice")));
         }
     }
-    Ok(user_ids.into_iter().map(engine::UserId::new).collect())
+    user_ids.into_iter().map(player_id).collect()
 }
 
 /// One player's status and audit entry, or why the action was refused.

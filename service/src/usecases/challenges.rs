@@ -274,8 +274,14 @@ pub async fn explain(
         goal: found.clone(),
         assigned: row.is_some(),
         locked_by,
+        // A row untouched since it was assigned names no event; one an event created (an
+        // `assign: auto` goal's) or moved does.
         last_matching_event_at: row
-            .filter(|r| r.state.updated_at > r.state.created_at)
+            .filter(|r| {
+                r.state.updated_at > r.state.created_at
+                    || r.state.progress != 0
+                    || r.state.status != engine::Status::NotStarted
+            })
             .map(|r| r.state.updated_at),
         rotation: found.rotation.map(|r| (r, Window::of(r.every, now))),
         view,

@@ -20,16 +20,29 @@ pub const MAX_SIMULATED_EVENTS: usize = 10_000;
 /// Longest one simulation may run; it stops between events after it.
 const SIMULATE_TIME_LIMIT: Duration = Duration::from_secs(10);
 
-/// One simulation at a time per process: each keeps a core busy while it runs, and players'
-/// requests share those cores.
-static SIMULATIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-
 /// Most archived events a replay of an edit reads; more is the CLI's job (`service replay`).
 const MAX_REPLAY_EVENTS: u64 = 1_000_000;
 
-/// One replay at a time per process: each holds its archive in memory (about 0.5 GB per
-/// million events) and keeps both cores busy while it runs.
-static REPLAYS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+/// The designers' heavy work, one at a time per service (one service per process in a
+/// deployment; tests run several in one process, each with its own).
+#[derive(Debug)]
+pub struct Exclusive {
+    /// One simulation at a time: each keeps a core busy while it runs, and players' requests
+    /// share those cores.
+    simulations: tokio::sync::Semaphore,
+    /// One replay at a time: each holds its archive in memory (about 0.5 GB per million
+    /// events) and keeps both cores busy while it runs.
+    replays: tokio::sync::Semaphore,
+}
+
+impl Default for Exclusive {
+    fn default() -> Self {
+        Self {
+            simulations: tokio::sync::Semaphore::new(1),
+            replays: tokio::sync::Semaphore::new(1),
+        }
+    }
+}
 
 /// A challenge file's text as a designer sends it.
 #[derive(Debug, Clone)]
@@ -70,7 +83,7 @@ pub async fn simulate(
             results: Vec::new(),
         });
     };
-    let Ok(_running) = SIMULATIONS.try_acquire() else {
+    let Ok(_running) = ctx.exclusive.simulations.try_acquire() else {
         return Err(Error::new(
             ErrorCode::RateLimited,
             "another simulation is running on this service; try again when it ends",
@@ -129,7 +142,7 @@ pub async fn replay_edit(
             ),
         ));
     }
-    let Ok(_running) = REPLAYS.try_acquire() else {
+    let Ok(_running) = ctx.exclusive.replays.try_acquire() else {
         return Err(Error::new(
             ErrorCode::RateLimited,
             "another replay is running on this service; try again when it ends",

@@ -42,6 +42,8 @@ pub struct Context {
     pub metrics: Arc<pipeline::metrics::Metrics>,
     /// When this process last cut the waiting rewards' backoff short.
     pub expedite: Arc<delivery::Expedite>,
+    /// Simulations and replays of edits, one at a time each.
+    pub exclusive: Arc<designers::Exclusive>,
 }
 
 /// A player's rows, keyed by goal, as the current period sees them.

@@ -35,33 +35,27 @@ pub async fn change_progress(
     let reason = checked_reason(request.reason)?;
     let rules = ctx.rules.current();
     let goal = super::goal(&rules, request.challenge, request.goal, now)?;
-    for _ in 0..TRIES {
-        let rows = ctx.players.progress_for_user(request.user, false).await?;
-        let before = rows.into_iter().find(|row| row.goal_id == goal.id);
-        let after = support_change(goal, before.as_ref().map(|r| &r.state), request.action, now)
-            .map_err(|refusal| match refusal {
-                SupportRefusal::Claimed => Error::new(
-                    ErrorCode::AlreadyClaimed,
-                    format!(
-                        "goal `{}` was claimed in this period: its reward went out, so its progress stays",
-                        goal.id
-                    ),
-                ),
-                SupportRefusal::Negative => Error::new(
-                    ErrorCode::ValidationFailed,
-                    "`progress` must be 0 or more",
-                ),
-            })?;
+    let refusal = std::sync::Mutex::new(None);
+    let decide = |before: Option<&ProgressRow>| {
+        let decided = support_change(goal, before.map(|r| &r.state), request.action, now);
+        let after = match decided {
+            Ok(after) => after,
+            Err(refused) => {
+                *refusal
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(refused);
+                return None;
+            }
+        };
         let row = ProgressRow {
             user_id: request.user.clone(),
             goal_id: goal.id.clone(),
             challenge_id: goal.challenge_id.clone(),
-            namespace: (before.as_ref())
-                .map_or_else(|| ctx.namespace.clone(), |r| r.namespace.clone()),
+            namespace: before.map_or_else(|| ctx.namespace.clone(), |r| r.namespace.clone()),
             state: after,
         };
         let entry = AuditEntry {
-            id: store::audit::new_audit_id()?,
+            id: store::audit::new_audit_id().ok()?,
             at: now,
             actor: request.actor.to_string(),
             action: request.action.as_str().to_string(),
@@ -70,32 +64,67 @@ pub async fn change_progress(
             goal_id: Some(goal.id.to_string()),
             reason: reason.to_string(),
             detail: json!({
-                "before": before.as_ref().map(|r| shown(goal, &r.state)),
+                "before": before.map(|r| shown(goal, &r.state)),
                 "after": shown(goal, &row.state),
             })
             .to_string(),
         };
-        if ctx
+        Some((row, entry))
+    };
+    // Decided on the row held in the store's transaction; tried again only when another writer
+    // created the player's row between the read and the insert.
+    for _ in 0..TRIES {
+        if let Some(entry) = ctx
             .support
-            .support_write(before.as_ref(), &row, &entry)
+            .support_write(request.user, &goal.id, &decide)
             .await?
         {
             return Ok(entry.id);
         }
+        let refused = refusal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match refused {
+            Some(SupportRefusal::Claimed) => {
+                return Err(Error::new(
+                    ErrorCode::AlreadyClaimed,
+                    format!(
+                        "goal `{}` was claimed in this period: its reward went out, so its progress stays",
+                        goal.id
+                    ),
+                ));
+            }
+            Some(SupportRefusal::Negative) => {
+                return Err(Error::new(
+                    ErrorCode::ValidationFailed,
+                    "`progress` must be 0 or more",
+                ));
+            }
+            None => {}
+        }
     }
+    tracing::warn!(user = %request.user, goal = %goal.id, "a support action lost the race to create the player's row repeatedly");
     Err(Error::new(
-        ErrorCode::Timeout,
-        "the goal kept changing while the action was applied; try again",
+        ErrorCode::Internal,
+        "the goal's row could not be written; try again",
     ))
 }
 
 /// A reason kept in the audit log: 1 to [`MAX_REASON`] characters once trimmed.
 pub fn checked_reason(reason: &str) -> Result<&str, Error> {
     let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON {
+    if reason.is_empty() {
         return Err(Error::new(
             ErrorCode::ValidationFailed,
-            format!("`reason` is required: why this change, in 1 to {MAX_REASON} characters"),
+            "`reason` is required: why this change (it is kept in the audit log)",
+        ));
+    }
+    let length = reason.chars().count();
+    if length > MAX_REASON {
+        return Err(Error::new(
+            ErrorCode::ValidationFailed,
+            format!("`reason` is {length} characters; at most {MAX_REASON} are kept"),
         ));
     }
     Ok(reason)

@@ -4,7 +4,7 @@
 use super::PgStore;
 use crate::StoreError;
 
-crate::audit::support_log!(PgStore, sqlx::Postgres);
+crate::audit::support_log!(PgStore, sqlx::Postgres, lock: " FOR UPDATE");
 
 /// Opens `audit_log` to the pseudonymizing update for the rest of this transaction (its
 /// trigger refuses every other update and every delete).

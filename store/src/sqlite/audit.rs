@@ -4,7 +4,7 @@
 use super::SqliteStore;
 use crate::StoreError;
 
-crate::audit::support_log!(SqliteStore, sqlx::Sqlite);
+crate::audit::support_log!(SqliteStore, sqlx::Sqlite, lock: "");
 
 async fn allow_pseudonymizing(
     _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,

@@ -42,23 +42,36 @@ async fn support_writes_are_on_record_and_only_on_the_row_as_read(db: &TestDb) {
             .find(|row| row.goal_id == GoalId::new("level"))
         }
     };
-    let before = read("u1").await.expect("initialized");
-    let decided = |before: &ProgressRow, action, minutes| ProgressRow {
-        state: support_change(
+    // Decided on the row as it stands in the transaction.
+    let seen = std::sync::Mutex::new(None);
+    let complete = |before: Option<&ProgressRow>| {
+        *seen.lock().unwrap() = before.map(|r| r.state.status);
+        let before = before?;
+        let after = support_change(
             goal,
             Some(&before.state),
-            action,
-            test_now() + Duration::minutes(minutes),
+            SupportAction::Complete,
+            test_now() + Duration::minutes(1),
         )
-        .expect("allowed"),
-        ..before.clone()
+        .ok()?;
+        Some((
+            ProgressRow {
+                state: after,
+                ..before.clone()
+            },
+            entry("u1", "complete", 1),
+        ))
     };
-    let completed = decided(&before, SupportAction::Complete, 1);
-    assert!(
-        store
-            .support_write(Some(&before), &completed, &entry("u1", "complete", 1))
-            .await
-            .expect("write")
+    let level = GoalId::new("level");
+    let written = store
+        .support_write(&UserId::new("u1"), &level, &complete)
+        .await
+        .expect("write");
+    assert_eq!(written.expect("written").action, "complete");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some(Status::NotStarted),
+        "decided on the stored row"
     );
     let now = read("u1").await.expect("row");
     assert_eq!(
@@ -66,38 +79,39 @@ async fn support_writes_are_on_record_and_only_on_the_row_as_read(db: &TestDb) {
         (Status::Completed, 10)
     );
 
-    // Decided from a row that has moved on since: nothing written, not even the entry.
-    let stale = decided(&before, SupportAction::Set(3), 2);
+    // Refused by the decision: nothing written, not even the entry.
+    let refuse = |_: Option<&ProgressRow>| None;
     assert!(
-        !store
-            .support_write(Some(&before), &stale, &entry("u1", "set", 2))
+        store
+            .support_write(&UserId::new("u1"), &level, &refuse)
             .await
             .expect("write")
+            .is_none()
     );
     assert_eq!(
         read("u1").await.expect("row").state.status,
         Status::Completed
     );
 
-    // A player without the row: it is created; a second writer deciding from "none" loses.
-    let fresh = ProgressRow {
-        user_id: UserId::new("u2"),
-        goal_id: goal.id.clone(),
-        challenge_id: goal.challenge_id.clone(),
-        namespace: "test".into(),
-        state: support_change(goal, None, SupportAction::Set(4), test_now()).expect("allowed"),
+    // A player without the row: the decision sees none, and the row is created.
+    let create = |before: Option<&ProgressRow>| {
+        assert!(before.is_none());
+        let state = support_change(goal, None, SupportAction::Set(4), test_now()).ok()?;
+        let row = ProgressRow {
+            user_id: UserId::new("u2"),
+            goal_id: goal.id.clone(),
+            challenge_id: goal.challenge_id.clone(),
+            namespace: "test".into(),
+            state,
+        };
+        Some((row, entry("u2", "set", 3)))
     };
     assert!(
         store
-            .support_write(None, &fresh, &entry("u2", "set", 3))
+            .support_write(&UserId::new("u2"), &level, &create)
             .await
             .expect("write")
-    );
-    assert!(
-        !store
-            .support_write(None, &fresh, &entry("u2", "set", 4))
-            .await
-            .expect("write")
+            .is_some()
     );
     assert_eq!(read("u2").await.expect("created").state.progress, 4);
 

@@ -467,3 +467,25 @@ async fn support_reads_any_players_challenges() {
     );
     api.stop();
 }
+
+/// An `assign: auto` goal's row is created by the event that first counts: explain still names
+/// that event's time as the last update (it answered "" when the row was born of the event).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_names_the_event_that_created_an_auto_goals_row() {
+    let api = Api::start().await;
+    let (_, before) = api
+        .get("p9", "/v1/challenges/veteran/goals/veteran-matches/explain")
+        .await;
+    assert_eq!(
+        before["lastMatchingEventAt"], "",
+        "no row, no event: {before}"
+    );
+    api.stat("p9", "m-1", "matches", 1).await;
+    let (status, why) = api
+        .get("p9", "/v1/challenges/veteran/goals/veteran-matches/explain")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{why}");
+    assert_eq!(why["progress"], 1, "{why}");
+    assert_ne!(why["lastMatchingEventAt"], "", "{why}");
+    api.stop();
+}

@@ -353,3 +353,101 @@ async fn bulk_actions_report_each_player() {
     assert_eq!(actions, ["grant", "grant", "complete", "complete"], "{log}");
     api.stop();
 }
+
+/// Support acting on a goal that events keep moving, and on the same goal from several agents
+/// at once: every action applies (each decided on the row as it is under a lock), none is
+/// refused for the traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn support_actions_apply_under_concurrent_events_and_agents() {
+    let api = Api::start().await;
+    api.post("p1", "/v1/challenges/initialize", json!({})).await;
+    let sets = (0..12).map(|i| {
+        let api = &api;
+        async move {
+            api.post(
+                &format!("agent-{i}"),
+                "/v1/admin/players/p1/challenges/season/goals/kills/progress",
+                json!({"action": "set", "progress": i % 4, "reason": format!("ticket {i}")}),
+            )
+            .await
+        }
+    });
+    let events = (0..24).map(|i| {
+        let api = &api;
+        async move { api.stat("p1", &format!("k-{i}"), "kills", 1).await }
+    });
+    let (answers, _) = tokio::join!(
+        futures::future::join_all(sets),
+        futures::future::join_all(events)
+    );
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+    }
+    let (_, log) = api.get("agent-0", "/v1/admin/audit?userId=p1").await;
+    assert_eq!(
+        log["entries"].as_array().unwrap().len(),
+        12,
+        "one entry per action"
+    );
+    api.stop();
+}
+
+/// What a person mistypes is refused whole, with a message naming it, and changes no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mistyped_support_requests_are_refused_with_their_reason() {
+    let api = Api::start().await;
+    let long = "x".repeat(2_001);
+    for (path, body, says) in [
+        (
+            progress_path("p1", "season", "kills"),
+            json!({"action": "set", "progress": 9_007_199_254_740_992_i64, "reason": "r"}),
+            "at most",
+        ),
+        (
+            progress_path("p1", "season", "kills"),
+            json!({"action": "set", "progress": 1, "reason": long}),
+            "2001 characters",
+        ),
+        (
+            progress_path("%20", "season", "kills"),
+            json!({"action": "reset", "reason": "r"}),
+            "user id",
+        ),
+        (
+            progress_path("a%00b", "season", "kills"),
+            json!({"action": "reset", "reason": "r"}),
+            "control characters",
+        ),
+        (
+            "/v1/admin/bulk/progress".to_string(),
+            json!({"userIds": ["p1"], "challengeId": "season", "goalId": "kills", "action": "set", "progress": -5, "reason": "r"}),
+            "0 or more",
+        ),
+        (
+            "/v1/admin/bulk/grant".to_string(),
+            json!({"userIds": ["p1", " "], "challengeId": "season", "goalId": "kills", "reason": "r"}),
+            "user id",
+        ),
+    ] {
+        let (status, answer) = api.post("agent-7", &path, body).await;
+        assert_eq!(
+            (status, answer["errorCode"].clone()),
+            (StatusCode::BAD_REQUEST, json!("VALIDATION_FAILED")),
+            "{path}: {answer}"
+        );
+        assert!(
+            answer["message"].as_str().unwrap_or("").contains(says),
+            "{path}: {answer}"
+        );
+    }
+    for path in [
+        "/v1/admin/audit?userId=",
+        "/v1/admin/players/%20/challenges",
+    ] {
+        let (status, answer) = api.get("agent-7", path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+    }
+    let (_, log) = api.get("agent-7", "/v1/admin/audit").await;
+    assert_eq!(log["entries"], json!([]), "nothing was recorded");
+    api.stop();
+}
