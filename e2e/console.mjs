@@ -235,12 +235,26 @@ try {
   await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.includes("completed"), stored);
   const fixed = await page.textContent(stored);
   check(fixed.includes("completed") && fixed.includes("20 / 20"), `level-20 of player-5 is completed (${fixed.trim().slice(0, 80)})`);
-  await page.waitForSelector("#player-audit tr[data-audit]");
+  await page.waitForFunction(() => document.querySelector("#player-audit")?.textContent.includes("ticket 4411"))
+    .catch(() => {});
   const record = await page.textContent("#player-audit");
   check(record.includes("ticket 4411") && record.includes("complete") && record.includes("18 in_progress → 20 completed"),
     `the audit log shows the action, its reason, before and after (${record.trim().slice(0, 200)})`);
   await readable(page, "player, after a fix");
   await page.screenshot({ path: path.join(shots, "7-fix.png"), fullPage: true });
+  // Then its reward, on the player's behalf, through the same dialog and reason.
+  await page.click(`${stored} button.fix`);
+  await page.waitForSelector("#fix-dialog[open]");
+  await page.selectOption("#fix-action", "grant");
+  check(await page.isHidden("#fix-progress-label"), "a grant asks no progress");
+  await page.fill("#fix-reason", "ticket 4411: reward for level 20");
+  await page.click("#fix-send");
+  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.includes("claimed"), stored);
+  await page.waitForFunction(() => document.querySelector("#player-audit")?.textContent.includes("granted"))
+    .catch(() => {});
+  const granted = await page.textContent("#player-audit");
+  check(granted.includes("grant") && granted.includes("granted 50 × GEMS"),
+    `the grant is on record with its reward (${granted.trim().slice(0, 160)})`);
 
   console.log("console 8. a reload rejected on disk shows in red, with its diagnostics");
   const file = path.join(rules, "achievements.yaml");

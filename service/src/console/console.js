@@ -617,17 +617,20 @@ $("#fix-cancel").addEventListener("click", () => $("#fix-dialog").close());
 $("#fix-send").addEventListener("click", async () => {
   const reason = $("#fix-reason").value.trim();
   if (!fixing || !reason) return fixForm();
-  const body = { action: $("#fix-action").value, reason };
-  if (body.action === "set") body.progress = Number($("#fix-progress").value);
+  const action = $("#fix-action").value;
+  const body = action === "grant" ? { reason } : { action, reason };
+  if (action === "set") body.progress = Number($("#fix-progress").value);
   const { user, challengeId, goalId } = fixing;
   const path = `/v1/admin/players/${encodeURIComponent(user)}/challenges/${encodeURIComponent(challengeId)}` +
-    `/goals/${encodeURIComponent(goalId)}/progress`;
+    `/goals/${encodeURIComponent(goalId)}/${action === "grant" ? "grant" : "progress"}`;
   status("#fix-status", "applying…");
   try {
     const done = await api("POST", path, body);
     $("#fix-dialog").close();
     await player();
-    status("#player-status", `${goalId}: ${done.goal.status}, ${done.goal.progress} / ${done.goal.target} (audit ${done.auditId})`, "ok");
+    status("#player-status", action === "grant"
+      ? `${goalId}: reward ${done.status === "pending" ? "on its way" : "granted"}`
+      : `${goalId}: ${done.goal.status}, ${done.goal.progress} / ${done.goal.target} (audit ${done.auditId})`, "ok");
   } catch (err) {
     status("#fix-status", err.message, "bad");
   }
