@@ -271,7 +271,7 @@ impl FromRequestParts<AppState> for ServerCaller {
 
 /// A person or server acting on players' data for support: a token allowed the *server*
 /// endpoints with UPDATE (CREATE alone is not enough), or anyone in mock mode. `actor` names
-/// them in the audit log: a user token's `sub`, a server token's `client_id`; in mock mode
+/// them in the audit log: a user token's `sub`, else the token's `client_id`; in mock mode
 /// `mock:` and the `x-mock-user-id` header.
 #[derive(Debug, Clone)]
 pub struct SupportCaller {
@@ -294,7 +294,7 @@ impl FromRequestParts<AppState> for SupportCaller {
             .await?;
         let actor = match claims {
             Some(claims) if !claims.sub.is_empty() => claims.sub,
-            Some(claims) if !claims.client_id.is_empty() => format!("client:{}", claims.client_id),
+            Some(claims) if !claims.client_id.is_empty() => claims.client_id,
             Some(_) => "unknown".to_string(),
             None => {
                 let user = (parts.headers.get("x-mock-user-id"))

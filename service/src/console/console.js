@@ -583,7 +583,7 @@ async function renderAudit(user) {
           el("td", {}, e.detail.reward !== undefined
             ? `granted ${e.detail.reward ? `${e.detail.reward.quantity} × ${e.detail.reward.rewardId}` : "no reward"}`
             : e.detail.entries !== undefined ? `${e.detail.entries} entries renamed`
-            : `${state(e.detail.before)} → ${state(e.detail.after)}`),
+            : `${state(e.before)} → ${state(e.after)}`),
           el("td", { class: "fields" }, e.reason))))
       : el("p", { class: "hint", style: "padding: 0 .9rem" }, "No support action on record for this player.")));
 }

@@ -190,7 +190,14 @@ pub(super) struct AuditEntryJson {
     challenge_id: Option<String>,
     goal_id: Option<String>,
     reason: String,
-    /// What the action changed: `{before, after}` with the goal's shown progress and status.
+    /// The goal before a set, complete or reset: `{progress, status}` (null: no row, or
+    /// another action).
+    #[schema(value_type = Object)]
+    before: serde_json::Value,
+    /// The goal after it.
+    #[schema(value_type = Object)]
+    after: serde_json::Value,
+    /// What else the action recorded: a grant's `reward`, a deletion's `entries`.
     #[schema(value_type = Object)]
     detail: serde_json::Value,
 }
@@ -222,16 +229,28 @@ pub(super) async fn audit(
     Ok(Json(AuditAnswer {
         entries: entries
             .into_iter()
-            .map(|entry| AuditEntryJson {
-                detail: serde_json::from_str(&entry.detail).unwrap_or_default(),
-                id: entry.id,
-                at: time(Some(entry.at)),
-                actor: entry.actor,
-                action: entry.action,
-                user_id: entry.user_id,
-                challenge_id: entry.challenge_id,
-                goal_id: entry.goal_id,
-                reason: entry.reason,
+            .map(|entry| {
+                let mut detail: serde_json::Value =
+                    serde_json::from_str(&entry.detail).unwrap_or_default();
+                let mut take = |key: &str| {
+                    (detail.as_object_mut())
+                        .and_then(|fields| fields.remove(key))
+                        .unwrap_or_default()
+                };
+                let (before, after) = (take("before"), take("after"));
+                AuditEntryJson {
+                    before,
+                    after,
+                    detail,
+                    id: entry.id,
+                    at: time(Some(entry.at)),
+                    actor: entry.actor,
+                    action: entry.action,
+                    user_id: entry.user_id,
+                    challenge_id: entry.challenge_id,
+                    goal_id: entry.goal_id,
+                    reason: entry.reason,
+                }
             })
             .collect(),
     }))

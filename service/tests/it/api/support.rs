@@ -143,11 +143,11 @@ async fn support_sets_completes_and_resets_with_a_reason_on_record() {
     assert_eq!(first["reason"], "ticket 12: lost kills");
     assert_eq!(first["userId"], "p1");
     assert_eq!(
-        first["detail"]["before"],
+        first["before"],
         json!({"progress": 0, "status": "not_started"})
     );
     assert_eq!(
-        first["detail"]["after"],
+        first["after"],
         json!({"progress": 3, "status": "in_progress"})
     );
     let (_, none) = api.get("agent-7", "/v1/admin/audit?userId=p2").await;
