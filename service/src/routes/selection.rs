@@ -31,6 +31,9 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct SetActiveBody {
+    /// Also `is_active`: grpc-gateway, which the reference's clients are generated for, reads
+    /// a body key by its proto name or its JSON name.
+    #[serde(alias = "is_active")]
     is_active: bool,
 }
 
@@ -61,8 +64,9 @@ pub(super) async fn set_active(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct BatchBody {
     #[validate(length(min = 1, max = 100, message = "goalIds must name 1 to 100 goals"))]
+    #[serde(alias = "goal_ids")]
     goal_ids: Vec<String>,
-    #[serde(default)]
+    #[serde(default, alias = "replace_existing")]
     replace_existing: bool,
 }
 
@@ -96,9 +100,9 @@ pub(super) async fn batch_select(
 pub(super) struct RandomBody {
     #[validate(range(min = 1, max = 100, message = "count must be between 1 and 100"))]
     count: usize,
-    #[serde(default)]
+    #[serde(default, alias = "replace_existing")]
     replace_existing: bool,
-    #[serde(default)]
+    #[serde(default, alias = "exclude_active")]
     exclude_active: bool,
 }
 

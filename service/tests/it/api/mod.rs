@@ -2,6 +2,7 @@
 //! counts grants and a clock the tests set: the harness here, the cases by area below.
 
 mod claims;
+mod compat;
 mod events;
 mod reads;
 mod support;
