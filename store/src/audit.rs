@@ -11,8 +11,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use engine::UserId;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 use crate::{ProgressRow, StoreError};
 
@@ -40,7 +38,7 @@ pub fn new_audit_id() -> Result<String, StoreError> {
         .map_err(|err| StoreError::Config(format!("no randomness for an audit id: {err}")))?;
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::claims::hex(&bytes);
     Ok(format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
@@ -55,14 +53,10 @@ pub fn new_audit_id() -> Result<String, StoreError> {
 /// database's ledger secret (the claim ledger's), so the entries still group by player and
 /// name no one.
 pub fn pseudonym(secret: &str, user_id: &UserId) -> String {
-    // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-    mac.update(b"audit-user\0");
-    mac.update(user_id.as_str().as_bytes());
-    let digest: String = (mac.finalize().into_bytes().iter())
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = crate::claims::keyed_hash(
+        secret,
+        &[b"audit-user\0".as_slice(), user_id.as_str().as_bytes()].concat(),
+    );
     format!("deleted-{}", &digest[..32])
 }
 
@@ -102,10 +96,12 @@ pub(crate) const ENTRIES: &str = "SELECT id, at, actor, action, user_id, challen
      reason, detail FROM audit_log WHERE (CAST($1 AS VARCHAR) IS NULL OR user_id = $1) \
      ORDER BY at DESC, seq DESC LIMIT $2";
 
-/// The row as support decided it (`$3`…`$12`), held since it was read.
-pub(crate) const UPDATE: &str = "UPDATE user_goal_progress SET progress = $3, \
-     status = $4, completed_at = $5, claimed_at = $6, updated_at = $7, is_active = $8, \
-     assigned_at = $9, expires_at = $10, baseline_value = $11, last_counted_day = $12 \
+/// The row as support decided it, held since it was read. Bound as [`INSERT_NEW`] is (the
+/// row's columns in `players::COLUMNS` order); the key, challenge, namespace and creation time
+/// (`$1`…`$4`, `$9`) do not change.
+pub(crate) const UPDATE: &str = "UPDATE user_goal_progress SET progress = $5, \
+     status = $6, completed_at = $7, claimed_at = $8, updated_at = $10, is_active = $11, \
+     assigned_at = $12, expires_at = $13, baseline_value = $14, last_counted_day = $15 \
      WHERE user_id = $1 AND goal_id = $2";
 
 /// The player's row of one goal (the backend appends its row lock).
@@ -152,40 +148,29 @@ macro_rules! support_log {
                         return Ok(None);
                     };
                     let state = &after.state;
-                    let written = match before {
-                        Some(_) => sqlx::query($crate::audit::UPDATE)
-                            .bind(after.user_id.as_str())
-                            .bind(after.goal_id.as_str())
-                            .bind(state.progress)
-                            .bind(state.status.as_str())
-                            .bind(state.completed_at)
-                            .bind(state.claimed_at)
-                            .bind(state.updated_at)
-                            .bind(state.is_active)
-                            .bind(state.assigned_at)
-                            .bind(state.expires_at)
-                            .bind(state.baseline)
-                            .bind(state.last_counted_day),
-                        None => sqlx::query($crate::audit::INSERT_NEW)
-                            .bind(after.user_id.as_str())
-                            .bind(after.goal_id.as_str())
-                            .bind(after.challenge_id.as_str())
-                            .bind(after.namespace.as_str())
-                            .bind(state.progress)
-                            .bind(state.status.as_str())
-                            .bind(state.completed_at)
-                            .bind(state.claimed_at)
-                            .bind(state.created_at)
-                            .bind(state.updated_at)
-                            .bind(state.is_active)
-                            .bind(state.assigned_at)
-                            .bind(state.expires_at)
-                            .bind(state.baseline)
-                            .bind(state.last_counted_day),
-                    }
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                    let sql = match before {
+                        Some(_) => $crate::audit::UPDATE,
+                        None => $crate::audit::INSERT_NEW,
+                    };
+                    let written = sqlx::query(sql)
+                        .bind(after.user_id.as_str())
+                        .bind(after.goal_id.as_str())
+                        .bind(after.challenge_id.as_str())
+                        .bind(after.namespace.as_str())
+                        .bind(state.progress)
+                        .bind(state.status.as_str())
+                        .bind(state.completed_at)
+                        .bind(state.claimed_at)
+                        .bind(state.created_at)
+                        .bind(state.updated_at)
+                        .bind(state.is_active)
+                        .bind(state.assigned_at)
+                        .bind(state.expires_at)
+                        .bind(state.baseline)
+                        .bind(state.last_counted_day)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
                     if written != 1 {
                         // Another writer created the row since the read: decide again.
                         tx.rollback().await?;

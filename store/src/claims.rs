@@ -289,10 +289,15 @@ pub fn transaction_id(namespace: &str, key: &IntentKey) -> String {
 /// row left after a player's data deletion names no user, while the same reward of the same
 /// player still finds it.
 pub fn ledger_key(secret: &str, namespace: &str, key: &IntentKey) -> String {
+    keyed_hash(secret, &identity(namespace, key))
+}
+
+/// HMAC-SHA256 of `bytes` under `secret`, hex: the ledger's keys and the audit log's pseudonyms.
+pub(crate) fn keyed_hash(secret: &str, bytes: &[u8]) -> String {
     // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-    mac.update(&identity(namespace, key));
+    mac.update(bytes);
     hex(&mac.finalize().into_bytes())
 }
 
@@ -319,7 +324,7 @@ fn identity(namespace: &str, key: &IntentKey) -> Vec<u8> {
     bytes
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

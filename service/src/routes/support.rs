@@ -46,8 +46,7 @@ pub(super) struct ProgressBody {
 #[serde(rename_all = "camelCase")]
 pub(super) struct ProgressAnswer {
     /// The goal as the player sees it now (the list's goal shape).
-    #[schema(value_type = Object)]
-    goal: serde_json::Value,
+    goal: Option<crate::json::GoalJson>,
     /// The audit log entry that records the change.
     audit_id: String,
 }
@@ -78,12 +77,9 @@ pub(super) async fn progress(
     };
     let audit_id = change_progress(&state.context, request, now).await?;
     let view = crate::usecases::challenges::get(&state.context, &user, &challenge, now).await?;
-    let rendered: serde_json::Value = serde_json::from_slice(&state.render.challenge(&view))
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "internal error"))?;
-    let goal = (rendered["goals"].as_array().into_iter().flatten())
-        .find(|g| g["goalId"] == goal.as_str())
-        .cloned()
-        .unwrap_or_default();
+    let goal = (view.challenges().next())
+        .map(|shown| crate::json::challenge_json(&view.rules, shown, &view.progress, view.now))
+        .and_then(|shown| shown.goals.into_iter().find(|g| g.goal_id == goal));
     Ok(Json(ProgressAnswer { goal, audit_id }))
 }
 
