@@ -142,6 +142,15 @@ impl<'r> Replayer<'r> {
         self.runs[index].as_ref()?.state.as_ref()
     }
 
+    /// The current player's goals that events reached, with the state replay left them in
+    /// (before [`Self::finish_player`]): what a backfill compares with the stored rows.
+    pub fn reached(&self) -> impl Iterator<Item = (&'r CompiledGoal, &ProgressState)> + '_ {
+        self.touched.iter().filter_map(|&index| {
+            let state = self.runs[index].as_ref()?.state.as_ref()?;
+            Some((&self.rules.goals()[index], state))
+        })
+    }
+
     /// Ends the current player: adds the goals they completed to `tally` and starts afresh.
     pub fn finish_player(&mut self, tally: &mut Tally) {
         tally.players += 1;

@@ -2,11 +2,14 @@
 //! set the progress, complete the goal, or reset it. Pure, like `progress`: the engine decides
 //! the transition, the store writes it with the audit entry. A claimed goal is refused: its
 //! reward went out, and changing it would let it be claimed again or hide that it was.
+//!
+//! A backfill (`backfill_change`) raises a goal to what replaying the archive gives, and only
+//! raises.
 
 use chrono::{DateTime, Utc};
 
-use crate::model::CountMode;
-use crate::progress::{ProgressState, Status, current_period};
+use crate::model::{Assign, CountMode};
+use crate::progress::{ProgressState, Status, current_period, shown_progress};
 use crate::ruleset::CompiledGoal;
 
 /// A support action on one goal.
@@ -59,7 +62,7 @@ pub fn support_change(
     let shown = match action {
         SupportAction::Set(progress) if progress < 0 => return Err(SupportRefusal::Negative),
         SupportAction::Set(progress) => progress,
-        SupportAction::Complete => crate::progress::shown_progress(goal, &next).max(goal.target),
+        SupportAction::Complete => shown_progress(goal, &next).max(goal.target),
         SupportAction::Reset => 0,
     };
     // Relative counting stores the stat's value: what is shown is the value less the baseline.
@@ -91,4 +94,51 @@ pub fn support_change(
     next.updated_at = now;
     next.expires_at = goal.rotation.map(|r| r.every.next_start(now));
     Ok(next)
+}
+
+/// What a backfill does to a player's goal: the row raised to what replaying the player's
+/// archived events under the rules gives (`replayed`), as the current period sees both. Never
+/// lowers, never touches a claimed or completed goal, a goal the player has not selected
+/// (inactive) or one they were never assigned (no row, and not `assign: auto`): replay takes
+/// every goal as assigned, production does not. `None`: nothing to do.
+pub fn backfill_change(
+    goal: &CompiledGoal,
+    stored: Option<&ProgressState>,
+    replayed: &ProgressState,
+    now: DateTime<Utc>,
+) -> Option<ProgressState> {
+    let mut next = match stored {
+        Some(state) => current_period(goal, state, now).into_owned(),
+        None if goal.assign == Assign::Auto => ProgressState::assigned(goal, now),
+        None => return None,
+    };
+    if !next.is_active || next.status.is_done() {
+        return None;
+    }
+    let replayed = current_period(goal, replayed, now);
+    let (from, to) = (shown_progress(goal, &next), shown_progress(goal, &replayed));
+    if to <= from {
+        return None;
+    }
+    if goal.count == CountMode::Value && goal.relative {
+        match next.baseline {
+            Some(baseline) => next.progress = baseline.saturating_add(to),
+            None => {
+                next.baseline = replayed.baseline;
+                next.progress = replayed.progress;
+            }
+        }
+    } else {
+        next.progress = to;
+    }
+    next.last_counted_day = next.last_counted_day.max(replayed.last_counted_day);
+    if to >= goal.target {
+        next.status = Status::Completed;
+        next.completed_at = Some(replayed.completed_at.unwrap_or(now).min(now));
+    } else {
+        next.status = Status::InProgress;
+    }
+    next.updated_at = now;
+    next.expires_at = goal.rotation.map(|r| r.every.next_start(now));
+    Some(next)
 }

@@ -39,6 +39,9 @@ enum Command {
     Claims(service::cli::claims::ClaimsArgs),
     /// Replay the event archive under the deployed rules and an edit, and compare each goal.
     Replay(service::cli::replay::ReplayArgs),
+    /// Raise every player's progress that is below a replay of the event archive under the
+    /// deployed rules (a rule fix), each change with a reason in the audit log.
+    Backfill(service::cli::backfill::BackfillArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,15 @@ fn main() -> ExitCode {
             &cli.serve.common.database,
             &cli.serve.common.challenges,
         )),
+        Some(Command::Backfill(args)) => {
+            let serve = cli.serve.with_env_aliases(|name| std::env::var(name).ok());
+            run_async(service::cli::backfill::run(
+                &args,
+                &serve.common.database,
+                &serve.common.challenges,
+                serve.common.namespace.as_deref().unwrap_or_default(),
+            ))
+        }
         Some(Command::Schema) => {
             match serde_json::to_string_pretty(&engine::model::json_schema()) {
                 Ok(schema) => {

@@ -1,6 +1,7 @@
 //! Engine integration tests: one binary, one module per area.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers fail loudly by design
 
+mod backfill;
 mod corpus;
 mod legacy;
 mod progress;

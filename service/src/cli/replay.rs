@@ -42,7 +42,7 @@ pub struct ReplayArgs {
     pub format: Format,
 }
 
-fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|at| at.with_timezone(&Utc))
         .map_err(|err| format!("`{text}` is not an RFC 3339 time (2026-12-01T00:00:00Z): {err}"))
@@ -92,7 +92,7 @@ pub async fn run(args: &ReplayArgs, database: &DatabaseArgs, deployed: &Path) ->
 /// Compiles a rule set; on errors, prints them as `lint` does and fails. Failing rule tests
 /// alone do not stop a replay (an edit that changes what a goal does often breaks its tests,
 /// and replay is how the designer sees what it does instead); they are listed as a warning.
-fn compile(flag: &str, path: &Path) -> Result<Arc<RuleSet>> {
+pub(crate) fn compile(flag: &str, path: &Path) -> Result<Arc<RuleSet>> {
     let compiled = engine::load(&[path.to_path_buf()])
         .with_context(|| format!("{flag} {}: cannot read the challenge files", path.display()))?;
     let failed_tests = compiled
@@ -121,15 +121,20 @@ fn compile(flag: &str, path: &Path) -> Result<Arc<RuleSet>> {
 }
 
 /// A progress bar on a terminal (hidden otherwise).
-struct Bar(ProgressBar);
+pub(crate) struct Bar(pub(crate) ProgressBar);
 
 impl Bar {
     fn new() -> Self {
+        Self::counting("events")
+    }
+
+    /// A bar that counts `unit`s.
+    pub(crate) fn counting(unit: &str) -> Self {
         let bar = ProgressBar::new(0);
         bar.set_style(
-            ProgressStyle::with_template(
-                "{msg:9} [{bar:40}] {human_pos}/{human_len} events ({eta} left)",
-            )
+            ProgressStyle::with_template(&format!(
+                "{{msg:9}} [{{bar:40}}] {{human_pos}}/{{human_len}} {unit} ({{eta}} left)"
+            ))
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
@@ -153,7 +158,7 @@ impl ReplayObserver for Bar {
     }
 }
 
-fn stamp(at: DateTime<Utc>) -> String {
+pub(crate) fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 

@@ -3,6 +3,7 @@
 //! (`prerendered.rs`). Nothing outside the routes and this module knows these shapes.
 
 pub mod answers;
+pub mod backfill;
 pub mod designers;
 pub mod prerendered;
 

@@ -1,6 +1,7 @@
 //! REST routes under `BASE_PATH`. Handlers only extract, authorize and call a use-case.
 
 mod admin;
+mod backfill;
 mod challenges;
 mod console;
 mod events;
@@ -26,6 +27,10 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(console::router())
         .merge(support::router())
+        .route(
+            "/v1/admin/rules/backfill",
+            axum::routing::post(backfill::backfill),
+        )
         .route("/apidocs/api.json", axum::routing::get(openapi))
         .route("/apidocs", axum::routing::get(to_swagger_ui))
         .route("/apidocs/", axum::routing::get(swagger_ui_index))
@@ -66,6 +71,7 @@ pub fn router() -> Router<AppState> {
         support::bulk_progress,
         support::bulk_grant,
         support::audit,
+        backfill::backfill,
     ),
     components(schemas(crate::error::ErrorJson))
 )]

@@ -32,7 +32,7 @@ pub struct Exclusive {
     simulations: tokio::sync::Semaphore,
     /// One replay at a time: each holds its archive in memory (about 0.5 GB per million
     /// events) and keeps both cores busy while it runs.
-    replays: tokio::sync::Semaphore,
+    pub(super) replays: tokio::sync::Semaphore,
 }
 
 impl Default for Exclusive {
@@ -180,9 +180,9 @@ pub async fn deployed(ctx: &Context) -> Deployed {
     Deployed { rules, files }
 }
 
-/// A draft's rules fit to simulate or replay (see `Compiled::trial_rules`), if any, and its
+/// A draft's rules fit to simulate, replay or dry-run a backfill (see `Compiled::trial_rules`), if any, and its
 /// diagnostics.
-async fn trial(
+pub async fn trial(
     ctx: &Context,
     draft: Draft,
 ) -> Result<(Option<Arc<RuleSet>>, Vec<Diagnostic>), Error> {

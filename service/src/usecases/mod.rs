@@ -1,6 +1,7 @@
 //! The player use-cases: plain async functions over the rule set and the store, free of HTTP
 //! types, so REST handlers and tests call the same code.
 
+pub mod backfill;
 pub mod challenges;
 pub mod claim;
 pub mod delivery;

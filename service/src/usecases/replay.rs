@@ -48,6 +48,22 @@ pub async fn replay(
     after: Arc<RuleSet>,
     observer: Arc<dyn ReplayObserver>,
 ) -> Result<Replayed, StoreError> {
+    let (players, read) = read_players(store, window, observer.as_ref()).await?;
+    let replayed = tokio::task::spawn_blocking(move || {
+        replay_players(&players, &before, &after, read, observer.as_ref())
+    })
+    .await
+    .map_err(|err| StoreError::Config(format!("the replay stopped: {err}")))?;
+    Ok(replayed)
+}
+
+/// The archived events of `window`, one list per player in the order they were applied, and
+/// how many were read.
+pub async fn read_players(
+    store: &dyn EventArchive,
+    window: ArchiveWindow,
+    observer: &dyn ReplayObserver,
+) -> Result<(Vec<Vec<ArchivedEvent>>, u64), StoreError> {
     let total = store.count_archive(&window).await?;
     observer.reading(0, total);
     let mut players: HashMap<String, Vec<ArchivedEvent>> = HashMap::new();
@@ -63,13 +79,7 @@ pub async fn replay(
         }
         observer.reading(read, total.max(read));
     }
-    let players: Vec<Vec<ArchivedEvent>> = players.into_values().collect();
-    let replayed = tokio::task::spawn_blocking(move || {
-        replay_players(&players, &before, &after, read, observer.as_ref())
-    })
-    .await
-    .map_err(|err| StoreError::Config(format!("the replay stopped: {err}")))?;
-    Ok(replayed)
+    Ok((players.into_values().collect(), read))
 }
 
 /// Spreads players over the cores; each thread replays whole players under both rule sets.

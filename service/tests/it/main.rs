@@ -2,6 +2,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers fail loudly by design
 
 mod api;
+mod backfill;
 mod claims;
 mod deploy;
 mod docs;
