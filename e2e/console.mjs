@@ -256,7 +256,35 @@ try {
   check(granted.includes("grant") && granted.includes("granted 50 × GEMS"),
     `the grant is on record with its reward (${granted.trim().slice(0, 160)})`);
 
-  console.log("console 8. a reload rejected on disk shows in red, with its diagnostics");
+  console.log("console 8. a player with events under two rule sets: explain says which rules applied each");
+  const achievements = path.join(rules, "achievements.yaml");
+  const hashBefore = (await (await fetch(`${base}/v1/rules`)).json()).contentHash;
+  fs.appendFileSync(achievements, "\n# reviewed for the winter season\n");
+  for (let i = 0; i < 100; i++) {
+    const loaded = await (await fetch(`${base}/v1/rules`)).json();
+    if (loaded.contentHash !== hashBefore) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const later = await fetch(`${base}/v1/events`, {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify([{ kind: "stat", id: "lvl-5-3", userId: "player-5", statCode: "player_level", latestValue: 19, inc: 1 }]),
+  });
+  check(later.ok, `an event under the new rules (${later.status})`);
+  await page.click("#tabs button[data-tab=explain]");
+  await page.fill("#explain-user", "player-5");
+  await page.selectOption("#explain-goal", "achievements/level-20");
+  await page.click("#run-explain");
+  await page.waitForFunction(() => document.querySelector("#explain-results")?.textContent.includes("lvl-5-3"));
+  const older = await page.$$eval("#explain-results tbody tr", (rows) =>
+    rows.map((r) => [r.textContent.includes("lvl-5-3"), !!r.querySelector(".applied-under")]));
+  check(older.length >= 3 && older.every(([isNew, under]) => isNew !== under),
+    `the two earlier events say "applied under the rules of …", the new one does not (${JSON.stringify(older)})`);
+  check((await page.textContent("#explain-results")).includes("applied under the rules of 20"),
+    "with the time those rules were loaded");
+  await readable(page, "explain, two rule sets");
+  await page.screenshot({ path: path.join(shots, "8-two-rule-sets.png"), fullPage: true });
+
+  console.log("console 9. a reload rejected on disk shows in red, with its diagnostics");
   const file = path.join(rules, "achievements.yaml");
   fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("target: 20", "target: twenty"));
   for (let i = 0; i < 100; i++) {
@@ -275,7 +303,7 @@ try {
     "the summary does not call the rules on disk passing");
   check(await page.isVisible("#challenge-achievements tr[data-goal=level-20]"), "the deployed rules are still listed");
   await readable(page, "rules, after a rejected reload");
-  await page.screenshot({ path: path.join(shots, "8-rejected-reload.png"), fullPage: true });
+  await page.screenshot({ path: path.join(shots, "9-rejected-reload.png"), fullPage: true });
 } catch (err) {
   console.error(err);
   console.error(`--- service output ---\n${output.slice(-4000)}`);

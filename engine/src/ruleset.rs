@@ -122,6 +122,9 @@ pub struct RuleSetInfo {
     pub content_hash: String,
     pub loaded_at: DateTime<Utc>,
     pub files: Vec<PathBuf>,
+    /// Each file's text as compiled, in the order of `files` (recorded with the rule set's
+    /// version, so what an archived event was applied under can be read back).
+    pub texts: Vec<String>,
 }
 
 /// The result of routing one event: goals whose `when` held, and evaluation errors (which

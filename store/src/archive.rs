@@ -26,6 +26,9 @@ pub struct ArchivedEvent {
     pub inc: i64,
     /// The payload (`additional`) as JSON text.
     pub payload: String,
+    /// The content hash of the rules it was applied under (`None`: archived before rule-set
+    /// versions were recorded).
+    pub rule_set: Option<String>,
 }
 
 impl ArchivedEvent {
@@ -53,6 +56,18 @@ impl ArchivedEvent {
             additional: engine::event::payload_from_json(Some(&payload)),
         }))
     }
+}
+
+/// A rule set events were applied under, as `rule_sets` records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRuleSet {
+    pub content_hash: String,
+    /// When the process that first applied events under it loaded it.
+    pub loaded_at: DateTime<Utc>,
+    /// When it was recorded: the first batch applied under it.
+    pub recorded_at: DateTime<Utc>,
+    /// Its files: JSON text `[{"name", "text"}]`.
+    pub files: String,
 }
 
 /// Which archived events to read: those that happened (their own time) in `[from, to)`.
@@ -99,6 +114,8 @@ pub(crate) struct ArchiveColumns<'a> {
     pub value: Vec<i64>,
     pub inc: Vec<i64>,
     pub payload: Vec<String>,
+    /// The content hash of the rules each event was applied under.
+    pub rule_set: Vec<&'a str>,
 }
 
 impl<'a> ArchiveColumns<'a> {
@@ -117,8 +134,41 @@ impl<'a> ArchiveColumns<'a> {
             columns.value.push(event.value);
             columns.inc.push(event.inc);
             columns.payload.push(event.additional_json().to_string());
+            columns
+                .rule_set
+                .push(pending.rules.info.content_hash.as_str());
         }
         columns
+    }
+
+    /// The same events cut into runs of one rule set each, in order (PostgreSQL archives a run
+    /// as one row; a batch spans two rule sets only across a reload).
+    pub fn by_rule_set(self) -> Vec<Self> {
+        if self.rule_set.windows(2).all(|pair| pair[0] == pair[1]) {
+            return vec![self];
+        }
+        let mut parts: Vec<Self> = Vec::new();
+        for i in 0..self.len() {
+            if parts
+                .last()
+                .is_none_or(|p| p.rule_set[0] != self.rule_set[i])
+            {
+                parts.push(Self::default());
+            }
+            let at = parts.len() - 1;
+            let part = &mut parts[at];
+            part.event_id.push(self.event_id[i]);
+            part.kind.push(self.kind[i]);
+            part.user_id.push(self.user_id[i]);
+            part.namespace.push(self.namespace[i]);
+            part.occurred_at.push(self.occurred_at[i]);
+            part.stat_code.push(self.stat_code[i]);
+            part.value.push(self.value[i]);
+            part.inc.push(self.inc[i]);
+            part.payload.push(self.payload[i].clone());
+            part.rule_set.push(self.rule_set[i]);
+        }
+        parts
     }
 
     pub fn is_empty(&self) -> bool {
@@ -129,6 +179,64 @@ impl<'a> ArchiveColumns<'a> {
         self.event_id.len()
     }
 }
+
+/// The rule sets this process has recorded in `rule_sets`: each is written once, in the first
+/// batch transaction that applies events under it, so every archived event's `rule_set` names a
+/// recorded one.
+#[derive(Debug, Default)]
+pub(crate) struct RecordedRuleSets(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl RecordedRuleSets {
+    /// The batch's rule sets not recorded yet, each once.
+    pub fn missing<'a>(&self, batch: &[&'a PendingEvent]) -> Vec<&'a engine::RuleSet> {
+        let recorded = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut missing: Vec<&engine::RuleSet> = Vec::new();
+        for pending in batch {
+            let hash = &pending.rules.info.content_hash;
+            if !recorded.contains(hash) && !missing.iter().any(|r| &r.info.content_hash == hash) {
+                missing.push(&pending.rules);
+            }
+        }
+        missing
+    }
+
+    /// Recorded (after the transaction that wrote them committed).
+    pub fn mark(&self, rules: &[&engine::RuleSet]) {
+        let mut recorded = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for rules in rules {
+            recorded.insert(rules.info.content_hash.clone());
+        }
+    }
+}
+
+/// A rule set's files as `rule_sets.files` keeps them: `[{"name", "text"}]`.
+pub(crate) fn files_json(rules: &engine::RuleSet) -> String {
+    let files: Vec<serde_json::Value> = (rules.info.files.iter().zip(&rules.info.texts))
+        .map(|(path, text)| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            serde_json::json!({ "name": name.unwrap_or_default(), "text": text })
+        })
+        .collect();
+    serde_json::Value::Array(files).to_string()
+}
+
+/// Records a rule set unless it is (the backend's statement, `$4` the files' JSON text).
+pub(crate) const RECORD_RULE_SET_PG: &str = "INSERT INTO rule_sets \
+     (content_hash, loaded_at, recorded_at, files) VALUES ($1, $2, $3, $4::json) \
+     ON CONFLICT (content_hash) DO NOTHING";
+pub(crate) const RECORD_RULE_SET_SQLITE: &str = "INSERT INTO rule_sets \
+     (content_hash, loaded_at, recorded_at, files) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (content_hash) DO NOTHING";
+
+/// The recorded rule sets, newest first (`$1`: how many).
+pub(crate) const RULE_SETS: &str = "SELECT content_hash, loaded_at, recorded_at, \
+     CAST(files AS TEXT) FROM rule_sets ORDER BY recorded_at DESC, content_hash LIMIT $1";
 
 /// What an archive read answers.
 pub(crate) type Events = Result<Vec<ArchivedEvent>, crate::StoreError>;
@@ -157,6 +265,7 @@ macro_rules! event_archive {
                 value: row.try_get(7)?,
                 inc: row.try_get(8)?,
                 payload: row.try_get(9)?,
+                rule_set: row.try_get(10)?,
             })
         }
 
@@ -197,6 +306,35 @@ macro_rules! event_archive {
             ) -> Result<u64, $crate::StoreError> {
                 let work = async move { Ok(self.archive_count(window).await?.max(0) as u64) };
                 self.common.probe.timed("count_archive", work).await
+            }
+
+            async fn rule_sets(
+                &self,
+                limit: i64,
+            ) -> Result<Vec<$crate::RecordedRuleSet>, $crate::StoreError> {
+                let work = async move {
+                    let rows: Vec<(
+                        String,
+                        chrono::DateTime<chrono::Utc>,
+                        chrono::DateTime<chrono::Utc>,
+                        String,
+                    )> = sqlx::query_as($crate::archive::RULE_SETS)
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(content_hash, loaded_at, recorded_at, files)| {
+                            $crate::RecordedRuleSet {
+                                content_hash,
+                                loaded_at,
+                                recorded_at,
+                                files,
+                            }
+                        })
+                        .collect())
+                };
+                self.common.probe.timed("rule_sets", work).await
             }
 
             async fn prune_event_archive(

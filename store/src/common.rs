@@ -11,6 +11,8 @@ pub(crate) struct Common {
     pub(crate) legacy_dedup: Arc<crate::dedup::Legacy>,
     /// Times every call; on PostgreSQL, the read cache of answers (`probe.rs`).
     pub(crate) probe: crate::Probe,
+    /// The rule sets this process has recorded (`archive.rs`).
+    pub(crate) rule_sets: Arc<crate::archive::RecordedRuleSets>,
 }
 
 /// A backend: its [`Common`] parts.

@@ -34,7 +34,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use engine::{ChallengeId, CompiledGoal, Event, GoalId, RuleSet, UserId};
 
-pub use archive::{ArchiveWindow, ArchivedEvent, MAX_BATCH_EVENTS, first_deliveries};
+pub use archive::{
+    ArchiveWindow, ArchivedEvent, MAX_BATCH_EVENTS, RecordedRuleSet, first_deliveries,
+};
 pub use audit::{AuditEntry, SupportLog};
 pub use claims::{
     ClaimStart, Delivery, IntentKey, IntentOutcome, IntentState, NewIntent, RewardIntent,
@@ -276,6 +278,9 @@ pub trait EventArchive: Send + Sync + 'static {
 
     /// How many archived events `window` holds.
     async fn count_archive(&self, window: &ArchiveWindow) -> Result<u64, StoreError>;
+
+    /// The newest `limit` rule sets events were applied under, newest first.
+    async fn rule_sets(&self, limit: i64) -> Result<Vec<RecordedRuleSet>, StoreError>;
 
     /// Deletes up to `limit` archived events archived before `before` (EVENT_ARCHIVE_DAYS).
     /// Returns how many.

@@ -248,6 +248,7 @@ pub fn compile(sources: &Sources) -> Compiled {
         content_hash: sources.content_hash(),
         loaded_at: Utc::now(),
         files: sources.files.iter().map(|f| f.path.clone()).collect(),
+        texts: sources.files.iter().map(|f| f.text.clone()).collect(),
     };
     let mut rules = RuleSet::new(engine, challenges, goals, info);
     let tests = rule_tests::compile_tests(&mut ctx, &rules, test_defs);

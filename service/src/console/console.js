@@ -491,6 +491,20 @@ async function explain() {
   });
 }
 
+/// Under which rules an event was applied, when not today's: their load time and what the
+/// event did under them, so a support person sees why stored progress differs from the replay.
+function appliedUnder(e, r) {
+  if (!r.appliedUnder || r.appliedUnder === e.contentHash) return null;
+  const version = (e.ruleSets || []).find((v) => v.contentHash === r.appliedUnder);
+  const when = version ? version.loadedAt : r.appliedUnder.slice(0, 12);
+  const then = r.appliedOutcome;
+  return el("div", { class: "applied-under" },
+    el("span", { class: "pill warn" }, `applied under the rules of ${when}`),
+    then ? el("div", { class: "fields" },
+      `then: ${then.matched ? "matched" : "not matched"}, ${then.progressBefore} → ${then.progressAfter}` + (then.reason ? ` (${then.reason})` : ""))
+      : null);
+}
+
 function renderExplain(e) {
   const facts = [
     ["status", e.status], ["progress", `${e.progress} / ${e.target}`], ["assigned", e.assigned ? "yes" : "no"],
@@ -511,7 +525,7 @@ function renderExplain(e) {
             el("td", {}, `${r.value} / ${r.inc}`),
             el("td", {}, el("span", { class: "pill " + (r.matched ? "ok" : "bad") }, r.matched ? "yes" : "no")),
             el("td", { class: "mono fields" }, Object.entries(r.fields).map(([k, v]) => el("div", {}, `${k} = ${JSON.stringify(v)}`))),
-            el("td", {}, `${r.progressBefore} → ${r.progressAfter}`),
+            el("td", {}, `${r.progressBefore} → ${r.progressAfter}`, appliedUnder(e, r)),
             el("td", { class: "fields" }, show(r.reason)))))
         : el("p", { class: "hint", style: "padding: 0 .9rem" }, "No archived event of this player reached the goal (or the player is not sampled by EVENT_ARCHIVE_SAMPLE).")));
 }

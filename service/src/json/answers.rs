@@ -108,6 +108,19 @@ pub struct ExplanationJson {
     /// The player's last archived events that reached the goal's kind and stat code, newest
     /// first, with what each did to the goal (empty when the player is not archived).
     pub recent_events: Vec<RecentEventJson>,
+    /// The content hash of the rules in use now (`/v1/rules`'s).
+    pub content_hash: String,
+    /// The older rule sets the recent events were applied under, with when each was loaded.
+    pub rule_sets: Vec<RuleSetVersionJson>,
+}
+
+/// A recorded rule set.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = RuleSetVersion)]
+pub struct RuleSetVersionJson {
+    pub content_hash: String,
+    pub loaded_at: String,
 }
 
 impl From<Explanation> for ExplanationJson {
@@ -148,6 +161,13 @@ impl From<Explanation> for ExplanationJson {
                 row_from_earlier_period: why.view.rotated,
             }),
             recent_events: why.recent_events.into_iter().map(Into::into).collect(),
+            content_hash: why.content_hash,
+            rule_sets: (why.rule_sets.into_iter())
+                .map(|(content_hash, at)| RuleSetVersionJson {
+                    content_hash,
+                    loaded_at: time(Some(at)),
+                })
+                .collect(),
         }
     }
 }
@@ -173,11 +193,49 @@ pub struct RecentEventJson {
     pub status_before: &'static str,
     pub status_after: &'static str,
     pub reason: Option<String>,
+    /// The content hash of the rules the event was applied under (null: archived before rule
+    /// sets were recorded). When it is not `contentHash`, the fields above say what the event
+    /// does under today's rules, and `appliedOutcome` what it did under those.
+    pub applied_under: Option<String>,
+    /// What the event did to the goal under the rules it was applied under, when those were
+    /// older rules still recorded (null otherwise).
+    pub applied_outcome: Option<AppliedOutcomeJson>,
+}
+
+/// What an event did to a goal under the rules it was applied under.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AppliedOutcome)]
+pub struct AppliedOutcomeJson {
+    pub matched: bool,
+    pub when: Option<bool>,
+    pub progress_before: i64,
+    pub progress_after: i64,
+    pub status_before: &'static str,
+    pub status_after: &'static str,
+    pub reason: Option<String>,
 }
 
 impl From<RecentEvent> for RecentEventJson {
-    fn from(RecentEvent { event, trace }: RecentEvent) -> Self {
+    fn from(
+        RecentEvent {
+            event,
+            trace,
+            applied_under,
+            applied_outcome,
+        }: RecentEvent,
+    ) -> Self {
         Self {
+            applied_under,
+            applied_outcome: applied_outcome.map(|old| AppliedOutcomeJson {
+                matched: old.matched,
+                when: old.when,
+                progress_before: old.progress_before,
+                progress_after: old.progress_after,
+                status_before: old.status_before,
+                status_after: old.status_after,
+                reason: old.reason,
+            }),
             event_id: event.id.clone(),
             kind: event.kind.as_str(),
             stat_code: event.stat_code.clone(),

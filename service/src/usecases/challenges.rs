@@ -201,6 +201,10 @@ pub struct Explanation {
     /// The player's last archived events that reached the goal's kind and stat code, newest
     /// first, with what each did to the goal (empty when the player is not archived).
     pub recent_events: Vec<RecentEvent>,
+    /// The content hash of the rules in use now.
+    pub content_hash: String,
+    /// The recorded rule sets the recent events were applied under: (hash, loaded at).
+    pub rule_sets: Vec<(String, DateTime<Utc>)>,
 }
 
 /// An archived event that reached a goal's (kind, stat code), and what it did to the goal,
@@ -209,36 +213,83 @@ pub struct Explanation {
 pub struct RecentEvent {
     pub event: Event,
     pub trace: GoalResult,
+    /// The content hash of the rules it was applied under (`None`: archived before versions
+    /// were recorded).
+    pub applied_under: Option<String>,
+    /// What it did to the goal under those rules, when they are not the current ones and are
+    /// recorded: the player's history replayed under them.
+    pub applied_outcome: Option<GoalResult>,
 }
+
+/// Rule sets older than the current one that explain replays a player's history under.
+const OLDER_RULE_SETS: usize = 3;
 
 /// A player's archived events explain replays (their latest), and how many it shows.
 const EXPLAIN_HISTORY: i64 = 5_000;
 const RECENT_EVENTS: usize = 20;
 
-/// The last events of `user`'s archive that reached `goal_id`, newest first.
+/// The last events of `user`'s archive that reached `goal_id`, newest first, each with the
+/// rules it was applied under and, when those were older rules, what it did under them; and
+/// the recorded rule sets they name.
 async fn recent_events(
     ctx: &Context,
     user: &UserId,
     rules: &Arc<RuleSet>,
     goal_id: &str,
-) -> Result<Vec<RecentEvent>, Error> {
+) -> Result<(Vec<RecentEvent>, Vec<(String, DateTime<Utc>)>), Error> {
     let archived = ctx.archive.player_archive(user, EXPLAIN_HISTORY).await?;
     // A row that cannot be read back is left out, and a repeated id counts once, as in replay.
-    let events: Vec<Event> = store::first_deliveries(&archived)
-        .filter_map(|row| row.to_event().ok())
-        .collect();
+    let (events, under): (Vec<Event>, Vec<Option<String>>) = store::first_deliveries(&archived)
+        .filter_map(|row| Some((row.to_event().ok()?, row.rule_set.clone())))
+        .unzip();
     if events.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
+    let current = rules.info.content_hash.clone();
+    let named: std::collections::HashSet<&String> = under.iter().flatten().collect();
+    let recorded: Vec<store::RecordedRuleSet> = if named.iter().any(|h| **h != current) {
+        let all = ctx.archive.rule_sets(100).await?;
+        all.into_iter()
+            .filter(|r| named.contains(&r.content_hash))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let rule_sets = recorded
+        .iter()
+        .map(|r| (r.content_hash.clone(), r.loaded_at))
+        .collect();
     let (rules, goal_id) = (rules.clone(), goal_id.to_string());
-    tokio::task::spawn_blocking(move || {
-        let results = engine::simulate::simulate(&rules, &events);
-        let mut recent: Vec<RecentEvent> = results
-            .into_iter()
-            .zip(events)
-            .filter_map(|(result, event)| {
-                let trace = result.goals.into_iter().find(|g| g.goal_id == goal_id)?;
-                Some(RecentEvent { event, trace })
+    let recent = tokio::task::spawn_blocking(move || {
+        let trace_of = |rules: &RuleSet| -> Vec<Option<GoalResult>> {
+            (engine::simulate::simulate(rules, &events).into_iter())
+                .map(|result| result.goals.into_iter().find(|g| g.goal_id == goal_id))
+                .collect()
+        };
+        let mut older: Vec<(String, Vec<Option<GoalResult>>)> = Vec::new();
+        for recorded in recorded
+            .iter()
+            .filter(|r| r.content_hash != current)
+            .take(OLDER_RULE_SETS)
+        {
+            if let Some(old) = recorded_rules(recorded) {
+                older.push((recorded.content_hash.clone(), trace_of(&old)));
+            }
+        }
+        let mut recent: Vec<RecentEvent> = (trace_of(&rules).into_iter().zip(events).zip(under))
+            .enumerate()
+            .filter_map(|(at, ((trace, event), applied_under))| {
+                let trace = trace?;
+                let applied_outcome = (applied_under.as_ref())
+                    .filter(|hash| **hash != current)
+                    .and_then(|hash| older.iter_mut().find(|(h, _)| h == hash))
+                    .and_then(|(_, traces)| traces[at].take());
+                Some(RecentEvent {
+                    event,
+                    trace,
+                    applied_under,
+                    applied_outcome,
+                })
             })
             .collect();
         recent.reverse();
@@ -246,7 +297,27 @@ async fn recent_events(
         recent
     })
     .await
-    .map_err(|err| Error::new(ErrorCode::Internal, format!("explain failed: {err}")))
+    .map_err(|err| Error::new(ErrorCode::Internal, format!("explain failed: {err}")))?;
+    Ok((recent, rule_sets))
+}
+
+/// A recorded rule set compiled again from its files (`None` when they no longer compile, say
+/// with an engine that changed since).
+fn recorded_rules(recorded: &store::RecordedRuleSet) -> Option<RuleSet> {
+    let files: Vec<serde_json::Value> = serde_json::from_str(&recorded.files).ok()?;
+    let files = (files.iter())
+        .map(|f| {
+            Some(engine::SourceFile::new(
+                f["name"].as_str()?,
+                f["text"].as_str()?,
+            ))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let compiled = engine::compile(&engine::Sources {
+        files,
+        unreadable: Vec::new(),
+    });
+    compiled.trial_rules()
 }
 
 /// Why the player's goal is where it is.
@@ -269,8 +340,10 @@ pub async fn explain(
         .cloned()
         .collect();
     let row = progress.row(&found.id);
-    let recent_events = recent_events(ctx, user, &rules, goal_id).await?;
+    let (recent_events, rule_sets) = recent_events(ctx, user, &rules, goal_id).await?;
     Ok(Explanation {
+        content_hash: rules.info.content_hash.clone(),
+        rule_sets,
         goal: found.clone(),
         assigned: row.is_some(),
         locked_by,

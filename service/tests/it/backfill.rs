@@ -273,6 +273,7 @@ async fn backfill_credits_exactly_the_affected_players(db: TestDatabase) {
     // The fix ships; a dry run under the deployed rules finds the same; the real run applies.
     std::fs::write(&file, rules("ranked")).expect("fix");
     svc.reloaded(&buggy_hash).await;
+    explain_names_the_rules_each_event_was_applied_under(&svc, &buggy_hash).await;
     let (status, dry) = svc
         .backfill(json!({"reason": "ranked casing", "dryRun": true}))
         .await;
@@ -344,6 +345,46 @@ async fn backfill_credits_exactly_the_affected_players(db: TestDatabase) {
     );
     assert_eq!(svc.audit("backfill").await.len(), 3);
     let _ = svc.served.stop.send(());
+}
+
+/// After the fix, explain replays ann's events under it (matched) and says they were applied
+/// under the buggy rules, where they did not match: why her stored progress is 0.
+async fn explain_names_the_rules_each_event_was_applied_under(svc: &Service, buggy: &str) {
+    let (status, why) = svc
+        .call(
+            reqwest::Method::GET,
+            "/v1/admin/players/ann/challenges/season/goals/ranked-wins/explain",
+            "support-7",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{why}");
+    assert_ne!(why["contentHash"], buggy);
+    assert_eq!(why["progress"], 0);
+    assert_eq!(why["ruleSets"].as_array().map(Vec::len), Some(1), "{why}");
+    assert_eq!(why["ruleSets"][0]["contentHash"], buggy);
+    assert!(
+        why["ruleSets"][0]["loadedAt"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    let recent = why["recentEvents"].as_array().expect("events");
+    assert_eq!(recent.len(), 2, "{why}");
+    for event in recent {
+        assert_eq!(event["appliedUnder"], buggy, "{event}");
+        assert_eq!(
+            (event["matched"].clone(), event["when"].clone()),
+            (json!(true), json!(true))
+        );
+        let then = &event["appliedOutcome"];
+        assert_eq!(
+            (then["matched"].clone(), then["when"].clone()),
+            (json!(false), json!(false)),
+            "{event}"
+        );
+        assert_eq!(then["progressAfter"], 0);
+    }
+    assert_eq!(recent[0]["progressAfter"], 2, "today's rules count both");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,7 +32,7 @@ pub(super) const BATCH_EVENTS: &str = "CROSS JOIN LATERAL unnest(b.event_id, b.k
      b.namespace, b.occurred_at, b.stat_code, b.value, b.inc, b.payload) \
      WITH ORDINALITY AS e(event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, payload, place)";
 const EVENT_COLUMNS: &str = "b.id * 65536 + e.place, e.event_id, e.kind, e.user_id, e.namespace, \
-     e.occurred_at, e.stat_code, e.value, e.inc, e.payload::text";
+     e.occurred_at, e.stat_code, e.value, e.inc, e.payload::text, b.rule_set";
 const PLACES: i64 = 65_536;
 
 /// The advisory lock (by `hashtext`) a replica holds while its statement prunes the archive.

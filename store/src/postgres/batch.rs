@@ -202,6 +202,17 @@ impl PgStore {
         batch: &[&PendingEvent],
         now: DateTime<Utc>,
     ) -> Result<Vec<EventOutcome>, StoreError> {
+        let missing = self.common.rule_sets.missing(batch);
+        for rules in &missing {
+            sqlx::query(crate::archive::RECORD_RULE_SET_PG)
+                .bind(&rules.info.content_hash)
+                .bind(rules.info.loaded_at)
+                .bind(now)
+                .bind(crate::archive::files_json(rules))
+                .execute(&mut *conn)
+                .await?;
+        }
+        self.common.rule_sets.mark(&missing);
         let users = batch_users(batch);
         let known = self.known_auto_rows.all_known(batch.iter().copied());
         if !known {
@@ -273,8 +284,12 @@ async fn batch_transaction(
         return Ok(Attempt::AutoRowMissing);
     }
     let folded = fold(batch, &fresh, &forgotten, rows, now);
-    let archived = ArchiveColumns::of(batch, &fresh);
-    write_batch(&mut tx, &folded.changed, &archived, now).await?;
+    let mut archived = ArchiveColumns::of(batch, &fresh).by_rule_set().into_iter();
+    let first = archived.next().unwrap_or_default();
+    write_batch(&mut tx, &folded.changed, &first, now).await?;
+    for part in archived {
+        write_batch(&mut tx, &[], &part, now).await?;
+    }
     tx.commit().await?;
     Ok(Attempt::Committed {
         outcomes: folded.outcomes,
@@ -342,10 +357,11 @@ fn archive_sql(first: usize) -> String {
     format!(
         "INSERT INTO event_archive_batch \
            (archived_at, events, players, event_id, kind, user_id, namespace, occurred_at, stat_code, \
-            value, inc, payload) \
-         VALUES (${}, cardinality({users}), ARRAY(SELECT DISTINCT unnest({users})), {}::json[])",
+            value, inc, payload, rule_set) \
+         VALUES (${}, cardinality({users}), ARRAY(SELECT DISTINCT unnest({users})), {}::json[], ${})",
         first + TYPES.len(),
-        arrays.join(", ")
+        arrays.join(", "),
+        first + TYPES.len() + 1
     )
 }
 
@@ -366,6 +382,7 @@ impl ArchiveColumns<'_> {
             .bind(&self.inc)
             .bind(&self.payload)
             .bind(now)
+            .bind(self.rule_set.first().copied())
     }
 }
 

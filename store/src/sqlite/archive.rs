@@ -12,10 +12,11 @@ crate::archive::event_archive!(SqliteStore, SqliteRow, player_events: PLAYER_EVE
 
 /// An event's columns, in the order `decode_event` reads them.
 const EVENT_COLUMNS: &str =
-    "id, event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, payload";
+    "id, event_id, kind, user_id, namespace, occurred_at, stat_code, value, inc, payload, rule_set";
 
 const PLAYER_EVENTS: &str = "SELECT id, event_id, kind, user_id, namespace, occurred_at, \
-     stat_code, value, inc, payload FROM event_archive WHERE user_id = $1 ORDER BY id DESC LIMIT $2";
+     stat_code, value, inc, payload, rule_set FROM event_archive WHERE user_id = $1 \
+     ORDER BY id DESC LIMIT $2";
 
 // Times are stored in one text format, so comparing them as text compares them as times.
 const IN_WINDOW: &str = "($1 IS NULL OR occurred_at >= $1) AND ($2 IS NULL OR occurred_at < $2)";

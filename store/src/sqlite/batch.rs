@@ -67,7 +67,18 @@ impl ApplyBatch for SqliteStore {
         let folded = fold(batch, &fresh, &forgotten, rows, now);
         write_rows(&mut tx, &folded.changed, OVERWRITE).await?;
         archive(&mut tx, &ArchiveColumns::of(batch, &fresh), now).await?;
+        let missing = self.common.rule_sets.missing(batch);
+        for rules in &missing {
+            sqlx::query(crate::archive::RECORD_RULE_SET_SQLITE)
+                .bind(&rules.info.content_hash)
+                .bind(rules.info.loaded_at)
+                .bind(now)
+                .bind(crate::archive::files_json(rules))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
+        self.common.rule_sets.mark(&missing);
         Ok(folded.outcomes)
     }
 }
@@ -157,8 +168,8 @@ async fn archive(
     for range in chunks(archived.len()) {
         let sql = format!(
             "INSERT INTO event_archive (event_id, kind, user_id, namespace, occurred_at, stat_code, \
-               value, inc, payload, archived_at) VALUES {}",
-            values(range.len(), 10)
+               value, inc, payload, archived_at, rule_set) VALUES {}",
+            values(range.len(), 11)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for i in range {
@@ -172,7 +183,8 @@ async fn archive(
                 .bind(archived.value[i])
                 .bind(archived.inc[i])
                 .bind(&archived.payload[i])
-                .bind(now);
+                .bind(now)
+                .bind(archived.rule_set[i]);
         }
         query.execute(&mut *conn).await?;
     }

@@ -37,6 +37,7 @@ mod held;
 mod outage;
 mod replay;
 mod retention;
+mod rule_sets;
 mod schema;
 mod sharding;
 mod supervision;

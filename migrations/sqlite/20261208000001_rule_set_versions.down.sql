@@ -1,0 +1,2 @@
+ALTER TABLE event_archive DROP COLUMN rule_set;
+DROP TABLE rule_sets;
