@@ -132,7 +132,7 @@ fn retention_windows_take_a_unit_and_the_cadence_follows_them() {
     let defaults = cleanup(&[]).expect("defaults").expect("on");
     assert_eq!(defaults.dedup_retention, Duration::hours(24));
     assert_eq!(defaults.row_retention, Duration::days(7));
-    assert_eq!(defaults.archive_retention, Duration::days(30));
+    assert_eq!(defaults.archive_retention, Duration::days(14));
     assert_eq!(defaults.interval, std::time::Duration::from_secs(3600));
 
     let short = cleanup(&[
