@@ -3,6 +3,7 @@
 
 mod api;
 mod backfill;
+mod backfill_resume;
 mod claims;
 mod deploy;
 mod docs;
