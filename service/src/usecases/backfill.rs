@@ -232,9 +232,14 @@ struct Write<'a> {
 impl Write<'_> {
     /// Whether it wrote (false: the row is no longer below the replay).
     async fn apply(&self, now: DateTime<Utc>) -> Result<bool, Failure> {
+        // Set when the held row is no longer below the replay: nothing to write.
+        let found_as_far = std::sync::atomic::AtomicBool::new(false);
         let decide = |before: Option<&ProgressRow>| {
             let stored = before.map(|r| &r.state);
-            let next = backfill_change(self.goal, stored, self.replayed, now)?;
+            let Some(next) = backfill_change(self.goal, stored, self.replayed, now) else {
+                found_as_far.store(true, std::sync::atomic::Ordering::Relaxed);
+                return None;
+            };
             let entry = AuditEntry {
                 id: store::audit::new_audit_id().ok()?,
                 at: now,
@@ -272,13 +277,7 @@ impl Write<'_> {
             if written.is_some() {
                 return Ok(true);
             }
-            let rows = self
-                .stores
-                .players
-                .progress_for_user(self.user, false)
-                .await?;
-            let stored = rows.iter().find(|r| r.goal_id == self.goal.id);
-            if backfill_change(self.goal, stored.map(|r| &r.state), self.replayed, now).is_none() {
+            if found_as_far.load(std::sync::atomic::Ordering::Relaxed) {
                 return Ok(false);
             }
         }
