@@ -1,8 +1,10 @@
 // The designer console in a real browser (Debian's chromium, driven by playwright-core): the
 // real `service` binary with the example challenges on a fresh embedded database, some archived
 // traffic, then a designer's session: the rules list, a broken edit's diagnostic at its line, a
-// simulated event completing a goal, a replay comparison and a player's explain. A screenshot
-// of each step goes to the output folder (a CI artifact).
+// simulated event completing a goal, a replay comparison and a player's explain; then support's:
+// a player's goals, a fix and a grant with a reason, explain across two rule sets, the player's
+// timeline, and a rejected reload. A screenshot of each step goes to the output folder (a CI
+// artifact).
 //
 //   node e2e/console.mjs <bin dir> <screenshot dir>
 //
@@ -235,9 +237,9 @@ try {
   await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.includes("completed"), stored);
   const fixed = await page.textContent(stored);
   check(fixed.includes("completed") && fixed.includes("20 / 20"), `level-20 of player-5 is completed (${fixed.trim().slice(0, 80)})`);
-  await page.waitForFunction(() => document.querySelector("#player-audit")?.textContent.includes("ticket 4411"))
+  await page.waitForFunction(() => document.querySelector("#player-timeline")?.textContent.includes("ticket 4411"))
     .catch(() => {});
-  const record = await page.textContent("#player-audit");
+  const record = await page.textContent("#player-timeline");
   check(record.includes("ticket 4411") && record.includes("complete") && record.includes("18 in_progress → 20 completed"),
     `the audit log shows the action, its reason, before and after (${record.trim().slice(0, 200)})`);
   await readable(page, "player, after a fix");
@@ -250,9 +252,9 @@ try {
   await page.fill("#fix-reason", "ticket 4411: reward for level 20");
   await page.click("#fix-send");
   await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.includes("claimed"), stored);
-  await page.waitForFunction(() => document.querySelector("#player-audit")?.textContent.includes("granted"))
+  await page.waitForFunction(() => document.querySelector("#player-timeline")?.textContent.includes("granted"))
     .catch(() => {});
-  const granted = await page.textContent("#player-audit");
+  const granted = await page.textContent("#player-timeline");
   check(granted.includes("grant") && granted.includes("granted 50 × GEMS"),
     `the grant is on record with its reward (${granted.trim().slice(0, 160)})`);
 
@@ -284,7 +286,24 @@ try {
   await readable(page, "explain, two rule sets");
   await page.screenshot({ path: path.join(shots, "8-two-rule-sets.png"), fullPage: true });
 
-  console.log("console 9. a reload rejected on disk shows in red, with its diagnostics");
+  console.log("console 9. the player's timeline: events with what each did, both rule sets, the claim, support's actions");
+  await page.click("#tabs button[data-tab=player]");
+  await page.fill("#player-user", "player-5");
+  await page.click("#run-player");
+  await page.waitForFunction(() => document.querySelector("#player-timeline")?.textContent.includes("lvl-5-3"));
+  const kinds = await page.$$eval("#player-timeline tbody tr", (rows) => rows.map((r) => r.dataset.type));
+  check(kinds[0] === "event" && kinds.filter((k) => k === "rules").length === 2 && kinds.includes("claim") &&
+    kinds.filter((k) => k === "support").length === 2 && kinds.filter((k) => k === "event").length === 3,
+    `newest first: the new event, two rule sets, the claim, two support actions, three events (${kinds.join(", ")})`);
+  const timeline = await page.textContent("#player-timeline");
+  check(timeline.includes("applied under the rules of 20") && timeline.includes("rules in use") &&
+    timeline.includes("granted") && timeline.includes("50 × GEMS") && timeline.includes("reason: ticket 4411") &&
+    timeline.includes("achievements/level-20: "),
+    `each entry says what it did (${timeline.trim().slice(0, 300)})`);
+  await readable(page, "player timeline");
+  await page.screenshot({ path: path.join(shots, "9-timeline.png"), fullPage: true });
+
+  console.log("console 10. a reload rejected on disk shows in red, with its diagnostics");
   const file = path.join(rules, "achievements.yaml");
   fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("target: 20", "target: twenty"));
   for (let i = 0; i < 100; i++) {
@@ -303,7 +322,7 @@ try {
     "the summary does not call the rules on disk passing");
   check(await page.isVisible("#challenge-achievements tr[data-goal=level-20]"), "the deployed rules are still listed");
   await readable(page, "rules, after a rejected reload");
-  await page.screenshot({ path: path.join(shots, "9-rejected-reload.png"), fullPage: true });
+  await page.screenshot({ path: path.join(shots, "10-rejected-reload.png"), fullPage: true });
 } catch (err) {
   console.error(err);
   console.error(`--- service output ---\n${output.slice(-4000)}`);

@@ -1,5 +1,6 @@
 //! The cleanup job: deletes rows of rotating goals long after their period ended, and forgets
-//! applied event ids older than the dedup window, and archived events older than theirs.
+//! applied event ids older than the dedup window, archived events older than theirs, and the
+//! audit log's months older than AUDIT_RETENTION (whole months, recorded in the log).
 //! Bounded: each statement deletes at most `batch_size` rows and is followed by a pause at least
 //! as long as it took; each run deletes at most `max_rows_per_run` per table. Runs come every
 //! `interval` (at most an eighth of the shortest retention window, see [`cadence`]), or right
@@ -31,6 +32,8 @@ pub struct CleanupConfig {
     pub max_rows_per_run: u64,
     /// Archived events are kept this long.
     pub archive_retention: TimeDelta,
+    /// Support's audit log is kept this long, then goes a whole UTC month at a time.
+    pub audit_retention: TimeDelta,
 }
 
 /// What one run deleted.
@@ -39,6 +42,8 @@ pub struct Cleaned {
     pub expired_rows: u64,
     pub event_ids: u64,
     pub archived_events: u64,
+    /// Audit log entries of the months that went.
+    pub audit_entries: u64,
 }
 
 /// The time between two runs: `configured`, or an eighth of the shortest retention window when
@@ -115,10 +120,14 @@ pub async fn clean_once(
         archive.prune_event_archive(now - config.archive_retention, limit)
     })
     .await?;
+    let audit_entries = store
+        .prune_audit_log(now, now - config.audit_retention)
+        .await?;
     Ok(Cleaned {
         expired_rows,
         event_ids,
         archived_events,
+        audit_entries,
     })
 }
 
@@ -172,6 +181,7 @@ pub async fn run(
                 expired_rows = cleaned.expired_rows,
                 event_ids = cleaned.event_ids,
                 archived_events = cleaned.archived_events,
+                audit_entries = cleaned.audit_entries,
                 duration_ms = started.elapsed().as_millis() as u64,
                 "cleanup deleted expired progress rows, old event ids and archived events"
             ),
@@ -216,6 +226,7 @@ mod tests {
             expired_rows,
             event_ids,
             archived_events,
+            audit_entries: 0,
         };
         assert!(!run(10, 99, 0).reached(100));
         assert!(run(0, 100, 0).reached(100));

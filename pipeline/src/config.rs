@@ -175,6 +175,10 @@ pub struct Config {
     /// EVENT_ARCHIVE_RETENTION in days (its older name).
     #[arg(long, env = "EVENT_ARCHIVE_DAYS")]
     pub event_archive_days: Option<u32>,
+    /// Support's audit log is kept this long: a UTC month goes, whole, once it ended this long
+    /// ago (a duration with a unit, at least a day). Default 400d (13 months).
+    #[arg(long, env = "AUDIT_RETENTION", value_parser = parse_window)]
+    pub audit_retention: Option<Duration>,
     /// Players whose progress rows the service keeps in memory for reads (PostgreSQL only,
     /// evicted through its change log); 0 turns the cache off.
     #[arg(long, env = "PROGRESS_CACHE_PLAYERS", default_value_t = 100_000)]
@@ -287,6 +291,18 @@ impl Config {
             ("EVENT_ARCHIVE_DAYS", self.event_archive_days, DAY),
             14 * DAY,
         )?;
+        let audit = self
+            .audit_retention
+            .unwrap_or(Duration::from_secs(400 * DAY));
+        if audit < Duration::from_secs(DAY) {
+            return Err(ConfigError::Invalid {
+                setting: "AUDIT_RETENTION",
+                reason: format!(
+                    "{} is shorter than a day: support's records would go as they are written",
+                    humantime::format_duration(audit)
+                ),
+            });
+        }
         if dedup.window.is_zero() {
             return Err(ConfigError::TooSmall {
                 setting: dedup.setting,
@@ -329,6 +345,7 @@ impl Config {
             batch_size: self.cleanup_batch_size,
             max_rows_per_run: self.cleanup_max_rows_per_run.max(1),
             archive_retention: delta(archive.window),
+            audit_retention: delta(audit),
         }))
     }
 
@@ -367,6 +384,7 @@ mod tests {
         assert_eq!(postgres.archive_sample(), Ok(1.0));
         let cleanup = postgres.cleanup().expect("cleanup").expect("cleanup on");
         assert_eq!(cleanup.archive_retention, chrono::TimeDelta::days(14));
+        assert_eq!(cleanup.audit_retention, chrono::TimeDelta::days(400));
         let chosen = config(&[
             "--database-url",
             "postgres://db/x",

@@ -349,6 +349,9 @@ impl Metrics {
                 self.cleanup_deleted
                     .with_label_values(&["event_archive"])
                     .inc_by(cleaned.archived_events);
+                self.cleanup_deleted
+                    .with_label_values(&["audit_log"])
+                    .inc_by(cleaned.audit_entries);
                 self.cleanup_last_success
                     .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
             }

@@ -60,6 +60,37 @@ pub fn pseudonym(secret: &str, user_id: &UserId) -> String {
     format!("deleted-{}", &digest[..32])
 }
 
+/// The first instant of `at`'s UTC month.
+pub fn month_start(at: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::{Datelike, TimeZone};
+    Utc.with_ymd_and_hms(at.year(), at.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(at)
+}
+
+/// The audit entry that records a retention run: the month(s) that went, how many entries.
+pub(crate) fn retention_entry(
+    now: DateTime<Utc>,
+    before: DateTime<Utc>,
+    months: &[String],
+    entries: u64,
+) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id: new_audit_id()?,
+        at: now,
+        actor: "audit-retention".into(),
+        action: "retention".into(),
+        user_id: String::new(),
+        challenge_id: None,
+        goal_id: None,
+        reason: format!(
+            "AUDIT_RETENTION: months that ended before {}",
+            before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        detail: serde_json::json!({"months": months, "entries": entries}).to_string(),
+    })
+}
+
 /// What support decided from the row as it stands: the row to write and its audit entry, or
 /// nothing (refused: the caller kept why).
 pub type Decide<'a> =
@@ -228,6 +259,7 @@ macro_rules! support_log {
             tx: &mut sqlx::Transaction<'static, $db>,
             entry: &$crate::audit::AuditEntry,
         ) -> Result<(), $crate::StoreError> {
+            month_of(tx, entry.at).await?;
             sqlx::query($crate::audit::INSERT_ENTRY)
                 .bind(entry.id.as_str())
                 .bind(entry.at)

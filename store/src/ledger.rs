@@ -368,6 +368,28 @@ macro_rules! claim_ledger {
                     .await
             }
 
+            async fn player_intents(
+                &self,
+                user_id: &engine::UserId,
+                limit: i64,
+            ) -> Result<Vec<$crate::claims::RewardIntent>, $crate::StoreError> {
+                self.common.probe
+                    .timed("player_intents", async move {
+                        let sql = format!(
+                            "SELECT {} FROM reward_grants WHERE user_id = $1 \
+                             ORDER BY created_at DESC, goal_id LIMIT $2",
+                            $crate::ledger::INTENT_COLUMNS
+                        );
+                        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(user_id.as_str())
+                            .bind(limit)
+                            .fetch_all(&self.pool)
+                            .await?;
+                        decode_intents(&rows)
+                    })
+                    .await
+            }
+
             async fn intent_counts(
                 &self,
             ) -> Result<Vec<($crate::claims::IntentState, i64)>, $crate::StoreError> {

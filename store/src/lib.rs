@@ -248,6 +248,13 @@ pub trait ClaimLedger: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<RewardIntent>, StoreError>;
 
+    /// A player's newest `limit` intents, newest first (support's timeline of the player).
+    async fn player_intents(
+        &self,
+        user_id: &UserId,
+        limit: i64,
+    ) -> Result<Vec<RewardIntent>, StoreError>;
+
     /// How many intents are in each open state (pending, sending, unknown); closed ones are
     /// counted by the grant outcome counter, not here.
     async fn intent_counts(&self) -> Result<Vec<(IntentState, i64)>, StoreError>;
@@ -338,6 +345,16 @@ pub trait Maintenance: Send + Sync + 'static {
     /// keeps none). Each cache prunes what it has read; this covers a deployment where none
     /// reads (a handler alone, or the cache off). Returns how many.
     async fn prune_change_log(&self, before: DateTime<Utc>, limit: i64) -> Result<u64, StoreError>;
+
+    /// The audit log's retention, a whole UTC month at a time: every month that ended before
+    /// `before` goes (on PostgreSQL its partition is dropped), each recorded as an entry of its
+    /// own (`action: retention`). On PostgreSQL it also creates the partitions of `now`'s month
+    /// and the next two. Returns how many entries went.
+    async fn prune_audit_log(
+        &self,
+        now: DateTime<Utc>,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 
     /// Which of `goals` players hold progress rows for (a reload must not drop those); with no
     /// goals, every goal any player holds rows for. Scans the progress table: called when a

@@ -209,6 +209,15 @@ macro_rules! maintenance {
                 self.common.probe.timed("prune_change_log", work).await
             }
 
+            async fn prune_audit_log(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                before: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, $crate::StoreError> {
+                let work = self.forget_audit_months(now, before);
+                self.common.probe.timed("prune_audit_log", work).await
+            }
+
             async fn goals_in_use(
                 &self,
                 goals: &[engine::GoalId],

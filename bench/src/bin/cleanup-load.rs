@@ -118,6 +118,7 @@ async fn main() -> Result<()> {
         batch_size: args.batch_size,
         max_rows_per_run: args.max_rows_per_run,
         archive_retention: chrono::TimeDelta::days(30),
+        audit_retention: chrono::TimeDelta::days(400),
     };
     let started = Instant::now();
     let (mut rows, mut ids, mut runs) = (0, 0, 0);

@@ -68,6 +68,7 @@ async fn a_run_deletes_at_most_its_bound_and_prunes_old_event_ids() {
         batch_size: 2,
         max_rows_per_run: 3,
         archive_retention: chrono::TimeDelta::days(30),
+        audit_retention: chrono::TimeDelta::days(400),
     };
     // The cursor carries from run to run, as in the job's loop.
     let mut cursor = None;
@@ -89,6 +90,7 @@ async fn a_run_deletes_at_most_its_bound_and_prunes_old_event_ids() {
             expired_rows: 3,
             event_ids: 3,
             archived_events: 0,
+            audit_entries: 0,
         }
     );
     assert_eq!(
@@ -97,6 +99,7 @@ async fn a_run_deletes_at_most_its_bound_and_prunes_old_event_ids() {
             expired_rows: 2,
             event_ids: 0,
             archived_events: 0,
+            audit_entries: 0,
         }
     );
     assert_eq!(run().await, Cleaned::default());

@@ -574,32 +574,69 @@ function renderPlayer(answer) {
             } }, "Explain"),
             " ",
             el("button", { class: "fix", type: "button", onclick: () => openFix(answer.userId, c.challengeId, g) }, "Fix…"))))))));
-  renderAudit(answer.userId);
+  renderTimeline(answer.userId);
 }
 
-/// The support actions on record for the player, newest first.
-async function renderAudit(user) {
-  let log;
+/// What happened to the player, newest first: archived events with what each did to every goal
+/// listening, the rule sets deployed, claims with their intent's state, and support's actions.
+async function renderTimeline(user) {
+  let t;
   try {
-    log = await api("GET", `/v1/admin/audit?userId=${encodeURIComponent(user)}&limit=100`);
+    t = await api("GET", `/v1/admin/players/${encodeURIComponent(user)}/timeline?limit=200`);
   } catch (err) {
-    $("#player-audit").replaceChildren(el("p", { class: "status bad" }, "Cannot read the audit log: " + err.message));
+    $("#player-timeline").replaceChildren(el("p", { class: "status bad" }, "Cannot read the player's timeline: " + err.message));
     return;
   }
+  const loaded = new Map(t.entries.filter((e) => e.type === "rules").map((e) => [e.contentHash, e.at]));
   const state = (s) => (s ? `${s.progress} ${s.status}` : "no row");
-  $("#player-audit").replaceChildren(el("div", { class: "card" },
-    el("h2", {}, "Support actions ", el("small", {}, "(the audit log, newest first)")),
-    log.entries.length
-      ? table(["when", "who", "action", "goal", "before → after", "reason"], log.entries.map((e) =>
-        el("tr", { "data-audit": e.id },
-          el("td", {}, e.at), el("td", {}, e.actor), el("td", {}, e.action),
-          el("td", { class: "mono" }, `${e.challengeId || ""}/${e.goalId || ""}`),
-          el("td", {}, e.detail.reward !== undefined
-            ? `granted ${e.detail.reward ? `${e.detail.reward.quantity} × ${e.detail.reward.rewardId}` : "no reward"}`
+  const reward = (r) => (r && r.rewardId ? `${r.quantity} × ${r.rewardId}` : "no reward");
+  const goals = (list) => list.map((g) => el("div", { class: g.progressAfter !== g.progressBefore || g.statusAfter !== g.statusBefore ? "moved" : "fields" },
+    `${g.challengeId}/${g.goalId}: ` + (g.matched
+      ? `${g.progressBefore} → ${g.progressAfter}` + (g.statusAfter !== g.statusBefore ? ` (${g.statusAfter})` : "")
+      : "not matched") + (g.reason && g.matched ? ` (${g.reason})` : g.reason ? `: ${g.reason}` : "")));
+  const row = (e) => {
+    switch (e.type) {
+      case "event": {
+        const older = e.appliedUnder && e.appliedUnder !== t.contentHash;
+        return [el("span", { class: "pill" }, "event"),
+          el("div", {}, el("span", { class: "mono" }, e.eventId),
+            el("div", { class: "fields" }, `${e.kind}${e.statCode ? " " + e.statCode : ""} · value ${e.value} · inc ${e.inc}`)),
+          el("div", {}, e.goals.length ? goals(e.goals) : el("span", { class: "fields" }, "no goal listens to it"),
+            older ? el("div", { class: "applied-under" },
+              el("span", { class: "pill warn" }, `applied under the rules of ${loaded.get(e.appliedUnder) || e.appliedUnder.slice(0, 12)}`),
+              e.appliedGoals ? el("div", { class: "fields" }, "then:", goals(e.appliedGoals)) : null) : null)];
+      }
+      case "rules":
+        return [el("span", { class: "pill " + (e.current ? "ok" : "") }, e.current ? "rules in use" : "rules"),
+          el("span", { class: "mono" }, e.contentHash.slice(0, 12)),
+          el("span", { class: "fields" }, "events after this were applied under these rules")];
+      case "claim":
+        return [el("span", { class: "pill" }, "claim"),
+          el("span", { class: "mono" }, `${e.challengeId || "?"}/${e.goalId}`),
+          el("div", {}, el("span", { class: "pill " + ({ granted: "ok", refused: "bad", unknown: "bad" }[e.state] || "warn") }, e.state),
+            ` ${reward(e.reward)} · ${e.attempts} attempt(s) · ${e.delivery}`,
+            e.lastError ? el("div", { class: "fields" }, e.lastError) : null,
+            el("div", { class: "fields mono" }, `transaction ${e.transactionId}, updated ${e.updatedAt}`))];
+      default:
+        return [el("span", { class: "pill warn" }, "support"),
+          el("div", {}, el("strong", {}, e.action), ` by ${e.actor}`,
+            el("div", { class: "mono fields" }, `${e.challengeId || ""}/${e.goalId || ""}`)),
+          el("div", {}, e.detail.reward !== undefined ? `granted ${reward(e.detail.reward)}`
             : e.detail.entries !== undefined ? `${e.detail.entries} entries renamed`
-            : `${state(e.before)} → ${state(e.after)}`),
-          el("td", { class: "fields" }, e.reason))))
-      : el("p", { class: "hint", style: "padding: 0 .9rem" }, "No support action on record for this player.")));
+            : `${state(e.before)} → ${state(e.after)}`,
+            el("div", { class: "fields" }, `reason: ${e.reason}`))];
+    }
+  };
+  const events = t.archivedEvents
+    ? `${t.archivedEvents} archived event(s) replayed`
+    : "no archived event: the player has none in the archive's window (EVENT_ARCHIVE_SAMPLE, EVENT_ARCHIVE_RETENTION)";
+  $("#player-timeline").replaceChildren(el("div", { class: "card" },
+    el("h2", {}, "Timeline ", el("small", {}, `(newest first; ${events})`)),
+    t.entries.length
+      ? table(["when", "", "what", "what it did"], t.entries.map((e) =>
+        el("tr", { "data-type": e.type, ...(e.type === "support" ? { "data-audit": e.id } : {}) },
+          el("td", {}, e.at), ...row(e).map((cell) => el("td", {}, cell)))))
+      : el("p", { class: "hint", style: "padding: 0 .9rem" }, "Nothing on record for this player.")));
 }
 
 // ---------------------------------------------------------------- fix a goal (support)

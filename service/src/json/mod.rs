@@ -6,6 +6,7 @@ pub mod answers;
 pub mod backfill;
 pub mod designers;
 pub mod prerendered;
+pub mod timeline;
 
 use chrono::{DateTime, Utc};
 use engine::progress::GoalView;

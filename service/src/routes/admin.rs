@@ -15,6 +15,7 @@ use crate::auth::ServerCaller;
 use crate::error::{ApiError, ErrorCode};
 use crate::json::answers::ExplanationJson;
 use crate::json::designers::{LintJson, SimulationJson};
+use crate::json::timeline::TimelineJson;
 use crate::usecases::designers::{self, Draft, MAX_SIMULATED_EVENTS};
 
 pub fn router() -> Router<AppState> {
@@ -29,6 +30,42 @@ pub fn router() -> Router<AppState> {
             "/v1/admin/players/{user}/challenges",
             get(player_challenges),
         )
+        .route("/v1/admin/players/{user}/timeline", get(player_timeline))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct TimelineQuery {
+    /// At most this many entries, besides the rule sets deployed meanwhile (default 100, at
+    /// most 1,000).
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// What happened to a player, newest first, for support: their archived events with what
+/// each did to every goal listening, the rule sets deployed meanwhile, their claims with each
+/// intent's state, and support's actions on them.
+#[utoipa::path(get, path = "/v1/admin/players/{user}/timeline", tag = "support",
+    params(("user" = String, Path), TimelineQuery),
+    responses((status = 200, body = TimelineJson), (status = 400, body = crate::error::ErrorJson),
+        (status = 403, body = crate::error::ErrorJson)))]
+pub(super) async fn player_timeline(
+    State(state): State<AppState>,
+    _caller: ServerCaller,
+    Path(user): Path<String>,
+    super::ApiQuery(query): super::ApiQuery<TimelineQuery>,
+) -> Result<Json<TimelineJson>, ApiError> {
+    use crate::usecases::timeline::{MAX_ENTRIES, timeline};
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_ENTRIES).contains(&limit) {
+        return Err(ApiError::new(
+            ErrorCode::ValidationFailed,
+            "`limit` is 1 to 1,000",
+        ));
+    }
+    let user = super::support::player_id(user)?;
+    let found = timeline(&state.context, &user, limit).await?;
+    Ok(Json(TimelineJson::new(user.to_string(), found)))
 }
 
 /// Any player's challenges, for support: what `GET /v1/challenges` answers that player, plus

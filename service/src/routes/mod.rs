@@ -64,6 +64,7 @@ pub fn router() -> Router<AppState> {
         admin::simulate,
         admin::explain_player,
         admin::player_challenges,
+        admin::player_timeline,
         console::overview,
         console::replay,
         support::progress,

@@ -11,7 +11,7 @@ use super::{ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::auth::{ServerCaller, SupportCaller};
 use crate::error::{ApiError, ErrorCode};
-use crate::json::time;
+use crate::json::timeline::AuditEntryJson;
 use crate::usecases::support::{SupportRequest, change_progress};
 
 pub fn router() -> Router<AppState> {
@@ -174,30 +174,6 @@ pub(super) struct AuditQuery {
     limit: Option<i64>,
 }
 
-/// One audit log entry.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct AuditEntryJson {
-    id: String,
-    at: String,
-    actor: String,
-    action: String,
-    user_id: String,
-    challenge_id: Option<String>,
-    goal_id: Option<String>,
-    reason: String,
-    /// The goal before a set, complete or reset: `{progress, status}` (null: no row, or
-    /// another action).
-    #[schema(value_type = Object)]
-    before: serde_json::Value,
-    /// The goal after it.
-    #[schema(value_type = Object)]
-    after: serde_json::Value,
-    /// What else the action recorded: a grant's `reward`, a deletion's `entries`.
-    #[schema(value_type = Object)]
-    detail: serde_json::Value,
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct AuditAnswer {
     entries: Vec<AuditEntryJson>,
@@ -223,32 +199,7 @@ pub(super) async fn audit(
         .await
         .map_err(crate::usecases::Error::from)?;
     Ok(Json(AuditAnswer {
-        entries: entries
-            .into_iter()
-            .map(|entry| {
-                let mut detail: serde_json::Value =
-                    serde_json::from_str(&entry.detail).unwrap_or_default();
-                let mut take = |key: &str| {
-                    (detail.as_object_mut())
-                        .and_then(|fields| fields.remove(key))
-                        .unwrap_or_default()
-                };
-                let (before, after) = (take("before"), take("after"));
-                AuditEntryJson {
-                    before,
-                    after,
-                    detail,
-                    id: entry.id,
-                    at: time(Some(entry.at)),
-                    actor: entry.actor,
-                    action: entry.action,
-                    user_id: entry.user_id,
-                    challenge_id: entry.challenge_id,
-                    goal_id: entry.goal_id,
-                    reason: entry.reason,
-                }
-            })
-            .collect(),
+        entries: entries.into_iter().map(Into::into).collect(),
     }))
 }
 

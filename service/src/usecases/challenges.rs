@@ -8,7 +8,7 @@ use engine::simulate::GoalResult;
 use engine::{ChallengeId, CompiledGoal, Event, GoalId, Rotation, RuleSet, UserId};
 
 use super::{Context, PlayerRows, challenge, goal, visible};
-use crate::usecases::error::{Error, ErrorCode};
+use crate::usecases::error::Error;
 
 /// A player's progress on the challenges an answer shows, with the rule set it was read
 /// under. REST writes it from that rule set's rendered parts (`crate::json::prerendered`).
@@ -221,9 +221,6 @@ pub struct RecentEvent {
     pub applied_outcome: Option<GoalResult>,
 }
 
-/// Rule sets older than the current one that explain replays a player's history under.
-const OLDER_RULE_SETS: usize = 3;
-
 /// A player's archived events explain replays (their latest), and how many it shows.
 const EXPLAIN_HISTORY: i64 = 5_000;
 const RECENT_EVENTS: usize = 20;
@@ -237,87 +234,25 @@ async fn recent_events(
     rules: &Arc<RuleSet>,
     goal_id: &str,
 ) -> Result<(Vec<RecentEvent>, Vec<(String, DateTime<Utc>)>), Error> {
-    let archived = ctx.archive.player_archive(user, EXPLAIN_HISTORY).await?;
-    // A row that cannot be read back is left out, and a repeated id counts once, as in replay.
-    let (events, under): (Vec<Event>, Vec<Option<String>>) = store::first_deliveries(&archived)
-        .filter_map(|row| Some((row.to_event().ok()?, row.rule_set.clone())))
-        .unzip();
-    if events.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let current = rules.info.content_hash.clone();
-    let named: std::collections::HashSet<&String> = under.iter().flatten().collect();
-    let recorded: Vec<store::RecordedRuleSet> = if named.iter().any(|h| **h != current) {
-        let all = ctx.archive.rule_sets(100).await?;
-        all.into_iter()
-            .filter(|r| named.contains(&r.content_hash))
-            .collect()
-    } else {
-        Vec::new()
+    let history = super::history::replay(ctx, user, rules, EXPLAIN_HISTORY).await?;
+    let of_goal = |result: engine::simulate::EventResult| {
+        result.goals.into_iter().find(|g| g.goal_id == goal_id)
     };
-    let rule_sets = recorded
-        .iter()
-        .map(|r| (r.content_hash.clone(), r.loaded_at))
-        .collect();
-    let (rules, goal_id) = (rules.clone(), goal_id.to_string());
-    let recent = tokio::task::spawn_blocking(move || {
-        let trace_of = |rules: &RuleSet| -> Vec<Option<GoalResult>> {
-            (engine::simulate::simulate(rules, &events).into_iter())
-                .map(|result| result.goals.into_iter().find(|g| g.goal_id == goal_id))
-                .collect()
-        };
-        let mut older: Vec<(String, Vec<Option<GoalResult>>)> = Vec::new();
-        for recorded in recorded
-            .iter()
-            .filter(|r| r.content_hash != current)
-            .take(OLDER_RULE_SETS)
-        {
-            if let Some(old) = recorded_rules(recorded) {
-                older.push((recorded.content_hash.clone(), trace_of(&old)));
-            }
-        }
-        let mut recent: Vec<RecentEvent> = (trace_of(&rules).into_iter().zip(events).zip(under))
-            .enumerate()
-            .filter_map(|(at, ((trace, event), applied_under))| {
-                let trace = trace?;
-                let applied_outcome = (applied_under.as_ref())
-                    .filter(|hash| **hash != current)
-                    .and_then(|hash| older.iter_mut().find(|(h, _)| h == hash))
-                    .and_then(|(_, traces)| traces[at].take());
-                Some(RecentEvent {
-                    event,
-                    trace,
-                    applied_under,
-                    applied_outcome,
-                })
+    let mut recent: Vec<RecentEvent> = (history.now.into_iter())
+        .zip(history.then)
+        .zip(history.events.into_iter().zip(history.under))
+        .filter_map(|((now, then), (event, applied_under))| {
+            Some(RecentEvent {
+                trace: of_goal(now)?,
+                applied_outcome: then.and_then(of_goal),
+                event,
+                applied_under,
             })
-            .collect();
-        recent.reverse();
-        recent.truncate(RECENT_EVENTS);
-        recent
-    })
-    .await
-    .map_err(|err| Error::new(ErrorCode::Internal, format!("explain failed: {err}")))?;
-    Ok((recent, rule_sets))
-}
-
-/// A recorded rule set compiled again from its files (`None` when they no longer compile, say
-/// with an engine that changed since).
-fn recorded_rules(recorded: &store::RecordedRuleSet) -> Option<RuleSet> {
-    let files: Vec<serde_json::Value> = serde_json::from_str(&recorded.files).ok()?;
-    let files = (files.iter())
-        .map(|f| {
-            Some(engine::SourceFile::new(
-                f["name"].as_str()?,
-                f["text"].as_str()?,
-            ))
         })
-        .collect::<Option<Vec<_>>>()?;
-    let compiled = engine::compile(&engine::Sources {
-        files,
-        unreadable: Vec::new(),
-    });
-    compiled.trial_rules()
+        .collect();
+    recent.reverse();
+    recent.truncate(RECENT_EVENTS);
+    Ok((recent, history.rule_sets))
 }
 
 /// Why the player's goal is where it is.

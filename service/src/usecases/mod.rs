@@ -7,9 +7,11 @@ pub mod claim;
 pub mod delivery;
 pub mod designers;
 pub mod error;
+pub mod history;
 pub mod replay;
 pub mod selection;
 pub mod support;
+pub mod timeline;
 
 use std::collections::HashMap;
 use std::sync::Arc;

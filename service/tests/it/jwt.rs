@@ -288,6 +288,7 @@ async fn tokens_are_verified_against_the_iam_keys() {
             reqwest::Method::GET,
             "/v1/admin/players/player-8/challenges",
         ),
+        (reqwest::Method::GET, "/v1/admin/players/player-8/timeline"),
     ] {
         let (status, body) = call(method.clone(), path, Some(player())).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");

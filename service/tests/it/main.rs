@@ -21,4 +21,5 @@ mod rewards;
 mod roles;
 mod simulate;
 mod support;
+mod timeline;
 mod tokens;

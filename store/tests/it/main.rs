@@ -27,6 +27,7 @@ macro_rules! conformance {
 
 mod archive;
 mod audit;
+mod audit_retention;
 mod auto_rows;
 mod claim_ledger;
 mod claims;
