@@ -111,10 +111,12 @@ pub trait SupportLog: Send + Sync + 'static {
         decide: Decide<'_>,
     ) -> Result<Option<AuditEntry>, StoreError>;
 
-    /// The newest `limit` entries, of one player when `user_id` is given.
+    /// The newest `limit` entries, of one player when `user_id` is given: the first page, or
+    /// the page after `after` (the previous page's last entry), newest first.
     async fn audit_entries(
         &self,
         user_id: Option<&UserId>,
+        after: Option<&AuditCursor>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError>;
 }
@@ -126,6 +128,48 @@ pub(crate) const INSERT_ENTRY: &str = "INSERT INTO audit_log \
 pub(crate) const ENTRIES: &str = "SELECT id, at, actor, action, user_id, challenge_id, goal_id, \
      reason, detail FROM audit_log WHERE (CAST($1 AS VARCHAR) IS NULL OR user_id = $1) \
      ORDER BY at DESC, seq DESC LIMIT $2";
+
+/// [`ENTRIES`] after a page's last entry (`$3`, `$4`: its time and id), in the same order.
+pub(crate) const ENTRIES_AFTER: &str = "SELECT id, at, actor, action, user_id, challenge_id, \
+     goal_id, reason, detail FROM audit_log WHERE (CAST($1 AS VARCHAR) IS NULL OR user_id = $1) \
+     AND (at < $3 OR (at = $3 AND seq < (SELECT seq FROM audit_log WHERE at = $3 AND id = $4))) \
+     ORDER BY at DESC, seq DESC LIMIT $2";
+
+/// Where a page of the audit log ends: its last entry's time and id. The next page starts
+/// after it (`SupportLog::audit_entries`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCursor {
+    pub at: DateTime<Utc>,
+    pub id: String,
+}
+
+impl AuditCursor {
+    /// After `entry`.
+    pub fn after(entry: &AuditEntry) -> Self {
+        Self {
+            at: entry.at,
+            id: entry.id.clone(),
+        }
+    }
+
+    /// As text for an API: the time in microseconds, a dot, the id.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.at.timestamp_micros(), self.id)
+    }
+
+    /// Read back from [`AuditCursor::encode`]'s text (`None`: not such a text).
+    pub fn decode(text: &str) -> Option<Self> {
+        let (micros, id) = text.split_once('.')?;
+        let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        let valid = !id.is_empty()
+            && id.len() <= 36
+            && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        valid.then(|| Self {
+            at,
+            id: id.to_string(),
+        })
+    }
+}
 
 /// The row as support decided it, held since it was read. Bound as [`INSERT_NEW`] is (the
 /// row's columns in `players::COLUMNS` order); the key, challenge, namespace and creation time
@@ -217,6 +261,7 @@ macro_rules! support_log {
             async fn audit_entries(
                 &self,
                 user_id: Option<&engine::UserId>,
+                after: Option<&$crate::audit::AuditCursor>,
                 limit: i64,
             ) -> Result<Vec<$crate::audit::AuditEntry>, $crate::StoreError> {
                 let work = async move {
@@ -230,11 +275,24 @@ macro_rules! support_log {
                         Option<String>,
                         String,
                         String,
-                    )> = sqlx::query_as($crate::audit::ENTRIES)
-                        .bind(user_id.map(engine::UserId::as_str))
-                        .bind(limit)
-                        .fetch_all(&self.pool)
-                        .await?;
+                    )> = match after {
+                        None => {
+                            sqlx::query_as($crate::audit::ENTRIES)
+                                .bind(user_id.map(engine::UserId::as_str))
+                                .bind(limit)
+                                .fetch_all(&self.pool)
+                                .await?
+                        }
+                        Some(after) => {
+                            sqlx::query_as($crate::audit::ENTRIES_AFTER)
+                                .bind(user_id.map(engine::UserId::as_str))
+                                .bind(limit)
+                                .bind(after.at)
+                                .bind(after.id.as_str())
+                                .fetch_all(&self.pool)
+                                .await?
+                        }
+                    };
                     Ok(rows
                         .into_iter()
                         .map(|row| $crate::audit::AuditEntry {

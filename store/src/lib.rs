@@ -37,7 +37,7 @@ use engine::{ChallengeId, CompiledGoal, Event, GoalId, RuleSet, UserId};
 pub use archive::{
     ArchiveWindow, ArchivedEvent, MAX_BATCH_EVENTS, RecordedRuleSet, first_deliveries,
 };
-pub use audit::{AuditEntry, SupportLog};
+pub use audit::{AuditCursor, AuditEntry, SupportLog};
 pub use claims::{
     ClaimStart, Delivery, IntentKey, IntentOutcome, IntentState, NewIntent, RewardIntent,
 };

@@ -172,17 +172,23 @@ pub(super) struct AuditQuery {
     /// At most this many entries (default 50, at most 1,000).
     #[serde(default)]
     limit: Option<i64>,
+    /// The page after an earlier answer's: its `next`.
+    #[serde(default)]
+    after: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct AuditAnswer {
     entries: Vec<AuditEntryJson>,
+    /// Pass it as `after` for the next, older page; null when this page is the last.
+    next: Option<String>,
 }
 
 /// The audit log, newest first: every support action, or one player's. A deleted player's
 /// entries name a pseudonym, so asking by their id answers none.
 #[utoipa::path(get, path = "/v1/admin/audit", tag = "support",
-    params(("userId" = Option<String>, Query), ("limit" = Option<i64>, Query)),
+    params(("userId" = Option<String>, Query), ("limit" = Option<i64>, Query),
+        ("after" = Option<String>, Query)),
     responses((status = 200, body = AuditAnswer), (status = 400, body = crate::error::ErrorJson)))]
 pub(super) async fn audit(
     State(state): State<AppState>,
@@ -194,12 +200,23 @@ pub(super) async fn audit(
         return Err(invalid("`limit` is 1 to 1,000"));
     }
     let user = query.user_id.map(player_id).transpose()?;
+    let after = (query.after.as_deref())
+        .map(|text| {
+            store::AuditCursor::decode(text)
+                .ok_or_else(|| invalid("`after` is not the `next` of an earlier answer"))
+        })
+        .transpose()?;
     let entries = (state.context.support)
-        .audit_entries(user.as_ref(), limit)
+        .audit_entries(user.as_ref(), after.as_ref(), limit)
         .await
         .map_err(crate::usecases::Error::from)?;
+    let full = usize::try_from(limit).is_ok_and(|limit| entries.len() == limit);
+    let next = (entries.last())
+        .filter(|_| full)
+        .map(|last| store::AuditCursor::after(last).encode());
     Ok(Json(AuditAnswer {
         entries: entries.into_iter().map(Into::into).collect(),
+        next,
     }))
 }
 

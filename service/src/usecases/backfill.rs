@@ -143,11 +143,29 @@ pub async fn backfill(
     let player_count = players.len() as u64;
     let replay_rules = rules.clone();
     let replay_observer = observer.clone();
-    let replayed = tokio::task::spawn_blocking(move || {
-        replay_each(&players, &replay_rules, events, replay_observer.as_ref())
-    })
-    .await
-    .map_err(|err| Error::new(ErrorCode::Internal, format!("the replay stopped: {err}")))?;
+    // A thread of its own, at the lowest CPU priority: the replay takes what live traffic
+    // leaves of the cores (a pooled blocking thread would keep the priority afterwards).
+    let (sent, replayed) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("backfill-replay".into())
+        .spawn(move || {
+            background_priority();
+            let _ = sent.send(replay_each(
+                &players,
+                &replay_rules,
+                events,
+                replay_observer.as_ref(),
+            ));
+        })
+        .map_err(|err| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("no thread for the replay: {err}"),
+            )
+        })?;
+    let replayed = replayed
+        .await
+        .map_err(|_| Error::new(ErrorCode::Internal, "the replay stopped before its end"))?;
 
     let now = clock.now();
     let mut changes = Vec::new();
@@ -289,6 +307,15 @@ impl Write<'_> {
             ),
         )
         .into())
+    }
+}
+
+/// Lowers the calling thread to the lowest CPU priority (nice 19), on Linux; elsewhere, or when
+/// refused, it keeps its priority.
+fn background_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
+        tracing::debug!(%err, "the backfill replay keeps its CPU priority");
     }
 }
 

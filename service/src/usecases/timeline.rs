@@ -73,7 +73,7 @@ pub async fn timeline(ctx: &Context, user: &UserId, limit: usize) -> Result<Time
     let history = super::history::replay(ctx, user, &rules, HISTORY).await?;
     let (claims, support, rule_sets) = tokio::try_join!(
         ctx.ledger.player_intents(user, wanted),
-        ctx.support.audit_entries(Some(user), wanted),
+        ctx.support.audit_entries(Some(user), None, wanted),
         ctx.archive.rule_sets(RULE_SETS),
     )?;
     let archived_events = history.events.len();

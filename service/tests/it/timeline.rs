@@ -185,7 +185,43 @@ async fn timeline_tells_what_happened_to_a_player(db: TestDatabase) {
         assert_eq!(status, 400, "{query}: {body}");
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
+    audit_pages(&svc).await;
     let _ = svc.served.stop.send(());
+}
+
+/// The audit log page by page: each answer's `next` is the following page's `after`.
+async fn audit_pages(svc: &Service) {
+    let page = |after: Option<String>| {
+        let query = after.map(|a| format!("&after={a}")).unwrap_or_default();
+        let path = format!("/v1/admin/audit?userId=dan&limit=1{query}");
+        async move {
+            svc.call(reqwest::Method::GET, &path, "support-7", Value::Null)
+                .await
+        }
+    };
+    let (mut actions, mut after) = (Vec::new(), None);
+    for _ in 0..3 {
+        let (status, body) = page(after.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        actions.extend(
+            body["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["action"].clone()),
+        );
+        after = body["next"].as_str().map(str::to_string);
+        if after.is_none() {
+            break;
+        }
+    }
+    assert_eq!(actions, [json!("grant"), json!("complete")]);
+    let (status, body) = page(Some("yesterday".into())).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("`after`"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -117,7 +117,7 @@ async fn support_writes_are_on_record_and_only_on_the_row_as_read(db: &TestDb) {
 
     // The log: newest first, per player or everyone's.
     let u1 = store
-        .audit_entries(Some(&UserId::new("u1")), 10)
+        .audit_entries(Some(&UserId::new("u1")), None, 10)
         .await
         .expect("log");
     assert_eq!(u1.len(), 1, "{u1:?}");
@@ -126,12 +126,15 @@ async fn support_writes_are_on_record_and_only_on_the_row_as_read(db: &TestDb) {
         ("complete", "agent-7")
     );
     assert_eq!(u1[0].reason, "ticket 4411: level 10 not credited");
-    let all = store.audit_entries(None, 10).await.expect("log");
+    let all = store.audit_entries(None, None, 10).await.expect("log");
     assert_eq!(
         all.iter().map(|e| e.user_id.as_str()).collect::<Vec<_>>(),
         ["u2", "u1"]
     );
-    assert_eq!(store.audit_entries(None, 1).await.expect("log").len(), 1);
+    assert_eq!(
+        store.audit_entries(None, None, 1).await.expect("log").len(),
+        1
+    );
 
     // A deleted player's entries stay, under a pseudonym, and the deletion is on record.
     store
@@ -140,12 +143,12 @@ async fn support_writes_are_on_record_and_only_on_the_row_as_read(db: &TestDb) {
         .expect("delete");
     assert!(
         store
-            .audit_entries(Some(&UserId::new("u1")), 10)
+            .audit_entries(Some(&UserId::new("u1")), None, 10)
             .await
             .expect("log")
             .is_empty()
     );
-    let all = store.audit_entries(None, 10).await.expect("log");
+    let all = store.audit_entries(None, None, 10).await.expect("log");
     assert_eq!(all.len(), 3, "{all:?}");
     assert_eq!(all[0].action, "pseudonymize");
     assert!(all[0].user_id.starts_with("deleted-"), "{:?}", all[0]);

@@ -10,24 +10,19 @@ use store::{AuditEntry, ProgressRow};
 
 use crate::support::{TestDb, init_user, rules};
 
-conformance!(audit_log_goes_a_whole_month_at_a_time);
+conformance!(
+    audit_log_goes_a_whole_month_at_a_time,
+    the_log_reads_page_by_page
+);
 
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().expect("an instant")
 }
 
-async fn audit_log_goes_a_whole_month_at_a_time(db: &TestDb) {
-    let store = db.store().await;
-    let rules = rules();
-    init_user(store.as_ref(), &rules, "u1").await;
+/// Writes one entry of u1's `level` goal at each of `times`, reasons `ticket 0`, `ticket 1`, …
+async fn write_entries(store: &dyn store::Store, times: &[&str]) {
     let (user, goal) = (UserId::new("u1"), GoalId::new("level"));
-    let times = [
-        "2026-01-20T10:00:00Z",
-        "2026-03-31T23:59:59Z",
-        "2026-04-01T00:00:01Z",
-        "2026-06-10T12:00:00Z",
-    ];
-    for (n, time) in times.into_iter().enumerate() {
+    for (n, &time) in times.iter().enumerate() {
         let write = |before: Option<&ProgressRow>| {
             let mut row = before?.clone();
             row.state.progress = i64::try_from(n).unwrap() + 1;
@@ -49,6 +44,18 @@ async fn audit_log_goes_a_whole_month_at_a_time(db: &TestDb) {
         let written = store.support_write(&user, &goal, &write).await;
         assert!(written.expect("write").is_some(), "{time}");
     }
+}
+
+async fn audit_log_goes_a_whole_month_at_a_time(db: &TestDb) {
+    let store = db.store().await;
+    init_user(store.as_ref(), &rules(), "u1").await;
+    let times = [
+        "2026-01-20T10:00:00Z",
+        "2026-03-31T23:59:59Z",
+        "2026-04-01T00:00:01Z",
+        "2026-06-10T12:00:00Z",
+    ];
+    write_entries(store.as_ref(), &times).await;
     let now = at("2026-06-10T12:00:00Z");
 
     // Kept 70 days: the cutoff falls in April, so January and March go, April stays whole.
@@ -57,7 +64,7 @@ async fn audit_log_goes_a_whole_month_at_a_time(db: &TestDb) {
         .await
         .expect("retention");
     assert_eq!(gone, 2);
-    let left = store.audit_entries(None, 10).await.expect("log");
+    let left = store.audit_entries(None, None, 10).await.expect("log");
     let reasons: Vec<&str> = left.iter().map(|e| e.reason.as_str()).collect();
     assert_eq!(
         reasons,
@@ -83,7 +90,14 @@ async fn audit_log_goes_a_whole_month_at_a_time(db: &TestDb) {
         .await
         .expect("retention");
     assert_eq!(again, 0);
-    assert_eq!(store.audit_entries(None, 10).await.expect("log").len(), 3);
+    assert_eq!(
+        store
+            .audit_entries(None, None, 10)
+            .await
+            .expect("log")
+            .len(),
+        3
+    );
 
     if db.url.starts_with("postgres") {
         let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
@@ -125,5 +139,45 @@ async fn audit_log_goes_a_whole_month_at_a_time(db: &TestDb) {
             .expect("count");
         assert_eq!(in_default, 0, "every entry found its month");
         pool.close().await;
+    }
+}
+
+/// Pages of two, newest first, follow each other without a gap or a repeat, entries written
+/// in the same instant included (in the order they were written, newest first).
+async fn the_log_reads_page_by_page(db: &TestDb) {
+    let store = db.store().await;
+    init_user(store.as_ref(), &rules(), "u1").await;
+    let same = "2026-06-10T12:00:00.250Z";
+    let later = "2026-06-10T12:01:00Z";
+    write_entries(store.as_ref(), &[same, same, same, later, later]).await;
+    let mut read = Vec::new();
+    let mut after: Option<store::AuditCursor> = None;
+    loop {
+        let page = store
+            .audit_entries(Some(&UserId::new("u1")), after.as_ref(), 2)
+            .await
+            .expect("page");
+        read.extend(page.iter().map(|e| e.reason.clone()));
+        match page.last() {
+            Some(last) if page.len() == 2 => after = Some(store::AuditCursor::after(last)),
+            _ => break,
+        }
+    }
+    assert_eq!(
+        read,
+        ["ticket 4", "ticket 3", "ticket 2", "ticket 1", "ticket 0"]
+    );
+    let cursor =
+        store::AuditCursor::after(&store.audit_entries(None, None, 1).await.expect("log")[0]);
+    assert_eq!(store::AuditCursor::decode(&cursor.encode()), Some(cursor));
+    for text in [
+        "",
+        "12",
+        "x.abc",
+        "12.",
+        "12.not hex",
+        "1.0a1b2c3d-0000-4000-8000-0000000000000",
+    ] {
+        assert_eq!(store::AuditCursor::decode(text), None, "{text}");
     }
 }

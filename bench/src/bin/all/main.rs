@@ -12,7 +12,9 @@
 //!    and at 2,000 events/s (`embedded.rs`; `--embedded` runs it alone).
 //! 6. Per-event cost as a game grows: the write-heavy rule set over 20,000 and then 1,000,000
 //!    seeded players (`heavy.rs`).
-//! 7. The sustained-retention run: events at 3,000/s for 10 minutes under 2-minute retention
+//! 7. Backfill (issue 32): 100,000 archived events replayed and the goals a rule bug cost
+//!    raised, with live events running; their p99 against the same rate without (`backfill.rs`).
+//! 8. The sustained-retention run: events at 3,000/s for 10 minutes under 2-minute retention
 //!    windows, the side tables' sizes against rate × window, and what cleanup cost.
 //!
 //! Each process's CPU is read from /proc around each measurement. The table goes to stdout
@@ -35,6 +37,7 @@ use clap::Parser;
 use sqlx::Connection;
 use store::Maintenance;
 
+mod backfill;
 mod embedded;
 mod handler;
 mod heavy;
@@ -64,8 +67,9 @@ struct Args {
     in_flight: usize,
     /// Run one part only: `handler` (ceiling, events), `service` (ceiling, REST, mixed),
     /// `heavy` (write-heavy rules, 20,000 then 1,000,000 players), `embedded` (the service
-    /// alone on its SQLite file) or `retention` (the sustained-retention run).
-    #[arg(long, value_parser = ["handler", "service", "heavy", "embedded", "retention"])]
+    /// alone on its SQLite file), `backfill` (a backfill of 100,000 archived events under
+    /// live events) or `retention` (the sustained-retention run).
+    #[arg(long, value_parser = ["handler", "service", "heavy", "embedded", "backfill", "retention"])]
     only: Option<String>,
     /// Run the embedded database's part only (the same as `--only embedded`).
     #[arg(long, conflicts_with = "only")]
@@ -91,6 +95,7 @@ const DATABASE_EVENTS: &str = "ce_bench_events";
 const DATABASE_REST: &str = "ce_bench_rest";
 const DATABASE_RETENTION: &str = "ce_bench_retention";
 const DATABASE_HEAVY: &str = "ce_bench_heavy";
+const DATABASE_BACKFILL: &str = "ce_bench_backfill";
 const CLAIMERS: u64 = 25_000;
 const FLAT_CLAIMS: u64 = 3_000;
 
@@ -214,6 +219,9 @@ async fn main() -> Result<()> {
     if part("embedded") {
         run.embedded().await?;
     }
+    if part("backfill") {
+        run.backfill().await?;
+    }
     if part("heavy") && !run.args.no_heavy {
         run.heavy().await?;
     }
@@ -235,6 +243,7 @@ async fn main() -> Result<()> {
         DATABASE_EVENTS,
         DATABASE_REST,
         DATABASE_HEAVY,
+        DATABASE_BACKFILL,
         DATABASE_RETENTION,
     ] {
         let mut admin = sqlx::PgConnection::connect(&run.args.server.url).await?;

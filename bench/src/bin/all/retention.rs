@@ -31,10 +31,11 @@ const TABLES: [(&str, &str); 2] = [
 const CHANGE_LOG: &str = "SELECT count(*) FROM progress_changes";
 
 /// The store calls the cleanup job makes.
-const CLEANUP_CALLS: [&str; 3] = [
+const CLEANUP_CALLS: [&str; 4] = [
     "delete_expired",
     "prune_processed_events",
     "prune_event_archive",
+    "prune_audit_log",
 ];
 
 /// Sizes over time: seconds since the start, then one count per [`TABLES`] entry and the log.
