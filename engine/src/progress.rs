@@ -187,7 +187,9 @@ pub fn shown_progress(goal: &CompiledGoal, state: &ProgressState) -> i64 {
 
 /// How a goal reads for a player now.
 pub fn view(goal: &CompiledGoal, state: Option<&ProgressState>, now: DateTime<Utc>) -> GoalView {
-    let expires_at = goal.rotation.map(|r| r.every.next_start(now));
+    // What the player sees end first: the rotation period's end or the schedule's.
+    let period_end = goal.rotation.map(|r| r.every.next_start(now));
+    let expires_at = [period_end, goal.schedule.end].into_iter().flatten().min();
     match state {
         None => GoalView {
             progress: 0,

@@ -352,11 +352,22 @@ impl From<ActiveSet> for ActiveSetJson {
     }
 }
 
+/// A goal a selection made active: the list's goal shape, plus `assignedAt` as the reference's
+/// `SelectedGoal` has it (when the goal was assigned to the player).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = SelectedGoal)]
+pub struct SelectedGoalJson {
+    #[serde(flatten)]
+    pub goal: GoalJson,
+    pub assigned_at: String,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = Selection)]
 pub struct SelectionJson {
-    pub selected_goals: Vec<GoalJson>,
+    pub selected_goals: Vec<SelectedGoalJson>,
     pub challenge_id: String,
     pub total_active_goals: i64,
     pub replaced_goals: Vec<String>,
@@ -367,7 +378,10 @@ impl From<Selection> for SelectionJson {
         let now = selection.now;
         Self {
             selected_goals: (selection.selected.iter())
-                .map(|g| GoalJson::of(&g.goal, &g.view, g.locked, now))
+                .map(|g| SelectedGoalJson {
+                    assigned_at: time(g.view.assigned_at),
+                    goal: GoalJson::of(&g.goal, &g.view, g.locked, now),
+                })
                 .collect(),
             challenge_id: selection.challenge_id.to_string(),
             total_active_goals: selection.total_active_goals,

@@ -114,18 +114,25 @@ impl Rendered {
         challenge: &CompiledChallenge,
         progress: &PlayerRows,
         now: DateTime<Utc>,
+        active_only: bool,
     ) {
         match self.challenges.get(&challenge.id) {
             Some(head) => out.extend_from_slice(head),
             None => return,
         }
         let shown = rules.goals_of(challenge).filter(|g| g.is_shown(now));
-        for (n, goal) in shown.enumerate() {
-            if n > 0 {
+        let mut written = 0;
+        for goal in shown {
+            let view = progress.view(goal);
+            if active_only && !view.is_active {
+                continue;
+            }
+            if written > 0 {
                 out.push(b',');
             }
+            written += 1;
             let locked = progress.is_locked(rules, goal);
-            self.write_goal(out, goal, &progress.view(goal), locked, now);
+            self.write_goal(out, goal, &view, locked, now);
         }
         out.extend_from_slice(b"]}");
     }
@@ -181,7 +188,14 @@ impl RenderCache {
             if n > 0 {
                 out.push(b',');
             }
-            rendered.write_challenge(&mut out, &view.rules, challenge, &view.progress, view.now);
+            rendered.write_challenge(
+                &mut out,
+                &view.rules,
+                challenge,
+                &view.progress,
+                view.now,
+                view.active_only,
+            );
         }
         out.extend_from_slice(b"]}");
         out
@@ -192,7 +206,14 @@ impl RenderCache {
         let rendered = self.for_rules(&view.rules);
         let mut out = Vec::with_capacity(4 * 1024);
         if let Some(challenge) = view.challenges().next() {
-            rendered.write_challenge(&mut out, &view.rules, challenge, &view.progress, view.now);
+            rendered.write_challenge(
+                &mut out,
+                &view.rules,
+                challenge,
+                &view.progress,
+                view.now,
+                view.active_only,
+            );
         }
         out
     }
@@ -307,7 +328,7 @@ challenges:
         let rendered = cache.for_rules(rules);
         for challenge in rules.challenges() {
             let mut fast = Vec::new();
-            rendered.write_challenge(&mut fast, rules, challenge, &progress, now);
+            rendered.write_challenge(&mut fast, rules, challenge, &progress, now, false);
             let reference = serde_json::to_vec(&challenge_json(rules, challenge, &progress, now))
                 .expect("json");
             assert_eq!(

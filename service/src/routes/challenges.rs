@@ -32,7 +32,9 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct ListQuery {
-    #[serde(default)]
+    /// `activeOnly` is how clients generated from the reference's swagger send it
+    /// (grpc-gateway takes both spellings).
+    #[serde(default, alias = "activeOnly")]
     active_only: bool,
 }
 
@@ -42,7 +44,7 @@ pub(super) struct ChallengeList {
 }
 
 #[utoipa::path(get, path = "/v1/challenges", tag = "challenges",
-    params(("active_only" = Option<bool>, Query, description = "progress only from active rows")),
+    params(("active_only" = Option<bool>, Query, description = "progress only from active rows (also `activeOnly`)")),
     responses((status = 200, body = ChallengeList), (status = 401, body = crate::error::ErrorJson)))]
 pub(super) async fn list(
     State(state): State<AppState>,

@@ -39,11 +39,46 @@ pub(super) struct EventBody {
     additional: Option<serde_json::Map<String, Value>>,
 }
 
+/// The body's schema: one event, or a list of them. Read by [`events_of`], which names the
+/// event at fault and the shape expected (an untagged enum's own error names neither).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
+#[allow(dead_code)] // the OpenAPI document's; `events_of` reads the body
 pub(super) enum OneOrMany {
     Many(Vec<EventBody>),
     One(Box<EventBody>),
+}
+
+/// The events of a body: an event object, or a list of them.
+fn events_of(body: Value) -> Result<Vec<EventBody>, ApiError> {
+    // serde names the Rust type a number field is read into; the sender knows JSON's words.
+    let invalid = |message: String| {
+        ApiError::new(
+            ErrorCode::ValidationFailed,
+            message.replace("expected f64", "expected a number"),
+        )
+    };
+    match body {
+        Value::Array(items) => (items.into_iter().enumerate())
+            .map(|(at, item)| {
+                serde_json::from_value(item)
+                    .map_err(|err| invalid(format!("event {}: {err}", at + 1)))
+            })
+            .collect(),
+        Value::Object(_) => serde_json::from_value(body)
+            .map(|one| vec![one])
+            .map_err(|err| invalid(format!("the event: {err}"))),
+        other => Err(invalid(format!(
+            "the body is an event object ({{\"kind\": \"stat\", \"id\", \"userId\", \"statCode\", \
+             \"latestValue\", …}}) or a list of them, not {}",
+            match other {
+                Value::Null => "null",
+                Value::Bool(_) => "true or false",
+                Value::Number(_) => "a number",
+                _ => "a string",
+            }
+        ))),
+    }
 }
 
 /// Evaluates the events and answers 200 only after their progress is committed.
@@ -53,12 +88,9 @@ pub(super) enum OneOrMany {
 pub(super) async fn events(
     State(state): State<AppState>,
     _caller: ServerCaller,
-    ApiJson(body): ApiJson<OneOrMany>,
+    ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let bodies = match body {
-        OneOrMany::Many(list) => list,
-        OneOrMany::One(one) => vec![*one],
-    };
+    let bodies = events_of(body)?;
     if bodies.is_empty() {
         return Err(ApiError::new(
             ErrorCode::ValidationFailed,

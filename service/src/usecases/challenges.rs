@@ -18,6 +18,8 @@ pub struct PlayerChallenges {
     pub now: DateTime<Utc>,
     /// Positions in `rules.challenges()` of the challenges shown, in rule-set order.
     pub shown: Vec<usize>,
+    /// Only the player's active goals are shown (`activeOnly`).
+    pub active_only: bool,
 }
 
 impl PlayerChallenges {
@@ -47,6 +49,7 @@ pub async fn list(
         progress,
         now,
         shown,
+        active_only,
     })
 }
 
@@ -71,6 +74,7 @@ pub async fn get(
         progress,
         now,
         shown,
+        active_only: false,
     })
 }
 

@@ -58,3 +58,136 @@ async fn selection_bodies_take_both_spellings_of_their_keys() {
     );
     api.stop();
 }
+
+/// A client generated from the reference's swagger: `activeOnly` in the query (grpc-gateway's
+/// JSON name), snake_case bodies, and the selection answer's `SelectedGoal` fields; a scheduled
+/// challenge's goals carry the schedule's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_client_reads_and_selects_as_the_reference() {
+    let api = Api::start().await;
+    api.post("p1", "/v1/challenges/initialize", json!({})).await;
+    // pick-a done while active, then put aside: only the full list shows it.
+    let active = |on: bool| {
+        api.call(
+            reqwest::Method::PUT,
+            "p1",
+            "/v1/challenges/season/goals/pick-a/active",
+            Some(json!({"is_active": on})),
+        )
+    };
+    assert_eq!(active(true).await.0, StatusCode::OK);
+    api.stat("p1", "a-1", "a", 1).await;
+    assert_eq!(active(false).await.0, StatusCode::OK);
+    let pick_a = |list: &Value| {
+        (list["challenges"].as_array().unwrap().iter())
+            .flat_map(|c| c["goals"].as_array().unwrap().iter())
+            .find(|g| g["goalId"] == "pick-a")
+            .map(|g| g["progress"].clone())
+    };
+    let (_, all) = api.get("p1", "/v1/challenges").await;
+    let (status, camel) = api.get("p1", "/v1/challenges?activeOnly=true").await;
+    assert_eq!(status, StatusCode::OK, "{camel}");
+    let (_, snake) = api.get("p1", "/v1/challenges?active_only=true").await;
+    assert_eq!(pick_a(&all), Some(json!(1)), "{all}");
+    assert_eq!(
+        pick_a(&camel),
+        None,
+        "activeOnly lists active goals only: {camel}"
+    );
+    assert_eq!(camel, snake);
+    let ids = |list: &Value| -> Vec<String> {
+        (list["challenges"].as_array().unwrap().iter())
+            .flat_map(|c| c["goals"].as_array().unwrap().iter())
+            .map(|g| g["goalId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        ids(&camel).contains(&"tutorial".to_string()),
+        "default goals are active"
+    );
+    assert!(
+        (camel["challenges"].as_array().unwrap().iter())
+            .flat_map(|c| c["goals"].as_array().unwrap().iter())
+            .all(|g| g["isActive"] == true),
+        "{camel}"
+    );
+
+    let (status, picked) = api
+        .post(
+            "p1",
+            "/v1/challenges/season/goals/batch-select",
+            json!({"goal_ids": ["pick-b"], "replace_existing": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{picked}");
+    let selected = &picked["selectedGoals"][0];
+    for field in [
+        "goalId",
+        "name",
+        "description",
+        "requirement",
+        "reward",
+        "status",
+        "progress",
+        "target",
+        "isActive",
+        "assignedAt",
+        "expiresAt",
+    ] {
+        assert!(selected.get(field).is_some(), "{field}: {selected}");
+    }
+    assert_eq!(
+        (
+            selected["goalId"].clone(),
+            selected["target"].clone(),
+            selected["isActive"].clone()
+        ),
+        (json!("pick-b"), json!(1), json!(true))
+    );
+    assert_eq!(selected["assignedAt"], "2026-06-10T12:00:00Z", "{selected}");
+
+    // The spring event ends at midnight: its goal says so, as a rotation's period end would.
+    let spring = api.goal("p1", "spring", "spring-flowers").await;
+    assert_eq!(
+        (
+            spring["expiresAt"].clone(),
+            spring["expiresInSeconds"].clone()
+        ),
+        (json!("2026-06-11T00:00:00Z"), json!(12 * 3600)),
+        "{spring}"
+    );
+    api.stop();
+}
+
+/// A wrongly shaped `POST /v1/events` body is told what is wrong and what is expected, in JSON's
+/// words, not the server's types.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrongly_shaped_events_body_is_told_the_expected_shape() {
+    let api = Api::start().await;
+    for (body, says) in [
+        (json!("stat"), "an event object"),
+        (json!(42), "or a list of them, not a number"),
+        (
+            json!({"kind": "stat", "id": "e1"}),
+            "the event: missing field `userId`",
+        ),
+        (
+            json!([{"kind": "stat", "id": "e1", "userId": "p1"}, {"kind": "stat", "id": "e2", "userId": "p1", "inc": "3"}]),
+            "event 2: invalid type: string \"3\", expected a number",
+        ),
+        (
+            json!({"kind": "stat", "id": "e1", "userId": "p1", "latest": 3}),
+            "unknown field `latest`",
+        ),
+    ] {
+        let (status, answer) = api.post("p1", "/v1/events", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{body}: {message}");
+        assert!(
+            !message.contains("untagged") && !message.contains("f64"),
+            "{message}"
+        );
+    }
+    api.stop();
+}
