@@ -124,6 +124,8 @@ pub enum CountMode {
     Sum,
     Max,
     Days,
+    /// Consecutive days with a matching event; a day without one starts it again.
+    Streak,
     Expr,
 }
 
@@ -135,6 +137,7 @@ impl CountMode {
             CountMode::Sum => "sum",
             CountMode::Max => "max",
             CountMode::Days => "days",
+            CountMode::Streak => "streak",
             CountMode::Expr => "expr",
         }
     }

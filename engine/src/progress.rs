@@ -90,7 +90,7 @@ pub enum Skip {
     AlreadyClaimed,
     /// Completion is sticky within a period; nothing more to count.
     AlreadyCompleted,
-    /// `count: days` already counted this UTC day.
+    /// `count: days` or `streak` already counted this UTC day (a streak: or a later one).
     SameDay,
     /// The event computed the same state.
     NoChange,
@@ -185,6 +185,18 @@ pub fn shown_progress(goal: &CompiledGoal, state: &ProgressState) -> i64 {
     }
 }
 
+/// A `count: streak` goal not completed whose last counted day is before yesterday: a whole
+/// day passed without a matching event, so the streak reads 0 until the next one starts it
+/// again at 1.
+fn streak_broken(goal: &CompiledGoal, state: &ProgressState, now: DateTime<Utc>) -> bool {
+    goal.count == CountMode::Streak
+        && state.status == Status::InProgress
+        && state
+            .last_counted_day
+            .and_then(|last| last.succ_opt())
+            .is_some_and(|next| next < now.date_naive())
+}
+
 /// How a goal reads for a player now.
 pub fn view(goal: &CompiledGoal, state: Option<&ProgressState>, now: DateTime<Utc>) -> GoalView {
     // What the player sees end first: the rotation period's end or the schedule's.
@@ -204,9 +216,18 @@ pub fn view(goal: &CompiledGoal, state: Option<&ProgressState>, now: DateTime<Ut
         },
         Some(stored) => {
             let current = current_period(goal, stored, now);
+            let broken = streak_broken(goal, &current, now);
             GoalView {
-                progress: shown_progress(goal, &current),
-                status: current.status,
+                progress: if broken {
+                    0
+                } else {
+                    shown_progress(goal, &current)
+                },
+                status: if broken {
+                    Status::NotStarted
+                } else {
+                    current.status
+                },
                 is_active: current.is_active,
                 assigned_at: current.assigned_at,
                 completed_at: current.completed_at,
@@ -297,6 +318,16 @@ impl RuleSet {
                 }
                 next.last_counted_day = Some(day);
                 next.progress = next.progress.saturating_add(1);
+            }
+            CountMode::Streak => {
+                let day = at.date_naive();
+                next.progress = match next.last_counted_day {
+                    // This day, or an event sent late from an earlier one: counted already.
+                    Some(last) if last >= day => return Applied::Unchanged(Skip::SameDay),
+                    Some(last) if last.succ_opt() == Some(day) => next.progress.saturating_add(1),
+                    _ => 1,
+                };
+                next.last_counted_day = Some(day);
             }
             CountMode::Expr => {
                 let Some(expr) = &goal.progress else {

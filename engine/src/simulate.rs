@@ -153,7 +153,9 @@ fn describe(skip: &Skip) -> String {
         Skip::Inactive => "the goal is not active for the player".into(),
         Skip::AlreadyClaimed => "already claimed".into(),
         Skip::AlreadyCompleted => "already completed in this period".into(),
-        Skip::SameDay => "already counted today (`count: days`)".into(),
+        Skip::SameDay => {
+            "already counted this day, or a later one (`count: days`, `count: streak`)".into()
+        }
         Skip::NoChange => "no change".into(),
         Skip::Evaluation(err) => format!("an expression failed: {}", err.message),
     }

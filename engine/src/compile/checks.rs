@@ -117,7 +117,7 @@ fn never_completes_reason(goal: &CompiledGoal) -> Option<String> {
             return Some("its `when` is always false".to_string());
         }
     }
-    if goal.count == CountMode::Days {
+    if matches!(goal.count, CountMode::Days | CountMode::Streak) {
         if let Some(rotation) = goal.rotation.filter(|r| r.reset_progress)
             && goal.target > rotation.every.max_days()
         {

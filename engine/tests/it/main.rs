@@ -11,5 +11,6 @@ mod replay;
 mod rotation;
 mod routing;
 mod schema;
+mod streak;
 mod support;
 mod support_actions;
