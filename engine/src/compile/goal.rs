@@ -95,13 +95,8 @@ pub(super) fn compile_goal(
     let doc = site.doc;
     let at = |field: &str| child(&site.pointer, field);
 
-    if def.target < 1 {
-        let d = ctx.at_value(
-            doc,
-            &at("target"),
-            Code::InvalidTarget,
-            format!("target must be at least 1, not {}", def.target),
-        );
+    if let Some(message) = super::invalid_target(def.target) {
+        let d = ctx.at_value(doc, &at("target"), Code::InvalidTarget, message);
         ctx.report(d);
     }
     let reward = def
@@ -367,12 +362,17 @@ fn expression(
             let inner = rhai_env::rhai_position(err.position());
             let pos = ctx.expr_pos(site.doc, &pointer, inner);
             let message = err.err_type().to_string();
-            let hint = match scope {
-                ExprScope::Event => {
-                    "expressions see `event` (and nothing else); write one expression, no statements"
-                }
-                ExprScope::EventAndProgress => {
-                    "`progress:` sees `event` and `progress` (the previous progress); write one expression"
+            let statement = text.contains(';') || text.split_whitespace().any(|w| w == "let");
+            let hint = if has_lone_equals(text) && !statement {
+                "did you mean `==`? A single `=` assigns; a rule compares (`event.additional.mode == \"ranked\"`)"
+            } else {
+                match scope {
+                    ExprScope::Event => {
+                        "expressions see `event` (and nothing else); write one expression, no statements"
+                    }
+                    ExprScope::EventAndProgress => {
+                        "`progress:` sees `event` and `progress` (the previous progress); write one expression"
+                    }
                 }
             };
             let d = crate::diagnostic::Diagnostic::new(
@@ -385,4 +385,29 @@ fn expression(
             None
         }
     }
+}
+
+/// Whether `text` holds a `=` that is not part of `==`, `!=`, `<=`, `>=` or `=>` (outside string
+/// literals): an assignment where a comparison was meant.
+fn has_lone_equals(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut quoted: Option<u8> = None;
+    for (at, &b) in bytes.iter().enumerate() {
+        match quoted {
+            Some(q) if b == q => quoted = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' || b == b'`' => quoted = Some(b),
+            None if b == b'=' => {
+                let before = at.checked_sub(1).map(|i| bytes[i]);
+                let after = bytes.get(at + 1).copied();
+                let paired = matches!(before, Some(b'=' | b'!' | b'<' | b'>'))
+                    || matches!(after, Some(b'=' | b'>'));
+                if !paired {
+                    return true;
+                }
+            }
+            None => {}
+        }
+    }
+    false
 }

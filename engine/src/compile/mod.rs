@@ -54,6 +54,11 @@ pub(crate) struct Site {
 }
 
 /// Everything the later stages need to point back into the files.
+/// What is wrong with a goal's target (E015), if anything.
+pub(crate) fn invalid_target(target: i64) -> Option<String> {
+    (target < 1).then(|| format!("target must be at least 1, not {target}"))
+}
+
 pub(crate) struct Context {
     pub docs: Vec<Document>,
     pub diagnostics: Vec<Diagnostic>,
@@ -140,6 +145,9 @@ pub fn compile(sources: &Sources) -> Compiled {
     let mut test_defs = Vec::new();
     let mut challenge_seen: HashMap<String, (usize, String)> = HashMap::new();
     let mut goal_seen: HashMap<String, (usize, String)> = HashMap::new();
+    // Goals that did not decode: declared all the same (no test or prerequisite calls them
+    // unknown).
+    let mut undecoded: Vec<String> = Vec::new();
 
     for file in parsed {
         let doc = ctx.docs.len();
@@ -225,6 +233,7 @@ pub fn compile(sources: &Sources) -> Compiled {
                     sites.push(site);
                 }
             }
+            undecoded.extend(origin.undecoded_goals);
             for (test, test_pointer) in challenge.tests.into_iter().zip(origin.tests) {
                 test_defs.push((
                     test,
@@ -239,7 +248,8 @@ pub fn compile(sources: &Sources) -> Compiled {
         }
     }
 
-    let declared: std::collections::HashSet<String> = goal_seen.into_keys().collect();
+    let declared: std::collections::HashSet<String> =
+        goal_seen.into_keys().chain(undecoded).collect();
     graph::check_prerequisites(&mut ctx, &goals, &sites, &declared);
     checks::smoke_evaluate(&mut ctx, &engine, &goals, &sites);
     checks::never_completes(&mut ctx, &goals, &sites);
@@ -251,7 +261,7 @@ pub fn compile(sources: &Sources) -> Compiled {
         texts: sources.files.iter().map(|f| f.text.clone()).collect(),
     };
     let mut rules = RuleSet::new(engine, challenges, goals, info);
-    let tests = rule_tests::compile_tests(&mut ctx, &rules, test_defs);
+    let tests = rule_tests::compile_tests(&mut ctx, &rules, &declared, test_defs);
     rule_tests::run_tests(&mut ctx, &rules, &tests);
     rules.tests = tests;
 

@@ -141,6 +141,7 @@ fn decode_challenge(
         goals: Vec::new(),
         tests: Vec::new(),
         declared_goals: goals.len(),
+        undecoded_goals: Vec::new(),
     };
     let mut decoded_goals = Vec::new();
     for (index, mut goal) in goals.into_iter().enumerate() {
@@ -164,9 +165,13 @@ fn decode_challenge(
             doc,
             diagnostics,
         );
-        if let Some(goal) = deserialize::<GoalDef>(goal, &goal_pointer, doc, diagnostics) {
-            decoded_goals.push(goal);
-            origin.goals.push(goal_pointer);
+        let id = goal.get("id").and_then(Value::as_str).map(str::to_string);
+        match decode_goal(goal, &goal_pointer, doc, diagnostics) {
+            Some(goal) => {
+                decoded_goals.push(goal);
+                origin.goals.push(goal_pointer);
+            }
+            None => origin.undecoded_goals.extend(id),
         }
     }
 
@@ -300,6 +305,72 @@ fn strip_unknown(
     true
 }
 
+/// Decodes a goal, reporting every key that does not decode, not only the first: each such key
+/// is reported and set aside, and the rest decoded again, so a goal's mistakes show in one pass.
+/// `None` when any key did not decode; the goal's own checks that need none of those keys (its
+/// target) are reported too.
+fn decode_goal(
+    mut goal: Value,
+    pointer: &str,
+    doc: &Document,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<GoalDef> {
+    let mut set_aside: Vec<String> = Vec::new();
+    loop {
+        let Some(fields) = goal.as_object_mut() else {
+            return deserialize::<GoalDef>(goal, pointer, doc, diagnostics);
+        };
+        let attempt = Value::Object(fields.clone());
+        match serde_path_to_error::deserialize::<_, GoalDef>(attempt) {
+            Ok(decoded) if set_aside.is_empty() => return Some(decoded),
+            Ok(decoded) => {
+                if !set_aside.iter().any(|key| key == "target")
+                    && let Some(message) = crate::compile::invalid_target(decoded.target)
+                {
+                    diagnostics.push(
+                        Diagnostic::new(Code::InvalidTarget, message)
+                            .at(doc.path(), doc.value_pos(&child(pointer, "target"))),
+                    );
+                }
+                return None;
+            }
+            Err(err) => {
+                let key = match err.path().iter().next() {
+                    Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
+                    _ => None,
+                };
+                let inner = err.inner().to_string();
+                // A key set aside is missing now: already reported.
+                let missing_set_aside = inner
+                    .strip_prefix("missing field `")
+                    .map(|rest| rest.trim_end_matches('`'))
+                    .is_some_and(|name| set_aside.iter().any(|key| key == name));
+                if !missing_set_aside {
+                    let mut at = pointer.to_string();
+                    for segment in err.path().iter() {
+                        if let serde_path_to_error::Segment::Map { key } = segment {
+                            at = child(&at, key);
+                        } else if let serde_path_to_error::Segment::Seq { index } = segment {
+                            at = child(&at, &index.to_string());
+                        }
+                    }
+                    diagnostics.push(describe_serde_error(&inner, &at, doc));
+                }
+                match key {
+                    Some(key)
+                        if !missing_set_aside
+                            && set_aside.len() < 16
+                            && fields.remove(key.as_str()).is_some() =>
+                    {
+                        set_aside.push(key);
+                    }
+                    _ => return None,
+                }
+            }
+        }
+    }
+}
+
 /// Deserializes `value` into `T`, mapping a failure to a positioned diagnostic.
 pub(super) fn deserialize<T: DeserializeOwned>(
     value: Value,
@@ -325,6 +396,26 @@ pub(super) fn deserialize<T: DeserializeOwned>(
             None
         }
     }
+}
+
+/// serde's "invalid type: string \"three\", expected i64" in a designer's words: "`target`
+/// must be a whole number, not \"three\"" (`None`: not such a message).
+fn wrong_type(field: &str, message: &str) -> Option<String> {
+    let (given, expected) = message
+        .strip_prefix("invalid type: ")?
+        .split_once(", expected ")?;
+    let expected = match expected {
+        "i64" | "i32" | "u64" | "u32" | "u16" | "u8" | "usize" => "a whole number",
+        "f64" | "f32" => "a number",
+        "a boolean" => "true or false",
+        other => other,
+    };
+    let given = given
+        .strip_prefix("string ")
+        .or_else(|| given.strip_prefix("integer "))
+        .or_else(|| given.strip_prefix("floating point "))
+        .unwrap_or(given);
+    Some(format!("`{field}` must be {expected}, not {given}"))
 }
 
 fn describe_serde_error(message: &str, pointer: &str, doc: &Document) -> Diagnostic {
@@ -362,7 +453,9 @@ fn describe_serde_error(message: &str, pointer: &str, doc: &Document) -> Diagnos
         }
         return diagnostic;
     }
-    let readable = if message.contains("untagged enum OneOrMany") {
+    let readable = if let Some(readable) = wrong_type(field, message) {
+        readable
+    } else if message.contains("untagged enum OneOrMany") {
         format!("`{field}` must be a stat code or a list of stat codes")
     } else if message.contains("untagged enum GivenState") {
         format!(

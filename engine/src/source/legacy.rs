@@ -160,6 +160,7 @@ pub(super) fn decode(
             goals: Vec::new(),
             tests: Vec::new(),
             declared_goals: goals.as_array().map_or(0, Vec::len),
+            undecoded_goals: Vec::new(),
         };
         let mut converted = ChallengeDef {
             id: legacy.challenge_id,

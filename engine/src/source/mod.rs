@@ -226,6 +226,9 @@ pub(crate) struct ChallengeOrigin {
     pub tests: Vec<String>,
     /// Goals written in the file, decoded or not.
     pub declared_goals: usize,
+    /// The ids of the goals that did not decode (their errors are reported): a rule test that
+    /// names one is not run, and does not report the goal as unknown.
+    pub undecoded_goals: Vec<String>,
 }
 
 /// A decoded file: the model, where each part came from, and the positions.
