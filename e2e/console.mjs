@@ -124,6 +124,9 @@ try {
   check(veteran.includes("own rotation: rotates weekly, keeps progress"),
     `a goal's own rotation shows (${veteran.trim().slice(0, 160)})`);
   check(veteran.includes("Progress carries over"), "a goal's description shows");
+  const tags = await page.$$eval("#challenge-winter-2026 .pill.tag", (pills) => pills.map((p) => p.textContent));
+  check(["seasonal", "winter", "combat"].every((t) => tags.includes(t)),
+    `a challenge's and a goal's tags show (${tags.join(", ")})`);
   check((await page.textContent("#challenge-achievements tr[data-goal=ranked-points-1000]")).includes("progress progress + event.inc"),
     "a count: expr goal shows its progress expression");
   await page.fill("#rules-search", "headshot");

@@ -38,6 +38,10 @@ pub struct ChallengeDef {
     /// Default rotation of every goal of the challenge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<RotationDef>,
+    /// Labels a game client filters the list by (`GET /v1/challenges?tags=pvp`): letters,
+    /// digits, `_`, `-`, `.`, `:`, at most 64 characters each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     #[serde(default)]
     pub goals: Vec<GoalDef>,
     /// Rule tests, run by `lint` and before every (re)load.
@@ -182,6 +186,9 @@ pub struct GoalDef {
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// Labels shown with the goal (the list is filtered by challenge tags only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// The event kind this goal listens to.
     pub on: EventKind,
     /// Stat code(s) this goal listens to (required for `on: stat`).

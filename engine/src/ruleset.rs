@@ -71,6 +71,7 @@ pub struct CompiledGoal {
     pub challenge_id: ChallengeId,
     pub name: String,
     pub description: String,
+    pub tags: Vec<String>,
     pub on: EventKind,
     /// Stat codes listened to (empty for login goals that name none).
     pub stats: Vec<String>,
@@ -110,6 +111,7 @@ pub struct CompiledChallenge {
     pub id: ChallengeId,
     pub name: String,
     pub description: String,
+    pub tags: Vec<String>,
     pub schedule: Schedule,
     pub rotation: Option<Rotation>,
     pub goals: Vec<usize>,

@@ -95,6 +95,7 @@ pub(super) fn compile_goal(
     let doc = site.doc;
     let at = |field: &str| child(&site.pointer, field);
 
+    check_tags(ctx, doc, &at("tags"), &def.tags);
     if let Some(message) = super::invalid_target(def.target) {
         let d = ctx.at_value(doc, &at("target"), Code::InvalidTarget, message);
         ctx.report(d);
@@ -246,6 +247,7 @@ pub(super) fn compile_goal(
         challenge_id: challenge_id.clone(),
         name: def.name.clone(),
         description: def.description.clone(),
+        tags: def.tags.clone(),
         on: def.on,
         stats,
         when,
@@ -410,4 +412,27 @@ fn has_lone_equals(text: &str) -> bool {
         }
     }
     false
+}
+
+/// Reports each tag a list filter could not name: empty, longer than 64 characters, or holding
+/// anything but letters, digits, `_`, `-`, `.` and `:` (a comma would split it in `?tags=`).
+pub(super) fn check_tags(ctx: &mut Context, doc: usize, pointer: &str, tags: &[String]) {
+    for (index, tag) in tags.iter().enumerate() {
+        let fine = !tag.is_empty()
+            && tag.len() <= 64
+            && (tag.chars()).all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c));
+        if !fine {
+            let d = ctx
+                .at_value(
+                    doc,
+                    &child(pointer, &index.to_string()),
+                    Code::InvalidValue,
+                    format!("tag `{tag}` cannot be used to filter the list"),
+                )
+                .with_hint(
+                    "a tag is 1 to 64 letters, digits, `_`, `-`, `.` or `:` (`pvp`, `season-3`)",
+                );
+            ctx.report(d);
+        }
+    }
 }

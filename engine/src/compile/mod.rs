@@ -191,10 +191,12 @@ pub fn compile(sources: &Sources) -> Compiled {
                 ctx.report(d);
             }
             let challenge_id = ChallengeId::new(&challenge.id);
+            goal::check_tags(&mut ctx, doc, &child(&pointer, "tags"), &challenge.tags);
             let mut compiled = CompiledChallenge {
                 id: challenge_id.clone(),
                 name: challenge.name.clone(),
                 description: challenge.description.clone(),
+                tags: challenge.tags.clone(),
                 schedule,
                 rotation,
                 goals: Vec::new(),

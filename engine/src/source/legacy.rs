@@ -168,6 +168,7 @@ pub(super) fn decode(
             description: legacy.description,
             schedule: None,
             rotation: None,
+            tags: Vec::new(),
             goals: Vec::new(),
             tests: Vec::new(),
         };
@@ -274,6 +275,7 @@ fn convert_goal(goal: LegacyGoal) -> GoalDef {
         id: goal.goal_id,
         name: goal.name,
         description: goal.description,
+        tags: Vec::new(),
         on,
         stat: Some(OneOrMany::One(goal.requirement.stat_code)),
         when: None,

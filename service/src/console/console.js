@@ -121,7 +121,7 @@ function ruleText(goal) {
 /// Everything a search matches a goal by: ids, names, descriptions, stat codes, expressions,
 /// reward and tests.
 function goalWords(challenge, goal) {
-  return [challenge.id, challenge.name, goal.id, goal.name, goal.description, goal.on, ...goal.stats,
+  return [challenge.id, challenge.name, ...challenge.tags, goal.id, goal.name, goal.description, ...goal.tags, goal.on, ...goal.stats,
     goal.when, goal.amount, goal.progress, goal.count, goal.assign, JSON.stringify(goal.reward),
     ...goal.requires, ...goal.tests.map((t) => t.name)].filter(Boolean).join(" ").toLowerCase();
 }
@@ -143,6 +143,11 @@ function filterRules() {
   status("#rules-search-status", words.length ? `${shown} goal(s) match` : "");
 }
 $("#rules-search").addEventListener("input", filterRules);
+
+/// A challenge's or goal's tags, as pills.
+function tagPills(tags) {
+  return (tags || []).map((tag) => el("span", { class: "pill tag" }, tag));
+}
 
 function renderRules() {
   const overview = state.overview;
@@ -167,11 +172,11 @@ function renderRules() {
       challenge.rotation && rotationText(challenge.rotation),
     ].filter(Boolean).join(" · ");
     root.append(el("div", { class: "card", id: "challenge-" + challenge.id },
-      el("h2", {}, challenge.name, el("small", {}, challenge.id + (when ? " · " + when : ""))),
+      el("h2", {}, challenge.name, el("small", {}, challenge.id + (when ? " · " + when : "")), tagPills(challenge.tags)),
       challenge.description && el("p", { class: "hint", style: "padding: 0 .9rem" }, challenge.description),
       table(["goal", "rule", "assign", "reward", "prerequisites", "rule tests", ""], challenge.goals.map((goal) =>
         el("tr", { "data-goal": goal.id },
-          el("td", {}, el("strong", {}, goal.name), el("div", { class: "mono fields" }, goal.id),
+          el("td", {}, el("strong", {}, goal.name), tagPills(goal.tags), el("div", { class: "mono fields" }, goal.id),
             goal.description && el("div", { class: "fields" }, goal.description)),
           el("td", {}, ruleText(goal)),
           el("td", {}, goal.assign),
@@ -554,10 +559,10 @@ async function player() {
 function renderPlayer(answer) {
   $("#player-results").replaceChildren(...answer.challenges.map((c) =>
     el("div", { class: "card", id: "player-" + c.challengeId },
-      el("h2", {}, c.name, el("small", {}, c.challengeId)),
+      el("h2", {}, c.name, el("small", {}, c.challengeId), tagPills(c.tags)),
       table(["goal", "status", "progress", "active", "locked by", "completed", "claimed", "expires", ""],
         c.goals.map((g) => el("tr", { "data-goal": g.goalId },
-          el("td", {}, el("strong", {}, g.name), el("div", { class: "mono fields" }, g.goalId)),
+          el("td", {}, el("strong", {}, g.name), tagPills(g.tags), el("div", { class: "mono fields" }, g.goalId)),
           el("td", {}, el("span", { class: "pill " + (g.status === "not_started" ? "" : "ok") }, g.status)),
           el("td", {}, `${g.progress} / ${g.target}`),
           el("td", {}, g.isActive ? "yes" : "no"),

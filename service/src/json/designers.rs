@@ -119,6 +119,7 @@ pub struct ChallengeRulesJson<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub description: &'a str,
+    pub tags: &'a [String],
     /// Null when the challenge runs always.
     pub schedule: Option<ScheduleJson>,
     pub rotation: Option<RotationRulesJson>,
@@ -147,6 +148,7 @@ pub struct GoalRulesJson<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub description: &'a str,
+    pub tags: &'a [String],
     pub on: &'static str,
     pub stats: &'a [String],
     pub when: Option<&'a str>,
@@ -219,6 +221,7 @@ impl<'a> ChallengeRulesJson<'a> {
             id: challenge.id.as_str(),
             name: &challenge.name,
             description: &challenge.description,
+            tags: &challenge.tags,
             schedule: (schedule.start.is_some() || schedule.end.is_some()).then(|| ScheduleJson {
                 start: time(schedule.start),
                 end: time(schedule.end),
@@ -251,6 +254,7 @@ impl<'a> GoalRulesJson<'a> {
             id: goal.id.as_str(),
             name: &goal.name,
             description: &goal.description,
+            tags: &goal.tags,
             on: goal.on.as_str(),
             stats: &goal.stats,
             when: goal.when.as_ref().map(|e| e.text.as_str()),

@@ -80,6 +80,9 @@ pub struct GoalJson {
     pub requirement: RequirementJson,
     pub reward: Option<RewardJson>,
     pub prerequisites: Vec<String>,
+    /// The goal's tags (absent when it has none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     pub progress: i64,
     pub target: i64,
     pub status: &'static str,
@@ -100,6 +103,7 @@ impl GoalJson {
             requirement: RequirementJson::of(goal),
             reward: RewardJson::of(goal.reward.as_ref()),
             prerequisites: goal.requires.iter().map(ToString::to_string).collect(),
+            tags: goal.tags.clone(),
             progress: view.progress,
             target: goal.target,
             status: view.status.as_str(),
@@ -121,6 +125,9 @@ pub struct ChallengeJson {
     pub challenge_id: String,
     pub name: String,
     pub description: String,
+    /// The challenge's tags (absent when it has none): `GET /v1/challenges?tags=` filters by them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     pub goals: Vec<GoalJson>,
 }
 
@@ -172,6 +179,7 @@ pub fn challenge_json(
         challenge_id: challenge.id.to_string(),
         name: challenge.name.clone(),
         description: challenge.description.clone(),
+        tags: challenge.tags.clone(),
         goals: rules
             .goals_of(challenge)
             .filter(|goal| goal.is_shown(now))

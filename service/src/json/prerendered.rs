@@ -27,6 +27,8 @@ struct GoalHead<'a> {
     requirement: RequirementJson,
     reward: Option<RewardJson>,
     prerequisites: Vec<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    tags: &'a [String],
 }
 
 /// The player's part of a goal, following [`GoalHead`].
@@ -50,6 +52,8 @@ struct ChallengeHead<'a> {
     challenge_id: &'a str,
     name: &'a str,
     description: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    tags: &'a [String],
 }
 
 /// An object's serialization without its closing brace, ready for more fields.
@@ -82,6 +86,7 @@ impl Rendered {
                     requirement: RequirementJson::of(goal),
                     reward: RewardJson::of(goal.reward.as_ref()),
                     prerequisites: goal.requires.iter().map(|id| id.as_str()).collect(),
+                    tags: &goal.tags,
                 };
                 (goal.id.clone(), open_object(&head))
             })
@@ -94,6 +99,7 @@ impl Rendered {
                     challenge_id: c.id.as_str(),
                     name: &c.name,
                     description: &c.description,
+                    tags: &c.tags,
                 });
                 head.extend_from_slice(b",\"goals\":[");
                 (c.id.clone(), head)

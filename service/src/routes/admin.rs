@@ -80,7 +80,7 @@ pub(super) async fn player_challenges(
     Path(user): Path<String>,
 ) -> Result<super::challenges::JsonBytes, ApiError> {
     let (user, now) = (super::support::player_id(user)?, state.context.clock.now());
-    let view = crate::usecases::challenges::list(&state.context, &user, false, now).await?;
+    let view = crate::usecases::challenges::list(&state.context, &user, false, &[], now).await?;
     let list = state.render.list(&view);
     // The list's object with `userId` first: `{"userId":…,` then the list's own fields.
     let mut answer =

@@ -36,6 +36,9 @@ pub(super) struct ListQuery {
     /// (grpc-gateway takes both spellings).
     #[serde(default, alias = "activeOnly")]
     active_only: bool,
+    /// Comma-separated tags: only the challenges that carry any of them.
+    #[serde(default)]
+    tags: Option<String>,
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -44,7 +47,8 @@ pub(super) struct ChallengeList {
 }
 
 #[utoipa::path(get, path = "/v1/challenges", tag = "challenges",
-    params(("active_only" = Option<bool>, Query, description = "progress only from active rows (also `activeOnly`)")),
+    params(("active_only" = Option<bool>, Query, description = "only the goals active for the player (also `activeOnly`)"),
+        ("tags" = Option<String>, Query, description = "comma-separated tags: only the challenges carrying any of them")),
     responses((status = 200, body = ChallengeList), (status = 401, body = crate::error::ErrorJson)))]
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -53,10 +57,15 @@ pub(super) async fn list(
 ) -> Result<JsonBytes, ApiError> {
     // Written from the parts of the rules rendered once per rule set (crate::json::prerendered); the
     // bytes are what serializing `ChallengeList` gives.
+    let tags: Vec<&str> = (query.tags.as_deref().unwrap_or_default().split(','))
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .collect();
     let view = challenges::list(
         &state.context,
         &user,
         query.active_only,
+        &tags,
         state.context.clock.now(),
     )
     .await?;

@@ -35,13 +35,18 @@ pub async fn list(
     ctx: &Context,
     user: &UserId,
     active_only: bool,
+    tags: &[&str],
     now: DateTime<Utc>,
 ) -> Result<PlayerChallenges, Error> {
     let rules = ctx.rules.current();
     let progress =
         PlayerRows::load_for_display(ctx.players.as_ref(), user, active_only, now).await?;
+    // With tags, the challenges carrying any of them (their goals' tags are not looked at).
+    let tagged = |c: &engine::CompiledChallenge| {
+        tags.is_empty() || c.tags.iter().any(|tag| tags.contains(&tag.as_str()))
+    };
     let shown = (rules.challenges().iter().enumerate())
-        .filter(|(_, c)| visible(c, now))
+        .filter(|(_, c)| visible(c, now) && tagged(c))
         .map(|(at, _)| at)
         .collect();
     Ok(PlayerChallenges {

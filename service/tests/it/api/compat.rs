@@ -191,3 +191,42 @@ async fn a_wrongly_shaped_events_body_is_told_the_expected_shape() {
     }
     api.stop();
 }
+
+/// Tags: a challenge's and a goal's are in the answers; `?tags=` lists the challenges carrying
+/// any of the tags asked for, with all their goals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_filters_by_challenge_tags() {
+    let api = Api::start().await;
+    let ids = |list: &Value| -> Vec<String> {
+        (list["challenges"].as_array().unwrap().iter())
+            .map(|c| c["challengeId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, all) = api.get("p1", "/v1/challenges").await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(ids(&all), ["season", "daily", "spring", "veteran"]);
+    let (_, pvp) = api.get("p1", "/v1/challenges?tags=pvp").await;
+    assert_eq!(ids(&pvp), ["daily"]);
+    assert_eq!(pvp["challenges"][0]["tags"], json!(["daily", "pvp"]));
+    assert_eq!(pvp["challenges"][0]["goals"][0]["tags"], json!(["ranked"]));
+    let (_, either) = api.get("p1", "/v1/challenges?tags=seasonal,%20pvp").await;
+    assert_eq!(
+        ids(&either),
+        ["daily", "spring"],
+        "any of the tags, in rule-set order"
+    );
+    let (_, none) = api.get("p1", "/v1/challenges?tags=ranked").await;
+    assert_eq!(
+        ids(&none),
+        Vec::<String>::new(),
+        "goal tags are shown, not filtered on"
+    );
+    let (_, empty) = api.get("p1", "/v1/challenges?tags=").await;
+    assert_eq!(ids(&empty), ids(&all));
+    assert!(
+        all["challenges"][0].get("tags").is_none(),
+        "a challenge without tags answers as before: {}",
+        all["challenges"][0]
+    );
+    api.stop();
+}

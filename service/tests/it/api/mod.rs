@@ -30,11 +30,13 @@ challenges:
       - { id: pick-c, name: C, on: stat, stat: c, count: events, target: 1, assign: manual, requires: [kills] }
   - id: daily
     name: Daily
+    tags: [daily, pvp]
     rotation: { every: daily, reset_progress: true }
     goals:
-      - { id: daily-wins, name: Wins, on: stat, stat: wins, count: events, target: 2, reward: { wallet: GOLD, amount: 5 } }
+      - { id: daily-wins, name: Wins, tags: [ranked], on: stat, stat: wins, count: events, target: 2, reward: { wallet: GOLD, amount: 5 } }
   - id: spring
     name: Spring
+    tags: [seasonal]
     schedule: { start: 2026-06-01T00:00:00Z, end: 2026-06-11T00:00:00Z, claim_grace: 2d }
     goals:
       - { id: spring-flowers, name: Flowers, on: stat, stat: flowers, target: 1, assign: auto, reward: { wallet: GOLD, amount: 3 } }
