@@ -281,6 +281,8 @@ fn run_test(rules: &RuleSet, test: &CompiledTest) -> Vec<Diagnostic> {
             states.insert(id.clone(), given_state(goal, given, clock));
         }
     }
+    // How each event moved each expected goal, for a failure's hint.
+    let mut traces: HashMap<GoalId, Vec<String>> = HashMap::new();
     for (index, step) in test.steps.iter().enumerate() {
         if let Some(at) = step.at {
             clock = at;
@@ -302,10 +304,53 @@ fn run_test(rules: &RuleSet, test: &CompiledTest) -> Vec<Diagnostic> {
             additional: spec.additional.clone(),
         });
         let routed = rules.route(&event);
-        for goal in routed.matched {
-            if let Applied::Changed(next) = rules.apply(goal, states.get(&goal.id), &event, clock) {
-                states.insert(goal.id.clone(), next);
+        let before: Vec<_> = (test.expect.iter())
+            .filter_map(|(id, _, _)| rules.goal(id.as_str()))
+            .map(|goal| (goal, view(goal, states.get(&goal.id), clock)))
+            .collect();
+        let mut skipped = HashMap::new();
+        for goal in &routed.matched {
+            match rules.apply(goal, states.get(&goal.id), &event, clock) {
+                Applied::Changed(next) => {
+                    states.insert(goal.id.clone(), next);
+                }
+                Applied::Unchanged(skip) => {
+                    skipped.insert(goal.id.clone(), skip);
+                }
             }
+        }
+        for (goal, was) in before {
+            let listens = goal.on == spec.kind
+                && (goal.stats.is_empty()
+                    || spec.stat.as_ref().is_some_and(|s| goal.stats.contains(s)));
+            if !listens {
+                continue;
+            }
+            let now = view(goal, states.get(&goal.id), clock);
+            let matched = routed.matched.iter().any(|g| g.id == goal.id);
+            let outcome = match skipped.get(&goal.id) {
+                _ if !matched => "not counted: `when` is false".to_string(),
+                Some(skip) => format!("unchanged: {}", crate::simulate::describe(skip)),
+                None => format!(
+                    "{} {} → {} {}",
+                    was.progress,
+                    was.status.as_str(),
+                    now.progress,
+                    now.status.as_str()
+                ),
+            };
+            let fields: Vec<String> = (crate::simulate::fields_read(goal).iter())
+                .map(|path| format!("{path} = {}", crate::simulate::field_value(&event, path)))
+                .collect();
+            let line = format!(
+                "step {} at {}: {}{}{}: {outcome}",
+                index + 1,
+                clock.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                describe_event(spec),
+                if fields.is_empty() { "" } else { ", " },
+                fields.join(", ")
+            );
+            traces.entry(goal.id.clone()).or_default().push(line);
         }
     }
 
@@ -365,11 +410,24 @@ fn run_test(rules: &RuleSet, test: &CompiledTest) -> Vec<Diagnostic> {
                         actual.status.as_str()
                     ),
                 )
-                .at(test.file.clone(), pos.or(test.pos)),
+                .at(test.file.clone(), pos.or(test.pos))
+                .with_hint(match traces.get(id) {
+                    Some(lines) => format!("how each event moved it: {}", lines.join("; ")),
+                    None => "no event of the test reached it (its kind and stat code)".to_string(),
+                }),
             );
         }
     }
     failures
+}
+
+/// A test step's event, as a designer wrote it (the payload's fields a goal reads are listed
+/// with the goal).
+fn describe_event(spec: &StepEvent) -> String {
+    match &spec.stat {
+        Some(stat) => format!("stat {stat} value {} inc {}", spec.value, spec.inc),
+        None => spec.kind.as_str().to_string(),
+    }
 }
 
 #[cfg(test)]

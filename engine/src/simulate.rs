@@ -146,7 +146,7 @@ fn goal_result(goal: &CompiledGoal, event: &Event, read: &[String], step: GoalSt
     }
 }
 
-fn describe(skip: &Skip) -> String {
+pub(crate) fn describe(skip: &Skip) -> String {
     match skip {
         Skip::OutsideSchedule => "the event is outside the challenge's schedule".into(),
         Skip::NotAssigned => "the goal is not assigned to the player".into(),
@@ -162,7 +162,7 @@ fn describe(skip: &Skip) -> String {
 }
 
 /// The event fields `goal`'s expressions read (`when`, `amount`, `progress`), each once.
-fn fields_read(goal: &CompiledGoal) -> Vec<String> {
+pub(crate) fn fields_read(goal: &CompiledGoal) -> Vec<String> {
     let mut paths = Vec::new();
     let expressions = [&goal.when, &goal.amount, &goal.progress];
     for expr in expressions.into_iter().flatten() {
@@ -176,7 +176,7 @@ fn fields_read(goal: &CompiledGoal) -> Vec<String> {
 }
 
 /// The value of `event.a.b…` as the expression sees it (`null` when missing).
-fn field_value(event: &Event, path: &str) -> Value {
+pub(crate) fn field_value(event: &Event, path: &str) -> Value {
     let mut parts = path.split('.').skip(1);
     let top = match parts.next() {
         Some("kind") => Value::from(event.kind.as_str()),
