@@ -28,6 +28,7 @@ pub(crate) fn build_engine() -> Engine {
         .on_debug(|_, _, _| {});
     engine.disable_symbol("eval");
     register_unit_comparisons(&mut engine);
+    register_unit_strings(&mut engine);
     engine
         .register_type_with_name::<RhaiEvent>("Event")
         .register_get("kind", |e: &mut RhaiEvent| e.kind.clone())
@@ -68,6 +69,22 @@ fn register_unit_comparisons(engine: &mut Engine) {
         )*};
     }
     unit_eq!(rhai::INT, rhai::FLOAT, rhai::ImmutableString, bool);
+}
+
+/// String functions on a payload key the event does not carry read it as empty text:
+/// `event.additional.mode.to_lower() == "ranked"` is false for an event without `mode`, not an
+/// evaluation error (`?? "casual"` gives another default).
+fn register_unit_strings(engine: &mut Engine) {
+    use rhai::ImmutableString;
+    engine
+        .register_fn("to_lower", |_: ()| ImmutableString::new())
+        .register_fn("to_upper", |_: ()| ImmutableString::new())
+        .register_fn("trim", |_: ()| ImmutableString::new())
+        .register_fn("len", |_: ()| 0 as rhai::INT)
+        .register_fn("is_empty", |_: ()| true)
+        .register_fn("contains", |_: (), _: ImmutableString| false)
+        .register_fn("starts_with", |_: (), _: ImmutableString| false)
+        .register_fn("ends_with", |_: (), _: ImmutableString| false);
 }
 
 /// Which variables an expression sees.

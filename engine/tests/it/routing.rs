@@ -92,3 +92,47 @@ challenges:
         );
     }
 }
+
+/// String functions on a payload field the event does not carry read it as empty text, as a
+/// designer expects (`mode.to_lower() == "ranked"` is false, not an evaluation error).
+#[test]
+fn string_functions_read_a_missing_field_as_empty_text() {
+    let r = rules(
+        r#"
+version: 1
+challenges:
+  - id: c
+    name: C
+    goals:
+      - { id: lower, name: L, on: stat, stat: wins, when: 'event.additional.mode.to_lower() == "ranked"', target: 1 }
+      - { id: upper, name: U, on: stat, stat: wins, when: 'event.additional.mode.to_upper() != "CASUAL"', target: 1 }
+      - { id: text, name: T, on: stat, stat: wins, when: 'event.additional.map.contains("arena") || event.additional.map.starts_with("pvp") || event.additional.map.ends_with("1v1")', target: 1 }
+      - { id: empty, name: E, on: stat, stat: wins, when: 'event.additional.map.len() == 0 && event.additional.map.is_empty()', target: 1 }
+      - { id: fallback, name: F, on: stat, stat: wins, when: '(event.additional.mode ?? "casual") == "casual"', target: 1 }
+"#,
+    );
+    let now = t("2026-05-01T10:00:00Z");
+    let with = |additional: serde_json::Value| {
+        engine::Event::new(engine::EventData {
+            additional: engine::event::payload_from_json(additional.as_object()),
+            ..(*stat("wins", 1, 1, now)).clone()
+        })
+    };
+    let reached = |event: &engine::Event| {
+        let routed = r.route(event);
+        assert!(routed.errors.is_empty(), "{:?}", routed.errors);
+        let mut ids: Vec<String> = routed.matched.iter().map(|g| g.id.to_string()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        reached(&with(serde_json::json!({}))),
+        ["empty", "fallback", "upper"]
+    );
+    assert_eq!(
+        reached(&with(
+            serde_json::json!({"mode": "Ranked", "map": "pvp-arena"})
+        )),
+        ["lower", "text", "upper"]
+    );
+}
