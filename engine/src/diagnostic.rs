@@ -60,6 +60,7 @@ pub enum Code {
     RotationInconsistent,
     EmptyChallenge,
     PrerequisiteNeverCompletes,
+    TypeMismatch,
     RemovedGoalInUse,
 }
 
@@ -115,6 +116,7 @@ impl Code {
             Code::RotationInconsistent => ("W102", "rotation-inconsistent"),
             Code::EmptyChallenge => ("W103", "empty-challenge"),
             Code::PrerequisiteNeverCompletes => ("W104", "prerequisite-never-completes"),
+            Code::TypeMismatch => ("W105", "type-mismatch"),
         }
     }
 }
@@ -238,6 +240,7 @@ mod tests {
             Code::RotationInconsistent,
             Code::EmptyChallenge,
             Code::PrerequisiteNeverCompletes,
+            Code::TypeMismatch,
         ];
         let ids: std::collections::HashSet<_> = all.iter().map(|c| c.id()).collect();
         let names: std::collections::HashSet<_> = all.iter().map(|c| c.name()).collect();

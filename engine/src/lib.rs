@@ -15,6 +15,7 @@ pub mod progress;
 pub mod reload;
 pub mod replay;
 mod rhai_env;
+mod rhai_missing;
 pub mod rule_tests;
 pub mod ruleset;
 pub mod simulate;

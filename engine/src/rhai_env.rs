@@ -27,8 +27,8 @@ pub(crate) fn build_engine() -> Engine {
         .on_print(|_| {})
         .on_debug(|_, _, _| {});
     engine.disable_symbol("eval");
-    register_unit_comparisons(&mut engine);
-    register_unit_strings(&mut engine);
+    crate::rhai_missing::register_unit_comparisons(&mut engine);
+    crate::rhai_missing::register_unit_strings(&mut engine);
     engine
         .register_type_with_name::<RhaiEvent>("Event")
         .register_get("kind", |e: &mut RhaiEvent| e.kind.clone())
@@ -41,50 +41,6 @@ pub(crate) fn build_engine() -> Engine {
         .register_get("inc", |e: &mut RhaiEvent| e.inc)
         .register_get("additional", |e: &mut RhaiEvent| e.additional.clone());
     engine
-}
-
-/// A payload key an event does not carry reads as `()`. `()` equals nothing (`==` is false,
-/// `!=` true, where Rhai would otherwise fail on the mixed types), and it is not
-/// greater or smaller than anything either: `event.additional.level > 5` is simply false for
-/// an event without `level`, instead of an evaluation error.
-fn register_unit_comparisons(engine: &mut Engine) {
-    macro_rules! unit_cmp {
-        ($($op:literal),*) => {$(
-            engine.register_fn($op, |_: (), _: rhai::INT| false);
-            engine.register_fn($op, |_: rhai::INT, _: ()| false);
-            engine.register_fn($op, |_: (), _: rhai::FLOAT| false);
-            engine.register_fn($op, |_: rhai::FLOAT, _: ()| false);
-            engine.register_fn($op, |_: (), _: rhai::ImmutableString| false);
-            engine.register_fn($op, |_: rhai::ImmutableString, _: ()| false);
-            engine.register_fn($op, |_: (), _: ()| false);
-        )*};
-    }
-    unit_cmp!(">", ">=", "<", "<=");
-    macro_rules! unit_eq {
-        ($($ty:ty),*) => {$(
-            engine.register_fn("==", |_: (), _: $ty| false);
-            engine.register_fn("==", |_: $ty, _: ()| false);
-            engine.register_fn("!=", |_: (), _: $ty| true);
-            engine.register_fn("!=", |_: $ty, _: ()| true);
-        )*};
-    }
-    unit_eq!(rhai::INT, rhai::FLOAT, rhai::ImmutableString, bool);
-}
-
-/// String functions on a payload key the event does not carry read it as empty text:
-/// `event.additional.mode.to_lower() == "ranked"` is false for an event without `mode`, not an
-/// evaluation error (`?? "casual"` gives another default).
-fn register_unit_strings(engine: &mut Engine) {
-    use rhai::ImmutableString;
-    engine
-        .register_fn("to_lower", |_: ()| ImmutableString::new())
-        .register_fn("to_upper", |_: ()| ImmutableString::new())
-        .register_fn("trim", |_: ()| ImmutableString::new())
-        .register_fn("len", |_: ()| 0 as rhai::INT)
-        .register_fn("is_empty", |_: ()| true)
-        .register_fn("contains", |_: (), _: ImmutableString| false)
-        .register_fn("starts_with", |_: (), _: ImmutableString| false)
-        .register_fn("ends_with", |_: (), _: ImmutableString| false);
 }
 
 /// Which variables an expression sees.

@@ -355,6 +355,13 @@ fn expression(
         ctx.report(d);
         ok = false;
     }
+    for mixed in super::expr_text::mixed_comparisons(text) {
+        let pos = ctx.expr_pos(site.doc, &pointer, Some((mixed.line, mixed.column)));
+        let d = crate::diagnostic::Diagnostic::new(Code::TypeMismatch, mixed.message)
+            .at(ctx.path_of(site.doc).to_path_buf(), pos)
+            .with_hint(mixed.hint);
+        ctx.report(d);
+    }
     match rhai_env::compile(engine, text, scope) {
         Ok(ast) => ok.then(|| CompiledExpr {
             text: text.to_string(),
@@ -365,7 +372,7 @@ fn expression(
             let pos = ctx.expr_pos(site.doc, &pointer, inner);
             let message = err.err_type().to_string();
             let statement = text.contains(';') || text.split_whitespace().any(|w| w == "let");
-            let hint = if has_lone_equals(text) && !statement {
+            let hint = if super::expr_text::has_lone_equals(text) && !statement {
                 "did you mean `==`? A single `=` assigns; a rule compares (`event.additional.mode == \"ranked\"`)"
             } else {
                 match scope {
@@ -387,31 +394,6 @@ fn expression(
             None
         }
     }
-}
-
-/// Whether `text` holds a `=` that is not part of `==`, `!=`, `<=`, `>=` or `=>` (outside string
-/// literals): an assignment where a comparison was meant.
-fn has_lone_equals(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let mut quoted: Option<u8> = None;
-    for (at, &b) in bytes.iter().enumerate() {
-        match quoted {
-            Some(q) if b == q => quoted = None,
-            Some(_) => {}
-            None if b == b'"' || b == b'\'' || b == b'`' => quoted = Some(b),
-            None if b == b'=' => {
-                let before = at.checked_sub(1).map(|i| bytes[i]);
-                let after = bytes.get(at + 1).copied();
-                let paired = matches!(before, Some(b'=' | b'!' | b'<' | b'>'))
-                    || matches!(after, Some(b'=' | b'>'));
-                if !paired {
-                    return true;
-                }
-            }
-            None => {}
-        }
-    }
-    false
 }
 
 /// Reports each tag a list filter could not name: empty, longer than 64 characters, or holding

@@ -3,6 +3,7 @@
 //! diagnostics; the rule set exists only when none of them is an error.
 
 mod checks;
+mod expr_text;
 mod goal;
 mod graph;
 
