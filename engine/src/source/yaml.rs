@@ -61,16 +61,13 @@ pub(super) fn parse(
         Ok(docs) => docs,
         Err(err) => {
             let marker = err.marker();
-            diagnostics.push(
-                Diagnostic::new(
-                    Code::YamlSyntax,
-                    format!("YAML syntax error: {}", err.info()),
-                )
-                .at(
-                    file.path.clone(),
-                    Some(Pos::new(marker.line().max(1), marker.col() + 1)),
-                ),
+            let (message, hint) = in_designers_words(&file.text, marker.line(), err.info());
+            let mut diagnostic = Diagnostic::new(Code::YamlSyntax, message).at(
+                file.path.clone(),
+                Some(Pos::new(marker.line().max(1), marker.col() + 1)),
             );
+            diagnostic.hint = hint;
+            diagnostics.push(diagnostic);
             return None;
         }
     };
@@ -216,6 +213,40 @@ fn scalar_value(scalar: &Scalar<'_>) -> Value {
             .unwrap_or_else(|| Value::String(number.to_string())),
         Scalar::String(text) => Value::String(text.to_string()),
     }
+}
+
+/// A YAML syntax error at `line` (1-based) as a designer reads it: most are indentation, so say
+/// which line is indented how against the line above; the parser's own words go in the hint.
+fn in_designers_words(text: &str, line: usize, parser: &str) -> (String, Option<String>) {
+    let hint = Some(format!("the YAML parser says: {parser}"));
+    let raw = || (format!("YAML syntax error: {parser}"), None);
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let at = line.max(1) - 1;
+    let (Some(here), Some(above)) = (
+        lines.get(at),
+        (lines[..at.min(lines.len())].iter().rev())
+            .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')),
+    ) else {
+        return raw();
+    };
+    let (mine, theirs) = (indent(here), indent(above));
+    let above_text = above.trim();
+    let opens_block = above_text.ends_with(':');
+    let message = if mine > theirs && !opens_block {
+        format!(
+            "line {line}: this line is indented deeper ({mine} spaces) than `{above_text}` above it ({theirs}): \
+             keys of one mapping start in the same column"
+        )
+    } else if mine < theirs && !here.trim_start().starts_with("- ") {
+        format!(
+            "line {line}: this line is indented less ({mine} spaces) than `{above_text}` above it ({theirs}): \
+             keys of one mapping start in the same column, a new list item starts with `- `"
+        )
+    } else {
+        return raw();
+    };
+    (message, hint)
 }
 
 #[cfg(test)]
