@@ -349,6 +349,8 @@ fn expression(
         )
         .at(ctx.path_of(site.doc).to_path_buf(), pos);
         d = match did_you_mean(&unknown.name, EVENT_PROPERTIES) {
+            // `event.addtional.mvp`: the payload's own name misspelt, not a payload field.
+            Some("additional") => d.with_hint("did you mean `event.additional`? (payload fields are read as `event.additional.<name>`)"),
             Some(suggestion) => d.with_hint(format!("did you mean `event.{suggestion}`? (payload fields are read as `event.additional.{}`)", unknown.name)),
             None => d.with_hint(format!("`event` has: {}; payload fields are `event.additional.<name>`", EVENT_PROPERTIES.join(", "))),
         };
