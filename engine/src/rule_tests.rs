@@ -320,10 +320,7 @@ fn run_test(rules: &RuleSet, test: &CompiledTest) -> Vec<Diagnostic> {
             }
         }
         for (goal, was) in before {
-            let listens = goal.on == spec.kind
-                && (goal.stats.is_empty()
-                    || spec.stat.as_ref().is_some_and(|s| goal.stats.contains(s)));
-            if !listens {
+            if !rules.candidates(&event).any(|g| g.id == goal.id) {
                 continue;
             }
             let now = view(goal, states.get(&goal.id), clock);

@@ -346,14 +346,7 @@ fn decode_goal(
                     .map(|rest| rest.trim_end_matches('`'))
                     .is_some_and(|name| set_aside.iter().any(|key| key == name));
                 if !missing_set_aside {
-                    let mut at = pointer.to_string();
-                    for segment in err.path().iter() {
-                        if let serde_path_to_error::Segment::Map { key } = segment {
-                            at = child(&at, key);
-                        } else if let serde_path_to_error::Segment::Seq { index } = segment {
-                            at = child(&at, &index.to_string());
-                        }
-                    }
+                    let at = pointer_at(pointer, err.path());
                     diagnostics.push(describe_serde_error(&inner, &at, doc));
                 }
                 match key {
@@ -381,21 +374,24 @@ pub(super) fn deserialize<T: DeserializeOwned>(
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(decoded) => Some(decoded),
         Err(err) => {
-            let mut at = pointer.to_string();
-            for segment in err.path().iter() {
-                match segment {
-                    serde_path_to_error::Segment::Seq { index } => {
-                        at = child(&at, &index.to_string())
-                    }
-                    serde_path_to_error::Segment::Map { key } => at = child(&at, key),
-                    serde_path_to_error::Segment::Enum { .. }
-                    | serde_path_to_error::Segment::Unknown => {}
-                }
-            }
+            let at = pointer_at(pointer, err.path());
             diagnostics.push(describe_serde_error(&err.inner().to_string(), &at, doc));
             None
         }
     }
+}
+
+/// The JSON pointer, below `pointer`, of where serde stopped.
+fn pointer_at(pointer: &str, path: &serde_path_to_error::Path) -> String {
+    let mut at = pointer.to_string();
+    for segment in path.iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => at = child(&at, &index.to_string()),
+            serde_path_to_error::Segment::Map { key } => at = child(&at, key),
+            serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {}
+        }
+    }
+    at
 }
 
 /// serde's "invalid type: string \"three\", expected i64" in a designer's words: "`target`
