@@ -243,7 +243,7 @@ async fn recent_events(
     rules: &Arc<RuleSet>,
     goal_id: &str,
 ) -> Result<(Vec<RecentEvent>, Vec<(String, DateTime<Utc>)>), Error> {
-    let history = super::history::replay(ctx, user, rules, EXPLAIN_HISTORY).await?;
+    let history = super::history::replay(ctx, user, rules, EXPLAIN_HISTORY, None).await?;
     let of_goal = |result: engine::simulate::EventResult| {
         result.goals.into_iter().find(|g| g.goal_id == goal_id)
     };

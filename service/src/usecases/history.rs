@@ -15,7 +15,7 @@ use crate::usecases::error::{Error, ErrorCode};
 const OLDER_RULE_SETS: usize = 3;
 
 /// The recorded rule sets a history is read against (their files are part of each).
-const RECORDED_RULE_SETS: i64 = 100;
+pub const RECORDED_RULE_SETS: i64 = 100;
 
 /// A player's replayed history, oldest first.
 pub struct History {
@@ -33,12 +33,15 @@ pub struct History {
 }
 
 /// The player's last `limit` archived events, replayed. A row that cannot be read back is left
-/// out, and a repeated id counts once, as in replay.
+/// out, and a repeated id counts once, as in replay. `recorded`: the recorded rule sets when
+/// the caller has read them already (the newest [`RECORDED_RULE_SETS`]); else they are read
+/// when the events name older ones.
 pub async fn replay(
     ctx: &Context,
     user: &UserId,
     rules: &Arc<RuleSet>,
     limit: i64,
+    recorded: Option<&[store::RecordedRuleSet]>,
 ) -> Result<History, Error> {
     let archived = ctx.archive.player_archive(user, limit).await?;
     let (events, under): (Vec<Event>, Vec<Option<String>>) = store::first_deliveries(&archived)
@@ -46,13 +49,15 @@ pub async fn replay(
         .unzip();
     let current = rules.info.content_hash.clone();
     let named: std::collections::HashSet<&String> = under.iter().flatten().collect();
-    let recorded: Vec<store::RecordedRuleSet> = if named.iter().any(|h| **h != current) {
-        let all = ctx.archive.rule_sets(RECORDED_RULE_SETS).await?;
-        all.into_iter()
+    let recorded: Vec<store::RecordedRuleSet> = match recorded {
+        _ if !named.iter().any(|h| **h != current) => Vec::new(),
+        Some(given) => (given.iter())
             .filter(|r| named.contains(&r.content_hash))
-            .collect()
-    } else {
-        Vec::new()
+            .cloned()
+            .collect(),
+        None => (ctx.archive.rule_sets(RECORDED_RULE_SETS).await?.into_iter())
+            .filter(|r| named.contains(&r.content_hash))
+            .collect(),
     };
     let rule_sets = recorded
         .iter()

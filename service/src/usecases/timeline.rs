@@ -13,8 +13,8 @@ use crate::usecases::error::Error;
 /// The archived events replayed for a timeline (the player's latest), as explain replays.
 const HISTORY: i64 = 5_000;
 
-/// The recorded rule sets a timeline looks at (newest first).
-const RULE_SETS: i64 = 20;
+/// The recorded rule sets a timeline shows, at most (the newest).
+const RULE_SETS: usize = 20;
 
 /// At most this many entries (the API's `limit`).
 pub const MAX_ENTRIES: usize = 1_000;
@@ -70,12 +70,14 @@ pub struct Timeline {
 pub async fn timeline(ctx: &Context, user: &UserId, limit: usize) -> Result<Timeline, Error> {
     let rules = ctx.rules.current();
     let wanted = i64::try_from(limit).unwrap_or(i64::MAX);
-    let history = super::history::replay(ctx, user, &rules, HISTORY).await?;
-    let (claims, support, rule_sets) = tokio::try_join!(
+    let (claims, support, mut rule_sets) = tokio::try_join!(
         ctx.ledger.player_intents(user, wanted),
         ctx.support.audit_entries(Some(user), None, wanted),
-        ctx.archive.rule_sets(RULE_SETS),
+        ctx.archive.rule_sets(super::history::RECORDED_RULE_SETS),
     )?;
+    // Read once: the history replays under them, the timeline shows the newest.
+    let history = super::history::replay(ctx, user, &rules, HISTORY, Some(&rule_sets)).await?;
+    rule_sets.truncate(RULE_SETS);
     let archived_events = history.events.len();
     let mut entries: Vec<Entry> = Vec::with_capacity(archived_events + claims.len());
     let events = (history.events.into_iter().zip(history.under))

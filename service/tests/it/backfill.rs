@@ -119,6 +119,22 @@ impl Service {
             .collect()
     }
 
+    /// A service on a folder holding the season with the casing bug (`"Ranked"`): the folder
+    /// (kept alive), the season's file, the service and the buggy rules' content hash.
+    pub(crate) async fn on_buggy_rules(
+        db: &TestDatabase,
+    ) -> (tempfile::TempDir, std::path::PathBuf, Self, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("season.yaml");
+        std::fs::write(&file, rules("Ranked")).expect("rules");
+        let svc = Self::start(db, dir.path()).await;
+        let (_, status) = svc
+            .call(reqwest::Method::GET, "/v1/rules", "ops", Value::Null)
+            .await;
+        let hash = status["contentHash"].as_str().expect("hash").to_string();
+        (dir, file, svc, hash)
+    }
+
     pub(crate) async fn reloaded(&self, hash_before: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -153,14 +169,7 @@ fn sorted(changes: &Value) -> Vec<Value> {
 }
 
 async fn backfill_credits_exactly_the_affected_players(db: TestDatabase) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("season.yaml");
-    std::fs::write(&file, rules("Ranked")).expect("rules");
-    let svc = Service::start(&db, dir.path()).await;
-    let (_, status) = svc
-        .call(reqwest::Method::GET, "/v1/rules", "ops", Value::Null)
-        .await;
-    let buggy_hash = status["contentHash"].as_str().expect("hash").to_string();
+    let (_dir, file, svc, buggy_hash) = Service::on_buggy_rules(&db).await;
 
     // ann picked the manual goal and won twice; bob won 3 times without picking it; cat
     // played casual; dan won once and support completed and granted his goal; eve won once

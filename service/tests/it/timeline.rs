@@ -16,14 +16,7 @@ async fn timeline(svc: &Service, user: &str, query: &str) -> (u16, Value) {
 }
 
 async fn timeline_tells_what_happened_to_a_player(db: TestDatabase) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("season.yaml");
-    std::fs::write(&file, rules("Ranked")).expect("rules");
-    let svc = Service::start(&db, dir.path()).await;
-    let (_, status) = svc
-        .call(reqwest::Method::GET, "/v1/rules", "ops", Value::Null)
-        .await;
-    let buggy = status["contentHash"].as_str().expect("hash").to_string();
+    let (_dir, file, svc, buggy) = Service::on_buggy_rules(&db).await;
 
     svc.win("dan", "dan-0", "ranked").await;
     let goal = "/v1/admin/players/dan/challenges/season/goals/ranked-wins";
