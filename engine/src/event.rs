@@ -103,11 +103,6 @@ impl Event {
     pub fn additional_json(&self) -> serde_json::Value {
         self.additional.to_json()
     }
-
-    /// The UTC day the event happened on, for `count: days`.
-    pub fn day(&self) -> chrono::NaiveDate {
-        self.timestamp.date_naive()
-    }
 }
 
 /// A JSON payload (a REST event's `additional`, an archived event's payload), none being

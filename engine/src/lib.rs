@@ -3,6 +3,7 @@
 //! machine ([`RuleSet::apply`], the single implementation of progress semantics); rule tests;
 //! lint diagnostics; and hot reload. Pure on the evaluation path: no database, no network.
 
+pub mod calendar_changes;
 pub mod clock;
 pub mod compile;
 pub mod diagnostic;

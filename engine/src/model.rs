@@ -38,6 +38,11 @@ pub struct ChallengeDef {
     /// Default rotation of every goal of the challenge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<RotationDef>,
+    /// The IANA time zone the challenge's days are counted in, e.g. `America/New_York`
+    /// (default `UTC`): day boundaries of `count: days` and `streak`, `schedule.days` and
+    /// rotation periods all fall at its local time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     /// Labels a game client filters the list by (`GET /v1/challenges?tags=pvp`): letters,
     /// digits, `_`, `-`, `.`, `:`, at most 64 characters each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -49,10 +54,14 @@ pub struct ChallengeDef {
     pub tests: Vec<TestDef>,
 }
 
-/// A UTC time window.
+/// A time window (RFC 3339 instants), optionally only on some days of the week.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleDef {
+    /// Events count only on these days, in the challenge's time zone (from its reset time):
+    /// e.g. `[sat, sun]` for weekends. Default: every day.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub days: Vec<DayName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,11 +72,15 @@ pub struct ScheduleDef {
     pub claim_grace: Option<String>,
 }
 
-/// Global rotation: every player shares the same periods (UTC).
+/// Global rotation: every player shares the same periods (in the challenge's time zone).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotationDef {
     pub every: Period,
+    /// The local time periods (and the challenge's days) start at, `HH:MM`, e.g. `"04:00"`;
+    /// default `"00:00"`. Weekly periods start on Monday at it, monthly on the 1st.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
     /// Start each period from zero (default true).
     #[serde(default = "default_true")]
     pub reset_progress: bool,
@@ -78,6 +91,33 @@ pub struct RotationDef {
 
 fn default_true() -> bool {
     true
+}
+
+/// A day of the week.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DayName {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+impl DayName {
+    pub fn weekday(self) -> chrono::Weekday {
+        match self {
+            DayName::Mon => chrono::Weekday::Mon,
+            DayName::Tue => chrono::Weekday::Tue,
+            DayName::Wed => chrono::Weekday::Wed,
+            DayName::Thu => chrono::Weekday::Thu,
+            DayName::Fri => chrono::Weekday::Fri,
+            DayName::Sat => chrono::Weekday::Sat,
+            DayName::Sun => chrono::Weekday::Sun,
+        }
+    }
 }
 
 /// Rotation period length.

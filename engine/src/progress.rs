@@ -56,7 +56,8 @@ pub struct ProgressState {
     pub updated_at: DateTime<Utc>,
     /// Start of the next rotation period (rotating goals only).
     pub expires_at: Option<DateTime<Utc>>,
-    /// `count: days`: the last UTC day that counted.
+    /// `count: days` and `streak`: the last day that counted (a day of the challenge's
+    /// calendar: its time zone, from its reset time).
     pub last_counted_day: Option<NaiveDate>,
 }
 
@@ -73,7 +74,7 @@ impl ProgressState {
             claimed_at: None,
             created_at: now,
             updated_at: now,
-            expires_at: goal.rotation.map(|r| r.every.next_start(now)),
+            expires_at: goal.rotation.map(|r| r.next_start(now)),
             last_counted_day: None,
         }
     }
@@ -90,7 +91,7 @@ pub enum Skip {
     AlreadyClaimed,
     /// Completion is sticky within a period; nothing more to count.
     AlreadyCompleted,
-    /// `count: days` or `streak` already counted this UTC day (a streak: or a later one).
+    /// `count: days` or `streak` already counted this day (a streak: or a later one).
     SameDay,
     /// The event computed the same state.
     NoChange,
@@ -123,6 +124,8 @@ pub struct GoalView {
     pub completed_at: Option<DateTime<Utc>>,
     pub claimed_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// When events count again, while `schedule.days` leaves today out.
+    pub opens_at: Option<DateTime<Utc>>,
     /// A row exists for this goal.
     pub exists: bool,
     /// The row belongs to an earlier rotation period than `now`.
@@ -142,7 +145,7 @@ pub enum ClaimRefusal {
 /// Whether `state` was last written in an earlier rotation period than `now`.
 pub fn is_rotated(goal: &CompiledGoal, state: &ProgressState, now: DateTime<Utc>) -> bool {
     goal.rotation
-        .is_some_and(|rotation| state.updated_at < rotation.every.start_of(now))
+        .is_some_and(|rotation| state.updated_at < rotation.start_of(now))
 }
 
 /// The row as the current period sees it: reset when it belongs to an earlier period and the
@@ -168,7 +171,7 @@ pub fn current_period<'s>(
         completed_at: None,
         claimed_at: None,
         last_counted_day: None,
-        expires_at: Some(rotation.every.next_start(now)),
+        expires_at: Some(rotation.next_start(now)),
         ..state.clone()
     })
 }
@@ -185,23 +188,28 @@ pub fn shown_progress(goal: &CompiledGoal, state: &ProgressState) -> i64 {
     }
 }
 
-/// A `count: streak` goal not completed whose last counted day is before yesterday: a whole
-/// day passed without a matching event, so the streak reads 0 until the next one starts it
-/// again at 1.
+/// A `count: streak` goal not completed whose next day to count (the day after the last
+/// counted one, skipping days outside `schedule.days`) is over: a whole day passed without a
+/// matching event, so the streak reads 0 until the next one starts it again at 1.
 fn streak_broken(goal: &CompiledGoal, state: &ProgressState, now: DateTime<Utc>) -> bool {
     goal.count == CountMode::Streak
         && state.status == Status::InProgress
         && state
             .last_counted_day
-            .and_then(|last| last.succ_opt())
-            .is_some_and(|next| next < now.date_naive())
+            .and_then(|last| goal.schedule.next_day_after(last))
+            .is_some_and(|next| next < goal.schedule.calendar.day_of(now))
 }
 
 /// How a goal reads for a player now.
 pub fn view(goal: &CompiledGoal, state: Option<&ProgressState>, now: DateTime<Utc>) -> GoalView {
-    // What the player sees end first: the rotation period's end or the schedule's.
-    let period_end = goal.rotation.map(|r| r.every.next_start(now));
-    let expires_at = [period_end, goal.schedule.end].into_iter().flatten().min();
+    // What the player sees end first: the rotation period's end, the schedule's, or today's
+    // run of `schedule.days`.
+    let period_end = goal.rotation.map(|r| r.next_start(now));
+    let expires_at = [period_end, goal.schedule.end, goal.schedule.window_end(now)]
+        .into_iter()
+        .flatten()
+        .min();
+    let opens_at = goal.schedule.opens_at(now);
     match state {
         None => GoalView {
             progress: 0,
@@ -211,6 +219,7 @@ pub fn view(goal: &CompiledGoal, state: Option<&ProgressState>, now: DateTime<Ut
             completed_at: None,
             claimed_at: None,
             expires_at,
+            opens_at,
             exists: false,
             rotated: false,
         },
@@ -233,6 +242,7 @@ pub fn view(goal: &CompiledGoal, state: Option<&ProgressState>, now: DateTime<Ut
                 completed_at: current.completed_at,
                 claimed_at: current.claimed_at,
                 expires_at: expires_at.or(current.expires_at),
+                opens_at,
                 exists: true,
                 rotated: is_rotated(goal, stored, now),
             }
@@ -312,7 +322,7 @@ impl RuleSet {
                 next.progress = next.progress.max(amount);
             }
             CountMode::Days => {
-                let day = at.date_naive();
+                let day = goal.schedule.calendar.day_of(at);
                 if next.last_counted_day == Some(day) {
                     return Applied::Unchanged(Skip::SameDay);
                 }
@@ -320,11 +330,13 @@ impl RuleSet {
                 next.progress = next.progress.saturating_add(1);
             }
             CountMode::Streak => {
-                let day = at.date_naive();
+                let day = goal.schedule.calendar.day_of(at);
                 next.progress = match next.last_counted_day {
                     // This day, or an event sent late from an earlier one: counted already.
                     Some(last) if last >= day => return Applied::Unchanged(Skip::SameDay),
-                    Some(last) if last.succ_opt() == Some(day) => next.progress.saturating_add(1),
+                    Some(last) if goal.schedule.next_day_after(last) == Some(day) => {
+                        next.progress.saturating_add(1)
+                    }
                     _ => 1,
                 };
                 next.last_counted_day = Some(day);
@@ -351,7 +363,7 @@ impl RuleSet {
             return Applied::Unchanged(Skip::NoChange);
         }
         next.updated_at = now;
-        next.expires_at = goal.rotation.map(|r| r.every.next_start(now));
+        next.expires_at = goal.rotation.map(|r| r.next_start(now));
         Applied::Changed(next)
     }
 

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use notify_debouncer_full::notify;
 
+use crate::calendar_changes::CalendarHistory;
 use crate::compile::compile;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ids::GoalId;
@@ -79,6 +80,9 @@ pub struct RuleSetHandle {
     /// Which of the given goals players hold rows for (the database's answer, passed in so
     /// the engine does no I/O); without it, removing goals is not checked.
     in_use: std::sync::OnceLock<GoalsInUse>,
+    /// Where calendar changes are recorded (see `calendar_changes`); without it, a change of
+    /// a rotation's calendar takes effect at once.
+    calendars: std::sync::OnceLock<CalendarHistory>,
 }
 
 /// Answers which of `goals` players hold progress rows for (or why it cannot tell).
@@ -109,6 +113,7 @@ impl RuleSetHandle {
             current: ArcSwap::from_pointee(rules),
             status: Mutex::new(status),
             in_use: std::sync::OnceLock::new(),
+            calendars: std::sync::OnceLock::new(),
         })
     }
 
@@ -120,12 +125,37 @@ impl RuleSetHandle {
             current: ArcSwap::from_pointee(rules),
             status: Mutex::new(status),
             in_use: std::sync::OnceLock::new(),
+            calendars: std::sync::OnceLock::new(),
         }
     }
 
     /// From now on a reload that removes goals players hold rows for is refused (E050).
     pub fn check_removed_goals(&self, in_use: GoalsInUse) {
         let _ = self.in_use.set(in_use);
+    }
+
+    /// From now on a rotation whose calendar (`every`, `timezone`, `at`) changed keeps the
+    /// periods in force until their next boundary, as `history` records; the rules in use
+    /// are rebuilt to follow it now.
+    pub fn follow_calendar_changes(&self, history: CalendarHistory) -> Result<(), String> {
+        let _ = self.calendars.set(history);
+        let sources = read_sources(&self.paths).map_err(|err| err.to_string())?;
+        let Some(mut rules) = compile(&sources).rules else {
+            return Err("the challenge files changed since they were loaded and have errors now; they are read again on the next change".into());
+        };
+        self.keep_earlier_periods(&mut rules)?;
+        self.current.store(Arc::new(rules));
+        Ok(())
+    }
+
+    /// Asks the recorded calendar history what `rules`' changed rotations keep.
+    fn keep_earlier_periods(&self, rules: &mut RuleSet) -> Result<(), String> {
+        let Some(history) = self.calendars.get() else {
+            return Ok(());
+        };
+        let earlier = history(&rules.rotation_calendars())?;
+        rules.keep_earlier_periods(&earlier);
+        Ok(())
     }
 
     /// The rule set in use. Cheap; hold the `Arc` for the duration of one request or event.
@@ -169,7 +199,7 @@ impl RuleSetHandle {
             return ReloadOutcome::Unchanged;
         }
         let compiled = compile(&sources);
-        let Some(rules) = compiled.rules else {
+        let Some(mut rules) = compiled.rules else {
             let errors = compiled.errors();
             return self.fail(
                 format!("{errors} error(s) in the challenge files"),
@@ -179,6 +209,11 @@ impl RuleSetHandle {
         };
         if let Some(refused) = self.removed_goals_in_use(&rules, &hash) {
             return refused;
+        }
+        if let Err(error) = self.keep_earlier_periods(&mut rules) {
+            // Not known: refuse, rather than move a period under a claim.
+            let message = format!("cannot read or record the rotations' calendar changes: {error}");
+            return self.fail(message, Vec::new(), None);
         }
         let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
         *status = status_of(&rules, status.reloads + 1, status.failures, None);

@@ -260,6 +260,20 @@ fn given_state(goal: &CompiledGoal, given: &GivenState, start: DateTime<Utc>) ->
     state
 }
 
+/// `at` as the goal's challenge reads it: UTC, or local time with its offset and the day of
+/// the week it counts for, e.g. `2026-11-01T03:30:00-05:00 (Sat)` after a Saturday at 04:00.
+fn local_time(goal: &CompiledGoal, at: DateTime<Utc>) -> String {
+    let calendar = goal.schedule.calendar;
+    let utc = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    if calendar == crate::period::Calendar::UTC {
+        return utc;
+    }
+    let local = at
+        .with_timezone(&calendar.tz)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    format!("{local} ({})", calendar.day_of(at).format("%a"))
+}
+
 /// Runs every test, reporting each failed expectation at its line.
 pub(crate) fn run_tests(ctx: &mut Context, rules: &RuleSet, tests: &[CompiledTest]) {
     for test in tests {
@@ -342,7 +356,7 @@ fn run_test(rules: &RuleSet, test: &CompiledTest) -> Vec<Diagnostic> {
             let line = format!(
                 "step {} at {}: {}{}{}: {outcome}",
                 index + 1,
-                clock.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                local_time(goal, clock),
                 describe_event(spec),
                 if fields.is_empty() { "" } else { ", " },
                 fields.join(", ")

@@ -148,7 +148,9 @@ fn goal_result(goal: &CompiledGoal, event: &Event, read: &[String], step: GoalSt
 
 pub(crate) fn describe(skip: &Skip) -> String {
     match skip {
-        Skip::OutsideSchedule => "the event is outside the challenge's schedule".into(),
+        Skip::OutsideSchedule => {
+            "the event is outside the challenge's schedule (its start, end or `days`)".into()
+        }
         Skip::NotAssigned => "the goal is not assigned to the player".into(),
         Skip::Inactive => "the goal is not active for the player".into(),
         Skip::AlreadyClaimed => "already claimed".into(),

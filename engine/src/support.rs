@@ -92,7 +92,7 @@ pub fn support_change(
         next.last_counted_day = None;
     }
     next.updated_at = now;
-    next.expires_at = goal.rotation.map(|r| r.every.next_start(now));
+    next.expires_at = goal.rotation.map(|r| r.next_start(now));
     Ok(next)
 }
 
@@ -139,6 +139,6 @@ pub fn backfill_change(
         next.status = Status::InProgress;
     }
     next.updated_at = now;
-    next.expires_at = goal.rotation.map(|r| r.every.next_start(now));
+    next.expires_at = goal.rotation.map(|r| r.next_start(now));
     Some(next)
 }

@@ -22,7 +22,7 @@ fn the_examples_pass_and_broken_files_fail() {
         "{}",
         String::from_utf8_lossy(&ok.stdout)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("ok: 5 files"));
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("ok: 6 files"));
 
     let broken = lint(&["--format", "json", "engine/tests/data/broken"]);
     assert_eq!(broken.status.code(), Some(1));

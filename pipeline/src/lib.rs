@@ -4,6 +4,7 @@
 //! Prometheus metrics, the shutdown signal). `handler` and `service` are thin binaries over it
 //! and never depend on each other.
 
+pub mod calendars;
 pub mod cleanup;
 pub mod config;
 pub mod database;

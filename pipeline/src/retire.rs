@@ -14,14 +14,21 @@ use store::Maintenance;
 pub fn goals_in_use(store: Arc<dyn Maintenance>) -> engine::reload::GoalsInUse {
     let runtime = tokio::runtime::Handle::current();
     Arc::new(move |goals: &[GoalId]| {
-        let ask = store.goals_in_use(goals);
-        let answer = if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::task::block_in_place(|| runtime.block_on(ask))
-        } else {
-            runtime.block_on(ask)
-        };
-        answer.map_err(|err| err.to_string())
+        blocking(&runtime, store.goals_in_use(goals)).map_err(|err| err.to_string())
     })
+}
+
+/// Runs `work` to its end from the engine's synchronous reload (the watcher's thread, or a
+/// start-up on the runtime's).
+pub(crate) fn blocking<T>(
+    runtime: &tokio::runtime::Handle,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        tokio::task::block_in_place(|| runtime.block_on(work))
+    } else {
+        runtime.block_on(work)
+    }
 }
 
 /// `challenge_rules_orphaned_goals`: goals players hold rows for that the rules in use do not

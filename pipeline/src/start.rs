@@ -113,6 +113,13 @@ impl Runtime {
         }
         let rules = load_rules(&config.challenges)?;
         rules.check_removed_goals(crate::retire::goals_in_use(maintenance.clone()));
+        rules
+            .follow_calendar_changes(crate::calendars::calendar_history(
+                maintenance.clone(),
+                options.clock.clone(),
+            ))
+            .map_err(|err| anyhow::anyhow!(err))
+            .context("recording the rotations' calendars")?;
         let watcher = rules
             .watch(Duration::from_millis(config.reload_debounce_ms))
             .context("watching the challenge files")?;

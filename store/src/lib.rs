@@ -360,6 +360,21 @@ pub trait Maintenance: Send + Sync + 'static {
     /// goals, every goal any player holds rows for. Scans the progress table: called when a
     /// reload removes goals, and once at start-up.
     async fn goals_in_use(&self, goals: &[GoalId]) -> Result<Vec<GoalId>, StoreError>;
+
+    /// The recorded calendars of the rotations named `subjects` (`challenge/<id>`,
+    /// `goal/<id>`): which calendar each followed, and since when.
+    async fn rotation_calendars(
+        &self,
+        subjects: &[String],
+    ) -> Result<Vec<engine::calendar_changes::RecordedCalendar>, StoreError>;
+
+    /// Records calendar changes, in one transaction; a subject's row for the same time is
+    /// replaced (the last deployment to record it wins).
+    async fn record_rotation_calendars(
+        &self,
+        rows: &[engine::calendar_changes::RecordedCalendar],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// A database opened, with every role: what `open` answers, for the process to hand each part

@@ -243,6 +243,62 @@ macro_rules! maintenance {
                 };
                 self.common.probe.timed("goals_in_use", work).await
             }
+
+            async fn rotation_calendars(
+                &self,
+                subjects: &[String],
+            ) -> Result<Vec<engine::calendar_changes::RecordedCalendar>, $crate::StoreError> {
+                let work = async move {
+                    let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(concat!(
+                        "SELECT subject, calendar, effective_from FROM rotation_calendars \
+                         WHERE subject IN (SELECT j.value FROM ",
+                        $elements,
+                        " AS j) ORDER BY subject, effective_from"
+                    ))
+                    .bind(serde_json::to_string(subjects).unwrap_or_default())
+                    .fetch_all(&self.pool)
+                    .await?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(subject, calendar, effective_from)| {
+                            engine::calendar_changes::RecordedCalendar {
+                                subject,
+                                calendar,
+                                effective_from,
+                            }
+                        })
+                        .collect())
+                };
+                self.common.probe.timed("rotation_calendars", work).await
+            }
+
+            async fn record_rotation_calendars(
+                &self,
+                rows: &[engine::calendar_changes::RecordedCalendar],
+                now: DateTime<Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                let work = async move {
+                    let mut tx = self.pool.begin().await?;
+                    for row in rows {
+                        sqlx::query(
+                            "INSERT INTO rotation_calendars \
+                               (subject, calendar, effective_from, recorded_at) \
+                             VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (subject, effective_from) DO UPDATE \
+                             SET calendar = excluded.calendar, recorded_at = excluded.recorded_at",
+                        )
+                        .bind(&row.subject)
+                        .bind(&row.calendar)
+                        .bind(row.effective_from)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                };
+                self.common.probe.timed("record_rotation_calendars", work).await
+            }
         }
     };
 }

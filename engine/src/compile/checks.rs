@@ -10,7 +10,7 @@ use super::{Context, Site};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::event::{Event, EventData};
 use crate::ids::UserId;
-use crate::model::{CountMode, EventKind};
+use crate::model::{CountMode, EventKind, Period};
 use crate::rhai_env::{self, EvalError, ExprScope};
 use crate::ruleset::CompiledGoal;
 use crate::source::child;
@@ -118,18 +118,30 @@ fn never_completes_reason(goal: &CompiledGoal) -> Option<String> {
         }
     }
     if matches!(goal.count, CountMode::Days | CountMode::Streak) {
-        if let Some(rotation) = goal.rotation.filter(|r| r.reset_progress)
-            && goal.target > rotation.every.max_days()
-        {
-            return Some(format!(
-                "it counts days toward {} but its {} rotation resets after at most {} day(s)",
-                goal.target,
-                rotation.every.as_str(),
-                rotation.every.max_days()
-            ));
+        let week_days = i64::try_from(goal.schedule.days.iter().count()).unwrap_or(7);
+        if let Some(rotation) = goal.rotation.filter(|r| r.reset_progress) {
+            let most = match rotation.every {
+                Period::Daily => 1,
+                Period::Weekly => week_days,
+                // Five of each weekday at most in a month.
+                Period::Monthly => (week_days * 5).min(31),
+            };
+            if goal.target > most {
+                let on = if goal.schedule.days.is_all() {
+                    String::new()
+                } else {
+                    " on its `schedule.days`".to_string()
+                };
+                return Some(format!(
+                    "it counts days toward {} but its {} rotation resets after at most {most} day(s){on}",
+                    goal.target,
+                    rotation.every.as_str(),
+                ));
+            }
         }
         if let (Some(start), Some(end)) = (goal.schedule.start, goal.schedule.end) {
-            let days = (end.date_naive() - start.date_naive()).num_days() + 1;
+            let calendar = goal.schedule.calendar;
+            let days = (calendar.day_of(end) - calendar.day_of(start)).num_days() + 1;
             if goal.target > days {
                 return Some(format!(
                     "it counts days toward {} but its schedule spans {days} day(s)",

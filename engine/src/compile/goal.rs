@@ -56,18 +56,33 @@ pub(super) fn schedule(
         start: def.start,
         end: def.end,
         claim_grace,
+        days: super::calendar::weekdays(&def.days),
+        calendar: crate::period::Calendar::UTC,
     }
 }
 
-pub(super) fn rotation(def: &RotationDef) -> Rotation {
+/// A rotation as written at `pointer`, its periods in time zone `tz`; mistakes reported.
+pub(super) fn rotation(
+    ctx: &mut Context,
+    doc: usize,
+    pointer: &str,
+    def: &RotationDef,
+    tz: chrono_tz::Tz,
+) -> Rotation {
+    check_rotation(ctx, doc, pointer, def);
     Rotation {
         every: def.every,
         reset_progress: def.reset_progress,
         allow_reselection: def.allow_reselection,
+        calendar: crate::period::Calendar {
+            tz,
+            day_start: super::calendar::reset_time(ctx, doc, pointer, def.at.as_deref()),
+        },
+        earlier: None,
     }
 }
 
-pub(super) fn check_rotation(ctx: &mut Context, doc: usize, pointer: &str, def: &RotationDef) {
+fn check_rotation(ctx: &mut Context, doc: usize, pointer: &str, def: &RotationDef) {
     if def.allow_reselection && !def.reset_progress {
         let d = ctx
             .at_value(
@@ -81,6 +96,14 @@ pub(super) fn check_rotation(ctx: &mut Context, doc: usize, pointer: &str, def: 
     }
 }
 
+/// What a goal takes from its challenge.
+#[derive(Clone, Copy)]
+pub(super) struct Inherited {
+    pub schedule: Schedule,
+    pub rotation: Option<Rotation>,
+    pub tz: chrono_tz::Tz,
+}
+
 /// Validates and compiles a goal; `None` when it has errors (all of them reported).
 pub(super) fn compile_goal(
     ctx: &mut Context,
@@ -88,9 +111,13 @@ pub(super) fn compile_goal(
     site: &Site,
     def: &GoalDef,
     challenge_id: &ChallengeId,
-    schedule: Schedule,
-    challenge_rotation: Option<Rotation>,
+    from: &Inherited,
 ) -> Option<CompiledGoal> {
+    let Inherited {
+        schedule,
+        rotation: challenge_rotation,
+        tz,
+    } = *from;
     let errors_before = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
     let doc = site.doc;
     let at = |field: &str| child(&site.pointer, field);
@@ -196,10 +223,7 @@ pub(super) fn compile_goal(
         _ => {}
     }
 
-    let goal_rotation = def.rotation.as_ref().map(rotation);
-    if let Some(r) = &def.rotation {
-        check_rotation(ctx, doc, &at("rotation"), r);
-    }
+    let goal_rotation = (def.rotation.as_ref()).map(|r| rotation(ctx, doc, &at("rotation"), r, tz));
     let rotation = goal_rotation.or(challenge_rotation);
     if count == CountMode::Value && def.relative == Some(false) && rotation.is_some() {
         let d = ctx
@@ -265,6 +289,7 @@ pub(super) fn compile_goal(
                 (Some(end), Some(retired)) => Some(end.min(retired)),
                 (end, retired) => end.or(retired),
             },
+            calendar: super::calendar::of(tz, rotation),
             ..schedule
         },
         retired: def.retired,

@@ -2,6 +2,7 @@
 //! check the prerequisite graph, smoke-evaluate, run the embedded tests. Collects ALL
 //! diagnostics; the rule set exists only when none of them is an error.
 
+mod calendar;
 mod checks;
 mod expr_text;
 mod goal;
@@ -177,11 +178,11 @@ pub fn compile(sources: &Sources) -> Compiled {
             }
             challenge_seen.insert(challenge.id.clone(), (doc, child(&pointer, "id")));
 
-            let schedule = goal::schedule(&mut ctx, doc, &pointer, challenge.schedule.as_ref());
-            let rotation = challenge.rotation.as_ref().map(goal::rotation);
-            if let Some(def) = &challenge.rotation {
-                goal::check_rotation(&mut ctx, doc, &child(&pointer, "rotation"), def);
-            }
+            let tz = calendar::timezone(&mut ctx, doc, &pointer, challenge.timezone.as_deref());
+            let mut schedule = goal::schedule(&mut ctx, doc, &pointer, challenge.schedule.as_ref());
+            let rotation = (challenge.rotation.as_ref())
+                .map(|def| goal::rotation(&mut ctx, doc, &child(&pointer, "rotation"), def, tz));
+            schedule.calendar = calendar::of(tz, rotation);
             if origin.declared_goals == 0 {
                 let d = ctx.at_key(
                     doc,
@@ -228,8 +229,11 @@ pub fn compile(sources: &Sources) -> Compiled {
                     &site,
                     def,
                     &challenge_id,
-                    schedule,
-                    rotation,
+                    &goal::Inherited {
+                        schedule,
+                        rotation,
+                        tz,
+                    },
                 ) {
                     compiled.goals.push(goals.len());
                     goals.push(goal);

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::serde_words::describe_serde_error;
 use super::{ChallengeOrigin, Document, child};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::model::{
@@ -184,7 +185,8 @@ fn decode_challenge(
         }
     }
 
-    let mut header = deserialize::<ChallengeDef>(challenge.take(), pointer, doc, diagnostics)?;
+    let mut header =
+        decode_by_keys::<ChallengeDef>(challenge.take(), pointer, doc, diagnostics, |_, _, _| {})?;
     header.goals = decoded_goals;
     header.tests = decoded_tests;
     Some((header, origin))
@@ -310,28 +312,49 @@ fn strip_unknown(
 /// `None` when any key did not decode; the goal's own checks that need none of those keys (its
 /// target) are reported too.
 fn decode_goal(
-    mut goal: Value,
+    goal: Value,
     pointer: &str,
     doc: &Document,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<GoalDef> {
+    decode_by_keys::<GoalDef>(
+        goal,
+        pointer,
+        doc,
+        diagnostics,
+        |decoded, set_aside, diagnostics| {
+            if !set_aside.iter().any(|key| key == "target")
+                && let Some(message) = crate::compile::invalid_target(decoded.target)
+            {
+                diagnostics.push(
+                    Diagnostic::new(Code::InvalidTarget, message)
+                        .at(doc.path(), doc.value_pos(&child(pointer, "target"))),
+                );
+            }
+        },
+    )
+}
+
+/// Deserializes a mapping into `T` one wrong key at a time: each key serde refuses is
+/// reported and set aside, and the rest tried again, so one mistake does not hide the next.
+/// `None` when any key was wrong; `rest` then checks what decoded without them.
+fn decode_by_keys<T: DeserializeOwned>(
+    mut value: Value,
+    pointer: &str,
+    doc: &Document,
+    diagnostics: &mut Vec<Diagnostic>,
+    rest: impl FnOnce(&T, &[String], &mut Vec<Diagnostic>),
+) -> Option<T> {
     let mut set_aside: Vec<String> = Vec::new();
     loop {
-        let Some(fields) = goal.as_object_mut() else {
-            return deserialize::<GoalDef>(goal, pointer, doc, diagnostics);
+        let Some(fields) = value.as_object_mut() else {
+            return deserialize::<T>(value, pointer, doc, diagnostics);
         };
         let attempt = Value::Object(fields.clone());
-        match serde_path_to_error::deserialize::<_, GoalDef>(attempt) {
+        match serde_path_to_error::deserialize::<_, T>(attempt) {
             Ok(decoded) if set_aside.is_empty() => return Some(decoded),
             Ok(decoded) => {
-                if !set_aside.iter().any(|key| key == "target")
-                    && let Some(message) = crate::compile::invalid_target(decoded.target)
-                {
-                    diagnostics.push(
-                        Diagnostic::new(Code::InvalidTarget, message)
-                            .at(doc.path(), doc.value_pos(&child(pointer, "target"))),
-                    );
-                }
+                rest(&decoded, &set_aside, diagnostics);
                 return None;
             }
             Err(err) => {
@@ -392,89 +415,4 @@ fn pointer_at(pointer: &str, path: &serde_path_to_error::Path) -> String {
         }
     }
     at
-}
-
-/// serde's "invalid type: string \"three\", expected i64" in a designer's words: "`target`
-/// must be a whole number, not \"three\"" (`None`: not such a message).
-fn wrong_type(field: &str, message: &str) -> Option<String> {
-    let (given, expected) = message
-        .strip_prefix("invalid type: ")?
-        .split_once(", expected ")?;
-    let expected = match expected {
-        "i64" | "i32" | "u64" | "u32" | "u16" | "u8" | "usize" => "a whole number",
-        "f64" | "f32" => "a number",
-        "a boolean" => "true or false",
-        other => other,
-    };
-    let given = given
-        .strip_prefix("string ")
-        .or_else(|| given.strip_prefix("integer "))
-        .or_else(|| given.strip_prefix("floating point "))
-        .unwrap_or(given);
-    Some(format!("`{field}` must be {expected}, not {given}"))
-}
-
-fn describe_serde_error(message: &str, pointer: &str, doc: &Document) -> Diagnostic {
-    let field = pointer.rsplit('/').next().unwrap_or_default();
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        let name = rest.trim_end_matches('`');
-        return Diagnostic::new(Code::MissingField, format!("missing required key `{name}`"))
-            .at(doc.path(), doc.value_pos(pointer));
-    }
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        let (given, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let choices = backticked(expected);
-        let mut diagnostic = Diagnostic::new(Code::UnknownKey, format!("unknown key `{given}`"))
-            .at(doc.path(), doc.key_pos(&child(pointer, given)));
-        diagnostic = match did_you_mean(given, choices.iter().copied()) {
-            Some(suggestion) => diagnostic.with_hint(format!("did you mean `{suggestion}`?")),
-            None => diagnostic.with_hint(format!("known keys: {}", choices.join(", "))),
-        };
-        return diagnostic;
-    }
-    if let Some(rest) = message.strip_prefix("unknown variant `") {
-        // "unknown variant `x`, expected one of `a`, `b`" / "expected `a` or `b`"
-        let (given, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let choices = backticked(expected);
-        let mut diagnostic = Diagnostic::new(
-            Code::InvalidValue,
-            format!(
-                "`{field}` cannot be `{given}`; expected one of: {}",
-                choices.join(", ")
-            ),
-        )
-        .at(doc.path(), doc.value_pos(pointer));
-        if let Some(suggestion) = did_you_mean(given, choices.iter().copied()) {
-            diagnostic = diagnostic.with_hint(format!("did you mean `{suggestion}`?"));
-        }
-        return diagnostic;
-    }
-    let readable = if let Some(readable) = wrong_type(field, message) {
-        readable
-    } else if message.contains("untagged enum OneOrMany") {
-        format!("`{field}` must be a stat code or a list of stat codes")
-    } else if message.contains("untagged enum GivenState") {
-        format!(
-            "the given state of `{field}` must be a status (not_started, in_progress, completed, claimed) or a mapping with status/progress/active"
-        )
-    } else if message.starts_with("premature end of input")
-        || message.starts_with("input contains invalid characters")
-        || message.starts_with("trailing input")
-    {
-        format!(
-            "`{field}` is not a valid RFC 3339 time (write e.g. 2026-12-01T00:00:00Z): {message}"
-        )
-    } else {
-        format!("`{field}`: {message}")
-    };
-    Diagnostic::new(Code::InvalidValue, readable).at(doc.path(), doc.value_pos(pointer))
-}
-
-/// The `quoted` words of a serde "expected one of `a`, `b`" message.
-fn backticked(text: &str) -> Vec<&str> {
-    text.split('`')
-        .enumerate()
-        .filter(|(i, _)| i % 2 == 1)
-        .map(|(_, s)| s)
-        .collect()
 }

@@ -168,6 +168,7 @@ pub(super) fn decode(
             description: legacy.description,
             schedule: None,
             rotation: None,
+            timezone: None,
             tags: Vec::new(),
             goals: Vec::new(),
             tests: Vec::new(),
@@ -267,6 +268,7 @@ fn convert_goal(goal: LegacyGoal) -> GoalDef {
         });
         RotationDef {
             every: r.schedule,
+            at: None,
             reset_progress: on_expiry.reset_progress,
             allow_reselection: on_expiry.allow_reselection,
         }

@@ -3,6 +3,7 @@
 
 mod decode;
 pub mod legacy;
+mod serde_words;
 mod yaml;
 
 use std::collections::HashMap;

@@ -2,6 +2,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers fail loudly by design
 
 mod backfill;
+mod calendar;
 mod corpus;
 mod legacy;
 mod progress;

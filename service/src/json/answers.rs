@@ -60,6 +60,10 @@ pub struct RotationJson {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub schedule: Option<&'static str>,
+    /// The IANA time zone the periods follow (e.g. `America/New_York`).
+    pub timezone: Option<&'static str>,
+    /// The local time each period starts at, `HH:MM`.
+    pub reset_at: Option<String>,
     pub current_period: Option<PeriodJson>,
     pub next_period: Option<PeriodJson>,
 }
@@ -82,6 +86,8 @@ impl From<RotationStatus> for RotationStatusJson {
                 enabled: rotating.is_some(),
                 kind: "global",
                 schedule: rotating.map(|r| r.every.as_str()),
+                timezone: rotating.map(|r| r.calendar.timezone()),
+                reset_at: rotating.map(|r| r.calendar.reset_at()),
                 current_period: rotating.map(|r| PeriodJson::of(r.current, now)),
                 next_period: rotating.map(|r| PeriodJson::of(r.next, now)),
             },
@@ -154,6 +160,8 @@ impl From<Explanation> for ExplanationJson {
             last_matching_event_at: time(why.last_matching_event_at),
             rotation: why.rotation.map(|(r, period)| ExplainRotationJson {
                 every: r.every.as_str(),
+                timezone: r.calendar.timezone(),
+                reset_at: r.calendar.reset_at(),
                 reset_progress: r.reset_progress,
                 allow_reselection: r.allow_reselection,
                 period_start: time(Some(period.start)),
@@ -273,6 +281,8 @@ pub struct RuleJson {
 #[schema(as = ExplainRotation)]
 pub struct ExplainRotationJson {
     pub every: &'static str,
+    pub timezone: &'static str,
+    pub reset_at: String,
     pub reset_progress: bool,
     pub allow_reselection: bool,
     pub period_start: String,

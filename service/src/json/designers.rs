@@ -132,12 +132,16 @@ pub struct ScheduleJson {
     pub start: String,
     /// "" when open.
     pub end: String,
+    /// The days events count on (`mon` … `sun`); empty: every day.
+    pub days: Vec<&'static str>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RotationRulesJson {
     pub every: &'static str,
+    pub timezone: &'static str,
+    pub reset_at: String,
     pub reset_progress: bool,
     pub allow_reselection: bool,
 }
@@ -222,9 +226,13 @@ impl<'a> ChallengeRulesJson<'a> {
             name: &challenge.name,
             description: &challenge.description,
             tags: &challenge.tags,
-            schedule: (schedule.start.is_some() || schedule.end.is_some()).then(|| ScheduleJson {
+            schedule: (schedule.start.is_some()
+                || schedule.end.is_some()
+                || !schedule.days.is_all())
+            .then(|| ScheduleJson {
                 start: time(schedule.start),
                 end: time(schedule.end),
+                days: day_names(schedule.days),
             }),
             rotation: challenge.rotation.map(RotationRulesJson::of),
             goals: (rules.goals_of(challenge))
@@ -238,6 +246,8 @@ impl RotationRulesJson {
     fn of(rotation: engine::ruleset::Rotation) -> Self {
         Self {
             every: rotation.every.as_str(),
+            timezone: rotation.calendar.timezone(),
+            reset_at: rotation.calendar.reset_at(),
             reset_progress: rotation.reset_progress,
             allow_reselection: rotation.allow_reselection,
         }
@@ -295,4 +305,22 @@ impl<'a> GoalRulesJson<'a> {
                 .collect(),
         }
     }
+}
+
+/// The schedule's days as written (`mon` … `sun`); empty for every day.
+fn day_names(days: engine::ruleset::Weekdays) -> Vec<&'static str> {
+    if days.is_all() {
+        return Vec::new();
+    }
+    days.iter()
+        .map(|day| match day {
+            chrono::Weekday::Mon => "mon",
+            chrono::Weekday::Tue => "tue",
+            chrono::Weekday::Wed => "wed",
+            chrono::Weekday::Thu => "thu",
+            chrono::Weekday::Fri => "fri",
+            chrono::Weekday::Sat => "sat",
+            chrono::Weekday::Sun => "sun",
+        })
+        .collect()
 }

@@ -92,6 +92,10 @@ pub struct GoalJson {
     pub is_active: bool,
     pub expires_at: String,
     pub expires_in_seconds: i64,
+    /// When the goal's events count again, while its `schedule.days` leave today out
+    /// (absent when they count now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<String>,
 }
 
 impl GoalJson {
@@ -115,6 +119,7 @@ impl GoalJson {
             expires_in_seconds: view
                 .expires_at
                 .map_or(0, |t| (t - now).num_seconds().max(0)),
+            opens_at: view.opens_at.map(|t| time(Some(t))),
         }
     }
 }

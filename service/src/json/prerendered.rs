@@ -44,6 +44,8 @@ struct GoalTail {
     is_active: bool,
     expires_at: String,
     expires_in_seconds: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opens_at: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -167,6 +169,7 @@ impl Rendered {
             expires_in_seconds: view
                 .expires_at
                 .map_or(0, |t| (t - now).num_seconds().max(0)),
+            opens_at: view.opens_at.map(|t| time(Some(t))),
         };
         let start = out.len();
         // Serializing plain numbers, booleans and ASCII strings into a Vec cannot fail.

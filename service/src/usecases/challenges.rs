@@ -143,11 +143,11 @@ pub struct Window {
 }
 
 impl Window {
-    /// The period of `every` that holds `at`.
-    pub fn of(every: engine::period::Period, at: DateTime<Utc>) -> Self {
+    /// The period of `rotation` that holds `at`.
+    pub fn of(rotation: &Rotation, at: DateTime<Utc>) -> Self {
         Self {
-            start: every.start_of(at),
-            end: every.next_start(at),
+            start: rotation.start_of(at),
+            end: rotation.next_start(at),
         }
     }
 }
@@ -156,6 +156,7 @@ impl Window {
 #[derive(Debug, Clone, Copy)]
 pub struct Rotating {
     pub every: engine::period::Period,
+    pub calendar: engine::period::Calendar,
     pub current: Window,
     pub next: Window,
 }
@@ -183,11 +184,12 @@ pub fn rotation(
     Ok(RotationStatus {
         challenge_id: found.id.clone(),
         rotating: rotation.map(|r| {
-            let current = Window::of(r.every, now);
+            let current = Window::of(&r, now);
             Rotating {
                 every: r.every,
+                calendar: r.calendar,
                 current,
-                next: Window::of(r.every, current.end),
+                next: Window::of(&r, current.end),
             }
         }),
         now,
@@ -300,7 +302,7 @@ pub async fn explain(
                     || r.state.status != engine::Status::NotStarted
             })
             .map(|r| r.state.updated_at),
-        rotation: found.rotation.map(|r| (r, Window::of(r.every, now))),
+        rotation: found.rotation.map(|r| (r, Window::of(&r, now))),
         view,
         recent_events,
     })

@@ -69,10 +69,9 @@ pub async fn claim_recorded(
     // progress over (claimable once, whenever completed), have a single period: the epoch, and
     // no end (the claim marks their row whatever its current expiry).
     let (period_start, period_end) = match found.rotation {
-        Some(rotation) if rotation.reset_progress => (
-            rotation.every.start_of(now),
-            Some(rotation.every.next_start(now)),
-        ),
+        Some(rotation) if rotation.reset_progress => {
+            (rotation.start_of(now), Some(rotation.next_start(now)))
+        }
         _ => (DateTime::<Utc>::UNIX_EPOCH, None),
     };
     let intent = NewIntent {

@@ -296,7 +296,7 @@ async fn the_overview_shows_every_field_of_a_goal() {
     let veteran = goal("weekly-missions", "weekly-veteran");
     assert_eq!(
         veteran["rotation"],
-        json!({"every": "weekly", "resetProgress": false, "allowReselection": false}),
+        json!({"every": "weekly", "timezone": "UTC", "resetAt": "00:00", "resetProgress": false, "allowReselection": false}),
         "weekly-veteran keeps its progress, unlike its challenge: {veteran}"
     );
     assert_eq!(

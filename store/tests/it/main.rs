@@ -38,6 +38,7 @@ mod held;
 mod outage;
 mod replay;
 mod retention;
+mod rotation_calendars;
 mod rule_sets;
 mod schema;
 mod sharding;

@@ -1,6 +1,7 @@
 //! The REST API against a real server (port 0) on real PostgreSQL, with a reward client that
 //! counts grants and a clock the tests set: the harness here, the cases by area below.
 
+mod calendar;
 mod claims;
 mod compat;
 mod events;
@@ -74,8 +75,8 @@ struct Api {
     base: String,
     client: reqwest::Client,
     rewards: Arc<CountingRewards>,
-    _db: TestDatabase,
-    rules_dir: tempfile::TempDir,
+    db: Arc<TestDatabase>,
+    rules_dir: Arc<tempfile::TempDir>,
     metrics_port: u16,
     /// The service's clock: a fixed Wednesday noon (UTC) that tests move, so that daily goals
     /// roll over when the test says, never at a real midnight.
@@ -85,9 +86,36 @@ struct Api {
 
 impl Api {
     async fn start() -> Self {
+        Self::start_with(RULES).await
+    }
+
+    /// A server on `rules` instead of the shared ones.
+    async fn start_with(rules: &str) -> Self {
         let db = TestDatabase::postgres().await.expect("PostgreSQL");
         let rules_dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(rules_dir.path().join("rules.yaml"), RULES).expect("rules");
+        std::fs::write(rules_dir.path().join("rules.yaml"), rules).expect("rules");
+        let clock = engine::Clock::at("2026-06-10T12:00:00Z".parse().expect("instant"));
+        let rewards = Arc::new(CountingRewards::default());
+        Self::serve(Arc::new(db), Arc::new(rules_dir), rewards, clock).await
+    }
+
+    /// A second server on the same database, files, Platform and clock: another replica.
+    async fn replica(&self) -> Self {
+        Self::serve(
+            self.db.clone(),
+            self.rules_dir.clone(),
+            self.rewards.clone(),
+            self.clock.clone(),
+        )
+        .await
+    }
+
+    async fn serve(
+        db: Arc<TestDatabase>,
+        rules_dir: Arc<tempfile::TempDir>,
+        rewards: Arc<CountingRewards>,
+        clock: engine::Clock,
+    ) -> Self {
         let config = service::config::ServeConfig::try_parse_from([
             "service",
             "--database-url",
@@ -103,14 +131,12 @@ impl Api {
             "100",
         ])
         .expect("config");
-        let rewards = Arc::new(CountingRewards::default());
-        let clock = engine::Clock::at("2026-06-10T12:00:00Z".parse().expect("instant"));
         let served = crate::support::serve(config, rewards.clone(), clock.clone()).await;
         Self {
             base: served.base,
             client: reqwest::Client::new(),
             rewards,
-            _db: db,
+            db,
             rules_dir,
             metrics_port: served.metrics_port,
             clock,
@@ -148,6 +174,22 @@ impl Api {
             .text()
             .await
             .expect("body")
+    }
+
+    /// Waits until the rules in use are no longer those of `hash_before`.
+    async fn reloaded(&self, hash_before: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, rules) = self.get("ops", "/v1/rules").await;
+            if rules["contentHash"]
+                .as_str()
+                .is_some_and(|h| h != hash_before)
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "reload not seen: {rules}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn get(&self, user: &str, path: &str) -> (StatusCode, Value) {
