@@ -220,7 +220,7 @@ try {
   const storedText = await page.textContent(stored);
   check(storedText.includes("in_progress") && storedText.includes("18 / 20"),
     `level-20 of player-5: in_progress, 18 / 20 (${storedText.trim().slice(0, 100)})`);
-  check((await page.textContent("#player-status")).includes("5 challenges"), "the player's five challenges are listed");
+  check((await page.textContent("#player-status")).includes("6 challenges"), "the player's six challenges are listed");
   await readable(page, "player");
   await page.screenshot({ path: path.join(shots, "6-player.png"), fullPage: true });
   await page.click(`${stored} button.explain`);

@@ -52,6 +52,7 @@ pub enum Code {
     UnknownEventProperty,
     RhaiEvaluation,
     RhaiResultType,
+    UndeclaredField,
     ScheduleOrder,
     TestFailed,
     TestUnknownGoal,
@@ -61,6 +62,7 @@ pub enum Code {
     EmptyChallenge,
     PrerequisiteNeverCompletes,
     TypeMismatch,
+    MissingLocale,
     RemovedGoalInUse,
 }
 
@@ -107,6 +109,7 @@ impl Code {
             Code::UnknownEventProperty => ("E021", "unknown-event-property"),
             Code::RhaiEvaluation => ("E022", "rhai-evaluation"),
             Code::RhaiResultType => ("E023", "rhai-result-type"),
+            Code::UndeclaredField => ("E024", "undeclared-field"),
             Code::ScheduleOrder => ("E030", "schedule-order"),
             Code::TestFailed => ("E040", "test-failed"),
             Code::TestUnknownGoal => ("E041", "test-unknown-goal"),
@@ -117,6 +120,7 @@ impl Code {
             Code::EmptyChallenge => ("W103", "empty-challenge"),
             Code::PrerequisiteNeverCompletes => ("W104", "prerequisite-never-completes"),
             Code::TypeMismatch => ("W105", "type-mismatch"),
+            Code::MissingLocale => ("W106", "missing-locale"),
         }
     }
 }
@@ -232,6 +236,7 @@ mod tests {
             Code::UnknownEventProperty,
             Code::RhaiEvaluation,
             Code::RhaiResultType,
+            Code::UndeclaredField,
             Code::ScheduleOrder,
             Code::TestFailed,
             Code::TestUnknownGoal,
@@ -241,6 +246,7 @@ mod tests {
             Code::EmptyChallenge,
             Code::PrerequisiteNeverCompletes,
             Code::TypeMismatch,
+            Code::MissingLocale,
         ];
         let ids: std::collections::HashSet<_> = all.iter().map(|c| c.id()).collect();
         let names: std::collections::HashSet<_> = all.iter().map(|c| c.name()).collect();

@@ -15,8 +15,78 @@ pub struct ChallengeFile {
     /// Format version; only `1` exists.
     #[serde(default = "default_version")]
     pub version: u32,
+    /// The locale answers fall back to when a player's `Accept-Language` matches none of a
+    /// text's locales, and the one a plain (unlocalized) text is in: default `en`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_locale: Option<String>,
+    /// The payload each stat's events carry, by stat code: lint then checks every
+    /// `event.additional.…` a goal of this file reads on those stats, for typos and types.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stats: BTreeMap<String, StatDef>,
     #[serde(default)]
     pub challenges: Vec<ChallengeDef>,
+}
+
+/// What one stat's events carry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatDef {
+    /// The `additional` fields and their types, e.g. `{ mode: string, weekend: bool }`.
+    #[serde(default)]
+    pub additional: BTreeMap<String, FieldType>,
+}
+
+/// The type of a payload field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    String,
+    Number,
+    Bool,
+    List,
+    Map,
+}
+
+impl FieldType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Number => "number",
+            FieldType::Bool => "bool",
+            FieldType::List => "list",
+            FieldType::Map => "map",
+        }
+    }
+}
+
+/// Text shown to players: one string, or one per locale (`{en: "Win 3", de: "Gewinne 3"}`,
+/// BCP 47 language tags); answers pick the best match for the player's `Accept-Language`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum TextDef {
+    Plain(String),
+    Localized(BTreeMap<String, String>),
+}
+
+impl Default for TextDef {
+    fn default() -> Self {
+        TextDef::Plain(String::new())
+    }
+}
+
+impl TextDef {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            TextDef::Plain(text) => text.is_empty(),
+            TextDef::Localized(texts) => texts.is_empty(),
+        }
+    }
+}
+
+impl From<String> for TextDef {
+    fn from(text: String) -> Self {
+        TextDef::Plain(text)
+    }
 }
 
 fn default_version() -> u32 {
@@ -29,9 +99,9 @@ fn default_version() -> u32 {
 pub struct ChallengeDef {
     /// `[a-z0-9][a-z0-9_-]{0,99}`, unique across the folder.
     pub id: String,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
+    pub name: TextDef,
+    #[serde(default, skip_serializing_if = "TextDef::is_empty")]
+    pub description: TextDef,
     /// Outside this window the challenge is hidden and its events do not count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleDef>,
@@ -223,9 +293,9 @@ impl OneOrMany {
 pub struct GoalDef {
     /// Unique across ALL challenges.
     pub id: String,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
+    pub name: TextDef,
+    #[serde(default, skip_serializing_if = "TextDef::is_empty")]
+    pub description: TextDef,
     /// Labels shown with the goal (the list is filtered by challenge tags only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,

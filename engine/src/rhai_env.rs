@@ -188,11 +188,22 @@ pub fn event_fields_read(text: &str) -> Vec<String> {
     seen
 }
 
-/// A chain of property reads on `event`, and where its first property starts (1-based).
-struct EventRead {
-    path: Vec<String>,
-    line: usize,
-    column: usize,
+/// A chain of property reads on `event`, and where its first property starts (1-based);
+/// `start` and `end` are the chain's character offsets (`event` to the last property).
+pub(crate) struct EventRead {
+    pub path: Vec<String>,
+    pub line: usize,
+    pub column: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The reads of `event.additional.…` fields in an expression (`path[0]` is `additional`).
+pub(crate) fn additional_reads(text: &str) -> Vec<EventRead> {
+    event_reads(text)
+        .into_iter()
+        .filter(|read| read.path.len() >= 2 && read.path[0] == "additional")
+        .collect()
 }
 
 /// Scans an expression (outside string literals and comments) for `event.a.b["c"]…` chains.
@@ -304,6 +315,8 @@ fn event_reads(text: &str) -> Vec<EventRead> {
                     path,
                     line: first_line,
                     column: first_column,
+                    start,
+                    end: index,
                 });
             }
             continue;

@@ -10,6 +10,7 @@ use rhai::{AST, Engine};
 
 use crate::event::Event;
 use crate::ids::{ChallengeId, GoalId};
+use crate::locale::Texts;
 use crate::model::{Assign, CountMode, EventKind, Period};
 use crate::period::Calendar;
 use crate::rhai_env::{self, EvalError, ExprScope};
@@ -195,8 +196,11 @@ impl Schedule {
 pub struct CompiledGoal {
     pub id: GoalId,
     pub challenge_id: ChallengeId,
+    /// In the file's default locale.
     pub name: String,
     pub description: String,
+    /// The name and description in other locales.
+    pub texts: Texts,
     pub tags: Vec<String>,
     pub on: EventKind,
     /// Stat codes listened to (empty for login goals that name none).
@@ -219,6 +223,15 @@ pub struct CompiledGoal {
 }
 
 impl CompiledGoal {
+    /// The name a player who prefers `locales` (see `locale::preferences`) reads.
+    pub fn name_in(&self, locales: &[String]) -> &str {
+        self.texts.name.pick(locales, &self.name)
+    }
+
+    pub fn description_in(&self, locales: &[String]) -> &str {
+        self.texts.description.pick(locales, &self.description)
+    }
+
     /// Whether the goal is retired at `at`: it counts nothing and is not offered any more.
     pub fn is_retired(&self, at: DateTime<Utc>) -> bool {
         self.retired.is_some_and(|retired| at >= retired)
@@ -235,12 +248,26 @@ impl CompiledGoal {
 #[derive(Debug, Clone)]
 pub struct CompiledChallenge {
     pub id: ChallengeId,
+    /// In the file's default locale.
     pub name: String,
     pub description: String,
+    /// The name and description in other locales.
+    pub texts: Texts,
     pub tags: Vec<String>,
     pub schedule: Schedule,
     pub rotation: Option<Rotation>,
     pub goals: Vec<usize>,
+}
+
+impl CompiledChallenge {
+    /// The name a player who prefers `locales` reads.
+    pub fn name_in(&self, locales: &[String]) -> &str {
+        self.texts.name.pick(locales, &self.name)
+    }
+
+    pub fn description_in(&self, locales: &[String]) -> &str {
+        self.texts.description.pick(locales, &self.description)
+    }
 }
 
 /// Where a rule set came from and when it was built.
@@ -274,6 +301,9 @@ pub struct RuleSet {
     routes: [HashMap<Box<str>, Vec<usize>>; 2],
     pub(crate) tests: Vec<CompiledTest>,
     pub info: RuleSetInfo,
+    /// Every locale a name or description is written in (lowercase, sorted): what a player's
+    /// `Accept-Language` is matched against.
+    pub locales: Vec<String>,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -318,6 +348,13 @@ impl RuleSet {
                 }
             }
         }
+        let mut locales: Vec<String> = (challenges.iter().map(|c| &c.texts))
+            .chain(goals.iter().map(|g| &g.texts))
+            .flat_map(|texts| texts.name.locales().chain(texts.description.locales()))
+            .map(str::to_string)
+            .collect();
+        locales.sort();
+        locales.dedup();
         Self {
             engine,
             challenges,
@@ -327,6 +364,7 @@ impl RuleSet {
             routes,
             tests: Vec::new(),
             info,
+            locales,
         }
     }
 

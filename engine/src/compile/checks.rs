@@ -15,8 +15,12 @@ use crate::rhai_env::{self, EvalError, ExprScope};
 use crate::ruleset::CompiledGoal;
 use crate::source::child;
 
-/// A plausible event of the goal's kind: its first stat code, value 1, inc 1, no payload.
-pub(crate) fn sample_event(goal: &CompiledGoal) -> Event {
+/// A plausible event of the goal's kind: its first stat code, value 1, inc 1, and `additional`
+/// (the declared payload of its stat, else none).
+fn sample_event(
+    goal: &CompiledGoal,
+    additional: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Event {
     Event::new(EventData {
         id: "lint-sample".into(),
         kind: goal.on,
@@ -30,38 +34,54 @@ pub(crate) fn sample_event(goal: &CompiledGoal) -> Event {
         },
         value: 1,
         inc: 1,
-        additional: Default::default(),
+        additional: crate::event::payload_from_json(additional),
     })
 }
 
+/// Evaluates every goal's expressions on a sample event, carrying the declared payload of its
+/// stat when its file declares one (`samples`, by goal id).
 pub(super) fn smoke_evaluate(
     ctx: &mut Context,
     engine: &Engine,
     goals: &[CompiledGoal],
     sites: &[Site],
+    samples: &std::collections::HashMap<String, serde_json::Map<String, serde_json::Value>>,
+    misread: &HashSet<String>,
 ) {
     for (goal, site) in goals.iter().zip(sites) {
-        let event = sample_event(goal);
+        // A read lint already refused (E024) would only fail again here.
+        if misread.contains(goal.id.as_str()) {
+            continue;
+        }
+        let sample = samples.get(goal.id.as_str());
+        let event = sample_event(goal, sample);
         if let Some(expr) = &goal.when
             && let Err(err) = rhai_env::eval_bool(engine, &expr.ast, &event)
         {
-            report(ctx, goal, site, "when", &err);
+            report(ctx, goal, site, "when", &err, sample.is_some());
         }
         if let Some(expr) = &goal.amount
             && let Err(err) = rhai_env::eval_int(engine, &expr.ast, ExprScope::Event, &event, 0)
         {
-            report(ctx, goal, site, "amount", &err);
+            report(ctx, goal, site, "amount", &err, sample.is_some());
         }
         if let Some(expr) = &goal.progress
             && let Err(err) =
                 rhai_env::eval_int(engine, &expr.ast, ExprScope::EventAndProgress, &event, 0)
         {
-            report(ctx, goal, site, "progress", &err);
+            report(ctx, goal, site, "progress", &err, sample.is_some());
         }
     }
 }
 
-fn report(ctx: &mut Context, goal: &CompiledGoal, site: &Site, field: &str, err: &EvalError) {
+fn report(
+    ctx: &mut Context,
+    goal: &CompiledGoal,
+    site: &Site,
+    field: &str,
+    err: &EvalError,
+    declared: bool,
+) {
     let pointer = child(&site.pointer, field);
     let pos = ctx.expr_pos(site.doc, &pointer, err.position);
     let code = if err.position.is_none() {
@@ -78,7 +98,11 @@ fn report(ctx: &mut Context, goal: &CompiledGoal, site: &Site, field: &str, err:
         ),
     )
     .at(ctx.path_of(site.doc).to_path_buf(), pos)
-    .with_hint("the sample event has value 1, inc 1 and an empty `additional` map");
+    .with_hint(if declared {
+        "the sample event has value 1, inc 1 and the `additional` fields `stats:` declares (text \"\", number 1, false, [], {})"
+    } else {
+        "the sample event has value 1, inc 1 and an empty `additional` map"
+    });
     ctx.report(d);
 }
 

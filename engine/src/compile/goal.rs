@@ -112,6 +112,7 @@ pub(super) fn compile_goal(
     def: &GoalDef,
     challenge_id: &ChallengeId,
     from: &Inherited,
+    shown: super::text::Shown,
 ) -> Option<CompiledGoal> {
     let Inherited {
         schedule,
@@ -266,11 +267,13 @@ pub(super) fn compile_goal(
     if errors_after > errors_before {
         return None;
     }
+    let (name, description, texts) = shown.split();
     Some(CompiledGoal {
         id: GoalId::new(&def.id),
         challenge_id: challenge_id.clone(),
-        name: def.name.clone(),
-        description: def.description.clone(),
+        name,
+        description,
+        texts,
         tags: def.tags.clone(),
         on: def.on,
         stats,

@@ -7,6 +7,8 @@ mod checks;
 mod expr_text;
 mod goal;
 mod graph;
+mod payloads;
+mod text;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -117,6 +119,26 @@ fn map_expr_position(node: &NodePos, inner: Option<(usize, usize)>) -> Pos {
     }
 }
 
+/// A file's `default_locale` (`en` when it names none, or a malformed one, which is reported).
+fn default_locale(ctx: &mut Context, doc: usize, written: Option<&str>) -> String {
+    match written {
+        None => text::DEFAULT_LOCALE.to_string(),
+        Some(tag) if crate::locale::is_language_tag(tag) => tag.to_string(),
+        Some(tag) => {
+            let d = ctx
+                .at_value(
+                    doc,
+                    "/default_locale",
+                    Code::InvalidValue,
+                    format!("`default_locale` must be a language tag such as `en` or `pt-BR`, not `{tag}`"),
+                )
+                .with_hint("BCP 47 tags: a language, then optional region or script subtags");
+            ctx.report(d);
+            text::DEFAULT_LOCALE.to_string()
+        }
+    }
+}
+
 /// Compiles a set of source files into a rule set.
 pub fn compile(sources: &Sources) -> Compiled {
     let mut ctx = Context {
@@ -150,10 +172,16 @@ pub fn compile(sources: &Sources) -> Compiled {
     // Goals that did not decode: declared all the same (no test or prerequisite calls them
     // unknown).
     let mut undecoded: Vec<String> = Vec::new();
+    // Goals on declared stats: the payload their sample event carries.
+    let mut samples = HashMap::new();
+    let mut misread = std::collections::HashSet::new();
 
-    for file in parsed {
+    for mut file in parsed {
+        let stats = std::mem::take(&mut file.model.stats);
         let doc = ctx.docs.len();
         ctx.docs.push(file.document);
+        let default_locale = default_locale(&mut ctx, doc, file.model.default_locale.as_deref());
+        let mut written: Vec<text::Written> = Vec::new();
         for (challenge, origin) in file.model.challenges.into_iter().zip(file.origins) {
             let pointer = origin.pointer.clone();
             check_id(
@@ -194,10 +222,22 @@ pub fn compile(sources: &Sources) -> Compiled {
             }
             let challenge_id = ChallengeId::new(&challenge.id);
             goal::check_tags(&mut ctx, doc, &child(&pointer, "tags"), &challenge.tags);
+            let (name, description, texts) = text::Shown::of(
+                &mut ctx,
+                doc,
+                &pointer,
+                format!("challenge `{}`", challenge.id),
+                &challenge.name,
+                &challenge.description,
+                &default_locale,
+                &mut written,
+            )
+            .split();
             let mut compiled = CompiledChallenge {
                 id: challenge_id.clone(),
-                name: challenge.name.clone(),
-                description: challenge.description.clone(),
+                name,
+                description,
+                texts,
                 tags: challenge.tags.clone(),
                 schedule,
                 rotation,
@@ -223,6 +263,22 @@ pub fn compile(sources: &Sources) -> Compiled {
                     doc,
                     pointer: goal_pointer.clone(),
                 };
+                if let Some(checked) = payloads::check_goal(&mut ctx, &site, def, &stats) {
+                    if checked.misread {
+                        misread.insert(def.id.clone());
+                    }
+                    samples.insert(def.id.clone(), checked.sample);
+                }
+                let shown = text::Shown::of(
+                    &mut ctx,
+                    doc,
+                    goal_pointer,
+                    format!("goal `{}`", def.id),
+                    &def.name,
+                    &def.description,
+                    &default_locale,
+                    &mut written,
+                );
                 if let Some(goal) = goal::compile_goal(
                     &mut ctx,
                     &engine,
@@ -234,6 +290,7 @@ pub fn compile(sources: &Sources) -> Compiled {
                         rotation,
                         tz,
                     },
+                    shown,
                 ) {
                     compiled.goals.push(goals.len());
                     goals.push(goal);
@@ -253,12 +310,13 @@ pub fn compile(sources: &Sources) -> Compiled {
             }
             challenges.push(compiled);
         }
+        text::missing_locales(&mut ctx, &written);
     }
 
     let declared: std::collections::HashSet<String> =
         goal_seen.into_keys().chain(undecoded).collect();
     graph::check_prerequisites(&mut ctx, &goals, &sites, &declared);
-    checks::smoke_evaluate(&mut ctx, &engine, &goals, &sites);
+    checks::smoke_evaluate(&mut ctx, &engine, &goals, &sites, &samples, &misread);
     checks::never_completes(&mut ctx, &goals, &sites);
 
     let info = RuleSetInfo {

@@ -53,6 +53,8 @@ pub(crate) fn decode_document(
 ) -> (ChallengeFile, Vec<ChallengeOrigin>) {
     let mut out = ChallengeFile {
         version: 1,
+        default_locale: None,
+        stats: Default::default(),
         challenges: Vec::new(),
     };
     let mut origins = Vec::new();
@@ -80,6 +82,22 @@ pub(crate) fn decode_document(
                 .with_hint("write `version: 1`"),
             ),
         }
+    }
+    match root.get("default_locale") {
+        None => {}
+        Some(Value::String(locale)) => out.default_locale = Some(locale.clone()),
+        Some(_) => diagnostics.push(
+            Diagnostic::new(
+                Code::InvalidValue,
+                "`default_locale` must be a language tag such as `en` or `pt-BR`",
+            )
+            .at(doc.path(), doc.value_pos("/default_locale")),
+        ),
+    }
+    if let Some(stats) = root.get_mut("stats").map(Value::take)
+        && let Some(stats) = deserialize(stats, "/stats", doc, diagnostics)
+    {
+        out.stats = stats;
     }
     let Some(challenges) = root.get_mut("challenges") else {
         return (out, origins);

@@ -140,6 +140,8 @@ pub(super) fn decode(
         }
     }
     let mut file = ChallengeFile {
+        default_locale: None,
+        stats: Default::default(),
         version: 1,
         challenges: Vec::new(),
     };
@@ -164,8 +166,8 @@ pub(super) fn decode(
         };
         let mut converted = ChallengeDef {
             id: legacy.challenge_id,
-            name: legacy.name,
-            description: legacy.description,
+            name: legacy.name.into(),
+            description: legacy.description.into(),
             schedule: None,
             rotation: None,
             timezone: None,
@@ -275,8 +277,8 @@ fn convert_goal(goal: LegacyGoal) -> GoalDef {
     });
     GoalDef {
         id: goal.goal_id,
-        name: goal.name,
-        description: goal.description,
+        name: goal.name.into(),
+        description: goal.description.into(),
         tags: Vec::new(),
         on,
         stat: Some(OneOrMany::One(goal.requirement.stat_code)),

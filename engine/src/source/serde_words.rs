@@ -64,6 +64,8 @@ pub(super) fn describe_serde_error(message: &str, pointer: &str, doc: &Document)
     }
     let readable = if let Some(readable) = wrong_type(field, message) {
         readable
+    } else if message.contains("untagged enum TextDef") {
+        format!("`{field}` must be text, or a map of locales to text (`{{en: \"…\", de: \"…\"}}`)")
     } else if message.contains("untagged enum OneOrMany") {
         format!("`{field}` must be a stat code or a list of stat codes")
     } else if message.contains("untagged enum GivenState") {

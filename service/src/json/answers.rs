@@ -23,11 +23,12 @@ pub struct InitializedJson {
     pub total_active: i64,
 }
 
-impl From<Initialized> for InitializedJson {
-    fn from(done: Initialized) -> Self {
+impl InitializedJson {
+    /// The answer to a player reading `locales`.
+    pub fn of(done: Initialized, locales: &[String]) -> Self {
         Self {
             assigned_goals: (done.assigned.iter())
-                .map(|g| AssignedGoalJson::of(&g.goal, &g.view))
+                .map(|g| AssignedGoalJson::of(&g.goal, &g.view, locales))
                 .collect(),
             new_assignments: done.new_assignments,
             total_active: done.total_active,
@@ -383,14 +384,15 @@ pub struct SelectionJson {
     pub replaced_goals: Vec<String>,
 }
 
-impl From<Selection> for SelectionJson {
-    fn from(selection: Selection) -> Self {
+impl SelectionJson {
+    /// The answer to a player reading `locales`.
+    pub fn of(selection: Selection, locales: &[String]) -> Self {
         let now = selection.now;
         Self {
             selected_goals: (selection.selected.iter())
                 .map(|g| SelectedGoalJson {
                     assigned_at: time(g.view.assigned_at),
-                    goal: GoalJson::of(&g.goal, &g.view, g.locked, now),
+                    goal: GoalJson::of(&g.goal, &g.view, g.locked, now, locales),
                 })
                 .collect(),
             challenge_id: selection.challenge_id.to_string(),

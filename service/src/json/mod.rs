@@ -99,11 +99,18 @@ pub struct GoalJson {
 }
 
 impl GoalJson {
-    pub fn of(goal: &CompiledGoal, view: &GoalView, locked: bool, now: DateTime<Utc>) -> Self {
+    /// The goal as a player reading `locales` (see `engine::locale::preferences`) sees it.
+    pub fn of(
+        goal: &CompiledGoal,
+        view: &GoalView,
+        locked: bool,
+        now: DateTime<Utc>,
+        locales: &[String],
+    ) -> Self {
         Self {
             goal_id: goal.id.to_string(),
-            name: goal.name.clone(),
-            description: goal.description.clone(),
+            name: goal.name_in(locales).to_string(),
+            description: goal.description_in(locales).to_string(),
             requirement: RequirementJson::of(goal),
             reward: RewardJson::of(goal.reward.as_ref()),
             prerequisites: goal.requires.iter().map(ToString::to_string).collect(),
@@ -155,12 +162,12 @@ pub struct AssignedGoalJson {
 }
 
 impl AssignedGoalJson {
-    pub fn of(goal: &CompiledGoal, view: &GoalView) -> Self {
+    pub fn of(goal: &CompiledGoal, view: &GoalView, locales: &[String]) -> Self {
         Self {
             challenge_id: goal.challenge_id.to_string(),
             goal_id: goal.id.to_string(),
-            name: goal.name.clone(),
-            description: goal.description.clone(),
+            name: goal.name_in(locales).to_string(),
+            description: goal.description_in(locales).to_string(),
             is_active: view.is_active,
             assigned_at: time(view.assigned_at),
             expires_at: time(view.expires_at),
@@ -179,11 +186,12 @@ pub fn challenge_json(
     challenge: &engine::CompiledChallenge,
     progress: &crate::usecases::PlayerRows,
     now: DateTime<Utc>,
+    locales: &[String],
 ) -> ChallengeJson {
     ChallengeJson {
         challenge_id: challenge.id.to_string(),
-        name: challenge.name.clone(),
-        description: challenge.description.clone(),
+        name: challenge.name_in(locales).to_string(),
+        description: challenge.description_in(locales).to_string(),
         tags: challenge.tags.clone(),
         goals: rules
             .goals_of(challenge)
@@ -194,6 +202,7 @@ pub fn challenge_json(
                     &progress.view(goal),
                     progress.is_locked(rules, goal),
                     now,
+                    locales,
                 )
             })
             .collect(),

@@ -68,6 +68,8 @@ fn open_object(value: &impl Serialize) -> Vec<u8> {
 /// One rule set's static parts.
 pub struct Rendered {
     rules: Weak<RuleSet>,
+    /// The locales the texts were picked for (`engine::locale::preferences`).
+    locales: Vec<String>,
     /// `{"goalId":…,"prerequisites":[…]` per goal.
     goals: HashMap<GoalId, Vec<u8>>,
     /// `{"challengeId":…,"description":…,"goals":[` per challenge.
@@ -75,7 +77,7 @@ pub struct Rendered {
 }
 
 impl Rendered {
-    fn of(rules: &Arc<RuleSet>) -> Self {
+    fn of(rules: &Arc<RuleSet>, locales: &[String]) -> Self {
         let goals = rules
             .challenges()
             .iter()
@@ -83,8 +85,8 @@ impl Rendered {
             .map(|goal| {
                 let head = GoalHead {
                     goal_id: goal.id.as_str(),
-                    name: &goal.name,
-                    description: &goal.description,
+                    name: goal.name_in(locales),
+                    description: goal.description_in(locales),
                     requirement: RequirementJson::of(goal),
                     reward: RewardJson::of(goal.reward.as_ref()),
                     prerequisites: goal.requires.iter().map(|id| id.as_str()).collect(),
@@ -99,8 +101,8 @@ impl Rendered {
             .map(|c| {
                 let mut head = open_object(&ChallengeHead {
                     challenge_id: c.id.as_str(),
-                    name: &c.name,
-                    description: &c.description,
+                    name: c.name_in(locales),
+                    description: c.description_in(locales),
                     tags: &c.tags,
                 });
                 head.extend_from_slice(b",\"goals\":[");
@@ -109,6 +111,7 @@ impl Rendered {
             .collect();
         Self {
             rules: Arc::downgrade(rules),
+            locales: locales.to_vec(),
             goals,
             challenges,
         }
@@ -180,17 +183,22 @@ impl Rendered {
     }
 }
 
-/// The rendered parts of the rule set in force, rebuilt when the rules change.
+/// The rendered parts of the rule set in force, one per set of locales players asked for,
+/// rebuilt when the rules change.
 #[derive(Default)]
 pub struct RenderCache {
-    current: Mutex<Option<Arc<Rendered>>>,
+    current: Mutex<Vec<Arc<Rendered>>>,
 }
+
+/// How many sets of locales are kept rendered; a rule set in more languages than this many
+/// players' preferences renders the rarest again when asked.
+const RENDERED_LOCALE_SETS: usize = 32;
 
 impl RenderCache {
     /// The list answer `{"challenges": [...]}`: the bytes serializing its
     /// `crate::views::ChallengeJson`s would give.
     pub fn list(&self, view: &PlayerChallenges) -> Vec<u8> {
-        let rendered = self.for_rules(&view.rules);
+        let rendered = self.for_rules(&view.rules, &view.locales);
         let mut out = Vec::with_capacity(16 * 1024);
         out.extend_from_slice(b"{\"challenges\":[");
         for (n, challenge) in view.challenges().enumerate() {
@@ -212,7 +220,7 @@ impl RenderCache {
 
     /// One challenge's answer (the view's first).
     pub fn challenge(&self, view: &PlayerChallenges) -> Vec<u8> {
-        let rendered = self.for_rules(&view.rules);
+        let rendered = self.for_rules(&view.rules, &view.locales);
         let mut out = Vec::with_capacity(4 * 1024);
         if let Some(challenge) = view.challenges().next() {
             rendered.write_challenge(
@@ -227,19 +235,22 @@ impl RenderCache {
         out
     }
 
-    pub fn for_rules(&self, rules: &Arc<RuleSet>) -> Arc<Rendered> {
-        // A `Weak` keeps its allocation, so a live one pointing at `rules` is this rule set.
+    pub fn for_rules(&self, rules: &Arc<RuleSet>, locales: &[String]) -> Arc<Rendered> {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        match current.as_ref() {
-            Some(rendered) if Weak::ptr_eq(&rendered.rules, &Arc::downgrade(rules)) => {
-                rendered.clone()
-            }
-            _ => {
-                let rendered = Arc::new(Rendered::of(rules));
-                *current = Some(rendered.clone());
-                rendered
-            }
+        // A `Weak` keeps its allocation, so a live one pointing at `rules` is this rule set.
+        let this = Arc::downgrade(rules);
+        current.retain(|rendered| Weak::ptr_eq(&rendered.rules, &this));
+        if let Some(at) = current.iter().position(|r| r.locales == locales) {
+            let rendered = current.remove(at);
+            current.push(rendered.clone());
+            return rendered;
         }
+        if current.len() >= RENDERED_LOCALE_SETS {
+            current.remove(0);
+        }
+        let rendered = Arc::new(Rendered::of(rules, locales));
+        current.push(rendered.clone());
+        rendered
     }
 }
 
@@ -328,18 +339,23 @@ challenges:
     }
 
     fn assert_same_bytes(rules: &Arc<RuleSet>) {
+        assert_same_bytes_in(rules, &[]);
+    }
+
+    fn assert_same_bytes_in(rules: &Arc<RuleSet>, locales: &[String]) {
         let now = Utc
             .with_ymd_and_hms(2026, 12, 15, 13, 14, 15)
             .single()
             .expect("time");
         let progress = PlayerRows::from_rows(rows(rules, now), now);
         let cache = RenderCache::default();
-        let rendered = cache.for_rules(rules);
+        let rendered = cache.for_rules(rules, locales);
         for challenge in rules.challenges() {
             let mut fast = Vec::new();
             rendered.write_challenge(&mut fast, rules, challenge, &progress, now, false);
-            let reference = serde_json::to_vec(&challenge_json(rules, challenge, &progress, now))
-                .expect("json");
+            let reference =
+                serde_json::to_vec(&challenge_json(rules, challenge, &progress, now, locales))
+                    .expect("json");
             assert_eq!(
                 String::from_utf8_lossy(&fast),
                 String::from_utf8_lossy(&reference),
@@ -364,16 +380,51 @@ challenges:
     }
 
     #[test]
+    fn localized_answers_render_as_serialized_and_each_set_of_locales_apart() {
+        let rules = rule_set(vec![SourceFile::new(
+            "localized.yaml",
+            r#"
+version: 1
+default_locale: en
+challenges:
+  - id: weekend
+    name: { en: "Weekend \"Ranked\"", de: Ranglisten-Wochenende }
+    description: { en: Win three., de: Gewinne drei. }
+    goals:
+      - { id: w, name: { en: Win 3, de: Gewinne 3 }, on: login, target: 1 }
+"#,
+        )]);
+        assert_eq!(rules.locales, ["de", "en"]);
+        for locales in [
+            vec![],
+            vec!["de".to_string()],
+            vec!["en".to_string(), "de".to_string()],
+        ] {
+            assert_same_bytes_in(&rules, &locales);
+        }
+        let cache = RenderCache::default();
+        let german = cache.for_rules(&rules, &["de".to_string()]);
+        let head = &german.challenges[&ChallengeId::new("weekend")];
+        assert!(String::from_utf8_lossy(head).contains("Ranglisten-Wochenende"));
+        let english = cache.for_rules(&rules, &[]);
+        assert!(!Arc::ptr_eq(&german, &english));
+        assert!(Arc::ptr_eq(
+            &german,
+            &cache.for_rules(&rules, &["de".to_string()])
+        ));
+    }
+
+    #[test]
     fn a_new_rule_set_is_rendered_anew() {
         let cache = RenderCache::default();
         let first = rule_set(vec![SourceFile::new("odd.yaml", RULES)]);
-        let again = cache.for_rules(&first);
-        assert!(Arc::ptr_eq(&again, &cache.for_rules(&first)));
+        let again = cache.for_rules(&first, &[]);
+        assert!(Arc::ptr_eq(&again, &cache.for_rules(&first, &[])));
         let edited = rule_set(vec![SourceFile::new(
             "odd.yaml",
             RULES.replace("name: Plain", "name: Renamed"),
         )]);
-        let renamed = cache.for_rules(&edited);
+        let renamed = cache.for_rules(&edited, &[]);
         assert!(!Arc::ptr_eq(&again, &renamed));
         let head = &renamed.challenges[&ChallengeId::new("plain")];
         assert!(String::from_utf8_lossy(head).contains("Renamed"));

@@ -53,6 +53,7 @@ pub(super) struct ChallengeList {
 pub(super) async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    headers: axum::http::HeaderMap,
     super::ApiQuery(query): super::ApiQuery<ListQuery>,
 ) -> Result<JsonBytes, ApiError> {
     // Written from the parts of the rules rendered once per rule set (crate::json::prerendered); the
@@ -61,7 +62,7 @@ pub(super) async fn list(
         .map(str::trim)
         .filter(|tag| !tag.is_empty())
         .collect();
-    let view = challenges::list(
+    let mut view = challenges::list(
         &state.context,
         &user,
         query.active_only,
@@ -69,7 +70,21 @@ pub(super) async fn list(
         state.context.clock.now(),
     )
     .await?;
+    view.locales = locales(&headers, &view.rules);
     Ok(JsonBytes(state.render.list(&view)))
+}
+
+/// The locales the caller reads, most wanted first: its `Accept-Language` matched against the
+/// locales the rules are written in (RFC 4647 lookup; empty when none match or the rules are
+/// not localized, and every text is in its file's default locale).
+pub(super) fn locales(headers: &axum::http::HeaderMap, rules: &engine::RuleSet) -> Vec<String> {
+    if rules.locales.is_empty() {
+        return Vec::new();
+    }
+    (headers.get(axum::http::header::ACCEPT_LANGUAGE))
+        .and_then(|value| value.to_str().ok())
+        .map(|accept| engine::locale::preferences(accept, &rules.locales))
+        .unwrap_or_default()
 }
 
 /// A JSON answer already serialized.
@@ -100,10 +115,12 @@ impl axum::response::IntoResponse for JsonBytes {
 pub(super) async fn one(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    headers: axum::http::HeaderMap,
     Path(challenge): Path<String>,
 ) -> Result<JsonBytes, ApiError> {
     let now = state.context.clock.now();
-    let view = challenges::get(&state.context, &user, &challenge, now).await?;
+    let mut view = challenges::get(&state.context, &user, &challenge, now).await?;
+    view.locales = locales(&headers, &view.rules);
     Ok(JsonBytes(state.render.challenge(&view)))
 }
 
@@ -112,10 +129,12 @@ pub(super) async fn one(
 pub(super) async fn initialize(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    headers: axum::http::HeaderMap,
 ) -> Result<Json<InitializedJson>, ApiError> {
     let now = state.context.clock.now();
     let initialized = challenges::initialize(&state.context, &user, now).await?;
-    Ok(Json(initialized.into()))
+    let locales = locales(&headers, &state.context.rules.current());
+    Ok(Json(InitializedJson::of(initialized, &locales)))
 }
 
 #[utoipa::path(get, path = "/v1/challenges/{challenge}/rotation", tag = "challenges",

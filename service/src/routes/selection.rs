@@ -77,11 +77,13 @@ pub(super) struct BatchBody {
 pub(super) async fn batch_select(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    headers: axum::http::HeaderMap,
     Path(challenge): Path<String>,
     ApiJson(body): ApiJson<BatchBody>,
 ) -> Result<Json<SelectionJson>, ApiError> {
     let body = super::validated(body)?;
-    Ok(Json(
+    let locales = super::challenges::locales(&headers, &state.context.rules.current());
+    Ok(Json(SelectionJson::of(
         selection::batch_select(
             &state.context,
             &user,
@@ -90,9 +92,9 @@ pub(super) async fn batch_select(
             body.replace_existing,
             state.context.clock.now(),
         )
-        .await?
-        .into(),
-    ))
+        .await?,
+        &locales,
+    )))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema, validator::Validate)]
@@ -112,11 +114,13 @@ pub(super) struct RandomBody {
 pub(super) async fn random_select(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
+    headers: axum::http::HeaderMap,
     Path(challenge): Path<String>,
     ApiJson(body): ApiJson<RandomBody>,
 ) -> Result<Json<SelectionJson>, ApiError> {
     let body = super::validated(body)?;
-    Ok(Json(
+    let locales = super::challenges::locales(&headers, &state.context.rules.current());
+    Ok(Json(SelectionJson::of(
         selection::random_select(
             &state.context,
             &user,
@@ -126,7 +130,7 @@ pub(super) async fn random_select(
             body.exclude_active,
             state.context.clock.now(),
         )
-        .await?
-        .into(),
-    ))
+        .await?,
+        &locales,
+    )))
 }

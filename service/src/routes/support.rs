@@ -78,7 +78,7 @@ pub(super) async fn progress(
     let audit_id = change_progress(&state.context, request, now).await?;
     let view = crate::usecases::challenges::get(&state.context, &user, &challenge, now).await?;
     let goal = (view.challenges().next())
-        .map(|shown| crate::json::challenge_json(&view.rules, shown, &view.progress, view.now))
+        .map(|shown| crate::json::challenge_json(&view.rules, shown, &view.progress, view.now, &[]))
         .and_then(|shown| shown.goals.into_iter().find(|g| g.goal_id == goal));
     Ok(Json(ProgressAnswer { goal, audit_id }))
 }

@@ -20,6 +20,9 @@ pub struct PlayerChallenges {
     pub shown: Vec<usize>,
     /// Only the player's active goals are shown (`activeOnly`).
     pub active_only: bool,
+    /// The locales the player reads, most wanted first (`Accept-Language`, matched against
+    /// the rules' locales; empty: every text in its file's default locale).
+    pub locales: Vec<String>,
 }
 
 impl PlayerChallenges {
@@ -50,6 +53,7 @@ pub async fn list(
         .map(|(at, _)| at)
         .collect();
     Ok(PlayerChallenges {
+        locales: Vec::new(),
         rules,
         progress,
         now,
@@ -75,6 +79,7 @@ pub async fn get(
         .collect();
     let progress = PlayerRows::load_for_display(ctx.players.as_ref(), user, false, now).await?;
     Ok(PlayerChallenges {
+        locales: Vec::new(),
         rules,
         progress,
         now,

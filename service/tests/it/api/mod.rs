@@ -5,6 +5,7 @@ mod calendar;
 mod claims;
 mod compat;
 mod events;
+mod locales;
 mod reads;
 mod support;
 
