@@ -69,6 +69,14 @@ fn kill_event(now: DateTime<Utc>) -> Event {
     })
 }
 
+/// [`kill_event`] in another biome: every bench predicate is false on it.
+fn desert_event(now: DateTime<Utc>) -> Event {
+    let mut data = (*kill_event(now)).clone();
+    let additional = serde_json::json!({"biome": "desert"});
+    data.additional = engine::event::payload_from_json(additional.as_object());
+    Event::new(data)
+}
+
 /// Route + apply for every matching goal, as the writer does per event.
 fn evaluate(rules: &RuleSet, states: &[ProgressState], event: &Event, now: DateTime<Utc>) -> usize {
     let routed = rules.route(event);
@@ -122,6 +130,16 @@ fn per_matching_goal(c: &mut Criterion) {
             &matching,
             |b, _| {
                 b.iter(|| rules.route(black_box(&event)).matched.len());
+            },
+        );
+        // The predicate false (another biome): the payload's types are checked against the
+        // literals it compares with (text compared with a number is an evaluation error).
+        let desert = desert_event(now);
+        group.bench_with_input(
+            BenchmarkId::new("predicate_false", matching),
+            &matching,
+            |b, _| {
+                b.iter(|| rules.route(black_box(&desert)).matched.len());
             },
         );
     }

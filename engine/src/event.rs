@@ -98,6 +98,26 @@ impl Event {
         }
     }
 
+    /// Calls `read` with the payload's value at `path` (`["mode"]`, `["stats", "kills"]`), if
+    /// there is one (without copying it: this runs after every false predicate).
+    pub(crate) fn with_additional<T>(
+        &self,
+        path: &[String],
+        read: impl FnOnce(&Dynamic) -> Option<T>,
+    ) -> Option<T> {
+        let (first, rest) = path.split_first()?;
+        let value = self.additional.0.get(first.as_str())?;
+        if rest.is_empty() {
+            return read(value);
+        }
+        let mut value = value.clone();
+        for key in rest {
+            let map = value.try_cast::<rhai::Map>()?;
+            value = map.get(key.as_str())?.clone();
+        }
+        read(&value)
+    }
+
     /// The payload as JSON (for the event archive): numbers, strings, booleans, lists and maps
     /// as they are; `()` as null.
     pub fn additional_json(&self) -> serde_json::Value {

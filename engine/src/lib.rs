@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod event;
 pub mod expiry;
 pub mod ids;
+mod literal_types;
 pub mod locale;
 pub mod model;
 pub mod period;

@@ -21,6 +21,9 @@ use crate::rule_tests::CompiledTest;
 pub struct CompiledExpr {
     pub text: String,
     pub(crate) ast: AST,
+    /// Its comparisons of payload fields with literals: a false predicate on a payload whose
+    /// value has another type is an evaluation error, not a silent `false`.
+    pub(crate) literals: Vec<crate::literal_types::LiteralComparison>,
 }
 
 /// A reward as AGS Platform grants it.
@@ -440,9 +443,17 @@ impl RuleSet {
 
     /// Whether `goal`'s predicate holds for `event` (true when it has none).
     pub fn matches(&self, goal: &CompiledGoal, event: &Event) -> Result<bool, EvalError> {
-        match &goal.when {
-            None => Ok(true),
-            Some(expr) => rhai_env::eval_bool(&self.engine, &expr.ast, event),
+        let Some(expr) = &goal.when else {
+            return Ok(true);
+        };
+        if rhai_env::eval_bool(&self.engine, &expr.ast, event)? {
+            return Ok(true);
+        }
+        // Rhai compares text with a number as `false` in silence: say so (the event does not
+        // count either way), so it is counted, logged and explained.
+        match expr.literals.iter().find_map(|c| c.mismatch(event)) {
+            Some(mismatch) => Err(mismatch),
+            None => Ok(false),
         }
     }
 

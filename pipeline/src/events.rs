@@ -54,7 +54,7 @@ pub struct StatInput {
 }
 
 /// What happened to an accepted event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Processed {
     /// Committed (or nothing to commit): safe to acknowledge.
     Done(EventOutcome),
@@ -355,7 +355,7 @@ impl EventContext {
                     tracing::info!(user_id, rows, "GDPR deletion: progress rows deleted");
                     Processed::Done(store::EventOutcome::Applied {
                         changed: rows as usize,
-                        failed_expressions: 0,
+                        failed_expressions: Vec::new(),
                     })
                 }
                 None => Processed::SkippedNamespace,

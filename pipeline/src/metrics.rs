@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Json};
 use axum::routing::get;
 use engine::RuleSetHandle;
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 use store::{Maintenance, QueryObserver, Writer, WriterObserver};
 
@@ -39,7 +39,7 @@ pub struct Metrics {
     rules_reload_failures: IntGauge,
     db_connections_active: IntGauge,
     db_connections_max: IntGauge,
-    rule_evaluation_errors: IntCounter,
+    rule_evaluation_errors: IntCounterVec,
     db_queries: HistogramVec,
     cleanup_deleted: IntCounterVec,
     cleanup_runs: IntCounterVec,
@@ -145,9 +145,14 @@ impl Metrics {
             &["content_hash"],
         )?;
         registry.register(Box::new(rules_loaded_at.clone()))?;
-        let rule_evaluation_errors = IntCounter::new(
-            "challenge_rule_evaluation_errors_total",
-            "Goal expressions (when, amount, progress) that failed on an event; the event does not count for that goal",
+        // Labelled by challenge and goal: bounded by the rule set, and what a designer needs to
+        // find the broken rule.
+        let rule_evaluation_errors = IntCounterVec::new(
+            Opts::new(
+                "challenge_rule_evaluation_errors_total",
+                "Goal expressions (when, amount, progress) that failed on an event, text compared with a number included; the event does not count for that goal",
+            ),
+            &["challenge", "goal"],
         )?;
         registry.register(Box::new(rule_evaluation_errors.clone()))?;
         let reward_intents = IntGaugeVec::new(
@@ -385,8 +390,10 @@ impl WriterObserver for Metrics {
         }
     }
 
-    fn expressions_failed(&self, count: usize) {
-        self.rule_evaluation_errors.inc_by(count as u64);
+    fn expression_failed(&self, challenge: &engine::ChallengeId, goal: &engine::GoalId) {
+        self.rule_evaluation_errors
+            .with_label_values(&[challenge.as_str(), goal.as_str()])
+            .inc();
     }
 
     fn flusher_panicked(&self) {

@@ -144,7 +144,7 @@ pub(crate) fn fold(
             outcomes.push(EventOutcome::NoMatch);
             continue;
         }
-        let (mut changed, mut failed_expressions) = (0, 0);
+        let (mut changed, mut failed_expressions) = (0, Vec::new());
         for goal_id in &pending.goals {
             let Some(goal) = pending.rules.goal(goal_id.as_str()) else {
                 continue;
@@ -172,7 +172,7 @@ pub(crate) fn fold(
                     }
                 }
                 Applied::Unchanged(engine::Skip::Evaluation(err)) => {
-                    failed_expressions += 1;
+                    failed_expressions.push(goal_id.clone());
                     tracing::warn!(goal_id = %goal_id, event_id = %pending.event.id, error = %err, "goal expression failed; event does not count for this goal");
                 }
                 Applied::Unchanged(_) => {}

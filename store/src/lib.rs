@@ -65,13 +65,13 @@ pub struct PendingEvent {
 }
 
 /// What an event did once committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {
-    /// Committed; `changed` progress rows were written. `failed_expressions` goals did not
-    /// count the event because their `amount` or `progress` failed to evaluate.
+    /// Committed; `changed` progress rows were written. The goals of `failed_expressions` did
+    /// not count the event because their `amount` or `progress` failed to evaluate.
     Applied {
         changed: usize,
-        failed_expressions: usize,
+        failed_expressions: Vec<GoalId>,
     },
     /// This event id was already applied: nothing changed.
     Duplicate,

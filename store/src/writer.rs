@@ -83,9 +83,9 @@ impl WriteError {
 pub trait WriterObserver: Send + Sync + 'static {
     /// A batch of `size` events was applied (`committed`) or failed, taking `elapsed`.
     fn flushed(&self, size: usize, elapsed: Duration, committed: bool);
-    /// `count` goal expressions (`when`, `amount`, `progress`) failed to evaluate: the event
-    /// does not count for those goals.
-    fn expressions_failed(&self, _count: usize) {}
+    /// An expression (`when`, `amount`, `progress`) of goal `goal` of `challenge` failed to
+    /// evaluate on an event: the event does not count for that goal.
+    fn expression_failed(&self, _challenge: &engine::ChallengeId, _goal: &engine::GoalId) {}
     /// A flusher panicked; it is restarted.
     fn flusher_panicked(&self) {}
 }
@@ -173,7 +173,8 @@ impl Writer {
     ) -> Result<EventOutcome, WriteError> {
         let routed = rules.route(&event);
         for (goal, err) in &routed.errors {
-            self.observer.expressions_failed(1);
+            self.observer
+                .expression_failed(&goal.challenge_id, &goal.id);
             tracing::warn!(goal_id = %goal.id, event_id = %event.id, error = %err, "goal predicate failed; event does not count for this goal");
         }
         let archive = crate::archive::sampled(&event.user_id, self.archive_sample);
@@ -376,13 +377,17 @@ async fn commit(
     );
     match result {
         Ok(outcomes) => {
-            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            for ((reply, outcome), event) in replies.into_iter().zip(outcomes).zip(&pending) {
                 if let Ok(EventOutcome::Applied {
-                    failed_expressions: failed @ 1..,
-                    ..
-                }) = outcome
+                    failed_expressions, ..
+                }) = &outcome
                 {
-                    observer.expressions_failed(failed);
+                    for goal_id in failed_expressions {
+                        let goal = event.rules.goal(goal_id.as_str());
+                        if let Some(goal) = goal {
+                            observer.expression_failed(&goal.challenge_id, goal_id);
+                        }
+                    }
                 }
                 let _ = reply.send(outcome.map_err(WriteError::from));
             }

@@ -396,6 +396,7 @@ fn expression(
         Ok(ast) => ok.then(|| CompiledExpr {
             text: text.to_string(),
             ast,
+            literals: crate::literal_types::literal_comparisons(text),
         }),
         Err(err) => {
             let inner = rhai_env::rhai_position(err.position());

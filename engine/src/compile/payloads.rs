@@ -133,7 +133,8 @@ fn check_expression(
         if read.path.len() > 2 {
             continue;
         }
-        if let Some((literal, literal_kind)) = compared_literal(&chars, read.start, read.end)
+        if let Some((literal, literal_kind)) =
+            crate::literal_types::compared_literal(&chars, read.start, read.end)
             && literal_kind != kind
         {
             let d = Diagnostic::new(
@@ -153,60 +154,5 @@ fn check_expression(
             });
             ctx.report(d);
         }
-    }
-}
-
-const OPERATORS: [&str; 6] = ["==", "!=", "<=", ">=", "<", ">"];
-
-/// The literal a read spanning `start..end` is compared with, and its type: the one after the
-/// operator that follows it, or before the operator that precedes it.
-fn compared_literal(chars: &[char], start: usize, end: usize) -> Option<(String, FieldType)> {
-    let after: String = chars[end..].iter().collect();
-    let after = after.trim_start();
-    if let Some(op) = OPERATORS.iter().find(|op| after.starts_with(**op)) {
-        return literal_at_start(after[op.len()..].trim_start());
-    }
-    let before: String = chars[..start].iter().collect();
-    let before = before.trim_end();
-    let op = OPERATORS.iter().find(|op| before.ends_with(**op))?;
-    literal_at_end(before[..before.len() - op.len()].trim_end())
-}
-
-fn literal_at_start(text: &str) -> Option<(String, FieldType)> {
-    if let Some(rest) = text.strip_prefix('"') {
-        let end = rest.find('"')?;
-        return Some((format!("\"{}\"", &rest[..end]), FieldType::String));
-    }
-    let word: String = text
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        .collect();
-    classify(&word)
-}
-
-fn literal_at_end(text: &str) -> Option<(String, FieldType)> {
-    if let Some(rest) = text.strip_suffix('"') {
-        let start = rest.rfind('"')?;
-        return Some((format!("\"{}\"", &rest[start + 1..]), FieldType::String));
-    }
-    let word: String = {
-        let mut word: Vec<char> = text
-            .chars()
-            .rev()
-            .take_while(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_'))
-            .collect();
-        word.reverse();
-        word.into_iter().collect()
-    };
-    classify(&word)
-}
-
-fn classify(word: &str) -> Option<(String, FieldType)> {
-    match word {
-        "true" | "false" => Some((word.to_string(), FieldType::Bool)),
-        _ if !word.is_empty() && word.parse::<f64>().is_ok() => {
-            Some((word.to_string(), FieldType::Number))
-        }
-        _ => None,
     }
 }

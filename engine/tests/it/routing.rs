@@ -136,3 +136,71 @@ challenges:
         ["lower", "text", "upper"]
     );
 }
+
+/// A payload field compared with a literal of another type (`"12" >= 10`): Rhai answers false
+/// in silence. The event still does not count, but the routing says why, as an evaluation
+/// error of that goal, so it is counted and explained.
+#[test]
+fn text_compared_with_a_number_is_an_evaluation_error_not_a_silent_false() {
+    let r = rules(
+        r#"
+version: 1
+challenges:
+  - id: c
+    name: C
+    goals:
+      - { id: kills-10, name: K, on: stat, stat: kills, when: event.additional.kills >= 10, target: 1 }
+      - { id: ranked, name: R, on: stat, stat: kills, when: 'event.additional.mode == "ranked"', target: 1 }
+"#,
+    );
+    let now = t("2026-05-01T10:00:00Z");
+    let with = |payload: serde_json::Value| {
+        let mut event = (*stat("kills", 1, 1, now)).clone();
+        event.additional = engine::event::payload_from_json(payload.as_object());
+        engine::Event::new(event)
+    };
+    let routed = |payload| {
+        let event = with(payload);
+        let routed = r.route(&event);
+        let matched: Vec<String> = routed.matched.iter().map(|g| g.id.to_string()).collect();
+        let errors: Vec<(String, String)> = (routed.errors.iter())
+            .map(|(g, e)| (g.id.to_string(), e.message.clone()))
+            .collect();
+        (matched, errors)
+    };
+    let (matched, errors) = routed(serde_json::json!({"kills": "12", "mode": 3}));
+    assert!(matched.is_empty());
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0]
+            .1
+            .starts_with("compared text \"12\" with number 10"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1]
+            .1
+            .starts_with("compared number 3 with text \"ranked\""),
+        "{errors:?}"
+    );
+    // Same types, or a value missing: a plain true or false.
+    assert_eq!(
+        routed(serde_json::json!({"kills": 12})),
+        (vec!["kills-10".to_string()], vec![])
+    );
+    assert_eq!(
+        routed(serde_json::json!({"kills": 5, "mode": "casual"})),
+        (vec![], vec![])
+    );
+    assert_eq!(routed(serde_json::json!({})), (vec![], vec![]));
+    // Simulate (and so explain, which replays the same way) says it in those words.
+    let results = engine::simulate::simulate(&r, &[with(serde_json::json!({"kills": "12"}))]);
+    let reason = (results[0].goals.iter())
+        .find(|g| g.goal_id == "kills-10")
+        .and_then(|g| g.reason.clone())
+        .unwrap_or_default();
+    assert!(
+        reason.contains("compared text \"12\" with number 10"),
+        "{reason}"
+    );
+}

@@ -158,7 +158,8 @@ async fn gdpr_deletion_removes_the_players_progress() {
 }
 
 /// A goal whose expression fails at run time does not count the event; every such failure
-/// (`when`, `amount`, `progress`) is counted, so a broken rule shows on a dashboard.
+/// (`when`, `amount`, `progress`, and a payload's text compared with a number) is counted under
+/// its challenge and goal, so a broken rule shows on a dashboard with its name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_failing_expression_is_counted() {
     let handler = TestHandler::start().await;
@@ -167,15 +168,30 @@ async fn every_failing_expression_is_counted() {
         .on_message(stat("broken-1", "player-1", "broken", 5.0, None))
         .await
         .expect("an event with failing expressions is still acknowledged");
+    // Text where the rule compares with a number: Rhai alone answers false in silence.
+    stats
+        .on_message(stat("typed-1", "player-1", "typed", 1.0, Some("12")))
+        .await
+        .expect("acknowledged");
     let (_, metrics) = handler.metrics("/metrics").await.expect("metrics");
-    let errors = metrics
+    let mut errors: Vec<&str> = metrics
         .lines()
-        .find_map(|line| line.strip_prefix("challenge_rule_evaluation_errors_total "))
-        .map(str::trim);
+        .filter_map(|line| line.strip_prefix("challenge_rule_evaluation_errors_total{"))
+        .collect();
+    errors.sort();
+    let challenge = errors
+        .first()
+        .and_then(|line| line.split('"').nth(1))
+        .unwrap_or_default();
     assert_eq!(
         errors,
-        Some("3"),
-        "when, amount and progress each failed once"
+        [
+            format!("challenge=\"{challenge}\",goal=\"broken-amount\"}} 1"),
+            format!("challenge=\"{challenge}\",goal=\"broken-progress\"}} 1"),
+            format!("challenge=\"{challenge}\",goal=\"broken-when\"}} 1"),
+            format!("challenge=\"{challenge}\",goal=\"typed-when\"}} 1"),
+        ],
+        "when, amount and progress each failed once, and text was compared with a number, each counted under its challenge and goal"
     );
     handler.stop().await;
 }

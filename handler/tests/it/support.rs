@@ -26,6 +26,7 @@ challenges:
       - { id: total, name: Total, on: stat, stat: kills, count: events, target: 1000000, assign: auto }
       - { id: broken-when, name: W, on: stat, stat: broken, count: events, when: 'event.value < 5 || event.additional.missing.deeper == 1', target: 5, assign: auto }
       - { id: broken-amount, name: A, on: stat, stat: broken, count: sum, amount: 'event.inc / (event.value - 5)', target: 5, assign: auto }
+      - { id: typed-when, name: T, on: stat, stat: typed, count: events, when: 'event.additional.biome >= 10', target: 5, assign: auto }
       - { id: broken-progress, name: P, on: stat, stat: broken, count: expr, progress: 'if event.value < 5 { progress + 1 } else { progress + event.additional.missing.deeper }', target: 5, assign: auto }
 "#;
 

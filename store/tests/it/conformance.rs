@@ -80,7 +80,7 @@ async fn a_redelivered_event_changes_nothing(db: &TestDb) {
         first,
         EventOutcome::Applied {
             changed: 2,
-            failed_expressions: 0
+            failed_expressions: Vec::new()
         }
     );
     let again = writer
@@ -108,7 +108,7 @@ async fn a_redelivered_event_changes_nothing(db: &TestDb) {
         outcomes[0].as_ref().ok(),
         Some(&EventOutcome::Applied {
             changed: 1,
-            failed_expressions: 0
+            failed_expressions: Vec::new()
         })
     );
     assert_eq!(outcomes[1].as_ref().ok(), Some(&EventOutcome::Duplicate));
@@ -179,7 +179,7 @@ async fn a_bad_event_fails_alone(db: &TestDb) {
         outcomes[0].as_ref().ok(),
         Some(&EventOutcome::Applied {
             changed: 1,
-            failed_expressions: 0
+            failed_expressions: Vec::new()
         })
     );
     assert!(
@@ -191,7 +191,7 @@ async fn a_bad_event_fails_alone(db: &TestDb) {
         outcomes[2].as_ref().ok(),
         Some(&EventOutcome::Applied {
             changed: 1,
-            failed_expressions: 0
+            failed_expressions: Vec::new()
         })
     );
     assert_eq!(

@@ -6,6 +6,7 @@ mod claims;
 mod compat;
 mod events;
 mod locales;
+mod metrics;
 mod reads;
 mod support;
 

@@ -368,55 +368,6 @@ async fn request_latency_is_measured_per_route() {
     api.stop();
 }
 
-/// Every metric name the operations docs, the alert rules and the dashboard use is served, so
-/// the examples in docs/ cannot drift from the code.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_metric_the_docs_name_is_served() {
-    let api = Api::start().await;
-    let (status, _) = api.get("p1", "/v1/challenges").await;
-    assert_eq!(status, StatusCode::OK);
-    let served = api.metrics().await;
-    let family = |name: &str| {
-        ["_bucket", "_count", "_sum"]
-            .iter()
-            .find_map(|suffix| name.strip_suffix(suffix))
-            .unwrap_or(name)
-            .to_string()
-    };
-    let served: std::collections::BTreeSet<String> = served
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| line.split(['{', ' ']).next())
-        .map(family)
-        .collect();
-    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
-    for file in [
-        "operations.md",
-        "prometheus-alerts.yml",
-        "grafana-dashboard.json",
-    ] {
-        let text = std::fs::read_to_string(docs.join(file)).expect("docs file");
-        let mut named = 0;
-        for (start, _) in text.match_indices("challenge_") {
-            let name: String = text[start..]
-                .chars()
-                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                .collect();
-            // Words that are not metrics: the database name and a column.
-            if name.ends_with('_') || ["challenge_db", "challenge_id"].contains(&name.as_str()) {
-                continue;
-            }
-            named += 1;
-            assert!(
-                served.contains(&family(&name)),
-                "{file} names `{name}`, which /metrics does not serve: {served:?}"
-            );
-        }
-        assert!(named > 5, "{file} names metrics");
-    }
-    api.stop();
-}
-
 /// Support's view of any player: the list that player would read, named by the path, with
 /// `userId`; reading it writes nothing (an unknown player stays unassigned).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
