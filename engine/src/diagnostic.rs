@@ -63,6 +63,7 @@ pub enum Code {
     PrerequisiteNeverCompletes,
     TypeMismatch,
     MissingLocale,
+    TestPayloadMismatch,
     RemovedGoalInUse,
 }
 
@@ -121,6 +122,7 @@ impl Code {
             Code::PrerequisiteNeverCompletes => ("W104", "prerequisite-never-completes"),
             Code::TypeMismatch => ("W105", "type-mismatch"),
             Code::MissingLocale => ("W106", "missing-locale"),
+            Code::TestPayloadMismatch => ("W107", "test-payload-mismatch"),
         }
     }
 }
@@ -247,6 +249,7 @@ mod tests {
             Code::PrerequisiteNeverCompletes,
             Code::TypeMismatch,
             Code::MissingLocale,
+            Code::TestPayloadMismatch,
         ];
         let ids: std::collections::HashSet<_> = all.iter().map(|c| c.id()).collect();
         let names: std::collections::HashSet<_> = all.iter().map(|c| c.name()).collect();

@@ -59,12 +59,13 @@ pub fn preferences(accept_language: &str, available: &[String]) -> Vec<String> {
     out
 }
 
-/// Whether `tag` is a well-formed BCP 47 language tag in the shape files use: a 2 to 8 letter
-/// language, then subtags of 1 to 8 letters or digits (`en`, `pt-BR`, `zh-Hant-TW`).
+/// Whether `tag` is a well-formed BCP 47 language tag in the shape files use: a 2 or 3 letter
+/// language (ISO 639; `english` is not one), then subtags of 1 to 8 letters or digits (`en`,
+/// `pt-BR`, `zh-Hant-TW`).
 pub fn is_language_tag(tag: &str) -> bool {
     let mut parts = tag.split('-');
     let language = parts.next().unwrap_or_default();
-    (2..=8).contains(&language.len())
+    (2..=3).contains(&language.len())
         && language.bytes().all(|b| b.is_ascii_alphabetic())
         && parts.all(|part| {
             (1..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric())
@@ -115,7 +116,15 @@ mod tests {
         for good in ["en", "pt-BR", "zh-Hant-TW", "de-CH-1996", "es-419"] {
             assert!(is_language_tag(good), "{good}");
         }
-        for bad in ["", "e", "english language", "en_US", "en-", "123"] {
+        for bad in [
+            "",
+            "e",
+            "english language",
+            "english",
+            "en_US",
+            "en-",
+            "123",
+        ] {
             assert!(!is_language_tag(bad), "{bad}");
         }
     }

@@ -173,7 +173,7 @@ pub(crate) fn fold(
                 }
                 Applied::Unchanged(engine::Skip::Evaluation(err)) => {
                     failed_expressions.push(goal_id.clone());
-                    tracing::warn!(goal_id = %goal_id, event_id = %pending.event.id, error = %err, "goal expression failed; event does not count for this goal");
+                    tracing::warn!(challenge_id = %goal.challenge_id, goal_id = %goal_id, event_id = %pending.event.id, user_id = %pending.event.user_id, error = %err, "goal expression failed; event does not count for this goal");
                 }
                 Applied::Unchanged(_) => {}
             }

@@ -175,7 +175,7 @@ impl Writer {
         for (goal, err) in &routed.errors {
             self.observer
                 .expression_failed(&goal.challenge_id, &goal.id);
-            tracing::warn!(goal_id = %goal.id, event_id = %event.id, error = %err, "goal predicate failed; event does not count for this goal");
+            tracing::warn!(challenge_id = %goal.challenge_id, goal_id = %goal.id, event_id = %event.id, user_id = %event.user_id, error = %err, "goal predicate failed; event does not count for this goal");
         }
         let archive = crate::archive::sampled(&event.user_id, self.archive_sample);
         if routed.matched.is_empty() && !archive {

@@ -16,24 +16,77 @@ pub(super) fn timezone(ctx: &mut Context, doc: usize, challenge: &str, text: Opt
     let Some(text) = text else {
         return Tz::UTC;
     };
+    let pointer = child(challenge, "timezone");
     if let Ok(tz) = text.trim().parse::<Tz>() {
+        if let Some(hint) = without_daylight_saving(tz) {
+            let d = ctx
+                .at_value(
+                    doc,
+                    &pointer,
+                    Code::RotationInconsistent,
+                    format!("`{text}` is a fixed offset from UTC, without the daylight-saving changes of the places that use it: their days move an hour against it for half the year"),
+                )
+                .with_hint(hint);
+            ctx.report(d);
+        }
         return tz;
     }
-    let names = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
-    let hint = match did_you_mean(text, names) {
-        Some(name) => format!("did you mean `{name}`?"),
-        None => "write an IANA time zone name such as `America/New_York`, `Europe/Berlin` or `Asia/Tokyo`; `UTC` is the default".to_string(),
-    };
     let d = ctx
         .at_value(
             doc,
-            &child(challenge, "timezone"),
+            &pointer,
             Code::InvalidValue,
             format!("`{text}` is not a time zone"),
         )
-        .with_hint(hint);
+        .with_hint(zone_hint(text));
     ctx.report(d);
     Tz::UTC
+}
+
+/// How to name the zone meant by `text`, which is not an IANA name.
+fn zone_hint(text: &str) -> String {
+    let wanted = text.trim().to_ascii_lowercase().replace(' ', "_");
+    let offset = wanted.starts_with("utc+")
+        || wanted.starts_with("utc-")
+        || wanted.starts_with("gmt+")
+        || wanted.starts_with("gmt-")
+        || wanted.starts_with('+')
+        || (wanted.starts_with('-') && wanted.len() > 1);
+    if offset {
+        return "an offset is not a time zone: write the zone of the place (`Asia/Tokyo`, `Europe/Berlin`), which also follows its daylight-saving changes".to_string();
+    }
+    // The same name in another case or with spaces, or a city alone (`tokyo`, `New York`).
+    let same = chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|tz| tz.name())
+        .find(|name| {
+            let name = name.to_ascii_lowercase();
+            name == wanted || name.rsplit('/').next() == Some(wanted.as_str())
+        });
+    let close =
+        same.or_else(|| did_you_mean(text, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())));
+    match close {
+        Some(name) => format!("did you mean `{name}`?"),
+        None => "write an IANA time zone name such as `America/New_York`, `Europe/Berlin` or `Asia/Tokyo`; `UTC` is the default".to_string(),
+    }
+}
+
+/// A hint when `tz` is one of the legacy zones with a fixed offset (`EST`, `MST`, `HST`,
+/// `Etc/GMT+5`): the place meant almost certainly changes its clocks.
+fn without_daylight_saving(tz: Tz) -> Option<String> {
+    let name = tz.name();
+    let place = match name {
+        "EST" => "`America/New_York`",
+        "MST" => "`America/Denver` (or `America/Phoenix`, which keeps one offset all year)",
+        "HST" => "`Pacific/Honolulu`",
+        _ if name.starts_with("Etc/")
+            && !matches!(name, "Etc/UTC" | "Etc/UCT" | "Etc/Universal" | "Etc/Zulu") =>
+        {
+            "the zone of the place, e.g. `Europe/Berlin`"
+        }
+        _ => return None,
+    };
+    Some(format!("write the zone of the place instead: {place}"))
 }
 
 /// The reset time of a rotation (`at: "04:00"`), midnight when absent or wrong (reported).

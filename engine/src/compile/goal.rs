@@ -35,6 +35,17 @@ pub(super) fn schedule(
         );
         ctx.report(d);
     }
+    if def.days.as_ref().is_some_and(Vec::is_empty) {
+        let d = ctx
+            .at_value(
+                doc,
+                &child(&child(challenge_pointer, "schedule"), "days"),
+                Code::InvalidValue,
+                "`days` is empty: events would count on no day".to_string(),
+            )
+            .with_hint("name the days (`days: [sat, sun]`), or leave `days` out for every day");
+        ctx.report(d);
+    }
     let claim_grace = match def.claim_grace.as_deref().map(str::trim) {
         None => crate::ruleset::DEFAULT_CLAIM_GRACE,
         Some("0" | "0s" | "0m" | "0h" | "0d") => chrono::Duration::zero(),
@@ -56,7 +67,7 @@ pub(super) fn schedule(
         start: def.start,
         end: def.end,
         claim_grace,
-        days: super::calendar::weekdays(&def.days),
+        days: super::calendar::weekdays(def.days.as_deref().unwrap_or_default()),
         calendar: crate::period::Calendar::UTC,
     }
 }

@@ -132,7 +132,7 @@ fn default_locale(ctx: &mut Context, doc: usize, written: Option<&str>) -> Strin
                     Code::InvalidValue,
                     format!("`default_locale` must be a language tag such as `en` or `pt-BR`, not `{tag}`"),
                 )
-                .with_hint("BCP 47 tags: a language, then optional region or script subtags");
+                .with_hint(text::tag_hint(tag));
             ctx.report(d);
             text::DEFAULT_LOCALE.to_string()
         }
@@ -175,6 +175,9 @@ pub fn compile(sources: &Sources) -> Compiled {
     // Goals on declared stats: the payload their sample event carries.
     let mut samples = HashMap::new();
     let mut misread = std::collections::HashSet::new();
+    // Goals of challenges whose own keys are wrong: not warned about on what those decide.
+    let mut unsure_goals: std::collections::HashSet<crate::ids::GoalId> =
+        std::collections::HashSet::new();
 
     for mut file in parsed {
         let stats = std::mem::take(&mut file.model.stats);
@@ -206,6 +209,7 @@ pub fn compile(sources: &Sources) -> Compiled {
             }
             challenge_seen.insert(challenge.id.clone(), (doc, child(&pointer, "id")));
 
+            let errors_before = ctx.diagnostics.iter().filter(|d| d.is_error()).count();
             let tz = calendar::timezone(&mut ctx, doc, &pointer, challenge.timezone.as_deref());
             let mut schedule = goal::schedule(&mut ctx, doc, &pointer, challenge.schedule.as_ref());
             let rotation = (challenge.rotation.as_ref())
@@ -233,6 +237,10 @@ pub fn compile(sources: &Sources) -> Compiled {
                 &mut written,
             )
             .split();
+            // A wrong key of the challenge itself (left out, or read as its default: UTC, a
+            // midnight reset): its goals are still checked, but not what it decides for them.
+            let unsure = origin.broken
+                || ctx.diagnostics.iter().filter(|d| d.is_error()).count() > errors_before;
             let mut compiled = CompiledChallenge {
                 id: challenge_id.clone(),
                 name,
@@ -292,6 +300,9 @@ pub fn compile(sources: &Sources) -> Compiled {
                     },
                     shown,
                 ) {
+                    if unsure {
+                        unsure_goals.insert(goal.id.clone());
+                    }
                     compiled.goals.push(goals.len());
                     goals.push(goal);
                     sites.push(site);
@@ -299,6 +310,11 @@ pub fn compile(sources: &Sources) -> Compiled {
             }
             undecoded.extend(origin.undecoded_goals);
             for (test, test_pointer) in challenge.tests.into_iter().zip(origin.tests) {
+                payloads::check_test(&mut ctx, doc, &test_pointer, &test, &stats);
+                if unsure {
+                    // It would fail for the mistake already reported, on settings not written.
+                    continue;
+                }
                 test_defs.push((
                     test,
                     Site {
@@ -317,7 +333,15 @@ pub fn compile(sources: &Sources) -> Compiled {
         goal_seen.into_keys().chain(undecoded).collect();
     graph::check_prerequisites(&mut ctx, &goals, &sites, &declared);
     checks::smoke_evaluate(&mut ctx, &engine, &goals, &sites, &samples, &misread);
-    checks::never_completes(&mut ctx, &goals, &sites);
+    if unsure_goals.is_empty() {
+        checks::never_completes(&mut ctx, &goals, &sites);
+    } else {
+        let (sure_goals, sure_sites): (Vec<CompiledGoal>, Vec<Site>) = (goals.iter().zip(&sites))
+            .filter(|(goal, _)| !unsure_goals.contains(&goal.id))
+            .map(|(goal, site)| (goal.clone(), site.clone()))
+            .unzip();
+        checks::never_completes(&mut ctx, &sure_goals, &sure_sites);
+    }
 
     let info = RuleSetInfo {
         content_hash: sources.content_hash(),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::{Context, Site};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
-use crate::model::{EventKind, FieldType, GoalDef, StatDef};
+use crate::model::{EventKind, FieldType, GoalDef, StatDef, TestDef};
 use crate::source::child;
 
 /// What checking a goal against its declared payload found.
@@ -72,6 +72,74 @@ pub(super) fn check_goal(
         })
         .collect();
     Some(Checked { sample, misread })
+}
+
+/// Warns (W107) about a rule test's step that sends, on a declared stat, an `additional` field
+/// `stats:` does not declare, or a value of another type than declared: the test then checks
+/// a payload the game does not send.
+pub(super) fn check_test(
+    ctx: &mut Context,
+    doc: usize,
+    pointer: &str,
+    test: &TestDef,
+    stats: &BTreeMap<String, StatDef>,
+) {
+    for (index, step) in test.events.iter().enumerate() {
+        let (Some(code), Some(additional)) = (&step.stat, &step.additional) else {
+            continue;
+        };
+        let Some(declared) = stats.get(code) else {
+            continue;
+        };
+        let at = child(
+            &child(&child(pointer, "events"), &index.to_string()),
+            "additional",
+        );
+        for (name, value) in additional {
+            let message = match declared.additional.get(name) {
+                None => {
+                    let hint = match did_you_mean(
+                        name,
+                        declared.additional.keys().map(String::as_str),
+                    ) {
+                        Some(suggestion) => format!("did you mean `{suggestion}`?"),
+                        None => format!(
+                            "add `{name}` under `stats: {{ {code}: {{ additional: … }} }}` if the game sends it"
+                        ),
+                    };
+                    (
+                        format!(
+                            "the step sends `additional.{name}`, which `stats:` does not declare for `{code}`"
+                        ),
+                        hint,
+                    )
+                }
+                Some(kind) if !has_type(value, *kind) => (
+                    format!(
+                        "the step sends `additional.{name}: {value}`, but `stats:` declares it `{}`",
+                        kind.as_str()
+                    ),
+                    "send the declared type, as the game does".to_string(),
+                ),
+                Some(_) => continue,
+            };
+            let d = ctx
+                .at_key(doc, &child(&at, name), Code::TestPayloadMismatch, message.0)
+                .with_hint(message.1);
+            ctx.report(d);
+        }
+    }
+}
+
+/// Whether a JSON value is of the declared type.
+fn has_type(value: &serde_json::Value, kind: FieldType) -> bool {
+    match kind {
+        FieldType::String => value.is_string(),
+        FieldType::Number => value.is_number(),
+        FieldType::Bool => value.is_boolean(),
+        FieldType::List => value.is_array(),
+        FieldType::Map => value.is_object(),
+    }
 }
 
 fn check_expression(

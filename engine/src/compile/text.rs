@@ -38,11 +38,11 @@ pub(super) fn text(
         }
         TextDef::Localized(texts) => texts,
     };
-    let mut localized = Vec::new();
+    let mut localized: Vec<(String, String)> = Vec::new();
+    let mut written: Vec<&str> = Vec::new();
     for (tag, text) in texts {
-        if is_language_tag(tag) {
-            localized.push((tag.to_ascii_lowercase(), text.clone()));
-        } else {
+        let lower = tag.to_ascii_lowercase();
+        if !is_language_tag(tag) {
             let d = ctx
                 .at_key(
                     doc,
@@ -50,8 +50,26 @@ pub(super) fn text(
                     Code::InvalidValue,
                     format!("`{tag}` is not a language tag"),
                 )
-                .with_hint("write a BCP 47 tag such as `en`, `de`, `pt-BR` or `zh-Hant`");
+                .with_hint(tag_hint(tag));
             ctx.report(d);
+        } else if let Some(other) = written
+            .iter()
+            .find(|seen| seen.to_ascii_lowercase() == lower)
+        {
+            let d = ctx
+                .at_key(
+                    doc,
+                    &child(pointer, tag),
+                    Code::InvalidValue,
+                    format!(
+                        "`{tag}` is written twice (as `{other}` too): tags do not depend on case"
+                    ),
+                )
+                .with_hint("keep one of them");
+            ctx.report(d);
+        } else {
+            localized.push((lower, text.clone()));
+            written.push(tag);
         }
     }
     let default_tag = default_locale.to_ascii_lowercase();
@@ -142,6 +160,15 @@ impl Shown {
     }
 }
 
+/// How to write `tag` as a language tag.
+pub(super) fn tag_hint(tag: &str) -> String {
+    let dashed = tag.replace('_', "-");
+    if dashed != tag && is_language_tag(&dashed) {
+        return format!("did you mean `{dashed}`? (subtags are joined with `-`)");
+    }
+    "write a BCP 47 tag: a 2 or 3 letter language, then an optional region or script (`en`, `de`, `pt-BR`, `zh-Hant`)".to_string()
+}
+
 /// One text of a file, for [`missing_locales`]: where, whose, and its locales.
 pub(super) struct Written {
     pub doc: usize,
@@ -152,6 +179,8 @@ pub(super) struct Written {
     pub locales: BTreeSet<String>,
     /// The locale of the text read when none of the player's match.
     pub fallback: String,
+    /// The file's default locale, lowercase.
+    pub default_locale: String,
 }
 
 impl Written {
@@ -175,9 +204,10 @@ impl Written {
                 .to_string()
         };
         if text.localized.is_empty() {
-            locales.insert(default_tag);
+            locales.insert(default_tag.clone());
         }
         Self {
+            default_locale: default_tag.clone(),
             fallback,
             doc,
             pointer,
@@ -195,8 +225,10 @@ pub(super) fn missing_locales(ctx: &mut Context, texts: &[Written]) {
         return;
     }
     for text in texts {
+        // A text without the default locale is warned about that already.
         let missing: Vec<&str> = (all.iter())
             .filter(|tag| !text.locales.contains(**tag))
+            .filter(|tag| text.fallback == text.default_locale || **tag != &text.default_locale)
             .map(|tag| tag.as_str())
             .collect();
         if missing.is_empty() {

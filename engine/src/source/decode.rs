@@ -157,6 +157,7 @@ fn decode_challenge(
 
     let mut origin = ChallengeOrigin {
         pointer: pointer.to_string(),
+        broken: false,
         goals: Vec::new(),
         tests: Vec::new(),
         declared_goals: goals.len(),
@@ -203,8 +204,12 @@ fn decode_challenge(
         }
     }
 
-    let mut header =
-        decode_by_keys::<ChallengeDef>(challenge.take(), pointer, doc, diagnostics, |_, _, _| {})?;
+    // A wrong key of the challenge (its `schedule`, `rotation`, …) is reported and left out,
+    // and the rest compiled, so its other mistakes show in the same pass; the challenge is
+    // marked, so what the missing key would have changed (its tests) is not reported too.
+    let (mut header, set_aside) =
+        decode_by_keys::<ChallengeDef>(challenge.take(), pointer, doc, diagnostics)?;
+    origin.broken = !set_aside.is_empty();
     header.goals = decoded_goals;
     header.tests = decoded_tests;
     Some((header, origin))
@@ -335,46 +340,40 @@ fn decode_goal(
     doc: &Document,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<GoalDef> {
-    decode_by_keys::<GoalDef>(
-        goal,
-        pointer,
-        doc,
-        diagnostics,
-        |decoded, set_aside, diagnostics| {
-            if !set_aside.iter().any(|key| key == "target")
-                && let Some(message) = crate::compile::invalid_target(decoded.target)
-            {
-                diagnostics.push(
-                    Diagnostic::new(Code::InvalidTarget, message)
-                        .at(doc.path(), doc.value_pos(&child(pointer, "target"))),
-                );
-            }
-        },
-    )
+    let (decoded, set_aside) = decode_by_keys::<GoalDef>(goal, pointer, doc, diagnostics)?;
+    if set_aside.is_empty() {
+        return Some(decoded);
+    }
+    // The goal's own checks that need none of the keys set aside.
+    if !set_aside.iter().any(|key| key == "target")
+        && let Some(message) = crate::compile::invalid_target(decoded.target)
+    {
+        diagnostics.push(
+            Diagnostic::new(Code::InvalidTarget, message)
+                .at(doc.path(), doc.value_pos(&child(pointer, "target"))),
+        );
+    }
+    None
 }
 
 /// Deserializes a mapping into `T` one wrong key at a time: each key serde refuses is
 /// reported and set aside, and the rest tried again, so one mistake does not hide the next.
-/// `None` when any key was wrong; `rest` then checks what decoded without them.
+/// Answers what decoded without the keys set aside, and those keys; `None` when even that
+/// does not decode (a required key was wrong).
 fn decode_by_keys<T: DeserializeOwned>(
     mut value: Value,
     pointer: &str,
     doc: &Document,
     diagnostics: &mut Vec<Diagnostic>,
-    rest: impl FnOnce(&T, &[String], &mut Vec<Diagnostic>),
-) -> Option<T> {
+) -> Option<(T, Vec<String>)> {
     let mut set_aside: Vec<String> = Vec::new();
     loop {
         let Some(fields) = value.as_object_mut() else {
-            return deserialize::<T>(value, pointer, doc, diagnostics);
+            return deserialize::<T>(value, pointer, doc, diagnostics).map(|t| (t, Vec::new()));
         };
         let attempt = Value::Object(fields.clone());
         match serde_path_to_error::deserialize::<_, T>(attempt) {
-            Ok(decoded) if set_aside.is_empty() => return Some(decoded),
-            Ok(decoded) => {
-                rest(&decoded, &set_aside, diagnostics);
-                return None;
-            }
+            Ok(decoded) => return Some((decoded, set_aside)),
             Err(err) => {
                 let key = match err.path().iter().next() {
                     Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),

@@ -159,6 +159,7 @@ pub(super) fn decode(
         };
         let mut origin = ChallengeOrigin {
             pointer: pointer.clone(),
+            broken: false,
             goals: Vec::new(),
             tests: Vec::new(),
             declared_goals: goals.as_array().map_or(0, Vec::len),

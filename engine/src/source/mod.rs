@@ -230,6 +230,9 @@ pub(crate) struct ChallengeOrigin {
     /// The ids of the goals that did not decode (their errors are reported): a rule test that
     /// names one is not run, and does not report the goal as unknown.
     pub undecoded_goals: Vec<String>,
+    /// A key of the challenge did not decode (reported) and was left out: what it would have
+    /// changed is not checked further (its rule tests are not run).
+    pub broken: bool,
 }
 
 /// A decoded file: the model, where each part came from, and the positions.

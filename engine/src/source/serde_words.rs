@@ -48,7 +48,17 @@ pub(super) fn describe_serde_error(message: &str, pointer: &str, doc: &Document)
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         // "unknown variant `x`, expected one of `a`, `b`" / "expected `a` or `b`"
         let (given, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let choices = backticked(expected);
+        let mut choices = backticked(expected);
+        // Aliases (`Sat`, `SATURDAY`, `saturday` for `sat`) are read, not listed.
+        let all = choices.clone();
+        choices.retain(|c| {
+            c.chars().all(|ch| !ch.is_ascii_uppercase())
+                && !all.iter().any(|other| {
+                    other != c
+                        && c.starts_with(other)
+                        && !other.chars().any(|ch| ch.is_ascii_uppercase())
+                })
+        });
         let mut diagnostic = Diagnostic::new(
             Code::InvalidValue,
             format!(

@@ -102,8 +102,17 @@ function rewardText(reward) {
 }
 
 function rotationText(rotation) {
-  return `rotates ${rotation.every}, ${rotation.resetProgress ? "resets progress" : "keeps progress"}` +
+  const at = rotation.timezone && (rotation.timezone !== "UTC" || rotation.resetAt !== "00:00")
+    ? ` at ${rotation.resetAt} ${rotation.timezone}` : "";
+  return `rotates ${rotation.every}${at}, ${rotation.resetProgress ? "resets progress" : "keeps progress"}` +
     (rotation.allowReselection ? ", can be done again" : "");
+}
+
+// A schedule in a few words: its window (either end may be open) and its days.
+function scheduleText(schedule) {
+  const window = schedule.start || schedule.end ? `${schedule.start || "…"} → ${schedule.end || "…"}` : "";
+  const days = (schedule.days || []).length ? `on ${schedule.days.join(", ")}` : "";
+  return [window, days].filter(Boolean).join(" ");
 }
 
 function ruleText(goal) {
@@ -162,13 +171,15 @@ function renderRules() {
     $("#reload-error").replaceChildren(
       el("strong", {}, `The files on disk were rejected at ${rejected.at}; the rules below are still the ones in use.`),
       el("div", {}, rejected.message),
-      el("ul", { class: "mono" }, (rejected.diagnostics || []).map((d) => el("li", {}, d))));
+      el("ul", { class: "mono" }, (rejected.diagnostics || []).map((d) => el("li", {},
+        `${d.file || ""}${d.line ? `:${d.line}:${d.column}` : ""}: ${d.code}: ${d.message}`,
+        d.hint ? el("div", { class: "fields" }, `hint: ${d.hint}`) : null))));
   }
   const root = $("#challenges");
   root.replaceChildren();
   for (const challenge of overview.challenges) {
     const when = [
-      challenge.schedule && `${challenge.schedule.start || "…"} → ${challenge.schedule.end || "…"}`,
+      challenge.schedule && scheduleText(challenge.schedule),
       challenge.rotation && rotationText(challenge.rotation),
     ].filter(Boolean).join(" · ");
     root.append(el("div", { class: "card", id: "challenge-" + challenge.id },
@@ -569,7 +580,8 @@ function renderPlayer(answer) {
           el("td", {}, g.locked ? (g.prerequisites || []).join(", ") || "yes" : "–"),
           el("td", {}, g.completedAt || "–"),
           el("td", {}, g.claimedAt || "–"),
-          el("td", {}, g.expiresAt || "–"),
+          el("td", {}, g.expiresAt || "–",
+            g.opensAt ? el("div", { class: "mono fields" }, `closed until ${g.opensAt}`) : ""),
           el("td", {},
             el("button", { class: "explain", type: "button", onclick: () => {
               $("#explain-user").value = answer.userId;

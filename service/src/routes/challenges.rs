@@ -99,10 +99,17 @@ impl JsonBytes {
 impl axum::response::IntoResponse for JsonBytes {
     fn into_response(self) -> axum::response::Response {
         (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                axum::http::HeaderValue::from_static("application/json"),
-            )],
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static("application/json"),
+                ),
+                // Names and descriptions follow the caller's languages: a cache keys on them.
+                (
+                    axum::http::header::VARY,
+                    axum::http::HeaderValue::from_static("Accept-Language"),
+                ),
+            ],
             self.0,
         )
             .into_response()

@@ -33,7 +33,10 @@ pub(super) async fn rules(State(state): State<AppState>, _caller: ServerCaller) 
         "lastError": status.last_error.map(|failure| json!({
             "at": time(Some(failure.at)),
             "message": failure.message,
-            "diagnostics": failure.diagnostics.iter().filter(|d| d.is_error()).map(ToString::to_string).collect::<Vec<_>>(),
+            "diagnostics": (failure.diagnostics.iter())
+                .filter(|d| d.is_error())
+                .map(challenge_lint::JsonDiagnostic::of)
+                .collect::<Vec<_>>(),
         })),
     }))
 }

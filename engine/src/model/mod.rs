@@ -7,6 +7,9 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod parts;
+pub use parts::{DayName, FieldType, StatDef, TextDef};
+
 /// One challenge file: `version: 1` and a list of challenges.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -25,68 +28,6 @@ pub struct ChallengeFile {
     pub stats: BTreeMap<String, StatDef>,
     #[serde(default)]
     pub challenges: Vec<ChallengeDef>,
-}
-
-/// What one stat's events carry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StatDef {
-    /// The `additional` fields and their types, e.g. `{ mode: string, weekend: bool }`.
-    #[serde(default)]
-    pub additional: BTreeMap<String, FieldType>,
-}
-
-/// The type of a payload field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum FieldType {
-    String,
-    Number,
-    Bool,
-    List,
-    Map,
-}
-
-impl FieldType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FieldType::String => "string",
-            FieldType::Number => "number",
-            FieldType::Bool => "bool",
-            FieldType::List => "list",
-            FieldType::Map => "map",
-        }
-    }
-}
-
-/// Text shown to players: one string, or one per locale (`{en: "Win 3", de: "Gewinne 3"}`,
-/// BCP 47 language tags); answers pick the best match for the player's `Accept-Language`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum TextDef {
-    Plain(String),
-    Localized(BTreeMap<String, String>),
-}
-
-impl Default for TextDef {
-    fn default() -> Self {
-        TextDef::Plain(String::new())
-    }
-}
-
-impl TextDef {
-    pub fn is_empty(&self) -> bool {
-        match self {
-            TextDef::Plain(text) => text.is_empty(),
-            TextDef::Localized(texts) => texts.is_empty(),
-        }
-    }
-}
-
-impl From<String> for TextDef {
-    fn from(text: String) -> Self {
-        TextDef::Plain(text)
-    }
 }
 
 fn default_version() -> u32 {
@@ -130,8 +71,8 @@ pub struct ChallengeDef {
 pub struct ScheduleDef {
     /// Events count only on these days, in the challenge's time zone (from its reset time):
     /// e.g. `[sat, sun]` for weekends. Default: every day.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub days: Vec<DayName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<Vec<DayName>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -161,33 +102,6 @@ pub struct RotationDef {
 
 fn default_true() -> bool {
     true
-}
-
-/// A day of the week.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DayName {
-    Mon,
-    Tue,
-    Wed,
-    Thu,
-    Fri,
-    Sat,
-    Sun,
-}
-
-impl DayName {
-    pub fn weekday(self) -> chrono::Weekday {
-        match self {
-            DayName::Mon => chrono::Weekday::Mon,
-            DayName::Tue => chrono::Weekday::Tue,
-            DayName::Wed => chrono::Weekday::Wed,
-            DayName::Thu => chrono::Weekday::Thu,
-            DayName::Fri => chrono::Weekday::Fri,
-            DayName::Sat => chrono::Weekday::Sat,
-            DayName::Sun => chrono::Weekday::Sun,
-        }
-    }
 }
 
 /// Rotation period length.
