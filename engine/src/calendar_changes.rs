@@ -32,12 +32,24 @@ pub struct RecordedCalendar {
 pub struct CalendarPlan {
     pub record: Vec<RecordedCalendar>,
     pub earlier: Vec<(String, EarlierPeriods)>,
+    /// Changes recorded for later that the files no longer ask for: `(subject, now)`, the
+    /// subject's rows after `now` are to be deleted.
+    pub withdraw: Vec<(String, DateTime<Utc>)>,
 }
 
-/// Answers, for the rotations of a rule set being loaded (`(subject, key)`), the earlier
-/// periods each keeps (the store's side: read the history, [`plan`], record).
+/// A rotation of a rule set being loaded: its subject, its calendar's key, and the goals it
+/// rotates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotating {
+    pub subject: String,
+    pub key: String,
+    pub goals: Vec<crate::ids::GoalId>,
+}
+
+/// Answers, for the rotations of a rule set being loaded, the earlier periods each keeps (the
+/// store's side: read the history, [`plan`], record).
 pub type CalendarHistory =
-    Arc<dyn Fn(&[(String, String)]) -> Result<Vec<(String, EarlierPeriods)>, String> + Send + Sync>;
+    Arc<dyn Fn(&[Rotating]) -> Result<Vec<(String, EarlierPeriods)>, String> + Send + Sync>;
 
 /// A rotation's calendar in one line: `weekly 04:00 America/New_York`.
 pub fn key(every: Period, calendar: Calendar) -> String {
@@ -68,72 +80,92 @@ pub fn parse_key(text: &str) -> Option<(Period, Calendar)> {
 
 /// Decides, at `now`, what the rotations `wanted` (`(subject, key)`) keep of the recorded
 /// `history`:
-/// - never recorded: recorded as in force since ever;
+/// - never recorded: a new rotation's calendar is in force since ever; one that already ran
+///   (`ran`: players hold rows of its goals) ran on UTC days from midnight, as every rotation
+///   did before calendars were recorded, so that is recorded as in force since ever, and
+///   another calendar is a change;
 /// - the calendar in force: kept, with the change that brought it in (for replays of earlier
-///   events);
-/// - another calendar: recorded to take effect at the end of the period in force now, and
-///   until then the rotation keeps the periods in force.
+///   events); a change recorded for later is withdrawn (the files were put back);
+/// - the calendar a change recorded for later brings: that change is kept;
+/// - another calendar: recorded to take effect at the end of the period in force now (a
+///   different change recorded for later is withdrawn), and until then the rotation keeps the
+///   periods in force.
 ///
-/// A change recorded for later that the files no longer ask for is left alone: what is in
-/// force is what counts.
+/// A row repeating the calendar of the row before it (two replicas recording one change on
+/// either side of a boundary) changes nothing.
 pub fn plan(
     wanted: &[(String, String)],
     history: &[RecordedCalendar],
+    ran: &dyn Fn(&str) -> bool,
     now: DateTime<Utc>,
 ) -> CalendarPlan {
     let mut out = CalendarPlan::default();
     for (subject, wanted_key) in wanted {
-        let mut rows: Vec<&RecordedCalendar> = history
-            .iter()
+        let mut rows: Vec<RecordedCalendar> = (history.iter())
             .filter(|row| &row.subject == subject)
+            .cloned()
             .collect();
         rows.sort_by_key(|row| row.effective_from);
-        let Some(position) = rows.iter().rposition(|row| row.effective_from <= now) else {
-            out.record.push(RecordedCalendar {
+        rows.dedup_by(|later, earlier| later.calendar == earlier.calendar);
+        if rows.first().is_none_or(|first| first.effective_from > now) {
+            let Some((every, _)) = parse_key(wanted_key) else {
+                continue;
+            };
+            let seed = RecordedCalendar {
                 subject: subject.clone(),
-                calendar: wanted_key.clone(),
+                calendar: if ran(subject) {
+                    key(every, Calendar::UTC)
+                } else {
+                    wanted_key.clone()
+                },
                 effective_from: DateTime::<Utc>::UNIX_EPOCH,
-            });
+            };
+            out.record.push(seed.clone());
+            rows.insert(0, seed);
+            rows.dedup_by(|later, earlier| later.calendar == earlier.calendar);
+        }
+        let Some(position) = rows.iter().rposition(|row| row.effective_from <= now) else {
             continue;
         };
-        let in_force = rows[position];
+        let in_force = &rows[position];
+        let pending = rows.get(position + 1);
+        let earlier_of = |row: &RecordedCalendar, until| {
+            parse_key(&row.calendar).map(|(every, calendar)| EarlierPeriods {
+                every,
+                calendar,
+                until,
+            })
+        };
         if &in_force.calendar == wanted_key {
+            if pending.is_some() {
+                out.withdraw.push((subject.clone(), now));
+            }
             let before = position.checked_sub(1).and_then(|i| rows.get(i));
-            if let Some((every, calendar)) = before.and_then(|row| parse_key(&row.calendar)) {
-                out.earlier.push((
-                    subject.clone(),
-                    EarlierPeriods {
-                        every,
-                        calendar,
-                        until: in_force.effective_from,
-                    },
-                ));
+            if let Some(earlier) = before.and_then(|row| earlier_of(row, in_force.effective_from)) {
+                out.earlier.push((subject.clone(), earlier));
             }
             continue;
         }
-        let Some((every, calendar)) = parse_key(&in_force.calendar) else {
-            // Unreadable (written by a later version?): the new calendar from now on.
-            out.record.push(RecordedCalendar {
-                subject: subject.clone(),
-                calendar: wanted_key.clone(),
-                effective_from: now,
-            });
+        if let Some(change) = pending.filter(|change| &change.calendar == wanted_key) {
+            if let Some(earlier) = earlier_of(in_force, change.effective_from) {
+                out.earlier.push((subject.clone(), earlier));
+            }
             continue;
-        };
-        let until = every.next_start_in(calendar, now);
+        }
+        if pending.is_some() {
+            out.withdraw.push((subject.clone(), now));
+        }
+        // Unreadable (written by a later version?): the new calendar from now on.
+        let until = parse_key(&in_force.calendar)
+            .map_or(now, |(every, calendar)| every.next_start_in(calendar, now));
         out.record.push(RecordedCalendar {
             subject: subject.clone(),
             calendar: wanted_key.clone(),
             effective_from: until,
         });
-        out.earlier.push((
-            subject.clone(),
-            EarlierPeriods {
-                every,
-                calendar,
-                until,
-            },
-        ));
+        if let Some(earlier) = earlier_of(in_force, until) {
+            out.earlier.push((subject.clone(), earlier));
+        }
     }
     out
 }
@@ -141,15 +173,22 @@ pub fn plan(
 impl RuleSet {
     /// Every rotation of the rule set as `(subject, key)`: `challenge/<id>` for a challenge's
     /// own, `goal/<id>` for each rotating goal's.
-    pub fn rotation_calendars(&self) -> Vec<(String, String)> {
-        let challenges = (self.challenges.iter())
-            .filter_map(|c| Some((format!("challenge/{}", c.id), c.rotation?)));
-        let goals =
-            (self.goals.iter()).filter_map(|g| Some((format!("goal/{}", g.id), g.rotation?)));
-        challenges
-            .chain(goals)
-            .map(|(subject, rotation)| (subject, rotation.key()))
-            .collect()
+    pub fn rotation_calendars(&self) -> Vec<Rotating> {
+        let challenges = (self.challenges.iter()).filter_map(|c| {
+            Some(Rotating {
+                subject: format!("challenge/{}", c.id),
+                key: c.rotation?.key(),
+                goals: self.goals_of(c).map(|g| g.id.clone()).collect(),
+            })
+        });
+        let goals = (self.goals.iter()).filter_map(|g| {
+            Some(Rotating {
+                subject: format!("goal/{}", g.id),
+                key: g.rotation?.key(),
+                goals: vec![g.id.clone()],
+            })
+        });
+        challenges.chain(goals).collect()
     }
 
     /// Gives each rotation named in `earlier` the periods it keeps until its change.
@@ -168,6 +207,10 @@ impl RuleSet {
         }
         for goal in &mut self.goals {
             keep(&mut goal.rotation, format!("goal/{}", goal.id));
+            // The goal's days follow its rotation's calendar, and so its change.
+            if let Some(periods) = goal.rotation.and_then(|r| r.earlier) {
+                goal.schedule.earlier = Some((periods.calendar, periods.until));
+            }
         }
     }
 }
@@ -208,7 +251,7 @@ mod tests {
     #[test]
     fn a_first_calendar_is_in_force_since_ever() {
         let now = t("2026-06-10T12:00:00Z");
-        let plan = plan(&want("daily 00:00 UTC"), &[], now);
+        let plan = plan(&want("daily 00:00 UTC"), &[], &|_| true, now);
         assert_eq!(
             plan.record,
             vec![row("daily 00:00 UTC", DateTime::<Utc>::UNIX_EPOCH)]
@@ -216,11 +259,89 @@ mod tests {
         assert!(plan.earlier.is_empty());
     }
 
+    /// Before calendars were recorded, every rotation ran on UTC days from midnight: a
+    /// rotation first recorded with another calendar (a live challenge given a `timezone` in
+    /// the deploy that brings this) keeps the UTC period in force, like any change.
+    #[test]
+    fn a_first_recorded_calendar_other_than_utc_midnight_waits_like_a_change() {
+        let now = t("2026-06-10T12:00:00Z");
+        let plan = plan(&want("daily 04:00 America/New_York"), &[], &|_| true, now);
+        let until = t("2026-06-11T00:00:00Z");
+        assert_eq!(
+            plan.record,
+            vec![
+                row("daily 00:00 UTC", DateTime::<Utc>::UNIX_EPOCH),
+                row("daily 04:00 America/New_York", until)
+            ]
+        );
+        assert_eq!(plan.earlier[0].1.until, until);
+    }
+
+    /// A rotation no player holds rows of is new: its calendar is in force from the start.
+    #[test]
+    fn a_new_rotation_starts_on_its_own_calendar() {
+        let now = t("2026-06-10T12:00:00Z");
+        let plan = plan(&want("daily 04:00 America/New_York"), &[], &|_| false, now);
+        assert_eq!(
+            plan.record,
+            vec![row(
+                "daily 04:00 America/New_York",
+                DateTime::<Utc>::UNIX_EPOCH
+            )]
+        );
+        assert!(plan.earlier.is_empty());
+    }
+
+    /// Files put back before a change took effect: the change is withdrawn, so a process
+    /// loading after its time does not put it in force.
+    #[test]
+    fn a_change_put_back_before_it_took_effect_is_withdrawn() {
+        let history = [
+            row("daily 00:00 UTC", DateTime::<Utc>::UNIX_EPOCH),
+            row("daily 04:00 America/New_York", t("2026-06-11T00:00:00Z")),
+        ];
+        let now = t("2026-06-10T14:00:00Z");
+        let plan = plan(&want("daily 00:00 UTC"), &history, &|_| true, now);
+        assert_eq!(plan.withdraw, vec![("goal/g".to_string(), now)]);
+        assert!(plan.earlier.is_empty() && plan.record.is_empty());
+    }
+
+    /// Two replicas that loaded the same change on either side of a boundary recorded it
+    /// twice: the later row changes nothing (no period starts at it).
+    #[test]
+    fn the_same_calendar_recorded_twice_is_one_change() {
+        let history = [
+            row("daily 00:00 UTC", DateTime::<Utc>::UNIX_EPOCH),
+            row("daily 04:00 America/New_York", t("2026-06-11T00:00:00Z")),
+            row("daily 04:00 America/New_York", t("2026-06-12T00:00:00Z")),
+        ];
+        let wanted = want("daily 04:00 America/New_York");
+        for now in [
+            "2026-06-11T00:00:01Z",
+            "2026-06-12T02:00:00Z",
+            "2026-06-20T00:00:00Z",
+        ] {
+            let plan = plan(&wanted, &history, &|_| true, t(now));
+            assert!(plan.record.is_empty(), "{now}");
+            assert_eq!(plan.earlier[0].1.until, t("2026-06-11T00:00:00Z"), "{now}");
+            assert_eq!(plan.earlier[0].1.calendar, Calendar::UTC, "{now}");
+        }
+        // Still pending, and loaded again: the recorded change is kept, not recorded anew.
+        let pending = plan(&wanted, &history[..2], &|_| true, t("2026-06-10T23:59:59Z"));
+        assert!(pending.record.is_empty());
+        assert_eq!(pending.earlier[0].1.until, t("2026-06-11T00:00:00Z"));
+    }
+
     #[test]
     fn a_change_waits_for_the_end_of_the_period_in_force() {
         let now = t("2026-06-10T12:00:00Z");
         let history = [row("daily 00:00 UTC", DateTime::<Utc>::UNIX_EPOCH)];
-        let plan = plan(&want("daily 04:00 America/New_York"), &history, now);
+        let plan = plan(
+            &want("daily 04:00 America/New_York"),
+            &history,
+            &|_| true,
+            now,
+        );
         let until = t("2026-06-11T00:00:00Z");
         assert_eq!(
             plan.record,
@@ -237,18 +358,25 @@ mod tests {
             row("daily 04:00 America/New_York", t("2026-06-11T00:00:00Z")),
         ];
         let later = t("2026-06-10T20:00:00Z");
-        let plan = plan(&want("daily 04:00 America/New_York"), &history, later);
-        assert_eq!(
-            plan.record,
-            vec![row(
-                "daily 04:00 America/New_York",
-                t("2026-06-11T00:00:00Z")
-            )]
+        let plan = plan(
+            &want("daily 04:00 America/New_York"),
+            &history,
+            &|_| true,
+            later,
+        );
+        assert!(
+            plan.record.is_empty(),
+            "the change recorded is the one kept"
         );
         assert_eq!(plan.earlier[0].1.until, t("2026-06-11T00:00:00Z"));
         // After the change took effect, it is kept for replays of earlier events.
         let after = t("2026-06-12T00:00:00Z");
-        let plan = super::plan(&want("daily 04:00 America/New_York"), &history, after);
+        let plan = super::plan(
+            &want("daily 04:00 America/New_York"),
+            &history,
+            &|_| true,
+            after,
+        );
         assert!(plan.record.is_empty());
         assert_eq!(plan.earlier[0].1.until, t("2026-06-11T00:00:00Z"));
     }

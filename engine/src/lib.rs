@@ -21,6 +21,7 @@ mod rhai_env;
 mod rhai_missing;
 pub mod rule_tests;
 pub mod ruleset;
+pub mod schedule;
 pub mod simulate;
 pub mod source;
 pub mod support;

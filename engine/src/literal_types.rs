@@ -36,6 +36,21 @@ pub(crate) fn literal_comparisons(text: &str) -> Vec<LiteralComparison> {
         .collect()
 }
 
+/// The first comparison in `comparisons` whose field's value in `event` has another type than
+/// its literal, and than every other literal the same field is compared with (`level >= 10 ||
+/// level == "max"` expects either a number or text).
+pub(crate) fn first_mismatch(
+    comparisons: &[LiteralComparison],
+    event: &Event,
+) -> Option<crate::rhai_env::EvalError> {
+    comparisons.iter().find_map(|comparison| {
+        let mismatch = comparison.mismatch(event)?;
+        let expected_elsewhere = (comparisons.iter())
+            .any(|other| other.path == comparison.path && other.mismatch(event).is_none());
+        (!expected_elsewhere).then_some(mismatch)
+    })
+}
+
 impl LiteralComparison {
     /// How `event`'s value of the field and the literal differ in type, if they do:
     /// "compared text \"12\" with number 10". A missing value compares false by design.

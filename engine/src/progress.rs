@@ -197,7 +197,7 @@ fn streak_broken(goal: &CompiledGoal, state: &ProgressState, now: DateTime<Utc>)
         && state
             .last_counted_day
             .and_then(|last| goal.schedule.next_day_after(last))
-            .is_some_and(|next| next < goal.schedule.calendar.day_of(now))
+            .is_some_and(|next| next < goal.schedule.day_of(now))
 }
 
 /// How a goal reads for a player now.
@@ -322,7 +322,7 @@ impl RuleSet {
                 next.progress = next.progress.max(amount);
             }
             CountMode::Days => {
-                let day = goal.schedule.calendar.day_of(at);
+                let day = goal.schedule.day_of(at);
                 if next.last_counted_day == Some(day) {
                     return Applied::Unchanged(Skip::SameDay);
                 }
@@ -330,7 +330,7 @@ impl RuleSet {
                 next.progress = next.progress.saturating_add(1);
             }
             CountMode::Streak => {
-                let day = goal.schedule.calendar.day_of(at);
+                let day = goal.schedule.day_of(at);
                 next.progress = match next.last_counted_day {
                     // This day, or an event sent late from an earlier one: counted already.
                     Some(last) if last >= day => return Applied::Unchanged(Skip::SameDay),

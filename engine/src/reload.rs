@@ -215,6 +215,9 @@ impl RuleSetHandle {
             let message = format!("cannot read or record the rotations' calendar changes: {error}");
             return self.fail(message, Vec::new(), None);
         }
+        for warning in compiled.diagnostics.iter().filter(|d| !d.is_error()) {
+            tracing::warn!(diagnostic = %warning, "challenge rules warning");
+        }
         let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
         *status = status_of(&rules, status.reloads + 1, status.failures, None);
         tracing::info!(

@@ -171,7 +171,7 @@ pub struct GoalStep {
     pub goal: usize,
     /// The predicate's result (`None`: the goal has none, or it failed to evaluate).
     pub when: Option<bool>,
-    /// The event counts toward the goal (no predicate, or it held).
+    /// The goal's predicate held (or it has none); `why`/`reason` says when it still did not move.
     pub matched: bool,
     /// The goal as the player saw it just before and just after, at the event's time.
     pub before: GoalView,

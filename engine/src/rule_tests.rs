@@ -108,7 +108,7 @@ pub(crate) fn compile_tests(
         let mut last_values: HashMap<String, i64> = HashMap::new();
         for (index, step) in def.events.iter().enumerate() {
             let pointer = child(&child(&site.pointer, "events"), &index.to_string());
-            match compile_step(step, &mut last_values) {
+            match compile_step(step, &mut last_values, schedule.calendar) {
                 Ok(step) => steps.push(step),
                 Err(message) => {
                     let d = ctx.at_value(
@@ -138,7 +138,16 @@ pub(crate) fn compile_tests(
     tests
 }
 
-fn compile_step(step: &TestStep, last_values: &mut HashMap<String, i64>) -> Result<Step, String> {
+fn compile_step(
+    step: &TestStep,
+    last_values: &mut HashMap<String, i64>,
+    calendar: crate::period::Calendar,
+) -> Result<Step, String> {
+    let at = step
+        .at
+        .as_deref()
+        .map(|text| test_time(text, calendar))
+        .transpose()?;
     let advance = match &step.advance {
         Some(text) => parse_duration(text)?,
         None => Duration::zero(),
@@ -190,11 +199,29 @@ fn compile_step(step: &TestStep, last_values: &mut HashMap<String, i64>) -> Resu
             })
         }
     };
-    Ok(Step {
-        at: step.at,
-        advance,
-        event,
-    })
+    Ok(Step { at, advance, event })
+}
+
+/// A test step's `at`: an instant with its offset (RFC 3339), or a local time of the
+/// challenge's time zone (a time the clocks pass twice is the first one).
+fn test_time(text: &str, calendar: crate::period::Calendar) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let zone = calendar.timezone();
+    let local = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
+        .ok_or_else(|| {
+            format!("`at: {text}` is not a time: write a local time of the challenge's time zone ({zone}), `2026-05-09T04:00:00`, or an instant with its offset, `2026-05-09T08:00:00Z`")
+        })?;
+    match calendar.tz.from_local_datetime(&local).earliest() {
+        Some(at) => Ok(at.with_timezone(&Utc)),
+        None => Err(format!(
+            "`at: {text}` does not exist in {zone}: the clocks skip it (daylight saving); pick a time after the jump, or write it with an offset"
+        )),
+    }
 }
 
 fn truncate(number: f64) -> Result<i64, String> {

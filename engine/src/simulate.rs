@@ -29,7 +29,7 @@ pub struct EventResult {
 pub struct GoalResult {
     pub challenge_id: String,
     pub goal_id: String,
-    /// The event counts toward the goal (no predicate, or it held).
+    /// The goal's predicate held (or it has none); `why`/`reason` says when it still did not move.
     pub matched: bool,
     /// The predicate's result; `null` when the goal has none or it failed to evaluate.
     pub when: Option<bool>,

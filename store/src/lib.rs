@@ -368,10 +368,12 @@ pub trait Maintenance: Send + Sync + 'static {
         subjects: &[String],
     ) -> Result<Vec<engine::calendar_changes::RecordedCalendar>, StoreError>;
 
-    /// Records calendar changes, in one transaction; a subject's row for the same time is
-    /// replaced (the last deployment to record it wins).
+    /// Records calendar changes, in one transaction, after deleting each `withdraw` subject's
+    /// rows later than its time (changes recorded for later that the files no longer ask
+    /// for); a subject's row for the same time is replaced (the last deployment wins).
     async fn record_rotation_calendars(
         &self,
+        withdraw: &[(String, DateTime<Utc>)],
         rows: &[engine::calendar_changes::RecordedCalendar],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;

@@ -274,11 +274,21 @@ macro_rules! maintenance {
 
             async fn record_rotation_calendars(
                 &self,
+                withdraw: &[(String, DateTime<Utc>)],
                 rows: &[engine::calendar_changes::RecordedCalendar],
                 now: DateTime<Utc>,
             ) -> Result<(), $crate::StoreError> {
                 let work = async move {
                     let mut tx = self.pool.begin().await?;
+                    for (subject, after) in withdraw {
+                        sqlx::query(
+                            "DELETE FROM rotation_calendars WHERE subject = $1 AND effective_from > $2",
+                        )
+                        .bind(subject)
+                        .bind(*after)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     for row in rows {
                         sqlx::query(
                             "INSERT INTO rotation_calendars \

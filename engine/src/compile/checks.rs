@@ -110,14 +110,16 @@ fn report(
 pub(super) fn never_completes(ctx: &mut Context, goals: &[CompiledGoal], sites: &[Site]) {
     let mut hopeless: HashSet<&str> = HashSet::new();
     for (goal, site) in goals.iter().zip(sites) {
-        if let Some(reason) = never_completes_reason(goal) {
+        if let Some((reason, hint)) = never_completes_reason(goal) {
             hopeless.insert(goal.id.as_str());
-            let d = ctx.at_key(
-                site.doc,
-                &site.pointer,
-                Code::NeverCompletes,
-                format!("goal `{}` can never complete: {reason}", goal.id),
-            );
+            let d = ctx
+                .at_key(
+                    site.doc,
+                    &site.pointer,
+                    Code::NeverCompletes,
+                    format!("goal `{}` can never complete: {reason}", goal.id),
+                )
+                .with_hint(hint);
             ctx.report(d);
         }
     }
@@ -134,11 +136,15 @@ pub(super) fn never_completes(ctx: &mut Context, goals: &[CompiledGoal], sites: 
     }
 }
 
-fn never_completes_reason(goal: &CompiledGoal) -> Option<String> {
+/// Why `goal` can never complete, and what would let it.
+fn never_completes_reason(goal: &CompiledGoal) -> Option<(String, String)> {
     if let Some(when) = &goal.when {
         let mentions_event = when.text.contains("event");
         if !mentions_event && when.text.trim() == "false" {
-            return Some("its `when` is always false".to_string());
+            return Some((
+                "its `when` is always false".to_string(),
+                "write the condition on the event, or drop `when` to count every event".to_string(),
+            ));
         }
     }
     if matches!(goal.count, CountMode::Days | CountMode::Streak) {
@@ -156,10 +162,15 @@ fn never_completes_reason(goal: &CompiledGoal) -> Option<String> {
                 } else {
                     " on its `schedule.days`".to_string()
                 };
-                return Some(format!(
-                    "it counts days toward {} but its {} rotation resets after at most {most} day(s){on}",
-                    goal.target,
-                    rotation.every.as_str(),
+                return Some((
+                    format!(
+                        "it counts days toward {} but its {} rotation resets after at most {most} day(s){on}",
+                        goal.target,
+                        rotation.every.as_str(),
+                    ),
+                    format!(
+                        "lower `target` to {most} or less, rotate less often, or keep progress across periods (`reset_progress: false`)"
+                    ),
                 ));
             }
         }
@@ -167,9 +178,12 @@ fn never_completes_reason(goal: &CompiledGoal) -> Option<String> {
             let calendar = goal.schedule.calendar;
             let days = (calendar.day_of(end) - calendar.day_of(start)).num_days() + 1;
             if goal.target > days {
-                return Some(format!(
-                    "it counts days toward {} but its schedule spans {days} day(s)",
-                    goal.target
+                return Some((
+                    format!(
+                        "it counts days toward {} but its schedule spans {days} day(s)",
+                        goal.target
+                    ),
+                    format!("lower `target` to {days} or less, or lengthen the schedule"),
                 ));
             }
         }

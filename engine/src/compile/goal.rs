@@ -69,6 +69,7 @@ pub(super) fn schedule(
         claim_grace,
         days: super::calendar::weekdays(def.days.as_deref().unwrap_or_default()),
         calendar: crate::period::Calendar::UTC,
+        earlier: None,
     }
 }
 

@@ -337,9 +337,11 @@ pub struct TestStep {
     pub inc: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub additional: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Set the clock (RFC 3339) before this step.
+    /// Set the clock before this step: a local time of the challenge's time zone
+    /// (`2026-05-09T04:00:00`, `2026-05-09 04:00`) or an instant with its offset (RFC 3339:
+    /// `2026-05-09T08:00:00Z`, `2026-05-09T04:00:00-04:00`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at: Option<DateTime<Utc>>,
+    pub at: Option<String>,
     /// Move the clock forward before this step: `30m`, `12h`, `1d`, `1w`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advance: Option<String>,

@@ -151,6 +151,7 @@ challenges:
     goals:
       - { id: kills-10, name: K, on: stat, stat: kills, when: event.additional.kills >= 10, target: 1 }
       - { id: ranked, name: R, on: stat, stat: kills, when: 'event.additional.mode == "ranked"', target: 1 }
+      - { id: either, name: E, on: stat, stat: kills, when: 'event.additional.level >= 10 || event.additional.level == "max"', target: 1 }
 "#,
     );
     let now = t("2026-05-01T10:00:00Z");
@@ -193,6 +194,14 @@ challenges:
         (vec![], vec![])
     );
     assert_eq!(routed(serde_json::json!({})), (vec![], vec![]));
+    // A field compared with a number and with text: either type is expected.
+    for level in [serde_json::json!(3), serde_json::json!("min")] {
+        assert_eq!(
+            routed(serde_json::json!({"level": level})),
+            (vec![], vec![]),
+            "{level}"
+        );
+    }
     // Simulate (and so explain, which replays the same way) says it in those words.
     let results = engine::simulate::simulate(&r, &[with(serde_json::json!({"kills": "12"}))]);
     let reason = (results[0].goals.iter())

@@ -236,19 +236,28 @@ impl RenderCache {
     }
 
     pub fn for_rules(&self, rules: &Arc<RuleSet>, locales: &[String]) -> Arc<Rendered> {
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         // A `Weak` keeps its allocation, so a live one pointing at `rules` is this rule set.
         let this = Arc::downgrade(rules);
-        current.retain(|rendered| Weak::ptr_eq(&rendered.rules, &this));
-        if let Some(at) = current.iter().position(|r| r.locales == locales) {
+        let cached = |current: &mut Vec<Arc<Rendered>>| {
+            current.retain(|rendered| Weak::ptr_eq(&rendered.rules, &this));
+            let at = current.iter().position(|r| r.locales == locales)?;
             let rendered = current.remove(at);
             current.push(rendered.clone());
+            Some(rendered)
+        };
+        if let Some(rendered) = cached(&mut self.current.lock().unwrap_or_else(|e| e.into_inner()))
+        {
             return rendered;
+        }
+        // Rendered without the lock: other readers go on meanwhile.
+        let rendered = Arc::new(Rendered::of(rules, locales));
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(other) = cached(&mut current) {
+            return other;
         }
         if current.len() >= RENDERED_LOCALE_SETS {
             current.remove(0);
         }
-        let rendered = Arc::new(Rendered::of(rules, locales));
         current.push(rendered.clone());
         rendered
     }

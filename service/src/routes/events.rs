@@ -58,14 +58,18 @@ fn events_of(body: Value) -> Result<Vec<EventBody>, ApiError> {
             message.replace("expected f64", "expected a number"),
         )
     };
+    // Which field is wrong, by its JSON name: `event 2: latestValue: invalid type: …`.
+    let read = |item: Value| -> Result<EventBody, String> {
+        serde_path_to_error::deserialize(item).map_err(|err| match err.path().to_string() {
+            path if path == "." => err.inner().to_string(),
+            path => format!("{path}: {}", err.inner()),
+        })
+    };
     match body {
         Value::Array(items) => (items.into_iter().enumerate())
-            .map(|(at, item)| {
-                serde_json::from_value(item)
-                    .map_err(|err| invalid(format!("event {}: {err}", at + 1)))
-            })
+            .map(|(at, item)| read(item).map_err(|err| invalid(format!("event {}: {err}", at + 1))))
             .collect(),
-        Value::Object(_) => serde_json::from_value(body)
+        Value::Object(_) => read(body)
             .map(|one| vec![one])
             .map_err(|err| invalid(format!("the event: {err}"))),
         other => Err(invalid(format!(

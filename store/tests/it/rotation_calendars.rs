@@ -23,6 +23,7 @@ async fn calendars_read_back_in_order_and_a_rerecord_replaces(db: &TestDb) {
     let change = "2026-06-11T00:00:00Z".parse().expect("time");
     store
         .record_rotation_calendars(
+            &[],
             &[
                 row("goal/g", "daily 04:00 America/New_York", change),
                 row("goal/g", "daily 00:00 UTC", epoch),
@@ -44,6 +45,7 @@ async fn calendars_read_back_in_order_and_a_rerecord_replaces(db: &TestDb) {
     // Another deployment records another calendar for the same boundary: the last wins.
     store
         .record_rotation_calendars(
+            &[],
             &[row("goal/g", "daily 05:00 Asia/Tokyo", change)],
             test_now(),
         )
@@ -52,4 +54,11 @@ async fn calendars_read_back_in_order_and_a_rerecord_replaces(db: &TestDb) {
     let read = store.rotation_calendars(&subjects).await.expect("read");
     assert_eq!(read[1], row("goal/g", "daily 05:00 Asia/Tokyo", change));
     assert_eq!(read.len(), 2);
+    // Withdrawn: the rows after a time go, the one in force stays.
+    store
+        .record_rotation_calendars(&[("goal/g".to_string(), test_now())], &[], test_now())
+        .await
+        .expect("withdraw");
+    let read = store.rotation_calendars(&subjects).await.expect("read");
+    assert_eq!(read, [row("goal/g", "daily 00:00 UTC", epoch)]);
 }

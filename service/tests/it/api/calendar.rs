@@ -174,3 +174,40 @@ async fn a_calendar_change_waits_for_the_end_of_the_period_in_force() {
     replica.stop();
     api.stop();
 }
+
+/// A calendar change put back in the files before it took effect is withdrawn: a replica
+/// started after its time keeps the calendar the files say, like the ones already running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calendar_change_put_back_before_its_time_is_forgotten() {
+    let api = Api::start_with(UTC_DAILY).await;
+    let rules_file = api.rules_dir.path().join("rules.yaml");
+    let hash = |status: &serde_json::Value| status["contentHash"].as_str().unwrap().to_string();
+    let (_, status) = api.get("ops", "/v1/rules").await;
+    let edited = UTC_DAILY.replace(
+        "rotation: { every: daily, allow_reselection: true }",
+        "timezone: America/New_York\n    rotation: { every: daily, at: \"04:00\", allow_reselection: true }",
+    );
+    std::fs::write(&rules_file, edited).unwrap();
+    api.reloaded(&hash(&status)).await;
+    let (_, status) = api.get("ops", "/v1/rules").await;
+    std::fs::write(&rules_file, UTC_DAILY).unwrap();
+    api.reloaded(&hash(&status)).await;
+
+    // The next day, before 04:00 in New York: the UTC day it is, for a replica started now too.
+    api.clock.set("2026-06-11T03:00:00Z".parse().unwrap());
+    let replica = api.replica().await;
+    for server in [&api, &replica] {
+        let (_, rotation) = server.get("p1", "/v1/challenges/daily/rotation").await;
+        assert_eq!(rotation["rotation"]["timezone"], "UTC", "{rotation}");
+        assert_eq!(
+            rotation["rotation"]["currentPeriod"]["startTime"], "2026-06-11T00:00:00Z",
+            "{rotation}"
+        );
+        assert_eq!(
+            rotation["rotation"]["currentPeriod"]["endTime"], "2026-06-12T00:00:00Z",
+            "{rotation}"
+        );
+    }
+    replica.stop();
+    api.stop();
+}

@@ -173,7 +173,11 @@ async fn a_wrongly_shaped_events_body_is_told_the_expected_shape() {
         ),
         (
             json!([{"kind": "stat", "id": "e1", "userId": "p1"}, {"kind": "stat", "id": "e2", "userId": "p1", "inc": "3"}]),
-            "event 2: invalid type: string \"3\", expected a number",
+            "event 2: inc: invalid type: string \"3\", expected a number",
+        ),
+        (
+            json!({"kind": "stat", "id": "e1", "userId": "p1", "statCode": "kills", "latestValue": "5"}),
+            "the event: latestValue: invalid type: string \"5\", expected a number",
         ),
         (
             json!({"kind": "stat", "id": "e1", "userId": "p1", "latest": 3}),
