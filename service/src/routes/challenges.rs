@@ -87,6 +87,21 @@ pub(super) fn locales(headers: &axum::http::HeaderMap, rules: &engine::RuleSet) 
         .unwrap_or_default()
 }
 
+/// An answer whose names and descriptions follow the caller's `Accept-Language`: says so in
+/// `Vary`, so a cache keys on it.
+pub(super) struct Localized<T>(pub(super) T);
+
+impl<T: axum::response::IntoResponse> axum::response::IntoResponse for Localized<T> {
+    fn into_response(self) -> axum::response::Response {
+        let mut response = self.0.into_response();
+        response.headers_mut().insert(
+            axum::http::header::VARY,
+            axum::http::HeaderValue::from_static("Accept-Language"),
+        );
+        response
+    }
+}
+
 /// A JSON answer already serialized.
 pub(super) struct JsonBytes(Vec<u8>);
 
@@ -137,11 +152,11 @@ pub(super) async fn initialize(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     headers: axum::http::HeaderMap,
-) -> Result<Json<InitializedJson>, ApiError> {
+) -> Result<Localized<Json<InitializedJson>>, ApiError> {
     let now = state.context.clock.now();
     let initialized = challenges::initialize(&state.context, &user, now).await?;
     let locales = locales(&headers, &state.context.rules.current());
-    Ok(Json(InitializedJson::of(initialized, &locales)))
+    Ok(Localized(Json(InitializedJson::of(initialized, &locales))))
 }
 
 #[utoipa::path(get, path = "/v1/challenges/{challenge}/rotation", tag = "challenges",

@@ -80,10 +80,10 @@ pub(super) async fn batch_select(
     headers: axum::http::HeaderMap,
     Path(challenge): Path<String>,
     ApiJson(body): ApiJson<BatchBody>,
-) -> Result<Json<SelectionJson>, ApiError> {
+) -> Result<super::challenges::Localized<Json<SelectionJson>>, ApiError> {
     let body = super::validated(body)?;
     let locales = super::challenges::locales(&headers, &state.context.rules.current());
-    Ok(Json(SelectionJson::of(
+    Ok(super::challenges::Localized(Json(SelectionJson::of(
         selection::batch_select(
             &state.context,
             &user,
@@ -94,7 +94,7 @@ pub(super) async fn batch_select(
         )
         .await?,
         &locales,
-    )))
+    ))))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema, validator::Validate)]
@@ -117,10 +117,10 @@ pub(super) async fn random_select(
     headers: axum::http::HeaderMap,
     Path(challenge): Path<String>,
     ApiJson(body): ApiJson<RandomBody>,
-) -> Result<Json<SelectionJson>, ApiError> {
+) -> Result<super::challenges::Localized<Json<SelectionJson>>, ApiError> {
     let body = super::validated(body)?;
     let locales = super::challenges::locales(&headers, &state.context.rules.current());
-    Ok(Json(SelectionJson::of(
+    Ok(super::challenges::Localized(Json(SelectionJson::of(
         selection::random_select(
             &state.context,
             &user,
@@ -132,5 +132,5 @@ pub(super) async fn random_select(
         )
         .await?,
         &locales,
-    )))
+    ))))
 }

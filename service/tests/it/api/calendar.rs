@@ -211,3 +211,44 @@ async fn a_calendar_change_put_back_before_its_time_is_forgotten() {
     replica.stop();
     api.stop();
 }
+
+/// A rotation that ran before calendars were recorded ran on UTC days: given a time zone in
+/// the deploy that starts recording them, it keeps the UTC day in force, like any change,
+/// since players hold rows of it (a new rotation would start on its own calendar).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_that_ran_before_calendars_were_recorded_keeps_its_utc_day() {
+    let api = Api::start_with(UTC_DAILY).await;
+    let claim = "/v1/challenges/daily/goals/daily-win/claim";
+    api.clock.set("2026-06-10T06:00:00Z".parse().unwrap());
+    api.stat("p1", "w1", "wins", 1).await;
+    let (status, body) = api.post("p1", claim, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // As before this version: nothing recorded.
+    let pool = sqlx::PgPool::connect(&api.db.url).await.unwrap();
+    sqlx::query("DELETE FROM rotation_calendars")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    api.clock.set("2026-06-10T12:00:00Z".parse().unwrap());
+    let (_, status) = api.get("ops", "/v1/rules").await;
+    let edited = UTC_DAILY.replace(
+        "rotation: { every: daily, allow_reselection: true }",
+        "timezone: America/New_York\n    rotation: { every: daily, at: \"04:00\", allow_reselection: true }",
+    );
+    std::fs::write(api.rules_dir.path().join("rules.yaml"), edited).unwrap();
+    api.reloaded(status["contentHash"].as_str().unwrap()).await;
+    let (_, rotation) = api.get("p1", "/v1/challenges/daily/rotation").await;
+    assert_eq!(
+        rotation["rotation"]["currentPeriod"]["startTime"], "2026-06-10T00:00:00Z",
+        "{rotation}"
+    );
+    api.stat("p1", "w2", "wins", 2).await;
+    let (status, body) = api.post("p1", claim, json!({})).await;
+    assert_eq!(
+        (status, body["errorCode"].clone()),
+        (StatusCode::CONFLICT, json!("ALREADY_CLAIMED")),
+        "{body}"
+    );
+    api.stop();
+}

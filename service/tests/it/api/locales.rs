@@ -26,6 +26,7 @@ async fn get_in(api: &Api, accept: Option<&str>, path: &str) -> Value {
     }
     let response = request.send().await.expect("request");
     assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["vary"], "Accept-Language", "{path}");
     response.json().await.expect("json")
 }
 
