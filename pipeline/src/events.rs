@@ -198,7 +198,7 @@ impl EventContext {
                     store::EventOutcome::Applied { .. } => "applied",
                     store::EventOutcome::Duplicate => "duplicate",
                     store::EventOutcome::UserDeleted => "user_deleted",
-                    store::EventOutcome::NoMatch => "no_match",
+                    store::EventOutcome::NoMatch { .. } => "no_match",
                 };
                 metrics.processed.with_label_values(&[kind, label]).inc();
                 tracing::debug!(

@@ -141,7 +141,9 @@ pub(crate) fn fold(
         }
         if pending.goals.is_empty() {
             // Kept for the archive only: no goal listens to it.
-            outcomes.push(EventOutcome::NoMatch);
+            outcomes.push(EventOutcome::NoMatch {
+                failed_expressions: Vec::new(),
+            });
             continue;
         }
         let (mut changed, mut failed_expressions) = (0, Vec::new());

@@ -68,7 +68,7 @@ pub struct PendingEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {
     /// Committed; `changed` progress rows were written. The goals of `failed_expressions` did
-    /// not count the event because their `amount` or `progress` failed to evaluate.
+    /// not count the event because an expression (`when`, `amount`, `progress`) failed.
     Applied {
         changed: usize,
         failed_expressions: Vec<GoalId>,
@@ -77,8 +77,10 @@ pub enum EventOutcome {
     Duplicate,
     /// The player's data was deleted after this event happened: it is forgotten, not applied.
     UserDeleted,
-    /// No goal listened to the event, or none matched its predicate.
-    NoMatch,
+    /// No goal listened to the event, or none matched its predicate; the goals of
+    /// `failed_expressions` did not count it because their `when` failed to evaluate (a
+    /// payload's text compared with a number included).
+    NoMatch { failed_expressions: Vec<GoalId> },
 }
 
 /// The connection pool of a store.

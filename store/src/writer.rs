@@ -177,9 +177,18 @@ impl Writer {
                 .expression_failed(&goal.challenge_id, &goal.id);
             tracing::warn!(challenge_id = %goal.challenge_id, goal_id = %goal.id, event_id = %event.id, user_id = %event.user_id, error = %err, "goal predicate failed; event does not count for this goal");
         }
+        // The goals whose predicate failed, told to the sender with the outcome (counted above;
+        // added after the flush, which counts only what the batch's fold saw fail).
+        let failed: Vec<engine::GoalId> = routed
+            .errors
+            .iter()
+            .map(|(goal, _)| goal.id.clone())
+            .collect();
         let archive = crate::archive::sampled(&event.user_id, self.archive_sample);
         if routed.matched.is_empty() && !archive {
-            return Ok(EventOutcome::NoMatch);
+            return Ok(EventOutcome::NoMatch {
+                failed_expressions: failed,
+            });
         }
         // A sampled player's event goes through a batch even when no goal listens today: a
         // replay under edited rules may have goals that do.
@@ -190,7 +199,15 @@ impl Writer {
             goals,
             archive,
         };
-        self.submit_routed(pending).await
+        let mut outcome = self.submit_routed(pending).await?;
+        if let EventOutcome::Applied {
+            failed_expressions, ..
+        }
+        | EventOutcome::NoMatch { failed_expressions } = &mut outcome
+        {
+            failed_expressions.splice(0..0, failed);
+        }
+        Ok(outcome)
     }
 
     /// Queues an already routed event and waits for its commit.

@@ -145,7 +145,12 @@ pub(super) async fn events(
             Input::Login(login) => state.events.login(login).await,
             Input::Stat(stat) => state.events.stat(stat).await,
         };
-        let outcome = match result {
+        // The goals an expression failed on (a payload's text compared with a number, …):
+        // the event did not count for them, which the sender would not see otherwise.
+        let failed = |goals: &[engine::GoalId]| -> Vec<String> {
+            goals.iter().map(ToString::to_string).collect()
+        };
+        let mut outcome = match &result {
             Ok(Processed::Done(store::EventOutcome::Applied { changed, .. })) => {
                 json!({"id": id, "outcome": "applied", "changedGoals": changed})
             }
@@ -155,7 +160,7 @@ pub(super) async fn events(
             Ok(Processed::Done(store::EventOutcome::Duplicate)) => {
                 json!({"id": id, "outcome": "duplicate"})
             }
-            Ok(Processed::Done(store::EventOutcome::NoMatch)) => {
+            Ok(Processed::Done(store::EventOutcome::NoMatch { .. })) => {
                 json!({"id": id, "outcome": "no_match"})
             }
             Ok(Processed::SkippedNamespace) => json!({"id": id, "outcome": "skipped_namespace"}),
@@ -167,6 +172,16 @@ pub(super) async fn events(
                 ));
             }
         };
+        if let Ok(Processed::Done(
+            store::EventOutcome::Applied {
+                failed_expressions, ..
+            }
+            | store::EventOutcome::NoMatch { failed_expressions },
+        )) = &result
+            && !failed_expressions.is_empty()
+        {
+            outcome["failedGoals"] = json!(failed(failed_expressions));
+        }
         results.push(outcome);
     }
     Ok(Json(

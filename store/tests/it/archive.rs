@@ -83,7 +83,12 @@ async fn accepted_events_of_sampled_players_are_archived(db: &TestDb) {
             stat_event("e2", "u1", "deaths", 1, test_now()),
         )
         .await;
-    assert_eq!(unheard.expect("accepted"), EventOutcome::NoMatch);
+    assert_eq!(
+        unheard.expect("accepted"),
+        EventOutcome::NoMatch {
+            failed_expressions: Vec::new()
+        }
+    );
     // Such an event gets no dedup record (it changes nothing): a redelivery is archived again,
     // and readers skip the repeated id.
     let unheard_again = writer
@@ -92,7 +97,12 @@ async fn accepted_events_of_sampled_players_are_archived(db: &TestDb) {
             stat_event("e2", "u1", "deaths", 1, test_now()),
         )
         .await;
-    assert_eq!(unheard_again.expect("accepted"), EventOutcome::NoMatch);
+    assert_eq!(
+        unheard_again.expect("accepted"),
+        EventOutcome::NoMatch {
+            failed_expressions: Vec::new()
+        }
+    );
     writer.shutdown().await;
 
     let rows = archived(db).await;
@@ -161,7 +171,12 @@ async fn a_batch_archives_its_unheard_events_with_the_others(db: &TestDb) {
         pending("m2", "kills", vec![engine::GoalId::new("auto-counter")]),
     ];
     let outcomes = store.apply_events(&batch, test_now()).await.expect("batch");
-    assert_eq!(outcomes[1].as_ref().ok(), Some(&EventOutcome::NoMatch));
+    assert_eq!(
+        outcomes[1].as_ref().ok(),
+        Some(&EventOutcome::NoMatch {
+            failed_expressions: Vec::new()
+        })
+    );
     let ids: Vec<String> = archived(db).await.into_iter().map(|row| row.0).collect();
     assert_eq!(ids, vec!["m1", "n1", "m2"]);
 }

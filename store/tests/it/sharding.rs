@@ -20,7 +20,14 @@ impl EventSink for Transactions {
     ) -> Result<Vec<Result<EventOutcome, store::StoreError>>, store::StoreError> {
         let users = batch.iter().map(|p| p.event.user_id.to_string());
         self.0.lock().expect("lock").push(users.collect());
-        Ok(batch.iter().map(|_| Ok(EventOutcome::NoMatch)).collect())
+        Ok(batch
+            .iter()
+            .map(|_| {
+                Ok(EventOutcome::NoMatch {
+                    failed_expressions: Vec::new(),
+                })
+            })
+            .collect())
     }
 }
 

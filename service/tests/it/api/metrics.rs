@@ -22,6 +22,11 @@ async fn every_metric_the_docs_name_is_served() {
         .post("p1", "/v1/events", json!({"kind": "stat", "id": "typed-1", "userId": "p1", "statCode": "probe", "latestValue": 1, "inc": 1, "additional": {"n": "12"}}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["results"][0],
+        json!({"id": "typed-1", "outcome": "no_match", "failedGoals": ["probe-typed"]}),
+        "the sender is told which goal's rule failed on its event"
+    );
     let served = api.metrics().await;
     assert!(
         served.contains(
