@@ -68,6 +68,17 @@ pub(super) fn text(
                 .with_hint("keep one of them");
             ctx.report(d);
         } else {
+            if text.trim().is_empty() {
+                let d = ctx
+                    .at_value(
+                        doc,
+                        &child(pointer, tag),
+                        Code::MissingLocale,
+                        format!("the `{tag}` text is empty: players asking for `{tag}` read nothing"),
+                    )
+                    .with_hint(format!("write the `{tag}` text, or leave `{tag}` out so they read the file's default"));
+                ctx.report(d);
+            }
             localized.push((lower, text.clone()));
             written.push(tag);
         }
