@@ -23,9 +23,9 @@ pub fn calendar_history(store: Arc<dyn Maintenance>, clock: Clock) -> CalendarHi
             let subjects: Vec<String> = wanted.iter().map(|(subject, _)| subject.clone()).collect();
             // Which rotations already ran (players hold rows of their goals): asked only when
             // one was never recorded.
-            let recorded = store.rotation_calendars(&subjects).await?;
+            let mut history = store.rotation_calendars(&subjects).await?;
             let unrecorded: Vec<&Rotating> = (rotating.iter())
-                .filter(|r| !recorded.iter().any(|row| row.subject == r.subject))
+                .filter(|r| !history.iter().any(|row| row.subject == r.subject))
                 .collect();
             let held: Vec<engine::GoalId> = if unrecorded.is_empty() {
                 Vec::new()
@@ -46,7 +46,6 @@ pub fn calendar_history(store: Arc<dyn Maintenance>, clock: Clock) -> CalendarHi
             // and both keep the earliest. Settles in two rounds; a third is a safety margin.
             let mut earlier = Vec::new();
             for _ in 0..3 {
-                let history = store.rotation_calendars(&subjects).await?;
                 let now = clock.now();
                 let plan = plan(&wanted, &history, &ran, now);
                 earlier = plan.earlier;
@@ -59,6 +58,7 @@ pub fn calendar_history(store: Arc<dyn Maintenance>, clock: Clock) -> CalendarHi
                 store
                     .record_rotation_calendars(&plan.withdraw, &plan.record, now)
                     .await?;
+                history = store.rotation_calendars(&subjects).await?;
             }
             let now = clock.now();
             for (subject, periods) in &earlier {

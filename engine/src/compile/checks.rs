@@ -107,9 +107,19 @@ fn report(
 }
 
 /// Warns about goals that can never complete, and goals whose prerequisites never complete.
-pub(super) fn never_completes(ctx: &mut Context, goals: &[CompiledGoal], sites: &[Site]) {
+/// Goals in `unsure` (of a challenge whose own keys are wrong) are not judged: what those keys
+/// decide for them is not known.
+pub(super) fn never_completes(
+    ctx: &mut Context,
+    goals: &[CompiledGoal],
+    sites: &[Site],
+    unsure: &HashSet<crate::ids::GoalId>,
+) {
     let mut hopeless: HashSet<&str> = HashSet::new();
     for (goal, site) in goals.iter().zip(sites) {
+        if unsure.contains(&goal.id) {
+            continue;
+        }
         if let Some((reason, hint)) = never_completes_reason(goal) {
             hopeless.insert(goal.id.as_str());
             let d = ctx
@@ -124,6 +134,9 @@ pub(super) fn never_completes(ctx: &mut Context, goals: &[CompiledGoal], sites: 
         }
     }
     for (goal, site) in goals.iter().zip(sites) {
+        if unsure.contains(&goal.id) {
+            continue;
+        }
         if let Some(required) = goal.requires.iter().find(|r| hopeless.contains(r.as_str())) {
             let d = ctx.at_key(
                 site.doc,

@@ -333,15 +333,7 @@ pub fn compile(sources: &Sources) -> Compiled {
         goal_seen.into_keys().chain(undecoded).collect();
     graph::check_prerequisites(&mut ctx, &goals, &sites, &declared);
     checks::smoke_evaluate(&mut ctx, &engine, &goals, &sites, &samples, &misread);
-    if unsure_goals.is_empty() {
-        checks::never_completes(&mut ctx, &goals, &sites);
-    } else {
-        let (sure_goals, sure_sites): (Vec<CompiledGoal>, Vec<Site>) = (goals.iter().zip(&sites))
-            .filter(|(goal, _)| !unsure_goals.contains(&goal.id))
-            .map(|(goal, site)| (goal.clone(), site.clone()))
-            .unzip();
-        checks::never_completes(&mut ctx, &sure_goals, &sure_sites);
-    }
+    checks::never_completes(&mut ctx, &goals, &sites, &unsure_goals);
 
     let info = RuleSetInfo {
         content_hash: sources.content_hash(),

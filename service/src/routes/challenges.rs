@@ -55,7 +55,7 @@ pub(super) async fn list(
     AuthUser(user): AuthUser,
     headers: axum::http::HeaderMap,
     super::ApiQuery(query): super::ApiQuery<ListQuery>,
-) -> Result<JsonBytes, ApiError> {
+) -> Result<Localized<JsonBytes>, ApiError> {
     // Written from the parts of the rules rendered once per rule set (crate::json::prerendered); the
     // bytes are what serializing `ChallengeList` gives.
     let tags: Vec<&str> = (query.tags.as_deref().unwrap_or_default().split(','))
@@ -71,7 +71,7 @@ pub(super) async fn list(
     )
     .await?;
     view.locales = locales(&headers, &view.rules);
-    Ok(JsonBytes(state.render.list(&view)))
+    Ok(Localized(JsonBytes(state.render.list(&view))))
 }
 
 /// The locales the caller reads, most wanted first: its `Accept-Language` matched against the
@@ -114,17 +114,10 @@ impl JsonBytes {
 impl axum::response::IntoResponse for JsonBytes {
     fn into_response(self) -> axum::response::Response {
         (
-            [
-                (
-                    axum::http::header::CONTENT_TYPE,
-                    axum::http::HeaderValue::from_static("application/json"),
-                ),
-                // Names and descriptions follow the caller's languages: a cache keys on them.
-                (
-                    axum::http::header::VARY,
-                    axum::http::HeaderValue::from_static("Accept-Language"),
-                ),
-            ],
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
             self.0,
         )
             .into_response()
@@ -139,11 +132,11 @@ pub(super) async fn one(
     AuthUser(user): AuthUser,
     headers: axum::http::HeaderMap,
     Path(challenge): Path<String>,
-) -> Result<JsonBytes, ApiError> {
+) -> Result<Localized<JsonBytes>, ApiError> {
     let now = state.context.clock.now();
     let mut view = challenges::get(&state.context, &user, &challenge, now).await?;
     view.locales = locales(&headers, &view.rules);
-    Ok(JsonBytes(state.render.challenge(&view)))
+    Ok(Localized(JsonBytes(state.render.challenge(&view))))
 }
 
 #[utoipa::path(post, path = "/v1/challenges/initialize", tag = "challenges",

@@ -92,6 +92,14 @@ challenges:
       - { id: daily-win, name: Win, on: stat, stat: wins, count: events, target: 1, assign: auto, reward: { wallet: GOLD, amount: 5 } }
 "#;
 
+/// [`UTC_DAILY`] moved to 04:00 in New York.
+fn new_york_daily() -> String {
+    UTC_DAILY.replace(
+        "rotation: { every: daily, allow_reselection: true }",
+        "timezone: America/New_York\n    rotation: { every: daily, at: \"04:00\", allow_reselection: true }",
+    )
+}
+
 /// A change of time zone and reset hour on a live challenge takes effect at the next boundary
 /// of the periods in force: the day running keeps its start and end (a player who claimed in
 /// it cannot claim again in it), then a first period runs from that boundary to the new
@@ -108,14 +116,7 @@ async fn a_calendar_change_waits_for_the_end_of_the_period_in_force() {
 
     // The designer moves the day to 04:00 in New York (08:00 UTC in June) at 12:00 UTC.
     api.clock.set("2026-06-10T12:00:00Z".parse().unwrap());
-    let (_, rules) = api.get("ops", "/v1/rules").await;
-    let before = rules["contentHash"].as_str().unwrap().to_string();
-    let edited = UTC_DAILY.replace(
-        "rotation: { every: daily, allow_reselection: true }",
-        "timezone: America/New_York\n    rotation: { every: daily, at: \"04:00\", allow_reselection: true }",
-    );
-    std::fs::write(api.rules_dir.path().join("rules.yaml"), edited).unwrap();
-    api.reloaded(&before).await;
+    api.deploy(&new_york_daily()).await;
 
     let (_, rotation) = api.get("p1", "/v1/challenges/daily/rotation").await;
     assert_eq!(rotation["rotation"]["timezone"], "America/New_York");
@@ -180,18 +181,8 @@ async fn a_calendar_change_waits_for_the_end_of_the_period_in_force() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_calendar_change_put_back_before_its_time_is_forgotten() {
     let api = Api::start_with(UTC_DAILY).await;
-    let rules_file = api.rules_dir.path().join("rules.yaml");
-    let hash = |status: &serde_json::Value| status["contentHash"].as_str().unwrap().to_string();
-    let (_, status) = api.get("ops", "/v1/rules").await;
-    let edited = UTC_DAILY.replace(
-        "rotation: { every: daily, allow_reselection: true }",
-        "timezone: America/New_York\n    rotation: { every: daily, at: \"04:00\", allow_reselection: true }",
-    );
-    std::fs::write(&rules_file, edited).unwrap();
-    api.reloaded(&hash(&status)).await;
-    let (_, status) = api.get("ops", "/v1/rules").await;
-    std::fs::write(&rules_file, UTC_DAILY).unwrap();
-    api.reloaded(&hash(&status)).await;
+    api.deploy(&new_york_daily()).await;
+    api.deploy(UTC_DAILY).await;
 
     // The next day, before 04:00 in New York: the UTC day it is, for a replica started now too.
     api.clock.set("2026-06-11T03:00:00Z".parse().unwrap());
@@ -231,13 +222,7 @@ async fn a_rotation_that_ran_before_calendars_were_recorded_keeps_its_utc_day() 
         .unwrap();
 
     api.clock.set("2026-06-10T12:00:00Z".parse().unwrap());
-    let (_, status) = api.get("ops", "/v1/rules").await;
-    let edited = UTC_DAILY.replace(
-        "rotation: { every: daily, allow_reselection: true }",
-        "timezone: America/New_York\n    rotation: { every: daily, at: \"04:00\", allow_reselection: true }",
-    );
-    std::fs::write(api.rules_dir.path().join("rules.yaml"), edited).unwrap();
-    api.reloaded(status["contentHash"].as_str().unwrap()).await;
+    api.deploy(&new_york_daily()).await;
     let (_, rotation) = api.get("p1", "/v1/challenges/daily/rotation").await;
     assert_eq!(
         rotation["rotation"]["currentPeriod"]["startTime"], "2026-06-10T00:00:00Z",

@@ -178,6 +178,14 @@ impl Api {
             .expect("body")
     }
 
+    /// Writes `rules` as the rules file and waits until the server has loaded them.
+    async fn deploy(&self, rules: &str) {
+        let (_, status) = self.get("ops", "/v1/rules").await;
+        let before = status["contentHash"].as_str().expect("hash").to_string();
+        std::fs::write(self.rules_dir.path().join("rules.yaml"), rules).expect("rules");
+        self.reloaded(&before).await;
+    }
+
     /// Waits until the rules in use are no longer those of `hash_before`.
     async fn reloaded(&self, hash_before: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
