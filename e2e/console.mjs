@@ -120,6 +120,9 @@ try {
   }
   check((await page.textContent("#challenge-achievements tr[data-goal=level-20]")).includes("50 GEMS"),
     "a goal shows its reward");
+  const chest = await page.textContent("#challenge-treasure-chests tr[data-goal=bronze-chest]");
+  check(chest.includes("100 GOLD") && chest.includes("one of:") && chest.includes("80 % · 1 × 1a2b3c4d") &&
+    chest.includes("5 % · 1 × 3c4d5e6f"), `a bundle shows every part, a table its odds (${chest.trim().slice(0, 200)})`);
   const veteran = await page.textContent("#challenge-weekly-missions tr[data-goal=weekly-veteran]");
   check(veteran.includes("own rotation: rotates weekly, keeps progress"),
     `a goal's own rotation shows (${veteran.trim().slice(0, 160)})`);
@@ -220,7 +223,7 @@ try {
   const storedText = await page.textContent(stored);
   check(storedText.includes("in_progress") && storedText.includes("18 / 20"),
     `level-20 of player-5: in_progress, 18 / 20 (${storedText.trim().slice(0, 100)})`);
-  check((await page.textContent("#player-status")).includes("6 challenges"), "the player's six challenges are listed");
+  check((await page.textContent("#player-status")).includes("7 challenges"), "the player's seven challenges are listed");
   await readable(page, "player");
   await page.screenshot({ path: path.join(shots, "6-player.png"), fullPage: true });
   await page.click(`${stored} button.explain`);

@@ -424,7 +424,7 @@ def run(admin_url, database, bin_dir, client, work, procs, ags_port):
         "PLUGIN_GRPC_SERVER_AUTH_ENABLED": "true",
         "REWARD_CLIENT_MODE": "real",
         # GEMS rewards are fulfilled as a coins item, keyed by the claim's transaction id.
-        "REWARD_CURRENCY_ITEMS": "GEMS=gems-coins",
+        "REWARD_CURRENCY_ITEMS": "GEMS=gems-coins,GOLD=gold-coins",
         "AB_BASE_URL": f"http://127.0.0.1:{ags_port}",
         "AB_CLIENT_ID": "e2e-client",
         "AB_CLIENT_SECRET": "e2e-secret",

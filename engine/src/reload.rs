@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use notify_debouncer_full::notify;
 
 use crate::calendar_changes::CalendarHistory;
-use crate::compile::compile;
+use crate::compile::{CompileOptions, compile_with};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ids::GoalId;
 use crate::ruleset::RuleSet;
@@ -83,6 +83,8 @@ pub struct RuleSetHandle {
     /// Where calendar changes are recorded (see `calendar_changes`); without it, a change of
     /// a rotation's calendar takes effect at once.
     calendars: std::sync::OnceLock<CalendarHistory>,
+    /// The deployment's checks, applied on every load.
+    options: CompileOptions,
 }
 
 /// Answers which of `goals` players hold progress rows for (or why it cannot tell).
@@ -99,8 +101,13 @@ impl std::fmt::Debug for RuleSetHandle {
 impl RuleSetHandle {
     /// Loads the rule set at `paths`; fails when any file has an error.
     pub fn load(paths: Vec<PathBuf>) -> Result<Self, LoadError> {
+        Self::load_with(paths, CompileOptions::default())
+    }
+
+    /// [`Self::load`] with the deployment's checks, kept for every reload.
+    pub fn load_with(paths: Vec<PathBuf>, options: CompileOptions) -> Result<Self, LoadError> {
         let sources = read_sources(&paths)?;
-        let compiled = compile(&sources);
+        let compiled = compile_with(&sources, &options);
         for warning in compiled.diagnostics.iter().filter(|d| !d.is_error()) {
             tracing::warn!(diagnostic = %warning, "challenge rules warning");
         }
@@ -114,6 +121,7 @@ impl RuleSetHandle {
             status: Mutex::new(status),
             in_use: std::sync::OnceLock::new(),
             calendars: std::sync::OnceLock::new(),
+            options,
         })
     }
 
@@ -126,6 +134,7 @@ impl RuleSetHandle {
             status: Mutex::new(status),
             in_use: std::sync::OnceLock::new(),
             calendars: std::sync::OnceLock::new(),
+            options: CompileOptions::default(),
         }
     }
 
@@ -140,7 +149,7 @@ impl RuleSetHandle {
     pub fn follow_calendar_changes(&self, history: CalendarHistory) -> Result<(), String> {
         let _ = self.calendars.set(history);
         let sources = read_sources(&self.paths).map_err(|err| err.to_string())?;
-        let Some(mut rules) = compile(&sources).rules else {
+        let Some(mut rules) = compile_with(&sources, &self.options).rules else {
             return Err("the challenge files changed since they were loaded and have errors now; they are read again on the next change".into());
         };
         self.keep_earlier_periods(&mut rules)?;
@@ -198,7 +207,7 @@ impl RuleSetHandle {
         if self.status().failed_hash.as_deref() == Some(hash.as_str()) {
             return ReloadOutcome::Unchanged;
         }
-        let compiled = compile(&sources);
+        let compiled = compile_with(&sources, &self.options);
         let Some(mut rules) = compiled.rules else {
             let errors = compiled.errors();
             return self.fail(

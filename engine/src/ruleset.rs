@@ -58,7 +58,8 @@ pub struct CompiledGoal {
     pub progress: Option<CompiledExpr>,
     pub target: i64,
     pub assign: Assign,
-    pub reward: Option<Reward>,
+    /// What claiming it grants (empty: nothing).
+    pub rewards: crate::rewards::Rewards,
     pub requires: Vec<GoalId>,
     pub rotation: Option<Rotation>,
     /// The challenge's schedule, ending at the goal's `retired` time when that is earlier.

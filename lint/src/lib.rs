@@ -37,6 +37,47 @@ pub struct LintArgs {
     /// Print the YAML equivalent of a legacy `challenges.json` instead of linting.
     #[arg(long, value_name = "FILE", conflicts_with = "paths")]
     pub convert: Option<PathBuf>,
+    /// The service's `REWARD_CURRENCY_ITEMS` (`GOLD=<item id>,…`): given, bundles are checked
+    /// as the service granting by fulfillment checks them (E025: each currency a bundle may
+    /// credit needs its coins item).
+    #[arg(long, env = "REWARD_CURRENCY_ITEMS", value_name = "CURRENCY=ITEM,…")]
+    pub currency_items: Option<String>,
+    /// The service's `REWARD_DELIVERY`: with `direct`, bundles are granted part by part and
+    /// need no coins items.
+    #[arg(
+        long,
+        env = "REWARD_DELIVERY",
+        value_enum,
+        default_value = "fulfillment"
+    )]
+    pub reward_delivery: Delivery,
+}
+
+/// How the service grants rewards (its `REWARD_DELIVERY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Delivery {
+    Fulfillment,
+    Direct,
+}
+
+impl LintArgs {
+    /// The deployment's checks these arguments ask for.
+    fn options(&self) -> engine::CompileOptions {
+        let fulfillment_currencies = match (&self.currency_items, self.reward_delivery) {
+            (Some(items), Delivery::Fulfillment) => Some(
+                items
+                    .split(',')
+                    .filter_map(|entry| entry.split_once('=').map(|(c, _)| c.trim()))
+                    .filter(|currency| !currency.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            _ => None,
+        };
+        engine::CompileOptions {
+            fulfillment_currencies,
+        }
+    }
 }
 
 /// Runs the lint and writes its report to `out`; returns the process exit code.
@@ -53,8 +94,8 @@ pub fn run_lint(args: &LintArgs, out: &mut impl Write) -> ExitCode {
     } else {
         args.paths.clone()
     };
-    let compiled = match engine::load(&paths) {
-        Ok(compiled) => compiled,
+    let compiled = match engine::read_sources(&paths) {
+        Ok(sources) => engine::compile_with(&sources, &args.options()),
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::from(EXIT_CANNOT_RUN);

@@ -37,6 +37,8 @@ pub struct StartOptions {
     /// Read players' rows through the progress cache when the configuration allows one (the
     /// service's reads; the handler only writes).
     pub cache_progress: bool,
+    /// The deployment's checks of the challenge files (the service's reward delivery).
+    pub compile: engine::CompileOptions,
 }
 
 impl Default for StartOptions {
@@ -45,6 +47,7 @@ impl Default for StartOptions {
             clock: Clock::system(),
             migrate: false,
             cache_progress: false,
+            compile: engine::CompileOptions::default(),
         }
     }
 }
@@ -111,7 +114,7 @@ impl Runtime {
             tracing::info!(database = %database, "applying database migrations");
             maintenance.migrate().await.context("applying migrations")?;
         }
-        let rules = load_rules(&config.challenges)?;
+        let rules = load_rules(&config.challenges, &options.compile)?;
         rules.check_removed_goals(crate::retire::goals_in_use(maintenance.clone()));
         rules
             .follow_calendar_changes(crate::calendars::calendar_history(
@@ -300,8 +303,11 @@ fn front_door_result(
 }
 
 /// Loads the challenge rules for a server: on errors, logs every diagnostic and fails.
-pub fn load_rules(path: &std::path::Path) -> Result<Arc<RuleSetHandle>> {
-    match RuleSetHandle::load(vec![path.to_path_buf()]) {
+pub fn load_rules(
+    path: &std::path::Path,
+    options: &engine::CompileOptions,
+) -> Result<Arc<RuleSetHandle>> {
+    match RuleSetHandle::load_with(vec![path.to_path_buf()], options.clone()) {
         Ok(rules) => Ok(Arc::new(rules)),
         Err(engine::reload::LoadError::Invalid(diagnostics)) => {
             for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {

@@ -245,6 +245,23 @@ async fn watch_revocations(
     Ok(())
 }
 
+/// The checks the deployment adds to the challenge files: granting through Platform by
+/// fulfillment, a bundle must be one fulfillment (E025), so each currency it may credit needs
+/// its coins item in `REWARD_CURRENCY_ITEMS`.
+fn compile_options(config: &ServeConfig) -> Result<engine::CompileOptions> {
+    let fulfillment = config.reward_mode == RewardMode::Real
+        && config.reward_delivery == crate::rewards::platform::DeliveryMode::Fulfillment;
+    let fulfillment_currencies = if fulfillment {
+        let items = crate::rewards::platform::parse_currency_items(&config.reward_currency_items)?;
+        Some(items.into_keys().collect())
+    } else {
+        None
+    };
+    Ok(engine::CompileOptions {
+        fulfillment_currencies,
+    })
+}
+
 /// `run` with a given reward client and clock (tests of daily and weekly goals set the time).
 pub async fn run_with_clock(
     config: ServeConfig,
@@ -261,6 +278,7 @@ pub async fn run_with_clock(
         clock,
         migrate: embedded,
         cache_progress: true,
+        compile: compile_options(&config)?,
     };
     let (mut runtime, roles) = Runtime::start(&config.common, options).await?;
     watch_revocations(

@@ -113,6 +113,9 @@ pub struct RewardIntent {
     pub lease_until: Option<DateTime<Utc>>,
     /// The reconciler's next try is not before then (backoff).
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// How many parts of a bundle delivered part by part (direct delivery) Platform granted;
+    /// the next request sends the part after them. 0 for everything else.
+    pub parts_granted: i32,
 }
 
 /// A new intent, recorded by `begin_claim`.

@@ -11,12 +11,15 @@
 
 /// The intent columns, in the order every statement returns them.
 pub(crate) const INTENT_COLUMNS: &str = "user_id, goal_id, period_start, namespace, state, delivery, reward, \
-     transaction_id, period_end, attempts, last_error, created_at, updated_at, lease_until, next_attempt_at";
+     transaction_id, period_end, attempts, last_error, created_at, updated_at, lease_until, next_attempt_at, \
+     parts_granted";
 
 /// An intent's key, as `$1`, `$2`, `$3`.
 pub(crate) const KEY: &str = "user_id = $1 AND goal_id = $2 AND period_start = $3";
 
-/// Records an intent, or starts again one Platform refused (`EXCLUDED` is the row offered).
+/// Records an intent, or starts again one Platform refused (`EXCLUDED` is the row offered). A
+/// bundle some of whose parts were granted keeps its recorded rewards and delivery: only the
+/// parts left are sent.
 pub(crate) static START: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "INSERT INTO reward_grants (user_id, goal_id, period_start, namespace, state, delivery, \
@@ -24,7 +27,9 @@ pub(crate) static START: std::sync::LazyLock<String> = std::sync::LazyLock::new(
          VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $12, $9, $9, $10, $10) \
          ON CONFLICT (user_id, goal_id, period_start) DO UPDATE SET state = EXCLUDED.state, \
            attempts = reward_grants.attempts + EXCLUDED.attempts, \
-           namespace = EXCLUDED.namespace, delivery = EXCLUDED.delivery, reward = EXCLUDED.reward, \
+           namespace = EXCLUDED.namespace, \
+           delivery = CASE WHEN reward_grants.parts_granted > 0 THEN reward_grants.delivery ELSE EXCLUDED.delivery END, \
+           reward = CASE WHEN reward_grants.parts_granted > 0 THEN reward_grants.reward ELSE EXCLUDED.reward END, \
            transaction_id = EXCLUDED.transaction_id, period_end = EXCLUDED.period_end, \
            last_error = NULL, updated_at = EXCLUDED.updated_at, \
            lease_until = EXCLUDED.lease_until, next_attempt_at = EXCLUDED.next_attempt_at \
@@ -39,6 +44,17 @@ pub(crate) static MARK_SENDING: std::sync::LazyLock<String> = std::sync::LazyLoc
         "UPDATE reward_grants SET state = 'sending', attempts = attempts + 1, \
            lease_until = $4, updated_at = $5 \
          WHERE {KEY} AND (state = 'pending' OR (state = 'sending' AND delivery <> 'direct')) \
+         RETURNING {INTENT_COLUMNS}"
+    )
+});
+
+/// A part of a bundle granted, more left: back to `pending` for the next (`$4` the parts
+/// granted now, `$5` now).
+pub(crate) static PART_GRANTED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE reward_grants SET parts_granted = $4, state = 'pending', last_error = NULL, \
+           next_attempt_at = $5, updated_at = $5 \
+         WHERE {KEY} AND state IN ('sending', 'unknown') AND parts_granted = $4 - 1 \
          RETURNING {INTENT_COLUMNS}"
     )
 });
@@ -172,6 +188,7 @@ macro_rules! claim_ledger {
                 updated_at: row.try_get("updated_at")?,
                 lease_until: row.try_get("lease_until")?,
                 next_attempt_at: row.try_get("next_attempt_at")?,
+                parts_granted: row.try_get("parts_granted")?,
             })
         }
 
@@ -285,6 +302,29 @@ macro_rules! claim_ledger {
                     now,
                 });
                 self.common.probe.wrote("finish_intent", &key.user_id, finish).await
+            }
+
+            async fn part_granted(
+                &self,
+                key: &$crate::claims::IntentKey,
+                parts_granted: i32,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Option<$crate::claims::RewardIntent>, $crate::StoreError> {
+                self.common.probe
+                    .wrote("part_granted", &key.user_id, async move {
+                        let mut tx = self.begin_write().await?;
+                        let row = sqlx::query($crate::ledger::PART_GRANTED.as_str())
+                            .bind(key.user_id.as_str())
+                            .bind(key.goal_id.as_str())
+                            .bind(key.period_start)
+                            .bind(parts_granted)
+                            .bind(now)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                        Ok(row.as_ref().map(decode_intent).transpose()?)
+                    })
+                    .await
             }
 
             async fn resolve_intent(

@@ -221,6 +221,17 @@ pub trait ClaimLedger: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Option<RewardIntent>, StoreError>;
 
+    /// Records that Platform granted part `parts_granted - 1` of a bundle delivered part by
+    /// part (direct delivery), while later parts are left: the intent goes back to `pending`
+    /// for the next part, from `sending` (an answer) or `unknown` (an operator's decision on
+    /// the part in doubt). `None` when the intent is not at that part.
+    async fn part_granted(
+        &self,
+        key: &IntentKey,
+        parts_granted: i32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RewardIntent>, StoreError>;
+
     /// An operator's decision on an `unknown` intent: granted or refused. `None` when the
     /// intent is not unknown.
     async fn resolve_intent(

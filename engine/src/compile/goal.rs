@@ -6,9 +6,9 @@ use super::{Context, Site};
 use crate::diagnostic::{Code, did_you_mean};
 use crate::event::EVENT_PROPERTIES;
 use crate::ids::{ChallengeId, GoalId};
-use crate::model::{CountMode, EventKind, GoalDef, RewardDef, RotationDef, ScheduleDef};
+use crate::model::{CountMode, EventKind, GoalDef, RotationDef, ScheduleDef};
 use crate::rhai_env::{self, ExprScope};
-use crate::ruleset::{CompiledExpr, CompiledGoal, Reward, Rotation, Schedule};
+use crate::ruleset::{CompiledExpr, CompiledGoal, Rotation, Schedule};
 use crate::source::child;
 
 pub(super) fn schedule(
@@ -140,10 +140,7 @@ pub(super) fn compile_goal(
         let d = ctx.at_value(doc, &at("target"), Code::InvalidTarget, message);
         ctx.report(d);
     }
-    let reward = def
-        .reward
-        .as_ref()
-        .and_then(|r| reward(ctx, doc, &at("reward"), r));
+    let rewards = super::rewards::of(ctx, doc, &site.pointer, def);
 
     let stats = def.stat.as_ref().map(|s| s.to_vec()).unwrap_or_default();
     if def.on == EventKind::Stat && stats.is_empty() {
@@ -296,7 +293,7 @@ pub(super) fn compile_goal(
         progress,
         target: def.target,
         assign: def.assign,
-        reward,
+        rewards,
         requires,
         rotation,
         schedule: Schedule {
@@ -309,63 +306,6 @@ pub(super) fn compile_goal(
         },
         retired: def.retired,
     })
-}
-
-fn reward(ctx: &mut Context, doc: usize, pointer: &str, def: &RewardDef) -> Option<Reward> {
-    let problem = match (def.wallet.as_deref(), def.item.as_deref()) {
-        (Some(_), Some(_)) => Some(
-            "a reward is either `{wallet, amount}` or `{item, quantity}`, not both".to_string(),
-        ),
-        (None, None) => {
-            Some("a reward needs `wallet` (with `amount`) or `item` (with `quantity`)".to_string())
-        }
-        (Some(wallet), None) => {
-            if def.quantity.is_some() {
-                Some("a wallet reward takes `amount`, not `quantity`".to_string())
-            } else if wallet.trim().is_empty() {
-                Some("the wallet currency code is empty".to_string())
-            } else {
-                match def.amount {
-                    Some(amount) if amount > 0 => {
-                        return Some(Reward::Wallet {
-                            currency: wallet.to_string(),
-                            amount,
-                        });
-                    }
-                    Some(amount) => Some(format!(
-                        "a wallet reward's amount must be at least 1, not {amount}"
-                    )),
-                    None => Some("a wallet reward needs `amount`".to_string()),
-                }
-            }
-        }
-        (None, Some(item)) => {
-            if def.amount.is_some() {
-                Some("an item reward takes `quantity`, not `amount`".to_string())
-            } else if item.trim().is_empty() {
-                Some("the item id is empty".to_string())
-            } else {
-                match def.quantity.unwrap_or(1) {
-                    quantity if quantity > 0 => {
-                        return Some(Reward::Item {
-                            item_id: item.to_string(),
-                            quantity,
-                        });
-                    }
-                    quantity => Some(format!(
-                        "an item reward's quantity must be at least 1, not {quantity}"
-                    )),
-                }
-            }
-        }
-    };
-    if let Some(message) = problem {
-        let d = ctx
-            .at_value(doc, pointer, Code::InvalidReward, message)
-            .with_hint("write `reward: { wallet: GOLD, amount: 100 }` or `reward: { item: <item id>, quantity: 1 }`");
-        ctx.report(d);
-    }
-    None
 }
 
 /// Compiles one expression field, reporting compile errors and misspelt `event` properties at

@@ -8,6 +8,7 @@ mod expr_text;
 mod goal;
 mod graph;
 mod payloads;
+mod rewards;
 mod text;
 
 use std::collections::HashMap;
@@ -66,6 +67,17 @@ pub(crate) fn invalid_target(target: i64) -> Option<String> {
 pub(crate) struct Context {
     pub docs: Vec<Document>,
     pub diagnostics: Vec<Diagnostic>,
+    pub options: CompileOptions,
+}
+
+/// What the deployment adds to the files' own checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Rewards are granted by Platform fulfillment, and these currencies have a coins item
+    /// (`REWARD_CURRENCY_ITEMS`): a bundle is one fulfillment, so each wallet reward it may
+    /// grant needs one (E025). `None`: not checked (direct delivery, the mock, lint without
+    /// the setting).
+    pub fulfillment_currencies: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Context {
@@ -141,9 +153,15 @@ fn default_locale(ctx: &mut Context, doc: usize, written: Option<&str>) -> Strin
 
 /// Compiles a set of source files into a rule set.
 pub fn compile(sources: &Sources) -> Compiled {
+    compile_with(sources, &CompileOptions::default())
+}
+
+/// [`compile`], with the deployment's checks.
+pub fn compile_with(sources: &Sources, options: &CompileOptions) -> Compiled {
     let mut ctx = Context {
         docs: Vec::new(),
         diagnostics: sources.unreadable.clone(),
+        options: options.clone(),
     };
     if sources.files.is_empty() && sources.unreadable.is_empty() {
         ctx.report(

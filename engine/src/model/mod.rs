@@ -237,8 +237,13 @@ pub struct GoalDef {
     pub target: i64,
     #[serde(default, skip_serializing_if = "is_default_assign")]
     pub assign: Assign,
+    /// What claiming the goal grants: one reward, or a weighted table (`one_of`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reward: Option<RewardDef>,
+    /// Several rewards granted together (a bundle), each a reward or a weighted table; instead
+    /// of `reward`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewards: Option<Vec<RewardDef>>,
     /// Goals (of any challenge) to complete before this one can be claimed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires: Vec<String>,
@@ -257,10 +262,18 @@ fn is_default_assign(assign: &Assign) -> bool {
     *assign == Assign::Default
 }
 
-/// A reward: either `{wallet, amount}` (virtual currency) or `{item, quantity}` (entitlement).
+/// A reward: `{wallet, amount}` (virtual currency), `{item, quantity}` (entitlement), or
+/// `{one_of: [...]}`, a table whose entries (each with a `weight`) are drawn by weight.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RewardDef {
+    /// A weighted table: one entry is drawn when the claim starts, by `weight`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_of: Option<Vec<RewardDef>>,
+    /// An entry's weight in its `one_of` table, at least 1: its chance is its weight over the
+    /// table's total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i64>,
     /// Currency code of a wallet reward.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wallet: Option<String>,

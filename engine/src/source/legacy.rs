@@ -256,12 +256,16 @@ fn convert_goal(goal: LegacyGoal) -> GoalDef {
             amount: Some(goal.reward.quantity),
             item: None,
             quantity: None,
+            one_of: None,
+            weight: None,
         },
         LegacyRewardType::Item => RewardDef {
             wallet: None,
             amount: None,
             item: Some(goal.reward.reward_id),
             quantity: Some(goal.reward.quantity),
+            one_of: None,
+            weight: None,
         },
     };
     let rotation = goal.rotation.filter(|r| r.enabled).map(|r| {
@@ -298,6 +302,7 @@ fn convert_goal(goal: LegacyGoal) -> GoalDef {
             Assign::Manual
         },
         reward: Some(reward),
+        rewards: None,
         requires: goal.prerequisites,
         rotation,
         retired: None,

@@ -35,7 +35,7 @@ fn behaviour(goal: &CompiledGoal) -> String {
         goal.target,
         goal.count,
         goal.assign,
-        goal.reward,
+        goal.rewards,
         goal.requires,
         goal.rotation,
     )

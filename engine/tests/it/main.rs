@@ -9,6 +9,7 @@ mod progress;
 mod progress_fields;
 mod reload;
 mod replay;
+mod rewards;
 mod rotation;
 mod routing;
 mod schema;

@@ -101,6 +101,17 @@ function rewardText(reward) {
     : [`${reward.quantity} × item`, el("div", { class: "mono fields", title: "the item's id in AGS Platform" }, reward.itemId)];
 }
 
+// A goal's rewards: one, or every part of a bundle, a table's entries with their odds.
+function rewardsText(goal) {
+  const parts = goal.rewards || [];
+  if (parts.length <= 1 && !(parts[0] && parts[0].odds)) return rewardText(goal.reward);
+  const one = (r) => (r.type === "WALLET" ? `${r.quantity} ${r.rewardId}` : `${r.quantity} × ${r.rewardId}`);
+  return parts.map((part) => part.odds
+    ? el("div", { class: "reward-table" }, "one of:",
+      ...part.odds.map((o) => el("div", { class: "fields", title: `weight ${o.weight}` }, `${o.percent} % · ${one(o)}`)))
+    : el("div", {}, one(part)));
+}
+
 function rotationText(rotation) {
   const at = rotation.timezone && (rotation.timezone !== "UTC" || rotation.resetAt !== "00:00")
     ? ` at ${rotation.resetAt} ${rotation.timezone}` : "";
@@ -191,7 +202,7 @@ function renderRules() {
             goal.description && el("div", { class: "fields" }, goal.description)),
           el("td", {}, ruleText(goal)),
           el("td", {}, goal.assign),
-          el("td", {}, rewardText(goal.reward)),
+          el("td", {}, rewardsText(goal)),
           el("td", {}, goal.requires.length ? goal.requires.join(", ") : "–"),
           el("td", {}, goal.tests.length
             ? goal.tests.map((t) => el("div", {}, el("span", { class: "pill ok" }, "✓"), " ", t.name))
@@ -606,7 +617,8 @@ async function renderTimeline(user) {
   }
   const loaded = new Map(t.entries.filter((e) => e.type === "rules").map((e) => [e.contentHash, e.at]));
   const state = (s) => (s ? `${s.progress} ${s.status}` : "no row");
-  const reward = (r) => (r && r.rewardId ? `${r.quantity} × ${r.rewardId}` : "no reward");
+  const reward = (r) => (Array.isArray(r) ? r.map(reward).join(" + ")
+    : r && r.rewardId ? `${r.quantity} × ${r.rewardId}` : "no reward");
   const goals = (list) => list.map((g) => el("div", { class: g.progressAfter !== g.progressBefore || g.statusAfter !== g.statusBefore ? "moved" : "fields" },
     `${g.challengeId}/${g.goalId}: ` + (g.matched
       ? `${g.progressBefore} → ${g.progressAfter}` + (g.statusAfter !== g.statusBefore ? ` (${g.statusAfter})` : "")

@@ -298,7 +298,11 @@ pub struct ClaimedJson {
     pub goal_id: String,
     /// Always `claimed`.
     pub status: &'static str,
+    /// What was granted: a table's entry as drawn, a bundle's first part.
     pub reward: Option<RewardJson>,
+    /// Every reward granted, when more than one (a bundle).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewards: Option<Vec<RewardJson>>,
     pub claimed_at: String,
 }
 
@@ -307,7 +311,8 @@ impl From<Claimed> for ClaimedJson {
         Self {
             goal_id: claimed.goal_id.to_string(),
             status: "claimed",
-            reward: RewardJson::of(claimed.reward.as_ref()),
+            reward: RewardJson::of(claimed.rewards.first()),
+            rewards: RewardJson::drawn(&claimed.rewards),
             claimed_at: time(Some(claimed.claimed_at)),
         }
     }
@@ -321,7 +326,11 @@ pub struct ClaimPendingJson {
     pub goal_id: String,
     /// Always `pending`.
     pub status: &'static str,
+    /// What is being granted: a table's entry as drawn, a bundle's first part.
     pub reward: Option<RewardJson>,
+    /// Every reward being granted, when more than one (a bundle).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewards: Option<Vec<RewardJson>>,
     pub message: &'static str,
 }
 
@@ -330,7 +339,8 @@ impl From<ClaimPending> for ClaimPendingJson {
         Self {
             goal_id: pending.goal_id.to_string(),
             status: "pending",
-            reward: RewardJson::of(pending.reward.as_ref()),
+            reward: RewardJson::of(pending.rewards.first()),
+            rewards: RewardJson::drawn(&pending.rewards),
             message: "the reward is being granted; ask again later to see it claimed",
         }
     }

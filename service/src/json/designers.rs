@@ -164,7 +164,10 @@ pub struct GoalRulesJson<'a> {
     pub relative: bool,
     pub target: i64,
     pub assign: &'static str,
+    /// The first part of what it grants (a table's most likely entry).
     pub reward: Option<RewardRulesJson<'a>>,
+    /// Every part, a table's with the odds of each entry (empty: no reward).
+    pub rewards: Vec<super::RewardPartJson>,
     pub requires: Vec<&'a str>,
     /// The goal's own rotation, where it differs from its challenge's (null: the challenge's).
     pub rotation: Option<RotationRulesJson>,
@@ -278,7 +281,7 @@ impl<'a> GoalRulesJson<'a> {
                 engine::Assign::Manual => "manual",
                 engine::Assign::Auto => "auto",
             },
-            reward: goal.reward.as_ref().map(|reward| match reward {
+            reward: goal.rewards.headline().map(|reward| match reward {
                 Reward::Wallet { currency, amount } => RewardRulesJson::Wallet {
                     currency,
                     amount: *amount,
@@ -288,6 +291,7 @@ impl<'a> GoalRulesJson<'a> {
                     quantity: *quantity,
                 },
             }),
+            rewards: super::RewardPartJson::all(&goal.rewards),
             requires: goal.requires.iter().map(|g| g.as_str()).collect(),
             rotation: (goal.rotation != challenge_rotation)
                 .then_some(goal.rotation)

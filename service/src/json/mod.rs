@@ -10,7 +10,7 @@ pub mod timeline;
 
 use chrono::{DateTime, Utc};
 use engine::progress::GoalView;
-use engine::{CompiledGoal, Reward};
+use engine::{CompiledGoal, Reward, RewardPart, Rewards};
 use serde::Serialize;
 
 /// An RFC 3339 time, or "" when absent (what the reference clients expect).
@@ -56,18 +56,96 @@ pub struct RewardJson {
 
 impl RewardJson {
     pub fn of(reward: Option<&Reward>) -> Option<Self> {
-        reward.map(|reward| match reward {
-            Reward::Wallet { currency, amount } => Self {
-                kind: "WALLET",
-                reward_id: currency.clone(),
-                quantity: *amount,
-            },
-            Reward::Item { item_id, quantity } => Self {
-                kind: "ITEM",
-                reward_id: item_id.clone(),
-                quantity: *quantity,
-            },
-        })
+        reward.map(Self::one)
+    }
+
+    fn one(reward: &Reward) -> Self {
+        Self {
+            kind: reward.kind(),
+            reward_id: reward.id().to_string(),
+            quantity: reward.quantity(),
+        }
+    }
+
+    /// What the reference's clients read in `reward`: the first part of a bundle, a table's
+    /// most likely entry.
+    pub fn headline(rewards: &Rewards) -> Option<Self> {
+        Self::of(rewards.headline())
+    }
+
+    /// What a claim drew, when it is more than one reward (`reward` holds the first).
+    pub fn drawn(rewards: &[Reward]) -> Option<Vec<Self>> {
+        (rewards.len() > 1).then(|| rewards.iter().map(Self::one).collect())
+    }
+}
+
+/// One part of what a goal grants (`rewards`, listed when a goal grants more than one reward
+/// or draws from a table): the reward, or for a table its most likely entry and every entry's
+/// odds.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RewardPartJson {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub reward_id: String,
+    pub quantity: i64,
+    /// A table's entries with their chance of being drawn (absent for a fixed reward).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub odds: Option<Vec<OddsJson>>,
+}
+
+/// A table's entry and its chance.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OddsJson {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub reward_id: String,
+    pub quantity: i64,
+    pub weight: u64,
+    /// Its chance in percent (weight over the table's total), to two decimals.
+    pub percent: f64,
+}
+
+impl RewardPartJson {
+    /// Every part, or `None` when the goal grants one fixed reward (or nothing): `reward` says
+    /// it all then, as in the reference.
+    pub fn list(rewards: &Rewards) -> Option<Vec<Self>> {
+        if rewards.is_empty() || rewards.single().is_some() {
+            return None;
+        }
+        Some(Self::all(rewards))
+    }
+
+    /// Every part (empty for a goal without reward).
+    pub fn all(rewards: &Rewards) -> Vec<Self> {
+        rewards.parts().iter().map(Self::of).collect()
+    }
+
+    fn of(part: &RewardPart) -> Self {
+        let shown = RewardJson::one(part.headline());
+        let odds = match part {
+            RewardPart::Fixed(_) => None,
+            RewardPart::OneOf(entries) => Some(
+                entries
+                    .iter()
+                    .zip(part.odds())
+                    .map(|(entry, (reward, chance))| OddsJson {
+                        kind: reward.kind(),
+                        reward_id: reward.id().to_string(),
+                        quantity: reward.quantity(),
+                        weight: entry.weight,
+                        percent: (chance * 10_000.0).round() / 100.0,
+                    })
+                    .collect(),
+            ),
+        };
+        Self {
+            kind: shown.kind,
+            reward_id: shown.reward_id,
+            quantity: shown.quantity,
+            odds,
+        }
     }
 }
 
@@ -79,6 +157,9 @@ pub struct GoalJson {
     pub description: String,
     pub requirement: RequirementJson,
     pub reward: Option<RewardJson>,
+    /// Every part of a bundle or table (absent when `reward` is all the goal grants).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewards: Option<Vec<RewardPartJson>>,
     pub prerequisites: Vec<String>,
     /// The goal's tags (absent when it has none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -112,7 +193,8 @@ impl GoalJson {
             name: goal.name_in(locales).to_string(),
             description: goal.description_in(locales).to_string(),
             requirement: RequirementJson::of(goal),
-            reward: RewardJson::of(goal.reward.as_ref()),
+            reward: RewardJson::headline(&goal.rewards),
+            rewards: RewardPartJson::list(&goal.rewards),
             prerequisites: goal.requires.iter().map(ToString::to_string).collect(),
             tags: goal.tags.clone(),
             progress: view.progress,
@@ -159,6 +241,9 @@ pub struct AssignedGoalJson {
     pub status: &'static str,
     pub requirement: RequirementJson,
     pub reward: Option<RewardJson>,
+    /// Every part of a bundle or table (absent when `reward` is all the goal grants).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewards: Option<Vec<RewardPartJson>>,
 }
 
 impl AssignedGoalJson {
@@ -175,7 +260,8 @@ impl AssignedGoalJson {
             target: goal.target,
             status: view.status.as_str(),
             requirement: RequirementJson::of(goal),
-            reward: RewardJson::of(goal.reward.as_ref()),
+            reward: RewardJson::headline(&goal.rewards),
+            rewards: RewardPartJson::list(&goal.rewards),
         }
     }
 }

@@ -13,7 +13,7 @@ use engine::progress::GoalView;
 use engine::{ChallengeId, CompiledChallenge, CompiledGoal, GoalId, RuleSet};
 use serde::Serialize;
 
-use super::{RequirementJson, RewardJson, time};
+use super::{RequirementJson, RewardJson, RewardPartJson, time};
 use crate::usecases::PlayerRows;
 use crate::usecases::challenges::PlayerChallenges;
 
@@ -26,6 +26,8 @@ struct GoalHead<'a> {
     description: &'a str,
     requirement: RequirementJson,
     reward: Option<RewardJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rewards: Option<Vec<RewardPartJson>>,
     prerequisites: Vec<&'a str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     tags: &'a [String],
@@ -88,7 +90,8 @@ impl Rendered {
                     name: goal.name_in(locales),
                     description: goal.description_in(locales),
                     requirement: RequirementJson::of(goal),
-                    reward: RewardJson::of(goal.reward.as_ref()),
+                    reward: RewardJson::headline(&goal.rewards),
+                    rewards: RewardPartJson::list(&goal.rewards),
                     prerequisites: goal.requires.iter().map(|id| id.as_str()).collect(),
                     tags: &goal.tags,
                 };

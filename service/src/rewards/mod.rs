@@ -12,7 +12,9 @@ use store::Delivery;
 pub struct GrantRequest {
     pub user_id: UserId,
     pub namespace: String,
-    pub reward: Reward,
+    /// What this request grants: a whole bundle in one fulfillment, or one reward of a direct
+    /// delivery (which sends a bundle's parts one request each).
+    pub rewards: Vec<Reward>,
     /// Stable per (namespace, user, goal, period): the same on every retry and replica.
     pub transaction_id: String,
     /// How it is delivered (decided when the claim started, recorded with the intent).
@@ -41,8 +43,9 @@ pub enum GrantOutcome {
 /// Grants rewards.
 #[async_trait]
 pub trait RewardClient: Send + Sync + 'static {
-    /// How `reward` would be delivered: idempotent fulfillment, or a direct call.
-    fn delivery(&self, reward: &Reward) -> Delivery;
+    /// How `rewards` (everything one claim grants, at least one) would be delivered:
+    /// idempotent fulfillment (all of them at once), or direct calls (one per reward).
+    fn delivery(&self, rewards: &[Reward]) -> Delivery;
 
     /// One attempt (a token renewal on 401 included).
     async fn send(&self, request: &GrantRequest) -> GrantOutcome;
@@ -54,12 +57,12 @@ pub struct MockRewards;
 
 #[async_trait]
 impl RewardClient for MockRewards {
-    fn delivery(&self, _reward: &Reward) -> Delivery {
+    fn delivery(&self, _rewards: &[Reward]) -> Delivery {
         Delivery::Fulfillment
     }
 
     async fn send(&self, request: &GrantRequest) -> GrantOutcome {
-        tracing::info!(user_id = %request.user_id, reward = ?request.reward, transaction_id = %request.transaction_id, "mock reward granted");
+        tracing::info!(user_id = %request.user_id, rewards = ?request.rewards, transaction_id = %request.transaction_id, "mock reward granted");
         GrantOutcome::Granted
     }
 }

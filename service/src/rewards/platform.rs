@@ -138,33 +138,44 @@ impl PlatformRewards {
         let base = &self.config.base_url;
         let namespace = segment(&request.namespace);
         let user = segment(request.user_id.as_str());
-        let item = |item_id: &str, quantity: i64| {
-            json!({"items": [{
-                "itemId": item_id,
-                "quantity": quantity,
-                "source": "REWARD",
-                "origin": "System",
-            }]})
-        };
-        Ok(match (&request.reward, request.delivery) {
-            (Reward::Item { item_id, quantity }, Delivery::Fulfillment) => self
+        if request.delivery == Delivery::Fulfillment {
+            let mut items = Vec::with_capacity(request.rewards.len());
+            for reward in &request.rewards {
+                let (item_id, quantity) = match reward {
+                    Reward::Item { item_id, quantity } => (item_id, *quantity),
+                    Reward::Wallet { currency, amount } => {
+                        let Some(coins) = self.config.currency_items.get(currency) else {
+                            return Err(GrantOutcome::Operator(format!(
+                                "this claim started as a fulfillment of {currency}'s coins item, but \
+                                 REWARD_CURRENCY_ITEMS no longer names one for {currency}: restore the \
+                                 mapping (the claim is then sent as it started), or credit the player \
+                                 yourself and mark it with `service claims resolve … --granted`"
+                            )));
+                        };
+                        (coins, *amount)
+                    }
+                };
+                items.push(json!({
+                    "itemId": item_id,
+                    "quantity": quantity,
+                    "source": "REWARD",
+                    "origin": "System",
+                }));
+            }
+            return Ok(self
                 .http
                 .put(self.fulfillment_url(request))
-                .json(&item(item_id, *quantity)),
-            (Reward::Wallet { currency, amount }, Delivery::Fulfillment) => {
-                let Some(coins) = self.config.currency_items.get(currency) else {
-                    return Err(GrantOutcome::Operator(format!(
-                        "this claim started as a fulfillment of {currency}'s coins item, but \
-                         REWARD_CURRENCY_ITEMS no longer names one for {currency}: restore the \
-                         mapping (the claim is then sent as it started), or credit the player \
-                         yourself and mark it with `service claims resolve … --granted`"
-                    )));
-                };
-                self.http
-                    .put(self.fulfillment_url(request))
-                    .json(&item(coins, *amount))
-            }
-            (Reward::Item { item_id, quantity }, _) => self
+                .json(&json!({ "items": items })));
+        }
+        // Direct: one reward per request (a bundle is sent part by part).
+        let [reward] = request.rewards.as_slice() else {
+            return Err(GrantOutcome::Operator(format!(
+                "a direct grant carries one reward, this one {}: nothing was sent",
+                request.rewards.len()
+            )));
+        };
+        Ok(match reward {
+            Reward::Item { item_id, quantity } => self
                 .http
                 .post(format!(
                     "{base}/platform/admin/namespaces/{namespace}/users/{user}/entitlements"
@@ -176,7 +187,7 @@ impl PlatformRewards {
                     "source": "REWARD",
                     "origin": "System",
                 }])),
-            (Reward::Wallet { currency, amount }, _) => self
+            Reward::Wallet { currency, amount } => self
                 .http
                 .put(format!(
                     "{base}/platform/admin/namespaces/{namespace}/users/{user}/wallets/{}/credit",
@@ -253,17 +264,17 @@ impl PlatformRewards {
 
 #[async_trait]
 impl RewardClient for PlatformRewards {
-    fn delivery(&self, reward: &Reward) -> Delivery {
-        match (self.config.mode, reward) {
-            (DeliveryMode::Direct, _) => Delivery::Direct,
-            (DeliveryMode::Fulfillment, Reward::Item { .. }) => Delivery::Fulfillment,
-            (DeliveryMode::Fulfillment, Reward::Wallet { currency, .. }) => {
-                if self.config.currency_items.contains_key(currency) {
-                    Delivery::Fulfillment
-                } else {
-                    Delivery::Direct
-                }
-            }
+    /// Fulfillment when every reward can be one (an item, or a currency with its coins item);
+    /// else direct, one request per reward (start-up refuses a bundle that cannot be one
+    /// fulfillment in this mode, E025, so only a lone wallet reward gets here).
+    fn delivery(&self, rewards: &[Reward]) -> Delivery {
+        let fulfils = |reward: &Reward| match reward {
+            Reward::Item { .. } => true,
+            Reward::Wallet { currency, .. } => self.config.currency_items.contains_key(currency),
+        };
+        match self.config.mode {
+            DeliveryMode::Fulfillment if rewards.iter().all(fulfils) => Delivery::Fulfillment,
+            _ => Delivery::Direct,
         }
     }
 

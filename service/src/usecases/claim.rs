@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use engine::{ClaimRefusal, GoalId, Reward, UserId};
 use store::{ClaimStart, Delivery, IntentKey, NewIntent};
 
-use super::delivery::{Delivered, Owned, deliver, reward_record};
+use super::delivery::{Delivered, Owned, deliver};
+use super::rewards::reward_record;
 use super::{Context, PlayerRows, goal};
 use crate::usecases::error::{Error, ErrorCode};
 
@@ -15,7 +16,8 @@ use crate::usecases::error::{Error, ErrorCode};
 #[derive(Debug)]
 pub struct Claimed {
     pub goal_id: GoalId,
-    pub reward: Option<Reward>,
+    /// What it granted (a table's entry as drawn), part by part.
+    pub rewards: Vec<Reward>,
     pub claimed_at: DateTime<Utc>,
 }
 
@@ -23,7 +25,8 @@ pub struct Claimed {
 #[derive(Debug)]
 pub struct ClaimPending {
     pub goal_id: GoalId,
-    pub reward: Option<Reward>,
+    /// What is being granted (as drawn), part by part.
+    pub rewards: Vec<Reward>,
 }
 
 /// What a claim answers.
@@ -74,36 +77,48 @@ pub async fn claim_recorded(
         }
         _ => (DateTime::<Utc>::UNIX_EPOCH, None),
     };
+    let key = IntentKey {
+        user_id: user.clone(),
+        goal_id: found.id.clone(),
+        period_start,
+    };
+    // A table's entry is drawn here, from the transaction id, and recorded with the intent
+    // before anything is sent: every retry, replica and reconciler grants this draw.
+    let drawn = found
+        .rewards
+        .draw(&store::claims::transaction_id(&ctx.namespace, &key));
     let intent = NewIntent {
-        key: IntentKey {
-            user_id: user.clone(),
-            goal_id: found.id.clone(),
-            period_start,
-        },
+        key,
         namespace: ctx.namespace.clone(),
-        delivery: found
-            .reward
-            .as_ref()
-            .map_or(Delivery::None, |r| ctx.rewards.delivery(r)),
-        reward: reward_record(found.reward.as_ref()),
+        delivery: if drawn.is_empty() {
+            Delivery::None
+        } else {
+            ctx.rewards.delivery(&drawn)
+        },
+        reward: reward_record(&drawn),
         period_end,
         lease_until: ctx.claims.lease_from(now),
-        audit,
+        audit: audit.map(|entry| store::AuditEntry {
+            detail: granted_detail(&drawn),
+            ..entry
+        }),
     };
-    let pending = || {
+    let pending = |rewards: Vec<Reward>| {
         ClaimAnswer::Pending(ClaimPending {
             goal_id: found.id.clone(),
-            reward: found.reward.clone(),
+            rewards,
         })
     };
     let started = match ctx.ledger.begin_claim(&intent, now).await? {
         ClaimStart::Started(started) => started,
-        ClaimStart::InProgress(_) => return Ok(pending()),
+        ClaimStart::InProgress(_) => return Ok(pending(drawn)),
         ClaimStart::AlreadyClaimed => {
             return Err(refused(ClaimRefusal::AlreadyClaimed, goal_id));
         }
         ClaimStart::NotCompleted => return Err(refused(ClaimRefusal::NotCompleted, goal_id)),
     };
+    // What was recorded: a bundle partly granted before a refusal keeps its first draw.
+    let drawn = super::rewards::rewards_from_record(&started.reward);
     // Detached: the delivery goes on (and records its outcome) if the player hangs up.
     let detached = {
         let ctx = ctx.clone();
@@ -112,20 +127,27 @@ pub async fn claim_recorded(
     match detached.await {
         Ok(Ok(Delivered::Granted { claimed_at })) => Ok(ClaimAnswer::Claimed(Claimed {
             goal_id: found.id.clone(),
-            reward: found.reward.clone(),
+            rewards: drawn,
             claimed_at,
         })),
         Ok(Ok(Delivered::Refused(_))) => Err(Error::new(
             ErrorCode::RewardGrantFailed,
             "the reward could not be granted; try again later",
         )),
-        Ok(Ok(Delivered::Pending)) => Ok(pending()),
+        Ok(Ok(Delivered::Pending)) => Ok(pending(drawn)),
         Ok(Err(err)) => Err(err.into()),
         Err(err) => {
             tracing::error!(error = %err, "a reward delivery task failed");
-            Ok(pending())
+            Ok(pending(drawn))
         }
     }
+}
+
+/// A support grant's audit detail: what the claim drew (one reward, or the list).
+fn granted_detail(drawn: &[Reward]) -> String {
+    let record = reward_record(drawn);
+    let reward = serde_json::from_str(&record).unwrap_or(serde_json::Value::String(record));
+    serde_json::json!({ "reward": reward }).to_string()
 }
 
 fn refused(refusal: ClaimRefusal, goal_id: &str) -> Error {

@@ -15,6 +15,7 @@ use store::claims::backoff;
 use store::{Delivery, IntentOutcome, IntentState, RewardIntent, StoreError};
 
 use super::Context;
+use super::rewards::{Part, rewards_from_record};
 use crate::rewards::{GrantOutcome, GrantRequest};
 
 /// Deadlines and leases of reward delivery.
@@ -117,15 +118,14 @@ pub async fn deliver(
     owned: Owned,
 ) -> Result<Delivered, StoreError> {
     let key = &intent.key;
-    let Some(reward) =
-        reward_from_record(&intent.reward).filter(|_| intent.delivery != Delivery::None)
-    else {
+    let rewards = rewards_from_record(&intent.reward);
+    if rewards.is_empty() || intent.delivery == Delivery::None {
         // A goal without reward: only the row is marked.
         let now = ctx.clock.now();
         let outcome = IntentOutcome::Granted { claimed_at: now };
         ctx.ledger.finish_intent(key, &outcome, now).await?;
         return Ok(Delivered::Granted { claimed_at: now });
-    };
+    }
     let deadline = tokio::time::Instant::now() + ctx.claims.deadline;
     let mut pause = Duration::from_millis(100);
     // A claim's fulfillment was recorded `sending` with its first attempt: it goes out as is.
@@ -153,10 +153,11 @@ pub async fn deliver(
                 _ => Delivered::Pending,
             });
         };
+        let part = Part::of(&sending, &rewards);
         let request = GrantRequest {
             user_id: key.user_id.clone(),
             namespace: sending.namespace.clone(),
-            reward: reward.clone(),
+            rewards: part.sent.to_vec(),
             transaction_id: sending.transaction_id.clone(),
             delivery: sending.delivery,
         };
@@ -178,6 +179,14 @@ pub async fn deliver(
         // Whether the request may have arrived (it stays `sending`) or definitely did not
         // (back to `pending`), for the outcomes that are tried again.
         let (error, reached) = match outcome {
+            GrantOutcome::Granted if part.more => {
+                counted("granted");
+                let next = part.index + 1;
+                ctx.ledger.part_granted(key, next, now).await?;
+                tracing::info!(user_id = %key.user_id, goal_id = %key.goal_id, transaction_id = %sending.transaction_id, part = next, parts = rewards.len(), "part of a reward bundle granted; the next part follows");
+                pause = Duration::from_millis(100);
+                continue;
+            }
             GrantOutcome::Granted => {
                 counted("granted");
                 let claimed_at = now;
@@ -187,6 +196,7 @@ pub async fn deliver(
                 return Ok(Delivered::Granted { claimed_at });
             }
             GrantOutcome::Refused(error) => {
+                let error = part.said(error);
                 counted("refused");
                 tracing::warn!(user_id = %key.user_id, goal_id = %key.goal_id, transaction_id = %sending.transaction_id, %error, "Platform refused the reward; the goal is claimable again");
                 let refused = IntentOutcome::Refused {
@@ -196,6 +206,7 @@ pub async fn deliver(
                 return Ok(Delivered::Refused(error));
             }
             GrantOutcome::Operator(error) => {
+                let error = part.said(error);
                 counted("unknown");
                 tracing::error!(user_id = %key.user_id, goal_id = %key.goal_id, transaction_id = %sending.transaction_id, %error, "a reward cannot be delivered as it was recorded; it is never re-sent: resolve it with `service claims`");
                 let unknown = IntentOutcome::Unknown { error };
@@ -203,14 +214,15 @@ pub async fn deliver(
                 return Ok(Delivered::Pending);
             }
             GrantOutcome::Unknown(error) if !sending.delivery.idempotent() => {
+                let error = part.said(error);
                 counted("unknown");
                 tracing::error!(user_id = %key.user_id, goal_id = %key.goal_id, transaction_id = %sending.transaction_id, %error, "a direct reward grant may or may not have been applied; it is never re-sent: resolve it with `service claims`");
                 let unknown = IntentOutcome::Unknown { error };
                 ctx.ledger.finish_intent(key, &unknown, now).await?;
                 return Ok(Delivered::Pending);
             }
-            GrantOutcome::Unknown(error) => (error, true),
-            GrantOutcome::NotSent(error) => (error, false),
+            GrantOutcome::Unknown(error) => (part.said(error), true),
+            GrantOutcome::NotSent(error) => (part.said(error), false),
         };
         counted("retry");
         let again_now = tokio::time::Instant::now() + pause < deadline;
@@ -390,49 +402,4 @@ pub async fn reconcile_loop(ctx: Context, mut stopped: tokio::sync::watch::Recei
             _ = stopped.wait_for(|stop| *stop) => return,
         }
     }
-}
-
-/// The reward as recorded with the intent (a `RewardRecord`), back to the engine's type.
-pub fn reward_from_record(record: &str) -> Option<engine::Reward> {
-    let record: RewardRecord = serde_json::from_str(record).ok()?;
-    let (id, quantity) = (record.reward_id.into_owned(), record.quantity);
-    match record.kind.as_ref() {
-        "WALLET" => Some(engine::Reward::Wallet {
-            currency: id,
-            amount: quantity,
-        }),
-        "ITEM" => Some(engine::Reward::Item {
-            item_id: id,
-            quantity,
-        }),
-        _ => None,
-    }
-}
-
-/// The reward an intent records (`null` for none), as [`reward_from_record`] reads it back.
-pub fn reward_record(reward: Option<&engine::Reward>) -> String {
-    let record = reward.map(|reward| match reward {
-        engine::Reward::Wallet { currency, amount } => RewardRecord {
-            kind: "WALLET".into(),
-            reward_id: currency.into(),
-            quantity: *amount,
-        },
-        engine::Reward::Item { item_id, quantity } => RewardRecord {
-            kind: "ITEM".into(),
-            reward_id: item_id.into(),
-            quantity: *quantity,
-        },
-    });
-    serde_json::to_string(&record).unwrap_or_else(|_| "null".into())
-}
-
-/// A reward in an intent's record: the shape of api.md's reward, which records written before
-/// this type existed have too.
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RewardRecord<'a> {
-    #[serde(rename = "type")]
-    kind: std::borrow::Cow<'a, str>,
-    reward_id: std::borrow::Cow<'a, str>,
-    quantity: i64,
 }

@@ -9,6 +9,7 @@ pub mod designers;
 pub mod error;
 pub mod history;
 pub mod replay;
+pub mod rewards;
 pub mod selection;
 pub mod support;
 pub mod timeline;

@@ -155,11 +155,8 @@ pub async fn grant(
         challenge_id: Some(goal.challenge_id.to_string()),
         goal_id: Some(goal.id.to_string()),
         reason: reason.to_string(),
-        detail: {
-            let record = super::delivery::reward_record(goal.reward.as_ref());
-            let reward = serde_json::from_str(&record).unwrap_or(serde_json::Value::String(record));
-            json!({ "reward": reward }).to_string()
-        },
+        // The claim writes what it drew.
+        detail: String::new(),
     };
     super::claim::claim_recorded(ctx, user, challenge, goal_id, now, Some(entry)).await
 }

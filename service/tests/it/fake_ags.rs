@@ -48,6 +48,8 @@ struct Ags {
     script: Mutex<VecDeque<u16>>,
     /// After applying, wait this long before answering.
     delay: Mutex<Duration>,
+    /// The grant requests before this one (counted from the start) answer at once.
+    late_from: AtomicUsize,
     bearers: Mutex<Vec<String>>,
 }
 
@@ -106,6 +108,16 @@ impl FakeAgs {
 
     /// Answers every grant `delay` after applying it.
     pub fn answer_after(&self, delay: Duration) {
+        self.ags.late_from.store(0, Ordering::SeqCst);
+        *self.ags.delay.lock().unwrap() = delay;
+    }
+
+    /// Answers the next `prompt` grant requests at once, and every later one `delay` after
+    /// applying it.
+    pub fn answer_late_after(&self, prompt: usize, delay: Duration) {
+        self.ags
+            .late_from
+            .store(self.requests() + prompt, Ordering::SeqCst);
         *self.ags.delay.lock().unwrap() = delay;
     }
 
@@ -340,7 +352,7 @@ async fn grant(
     body: String,
     transaction_id: Option<String>,
 ) -> (StatusCode, String) {
-    ags.requests.fetch_add(1, Ordering::SeqCst);
+    let number = ags.requests.fetch_add(1, Ordering::SeqCst);
     ags.bearers.lock().unwrap().push(
         headers
             .get("authorization")
@@ -358,7 +370,11 @@ async fn grant(
         user: user.clone(),
         body: body.clone(),
     };
-    let delay = *ags.delay.lock().unwrap();
+    let delay = if number < ags.late_from.load(Ordering::SeqCst) {
+        Duration::ZERO
+    } else {
+        *ags.delay.lock().unwrap()
+    };
     let Some(txid) = transaction_id else {
         // A direct call applies every time.
         if (200..300).contains(&status) {

@@ -30,7 +30,7 @@ fn the_example_challenges_pass() {
     let output = lint(&repo(), &["challenges"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert!(
-        stdout(&output).starts_with("ok: 6 files"),
+        stdout(&output).starts_with("ok: 7 files"),
         "{}",
         stdout(&output)
     );

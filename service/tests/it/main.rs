@@ -16,6 +16,7 @@ mod migrate;
 mod read_cache;
 mod replay;
 mod replicas;
+mod replicas_bundles;
 mod retire;
 mod rewards;
 mod roles;

@@ -96,6 +96,7 @@ impl Replica {
             .env("IAM_ISSUER", crate::jwt::ISSUER)
             .env("REWARD_CLIENT_MODE", "real")
             .env("REWARD_DELIVERY", delivery)
+            .env("REWARD_CURRENCY_ITEMS", "GOLD=gold-coins")
             .env("HTTP_PORT", http.to_string())
             .env("METRICS_PORT", metrics.to_string())
             .env("SERVE_GRPC_EVENTS", "false")
@@ -322,7 +323,7 @@ async fn two_replicas_take_over_an_orphaned_intent_once() {
 
 /// Starts a claim on a replica whose Platform never answers, waits until the grant is applied,
 /// and kills the replica with SIGKILL before it can record anything.
-async fn kill_9_mid_grant(
+pub async fn kill_9_mid_grant(
     db: &TestDatabase,
     rules: &std::path::Path,
     ags: &FakeAgs,

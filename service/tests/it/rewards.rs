@@ -23,8 +23,8 @@ fn request(client: &PlatformRewards, user: &str, reward: Reward) -> GrantRequest
     GrantRequest {
         user_id: UserId::new(user),
         namespace: "game".into(),
-        delivery: client.delivery(&reward),
-        reward,
+        delivery: client.delivery(std::slice::from_ref(&reward)),
+        rewards: vec![reward],
         transaction_id: format!("ce-{user}"),
     }
 }
@@ -96,7 +96,10 @@ async fn direct_mode_grants_entitlements_and_credits_wallets() {
         currency: "GEMS".into(),
         amount: 3,
     };
-    assert_eq!(fulfilment.delivery(&gems), Delivery::Direct);
+    assert_eq!(
+        fulfilment.delivery(std::slice::from_ref(&gems)),
+        Delivery::Direct
+    );
 
     let effects = ags.effects();
     assert_eq!(

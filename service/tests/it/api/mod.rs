@@ -58,7 +58,7 @@ struct CountingRewards {
 
 #[async_trait::async_trait]
 impl RewardClient for CountingRewards {
-    fn delivery(&self, _reward: &engine::Reward) -> store::Delivery {
+    fn delivery(&self, _rewards: &[engine::Reward]) -> store::Delivery {
         store::Delivery::Fulfillment
     }
 

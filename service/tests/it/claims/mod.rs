@@ -57,6 +57,7 @@ both_stores!(
     a_platform_answering_503_is_retried_within_the_claim,
 );
 
+pub mod bundles;
 mod platform_faults;
 mod support_grant;
 
@@ -86,8 +87,17 @@ struct Harness {
 
 impl Harness {
     async fn start(db: TestDatabase, mode: DeliveryMode, settings: &[&str]) -> Self {
+        Self::start_with(db, mode, settings, RULES).await
+    }
+
+    async fn start_with(
+        db: TestDatabase,
+        mode: DeliveryMode,
+        settings: &[&str],
+        rules_text: &str,
+    ) -> Self {
         let rules = tempfile::tempdir().expect("tempdir");
-        std::fs::write(rules.path().join("rules.yaml"), RULES).expect("rules");
+        std::fs::write(rules.path().join("rules.yaml"), rules_text).expect("rules");
         let mut args = vec![
             "service",
             "--database-url",
@@ -106,6 +116,9 @@ impl Harness {
         let mut platform = PlatformConfig::new(&ags.url, "challenge-service", "s3cret");
         platform.mode = mode;
         platform.timeout = Duration::from_secs(1);
+        platform.currency_items =
+            service::rewards::platform::parse_currency_items(&config.reward_currency_items)
+                .expect("currency items");
         let rewards = Arc::new(PlatformRewards::new(platform).expect("client"));
         let served = crate::support::serve(config, rewards, engine::Clock::system()).await;
         let metrics_url = format!("http://127.0.0.1:{}/metrics", served.metrics_port);
@@ -120,6 +133,10 @@ impl Harness {
             _db: db,
             _rules: rules,
         }
+    }
+
+    fn db_url(&self) -> String {
+        self._db.url.clone()
     }
 
     async fn call(

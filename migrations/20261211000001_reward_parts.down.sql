@@ -1,0 +1,1 @@
+ALTER TABLE reward_grants DROP COLUMN parts_granted;
