@@ -179,6 +179,9 @@ try {
   await page.waitForSelector(completed);
   check((await page.textContent(completed)).includes("not_started → completed"),
     "level 12 completes level-20 under the edit (target 10)");
+  check((await page.textContent(completed)).includes("grants 50 GEMS") &&
+    (await page.textContent("#simulate-status")).includes("once claimed they grant 50 GEMS"),
+    "the completion says what it grants");
   await readable(page, "simulate");
   await page.screenshot({ path: path.join(shots, "3-simulate.png"), fullPage: true });
 
@@ -198,6 +201,9 @@ try {
     "the changed goal is the first row");
   check(await page.getAttribute(row, "class") === "moved", "and it is highlighted");
   check(!/\bnull\b|undefined/.test(await page.textContent("#replay-results")), "the comparison reads as text");
+  const gems = await page.textContent("#replay-results .rewards tr[data-reward=GEMS]");
+  check(gems.includes("+250") && gems.includes("GEMS/day more"),
+    `the edit's extra rewards per day show (${gems.trim()})`);
   await readable(page, "replay");
   await page.screenshot({ path: path.join(shots, "4-replay.png"), fullPage: true });
 

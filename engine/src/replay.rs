@@ -14,6 +14,7 @@ use crate::event::Event;
 use crate::ids::GoalId;
 use crate::model::Assign;
 use crate::progress::{Applied, GoalView, ProgressState, Skip, Status, is_rotated, view};
+use crate::rewards::{ExpectedReward, round};
 use crate::ruleset::{CompiledGoal, RuleSet};
 
 /// Replays players one after another under one rule set, adding what they did to a [`Tally`].
@@ -59,6 +60,8 @@ impl<'r> Replayer<'r> {
     fn step(&mut self, event: &Event, tally: &mut Tally, mut trace: Option<&mut Vec<GoalStep>>) {
         let now = event.timestamp;
         tally.events += 1;
+        tally.first_at = earliest(tally.first_at, Some(now));
+        tally.last_at = tally.last_at.max(Some(now));
         for (index, goal) in self.rules.positioned_candidates(event) {
             let when = self.rules.matches(goal, event);
             let before = trace.as_ref().map(|_| {
@@ -116,9 +119,17 @@ impl<'r> Replayer<'r> {
             .state
             .as_ref()
             .is_some_and(|state| is_rotated(goal, state, now));
+        let was_completed = !new_period
+            && run
+                .state
+                .as_ref()
+                .is_some_and(|state| state.status == Status::Completed);
         let applied = self.rules.apply(goal, run.state.as_ref(), event, now);
         match &applied {
             Applied::Changed(next) => {
+                if next.status == Status::Completed && !was_completed {
+                    tally.goals[index].completions += 1;
+                }
                 run.events = if new_period { 1 } else { run.events + 1 };
                 if next.status == Status::Completed && run.completed_after.is_none() {
                     run.completed_after = Some(run.events);
@@ -195,6 +206,9 @@ pub struct Tally {
     pub failed_expressions: u64,
     /// Per goal, in the rule set's goal order.
     pub goals: Vec<GoalTally>,
+    /// The first and the last event's time: the stretch of traffic replayed.
+    pub first_at: Option<DateTime<Utc>>,
+    pub last_at: Option<DateTime<Utc>>,
 }
 
 /// One goal's completions.
@@ -205,6 +219,8 @@ pub struct GoalTally {
     /// For each of them, the events that reached the goal in the period it first completed
     /// in, up to and including the one that completed it.
     pub events_to_completion: Vec<u32>,
+    /// Completions, every period's counted: the claims, and so the rewards, they lead to.
+    pub completions: u64,
 }
 
 impl Tally {
@@ -220,11 +236,21 @@ impl Tally {
         self.players += other.players;
         self.events += other.events;
         self.failed_expressions += other.failed_expressions;
+        self.first_at = earliest(self.first_at, other.first_at);
+        self.last_at = self.last_at.max(other.last_at);
         for (mine, theirs) in self.goals.iter_mut().zip(other.goals) {
             mine.completed += theirs.completed;
+            mine.completions += theirs.completions;
             mine.events_to_completion
                 .extend(theirs.events_to_completion);
         }
+    }
+}
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -234,6 +260,26 @@ pub struct ReplayReport {
     pub players: u64,
     pub events: u64,
     pub goals: Vec<GoalComparison>,
+    /// Days of traffic replayed (from the first event to the last, at least 1).
+    pub days: f64,
+    /// What the completions would grant once claimed, per reward id, under both rule sets
+    /// (tables at their expected value), and the change per day of traffic.
+    pub rewards: Vec<RewardChange>,
+}
+
+/// One reward id's total under both rule sets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RewardChange {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub reward_id: String,
+    pub before: f64,
+    pub after: f64,
+    /// `after - before`.
+    pub change: f64,
+    /// `change` over the days replayed: what the edit grants more (or less) per day.
+    pub per_day: f64,
 }
 
 /// One goal under both rule sets. A side is `None` where the goal does not exist.
@@ -247,6 +293,12 @@ pub struct GoalComparison {
     /// `None` also when no player completed it.
     pub median_events_before: Option<Median>,
     pub median_events_after: Option<Median>,
+    /// Completions, every period's counted (`None` where the goal does not exist).
+    pub completions_before: Option<u64>,
+    pub completions_after: Option<u64>,
+    /// What they grant once claimed (tables at their expected value).
+    pub rewards_before: Vec<ExpectedReward>,
+    pub rewards_after: Vec<ExpectedReward>,
 }
 
 impl GoalComparison {
@@ -326,6 +378,13 @@ impl ReplayReport {
                     .as_mut()
                     .and_then(|t| Median::of(&mut t.events_to_completion)),
                 median_events_after: Median::of(&mut tally.events_to_completion),
+                completions_before: old.as_ref().map(|t| t.completions),
+                completions_after: Some(tally.completions),
+                rewards_before: match (&old, before.goal(goal.id.as_str())) {
+                    (Some(t), Some(was)) => was.rewards.expected_for(t.completions),
+                    _ => Vec::new(),
+                },
+                rewards_after: goal.rewards.expected_for(tally.completions),
             });
         }
         for (goal, old) in before.goals().iter().zip(before_goals) {
@@ -337,13 +396,68 @@ impl ReplayReport {
                     completed_after: None,
                     median_events_before: Median::of(&mut old.events_to_completion),
                     median_events_after: None,
+                    completions_before: Some(old.completions),
+                    completions_after: None,
+                    rewards_before: goal.rewards.expected_for(old.completions),
+                    rewards_after: Vec::new(),
                 });
             }
         }
+        let first = earliest(before_tally.first_at, after_tally.first_at);
+        let last = before_tally.last_at.max(after_tally.last_at);
+        let days = match (first, last) {
+            (Some(first), Some(last)) => ((last - first).num_seconds() as f64 / 86_400.0).max(1.0),
+            _ => 1.0,
+        };
+        let rewards = reward_changes(&goals, days);
         Self {
             players: after_tally.players.max(before_tally.players),
             events: after_tally.events.max(before_tally.events),
             goals,
+            days: crate::rewards::round(days),
+            rewards,
         }
     }
+}
+
+/// Every goal's rewards summed per reward id, under both rule sets, in the order first met.
+fn reward_changes(goals: &[GoalComparison], days: f64) -> Vec<RewardChange> {
+    let mut changes: Vec<RewardChange> = Vec::new();
+    let mut add = |reward: &ExpectedReward, after: bool| {
+        let index = match changes
+            .iter()
+            .position(|c| c.kind == reward.kind && c.reward_id == reward.reward_id)
+        {
+            Some(index) => index,
+            None => {
+                changes.push(RewardChange {
+                    kind: reward.kind,
+                    reward_id: reward.reward_id.clone(),
+                    before: 0.0,
+                    after: 0.0,
+                    change: 0.0,
+                    per_day: 0.0,
+                });
+                changes.len() - 1
+            }
+        };
+        let change = &mut changes[index];
+        if after {
+            change.after += reward.amount;
+        } else {
+            change.before += reward.amount;
+        }
+    };
+    for goal in goals {
+        goal.rewards_before.iter().for_each(|r| add(r, false));
+        goal.rewards_after.iter().for_each(|r| add(r, true));
+    }
+    changes.retain(|c| c.before != 0.0 || c.after != 0.0);
+    for change in &mut changes {
+        change.before = round(change.before);
+        change.after = round(change.after);
+        change.change = round(change.after - change.before);
+        change.per_day = round(change.change / days);
+    }
+    changes
 }

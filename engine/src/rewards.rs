@@ -170,6 +170,41 @@ impl Rewards {
     }
 }
 
+/// What a reward id adds up to: an expected amount (a table's entries weigh in by their
+/// chance), as simulate and replay report it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpectedReward {
+    /// `WALLET` or `ITEM`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub reward_id: String,
+    /// Amount or quantity, on average (a table's entries by their chance).
+    pub amount: f64,
+}
+
+impl Rewards {
+    /// What `claims` claims grant on average, per reward id (nothing for no claim).
+    pub fn expected_for(&self, claims: u64) -> Vec<ExpectedReward> {
+        if claims == 0 {
+            return Vec::new();
+        }
+        self.expected()
+            .into_iter()
+            .map(|(key, each)| ExpectedReward {
+                kind: key.kind,
+                reward_id: key.id,
+                amount: round(each * claims as f64),
+            })
+            .collect()
+    }
+}
+
+/// Two decimals: what a table's expected value is shown to.
+pub fn round(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
 /// A reward's kind and id, what totals are kept per.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RewardKey {

@@ -41,6 +41,29 @@ pub struct GoalResult {
     pub status_after: &'static str,
     /// Why the goal did not move (`null` when it did).
     pub reason: Option<String>,
+    /// What claiming it grants, when this event completed it (a table at its expected value;
+    /// absent otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rewards: Vec<crate::rewards::ExpectedReward>,
+}
+
+/// What the completions of a simulation would grant once claimed, per reward id.
+pub fn rewards_granted(results: &[EventResult]) -> Vec<crate::rewards::ExpectedReward> {
+    let mut totals: Vec<crate::rewards::ExpectedReward> = Vec::new();
+    for reward in results
+        .iter()
+        .flat_map(|r| &r.goals)
+        .flat_map(|g| &g.rewards)
+    {
+        match totals
+            .iter_mut()
+            .find(|t| t.kind == reward.kind && t.reward_id == reward.reward_id)
+        {
+            Some(total) => total.amount = crate::rewards::round(total.amount + reward.amount),
+            None => totals.push(reward.clone()),
+        }
+    }
+    totals
 }
 
 /// A simulation ran out of time after this many events.
@@ -129,6 +152,8 @@ fn goal_result(goal: &CompiledGoal, event: &Event, read: &[String], step: GoalSt
         (None, true) if !moved => Some("no change".to_string()),
         (None, true) => None,
     };
+    let completed = step.after.status == crate::progress::Status::Completed
+        && step.before.status != crate::progress::Status::Completed;
     GoalResult {
         challenge_id: goal.challenge_id.to_string(),
         goal_id: goal.id.to_string(),
@@ -143,6 +168,11 @@ fn goal_result(goal: &CompiledGoal, event: &Event, read: &[String], step: GoalSt
         status_before: step.before.status.as_str(),
         status_after: step.after.status.as_str(),
         reason,
+        rewards: if completed {
+            goal.rewards.expected_for(1)
+        } else {
+            Vec::new()
+        },
     }
 }
 

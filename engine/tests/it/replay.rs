@@ -117,16 +117,20 @@ fn comparing_two_rule_sets_names_added_removed_and_unreached_goals() {
     assert_eq!(
         json,
         serde_json::json!({
-            "players": 2, "events": 6,
+            "players": 2, "events": 6, "days": 1.0, "rewards": [],
             "goals": [
                 {"challengeId": "daily", "goalId": "play-3", "completedBefore": 1, "completedAfter": 2,
-                 "medianEventsBefore": 3, "medianEventsAfter": 2},
+                 "medianEventsBefore": 3, "medianEventsAfter": 2,
+                 "completionsBefore": 1, "completionsAfter": 2, "rewardsBefore": [], "rewardsAfter": []},
                 {"challengeId": "forever", "goalId": "big-sum", "completedBefore": 1, "completedAfter": 0,
-                 "medianEventsBefore": 1, "medianEventsAfter": null},
+                 "medianEventsBefore": 1, "medianEventsAfter": null,
+                 "completionsBefore": 1, "completionsAfter": 0, "rewardsBefore": [], "rewardsAfter": []},
                 {"challengeId": "forever", "goalId": "new-goal", "completedBefore": null, "completedAfter": 0,
-                 "medianEventsBefore": null, "medianEventsAfter": null},
+                 "medianEventsBefore": null, "medianEventsAfter": null,
+                 "completionsBefore": null, "completionsAfter": 0, "rewardsBefore": [], "rewardsAfter": []},
                 {"challengeId": "daily", "goalId": "gone", "completedBefore": 2, "completedAfter": null,
-                 "medianEventsBefore": 1, "medianEventsAfter": null},
+                 "medianEventsBefore": 1, "medianEventsAfter": null,
+                 "completionsBefore": 2, "completionsAfter": null, "rewardsBefore": [], "rewardsAfter": []},
             ]
         })
     );

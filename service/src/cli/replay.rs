@@ -187,6 +187,87 @@ fn change(goal: &GoalComparison) -> String {
     }
 }
 
+/// `1240`, `1,240.5`: an amount as a designer reads it.
+pub(crate) fn amount(value: f64) -> String {
+    let whole = value.abs().trunc() as u64;
+    let digits = whole.to_string();
+    let mut grouped = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let fraction = (value.abs().fract() * 100.0).round() as u64;
+    let sign = if value < 0.0 { "-" } else { "" };
+    if fraction == 0 {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{fraction:02}")
+            .trim_end_matches('0')
+            .to_string()
+    }
+}
+
+/// What the completions grant once claimed, per reward id, and the change per day.
+fn rewards(report: &engine::replay::ReplayReport, out: &mut impl Write) -> std::io::Result<()> {
+    if report.rewards.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Rewards the completions grant once claimed (tables at their expected value), over {} day(s) of traffic:",
+        amount(report.days)
+    )?;
+    let header = ["REWARD", "DEPLOYED", "EDIT", "CHANGE", "PER DAY"].map(str::to_string);
+    let rows: Vec<[String; 5]> = report
+        .rewards
+        .iter()
+        .map(|r| {
+            [
+                format!("{} {}", r.kind, r.reward_id),
+                amount(r.before),
+                amount(r.after),
+                format!(
+                    "{}{}",
+                    if r.change > 0.0 { "+" } else { "" },
+                    amount(r.change)
+                ),
+                format!(
+                    "{}{}",
+                    if r.per_day > 0.0 { "+" } else { "" },
+                    amount(r.per_day)
+                ),
+            ]
+        })
+        .collect();
+    let mut widths = [0_usize; 5];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:width$}"))
+            .collect();
+        writeln!(out, "{}", line.join("  ").trim_end())?;
+    }
+    for r in report.rewards.iter().filter(|r| r.change != 0.0) {
+        writeln!(
+            out,
+            "The edit grants ~{} {}/day {}.",
+            amount(r.per_day.abs()),
+            r.reward_id,
+            if r.change > 0.0 { "more" } else { "less" }
+        )?;
+    }
+    Ok(())
+}
+
 /// People: a table of every goal, then what needs a second look.
 fn human(
     replayed: &Replayed,
@@ -263,6 +344,7 @@ fn human(
             w2 = widths[2]
         )?;
     }
+    rewards(report, out)?;
     let names = |keep: &dyn Fn(&GoalComparison) -> bool| -> Vec<String> {
         report
             .goals
@@ -319,4 +401,16 @@ fn human(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn amounts_read_as_designers_write_them() {
+        assert_eq!(super::amount(1240.0), "1,240");
+        assert_eq!(super::amount(1_234_567.5), "1,234,567.5");
+        assert_eq!(super::amount(-50.0), "-50");
+        assert_eq!(super::amount(0.25), "0.25");
+        assert_eq!(super::amount(999.0), "999");
+    }
 }

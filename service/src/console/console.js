@@ -409,6 +409,12 @@ async function simulate() {
   await request("#simulate-status", "simulating…", "POST", "/v1/admin/rules/simulate", body, renderSimulation);
 }
 
+// An expected reward: `100 GOLD`, `~0.2 × rare-skin` (a table's share).
+function grantText(r) {
+  const n = Number.isInteger(r.amount) ? r.amount.toLocaleString("en") : "~" + r.amount.toLocaleString("en");
+  return r.type === "WALLET" ? `${n} ${r.rewardId}` : `${n} × ${r.rewardId}`;
+}
+
 function renderSimulation(answer) {
   const root = $("#simulate-results");
   const errors = answer.diagnostics.filter((d) => d.severity === "error" && d.code !== "E040 test-failed");
@@ -418,7 +424,9 @@ function renderSimulation(answer) {
     return;
   }
   const completed = answer.results.flatMap((r) => r.goals.filter((g) => g.statusBefore !== "completed" && g.statusAfter === "completed"));
-  status("#simulate-status", `${answer.results.length} event(s); ${completed.length} goal(s) completed`, "ok");
+  const granted = (answer.rewards || []).map(grantText).join(", ");
+  status("#simulate-status", `${answer.results.length} event(s); ${completed.length} goal(s) completed` +
+    (granted ? `; once claimed they grant ${granted}` : ""), "ok");
   root.replaceChildren(...answer.results.map((result) => el("div", { class: "card event", "data-event": result.eventId },
     el("h3", {}, `${result.eventId} `, el("small", { class: "fields" }, `player ${result.userId}`)),
     result.goals.length
@@ -430,7 +438,8 @@ function renderSimulation(answer) {
           el("td", {}, g.when === null ? "–" : String(g.when)),
           el("td", { class: "mono fields" }, Object.entries(g.fields).map(([k, v]) => el("div", {}, `${k} = ${JSON.stringify(v)}`))),
           el("td", {}, `${g.progressBefore} → ${g.progressAfter}`),
-          el("td", { class: g.statusAfter === "completed" ? "completed" : null }, `${g.statusBefore} → ${g.statusAfter}`),
+          el("td", { class: g.statusAfter === "completed" ? "completed" : null }, `${g.statusBefore} → ${g.statusAfter}`,
+            g.rewards ? el("div", { class: "fields grants" }, "grants " + g.rewards.map(grantText).join(", ")) : null),
           el("td", { class: "fields" }, show(g.reason)));
       }))
       : el("p", { class: "hint" }, "No goal listens to this event's kind and stat code."))));
@@ -496,6 +505,19 @@ function renderReplay(answer) {
           el("td", {}, `${show(g.medianEventsBefore)} → ${show(g.medianEventsAfter)}`))))),
     unreached.length && report.players
       ? el("p", { class: "hint" }, "No player completes under the edit: " + unreached.map((g) => g.goalId).join(", "))
+      : null,
+    report.rewards && report.rewards.length
+      ? el("div", { class: "card rewards" },
+        el("h2", {}, `Rewards once claimed, over ${report.days} day(s) of traffic`),
+        table(["reward", "deployed", "edit", "change", "per day"], report.rewards.map((r) =>
+          el("tr", { "data-reward": r.rewardId, class: r.change ? "moved" : "" },
+            el("td", {}, `${r.type} ${r.rewardId}`),
+            el("td", {}, r.before.toLocaleString("en")),
+            el("td", {}, r.after.toLocaleString("en")),
+            el("td", {}, r.change ? el("span", { class: r.change > 0 ? "change-up" : "change-down" },
+              (r.change > 0 ? "+" : "") + r.change.toLocaleString("en")) : "same"),
+            el("td", {}, r.change ? `~${Math.abs(r.perDay).toLocaleString("en")} ${r.rewardId}/day ${r.change > 0 ? "more" : "less"}` : "–")))),
+        el("p", { class: "hint" }, "What the goals' completions grant once their players claim them; a weighted table counts at its expected value."))
       : null,
   ].filter(Boolean));
 }

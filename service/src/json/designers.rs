@@ -47,6 +47,11 @@ pub struct SimulationJson<'a> {
     /// progressAfter, statusBefore, statusAfter, reason}]}` per event.
     #[schema(value_type = Vec<Object>)]
     pub results: &'a [EventResult],
+    /// What the goals the events completed grant once claimed, per reward id (`{type,
+    /// rewardId, amount}`, a table at its expected value); each completing goal result also
+    /// carries its own `rewards`.
+    #[schema(value_type = Vec<Object>)]
+    pub rewards: Vec<engine::rewards::ExpectedReward>,
 }
 
 impl<'a> From<&'a Simulation> for SimulationJson<'a> {
@@ -54,6 +59,7 @@ impl<'a> From<&'a Simulation> for SimulationJson<'a> {
         Self {
             diagnostics: diagnostics(&simulation.diagnostics),
             results: &simulation.results,
+            rewards: engine::simulate::rewards_granted(&simulation.results),
         }
     }
 }

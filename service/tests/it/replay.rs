@@ -17,7 +17,7 @@ challenges:
     name: Daily
     rotation: { every: daily, reset_progress: true }
     goals:
-      - { id: daily-wins, name: Wins, on: stat, stat: wins, count: events, target: 3 }
+      - { id: daily-wins, name: Wins, on: stat, stat: wins, count: events, target: 3, reward: { wallet: GOLD, amount: 10 } }
   - id: season
     name: Season
     goals:
@@ -32,7 +32,7 @@ challenges:
     name: Daily
     rotation: { every: daily, reset_progress: true }
     goals:
-      - { id: daily-wins, name: Wins, on: stat, stat: wins, count: events, target: 2 }
+      - { id: daily-wins, name: Wins, on: stat, stat: wins, count: events, target: 2, reward: { one_of: [ { weight: 1, wallet: GOLD, amount: 10 }, { weight: 1, wallet: GOLD, amount: 30 } ] } }
   - id: season
     name: Season
     goals:
@@ -208,15 +208,24 @@ async fn replay_matches_what_was_played(db: TestDatabase) {
     // bob: 3 wins on day 2. Ranked kills: ann 6 of 10, bob 12; the edit counts casual too.
     assert_eq!(
         report,
-        json!({"players": 3, "events": 12, "goals": [
+        json!({"players": 3, "events": 12, "days": 1.04, "goals": [
             {"challengeId": "daily", "goalId": "daily-wins", "completedBefore": 1, "completedAfter": 2,
-             "medianEventsBefore": 3, "medianEventsAfter": 2},
+             "medianEventsBefore": 3, "medianEventsAfter": 2,
+             "completionsBefore": 1, "completionsAfter": 2,
+             "rewardsBefore": [{"type": "WALLET", "rewardId": "GOLD", "amount": 10.0}],
+             "rewardsAfter": [{"type": "WALLET", "rewardId": "GOLD", "amount": 40.0}]},
             {"challengeId": "season", "goalId": "ranked-kills", "completedBefore": 1, "completedAfter": 2,
-             "medianEventsBefore": 1, "medianEventsAfter": 1.5},
+             "medianEventsBefore": 1, "medianEventsAfter": 1.5,
+             "completionsBefore": 1, "completionsAfter": 2, "rewardsBefore": [], "rewardsAfter": []},
             {"challengeId": "season", "goalId": "kill-100", "completedBefore": null, "completedAfter": 0,
-             "medianEventsBefore": null, "medianEventsAfter": null},
+             "medianEventsBefore": null, "medianEventsAfter": null,
+             "completionsBefore": null, "completionsAfter": 0, "rewardsBefore": [], "rewardsAfter": []},
             {"challengeId": "season", "goalId": "first-login", "completedBefore": 2, "completedAfter": null,
-             "medianEventsBefore": 1, "medianEventsAfter": null}
+             "medianEventsBefore": 1, "medianEventsAfter": null,
+             "completionsBefore": 2, "completionsAfter": null, "rewardsBefore": [], "rewardsAfter": []}
+        ], "rewards": [
+            // A table of 10 or 30 GOLD is worth 20 a claim; 1 day and 1 hour of traffic.
+            {"type": "WALLET", "rewardId": "GOLD", "before": 10.0, "after": 40.0, "change": 30.0, "perDay": 28.82}
         ]})
     );
 
@@ -253,6 +262,8 @@ async fn replay_matches_what_was_played(db: TestDatabase) {
         "No player completes under the edit:\n  1 goal(s) no player completed under the deployed rules either: season / kill-100",
         "Added by the edit: season / kill-100",
         "Removed by the edit: season / first-login",
+        "WALLET GOLD  10        40    +30     +28.82",
+        "The edit grants ~28.82 GOLD/day more.",
     ] {
         assert!(out.contains(line), "missing `{line}` in:\n{out}");
     }
