@@ -37,10 +37,12 @@ pub(super) async fn record_applied<'a>(
     } else {
         HashSet::new()
     };
+    // In key order: two writers given the same events (a redelivery to another handler) in
+    // different orders would otherwise each wait on a key the other inserted first: a deadlock.
     let inserted: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
         "INSERT INTO applied_events (user_id, event_id, event_time, processed_at) \
          SELECT uid, id, t, $4 FROM UNNEST($1::varchar[], $2::varchar[], $3::timestamptz[]) \
-           AS x(uid, id, t) \
+           AS x(uid, id, t) ORDER BY uid, id, t \
          ON CONFLICT DO NOTHING RETURNING user_id, event_id, event_time",
     )
     .bind(&users)
