@@ -123,6 +123,8 @@ try {
   const chest = await page.textContent("#challenge-treasure-chests tr[data-goal=bronze-chest]");
   check(chest.includes("100 GOLD") && chest.includes("one of:") && chest.includes("80 % · 1 × 1a2b3c4d") &&
     chest.includes("5 % · 1 × 3c4d5e6f"), `a bundle shows every part, a table its odds (${chest.trim().slice(0, 200)})`);
+  check((await page.textContent("#challenge-treasure-chests tr[data-goal=gold-chest]")).includes("granted as it completes"),
+    "a claim: auto goal says so");
   const veteran = await page.textContent("#challenge-weekly-missions tr[data-goal=weekly-veteran]");
   check(veteran.includes("own rotation: rotates weekly, keeps progress"),
     `a goal's own rotation shows (${veteran.trim().slice(0, 160)})`);

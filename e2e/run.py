@@ -561,7 +561,8 @@ def run(admin_url, database, bin_dir, client, work, procs, ags_port):
     rows = psql(admin_url, database,
                 "SELECT (SELECT count(*) FROM user_goal_progress WHERE user_id = 'e2e-player') + "
                 "(SELECT count(*) FROM processed_events WHERE user_id = 'e2e-player') + "
-                "(SELECT count(*) FROM reward_grants WHERE user_id = 'e2e-player')")
+                "(SELECT count(*) FROM reward_grants WHERE user_id = 'e2e-player') + "
+                "(SELECT count(*) FROM notification_outbox WHERE user_id = 'e2e-player')")
     check(rows == "0", f"no row of the deleted player is left in any table ({rows})")
     goal = level_goal(player)
     check(goal["status"] == "not_started", f"REST shows the player from scratch ({goal['status']})")

@@ -60,6 +60,8 @@ pub struct CompiledGoal {
     pub assign: Assign,
     /// What claiming it grants (empty: nothing).
     pub rewards: crate::rewards::Rewards,
+    /// `claim: auto`: the service claims it for the player when it completes.
+    pub auto_claim: bool,
     pub requires: Vec<GoalId>,
     pub rotation: Option<Rotation>,
     /// The challenge's schedule, ending at the goal's `retired` time when that is earlier.

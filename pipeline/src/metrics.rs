@@ -30,6 +30,10 @@ pub struct Metrics {
     pub reward_grants: IntCounterVec,
     /// Open reward intents by state (pending, sending, unknown), refreshed by the reconciler.
     pub reward_intents: IntGaugeVec,
+    /// Notification deliveries by sink (claims, webhook, lobby) and outcome (delivered, failed, dead).
+    pub notifications: IntCounterVec,
+    /// Records in the notification outbox by state (live, dead), refreshed by the notifier.
+    pub notification_outbox: IntGaugeVec,
     flush_duration: Histogram,
     flush_size: Histogram,
     buffer_size: IntGauge,
@@ -163,7 +167,21 @@ impl Metrics {
             &["state"],
         )?;
         registry.register(Box::new(reward_intents.clone()))?;
+        let notification_outbox = IntGaugeVec::new(
+            Opts::new(
+                "challenge_notification_outbox",
+                "Records in the notification outbox by state (live: to deliver; dead: dead-lettered, for an operator)",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(notification_outbox.clone()))?;
         let metrics = Self {
+            notifications: counter(
+                "challenge_notifications_total",
+                "Notification deliveries by sink (claims: claim auto; webhook, lobby) and outcome (delivered, failed: retried later, dead: dead-lettered)",
+                &["sink", "outcome"],
+            )?,
+            notification_outbox,
             reward_grants: counter(
                 "challenge_reward_grants_total",
                 "Reward delivery attempts by outcome (granted, refused, unknown, retry)",
@@ -282,6 +300,14 @@ impl Metrics {
         }
         for state in ["pending", "sending", "unknown"] {
             metrics.reward_intents.with_label_values(&[state]);
+        }
+        for state in ["live", "dead"] {
+            metrics.notification_outbox.with_label_values(&[state]);
+        }
+        for sink in ["claims", "webhook", "lobby"] {
+            for outcome in ["delivered", "failed", "dead"] {
+                metrics.notifications.with_label_values(&[sink, outcome]);
+            }
         }
         for outcome in ["hit", "miss"] {
             metrics.cache_reads.with_label_values(&[outcome]);

@@ -62,6 +62,8 @@ pub struct ServiceRoles {
     pub archive: Arc<dyn EventArchive>,
     /// Support's writes and the audit log.
     pub support: Arc<dyn store::SupportLog>,
+    /// The notifications to deliver (the writer and the ledger write them).
+    pub outbox: Arc<dyn store::NotificationOutbox>,
 }
 
 /// The started parts, shared by the adapters, and the tasks stopped in order at shutdown.
@@ -107,6 +109,7 @@ impl Runtime {
             ledger: store.clone(),
             archive: store.clone(),
             support: store.clone(),
+            outbox: store.clone(),
         };
         let maintenance: Arc<dyn Maintenance> = store.clone();
         let archive: Arc<dyn EventArchive> = store.clone();

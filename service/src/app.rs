@@ -245,6 +245,47 @@ async fn watch_revocations(
     Ok(())
 }
 
+/// Where notifications go: the webhook when `NOTIFY_WEBHOOK_URL` is set, AGS Lobby with
+/// `NOTIFY_LOBBY=true`. With neither, the notifier only empties the outbox.
+fn sinks(config: &ServeConfig) -> Result<Vec<Arc<dyn crate::notify::Sink>>> {
+    let timeout = Duration::from_secs(5);
+    let mut sinks: Vec<Arc<dyn crate::notify::Sink>> = Vec::new();
+    let url = config.notify_webhook_url.trim();
+    if !url.is_empty() {
+        let webhook =
+            crate::notify::webhook::Webhook::new(url, &config.notify_webhook_secret, timeout)
+                .context("building the webhook's HTTP client")?;
+        sinks.push(Arc::new(webhook));
+    }
+    if config.notify_lobby {
+        let base = config.ab_base_url.as_deref().unwrap_or_default();
+        for (setting, value) in [
+            ("AB_BASE_URL", base),
+            ("AB_CLIENT_ID", config.ab_client_id.as_str()),
+            ("AB_CLIENT_SECRET", config.ab_client_secret.as_str()),
+        ] {
+            if value.trim().is_empty() {
+                return Err(ConfigError::Missing {
+                    setting,
+                    why: "NOTIFY_LOBBY=true sends notifications through AGS Lobby with the service's IAM client",
+                }
+                .into());
+            }
+        }
+        let lobby = crate::notify::lobby::Lobby::new(
+            base,
+            &config.ab_client_id,
+            &config.ab_client_secret,
+            &config.common.namespace_filter().unwrap_or_default(),
+            &config.notify_lobby_topic,
+            timeout,
+        )
+        .context("building Lobby's HTTP client")?;
+        sinks.push(Arc::new(lobby));
+    }
+    Ok(sinks)
+}
+
 /// The checks the deployment adds to the challenge files: granting through Platform by
 /// fulfillment, a bundle must be one fulfillment (E025), so each currency it may credit needs
 /// its coins item in `REWARD_CURRENCY_ITEMS`.
@@ -334,6 +375,19 @@ pub async fn run_with_clock(
     let reconciler =
         crate::usecases::delivery::reconcile_loop(state.context.clone(), runtime.stop_signal());
     runtime.background("reward reconciler", reconciler);
+    let notifier = crate::usecases::notifications::Notifier {
+        outbox: roles.outbox.clone(),
+        // `claim: auto` first: a completion is claimed whatever the other sinks answer.
+        sinks: std::iter::once(Arc::new(crate::usecases::auto_claim::AutoClaim {
+            ctx: state.context.clone(),
+        }) as Arc<dyn crate::notify::Sink>)
+        .chain(sinks(&config)?)
+        .collect(),
+        settings: config.notify()?,
+        metrics: runtime.metrics.clone(),
+        clock: runtime.clock.clone(),
+    };
+    runtime.background("notifier", notifier.run(runtime.stop_signal()));
     let http = pipeline::front_door::serve(
         listeners.http,
         router(state, &base_path),

@@ -94,6 +94,36 @@ pub struct ServeConfig {
     /// Most rewards one reconciler delivers at once while it works a backlog.
     #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 32)]
     pub reconcile_concurrency: usize,
+    /// Where notifications are POSTed (goal.completed, reward.granted, reward.refused); empty:
+    /// no webhook.
+    #[arg(long, env = "NOTIFY_WEBHOOK_URL", default_value = "")]
+    pub notify_webhook_url: String,
+    /// The key each webhook body is signed with (`X-Challenge-Signature`; never logged).
+    #[arg(
+        long,
+        env = "NOTIFY_WEBHOOK_SECRET",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub notify_webhook_secret: String,
+    /// Also notify the player through AGS Lobby (a free-form notification).
+    #[arg(long, env = "NOTIFY_LOBBY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub notify_lobby: bool,
+    /// The Lobby notification's topic.
+    #[arg(long, env = "NOTIFY_LOBBY_TOPIC", default_value = "CHALLENGE")]
+    pub notify_lobby_topic: String,
+    /// How often the notifier looks for records to deliver.
+    #[arg(long, env = "NOTIFY_INTERVAL_SECONDS", default_value_t = 1)]
+    pub notify_interval_seconds: u64,
+    /// First wait before a failed notification is tried again (doubling, at most an hour).
+    #[arg(long, env = "NOTIFY_BACKOFF_SECONDS", default_value_t = 5)]
+    pub notify_backoff_seconds: u64,
+    /// Deliveries tried before a notification is dead-lettered.
+    #[arg(long, env = "NOTIFY_MAX_ATTEMPTS", default_value_t = 10)]
+    pub notify_max_attempts: i32,
+    /// Most notifications delivered at once.
+    #[arg(long, env = "NOTIFY_CONCURRENCY", default_value_t = 16)]
+    pub notify_concurrency: usize,
 }
 
 impl ServeConfig {
@@ -122,6 +152,52 @@ impl ServeConfig {
             in_flight: self.reconcile_concurrency,
         }
         .checked()
+    }
+
+    /// The notifier's settings, checked.
+    pub fn notify(
+        &self,
+    ) -> Result<crate::usecases::notifications::NotifySettings, pipeline::config::ConfigError> {
+        use pipeline::config::ConfigError;
+        if !self.notify_webhook_url.trim().is_empty() {
+            let url = self.notify_webhook_url.trim();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    setting: "NOTIFY_WEBHOOK_URL",
+                    reason: format!("`{url}` is not an http:// or https:// URL"),
+                });
+            }
+            if self.notify_webhook_secret.is_empty() {
+                return Err(ConfigError::Missing {
+                    setting: "NOTIFY_WEBHOOK_SECRET",
+                    why: "NOTIFY_WEBHOOK_URL is set: every body is signed with it, so receivers can refuse what the service did not send",
+                });
+            }
+        }
+        for (setting, value) in [
+            ("NOTIFY_INTERVAL_SECONDS", self.notify_interval_seconds),
+            ("NOTIFY_BACKOFF_SECONDS", self.notify_backoff_seconds),
+            (
+                "NOTIFY_MAX_ATTEMPTS",
+                u64::try_from(self.notify_max_attempts).unwrap_or(0),
+            ),
+            ("NOTIFY_CONCURRENCY", self.notify_concurrency as u64),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::TooSmall {
+                    setting,
+                    min: 1,
+                    why: None,
+                });
+            }
+        }
+        Ok(crate::usecases::notifications::NotifySettings {
+            every: std::time::Duration::from_secs(self.notify_interval_seconds),
+            backoff: std::time::Duration::from_secs(self.notify_backoff_seconds),
+            max_attempts: self.notify_max_attempts,
+            in_flight: self.notify_concurrency,
+            ..Default::default()
+        })
     }
 
     /// The REST front door's limits.

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod json;
+pub mod notify;
 pub mod rewards;
 mod routes;
 pub mod usecases;

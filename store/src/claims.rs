@@ -95,6 +95,8 @@ pub struct IntentKey {
 pub struct RewardIntent {
     pub key: IntentKey,
     pub namespace: String,
+    /// The goal's challenge (empty for intents recorded before it was kept).
+    pub challenge_id: String,
     pub state: IntentState,
     pub delivery: Delivery,
     /// The reward as recorded when the claim started (the API's reward JSON).
@@ -123,6 +125,8 @@ pub struct RewardIntent {
 pub struct NewIntent {
     pub key: IntentKey,
     pub namespace: String,
+    /// The goal's challenge, named by the notifications of its outcome.
+    pub challenge_id: String,
     pub delivery: Delivery,
     pub reward: String,
     pub period_end: Option<DateTime<Utc>>,

@@ -71,6 +71,8 @@ pub(crate) fn auto_rows<'a>(
 pub(crate) struct Folded {
     pub changed: Vec<ProgressRow>,
     pub outcomes: Vec<EventOutcome>,
+    /// The `goal.completed` notifications, written in the batch's transaction.
+    pub completions: Vec<crate::Notice>,
 }
 
 /// Players whose data was deleted, and when (the `deleted_users` tombstones of a batch's users).
@@ -130,6 +132,7 @@ pub(crate) fn fold(
         rows.into_iter().map(|row| (row.key(), row)).collect();
     let mut dirty: BTreeSet<(UserId, GoalId)> = BTreeSet::new();
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut completions = Vec::new();
     for ((pending, is_fresh), is_forgotten) in batch.iter().zip(fresh).zip(forgotten) {
         if *is_forgotten {
             outcomes.push(EventOutcome::UserDeleted);
@@ -156,6 +159,13 @@ pub(crate) fn fold(
             match pending.rules.apply(goal, state, &pending.event, now) {
                 Applied::Changed(next) => {
                     changed += 1;
+                    completions.extend(crate::Notice::completed(
+                        goal,
+                        &pending.event.namespace,
+                        pending.event.user_id.as_str(),
+                        state,
+                        &next,
+                    ));
                     dirty.insert(key.clone());
                     match current.get_mut(&key) {
                         Some(row) => row.state = next,
@@ -189,7 +199,11 @@ pub(crate) fn fold(
         .into_iter()
         .filter_map(|key| current.remove(&key))
         .collect();
-    Folded { changed, outcomes }
+    Folded {
+        changed,
+        outcomes,
+        completions,
+    }
 }
 
 /// Whether an event's id is recorded for dedup: it has one, and some goal listens to it. An

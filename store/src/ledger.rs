@@ -12,7 +12,7 @@
 /// The intent columns, in the order every statement returns them.
 pub(crate) const INTENT_COLUMNS: &str = "user_id, goal_id, period_start, namespace, state, delivery, reward, \
      transaction_id, period_end, attempts, last_error, created_at, updated_at, lease_until, next_attempt_at, \
-     parts_granted";
+     parts_granted, challenge_id";
 
 /// An intent's key, as `$1`, `$2`, `$3`.
 pub(crate) const KEY: &str = "user_id = $1 AND goal_id = $2 AND period_start = $3";
@@ -23,11 +23,12 @@ pub(crate) const KEY: &str = "user_id = $1 AND goal_id = $2 AND period_start = $
 pub(crate) static START: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "INSERT INTO reward_grants (user_id, goal_id, period_start, namespace, state, delivery, \
-           reward, transaction_id, period_end, attempts, created_at, updated_at, lease_until, next_attempt_at) \
-         VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $12, $9, $9, $10, $10) \
+           reward, transaction_id, period_end, attempts, created_at, updated_at, lease_until, next_attempt_at, \
+           challenge_id) \
+         VALUES ($1, $2, $3, $4, $11, $5, $6, $7, $8, $12, $9, $9, $10, $10, $13) \
          ON CONFLICT (user_id, goal_id, period_start) DO UPDATE SET state = EXCLUDED.state, \
            attempts = reward_grants.attempts + EXCLUDED.attempts, \
-           namespace = EXCLUDED.namespace, \
+           namespace = EXCLUDED.namespace, challenge_id = EXCLUDED.challenge_id, \
            delivery = CASE WHEN reward_grants.parts_granted > 0 THEN reward_grants.delivery ELSE EXCLUDED.delivery END, \
            reward = CASE WHEN reward_grants.parts_granted > 0 THEN reward_grants.reward ELSE EXCLUDED.reward END, \
            transaction_id = EXCLUDED.transaction_id, period_end = EXCLUDED.period_end, \
@@ -189,6 +190,7 @@ macro_rules! claim_ledger {
                 lease_until: row.try_get("lease_until")?,
                 next_attempt_at: row.try_get("next_attempt_at")?,
                 parts_granted: row.try_get("parts_granted")?,
+                challenge_id: row.try_get("challenge_id")?,
             })
         }
 
@@ -238,6 +240,7 @@ macro_rules! claim_ledger {
                             .bind(intent.lease_until)
                             .bind(first_state)
                             .bind(first_attempts)
+                            .bind(&intent.challenge_id)
                             .fetch_optional(&mut *tx)
                             .await?;
                         let outcome = match started {

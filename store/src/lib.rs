@@ -17,6 +17,7 @@ mod error;
 mod fold;
 mod ledger;
 mod maintenance;
+pub mod outbox;
 mod players;
 mod postgres;
 mod probe;
@@ -44,6 +45,7 @@ pub use claims::{
 pub use engine::ExpiryPolicy;
 pub use error::StoreError;
 pub use maintenance::HELD_GOALS;
+pub use outbox::{Notice, NotificationOutbox, OutboxRecord};
 pub use postgres::{PgStore, WRITER_APPLICATION};
 pub use probe::{Probe, QueryObserver};
 pub use row::ProgressRow;
@@ -395,12 +397,25 @@ pub trait Maintenance: Send + Sync + 'static {
 /// A database opened, with every role: what `open` answers, for the process to hand each part
 /// only the roles it uses (`Arc<dyn Store>` coerces to `Arc<dyn EventSink>` and the others).
 pub trait Store:
-    EventSink + PlayerProgress + ClaimLedger + EventArchive + Maintenance + SupportLog
+    EventSink
+    + PlayerProgress
+    + ClaimLedger
+    + EventArchive
+    + Maintenance
+    + SupportLog
+    + NotificationOutbox
 {
 }
 
-impl<T: EventSink + PlayerProgress + ClaimLedger + EventArchive + Maintenance + SupportLog> Store
-    for T
+impl<
+    T: EventSink
+        + PlayerProgress
+        + ClaimLedger
+        + EventArchive
+        + Maintenance
+        + SupportLog
+        + NotificationOutbox,
+> Store for T
 {
 }
 

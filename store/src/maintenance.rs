@@ -113,7 +113,7 @@ macro_rules! maintenance {
                     delete_archived_events(&mut tx, user_id).await?;
                     let pseudonym = $crate::audit::pseudonym(&secret, user_id);
                     super::audit::pseudonymize_audit(&mut tx, user_id, &pseudonym, now).await?;
-                    for table in ["processed_events", "applied_events"] {
+                    for table in ["processed_events", "applied_events", "notification_outbox"] {
                         let sql = format!("DELETE FROM {table} WHERE user_id = $1");
                         sqlx::query(sqlx::AssertSqlSafe(sql))
                             .bind(user)

@@ -294,6 +294,7 @@ pub(super) fn compile_goal(
         target: def.target,
         assign: def.assign,
         rewards,
+        auto_claim: def.claim == Some(crate::model::ClaimMode::Auto),
         requires,
         rotation,
         schedule: Schedule {

@@ -244,6 +244,10 @@ pub struct GoalDef {
     /// of `reward`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewards: Option<Vec<RewardDef>>,
+    /// `auto`: the reward is granted when the goal completes (once its prerequisites are met),
+    /// with no claim from the player; `player` (the default): the player claims it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<ClaimMode>,
     /// Goals (of any challenge) to complete before this one can be claimed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires: Vec<String>,
@@ -260,6 +264,16 @@ pub struct GoalDef {
 
 fn is_default_assign(assign: &Assign) -> bool {
     *assign == Assign::Default
+}
+
+/// Who claims a completed goal's reward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimMode {
+    /// The player claims it (the default).
+    Player,
+    /// The service claims it for the player when the goal completes.
+    Auto,
 }
 
 /// A reward: `{wallet, amount}` (virtual currency), `{item, quantity}` (entitlement), or

@@ -303,6 +303,7 @@ fn convert_goal(goal: LegacyGoal) -> GoalDef {
         },
         reward: Some(reward),
         rewards: None,
+        claim: None,
         requires: goal.prerequisites,
         rotation,
         retired: None,

@@ -202,7 +202,8 @@ function renderRules() {
             goal.description && el("div", { class: "fields" }, goal.description)),
           el("td", {}, ruleText(goal)),
           el("td", {}, goal.assign),
-          el("td", {}, rewardsText(goal)),
+          el("td", {}, rewardsText(goal), goal.autoClaim
+            ? el("div", { class: "fields", title: "claim: auto" }, "granted as it completes") : null),
           el("td", {}, goal.requires.length ? goal.requires.join(", ") : "–"),
           el("td", {}, goal.tests.length
             ? goal.tests.map((t) => el("div", {}, el("span", { class: "pill ok" }, "✓"), " ", t.name))

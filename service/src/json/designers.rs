@@ -174,6 +174,9 @@ pub struct GoalRulesJson<'a> {
     pub reward: Option<RewardRulesJson<'a>>,
     /// Every part, a table's with the odds of each entry (empty: no reward).
     pub rewards: Vec<super::RewardPartJson>,
+    /// `claim: auto`: granted as it completes.
+    #[serde(rename = "autoClaim")]
+    pub auto_claim: bool,
     pub requires: Vec<&'a str>,
     /// The goal's own rotation, where it differs from its challenge's (null: the challenge's).
     pub rotation: Option<RotationRulesJson>,
@@ -298,6 +301,7 @@ impl<'a> GoalRulesJson<'a> {
                 },
             }),
             rewards: super::RewardPartJson::all(&goal.rewards),
+            auto_claim: goal.auto_claim,
             requires: goal.requires.iter().map(|g| g.as_str()).collect(),
             rotation: (goal.rotation != challenge_rotation)
                 .then_some(goal.rotation)

@@ -160,6 +160,10 @@ pub struct GoalJson {
     /// Every part of a bundle or table (absent when `reward` is all the goal grants).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rewards: Option<Vec<RewardPartJson>>,
+    /// `true` when the reward is granted as the goal completes, without a claim (`claim:
+    /// auto`); absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auto_claim: bool,
     pub prerequisites: Vec<String>,
     /// The goal's tags (absent when it has none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -195,6 +199,7 @@ impl GoalJson {
             requirement: RequirementJson::of(goal),
             reward: RewardJson::headline(&goal.rewards),
             rewards: RewardPartJson::list(&goal.rewards),
+            auto_claim: goal.auto_claim,
             prerequisites: goal.requires.iter().map(ToString::to_string).collect(),
             tags: goal.tags.clone(),
             progress: view.progress,

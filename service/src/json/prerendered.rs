@@ -28,6 +28,8 @@ struct GoalHead<'a> {
     reward: Option<RewardJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rewards: Option<Vec<RewardPartJson>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    auto_claim: bool,
     prerequisites: Vec<&'a str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     tags: &'a [String],
@@ -92,6 +94,7 @@ impl Rendered {
                     requirement: RequirementJson::of(goal),
                     reward: RewardJson::headline(&goal.rewards),
                     rewards: RewardPartJson::list(&goal.rewards),
+                    auto_claim: goal.auto_claim,
                     prerequisites: goal.requires.iter().map(|id| id.as_str()).collect(),
                     tags: &goal.tags,
                 };

@@ -56,6 +56,73 @@ pub async fn claim_recorded(
     now: DateTime<Utc>,
     audit: Option<store::AuditEntry>,
 ) -> Result<ClaimAnswer, Error> {
+    let (goal_id, drawn, detached) =
+        match begin(ctx, user, challenge_id, goal_id, now, audit).await? {
+            Begun::Answered(answer) => return Ok(answer),
+            Begun::Delivering {
+                goal_id,
+                drawn,
+                task,
+            } => (goal_id, drawn, task),
+        };
+    let pending = |rewards: Vec<Reward>| {
+        ClaimAnswer::Pending(ClaimPending {
+            goal_id: goal_id.clone(),
+            rewards,
+        })
+    };
+    match detached.await {
+        Ok(Ok(Delivered::Granted { claimed_at })) => Ok(ClaimAnswer::Claimed(Claimed {
+            goal_id: goal_id.clone(),
+            rewards: drawn,
+            claimed_at,
+        })),
+        Ok(Ok(Delivered::Refused(_))) => Err(Error::new(
+            ErrorCode::RewardGrantFailed,
+            "the reward could not be granted; try again later",
+        )),
+        Ok(Ok(Delivered::Pending)) => Ok(pending(drawn)),
+        Ok(Err(err)) => Err(err.into()),
+        Err(err) => {
+            tracing::error!(error = %err, "a reward delivery task failed");
+            Ok(pending(drawn))
+        }
+    }
+}
+
+/// A claim the service makes for the player (`claim: auto`): the same checks, intent and
+/// delivery as the player's, without waiting for Platform's answer (the delivery goes on
+/// detached; a reconciler finishes what it leaves).
+pub async fn auto_claim(
+    ctx: &Context,
+    user: &UserId,
+    challenge_id: &str,
+    goal_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    begin(ctx, user, challenge_id, goal_id, now, None)
+        .await
+        .map(|_| ())
+}
+
+/// A claim checked and its intent recorded: answered at once, or its delivery started.
+enum Begun {
+    Answered(ClaimAnswer),
+    Delivering {
+        goal_id: GoalId,
+        drawn: Vec<Reward>,
+        task: tokio::task::JoinHandle<Result<Delivered, store::StoreError>>,
+    },
+}
+
+async fn begin(
+    ctx: &Context,
+    user: &UserId,
+    challenge_id: &str,
+    goal_id: &str,
+    now: DateTime<Utc>,
+    audit: Option<store::AuditEntry>,
+) -> Result<Begun, Error> {
     let rules = ctx.rules.current();
     let found = goal(&rules, challenge_id, goal_id, now)?;
     let progress = PlayerRows::load(ctx.players.as_ref(), user, false, now).await?;
@@ -90,6 +157,7 @@ pub async fn claim_recorded(
     let intent = NewIntent {
         key,
         namespace: ctx.namespace.clone(),
+        challenge_id: found.challenge_id.to_string(),
         delivery: if drawn.is_empty() {
             Delivery::None
         } else {
@@ -103,15 +171,14 @@ pub async fn claim_recorded(
             ..entry
         }),
     };
-    let pending = |rewards: Vec<Reward>| {
-        ClaimAnswer::Pending(ClaimPending {
-            goal_id: found.id.clone(),
-            rewards,
-        })
-    };
     let started = match ctx.ledger.begin_claim(&intent, now).await? {
         ClaimStart::Started(started) => started,
-        ClaimStart::InProgress(_) => return Ok(pending(drawn)),
+        ClaimStart::InProgress(_) => {
+            return Ok(Begun::Answered(ClaimAnswer::Pending(ClaimPending {
+                goal_id: found.id.clone(),
+                rewards: drawn,
+            })));
+        }
         ClaimStart::AlreadyClaimed => {
             return Err(refused(ClaimRefusal::AlreadyClaimed, goal_id));
         }
@@ -120,27 +187,15 @@ pub async fn claim_recorded(
     // What was recorded: a bundle partly granted before a refusal keeps its first draw.
     let drawn = super::rewards::rewards_from_record(&started.reward);
     // Detached: the delivery goes on (and records its outcome) if the player hangs up.
-    let detached = {
+    let task = {
         let ctx = ctx.clone();
         tokio::spawn(async move { deliver(&ctx, &started, Owned::Claimed).await })
     };
-    match detached.await {
-        Ok(Ok(Delivered::Granted { claimed_at })) => Ok(ClaimAnswer::Claimed(Claimed {
-            goal_id: found.id.clone(),
-            rewards: drawn,
-            claimed_at,
-        })),
-        Ok(Ok(Delivered::Refused(_))) => Err(Error::new(
-            ErrorCode::RewardGrantFailed,
-            "the reward could not be granted; try again later",
-        )),
-        Ok(Ok(Delivered::Pending)) => Ok(pending(drawn)),
-        Ok(Err(err)) => Err(err.into()),
-        Err(err) => {
-            tracing::error!(error = %err, "a reward delivery task failed");
-            Ok(pending(drawn))
-        }
-    }
+    Ok(Begun::Delivering {
+        goal_id: found.id.clone(),
+        drawn,
+        task,
+    })
 }
 
 /// A support grant's audit detail: what the claim drew (one reward, or the list).

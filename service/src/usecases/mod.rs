@@ -1,6 +1,7 @@
 //! The player use-cases: plain async functions over the rule set and the store, free of HTTP
 //! types, so REST handlers and tests call the same code.
 
+pub mod auto_claim;
 pub mod backfill;
 pub mod challenges;
 pub mod claim;
@@ -8,6 +9,7 @@ pub mod delivery;
 pub mod designers;
 pub mod error;
 pub mod history;
+pub mod notifications;
 pub mod replay;
 pub mod rewards;
 pub mod selection;

@@ -51,6 +51,8 @@ struct Ags {
     /// The grant requests before this one (counted from the start) answer at once.
     late_from: AtomicUsize,
     bearers: Mutex<Vec<String>>,
+    /// Lobby's free-form notifications: (user, body, bearer).
+    notified: Mutex<Vec<(String, Value, String)>>,
 }
 
 pub struct FakeAgs {
@@ -81,6 +83,10 @@ impl FakeAgs {
                 "/platform/admin/namespaces/{ns}/users/{user}/wallets/{currency}/credit",
                 put(direct),
             )
+            .route(
+                "/lobby/v1/admin/notification/namespaces/{ns}/users/{user}/freeform/notify",
+                post(notify),
+            )
             .with_state(ags.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -100,6 +106,11 @@ impl FakeAgs {
 
     pub fn tokens(&self) -> usize {
         self.ags.tokens.load(Ordering::SeqCst)
+    }
+
+    /// Lobby's free-form notifications so far: (user, body, bearer).
+    pub fn notified(&self) -> Vec<(String, Value, String)> {
+        self.ags.notified.lock().unwrap().clone()
     }
 
     pub fn bearers(&self) -> Vec<String> {
@@ -197,6 +208,22 @@ impl FakeAgs {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Lobby takes a free-form notification for a player: 204, as AGS answers.
+async fn notify(
+    State(ags): State<Arc<Ags>>,
+    Path((_ns, user)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> StatusCode {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    ags.notified.lock().unwrap().push((user, body, bearer));
+    StatusCode::NO_CONTENT
 }
 
 async fn token(State(ags): State<Arc<Ags>>, headers: HeaderMap) -> (StatusCode, axum::Json<Value>) {

@@ -13,6 +13,7 @@ mod grpc_auth;
 mod jwt;
 mod lint;
 mod migrate;
+mod notifications;
 mod read_cache;
 mod replay;
 mod replicas;

@@ -133,3 +133,79 @@ async fn a_bundle_that_cannot_be_one_fulfillment_stops_the_start() {
         "{said}"
     );
 }
+
+/// `claim: auto` with two handlers and two service replicas on one database: the handlers'
+/// writers (the handler's whole write path) each receive every event (Extend redelivers), the
+/// completions are written once with them, and the two services' notifiers grant each badge
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_claim_grants_once_with_two_handlers_and_two_services() {
+    let db = store::testing::TestDatabase::postgres()
+        .await
+        .expect("PostgreSQL");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = crate::claims::auto::rules();
+    std::fs::write(dir.path().join("rules.yaml"), &text).expect("rules");
+    let ags = FakeAgs::start().await;
+    let first = Replica::start(&db, dir.path(), &ags, "fulfillment").await;
+    let second = Replica::start(&db, dir.path(), &ags, "fulfillment").await;
+    let compiled = engine::compile(&engine::Sources {
+        files: vec![engine::SourceFile::new("rules.yaml", text)],
+        unreadable: Vec::new(),
+    });
+    let rules = std::sync::Arc::new(compiled.rules.expect("rules"));
+    let mut handlers = Vec::new();
+    for _ in 0..2 {
+        let store = store::open(&db.url, 4).await.expect("store");
+        handlers.push(std::sync::Arc::new(store::Writer::start(
+            store,
+            store::WriterConfig::default(),
+        )));
+    }
+    let players: Vec<String> = (0..8).map(|n| format!("p{n}")).collect();
+    let mut sends = Vec::new();
+    for player in &players {
+        let event = engine::Event::new(engine::EventData {
+            id: format!("kill-{player}"),
+            kind: engine::EventKind::Stat,
+            user_id: engine::UserId::new(player.as_str()),
+            namespace: "game".into(),
+            timestamp: chrono::Utc::now(),
+            sent_at: None,
+            stat_code: Some("kills".into()),
+            value: 1,
+            inc: 1,
+            additional: Default::default(),
+        });
+        for handler in &handlers {
+            let (handler, rules, event) = (handler.clone(), rules.clone(), event.clone());
+            sends.push(tokio::spawn(
+                async move { handler.submit(rules, event).await },
+            ));
+        }
+    }
+    for sent in sends {
+        sent.await.expect("task").expect("committed");
+    }
+    for (n, player) in players.iter().enumerate() {
+        let replica = if n % 2 == 0 { &first } else { &second };
+        replica.wait_status(player, "badge", "claimed").await;
+    }
+    let badges: Vec<String> = ags
+        .effects()
+        .iter()
+        .filter(|e| e.body["items"][0]["itemId"] == "badge-1")
+        .map(|e| e.user.clone())
+        .collect();
+    let mut unique = badges.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        (badges.len(), unique.len()),
+        (players.len(), players.len()),
+        "one badge per player: {badges:?}"
+    );
+    for handler in handlers {
+        handler.shutdown().await;
+    }
+}

@@ -290,6 +290,7 @@ async fn batch_transaction(
     for part in archived {
         write_batch(&mut tx, &[], &part, now).await?;
     }
+    super::outbox::insert_notices(&mut tx, &folded.completions).await?;
     tx.commit().await?;
     Ok(Attempt::Committed {
         outcomes: folded.outcomes,

@@ -90,15 +90,32 @@ impl PgStore {
             _ => None,
         };
         let claim = engine::progress::CLAIM;
-        let row = bind_outcome(sqlx::query(FINISH.as_str()), f.key, &columns, f.now)
+        let finish = bind_outcome(sqlx::query(FINISH.as_str()), f.key, &columns, f.now)
             .bind(f.only_from.unwrap_or(columns.from))
             .bind(columns.keeps_lease)
             .bind(claimed_at)
             .bind(claim.to.as_str())
-            .bind(claim.from.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(decode_intent).transpose()?)
+            .bind(claim.from.as_str());
+        if !matches!(
+            f.outcome,
+            IntentOutcome::Granted { .. } | IntentOutcome::Refused { .. }
+        ) {
+            // Nothing to notify: one statement, no transaction around it.
+            let row = finish.fetch_optional(&self.pool).await?;
+            return Ok(row.as_ref().map(decode_intent).transpose()?);
+        }
+        // A grant or a refusal writes its notification in the same transaction.
+        let mut tx = self.pool.begin().await?;
+        let row = finish.fetch_optional(&mut *tx).await?;
+        let intent = row.as_ref().map(decode_intent).transpose()?;
+        if let Some(notice) = intent
+            .as_ref()
+            .and_then(|intent| crate::outbox::for_outcome(intent, f.outcome, f.now))
+        {
+            super::outbox::insert_notice(&mut tx, &notice).await?;
+        }
+        tx.commit().await?;
+        Ok(intent)
     }
 }
 

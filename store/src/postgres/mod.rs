@@ -11,6 +11,7 @@ mod claims;
 mod connections;
 mod dedup;
 mod maintenance;
+mod outbox;
 
 pub use connections::WRITER_APPLICATION;
 

@@ -66,6 +66,9 @@ impl ApplyBatch for SqliteStore {
         let rows = read_rows(&mut tx, &touched_keys(fresh_events(batch, &fresh))).await?;
         let folded = fold(batch, &fresh, &forgotten, rows, now);
         write_rows(&mut tx, &folded.changed, OVERWRITE).await?;
+        for notice in &folded.completions {
+            super::outbox::insert_notice(&mut tx, notice).await?;
+        }
         archive(&mut tx, &ArchiveColumns::of(batch, &fresh), now).await?;
         let missing = self.common.rule_sets.missing(batch);
         for rules in &missing {

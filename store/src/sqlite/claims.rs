@@ -91,6 +91,9 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(notice) = crate::outbox::for_outcome(&intent, f.outcome, f.now) {
+            super::outbox::insert_notice(&mut tx, &notice).await?;
+        }
         tx.commit().await?;
         Ok(Some(intent))
     }

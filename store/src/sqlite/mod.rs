@@ -8,6 +8,7 @@ mod batch;
 mod claims;
 mod grouped;
 mod maintenance;
+mod outbox;
 
 use std::str::FromStr;
 use std::time::Duration;

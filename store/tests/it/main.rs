@@ -36,6 +36,7 @@ mod conformance;
 mod dedup;
 mod held;
 mod outage;
+mod outbox;
 mod replay;
 mod retention;
 mod rotation_calendars;

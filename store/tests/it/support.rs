@@ -182,6 +182,7 @@ pub fn new_intent(
     store::NewIntent {
         key: key.clone(),
         namespace: "test".into(),
+        challenge_id: "season".into(),
         delivery,
         reward: r#"{"type":"WALLET","rewardId":"GOLD","quantity":5}"#.into(),
         period_end,

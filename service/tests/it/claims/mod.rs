@@ -57,6 +57,7 @@ both_stores!(
     a_platform_answering_503_is_retried_within_the_claim,
 );
 
+pub mod auto;
 pub mod bundles;
 mod platform_faults;
 mod support_grant;
@@ -156,6 +157,19 @@ impl Harness {
         let response = request.send().await.expect("request");
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The game reports a statistic going up by one.
+    async fn event(&self, user: &str, id: &str, stat: &str) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                user,
+                "/v1/events",
+                Some(json!({"kind": "stat", "id": id, "userId": user, "statCode": stat, "latestValue": 1, "inc": 1})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
 
     /// The game reports a kill: both goals complete.

@@ -1,0 +1,2 @@
+ALTER TABLE reward_grants DROP COLUMN challenge_id;
+DROP TABLE notification_outbox;
