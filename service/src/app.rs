@@ -259,7 +259,9 @@ fn sinks(config: &ServeConfig) -> Result<Vec<Arc<dyn crate::notify::Sink>>> {
     }
     if config.notify_lobby {
         let base = config.ab_base_url.as_deref().unwrap_or_default();
+        let namespace = config.common.namespace_filter().unwrap_or_default();
         for (setting, value) in [
+            ("AB_NAMESPACE", namespace.as_str()),
             ("AB_BASE_URL", base),
             ("AB_CLIENT_ID", config.ab_client_id.as_str()),
             ("AB_CLIENT_SECRET", config.ab_client_secret.as_str()),
@@ -276,7 +278,7 @@ fn sinks(config: &ServeConfig) -> Result<Vec<Arc<dyn crate::notify::Sink>>> {
             base,
             &config.ab_client_id,
             &config.ab_client_secret,
-            &config.common.namespace_filter().unwrap_or_default(),
+            &namespace,
             &config.notify_lobby_topic,
             timeout,
         )

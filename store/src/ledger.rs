@@ -102,7 +102,9 @@ macro_rules! claim_ledger {
         impl $store {
             /// Inside `delete_user`'s transaction: what was (or may have been) granted goes to
             /// the ledger as a keyed hash; then the user's intents go. (`pending` was never sent,
-            /// since sending is recorded first, and `refused` frees the goal.)
+            /// since sending is recorded first, and `refused` frees the goal; but a bundle some
+            /// of whose parts were granted is kept whatever its state, or a claim after the
+            /// player comes back would send those parts again.)
             pub(super) async fn move_intents_to_ledger(
                 &self,
                 tx: &mut sqlx::Transaction<'_, $db>,
@@ -113,7 +115,8 @@ macro_rules! claim_ledger {
                 let intents: Vec<(String, chrono::DateTime<chrono::Utc>, String, String)> =
                     sqlx::query_as(concat!(
                         "SELECT goal_id, period_start, namespace, state FROM reward_grants \
-                         WHERE user_id = $1 AND state IN ('sending', 'granted', 'unknown')",
+                         WHERE user_id = $1 \
+                           AND (state IN ('sending', 'granted', 'unknown') OR parts_granted > 0)",
                         $lock
                     ))
                     .bind(user_id.as_str())

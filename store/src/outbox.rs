@@ -298,13 +298,15 @@ macro_rules! notification_outbox {
                 self.common
                     .probe
                     .timed("notice_delivered", async move {
+                        // The id too: SQLite may give a deleted row's rowid to a new one.
                         sqlx::query(concat!(
-                            "DELETE FROM notification_outbox WHERE user_id = $1 AND ",
+                            "DELETE FROM notification_outbox WHERE user_id = $1 AND id = $3 AND ",
                             $seq,
                             " = $2"
                         ))
                         .bind(&record.user_id)
                         .bind(record.seq)
+                        .bind(&record.id)
                         .execute(&self.pool)
                         .await?;
                         Ok(())
@@ -327,7 +329,7 @@ macro_rules! notification_outbox {
                         sqlx::query(concat!(
                             "UPDATE notification_outbox SET delivered_to = $3, last_error = $4, \
                                next_attempt_at = $5, dead = $6, lease_until = NULL \
-                             WHERE user_id = $1 AND ",
+                             WHERE user_id = $1 AND id = $7 AND ",
                             $seq,
                             " = $2"
                         ))
@@ -337,6 +339,7 @@ macro_rules! notification_outbox {
                         .bind(error)
                         .bind(retry_at)
                         .bind(dead)
+                        .bind(&record.id)
                         .execute(&self.pool)
                         .await?;
                         Ok(())

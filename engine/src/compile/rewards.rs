@@ -8,6 +8,9 @@ use crate::rewards::{RewardPart, Rewards, Weighted};
 use crate::ruleset::Reward;
 use crate::source::child;
 
+/// The largest weight: a table's total stays far from overflowing, whatever its size.
+const MAX_WEIGHT: i64 = 1_000_000_000;
+
 const HINT: &str =
     "write `reward: { wallet: GOLD, amount: 100 }` or `reward: { item: <item id>, quantity: 1 }`";
 
@@ -163,6 +166,16 @@ fn part(ctx: &mut Context, doc: usize, pointer: &str, def: &RewardDef) -> Option
             continue;
         }
         let weight = match entry.weight {
+            Some(weight) if weight > MAX_WEIGHT => {
+                report(
+                    ctx,
+                    doc,
+                    &child(&at, "weight"),
+                    format!("a `one_of` entry's weight is at most {MAX_WEIGHT}, not {weight}"),
+                    "weights are relative: divide them all by the same number",
+                );
+                None
+            }
             Some(weight) if weight > 0 => Some(weight as u64),
             Some(weight) => {
                 report(

@@ -94,9 +94,12 @@ pub async fn run(args: &ClaimsArgs, database: &DatabaseArgs) -> Result<()> {
             {
                 let parts = crate::usecases::rewards::rewards_from_record(&intent.reward).len();
                 let next = intent.parts_granted + 1;
-                if usize::try_from(next).is_ok_and(|next| next < parts)
-                    && store.part_granted(&key, next, Utc::now()).await?.is_some()
-                {
+                if usize::try_from(next).is_ok_and(|next| next < parts) {
+                    if store.part_granted(&key, next, Utc::now()).await?.is_none() {
+                        bail!(
+                            "the intent changed meanwhile (another operator, or its delivery): list it again"
+                        );
+                    }
                     println!(
                         "{} {} {}: part {next} of {parts} marked granted; the reconciler sends the rest",
                         key.user_id,

@@ -189,6 +189,7 @@ fn change(goal: &GoalComparison) -> String {
 
 /// `1240`, `1,240.5`: an amount as a designer reads it.
 pub(crate) fn amount(value: f64) -> String {
+    let value = (value * 100.0).round() / 100.0;
     let whole = value.abs().trunc() as u64;
     let digits = whole.to_string();
     let mut grouped = String::new();
@@ -412,5 +413,6 @@ mod tests {
         assert_eq!(super::amount(-50.0), "-50");
         assert_eq!(super::amount(0.25), "0.25");
         assert_eq!(super::amount(999.0), "999");
+        assert_eq!(super::amount(2.996), "3");
     }
 }

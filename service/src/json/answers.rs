@@ -103,6 +103,10 @@ pub struct ExplanationJson {
     pub challenge_id: String,
     pub goal_id: String,
     pub rule: RuleJson,
+    /// Every part of what claiming it grants, a table's with its odds (empty: no reward).
+    pub rewards: Vec<super::RewardPartJson>,
+    /// `claim: auto`: granted as it completes.
+    pub auto_claim: bool,
     pub progress: i64,
     pub target: i64,
     pub status: &'static str,
@@ -151,6 +155,8 @@ impl From<Explanation> for ExplanationJson {
                 },
                 requirement: RequirementJson::of(goal),
             },
+            rewards: super::RewardPartJson::all(&goal.rewards),
+            auto_claim: goal.auto_claim,
             progress: why.view.progress,
             target: goal.target,
             status: why.view.status.as_str(),

@@ -33,7 +33,19 @@ impl Sink for AutoClaim {
         let Some(completed) = body["goalId"].as_str() else {
             return Ok(());
         };
+        let completed_at = body["at"]
+            .as_str()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|| self.ctx.clock.now());
         let rules = self.ctx.rules.current();
+        if rules.goal(completed).is_none() {
+            // Completed under rules this replica has not loaded yet (a reload in progress):
+            // tried again after its backoff, by when they are here.
+            return Err(format!(
+                "goal `{completed}` is not in this replica's rules yet"
+            ));
+        }
         if !rules.goals().iter().any(|goal| goal.auto_claim) {
             return Ok(());
         }
@@ -47,13 +59,13 @@ impl Sink for AutoClaim {
                         .any(|required| required.as_str() == completed))
         });
         for goal in due {
-            let now = self.ctx.clock.now();
             let claimed = super::claim::auto_claim(
                 &self.ctx,
                 &user,
                 goal.challenge_id.as_str(),
                 goal.id.as_str(),
-                now,
+                completed_at,
+                self.ctx.clock.now(),
             )
             .await;
             match claimed {

@@ -57,7 +57,7 @@ pub async fn claim_recorded(
     audit: Option<store::AuditEntry>,
 ) -> Result<ClaimAnswer, Error> {
     let (goal_id, drawn, detached) =
-        match begin(ctx, user, challenge_id, goal_id, now, audit).await? {
+        match begin(ctx, user, challenge_id, goal_id, now, now, audit).await? {
             Begun::Answered(answer) => return Ok(answer),
             Begun::Delivering {
                 goal_id,
@@ -92,15 +92,18 @@ pub async fn claim_recorded(
 
 /// A claim the service makes for the player (`claim: auto`): the same checks, intent and
 /// delivery as the player's, without waiting for Platform's answer (the delivery goes on
-/// detached; a reconciler finishes what it leaves).
+/// detached; a reconciler finishes what it leaves). Checked as of `completed_at`, when the
+/// completion that triggers it happened: a record delivered after the goal's period ended (a
+/// daily goal completed a second before midnight) still claims that period.
 pub async fn auto_claim(
     ctx: &Context,
     user: &UserId,
     challenge_id: &str,
     goal_id: &str,
+    completed_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    begin(ctx, user, challenge_id, goal_id, now, None)
+    begin(ctx, user, challenge_id, goal_id, completed_at, now, None)
         .await
         .map(|_| ())
 }
@@ -115,32 +118,30 @@ enum Begun {
     },
 }
 
+/// Checks and records a claim whose period is the one in force `at` (the claim's own time,
+/// or an auto-claim's completion), leased from `now`.
 async fn begin(
     ctx: &Context,
     user: &UserId,
     challenge_id: &str,
     goal_id: &str,
+    at: DateTime<Utc>,
     now: DateTime<Utc>,
     audit: Option<store::AuditEntry>,
 ) -> Result<Begun, Error> {
     let rules = ctx.rules.current();
-    let found = goal(&rules, challenge_id, goal_id, now)?;
-    let progress = PlayerRows::load(ctx.players.as_ref(), user, false, now).await?;
+    let found = goal(&rules, challenge_id, goal_id, at)?;
+    let progress = PlayerRows::load(ctx.players.as_ref(), user, false, at).await?;
     let row = progress.row(&found.id);
     rules
-        .check_claim(
-            found,
-            row.map(|r| &r.state),
-            progress.status_of(&rules),
-            now,
-        )
+        .check_claim(found, row.map(|r| &r.state), progress.status_of(&rules), at)
         .map_err(|refusal| refused(refusal, goal_id))?;
     // One grant per period. Goals that never rotate, and rotating ones that carry their
     // progress over (claimable once, whenever completed), have a single period: the epoch, and
     // no end (the claim marks their row whatever its current expiry).
     let (period_start, period_end) = match found.rotation {
         Some(rotation) if rotation.reset_progress => {
-            (rotation.start_of(now), Some(rotation.next_start(now)))
+            (rotation.start_of(at), Some(rotation.next_start(at)))
         }
         _ => (DateTime::<Utc>::UNIX_EPOCH, None),
     };

@@ -182,7 +182,12 @@ pub async fn deliver(
             GrantOutcome::Granted if part.more => {
                 counted("granted");
                 let next = part.index + 1;
-                ctx.ledger.part_granted(key, next, now).await?;
+                if ctx.ledger.part_granted(key, next, now).await?.is_none() {
+                    // Changed meanwhile (an operator's decision): never send the next part on
+                    // a record that does not say this one went.
+                    tracing::error!(user_id = %key.user_id, goal_id = %key.goal_id, transaction_id = %sending.transaction_id, part = next, "a bundle part was granted but the intent changed meanwhile; the rest waits for an operator");
+                    return Ok(Delivered::Pending);
+                }
                 tracing::info!(user_id = %key.user_id, goal_id = %key.goal_id, transaction_id = %sending.transaction_id, part = next, parts = rewards.len(), "part of a reward bundle granted; the next part follows");
                 pause = Duration::from_millis(100);
                 continue;

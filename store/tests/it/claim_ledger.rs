@@ -15,7 +15,66 @@ conformance!(
     the_ledger_outlives_the_players_data,
     a_grant_stamps_the_intents_own_period,
     cleanup_keeps_rows_with_open_intents,
+    a_partly_granted_bundle_outlives_the_players_data,
 );
+
+/// A bundle delivered part by part whose second part Platform refused: its first part went.
+/// The player deletes their data and plays again: the ledger keeps the reward, so the first
+/// part is never sent a second time.
+async fn a_partly_granted_bundle_outlives_the_players_data(db: &TestDb) {
+    let store = db.store().await;
+    let rules = rules();
+    let now = test_now();
+    let period = engine::period::Period::Daily.start_of(now);
+    let period_end = Some(period + Duration::days(1));
+    init_user(store.as_ref(), &rules, "u1").await;
+    complete_daily(&store, &rules, "u1", now).await;
+    let key = intent_key("u1", "daily", period);
+    let intent = new_intent(&key, Delivery::Direct, period_end, now);
+    assert!(matches!(
+        store.begin_claim(&intent, now).await.expect("begin"),
+        ClaimStart::Started(_)
+    ));
+    let lease = now + Duration::minutes(1);
+    store
+        .mark_sending(&key, lease, now)
+        .await
+        .expect("mark")
+        .expect("sending");
+    store
+        .part_granted(&key, 1, now)
+        .await
+        .expect("part")
+        .expect("at part 1");
+    store
+        .mark_sending(&key, lease, now)
+        .await
+        .expect("mark")
+        .expect("sending");
+    let refused = IntentOutcome::Refused {
+        error: "400".into(),
+    };
+    let closed = store
+        .finish_intent(&key, &refused, now)
+        .await
+        .expect("refused");
+    assert_eq!(
+        closed.map(|i| (i.state, i.parts_granted)),
+        Some((IntentState::Refused, 1))
+    );
+
+    store
+        .delete_user(&UserId::new("u1"), now)
+        .await
+        .expect("delete");
+    init_user(store.as_ref(), &rules, "u1").await;
+    complete_daily(&store, &rules, "u1", now + Duration::minutes(1)).await;
+    assert_eq!(
+        store.begin_claim(&intent, now).await.expect("begin"),
+        ClaimStart::AlreadyClaimed,
+        "a part that went is never sent again"
+    );
+}
 
 async fn the_ledger_outlives_the_players_data(db: &TestDb) {
     let store = db.store().await;

@@ -95,6 +95,22 @@ async fn a_bundle_is_one_fulfillment_granted_whole_and_once_under_a_slow_answer(
         (status, body["errorCode"].clone()),
         (StatusCode::CONFLICT, json!("ALREADY_CLAIMED"))
     );
+    // Explain shows every part, the table with its odds.
+    let (status, why) = api
+        .call(
+            reqwest::Method::GET,
+            "p1",
+            "/v1/challenges/season/goals/chest/explain",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{why}");
+    assert_eq!(why["rewards"].as_array().map(Vec::len), Some(3), "{why}");
+    assert_eq!(
+        why["rewards"][2]["odds"][1]["percent"],
+        json!(20.0),
+        "{why}"
+    );
 }
 
 fn chest_key(user: &str) -> store::IntentKey {
