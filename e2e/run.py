@@ -575,6 +575,24 @@ def run(admin_url, database, bin_dir, client, work, procs, ags_port):
     check(status == 409 and len(FakeAgs.grants) == 1,
           f"the same reward is not granted again after the deletion ({status}, {len(FakeAgs.grants)} grants)")
 
+    print("6b. claim: auto: the handler's completion is claimed by the service, once", flush=True)
+    chests = as_player("e2e-chests")
+    ok, out = grpc_call(client, ports["grpc"], STAT,
+                        stat_event("wins-50", "e2e-chests", "matches_won", 50, 50))
+    check(ok and out == "{}", f"fifty wins acknowledged by the handler ({out})")
+    mine = lambda: [g for g in FakeAgs.grants if "/users/e2e-chests/" in g[1]]
+    wait_for("the gold chest granted without a claim", lambda: len(mine()) > 0, timeout=20)
+    time.sleep(1.5)
+    granted = mine()
+    check(len(granted) == 1 and ("gold-coins" in granted[0][2] or "gems-coins" in granted[0][2]),
+          f"one fulfillment of the gold chest's drawn currency ({granted})")
+    status, body = http_json("GET", api + "/v1/challenges/treasure-chests", headers=chests)
+    shown = {g["goalId"]: g for g in (body or {}).get("goals", [])}
+    check(status == 200 and shown.get("gold-chest", {}).get("status") == "claimed"
+          and shown["gold-chest"].get("autoClaim") is True
+          and shown.get("bronze-chest", {}).get("status") == "completed",
+          f"the gold chest reads claimed, the bronze one waits for its player ({status})")
+
     print("7. metrics of both binaries present and moving", flush=True)
     after = {"handler": scrape(handler_metrics + "/metrics"),
              "service": scrape(service_metrics + "/metrics")}
