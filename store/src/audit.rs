@@ -93,8 +93,11 @@ pub(crate) fn retention_entry(
 
 /// What support decided from the row as it stands: the row to write and its audit entry, or
 /// nothing (refused: the caller kept why).
-pub type Decide<'a> =
-    &'a (dyn Fn(Option<&ProgressRow>) -> Option<(ProgressRow, AuditEntry)> + Send + Sync);
+pub type Decide<'a> = &'a (
+        dyn Fn(Option<&ProgressRow>) -> Option<(ProgressRow, AuditEntry, Option<crate::Notice>)>
+            + Send
+            + Sync
+    );
 
 /// Support's writes and the audit log.
 #[async_trait]
@@ -218,7 +221,7 @@ macro_rules! support_log {
                         .fetch_optional(&mut *tx)
                         .await?;
                     let before = found.as_ref().map(super::decode).transpose()?;
-                    let Some((after, entry)) = decide(before.as_ref()) else {
+                    let Some((after, entry, notice)) = decide(before.as_ref()) else {
                         tx.rollback().await?;
                         return Ok(None);
                     };
@@ -252,6 +255,10 @@ macro_rules! support_log {
                         return Ok(None);
                     }
                     insert_entry(&mut tx, &entry).await?;
+                    // The goal it completes is notified, as an event's completion is.
+                    if let Some(notice) = &notice {
+                        super::outbox::insert_notice(&mut tx, notice).await?;
+                    }
                     tx.commit().await?;
                     Ok(Some(entry))
                 };

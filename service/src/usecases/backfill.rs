@@ -285,7 +285,14 @@ impl Write<'_> {
                 ),
                 state: next,
             };
-            Some((row, entry))
+            let notice = store::Notice::completed(
+                self.goal,
+                &row.namespace,
+                row.user_id.as_str(),
+                stored,
+                &row.state,
+            );
+            Some((row, entry, notice))
         };
         // Tried again only when another writer created the row between the read and the insert.
         for _ in 0..5 {

@@ -54,6 +54,13 @@ pub async fn change_progress(
             namespace: before.map_or_else(|| ctx.namespace.clone(), |r| r.namespace.clone()),
             state: after,
         };
+        let notice = store::Notice::completed(
+            goal,
+            &row.namespace,
+            row.user_id.as_str(),
+            before.map(|r| &r.state),
+            &row.state,
+        );
         let entry = AuditEntry {
             id: store::audit::new_audit_id().ok()?,
             at: now,
@@ -69,7 +76,7 @@ pub async fn change_progress(
             })
             .to_string(),
         };
-        Some((row, entry))
+        Some((row, entry, notice))
     };
     // Decided on the row held in the store's transaction; tried again only when another writer
     // created the player's row between the read and the insert.

@@ -60,6 +60,7 @@ async fn support_writes_are_on_record_and_only_on_the_row_as_read(db: &TestDb) {
                 ..before.clone()
             },
             entry("u1", "complete", 1),
+            None,
         ))
     };
     let level = GoalId::new("level");
@@ -104,7 +105,7 @@ async fn support_writes_are_on_record_and_only_on_the_row_as_read(db: &TestDb) {
             namespace: "test".into(),
             state,
         };
-        Some((row, entry("u2", "set", 3)))
+        Some((row, entry("u2", "set", 3), None))
     };
     assert!(
         store

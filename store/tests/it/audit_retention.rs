@@ -39,6 +39,7 @@ async fn write_entries(store: &dyn store::Store, times: &[&str]) {
                     reason: format!("ticket {n}"),
                     detail: "{}".into(),
                 },
+                None,
             ))
         };
         let written = store.support_write(&user, &goal, &write).await;

@@ -10,7 +10,28 @@ use store::testing::TestDatabase;
 
 use super::{FAST, Harness};
 
-both_stores!(a_completed_goal_is_granted_without_a_claim_and_one_waits_for_its_prerequisite,);
+both_stores!(
+    a_completed_goal_is_granted_without_a_claim_and_one_waits_for_its_prerequisite,
+    a_goal_support_completes_is_granted_too,
+);
+
+/// Support completing a `claim: auto` goal (a ticket: "my badge never came") writes its
+/// completion with the audit entry, and the badge is granted as for an event.
+async fn a_goal_support_completes_is_granted_too(db: TestDatabase) {
+    let api = Harness::start_with(db, DeliveryMode::Fulfillment, FAST, &rules()).await;
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "agent-1",
+            "/v1/admin/players/p2/challenges/season/goals/badge/progress",
+            Some(serde_json::json!({"action": "complete", "reason": "ticket 42"})),
+        )
+        .await;
+    assert!(status.is_success(), "{status}: {body}");
+    api.wait_claimed("p2", "badge").await;
+    outbox_worked(&api).await;
+    assert_eq!(granted(&api, "badge-1"), 1);
+}
 
 /// `claims::RULES` and: a badge granted as the first kill completes it, and a death's reward
 /// that waits for two kills.
