@@ -14,6 +14,7 @@ mod jwt;
 mod lint;
 mod migrate;
 mod notifications;
+mod notifications_calendar;
 mod read_cache;
 mod replay;
 mod replicas;
