@@ -119,34 +119,50 @@ macro_rules! both_stores {
     };
 }
 
-both_stores!(every_completion_and_grant_arrives_signed_once_and_in_order);
-
-async fn every_completion_and_grant_arrives_signed_once_and_in_order(db: TestDatabase) {
-    let (receiver, url) = Receiver::start(&[500, 500]).await;
-    let rules = tempfile::tempdir().unwrap();
-    std::fs::write(rules.path().join("rules.yaml"), crate::claims::RULES).unwrap();
-    let config = service::config::ServeConfig::try_parse_from([
+/// The service in this process on `db`, serving `rules` (mock users and rewards), with
+/// `settings` added to its command line; the rules' folder lives as long as the returned one.
+pub async fn serve(
+    db: &TestDatabase,
+    rules: &str,
+    settings: &[&str],
+    clock: engine::Clock,
+) -> (crate::support::InProcess, tempfile::TempDir) {
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("rules.yaml"), rules).unwrap();
+    let mut args = vec![
         "service",
         "--database-url",
         &db.url,
         "--challenges",
-        rules.path().to_str().unwrap(),
+        folder.path().to_str().unwrap(),
         "--migrate",
         "--auth-enabled",
         "false",
-        "--namespace",
-        "game",
-        "--notify-webhook-url",
-        &url,
-        "--notify-webhook-secret",
-        SECRET,
-        "--notify-backoff-seconds",
-        "1",
-    ])
-    .expect("config");
-    let served = crate::support::serve(
-        config,
-        Arc::new(service::rewards::MockRewards),
+    ];
+    args.extend_from_slice(settings);
+    let config = service::config::ServeConfig::try_parse_from(args).expect("config");
+    let served =
+        crate::support::serve(config, Arc::new(service::rewards::MockRewards), clock).await;
+    (served, folder)
+}
+
+both_stores!(every_completion_and_grant_arrives_signed_once_and_in_order);
+
+async fn every_completion_and_grant_arrives_signed_once_and_in_order(db: TestDatabase) {
+    let (receiver, url) = Receiver::start(&[500, 500]).await;
+    let (served, _rules) = serve(
+        &db,
+        crate::claims::RULES,
+        &[
+            "--namespace",
+            "game",
+            "--notify-webhook-url",
+            &url,
+            "--notify-webhook-secret",
+            SECRET,
+            "--notify-backoff-seconds",
+            "1",
+        ],
         engine::Clock::system(),
     )
     .await;
@@ -332,32 +348,21 @@ async fn a_completion_committed_before_a_kill_9_is_still_delivered() {
 async fn lobby_tells_the_player() {
     let db = TestDatabase::sqlite().expect("SQLite file");
     let ags = crate::fake_ags::FakeAgs::start().await;
-    let rules = tempfile::tempdir().unwrap();
-    std::fs::write(rules.path().join("rules.yaml"), crate::claims::RULES).unwrap();
-    let config = service::config::ServeConfig::try_parse_from([
-        "service",
-        "--database-url",
-        &db.url,
-        "--challenges",
-        rules.path().to_str().unwrap(),
-        "--migrate",
-        "--auth-enabled",
-        "false",
-        "--namespace",
-        "game",
-        "--notify-lobby",
-        "true",
-        "--ab-base-url",
-        &ags.url,
-        "--ab-client-id",
-        "challenge-service",
-        "--ab-client-secret",
-        "s3cret",
-    ])
-    .expect("config");
-    let served = crate::support::serve(
-        config,
-        Arc::new(service::rewards::MockRewards),
+    let (served, _rules) = serve(
+        &db,
+        crate::claims::RULES,
+        &[
+            "--namespace",
+            "game",
+            "--notify-lobby",
+            "true",
+            "--ab-base-url",
+            &ags.url,
+            "--ab-client-id",
+            "challenge-service",
+            "--ab-client-secret",
+            "s3cret",
+        ],
         engine::Clock::system(),
     )
     .await;
@@ -396,30 +401,19 @@ async fn lobby_tells_the_player() {
 async fn a_record_that_keeps_failing_is_dead_lettered_and_blocks_nothing() {
     let db = TestDatabase::sqlite().expect("SQLite file");
     let (receiver, url) = Receiver::start(&[500, 500]).await;
-    let rules = tempfile::tempdir().unwrap();
-    std::fs::write(rules.path().join("rules.yaml"), crate::claims::RULES).unwrap();
-    let config = service::config::ServeConfig::try_parse_from([
-        "service",
-        "--database-url",
-        &db.url,
-        "--challenges",
-        rules.path().to_str().unwrap(),
-        "--migrate",
-        "--auth-enabled",
-        "false",
-        "--notify-webhook-url",
-        &url,
-        "--notify-webhook-secret",
-        SECRET,
-        "--notify-backoff-seconds",
-        "1",
-        "--notify-max-attempts",
-        "2",
-    ])
-    .expect("config");
-    let served = crate::support::serve(
-        config,
-        Arc::new(service::rewards::MockRewards),
+    let (served, _rules) = serve(
+        &db,
+        crate::claims::RULES,
+        &[
+            "--notify-webhook-url",
+            &url,
+            "--notify-webhook-secret",
+            SECRET,
+            "--notify-backoff-seconds",
+            "1",
+            "--notify-max-attempts",
+            "2",
+        ],
         engine::Clock::system(),
     )
     .await;

@@ -1,14 +1,12 @@
 //! `claim: auto` and the calendar: a completion whose outbox record is worked after its goal's
 //! period ended still claims the period it completed in.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use serde_json::{Value, json};
 use store::testing::TestDatabase;
 
-use crate::notifications::{Receiver, SECRET};
+use crate::notifications::{Receiver, SECRET, serve};
 
 /// A `claim: auto` completion whose record is worked after the goal's period ended (here held
 /// back behind the player's earlier record, which the webhook refused once) still claims the
@@ -17,7 +15,6 @@ use crate::notifications::{Receiver, SECRET};
 async fn an_auto_claim_worked_after_midnight_claims_the_day_it_completed() {
     let db = TestDatabase::sqlite().expect("SQLite file");
     let (receiver, url) = Receiver::start(&[500]).await;
-    let rules = tempfile::tempdir().unwrap();
     let text = format!(
         "{}{}",
         crate::claims::RULES,
@@ -28,32 +25,17 @@ async fn an_auto_claim_worked_after_midnight_claims_the_day_it_completed() {
       - { id: daily-login, name: Log in, on: login, target: 1, assign: auto, claim: auto, reward: { item: daily-chest } }
 "#
     );
-    std::fs::write(rules.path().join("rules.yaml"), text).unwrap();
-    let config = service::config::ServeConfig::try_parse_from([
-        "service",
-        "--database-url",
-        &db.url,
-        "--challenges",
-        rules.path().to_str().unwrap(),
-        "--migrate",
-        "--auth-enabled",
-        "false",
+    let before_midnight: chrono::DateTime<chrono::Utc> = "2026-12-10T23:59:58Z".parse().unwrap();
+    let clock = engine::Clock::at(before_midnight);
+    let settings = [
         "--notify-webhook-url",
         &url,
         "--notify-webhook-secret",
         SECRET,
         "--notify-backoff-seconds",
         "1",
-    ])
-    .expect("config");
-    let before_midnight: chrono::DateTime<chrono::Utc> = "2026-12-10T23:59:58Z".parse().unwrap();
-    let clock = engine::Clock::at(before_midnight);
-    let served = crate::support::serve(
-        config,
-        Arc::new(service::rewards::MockRewards),
-        clock.clone(),
-    )
-    .await;
+    ];
+    let (served, _rules) = serve(&db, &text, &settings, clock.clone()).await;
     let post = |body: Value| {
         reqwest::Client::new()
             .post(format!("{}/v1/events", served.base))
